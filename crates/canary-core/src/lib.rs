@@ -1,0 +1,17 @@
+//! The rollout policy of the canary controller: what a request means, which weights the alias carries and
+//! when, whether a step is healthy, and what happens next.
+//!
+//! Architecture invariant: this crate does no IO. It knows nothing of AWS SDKs, tokio or the clock; the
+//! caller passes in what it read and the current time, and gets back decisions as values.
+
+pub mod health;
+pub mod refusal;
+pub mod request;
+pub mod rollout;
+pub mod schedule;
+
+pub use health::{Failure, HealthFigures, Verdict, VersionFigures};
+pub use refusal::{FieldError, Refusal};
+pub use request::{HealthPolicy, NoData, RolloutRequest, Strategy, parse_request, parse_request_str};
+pub use rollout::{AliasState, LiveFacts, MovePlan, Next, Outcome, Report, Rollout, Routing};
+pub use schedule::{Schedule, Step};

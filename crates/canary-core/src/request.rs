@@ -1,0 +1,582 @@
+//! The rollout request (`shared/INPUT.md`): parsing both accepted forms, and checking every field before
+//! anything moves.
+//!
+//! Parsing is two passes. Serde reads the JSON into raw structs that reject unknown fields, so a typo is an
+//! error naming the field rather than a silent default; then [`validate`] checks ranges and relations and
+//! collects every problem, so one refusal names them all.
+
+use crate::refusal::{FieldError, Problems, Refusal};
+use crate::schedule::{MAX_STEPS, Schedule};
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::Value;
+
+/// The longest a single step may hold traffic: one week.
+pub const MAX_HOLD_SECONDS: u64 = 7 * 24 * 3600;
+/// The longest a whole rollout may take, metric delays included: a Step Functions Standard execution lives
+/// at most one year, and the safety margin of a day leaves room for retries and the rollback.
+pub const MAX_ROLLOUT_SECONDS: u64 = 364 * 24 * 3600;
+/// How late CloudWatch data may be declared to arrive, at most: one hour.
+pub const MAX_METRICS_DELAY_SECONDS: u64 = 3600;
+
+/// A request that passed every offline check. It serialises in the canonical form of INPUT.md.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RolloutRequest {
+    /// The function's name or unqualified ARN, as given.
+    pub function: String,
+    pub alias: String,
+    /// The published version to roll out.
+    pub version: String,
+    pub strategy: Strategy,
+    pub health: HealthPolicy,
+}
+
+impl RolloutRequest {
+    /// The function's plain name, which CloudWatch uses in the `FunctionName` dimension.
+    pub fn function_name(&self) -> &str {
+        function_name_of(&self.function)
+    }
+
+    /// The weights the alias will carry, in order, with the seconds each is held.
+    pub fn schedule(&self) -> Schedule {
+        Schedule::from_strategy(&self.strategy)
+    }
+}
+
+/// The plain function name of a name or an unqualified function ARN.
+pub fn function_name_of(function: &str) -> &str {
+    function.rsplit(':').next().unwrap_or(function)
+}
+
+/// How traffic moves to the new version. Exactly one form per request.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Strategy {
+    /// `percent` more at every step, each held `interval_seconds`, until 100%.
+    Linear { percent: f64, interval_seconds: u64 },
+    /// `percent` first, held `bake_seconds`, then 100%.
+    Canary { percent: f64, bake_seconds: u64 },
+    /// Explicit steps, strictly increasing, each below 100; 100% follows the last.
+    Steps(Vec<StepSpec>),
+    /// Straight to 100%, then checked for `bake_seconds` if given.
+    AllAtOnce {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        bake_seconds: Option<u64>,
+    },
+}
+
+impl Default for Strategy {
+    fn default() -> Self {
+        Strategy::Linear { percent: 10.0, interval_seconds: 60 }
+    }
+}
+
+/// One explicit step of `strategy.steps`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StepSpec {
+    pub percent: f64,
+    pub hold_seconds: u64,
+}
+
+/// What to do when a window has too little traffic to judge.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NoData {
+    /// Hold the step, up to `no_data_max_wait_seconds` in all, then fail.
+    #[default]
+    Wait,
+    Fail,
+    Pass,
+}
+
+/// The health rules every step is judged by.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HealthPolicy {
+    /// `false` skips the health checks (the legacy `health-check: false`).
+    pub enabled: bool,
+    pub max_error_rate: f64,
+    pub min_invocations: u64,
+    pub no_data: NoData,
+    /// With `no_data: wait`, the longest a step is held beyond its schedule waiting for traffic.
+    pub no_data_max_wait_seconds: u64,
+    pub metrics_delay_seconds: u64,
+}
+
+impl Default for HealthPolicy {
+    fn default() -> Self {
+        HealthPolicy {
+            enabled: true,
+            max_error_rate: 0.01,
+            min_invocations: 10,
+            no_data: NoData::Wait,
+            no_data_max_wait_seconds: 600,
+            metrics_delay_seconds: 120,
+        }
+    }
+}
+
+/// Parses and checks a request given as JSON text.
+pub fn parse_request_str(text: &str) -> Result<RolloutRequest, Refusal> {
+    let value: Value = serde_json::from_str(text).map_err(|e| {
+        Refusal::one("(input)", format!("is not valid JSON ({e})"), "pass one JSON object, as in INPUT.md")
+    })?;
+    parse_request(&value)
+}
+
+/// Parses and checks a request in either accepted form: the canonical one, or the legacy input of the
+/// AWS Lambda Deployer sample (recognised by its `function-name`, `alias-name` or `new-version` keys).
+pub fn parse_request(input: &Value) -> Result<RolloutRequest, Refusal> {
+    let Some(object) = input.as_object() else {
+        return Err(Refusal::one(
+            "(input)",
+            "is not a JSON object",
+            r#"pass an object such as {"function": "orders-api", "alias": "live", "version": "42"}"#,
+        ));
+    };
+    let is_legacy = ["function-name", "alias-name", "new-version"].iter().any(|k| object.contains_key(*k));
+    if is_legacy {
+        let mut problems = Problems::default();
+        let raw = legacy_to_raw(from_value(input)?, &mut problems);
+        validate(raw, problems).map_err(rename_legacy_fields)
+    } else {
+        validate(from_value(input)?, Problems::default())
+    }
+}
+
+fn from_value<'de, T: Deserialize<'de>>(input: &'de Value) -> Result<T, Refusal> {
+    serde_path_to_error::deserialize(input).map_err(|e| {
+        let path = e.path().to_string();
+        let field = if path == "." { "(input)".to_string() } else { path };
+        Refusal::one(field, e.inner().to_string(), "see INPUT.md for the fields and their types")
+    })
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRequest {
+    function: Option<String>,
+    alias: Option<String>,
+    #[serde(default, deserialize_with = "string_or_integer")]
+    version: Option<String>,
+    strategy: Option<RawStrategy>,
+    health: Option<RawHealth>,
+    hooks: Option<RawHooks>,
+    approval: Option<RawApproval>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawStrategy {
+    linear: Option<RawLinear>,
+    canary: Option<RawCanary>,
+    steps: Option<Vec<StepSpec>>,
+    all_at_once: Option<RawAllAtOnce>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLinear {
+    percent: Option<f64>,
+    interval_seconds: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCanary {
+    percent: Option<f64>,
+    bake_seconds: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAllAtOnce {
+    bake_seconds: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawHealth {
+    enabled: Option<bool>,
+    max_error_rate: Option<f64>,
+    min_invocations: Option<u64>,
+    no_data: Option<NoData>,
+    no_data_max_wait_seconds: Option<u64>,
+    compare_to_baseline: Option<bool>,
+    max_latency_p99_increase: Option<f64>,
+    alarms: Option<Vec<String>>,
+    metrics_delay_seconds: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawHooks {
+    pre_traffic: Option<String>,
+    post_traffic: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawApproval {
+    before_percent: Option<Vec<f64>>,
+}
+
+/// The AWS Lambda Deployer sample's input, accepted unchanged.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLegacy {
+    #[serde(rename = "function-name")]
+    function_name: Option<String>,
+    #[serde(rename = "alias-name")]
+    alias_name: Option<String>,
+    #[serde(rename = "new-version", default, deserialize_with = "string_or_integer")]
+    new_version: Option<String>,
+    steps: Option<Value>,
+    interval: Option<Value>,
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    #[serde(rename = "health-check")]
+    health_check: Option<bool>,
+}
+
+/// Versions are strings in the API, but a person typing `"version": 42` means the same thing.
+fn string_or_integer<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
+    match Value::deserialize(deserializer)? {
+        Value::String(s) => Ok(Some(s)),
+        Value::Number(n) if n.is_u64() => Ok(Some(n.to_string())),
+        Value::Null => Ok(None),
+        other => Err(serde::de::Error::custom(format!("expected a version number such as \"42\", found {other}"))),
+    }
+}
+
+fn legacy_to_raw(legacy: RawLegacy, problems: &mut Problems) -> RawRequest {
+    let steps = legacy_whole_number(problems, "steps", legacy.steps.as_ref(), "10 for 10% per step");
+    let interval = legacy_whole_number(problems, "interval", legacy.interval.as_ref(), "120 for two minutes");
+    if let Some(kind) = legacy.kind.as_deref().filter(|k| *k != "linear") {
+        problems.add(
+            "type",
+            format!("\"{kind}\" is not a legacy deployment type"),
+            "use \"linear\", or the canonical form's strategy for canary and explicit steps",
+        );
+    }
+    RawRequest {
+        function: legacy.function_name,
+        alias: legacy.alias_name,
+        version: legacy.new_version,
+        strategy: Some(RawStrategy {
+            linear: Some(RawLinear {
+                // 100 / steps computed once; each weight is then k * (100 / steps), exact to f64 precision
+                // and strictly increasing, so no weight repeats however many steps there are. A bad `steps`
+                // was named above; 100% per step stands in so the other fields are still checked.
+                percent: Some(steps.map_or(100.0, |n| 100.0 / n as f64)),
+                interval_seconds: Some(interval.unwrap_or(1)),
+            }),
+            ..RawStrategy::default()
+        }),
+        health: Some(RawHealth { enabled: legacy.health_check, ..RawHealth::default() }),
+        hooks: None,
+        approval: None,
+    }
+}
+
+/// A legacy user wrote the legacy names, so errors must name those, and name each field once.
+fn rename_legacy_fields(refusal: Refusal) -> Refusal {
+    let mut errors: Vec<FieldError> = Vec::new();
+    for mut error in refusal.errors {
+        error.field = match error.field.as_str() {
+            "function" => "function-name".into(),
+            "alias" => "alias-name".into(),
+            "version" => "new-version".into(),
+            "strategy.linear.percent" | "strategy" => "steps".into(),
+            "strategy.linear.interval_seconds" => "interval".into(),
+            _ => error.field,
+        };
+        if !errors.iter().any(|e| e.field == error.field) {
+            errors.push(error);
+        }
+    }
+    Refusal { errors }
+}
+
+fn legacy_whole_number(problems: &mut Problems, field: &str, value: Option<&Value>, example: &str) -> Option<u64> {
+    match value {
+        None => {
+            problems.add(field, "is missing", format!("give a whole number of at least 1, e.g. {example}"));
+            None
+        }
+        Some(v) => match v.as_u64().filter(|n| *n >= 1) {
+            Some(n) => Some(n),
+            None => {
+                problems.add(field, format!("{v} is not a whole number of at least 1"), format!("use e.g. {example}"));
+                None
+            }
+        },
+    }
+}
+
+fn validate(raw: RawRequest, mut problems: Problems) -> Result<RolloutRequest, Refusal> {
+    let function = required(&mut problems, "function", raw.function, "the function's name or ARN, e.g. \"orders-api\"");
+    let alias = required(&mut problems, "alias", raw.alias, "the alias that carries production traffic, e.g. \"live\"");
+    let version = required(&mut problems, "version", raw.version, "a published version number, e.g. \"42\"");
+    if let Some(function) = &function {
+        check_function(&mut problems, function);
+    }
+    if let Some(alias) = &alias {
+        check_alias(&mut problems, alias);
+    }
+    if let Some(version) = &version {
+        check_version(&mut problems, version);
+    }
+    let strategy = check_strategy(&mut problems, raw.strategy);
+    let health = check_health(&mut problems, raw.health.unwrap_or_default());
+    if let Some(hooks) = raw.hooks {
+        for (name, value) in [("pre_traffic", hooks.pre_traffic), ("post_traffic", hooks.post_traffic)] {
+            if value.is_some() {
+                problems.add(
+                    format!("hooks.{name}"),
+                    "traffic hooks are not supported by this controller version yet",
+                    "remove the field; run the check as a separate step until hooks ship",
+                );
+            }
+        }
+    }
+    if raw.approval.is_some_and(|a| a.before_percent.is_some()) {
+        problems.add(
+            "approval.before_percent",
+            "manual approval gates are not supported by this controller version yet",
+            "remove the field, or use strategy.steps with long holds and stop the execution to abort",
+        );
+    }
+    if let (Some(strategy), Some(health)) = (&strategy, &health) {
+        let total = Schedule::from_strategy(strategy).estimated_seconds(health);
+        if total > MAX_ROLLOUT_SECONDS {
+            problems.add(
+                "strategy",
+                format!("the rollout would take {total} s, more than the {MAX_ROLLOUT_SECONDS} s a Step Functions execution may run"),
+                "use fewer steps or shorter holds",
+            );
+        }
+    }
+    problems.into_result(())?;
+    // Every part that is None added a problem above, so past this point all are present.
+    Ok(RolloutRequest {
+        function: function.unwrap_or_default(),
+        alias: alias.unwrap_or_default(),
+        version: version.unwrap_or_default(),
+        strategy: strategy.unwrap_or_default(),
+        health: health.unwrap_or_default(),
+    })
+}
+
+fn required(problems: &mut Problems, field: &str, value: Option<String>, example: &str) -> Option<String> {
+    match value {
+        Some(v) if !v.trim().is_empty() => Some(v),
+        Some(_) => {
+            problems.add(field, "is empty", format!("give {example}"));
+            None
+        }
+        None => {
+            problems.add(field, "is missing", format!("give {example}"));
+            None
+        }
+    }
+}
+
+fn is_name(s: &str, max: usize) -> bool {
+    !s.is_empty() && s.len() <= max && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
+fn check_function(problems: &mut Problems, function: &str) {
+    if let Some(rest) = function.strip_prefix("arn:") {
+        let parts: Vec<&str> = rest.split(':').collect();
+        match parts.as_slice() {
+            [_partition, "lambda", _region, _account, "function", name] if is_name(name, 64) => {}
+            [_partition, "lambda", _region, _account, "function", _name, qualifier] => problems.add(
+                "function",
+                format!("the ARN carries the qualifier \"{qualifier}\""),
+                "give the unqualified function ARN and put the alias in \"alias\"",
+            ),
+            _ => problems.add(
+                "function",
+                format!("\"{function}\" is not a Lambda function ARN"),
+                "use arn:aws:lambda:REGION:ACCOUNT:function:NAME, or the plain function name",
+            ),
+        }
+    } else if !is_name(function, 64) {
+        problems.add(
+            "function",
+            format!("\"{function}\" is not a valid function name"),
+            "use 1 to 64 letters, digits, '-' or '_', or the function's ARN",
+        );
+    }
+}
+
+fn check_alias(problems: &mut Problems, alias: &str) {
+    if !is_name(alias, 128) || alias.chars().all(|c| c.is_ascii_digit()) {
+        problems.add(
+            "alias",
+            format!("\"{alias}\" is not a valid alias name"),
+            "use 1 to 128 letters, digits, '-' or '_', not only digits (e.g. \"live\")",
+        );
+    }
+}
+
+fn check_version(problems: &mut Problems, version: &str) {
+    if version == "$LATEST" {
+        problems.add(
+            "version",
+            "$LATEST is mutable, so a rollout of it cannot be verified or rolled back",
+            "publish a version (aws lambda publish-version) and give its number",
+        );
+    } else if version.starts_with('0') || !version.chars().all(|c| c.is_ascii_digit()) || version.len() > 10 {
+        problems.add(
+            "version",
+            format!("\"{version}\" is not a published version number"),
+            "give the number PublishVersion returned, e.g. \"42\"",
+        );
+    }
+}
+
+fn check_percent(problems: &mut Problems, field: &str, percent: f64, allow_100: bool) -> bool {
+    let ok = percent.is_finite() && percent > 0.0 && (percent < 100.0 || (allow_100 && percent == 100.0));
+    if !ok {
+        let range = if allow_100 { "greater than 0 and at most 100" } else { "greater than 0 and below 100" };
+        problems.add(field, format!("{percent} is out of range"), format!("use a percentage {range}"));
+    }
+    ok
+}
+
+fn check_seconds(problems: &mut Problems, field: &str, seconds: u64, min: u64) -> bool {
+    let ok = (min..=MAX_HOLD_SECONDS).contains(&seconds);
+    if !ok {
+        problems.add(
+            field,
+            format!("{seconds} is out of range"),
+            format!("use {min} to {MAX_HOLD_SECONDS} seconds (one week)"),
+        );
+    }
+    ok
+}
+
+fn check_strategy(problems: &mut Problems, raw: Option<RawStrategy>) -> Option<Strategy> {
+    let Some(raw) = raw else { return Some(Strategy::default()) };
+    let given = [raw.linear.is_some(), raw.canary.is_some(), raw.steps.is_some(), raw.all_at_once.is_some()];
+    if given.iter().filter(|g| **g).count() != 1 {
+        problems.add(
+            "strategy",
+            "must hold exactly one of linear, canary, steps, all_at_once",
+            r#"e.g. {"linear": {"percent": 10, "interval_seconds": 60}}"#,
+        );
+        return None;
+    }
+    if let Some(linear) = raw.linear {
+        let percent = required_number(problems, "strategy.linear.percent", linear.percent, "10");
+        let interval = required_number(problems, "strategy.linear.interval_seconds", linear.interval_seconds, "60");
+        let (Some(percent), Some(interval)) = (percent, interval) else { return None };
+        let percent_ok = check_percent(problems, "strategy.linear.percent", percent, true);
+        let interval_ok = check_seconds(problems, "strategy.linear.interval_seconds", interval, 1);
+        if percent_ok && Schedule::linear_step_count(percent) > MAX_STEPS as f64 {
+            problems.add(
+                "strategy.linear.percent",
+                format!("{percent}% per step takes more than {MAX_STEPS} steps to reach 100%"),
+                format!(
+                    "use at least {}% per step; a Step Functions execution's history holds 25,000 events",
+                    100.0 / MAX_STEPS as f64
+                ),
+            );
+            return None;
+        }
+        return (percent_ok && interval_ok).then_some(Strategy::Linear { percent, interval_seconds: interval });
+    }
+    if let Some(canary) = raw.canary {
+        let percent = required_number(problems, "strategy.canary.percent", canary.percent, "10");
+        let bake = required_number(problems, "strategy.canary.bake_seconds", canary.bake_seconds, "600");
+        let (Some(percent), Some(bake)) = (percent, bake) else { return None };
+        let percent_ok = check_percent(problems, "strategy.canary.percent", percent, false);
+        let bake_ok = check_seconds(problems, "strategy.canary.bake_seconds", bake, 1);
+        return (percent_ok && bake_ok).then_some(Strategy::Canary { percent, bake_seconds: bake });
+    }
+    if let Some(steps) = raw.steps {
+        if steps.is_empty() {
+            problems.add("strategy.steps", "is empty", "list at least one step below 100%, or use all_at_once");
+            return None;
+        }
+        if steps.len() >= MAX_STEPS {
+            problems.add(
+                "strategy.steps",
+                format!("{} steps is more than the {} a rollout may take", steps.len(), MAX_STEPS - 1),
+                "list fewer steps; a Step Functions execution's history holds 25,000 events",
+            );
+            return None;
+        }
+        let mut ok = true;
+        for (i, step) in steps.iter().enumerate() {
+            ok &= check_percent(problems, &format!("strategy.steps[{i}].percent"), step.percent, false);
+            ok &= check_seconds(problems, &format!("strategy.steps[{i}].hold_seconds"), step.hold_seconds, 1);
+            if i > 0 && step.percent <= steps[i - 1].percent {
+                problems.add(
+                    format!("strategy.steps[{i}].percent"),
+                    format!("{} does not increase on the step before ({})", step.percent, steps[i - 1].percent),
+                    "list the percentages in strictly increasing order",
+                );
+                ok = false;
+            }
+        }
+        return ok.then_some(Strategy::Steps(steps));
+    }
+    let bake_seconds = raw.all_at_once.and_then(|a| a.bake_seconds);
+    if let Some(bake) = bake_seconds {
+        check_seconds(problems, "strategy.all_at_once.bake_seconds", bake, 0).then_some(())?;
+    }
+    Some(Strategy::AllAtOnce { bake_seconds })
+}
+
+fn required_number<T>(problems: &mut Problems, field: &str, value: Option<T>, example: &str) -> Option<T> {
+    if value.is_none() {
+        problems.add(field, "is missing", format!("give a number, e.g. {example}"));
+    }
+    value
+}
+
+fn check_health(problems: &mut Problems, raw: RawHealth) -> Option<HealthPolicy> {
+    let defaults = HealthPolicy::default();
+    let policy = HealthPolicy {
+        enabled: raw.enabled.unwrap_or(defaults.enabled),
+        max_error_rate: raw.max_error_rate.unwrap_or(defaults.max_error_rate),
+        min_invocations: raw.min_invocations.unwrap_or(defaults.min_invocations),
+        no_data: raw.no_data.unwrap_or(defaults.no_data),
+        no_data_max_wait_seconds: raw.no_data_max_wait_seconds.unwrap_or(defaults.no_data_max_wait_seconds),
+        metrics_delay_seconds: raw.metrics_delay_seconds.unwrap_or(defaults.metrics_delay_seconds),
+    };
+    let mut ok = true;
+    if !(policy.max_error_rate.is_finite() && (0.0..=1.0).contains(&policy.max_error_rate)) {
+        problems.add(
+            "health.max_error_rate",
+            format!("{} is out of range", policy.max_error_rate),
+            "use a fraction from 0 to 1, e.g. 0.01 for 1% of invocations",
+        );
+        ok = false;
+    }
+    if policy.metrics_delay_seconds > MAX_METRICS_DELAY_SECONDS {
+        problems.add(
+            "health.metrics_delay_seconds",
+            format!("{} is out of range", policy.metrics_delay_seconds),
+            format!("use 0 to {MAX_METRICS_DELAY_SECONDS} seconds; Lambda metrics usually arrive within 120"),
+        );
+        ok = false;
+    }
+    ok &= check_seconds(problems, "health.no_data_max_wait_seconds", policy.no_data_max_wait_seconds, 0);
+    let not_yet = "is not supported by this controller version yet";
+    if raw.compare_to_baseline == Some(true) {
+        problems.add("health.compare_to_baseline", not_yet, "remove it or set it to false");
+        ok = false;
+    }
+    if raw.max_latency_p99_increase.is_some() {
+        problems.add("health.max_latency_p99_increase", not_yet, "remove it");
+        ok = false;
+    }
+    if raw.alarms.is_some_and(|a| !a.is_empty()) {
+        problems.add("health.alarms", not_yet, "remove it; a CloudWatch alarm action can stop the execution instead");
+        ok = false;
+    }
+    ok.then_some(policy)
+}

@@ -1,0 +1,498 @@
+//! The rollout in flight: the state the state machine carries from one Lambda to the next, and every
+//! decision taken on it (what to write to the alias, what comes next, what a rollback restores).
+//!
+//! Each controller Lambda is `read state -> one AWS read or write -> a method here -> new state`. The
+//! state machine only dispatches on [`Rollout::next`], so all of the loop's logic lives here, tested
+//! without AWS.
+
+use crate::health::{Failure, HealthFigures, Verdict, judge};
+use crate::refusal::{Problems, Refusal};
+use crate::request::{NoData, RolloutRequest};
+use crate::schedule::{Schedule, Step};
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// How many step records a rollout keeps. A record is about 300 bytes of JSON and a Step Functions
+/// state may hold 256 KiB, so a 1,000-step rollout keeps its most recent records and counts the rest.
+pub const HISTORY_LIMIT: usize = 200;
+
+/// Weights that differ by less than this are the same weight (Lambda stores them as doubles).
+const WEIGHT_TOLERANCE: f64 = 1e-9;
+
+/// Where an alias sends traffic: its version, and the extra versions with their weights (0 to 1).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Routing {
+    pub function_version: String,
+    #[serde(default)]
+    pub additional_version_weights: BTreeMap<String, f64>,
+}
+
+impl Routing {
+    pub fn to_version(version: &str) -> Routing {
+        Routing { function_version: version.to_string(), additional_version_weights: BTreeMap::new() }
+    }
+
+    /// Same versions with the same weights, within rounding.
+    pub fn same_as(&self, other: &Routing) -> bool {
+        self.function_version == other.function_version
+            && self.additional_version_weights.len() == other.additional_version_weights.len()
+            && self.additional_version_weights.iter().all(|(version, weight)| {
+                other.additional_version_weights.get(version).is_some_and(|w| (w - weight).abs() < WEIGHT_TOLERANCE)
+            })
+    }
+}
+
+impl fmt::Display for Routing {
+    /// `1 (100%)`, or `1 (90%) + 2 (10%)`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let extra: f64 = self.additional_version_weights.values().sum();
+        write!(f, "{} ({})", self.function_version, percent_text((1.0 - extra) * 100.0))?;
+        for (version, weight) in &self.additional_version_weights {
+            write!(f, " + {version} ({})", percent_text(weight * 100.0))?;
+        }
+        Ok(())
+    }
+}
+
+/// A percentage for people: at most three decimals, no trailing zeros (`10%`, `33.333%`).
+pub fn percent_text(percent: f64) -> String {
+    let text = format!("{percent:.3}");
+    let text = text.trim_end_matches('0').trim_end_matches('.');
+    format!("{text}%")
+}
+
+/// An alias as read from Lambda: its routing and the revision that a conditional write must name.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AliasState {
+    pub routing: Routing,
+    pub revision_id: String,
+}
+
+/// What the live account says about the request's names, read by the prepare Lambda.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LiveFacts {
+    pub function_exists: bool,
+    pub version_exists: bool,
+    pub alias: Option<AliasState>,
+}
+
+/// The state the state machine goes to next; its Choice state dispatches on this.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Next {
+    /// Move the alias to the next intermediate weight.
+    Shift,
+    /// Move all traffic to the new version.
+    Promote,
+    /// Wait `wait_seconds`, then check health.
+    Hold,
+    /// Restore the original routing.
+    Rollback,
+    /// The new version carries all traffic and passed every check.
+    Done,
+}
+
+/// What happened at one step.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StepRecord {
+    /// 1-based, as people count.
+    pub step: usize,
+    pub percent: f64,
+    pub started_at: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checked_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub figures: Option<HealthFigures>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verdict: Option<Verdict>,
+}
+
+/// A failed task as Step Functions' `Catch` records it (`ResultPath: $.error`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TaskError {
+    #[serde(rename = "Error")]
+    pub error: String,
+    #[serde(rename = "Cause", default)]
+    pub cause: Option<String>,
+}
+
+impl TaskError {
+    /// The human part of the cause: a Lambda error's `errorMessage` when the cause is one, else the cause.
+    pub fn message(&self) -> String {
+        let cause = self.cause.clone().unwrap_or_default();
+        serde_json::from_str::<serde_json::Value>(&cause)
+            .ok()
+            .and_then(|v| v.get("errorMessage").and_then(|m| m.as_str()).map(str::to_string))
+            .unwrap_or(cause)
+    }
+}
+
+/// What a move (shift or promote) must do to the live alias.
+#[derive(Debug, Clone, PartialEq)]
+pub enum MovePlan {
+    /// The alias already routes as the step wants: an earlier attempt of this same move succeeded.
+    AlreadyDone,
+    /// Write `routing`, on condition that the alias is still at `revision_id`.
+    Write { routing: Routing, revision_id: String },
+    /// Someone else changed the alias: never overwrite it.
+    Conflict(String),
+}
+
+/// How the rollout ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Promoted,
+    RolledBack,
+    Refused,
+    Aborted,
+}
+
+/// What an execution returns: the outcome, every step with the figures that decided it, and the reason
+/// for a rollback.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    pub outcome: Outcome,
+    pub function: String,
+    pub alias: String,
+    pub old_version: String,
+    pub new_version: String,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: DateTime<Utc>,
+    /// The routing the alias was left with.
+    pub routing: Routing,
+    pub steps: Vec<StepRecord>,
+    #[serde(default)]
+    pub steps_omitted: usize,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<Failure>,
+}
+
+/// A rollout in flight.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Rollout {
+    pub request: RolloutRequest,
+    /// The version the alias pointed to before the rollout.
+    pub old_version: String,
+    /// The alias's routing before the rollout, restored exactly by a rollback.
+    pub original: Routing,
+    /// The alias revision after the controller's last read or write.
+    pub revision_id: String,
+    /// Index in the schedule of the step the alias carries now; `None` before the first move.
+    pub step: Option<usize>,
+    pub step_count: usize,
+    pub step_started_at: Option<DateTime<Utc>>,
+    /// Seconds this step has been held beyond its schedule waiting for enough traffic.
+    pub waited_for_data_seconds: u64,
+    /// How long the next `Hold` waits.
+    pub wait_seconds: u64,
+    pub next: Next,
+    pub started_at: DateTime<Utc>,
+    pub history: Vec<StepRecord>,
+    pub history_omitted: usize,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure: Option<Failure>,
+    /// The execution's result, set once the rollout is over; the state machine's last state outputs it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub report: Option<Report>,
+    /// Set by the state machine's `Catch` when a task failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<TaskError>,
+}
+
+impl Rollout {
+    /// Checks the request against the live account and starts the rollout, or refuses it with the
+    /// alias untouched.
+    pub fn prepare(request: RolloutRequest, facts: LiveFacts, now: DateTime<Utc>) -> Result<Rollout, Refusal> {
+        let function = &request.function;
+        if !facts.function_exists {
+            return Err(Refusal::one(
+                "function",
+                format!("no function \"{function}\" exists in this account and region"),
+                "check the name, the account and the region (AWS_REGION)",
+            ));
+        }
+        let mut problems = Problems::default();
+        if !facts.version_exists {
+            problems.add(
+                "version",
+                format!("\"{function}\" has no published version {}", request.version),
+                "publish it first (aws lambda publish-version) or give an existing version",
+            );
+        }
+        let Some(alias) = facts.alias else {
+            problems.add(
+                "alias",
+                format!("\"{function}\" has no alias \"{}\"", request.alias),
+                format!(
+                    "create it first: aws lambda create-alias --function-name {function} --name {} ...",
+                    request.alias
+                ),
+            );
+            return Err(problems.into_refusal());
+        };
+        let current = &alias.routing.function_version;
+        if current == "$LATEST" {
+            problems.add(
+                "alias",
+                format!("\"{}\" points to $LATEST, which cannot share traffic by weight", request.alias),
+                "point the alias at a published version first",
+            );
+        } else if current == &request.version {
+            problems.add(
+                "version",
+                format!("the alias \"{}\" already routes to version {current}", request.alias),
+                "give the new version to roll out; there is nothing to do",
+            );
+        }
+        if !alias.routing.additional_version_weights.is_empty() {
+            problems.add(
+                "alias",
+                format!(
+                    "\"{}\" already shares traffic ({}): another rollout is running or was left unfinished",
+                    request.alias, alias.routing
+                ),
+                "wait for it, or finish it by hand (update-alias with an empty AdditionalVersionWeights)",
+            );
+        }
+        problems.into_result(())?;
+        let schedule = request.schedule();
+        let next = if schedule.steps[0].is_final() { Next::Promote } else { Next::Shift };
+        Ok(Rollout {
+            old_version: alias.routing.function_version.clone(),
+            original: alias.routing,
+            revision_id: alias.revision_id,
+            step: None,
+            step_count: schedule.len(),
+            step_started_at: None,
+            waited_for_data_seconds: 0,
+            wait_seconds: 0,
+            next,
+            started_at: now,
+            history: Vec::new(),
+            history_omitted: 0,
+            failure: None,
+            report: None,
+            error: None,
+            request,
+        })
+    }
+
+    pub fn schedule(&self) -> Schedule {
+        self.request.schedule()
+    }
+
+    /// The schedule index the next move goes to.
+    pub fn next_index(&self) -> usize {
+        self.step.map_or(0, |s| s + 1)
+    }
+
+    /// The routing the alias carries at a step of the schedule.
+    pub fn routing_at(&self, step: Step) -> Routing {
+        if step.is_final() {
+            Routing::to_version(&self.request.version)
+        } else {
+            Routing {
+                function_version: self.old_version.clone(),
+                additional_version_weights: BTreeMap::from([(self.request.version.clone(), step.weight())]),
+            }
+        }
+    }
+
+    /// The routing the controller last put on the alias (the original before the first move).
+    pub fn expected_routing(&self) -> Routing {
+        match self.step {
+            None => self.original.clone(),
+            Some(i) => self.routing_at(self.schedule().steps[i]),
+        }
+    }
+
+    /// What the next move (shift or promote) must do, given the alias as it is now. Retrying a move that
+    /// already happened does nothing; a change made by someone else is reported, never overwritten.
+    pub fn plan_move(&self, live: &AliasState) -> MovePlan {
+        let target = self.routing_at(self.schedule().steps[self.next_index()]);
+        if live.routing.same_as(&target) {
+            MovePlan::AlreadyDone
+        } else if live.routing.same_as(&self.expected_routing()) {
+            MovePlan::Write { routing: target, revision_id: live.revision_id.clone() }
+        } else {
+            MovePlan::Conflict(format!(
+                "the alias \"{}\" now routes {}, but this rollout left it at {}: someone else changed it",
+                self.request.alias,
+                live.routing,
+                self.expected_routing()
+            ))
+        }
+    }
+
+    /// Records a completed move: the alias now carries the next step, as of `revision_id`.
+    pub fn after_move(mut self, revision_id: String, now: DateTime<Utc>) -> Rollout {
+        let index = self.next_index();
+        let step = self.schedule().steps[index];
+        self.step = Some(index);
+        self.revision_id = revision_id;
+        self.step_started_at = Some(now);
+        self.waited_for_data_seconds = 0;
+        self.push_record(StepRecord {
+            step: index + 1,
+            percent: step.percent,
+            started_at: now,
+            checked_at: None,
+            figures: None,
+            verdict: None,
+        });
+        if step.hold_seconds == 0 {
+            self.wait_seconds = 0;
+            self.finish(now)
+        } else {
+            self.next = Next::Hold;
+            self.wait_seconds = step.hold_seconds + self.metrics_delay();
+            self
+        }
+    }
+
+    /// Marks the rollout promoted: the new version carries all traffic and passed every check.
+    fn finish(mut self, now: DateTime<Utc>) -> Rollout {
+        self.next = Next::Done;
+        self.report = Some(self.report(Outcome::Promoted, self.routing_at(self.schedule().step(usize::MAX)), now));
+        self
+    }
+
+    fn metrics_delay(&self) -> u64 {
+        let health = &self.request.health;
+        if health.enabled { health.metrics_delay_seconds } else { 0 }
+    }
+
+    fn push_record(&mut self, record: StepRecord) {
+        if self.history.len() == HISTORY_LIMIT {
+            self.history.remove(0);
+            self.history_omitted += 1;
+        }
+        self.history.push(record);
+    }
+
+    /// The window whose metrics judge the current step: from the move to the latest moment whose
+    /// CloudWatch data is complete. `None` before the first move.
+    pub fn health_window(&self, now: DateTime<Utc>) -> Option<(DateTime<Utc>, DateTime<Utc>)> {
+        let start = self.step_started_at?;
+        let end = now - Duration::seconds(self.metrics_delay() as i64);
+        Some((start, end.max(start)))
+    }
+
+    /// Whether the check must read metrics at all.
+    pub fn needs_metrics(&self) -> bool {
+        self.request.health.enabled
+    }
+
+    /// Judges the current step from its window's figures (`None` when health checks are off) and
+    /// decides what comes next.
+    pub fn after_check(mut self, figures: Option<HealthFigures>, now: DateTime<Utc>) -> Rollout {
+        let policy = self.request.health.clone();
+        let verdict = match figures {
+            Some(figures) if policy.enabled => judge(&policy, &figures),
+            _ => Verdict::Pass,
+        };
+        if let Some(record) = self.history.last_mut() {
+            record.checked_at = Some(now);
+            record.figures = figures;
+            record.verdict = Some(verdict.clone());
+        }
+        match verdict {
+            Verdict::Pass => self.advance(now),
+            Verdict::Fail(failure) => self.fail(failure),
+            Verdict::Inconclusive { invocations, min_invocations } => {
+                let too_quiet = |waited: u64| Failure {
+                    signal: "invocations".into(),
+                    value: invocations as f64,
+                    threshold: min_invocations as f64,
+                    message: format!(
+                        "the new version had {invocations} invocations, fewer than the {min_invocations} needed to judge it{}",
+                        if waited > 0 { format!(", after waiting {waited} s more") } else { String::new() }
+                    ),
+                };
+                match policy.no_data {
+                    NoData::Pass => self.advance(now),
+                    NoData::Fail => self.fail(too_quiet(0)),
+                    NoData::Wait => {
+                        let hold = self.schedule().step(self.step.unwrap_or(0)).hold_seconds;
+                        let recheck = hold.clamp(1, 60);
+                        if self.waited_for_data_seconds + recheck <= policy.no_data_max_wait_seconds {
+                            self.waited_for_data_seconds += recheck;
+                            self.wait_seconds = recheck;
+                            self.next = Next::Hold;
+                            self
+                        } else {
+                            let waited = self.waited_for_data_seconds;
+                            self.fail(too_quiet(waited))
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn advance(mut self, now: DateTime<Utc>) -> Rollout {
+        let schedule = self.schedule();
+        if schedule.step(self.step.unwrap_or(0)).is_final() {
+            return self.finish(now);
+        }
+        self.next = if schedule.step(self.next_index()).is_final() { Next::Promote } else { Next::Shift };
+        self
+    }
+
+    fn fail(mut self, failure: Failure) -> Rollout {
+        self.failure = Some(failure);
+        self.next = Next::Rollback;
+        self
+    }
+
+    /// What a rollback must do, given the alias as it is now. It restores the original routing exactly
+    /// when the alias carries the original or any routing this rollout sets, and otherwise reports that
+    /// someone else changed it rather than overwrite their change.
+    pub fn plan_rollback(&self, live: &AliasState) -> MovePlan {
+        if live.routing.same_as(&self.original) {
+            return MovePlan::AlreadyDone;
+        }
+        let ours = self.schedule().steps.iter().any(|s| live.routing.same_as(&self.routing_at(*s)));
+        if ours {
+            MovePlan::Write { routing: self.original.clone(), revision_id: live.revision_id.clone() }
+        } else {
+            MovePlan::Conflict(format!(
+                "the alias \"{}\" now routes {}, which this rollout never set: someone else changed it, so it was \
+                 left as it is (the original routing was {})",
+                self.request.alias, live.routing, self.original
+            ))
+        }
+    }
+
+    /// Why the rollout is rolled back: the failed health signal, or the task error that got it here.
+    pub fn rollback_reason(&self) -> Failure {
+        if let Some(failure) = &self.failure {
+            return failure.clone();
+        }
+        let (error, message) = match &self.error {
+            Some(e) => (e.error.clone(), e.message()),
+            None => ("Unknown".to_string(), "rolled back without a recorded reason".to_string()),
+        };
+        Failure { signal: "error".into(), value: 0.0, threshold: 0.0, message: format!("{error}: {message}") }
+    }
+
+    /// The execution's result.
+    pub fn report(&self, outcome: Outcome, routing: Routing, now: DateTime<Utc>) -> Report {
+        Report {
+            outcome,
+            function: self.request.function.clone(),
+            alias: self.request.alias.clone(),
+            old_version: self.old_version.clone(),
+            new_version: self.request.version.clone(),
+            started_at: self.started_at,
+            finished_at: now,
+            routing,
+            steps: self.history.clone(),
+            steps_omitted: self.history_omitted,
+            reason: (outcome == Outcome::RolledBack).then(|| self.rollback_reason()),
+        }
+    }
+}

@@ -1,0 +1,286 @@
+//! Every refusal of INPUT.md, and both accepted forms, through one `check` helper.
+
+use canary_core::request::{MAX_HOLD_SECONDS, NoData, Strategy, parse_request, parse_request_str};
+use serde_json::{Value, json};
+
+/// Asserts that `input` is refused naming exactly `fields`, each error saying what would be right.
+#[track_caller]
+fn refused(input: Value, fields: &[&str]) {
+    let refusal = parse_request(&input).expect_err(&format!("{input} should be refused"));
+    assert_eq!(refusal.fields(), fields, "{refusal}");
+    for error in &refusal.errors {
+        assert!(!error.problem.is_empty() && !error.fix.is_empty(), "{error:?}");
+    }
+}
+
+fn base() -> Value {
+    json!({"function": "orders-api", "alias": "live", "version": "42"})
+}
+
+fn with(mut value: Value, key: &str, field: Value) -> Value {
+    value[key] = field;
+    value
+}
+
+fn without(mut value: Value, key: &str) -> Value {
+    value.as_object_mut().unwrap().remove(key);
+    value
+}
+
+#[test]
+fn minimal_request_takes_the_documented_defaults() {
+    let request = parse_request(&base()).unwrap();
+    assert_eq!(request.function_name(), "orders-api");
+    assert_eq!(request.strategy, Strategy::Linear { percent: 10.0, interval_seconds: 60 });
+    let health = &request.health;
+    assert!(health.enabled);
+    assert_eq!((health.max_error_rate, health.min_invocations), (0.01, 10));
+    assert_eq!(
+        (health.no_data, health.metrics_delay_seconds, health.no_data_max_wait_seconds),
+        (NoData::Wait, 120, 600)
+    );
+}
+
+#[test]
+fn accepted_forms() {
+    let cases: &[(Value, Strategy)] = &[
+        (
+            json!({"linear": {"percent": 25, "interval_seconds": 30}}),
+            Strategy::Linear { percent: 25.0, interval_seconds: 30 },
+        ),
+        (
+            json!({"linear": {"percent": 100, "interval_seconds": 1}}),
+            Strategy::Linear { percent: 100.0, interval_seconds: 1 },
+        ),
+        (
+            json!({"linear": {"percent": 0.1, "interval_seconds": 1}}),
+            Strategy::Linear { percent: 0.1, interval_seconds: 1 },
+        ),
+        (
+            json!({"canary": {"percent": 5.5, "bake_seconds": 600}}),
+            Strategy::Canary { percent: 5.5, bake_seconds: 600 },
+        ),
+        (json!({"all_at_once": {}}), Strategy::AllAtOnce { bake_seconds: None }),
+        (json!({"all_at_once": {"bake_seconds": 300}}), Strategy::AllAtOnce { bake_seconds: Some(300) }),
+    ];
+    for (strategy, expected) in cases {
+        let request = parse_request(&with(base(), "strategy", strategy.clone())).unwrap();
+        assert_eq!(&request.strategy, expected, "{strategy}");
+    }
+    let steps = json!({"steps": [{"percent": 1, "hold_seconds": 60}, {"percent": 50, "hold_seconds": 600}]});
+    let request = parse_request(&with(base(), "strategy", steps)).unwrap();
+    assert!(matches!(request.strategy, Strategy::Steps(ref s) if s.len() == 2));
+}
+
+#[test]
+fn names_and_versions() {
+    let ok = |f: &str, v: Value| parse_request(&json!({"function": f, "alias": "live", "version": v})).unwrap();
+    assert_eq!(
+        ok("arn:aws:lambda:eu-west-1:123456789012:function:orders-api", json!("7")).function_name(),
+        "orders-api"
+    );
+    assert_eq!(ok("orders_api-2", json!(42)).version, "42", "a version typed as a number is accepted");
+
+    refused(with(base(), "version", json!("$LATEST")), &["version"]);
+    refused(with(base(), "version", json!("abc")), &["version"]);
+    refused(with(base(), "version", json!("042")), &["version"]);
+    refused(with(base(), "version", json!(true)), &["version"]);
+    refused(with(base(), "version", json!(-3)), &["version"]);
+    refused(with(base(), "function", json!("orders api")), &["function"]);
+    refused(with(base(), "function", json!("x".repeat(65))), &["function"]);
+    refused(
+        with(base(), "function", json!("arn:aws:lambda:eu-west-1:123456789012:function:orders-api:live")),
+        &["function"],
+    );
+    refused(with(base(), "function", json!("arn:aws:s3:::bucket")), &["function"]);
+    refused(with(base(), "alias", json!("123")), &["alias"]);
+    refused(with(base(), "alias", json!("live!")), &["alias"]);
+    refused(with(base(), "alias", json!("  ")), &["alias"]);
+}
+
+#[test]
+fn missing_and_unknown_fields_are_named() {
+    refused(without(base(), "function"), &["function"]);
+    refused(json!({}), &["function", "alias", "version"]);
+    refused(with(base(), "strategyy", json!({})), &["strategyy"]);
+    refused(with(base(), "strategy", json!({"linear": {"percent": 10, "intervl": 5}})), &["strategy.linear.intervl"]);
+    refused(with(base(), "strategy", json!({"linear": {"interval_seconds": 5}})), &["strategy.linear.percent"]);
+    refused(with(base(), "strategy", json!({"canary": {"percent": 5}})), &["strategy.canary.bake_seconds"]);
+    refused(
+        with(base(), "strategy", json!({"linear": {"percent": "10", "interval_seconds": 5}})),
+        &["strategy.linear.percent"],
+    );
+    refused(with(base(), "health", json!({"no_data": "wiat"})), &["health.no_data"]);
+    refused(with(base(), "health", json!({"max_eror_rate": 0.1})), &["health.max_eror_rate"]);
+    refused(json!([1, 2]), &["(input)"]);
+    assert_eq!(parse_request_str("{\"function\": ").unwrap_err().fields(), ["(input)"]);
+}
+
+#[test]
+fn out_of_range_strategies_are_refused() {
+    let cases: &[(Value, &[&str])] = &[
+        (json!({"linear": {"percent": 0, "interval_seconds": 60}}), &["strategy.linear.percent"]),
+        (json!({"linear": {"percent": -5, "interval_seconds": 60}}), &["strategy.linear.percent"]),
+        (json!({"linear": {"percent": 101, "interval_seconds": 60}}), &["strategy.linear.percent"]),
+        (json!({"linear": {"percent": 0.01, "interval_seconds": 60}}), &["strategy.linear.percent"]),
+        (json!({"linear": {"percent": 10, "interval_seconds": 0}}), &["strategy.linear.interval_seconds"]),
+        (
+            json!({"linear": {"percent": 10, "interval_seconds": MAX_HOLD_SECONDS + 1}}),
+            &["strategy.linear.interval_seconds"],
+        ),
+        (
+            json!({"linear": {"percent": 0, "interval_seconds": 0}}),
+            &["strategy.linear.percent", "strategy.linear.interval_seconds"],
+        ),
+        (json!({"canary": {"percent": 100, "bake_seconds": 60}}), &["strategy.canary.percent"]),
+        (json!({"canary": {"percent": 10, "bake_seconds": 0}}), &["strategy.canary.bake_seconds"]),
+        (json!({"steps": []}), &["strategy.steps"]),
+        (
+            json!({"steps": [{"percent": 10, "hold_seconds": 60}, {"percent": 10, "hold_seconds": 60}]}),
+            &["strategy.steps[1].percent"],
+        ),
+        (
+            json!({"steps": [{"percent": 50, "hold_seconds": 60}, {"percent": 20, "hold_seconds": 60}]}),
+            &["strategy.steps[1].percent"],
+        ),
+        (
+            json!({"steps": [{"percent": 50, "hold_seconds": 60}, {"percent": 100, "hold_seconds": 60}]}),
+            &["strategy.steps[1].percent"],
+        ),
+        (json!({"steps": [{"percent": 50, "hold_seconds": 0}]}), &["strategy.steps[0].hold_seconds"]),
+        (json!({"steps": [{"percent": 50}]}), &["strategy.steps[0]"]),
+        (json!({"steps": [{"percent": 50, "hold_seconds": 1, "x": 1}]}), &["strategy.steps[0].x"]),
+        (json!({"all_at_once": {"bake_seconds": MAX_HOLD_SECONDS + 1}}), &["strategy.all_at_once.bake_seconds"]),
+        (json!({}), &["strategy"]),
+        (
+            json!({"linear": {"percent": 10, "interval_seconds": 60}, "canary": {"percent": 10, "bake_seconds": 60}}),
+            &["strategy"],
+        ),
+    ];
+    for (strategy, fields) in cases {
+        refused(with(base(), "strategy", strategy.clone()), fields);
+    }
+    let too_many: Vec<Value> = (1..=1000).map(|i| json!({"percent": i as f64 / 10.0, "hold_seconds": 1})).collect();
+    refused(with(base(), "strategy", json!({"steps": too_many})), &["strategy.steps"]);
+    // 60 steps held a week each run past the year an execution may live.
+    let too_long: Vec<Value> = (1..=60).map(|i| json!({"percent": i, "hold_seconds": MAX_HOLD_SECONDS})).collect();
+    refused(with(base(), "strategy", json!({"steps": too_long})), &["strategy"]);
+}
+
+#[test]
+fn health_fields() {
+    let request = parse_request(&with(
+        base(),
+        "health",
+        json!({"max_error_rate": 0.05, "min_invocations": 0, "no_data": "pass", "metrics_delay_seconds": 0, "enabled": false}),
+    ))
+    .unwrap();
+    assert_eq!(
+        (request.health.max_error_rate, request.health.min_invocations, request.health.no_data),
+        (0.05, 0, NoData::Pass)
+    );
+    assert!(!request.health.enabled);
+    let cases: &[(Value, &[&str])] = &[
+        (json!({"max_error_rate": 1.5}), &["health.max_error_rate"]),
+        (json!({"max_error_rate": -0.1}), &["health.max_error_rate"]),
+        (json!({"metrics_delay_seconds": 3601}), &["health.metrics_delay_seconds"]),
+        (json!({"no_data_max_wait_seconds": MAX_HOLD_SECONDS + 1}), &["health.no_data_max_wait_seconds"]),
+        (json!({"min_invocations": -1}), &["health.min_invocations"]),
+    ];
+    for (health, fields) in cases {
+        refused(with(base(), "health", health.clone()), fields);
+    }
+    // compare_to_baseline: false is what the controller does anyway, so it is accepted.
+    parse_request(&with(base(), "health", json!({"compare_to_baseline": false, "alarms": []}))).unwrap();
+}
+
+/// INPUT.md's full example names fields this version does not act on yet. Ignoring them would silently
+/// weaken the rollout a user asked for, so each is refused by name.
+#[test]
+fn fields_not_yet_supported_are_refused_not_ignored() {
+    let example = json!({
+      "function": "orders-api", "alias": "live", "version": "42",
+      "strategy": { "linear": { "percent": 10, "interval_seconds": 60 } },
+      "health": {
+        "max_error_rate": 0.01, "min_invocations": 20, "no_data": "wait", "compare_to_baseline": true,
+        "max_latency_p99_increase": 0.25, "alarms": ["orders-api-5xx"], "metrics_delay_seconds": 120
+      },
+      "hooks": { "pre_traffic": "orders-api-smoke", "post_traffic": "orders-api-e2e" },
+      "approval": { "before_percent": [50] }
+    });
+    refused(
+        example,
+        &[
+            "health.compare_to_baseline",
+            "health.max_latency_p99_increase",
+            "health.alarms",
+            "hooks.pre_traffic",
+            "hooks.post_traffic",
+            "approval.before_percent",
+        ],
+    );
+}
+
+#[test]
+fn the_canonical_form_round_trips() {
+    for strategy in [
+        json!({"linear": {"percent": 100.0 / 3.0, "interval_seconds": 5}}),
+        json!({"steps": [{"percent": 1, "hold_seconds": 60}]}),
+        json!({"all_at_once": {}}),
+    ] {
+        let request = parse_request(&with(base(), "strategy", strategy)).unwrap();
+        let again = parse_request(&serde_json::to_value(&request).unwrap()).unwrap();
+        assert_eq!(request, again);
+    }
+}
+
+#[test]
+fn the_legacy_sample_input_is_accepted_unchanged() {
+    let legacy = json!({"function-name": "MyFunction", "alias-name": "MyAlias", "new-version": "2",
+                        "steps": 10, "interval": 120, "type": "linear"});
+    let request = parse_request(&legacy).unwrap();
+    assert_eq!(
+        (request.function.as_str(), request.alias.as_str(), request.version.as_str()),
+        ("MyFunction", "MyAlias", "2")
+    );
+    assert_eq!(request.strategy, Strategy::Linear { percent: 10.0, interval_seconds: 120 });
+    assert!(request.health.enabled);
+
+    let off = parse_request(&json!({"function-name": "f", "alias-name": "a", "new-version": 3, "steps": 4,
+                                    "interval": 1, "health-check": false}))
+    .unwrap();
+    assert!(!off.health.enabled);
+    assert_eq!(off.strategy, Strategy::Linear { percent: 25.0, interval_seconds: 1 });
+}
+
+#[test]
+fn legacy_refusals_name_the_legacy_fields() {
+    let legacy = |steps: Value, interval: Value| json!({"function-name": "f", "alias-name": "a", "new-version": "2", "steps": steps, "interval": interval});
+    refused(legacy(json!(0), json!(60)), &["steps"]);
+    refused(legacy(json!(-1), json!(60)), &["steps"]);
+    refused(legacy(json!(2.5), json!(60)), &["steps"]);
+    refused(legacy(json!("10"), json!(60)), &["steps"]);
+    refused(legacy(json!(1001), json!(60)), &["steps"]);
+    refused(legacy(json!(10), json!(0)), &["interval"]);
+    refused(legacy(json!(0), json!(-3)), &["steps", "interval"]);
+    refused(json!({"function-name": "f", "alias-name": "a", "new-version": "2"}), &["steps", "interval"]);
+    refused(
+        json!({"alias-name": "a", "new-version": "$LATEST", "steps": 2, "interval": 1}),
+        &["function-name", "new-version"],
+    );
+    refused(
+        json!({"function-name": "f", "alias-name": "1", "new-version": "2", "steps": 2, "interval": 1}),
+        &["alias-name"],
+    );
+    refused(
+        json!({"function-name": "f", "alias-name": "a", "new-version": "2", "steps": 2, "interval": 1, "type": "canary"}),
+        &["type"],
+    );
+    refused(
+        json!({"function-name": "f", "alias-name": "a", "new-version": "2", "steps": 2, "interval": 1, "function": "g"}),
+        &["function"],
+    );
+    for steps in [101, 1000] {
+        parse_request(&legacy(json!(steps), json!(1))).unwrap();
+    }
+}

@@ -1,0 +1,304 @@
+//! The rollout's decisions, and the state machine's loop modelled on an in-memory alias.
+
+use canary_core::health::{HealthFigures, Verdict, VersionFigures};
+use canary_core::rollout::{HISTORY_LIMIT, TaskError, percent_text};
+use canary_core::{AliasState, LiveFacts, MovePlan, Next, Outcome, Rollout, RolloutRequest, Routing, parse_request};
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+
+fn t0() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 28, 12, 0, 0).unwrap()
+}
+
+fn request(extra: Value) -> RolloutRequest {
+    let mut input = json!({"function": "orders-api", "alias": "live", "version": "2",
+                           "health": {"metrics_delay_seconds": 60, "min_invocations": 10}});
+    for (k, v) in extra.as_object().unwrap() {
+        input[k] = v.clone();
+    }
+    parse_request(&input).unwrap()
+}
+
+fn alias_at(version: &str) -> AliasState {
+    AliasState { routing: Routing::to_version(version), revision_id: "r0".into() }
+}
+
+fn facts() -> LiveFacts {
+    LiveFacts { function_exists: true, version_exists: true, alias: Some(alias_at("1")) }
+}
+
+fn healthy() -> Option<HealthFigures> {
+    Some(HealthFigures { new: VersionFigures { invocations: 100, ..Default::default() }, ..Default::default() })
+}
+
+fn failing() -> Option<HealthFigures> {
+    Some(HealthFigures {
+        new: VersionFigures { invocations: 100, errors: 50, ..Default::default() },
+        ..Default::default()
+    })
+}
+
+fn quiet() -> Option<HealthFigures> {
+    Some(HealthFigures::default())
+}
+
+#[test]
+fn prepare_refuses_before_anything_moves() {
+    let weighted = AliasState {
+        routing: Routing {
+            function_version: "1".into(),
+            additional_version_weights: BTreeMap::from([("3".into(), 0.2)]),
+        },
+        revision_id: "r".into(),
+    };
+    let cases: Vec<(LiveFacts, Vec<&str>)> = vec![
+        (LiveFacts { function_exists: false, version_exists: false, alias: None }, vec!["function"]),
+        (LiveFacts { version_exists: false, ..facts() }, vec!["version"]),
+        (LiveFacts { alias: None, ..facts() }, vec!["alias"]),
+        (LiveFacts { version_exists: false, alias: None, ..facts() }, vec!["version", "alias"]),
+        (LiveFacts { alias: Some(alias_at("2")), ..facts() }, vec!["version"]),
+        (LiveFacts { alias: Some(alias_at("$LATEST")), ..facts() }, vec!["alias"]),
+        (LiveFacts { alias: Some(weighted), ..facts() }, vec!["alias"]),
+    ];
+    for (facts, fields) in cases {
+        let refusal = Rollout::prepare(request(json!({})), facts.clone(), t0()).unwrap_err();
+        assert_eq!(refusal.fields(), fields, "{facts:?}: {refusal}");
+    }
+}
+
+#[test]
+fn prepare_records_the_original_routing() {
+    let rollout = Rollout::prepare(request(json!({})), facts(), t0()).unwrap();
+    assert_eq!(rollout.original, Routing::to_version("1"));
+    assert_eq!((rollout.old_version.as_str(), rollout.step, rollout.step_count), ("1", None, 10));
+    assert_eq!(rollout.next, Next::Shift);
+    let at_once = Rollout::prepare(request(json!({"strategy": {"all_at_once": {}}})), facts(), t0()).unwrap();
+    assert_eq!(at_once.next, Next::Promote);
+}
+
+/// The state machine, modelled: dispatch on `next`, each task doing what its Lambda does against an
+/// in-memory alias. Returns the routings the alias carried, in order, and the final state.
+fn run(
+    mut rollout: Rollout,
+    mut health: impl FnMut(usize) -> Option<HealthFigures>,
+) -> (Vec<Routing>, Rollout, AliasState) {
+    let mut alias = alias_at("1");
+    let mut seen = vec![alias.routing.clone()];
+    let mut now = t0();
+    let mut revision = 0;
+    for _ in 0..100_000 {
+        match rollout.next {
+            Next::Shift | Next::Promote => match rollout.plan_move(&alias) {
+                MovePlan::Write { routing, revision_id } => {
+                    assert_eq!(revision_id, alias.revision_id, "writes are conditional on the revision read");
+                    revision += 1;
+                    alias = AliasState { routing: routing.clone(), revision_id: format!("r{revision}") };
+                    seen.push(routing);
+                    rollout = rollout.after_move(alias.revision_id.clone(), now);
+                }
+                other => panic!("unexpected {other:?}"),
+            },
+            Next::Hold => {
+                now += Duration::seconds(rollout.wait_seconds as i64);
+                let step = rollout.step.unwrap();
+                rollout = rollout.after_check(health(step), now);
+            }
+            Next::Done => return (seen, rollout, alias),
+            Next::Rollback => {
+                if let MovePlan::Write { routing, .. } = rollout.plan_rollback(&alias) {
+                    alias.routing = routing.clone();
+                    seen.push(routing);
+                }
+                return (seen, rollout, alias);
+            }
+        }
+    }
+    panic!("the loop did not terminate");
+}
+
+#[test]
+fn a_healthy_rollout_is_promoted_through_every_weight() {
+    let rollout = Rollout::prepare(
+        request(json!({"strategy": {"linear": {"percent": 25, "interval_seconds": 30}}})),
+        facts(),
+        t0(),
+    )
+    .unwrap();
+    let (seen, done, alias) = run(rollout, |_| healthy());
+    let weights: Vec<String> = seen.iter().map(|r| r.to_string()).collect();
+    assert_eq!(weights, ["1 (100%)", "1 (75%) + 2 (25%)", "1 (50%) + 2 (50%)", "1 (25%) + 2 (75%)", "2 (100%)"]);
+    assert_eq!(alias.routing, Routing::to_version("2"));
+    let report = done.report.clone().expect("a finished rollout carries its report");
+    assert_eq!(report.outcome, Outcome::Promoted);
+    assert_eq!(report.steps.len(), 4);
+    assert!(report.steps[..3].iter().all(|s| s.verdict == Some(Verdict::Pass) && s.figures.is_some()));
+    // Each held step waits its hold plus the metrics delay before it is judged.
+    assert_eq!(report.finished_at - report.started_at, Duration::seconds(3 * (30 + 60)));
+    assert!(report.reason.is_none());
+}
+
+#[test]
+fn an_unhealthy_step_rolls_back_to_exactly_the_original_routing() {
+    let rollout = Rollout::prepare(request(json!({})), facts(), t0()).unwrap();
+    let (seen, failed, alias) = run(rollout, |step| if step == 2 { failing() } else { healthy() });
+    assert_eq!(alias.routing, failed.original);
+    assert_eq!(seen.len(), 5, "three shifts and the rollback: {seen:?}");
+    let reason = failed.rollback_reason();
+    assert_eq!((reason.signal.as_str(), reason.value, reason.threshold), ("error_rate", 0.5, 0.01));
+    let report = failed.report(Outcome::RolledBack, alias.routing.clone(), t0());
+    assert_eq!(report.reason, Some(reason));
+    assert_eq!(report.steps.len(), 3);
+}
+
+#[test]
+fn all_at_once_with_a_bake_is_checked_after_promotion_and_can_roll_back() {
+    let req = request(json!({"strategy": {"all_at_once": {"bake_seconds": 60}}}));
+    let (seen, _, alias) = run(Rollout::prepare(req.clone(), facts(), t0()).unwrap(), |_| healthy());
+    assert_eq!((seen.len(), alias.routing.clone()), (2, Routing::to_version("2")));
+    let (seen, failed, alias) = run(Rollout::prepare(req, facts(), t0()).unwrap(), |_| failing());
+    assert_eq!(seen.last().unwrap(), &Routing::to_version("1"));
+    assert_eq!((failed.next, alias.routing), (Next::Rollback, Routing::to_version("1")));
+    let (seen, done, _) =
+        run(Rollout::prepare(request(json!({"strategy": {"all_at_once": {}}})), facts(), t0()).unwrap(), |_| failing());
+    assert_eq!((seen.len(), done.next), (2, Next::Done), "no bake: promoted without a check");
+}
+
+/// The sample we replace loops until Step Functions' history limit at 101 steps. Here 1,000 steps
+/// terminate, with every weight distinct, and the history stays within a state's size limit.
+#[test]
+fn a_thousand_step_rollout_terminates_with_bounded_history() {
+    let legacy = parse_request(&json!({"function-name": "orders-api", "alias-name": "live", "new-version": "2",
+                                      "steps": 1000, "interval": 1, "health-check": false}))
+    .unwrap();
+    let (seen, done, _) = run(Rollout::prepare(legacy, facts(), t0()).unwrap(), |_| None);
+    assert_eq!(seen.len(), 1001);
+    assert_eq!(done.history.len(), HISTORY_LIMIT);
+    assert_eq!(done.history_omitted, 1000 - HISTORY_LIMIT);
+    assert_eq!(done.history.last().unwrap().step, 1000);
+    let size = serde_json::to_string(&done).unwrap().len();
+    assert!(size < 128 * 1024, "state is {size} bytes; Step Functions allows 256 KiB");
+}
+
+#[test]
+fn no_data_policies() {
+    let with_no_data = |no_data: &str, max_wait: u64| {
+        let req = request(json!({"strategy": {"canary": {"percent": 10, "bake_seconds": 30}},
+            "health": {"no_data": no_data, "no_data_max_wait_seconds": max_wait, "metrics_delay_seconds": 0}}));
+        run(Rollout::prepare(req, facts(), t0()).unwrap(), |_| quiet())
+    };
+    let (_, passed, _) = with_no_data("pass", 0);
+    assert_eq!(passed.next, Next::Done);
+    let (_, failed, _) = with_no_data("fail", 600);
+    let reason = failed.rollback_reason();
+    assert_eq!((reason.signal.as_str(), reason.threshold), ("invocations", 10.0));
+    // wait: re-checked every 30 s (the hold, at most 60), up to 100 s more: three extensions, then it fails.
+    let (_, waited, _) = with_no_data("wait", 100);
+    assert_eq!((waited.next, waited.waited_for_data_seconds), (Next::Rollback, 90));
+    assert!(
+        waited.rollback_reason().message.contains("after waiting 90 s more"),
+        "{}",
+        waited.rollback_reason().message
+    );
+    assert_eq!(waited.history[0].checked_at, Some(t0() + Duration::seconds(30 + 90)));
+    // Traffic that arrives during the extension lets the rollout go on.
+    let req = request(json!({"strategy": {"canary": {"percent": 10, "bake_seconds": 30}}}));
+    let mut checks = 0;
+    let (_, late, _) = run(Rollout::prepare(req, facts(), t0()).unwrap(), |_| {
+        checks += 1;
+        if checks < 3 { quiet() } else { healthy() }
+    });
+    assert_eq!((late.next, checks), (Next::Done, 3));
+}
+
+#[test]
+fn health_window_covers_the_step_up_to_complete_metrics() {
+    let rollout = Rollout::prepare(request(json!({})), facts(), t0()).unwrap();
+    assert_eq!(rollout.health_window(t0()), None);
+    let moved = rollout.after_move("r1".into(), t0());
+    assert_eq!(moved.wait_seconds, 60 + 60);
+    assert_eq!(moved.health_window(t0() + Duration::seconds(120)), Some((t0(), t0() + Duration::seconds(60))));
+    // Checked too early, the window is empty rather than reaching into incomplete data.
+    assert_eq!(moved.health_window(t0() + Duration::seconds(10)), Some((t0(), t0())));
+    assert!(moved.needs_metrics());
+}
+
+#[test]
+fn a_retried_move_is_a_no_op_and_a_foreign_change_is_a_conflict() {
+    let rollout = Rollout::prepare(request(json!({})), facts(), t0()).unwrap();
+    let target = rollout.routing_at(rollout.schedule().steps[0]);
+    assert_eq!(
+        rollout.plan_move(&alias_at("1")),
+        MovePlan::Write { routing: target.clone(), revision_id: "r0".into() }
+    );
+    // The first attempt wrote the weight but its answer was lost: the retry finds it done.
+    assert_eq!(
+        rollout.plan_move(&AliasState { routing: target.clone(), revision_id: "r1".into() }),
+        MovePlan::AlreadyDone
+    );
+    // Someone pointed the alias at a hotfix meanwhile: it is reported, never overwritten.
+    match rollout.plan_move(&alias_at("7")) {
+        MovePlan::Conflict(message) => assert!(message.contains("now routes 7 (100%)"), "{message}"),
+        other => panic!("{other:?}"),
+    }
+    let moved = rollout.after_move("r1".into(), t0());
+    assert_eq!(moved.expected_routing(), target);
+    assert!(matches!(moved.plan_move(&alias_at("1")), MovePlan::Conflict(_)), "the alias went back behind our back");
+}
+
+#[test]
+fn rollback_restores_exactly_and_never_overwrites_someone_else() {
+    let rollout = Rollout::prepare(request(json!({})), facts(), t0()).unwrap().after_move("r1".into(), t0());
+    let mid = AliasState { routing: rollout.expected_routing(), revision_id: "r1".into() };
+    assert_eq!(
+        rollout.plan_rollback(&mid),
+        MovePlan::Write { routing: Routing::to_version("1"), revision_id: "r1".into() }
+    );
+    assert_eq!(rollout.plan_rollback(&alias_at("1")), MovePlan::AlreadyDone, "a retried rollback does nothing");
+    // A failure right after promotion (a post-promotion check) restores the original too.
+    assert!(matches!(rollout.plan_rollback(&alias_at("2")), MovePlan::Write { .. }));
+    match rollout.plan_rollback(&alias_at("9")) {
+        MovePlan::Conflict(message) => assert!(message.contains("left as it is"), "{message}"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn rollback_reasons_from_task_errors() {
+    let mut rollout = Rollout::prepare(request(json!({})), facts(), t0()).unwrap();
+    assert_eq!(rollout.rollback_reason().signal, "error");
+    let lambda_cause = json!({"errorType": "AliasChangedConcurrently", "errorMessage": "someone moved it"}).to_string();
+    rollout.error = Some(TaskError { error: "AliasChangedConcurrently".into(), cause: Some(lambda_cause) });
+    assert_eq!(rollout.rollback_reason().message, "AliasChangedConcurrently: someone moved it");
+    rollout.error = Some(TaskError { error: "States.Timeout".into(), cause: Some("task timed out".into()) });
+    assert_eq!(rollout.rollback_reason().message, "States.Timeout: task timed out");
+    rollout.error = Some(TaskError { error: "States.TaskFailed".into(), cause: None });
+    assert_eq!(rollout.rollback_reason().message, "States.TaskFailed: ");
+}
+
+#[test]
+fn the_state_survives_the_state_machine() {
+    // Step Functions adds `error` beside the state on a Catch; the state must read back with it.
+    let rollout = Rollout::prepare(request(json!({})), facts(), t0()).unwrap().after_move("r1".into(), t0());
+    let mut value = serde_json::to_value(&rollout).unwrap();
+    value["error"] = json!({"Error": "States.Timeout", "Cause": "late"});
+    let back: Rollout = serde_json::from_value(value).unwrap();
+    assert_eq!(back.error.unwrap().error, "States.Timeout");
+    assert_eq!(serde_json::to_value(Next::Promote).unwrap(), json!("promote"));
+}
+
+#[test]
+fn routing_and_percent_display() {
+    assert_eq!(percent_text(10.0), "10%");
+    assert_eq!(percent_text(100.0 / 3.0), "33.333%");
+    assert_eq!(percent_text(0.1), "0.1%");
+    let a = Routing { function_version: "1".into(), additional_version_weights: BTreeMap::from([("2".into(), 0.1)]) };
+    let b = Routing {
+        function_version: "1".into(),
+        additional_version_weights: BTreeMap::from([("2".into(), 0.1 + 1e-12)]),
+    };
+    assert!(a.same_as(&b));
+    assert!(!a.same_as(&Routing::to_version("1")));
+    assert!(!a.same_as(&Routing { additional_version_weights: BTreeMap::from([("3".into(), 0.1)]), ..a.clone() }));
+    assert_eq!(a.to_string(), "1 (90%) + 2 (10%)");
+}
