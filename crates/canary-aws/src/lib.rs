@@ -1,1 +1,99 @@
+//! The controller's view of AWS: three narrow traits, each with an SDK implementation.
+//!
+//! - [`Aliases`]: read and conditionally write a Lambda alias's routing (Lambda control plane).
+//! - [`Metrics`]: one window's health figures for the new and the old version (CloudWatch).
+//! - [`Executions`]: start and follow a rollout (Step Functions), for `canaryctl`.
+//!
+//! Architecture invariant: nothing here decides anything. Decisions are `canary-core`'s; this crate turns
+//! them into API calls and API answers into core types, and sorts failures into [`AwsError`] kinds that
+//! say whether a retry can help.
 
+mod cloudwatch;
+mod error;
+mod lambda;
+mod sfn;
+
+pub use cloudwatch::CloudWatchMetrics;
+pub use error::AwsError;
+pub use lambda::LambdaAliases;
+pub use sfn::StepFunctionsExecutions;
+
+use async_trait::async_trait;
+use canary_core::{AliasState, HealthFigures, Routing};
+use chrono::{DateTime, Utc};
+
+/// Loads the AWS configuration from the standard chain (environment, profile, instance role), which
+/// honours `AWS_ENDPOINT_URL`; `endpoint_url` overrides it, for the local emulator.
+pub async fn load_config(endpoint_url: Option<&str>) -> aws_config::SdkConfig {
+    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+    if let Some(url) = endpoint_url {
+        loader = loader.endpoint_url(url);
+    }
+    loader.load().await
+}
+
+/// A Lambda alias's routing, read and written.
+#[async_trait]
+pub trait Aliases: Send + Sync {
+    async fn function_exists(&self, function: &str) -> Result<bool, AwsError>;
+    async fn version_exists(&self, function: &str, version: &str) -> Result<bool, AwsError>;
+    /// The alias, or `None` when the function has no such alias.
+    async fn get_alias(&self, function: &str, alias: &str) -> Result<Option<AliasState>, AwsError>;
+    /// Sets the alias's routing on condition that it is still at `revision_id`
+    /// ([`AwsError::RevisionChanged`] otherwise), and returns it as written.
+    async fn update_alias(
+        &self,
+        function: &str,
+        alias: &str,
+        routing: &Routing,
+        revision_id: &str,
+    ) -> Result<AliasState, AwsError>;
+}
+
+/// Which metrics one health check reads: the alias's invocations, split by the version that ran them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WindowQuery {
+    pub function_name: String,
+    pub alias: String,
+    pub new_version: String,
+    pub baseline_version: String,
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+}
+
+/// Health figures from CloudWatch.
+#[async_trait]
+pub trait Metrics: Send + Sync {
+    /// The figures of both versions over the window, in one request.
+    async fn figures(&self, query: &WindowQuery) -> Result<HealthFigures, AwsError>;
+}
+
+/// A Step Functions execution as `DescribeExecution` reports it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExecutionInfo {
+    pub arn: String,
+    pub name: String,
+    /// RUNNING, SUCCEEDED, FAILED, TIMED_OUT, ABORTED or PENDING_REDRIVE.
+    pub status: String,
+    pub output: Option<String>,
+    pub error: Option<String>,
+    pub cause: Option<String>,
+}
+
+/// One entry of an execution's history: a state left, with its output.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StateExit {
+    pub event_id: i64,
+    pub state_name: String,
+    pub output: Option<String>,
+}
+
+/// Rollout executions, for the command line.
+#[async_trait]
+pub trait Executions: Send + Sync {
+    /// Starts an execution and returns its ARN.
+    async fn start(&self, state_machine_arn: &str, name: Option<&str>, input: &str) -> Result<String, AwsError>;
+    async fn describe(&self, execution_arn: &str) -> Result<ExecutionInfo, AwsError>;
+    /// The states the execution has left so far, oldest first.
+    async fn state_exits(&self, execution_arn: &str) -> Result<Vec<StateExit>, AwsError>;
+}

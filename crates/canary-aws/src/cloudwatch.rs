@@ -1,0 +1,198 @@
+use crate::error::classify;
+use crate::{AwsError, Metrics, WindowQuery};
+use async_trait::async_trait;
+use aws_sdk_cloudwatch::Client;
+use aws_sdk_cloudwatch::types::{Dimension, Metric, MetricDataQuery, MetricStat};
+use aws_smithy_types::DateTime as SmithyTime;
+use canary_core::{HealthFigures, VersionFigures};
+use std::collections::HashMap;
+
+/// [`Metrics`] on CloudWatch's `AWS/Lambda` namespace, as Lambda publishes it for invocations through an
+/// alias: dimensions `FunctionName`, `Resource` (`function:alias`) and `ExecutedVersion`.
+#[derive(Debug, Clone)]
+pub struct CloudWatchMetrics {
+    client: Client,
+}
+
+impl CloudWatchMetrics {
+    pub fn new(client: Client) -> Self {
+        Self { client }
+    }
+
+    pub fn from_config(config: &aws_config::SdkConfig) -> Self {
+        Self::new(Client::new(config))
+    }
+}
+
+/// The metrics read for each version: (query id suffix, metric name, statistic).
+const SERIES: &[(&str, &str, &str)] = &[
+    ("invocations", "Invocations", "Sum"),
+    ("errors", "Errors", "Sum"),
+    ("throttles", "Throttles", "Sum"),
+    ("p99", "Duration", "p99"),
+];
+
+/// The period that covers the whole window in one data point: a multiple of 60 s, as CloudWatch requires
+/// for standard-resolution metrics.
+pub(crate) fn period_seconds(query: &WindowQuery) -> i32 {
+    let seconds = (query.end - query.start).num_seconds().max(1);
+    ((seconds + 59) / 60 * 60).min(i32::MAX as i64 / 60 * 60) as i32
+}
+
+fn queries(query: &WindowQuery) -> Vec<MetricDataQuery> {
+    let resource = format!("{}:{}", query.function_name, query.alias);
+    let period = period_seconds(query);
+    [("new", &query.new_version), ("base", &query.baseline_version)]
+        .into_iter()
+        .flat_map(|(prefix, version)| {
+            let dimensions =
+                [("FunctionName", query.function_name.as_str()), ("Resource", &resource), ("ExecutedVersion", version)]
+                    .map(|(name, value)| Dimension::builder().name(name).value(value).build());
+            SERIES.iter().map(move |(id, metric, stat)| {
+                let metric = Metric::builder()
+                    .namespace("AWS/Lambda")
+                    .metric_name(*metric)
+                    .set_dimensions(Some(dimensions.to_vec()))
+                    .build();
+                MetricDataQuery::builder()
+                    .id(format!("{prefix}_{id}"))
+                    .metric_stat(MetricStat::builder().metric(metric).period(period).stat(*stat).build())
+                    .return_data(true)
+                    .build()
+            })
+        })
+        .collect()
+}
+
+fn figures_of(values: &HashMap<String, Vec<f64>>, prefix: &str) -> VersionFigures {
+    let sum = |id: &str| values.get(&format!("{prefix}_{id}")).map_or(0.0, |v| v.iter().sum::<f64>()).round() as u64;
+    VersionFigures {
+        invocations: sum("invocations"),
+        errors: sum("errors"),
+        throttles: sum("throttles"),
+        // Over several data points the worst p99 stands for the window: it never hides a slow minute.
+        p99_duration_ms: values.get(&format!("{prefix}_p99")).and_then(|v| v.iter().copied().reduce(f64::max)),
+    }
+}
+
+#[async_trait]
+impl Metrics for CloudWatchMetrics {
+    async fn figures(&self, query: &WindowQuery) -> Result<HealthFigures, AwsError> {
+        let mut values: HashMap<String, Vec<f64>> = HashMap::new();
+        let mut next_token: Option<String> = None;
+        loop {
+            let out = self
+                .client
+                .get_metric_data()
+                .set_metric_data_queries(Some(queries(query)))
+                .start_time(SmithyTime::from_secs(query.start.timestamp()))
+                .end_time(SmithyTime::from_secs(query.end.timestamp().max(query.start.timestamp() + 1)))
+                .set_next_token(next_token)
+                .send()
+                .await
+                .map_err(classify)?;
+            for result in out.metric_data_results() {
+                let id = result.id().unwrap_or_default().to_string();
+                values.entry(id).or_default().extend_from_slice(result.values());
+            }
+            next_token = out.next_token().map(str::to_string);
+            if next_token.is_none() {
+                break;
+            }
+        }
+        Ok(HealthFigures { new: figures_of(&values, "new"), baseline: figures_of(&values, "base") })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_cloudwatch::operation::get_metric_data::GetMetricDataOutput;
+    use aws_sdk_cloudwatch::types::MetricDataResult;
+    use aws_smithy_mocks::{mock, mock_client};
+    use chrono::{Duration, TimeZone, Utc};
+
+    fn query(seconds: i64) -> WindowQuery {
+        let start = Utc.with_ymd_and_hms(2026, 11, 28, 12, 0, 0).unwrap();
+        WindowQuery {
+            function_name: "orders".into(),
+            alias: "live".into(),
+            new_version: "2".into(),
+            baseline_version: "1".into(),
+            start,
+            end: start + Duration::seconds(seconds),
+        }
+    }
+
+    fn result(id: &str, values: &[f64]) -> MetricDataResult {
+        MetricDataResult::builder().id(id).set_values(Some(values.to_vec())).build()
+    }
+
+    #[test]
+    fn periods_cover_the_window_in_minutes() {
+        for (seconds, period) in [(0, 60), (1, 60), (60, 60), (61, 120), (600, 600)] {
+            assert_eq!(period_seconds(&query(seconds)), period, "{seconds}");
+        }
+    }
+
+    #[tokio::test]
+    async fn one_request_reads_both_versions_over_the_whole_window() {
+        let rule = mock!(Client::get_metric_data)
+            .match_requests(|r| {
+                let queries = r.metric_data_queries();
+                let stat = queries[1].metric_stat().unwrap();
+                let dims: Vec<(&str, &str)> = stat
+                    .metric()
+                    .unwrap()
+                    .dimensions()
+                    .iter()
+                    .map(|d| (d.name().unwrap(), d.value().unwrap()))
+                    .collect();
+                queries.len() == 8
+                    && queries[1].id() == Some("new_errors")
+                    && stat.period() == Some(180)
+                    && dims == [("FunctionName", "orders"), ("Resource", "orders:live"), ("ExecutedVersion", "2")]
+                    && r.start_time().map(|t| t.secs()) == Some(query(0).start.timestamp())
+            })
+            .sequence()
+            .output(|| {
+                GetMetricDataOutput::builder()
+                    .metric_data_results(result("new_invocations", &[60.0, 40.0]))
+                    .metric_data_results(result("new_errors", &[3.0]))
+                    .metric_data_results(result("new_p99", &[120.0, 250.5]))
+                    .next_token("page-2")
+                    .build()
+            })
+            .output(|| {
+                GetMetricDataOutput::builder()
+                    .metric_data_results(result("base_invocations", &[900.0]))
+                    .metric_data_results(result("base_errors", &[1.0]))
+                    .metric_data_results(result("base_throttles", &[2.0]))
+                    .build()
+            })
+            .build();
+        let metrics = CloudWatchMetrics::new(mock_client!(aws_sdk_cloudwatch, [&rule]));
+        let figures = metrics.figures(&query(150)).await.unwrap();
+        assert_eq!(
+            figures.new,
+            VersionFigures { invocations: 100, errors: 3, throttles: 0, p99_duration_ms: Some(250.5) }
+        );
+        assert_eq!(
+            figures.baseline,
+            VersionFigures { invocations: 900, errors: 1, throttles: 2, p99_duration_ms: None }
+        );
+        assert_eq!(rule.num_calls(), 2, "the second page was read");
+    }
+
+    #[tokio::test]
+    async fn throttling_is_transient() {
+        let rule = mock!(Client::get_metric_data).sequence().http_status(429, None).build();
+        let metrics = CloudWatchMetrics::new(mock_client!(
+            aws_sdk_cloudwatch,
+            aws_smithy_mocks::RuleMode::Sequential,
+            [&rule],
+            |c| c.retry_config(aws_sdk_cloudwatch::config::retry::RetryConfig::disabled())
+        ));
+        assert!(matches!(metrics.figures(&query(60)).await, Err(AwsError::Transient(_))));
+    }
+}

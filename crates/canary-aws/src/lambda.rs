@@ -1,0 +1,210 @@
+use crate::error::classify;
+use crate::{Aliases, AwsError};
+use async_trait::async_trait;
+use aws_sdk_lambda::Client;
+use aws_sdk_lambda::types::AliasRoutingConfiguration;
+use canary_core::{AliasState, Routing};
+use std::collections::HashMap;
+
+/// [`Aliases`] on the Lambda API.
+#[derive(Debug, Clone)]
+pub struct LambdaAliases {
+    client: Client,
+}
+
+impl LambdaAliases {
+    pub fn new(client: Client) -> Self {
+        Self { client }
+    }
+
+    pub fn from_config(config: &aws_config::SdkConfig) -> Self {
+        Self::new(Client::new(config))
+    }
+}
+
+fn not_found_is_false<T>(result: Result<T, AwsError>) -> Result<bool, AwsError> {
+    match result {
+        Ok(_) => Ok(true),
+        Err(AwsError::NotFound(_)) => Ok(false),
+        Err(other) => Err(other),
+    }
+}
+
+fn alias_state(
+    version: Option<&str>,
+    routing: Option<&AliasRoutingConfiguration>,
+    revision_id: Option<&str>,
+) -> AliasState {
+    let weights = routing.and_then(|r| r.additional_version_weights()).cloned().unwrap_or_default();
+    AliasState {
+        routing: Routing {
+            function_version: version.unwrap_or_default().to_string(),
+            additional_version_weights: weights.into_iter().collect(),
+        },
+        revision_id: revision_id.unwrap_or_default().to_string(),
+    }
+}
+
+#[async_trait]
+impl Aliases for LambdaAliases {
+    async fn function_exists(&self, function: &str) -> Result<bool, AwsError> {
+        not_found_is_false(
+            self.client.get_function_configuration().function_name(function).send().await.map_err(classify),
+        )
+    }
+
+    async fn version_exists(&self, function: &str, version: &str) -> Result<bool, AwsError> {
+        let request = self.client.get_function_configuration().function_name(function).qualifier(version);
+        not_found_is_false(request.send().await.map_err(classify))
+    }
+
+    async fn get_alias(&self, function: &str, alias: &str) -> Result<Option<AliasState>, AwsError> {
+        match self.client.get_alias().function_name(function).name(alias).send().await.map_err(classify) {
+            Ok(out) => Ok(Some(alias_state(out.function_version(), out.routing_config(), out.revision_id()))),
+            Err(AwsError::NotFound(_)) => Ok(None),
+            Err(other) => Err(other),
+        }
+    }
+
+    async fn update_alias(
+        &self,
+        function: &str,
+        alias: &str,
+        routing: &Routing,
+        revision_id: &str,
+    ) -> Result<AliasState, AwsError> {
+        // An empty map is sent, not left out: that is how UpdateAlias clears the extra versions.
+        let weights: HashMap<String, f64> =
+            routing.additional_version_weights.iter().map(|(v, w)| (v.clone(), *w)).collect();
+        let out = self
+            .client
+            .update_alias()
+            .function_name(function)
+            .name(alias)
+            .function_version(&routing.function_version)
+            .routing_config(AliasRoutingConfiguration::builder().set_additional_version_weights(Some(weights)).build())
+            .revision_id(revision_id)
+            .send()
+            .await
+            .map_err(classify)?;
+        Ok(alias_state(out.function_version(), out.routing_config(), out.revision_id()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_lambda::operation::get_alias::{GetAliasError, GetAliasOutput};
+    use aws_sdk_lambda::operation::get_function_configuration::{
+        GetFunctionConfigurationError, GetFunctionConfigurationOutput,
+    };
+    use aws_sdk_lambda::operation::update_alias::{UpdateAliasError, UpdateAliasOutput};
+    use aws_sdk_lambda::types::error::{
+        PreconditionFailedException, ResourceNotFoundException, TooManyRequestsException,
+    };
+    use aws_smithy_mocks::{RuleMode, mock, mock_client};
+    use aws_smithy_types::error::ErrorMetadata;
+    use std::collections::BTreeMap;
+
+    /// Error metadata as Lambda's response deserializer sets it: the code comes from the wire.
+    fn wire(code: &str) -> ErrorMetadata {
+        ErrorMetadata::builder().code(code).build()
+    }
+
+    fn not_found() -> GetFunctionConfigurationError {
+        GetFunctionConfigurationError::ResourceNotFoundException(
+            ResourceNotFoundException::builder()
+                .message("Function not found")
+                .meta(wire("ResourceNotFoundException"))
+                .build(),
+        )
+    }
+
+    #[tokio::test]
+    async fn existence_checks_map_not_found_to_false() {
+        let function = mock!(Client::get_function_configuration)
+            .match_requests(|r| r.function_name() == Some("orders") && r.qualifier().is_none())
+            .then_output(|| GetFunctionConfigurationOutput::builder().build());
+        let version = mock!(Client::get_function_configuration)
+            .match_requests(|r| r.qualifier() == Some("9"))
+            .then_error(not_found);
+        let throttled =
+            mock!(Client::get_function_configuration).match_requests(|r| r.qualifier() == Some("3")).then_error(|| {
+                GetFunctionConfigurationError::TooManyRequestsException(
+                    TooManyRequestsException::builder()
+                        .message("Rate exceeded")
+                        .meta(wire("TooManyRequestsException"))
+                        .build(),
+                )
+            });
+        let aliases =
+            LambdaAliases::new(mock_client!(aws_sdk_lambda, RuleMode::MatchAny, [&function, &version, &throttled]));
+        assert!(aliases.function_exists("orders").await.unwrap());
+        assert!(!aliases.version_exists("orders", "9").await.unwrap());
+        let error = aliases.version_exists("orders", "3").await.unwrap_err();
+        assert!(matches!(error, AwsError::Transient(_)) && error.is_transient(), "{error:?}");
+    }
+
+    #[tokio::test]
+    async fn get_alias_reads_routing_and_revision() {
+        let rule = mock!(Client::get_alias)
+            .match_requests(|r| r.function_name() == Some("orders") && r.name() == Some("live"))
+            .then_output(|| {
+                GetAliasOutput::builder()
+                    .function_version("1")
+                    .routing_config(AliasRoutingConfiguration::builder().additional_version_weights("2", 0.25).build())
+                    .revision_id("rev-1")
+                    .build()
+            });
+        let missing = mock!(Client::get_alias).match_requests(|r| r.name() == Some("gone")).then_error(|| {
+            GetAliasError::ResourceNotFoundException(
+                ResourceNotFoundException::builder().meta(wire("ResourceNotFoundException")).build(),
+            )
+        });
+        let aliases = LambdaAliases::new(mock_client!(aws_sdk_lambda, RuleMode::MatchAny, [&rule, &missing]));
+        let state = aliases.get_alias("orders", "live").await.unwrap().unwrap();
+        assert_eq!(state.revision_id, "rev-1");
+        assert_eq!(state.routing.function_version, "1");
+        assert_eq!(state.routing.additional_version_weights, BTreeMap::from([("2".to_string(), 0.25)]));
+        assert_eq!(aliases.get_alias("orders", "gone").await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn update_alias_is_conditional_and_clears_weights_explicitly() {
+        let promote = mock!(Client::update_alias)
+            .match_requests(|r| {
+                r.function_version() == Some("2")
+                    && r.revision_id() == Some("rev-1")
+                    && r.routing_config().and_then(|c| c.additional_version_weights()).is_some_and(|w| w.is_empty())
+            })
+            .then_output(|| UpdateAliasOutput::builder().function_version("2").revision_id("rev-2").build());
+        let aliases = LambdaAliases::new(mock_client!(aws_sdk_lambda, [&promote]));
+        let written = aliases.update_alias("orders", "live", &Routing::to_version("2"), "rev-1").await.unwrap();
+        assert_eq!((written.routing, written.revision_id.as_str()), (Routing::to_version("2"), "rev-2"));
+        assert_eq!(promote.num_calls(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_stale_revision_is_reported_as_changed() {
+        let stale = mock!(Client::update_alias).then_error(|| {
+            UpdateAliasError::PreconditionFailedException(
+                PreconditionFailedException::builder()
+                    .message("The RevisionId provided does not match")
+                    .meta(wire("PreconditionFailedException"))
+                    .build(),
+            )
+        });
+        let aliases = LambdaAliases::new(mock_client!(aws_sdk_lambda, [&stale]));
+        let error = aliases.update_alias("orders", "live", &Routing::to_version("2"), "old").await.unwrap_err();
+        assert!(matches!(error, AwsError::RevisionChanged(ref m) if m.contains("RevisionId")), "{error:?}");
+    }
+
+    #[tokio::test]
+    async fn server_errors_are_transient_and_client_errors_are_not() {
+        let rule = mock!(Client::get_alias).sequence().http_status(503, None).http_status(400, None).build();
+        let aliases = LambdaAliases::new(mock_client!(aws_sdk_lambda, RuleMode::Sequential, [&rule], |c| c
+            .retry_config(aws_sdk_lambda::config::retry::RetryConfig::disabled())));
+        assert!(matches!(aliases.get_alias("f", "a").await, Err(AwsError::Transient(_))));
+        assert!(matches!(aliases.get_alias("f", "a").await, Err(AwsError::Other(_))));
+    }
+}
