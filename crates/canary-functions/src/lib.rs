@@ -1,1 +1,171 @@
+//! The controller's Lambda handlers, one per state of the state machine.
+//!
+//! Each handler is a plain async function over the [`canary_aws`] traits: read the state, make one AWS
+//! read and at most one write, let [`canary_core`] decide, return the new state. The binaries in
+//! `src/bin/` only build clients once and hand events to these functions, so tests call them directly.
+//!
+//! Errors carry stable type names ([`ControllerError::error_type`]) that the state machine's `Retry` and
+//! `Catch` match on.
 
+use canary_aws::{Aliases, AwsError, Metrics, WindowQuery};
+use canary_core::{MovePlan, Next, Outcome, Refusal, Rollout, parse_request};
+use chrono::{DateTime, Utc};
+use lambda_runtime::Diagnostic;
+use serde_json::Value;
+
+/// Why a handler failed, by what the state machine should do about it.
+#[derive(Debug, thiserror::Error)]
+pub enum ControllerError {
+    /// The request is wrong; nothing was changed. Not retried: the execution fails as refused.
+    #[error("{0}")]
+    Refused(Refusal),
+    /// Throttling, a 5xx, a timeout, or an alias revision that moved between read and write. Retried.
+    #[error("{0}")]
+    Transient(AwsError),
+    /// Someone else changed the alias during the rollout. Not retried, and never overwritten.
+    #[error("{0}")]
+    AliasChangedConcurrently(String),
+    /// Any other AWS failure (permissions, validation). Not retried.
+    #[error("{0}")]
+    Aws(AwsError),
+    /// The state handed in is not what this handler serves: a bug or a hand-edited execution.
+    #[error("{0}")]
+    InvalidState(String),
+}
+
+impl ControllerError {
+    /// The error type the state machine sees (`Diagnostic.error_type`).
+    pub fn error_type(&self) -> &'static str {
+        match self {
+            ControllerError::Refused(_) => "RequestRefused",
+            ControllerError::Transient(_) => "TransientAwsError",
+            ControllerError::AliasChangedConcurrently(_) => "AliasChangedConcurrently",
+            ControllerError::Aws(_) => "AwsError",
+            ControllerError::InvalidState(_) => "InvalidState",
+        }
+    }
+}
+
+impl From<AwsError> for ControllerError {
+    fn from(error: AwsError) -> Self {
+        if error.is_transient() { ControllerError::Transient(error) } else { ControllerError::Aws(error) }
+    }
+}
+
+impl From<ControllerError> for Diagnostic {
+    fn from(error: ControllerError) -> Diagnostic {
+        Diagnostic { error_type: error.error_type().to_string(), error_message: error.to_string() }
+    }
+}
+
+/// Reads the state a handler is given.
+pub fn state_from(event: Value) -> Result<Rollout, ControllerError> {
+    serde_json::from_value(event).map_err(|e| ControllerError::InvalidState(format!("not a rollout state: {e}")))
+}
+
+/// `Prepare`: checks the request offline and against the live alias, records the original routing.
+/// Makes no write.
+pub async fn prepare(input: Value, aliases: &dyn Aliases, now: DateTime<Utc>) -> Result<Rollout, ControllerError> {
+    let request = parse_request(&input).map_err(ControllerError::Refused)?;
+    let function = request.function.clone();
+    let function_exists = aliases.function_exists(&function).await?;
+    let (version_exists, alias) = if function_exists {
+        (
+            aliases.version_exists(&function, &request.version).await?,
+            aliases.get_alias(&function, &request.alias).await?,
+        )
+    } else {
+        (false, None)
+    };
+    let facts = canary_core::LiveFacts { function_exists, version_exists, alias };
+    let rollout = Rollout::prepare(request, facts, now).map_err(ControllerError::Refused)?;
+    tracing::info!(
+        function,
+        alias = rollout.request.alias,
+        from = rollout.old_version,
+        to = rollout.request.version,
+        steps = rollout.step_count,
+        "rollout prepared"
+    );
+    Ok(rollout)
+}
+
+/// `Shift` and `Promote`: moves the alias to the next step of the schedule. A retry after a move that
+/// happened is a no-op; a change by someone else fails with `AliasChangedConcurrently`.
+pub async fn advance(
+    state: Rollout,
+    expected: Next,
+    aliases: &dyn Aliases,
+    now: DateTime<Utc>,
+) -> Result<Rollout, ControllerError> {
+    if state.next != expected {
+        return Err(ControllerError::InvalidState(format!(
+            "this task moves on {expected:?}, the state says {:?}",
+            state.next
+        )));
+    }
+    let (function, alias) = (state.request.function.clone(), state.request.alias.clone());
+    let live = aliases.get_alias(&function, &alias).await?.ok_or_else(|| {
+        ControllerError::AliasChangedConcurrently(format!("the alias \"{alias}\" was deleted during the rollout"))
+    })?;
+    let revision_id = match state.plan_move(&live) {
+        MovePlan::AlreadyDone => live.revision_id,
+        MovePlan::Write { routing, revision_id } => {
+            aliases.update_alias(&function, &alias, &routing, &revision_id).await?.revision_id
+        }
+        MovePlan::Conflict(message) => return Err(ControllerError::AliasChangedConcurrently(message)),
+    };
+    let state = state.after_move(revision_id, now);
+    tracing::info!(function, alias, routing = %state.expected_routing(), next = ?state.next, "alias moved");
+    Ok(state)
+}
+
+/// `CheckHealth`: judges the current step's window and decides what comes next.
+pub async fn check(state: Rollout, metrics: &dyn Metrics, now: DateTime<Utc>) -> Result<Rollout, ControllerError> {
+    let Some((start, end)) = state.health_window(now) else {
+        return Err(ControllerError::InvalidState("health checked before the first move".into()));
+    };
+    let figures = if state.needs_metrics() {
+        let query = WindowQuery {
+            function_name: state.request.function_name().to_string(),
+            alias: state.request.alias.clone(),
+            new_version: state.request.version.clone(),
+            baseline_version: state.old_version.clone(),
+            start,
+            end,
+        };
+        Some(metrics.figures(&query).await?)
+    } else {
+        None
+    };
+    let state = state.after_check(figures, now);
+    let record = state.history.last();
+    tracing::info!(function = state.request.function, step = record.map(|r| r.step), verdict = ?record.and_then(|r| r.verdict.clone()),
+        next = ?state.next, "health checked");
+    Ok(state)
+}
+
+/// `Rollback`: restores the routing recorded by `Prepare`, exactly, unless someone else changed the alias.
+/// Returns the state with its report.
+pub async fn rollback(
+    mut state: Rollout,
+    aliases: &dyn Aliases,
+    now: DateTime<Utc>,
+) -> Result<Rollout, ControllerError> {
+    let (function, alias) = (state.request.function.clone(), state.request.alias.clone());
+    let live = aliases.get_alias(&function, &alias).await?.ok_or_else(|| {
+        ControllerError::AliasChangedConcurrently(format!("the alias \"{alias}\" was deleted during the rollout"))
+    })?;
+    let routing = match state.plan_rollback(&live) {
+        MovePlan::AlreadyDone => live.routing,
+        MovePlan::Write { routing, revision_id } => {
+            aliases.update_alias(&function, &alias, &routing, &revision_id).await?.routing
+        }
+        MovePlan::Conflict(message) => return Err(ControllerError::AliasChangedConcurrently(message)),
+    };
+    let report = state.report(Outcome::RolledBack, routing, now);
+    tracing::warn!(function, alias, reason = ?report.reason, "rolled back");
+    state.report = Some(report);
+    state.next = Next::Rollback;
+    Ok(state)
+}

@@ -1,0 +1,261 @@
+//! The handlers against an in-memory Lambda and CloudWatch.
+
+use async_trait::async_trait;
+use canary_aws::{Aliases, AwsError, Metrics, WindowQuery};
+use canary_core::{AliasState, HealthFigures, Next, Outcome, Routing, VersionFigures};
+use canary_functions::{ControllerError, advance, check, prepare, rollback, state_from};
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use lambda_runtime::Diagnostic;
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+/// One function with published versions 1 to 3 and an alias `live` at version 1.
+struct FakeLambda {
+    alias: Mutex<Option<AliasState>>,
+    writes: Mutex<Vec<Routing>>,
+    /// Errors returned by the next calls, in order, before behaving normally.
+    failures: Mutex<Vec<Option<AwsError>>>,
+    revision: Mutex<u32>,
+}
+
+impl FakeLambda {
+    fn new() -> Self {
+        FakeLambda {
+            alias: Mutex::new(Some(AliasState { routing: Routing::to_version("1"), revision_id: "r0".into() })),
+            writes: Mutex::new(Vec::new()),
+            failures: Mutex::new(Vec::new()),
+            revision: Mutex::new(0),
+        }
+    }
+    fn fail_next(&self, error: AwsError) {
+        self.failures.lock().unwrap().push(Some(error));
+    }
+    fn pass_next(&self) {
+        self.failures.lock().unwrap().push(None);
+    }
+    fn injected(&self) -> Result<(), AwsError> {
+        let mut failures = self.failures.lock().unwrap();
+        match failures.is_empty() {
+            true => Ok(()),
+            false => failures.remove(0).map_or(Ok(()), Err),
+        }
+    }
+    fn routing(&self) -> Routing {
+        self.alias.lock().unwrap().clone().unwrap().routing
+    }
+    /// A change made by someone else, as the console or another pipeline would make it.
+    fn set_by_someone_else(&self, routing: Routing) {
+        *self.alias.lock().unwrap() = Some(AliasState { routing, revision_id: "foreign".into() });
+    }
+    fn writes(&self) -> usize {
+        self.writes.lock().unwrap().len()
+    }
+}
+
+#[async_trait]
+impl Aliases for FakeLambda {
+    async fn function_exists(&self, function: &str) -> Result<bool, AwsError> {
+        self.injected()?;
+        Ok(function == "orders")
+    }
+    async fn version_exists(&self, _: &str, version: &str) -> Result<bool, AwsError> {
+        self.injected()?;
+        Ok(["1", "2", "3"].contains(&version))
+    }
+    async fn get_alias(&self, _: &str, alias: &str) -> Result<Option<AliasState>, AwsError> {
+        self.injected()?;
+        Ok(self.alias.lock().unwrap().clone().filter(|_| alias == "live"))
+    }
+    async fn update_alias(
+        &self,
+        _: &str,
+        _: &str,
+        routing: &Routing,
+        revision_id: &str,
+    ) -> Result<AliasState, AwsError> {
+        self.injected()?;
+        let mut alias = self.alias.lock().unwrap();
+        let current = alias.as_mut().unwrap();
+        if current.revision_id != revision_id {
+            return Err(AwsError::RevisionChanged("PreconditionFailedException".into()));
+        }
+        let mut revision = self.revision.lock().unwrap();
+        *revision += 1;
+        *current = AliasState { routing: routing.clone(), revision_id: format!("r{revision}") };
+        self.writes.lock().unwrap().push(routing.clone());
+        Ok(current.clone())
+    }
+}
+
+struct FakeMetrics(Mutex<Vec<WindowQuery>>, HealthFigures);
+
+#[async_trait]
+impl Metrics for FakeMetrics {
+    async fn figures(&self, query: &WindowQuery) -> Result<HealthFigures, AwsError> {
+        self.0.lock().unwrap().push(query.clone());
+        Ok(self.1)
+    }
+}
+
+fn metrics(invocations: u64, errors: u64) -> FakeMetrics {
+    FakeMetrics(
+        Mutex::new(Vec::new()),
+        HealthFigures { new: VersionFigures { invocations, errors, ..Default::default() }, ..Default::default() },
+    )
+}
+
+fn t0() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 28, 12, 0, 0).unwrap()
+}
+
+fn request() -> Value {
+    json!({"function": "orders", "alias": "live", "version": "2",
+           "strategy": {"linear": {"percent": 50, "interval_seconds": 5}}, "health": {"metrics_delay_seconds": 0}})
+}
+
+#[tokio::test]
+async fn bad_requests_are_refused_with_nothing_written() {
+    let cases: Vec<(Value, &str)> = vec![
+        (json!({"alias": "live", "version": "2"}), "function"),
+        (json!({"function": "nope", "alias": "live", "version": "2"}), "function"),
+        (json!({"function": "orders", "alias": "live", "version": "9"}), "version"),
+        (json!({"function": "orders", "alias": "gone", "version": "2"}), "alias"),
+        (json!({"function": "orders", "alias": "live", "version": "1"}), "version"),
+        (json!({"function": "orders", "alias": "live", "version": "2", "stratgy": {}}), "stratgy"),
+    ];
+    let lambda = FakeLambda::new();
+    for (input, field) in cases {
+        let error = prepare(input.clone(), &lambda, t0()).await.unwrap_err();
+        assert_eq!(error.error_type(), "RequestRefused", "{input}");
+        let ControllerError::Refused(refusal) = &error else { panic!("{error:?}") };
+        assert_eq!(refusal.fields(), [field], "{input}");
+        let diagnostic = Diagnostic::from(error);
+        assert!(diagnostic.error_message.contains(field), "{}", diagnostic.error_message);
+    }
+    assert_eq!(lambda.writes(), 0);
+    assert_eq!(lambda.routing(), Routing::to_version("1"));
+}
+
+#[tokio::test]
+async fn an_alias_already_shared_is_refused() {
+    let lambda = FakeLambda::new();
+    lambda.set_by_someone_else(Routing {
+        function_version: "1".into(),
+        additional_version_weights: BTreeMap::from([("3".into(), 0.1)]),
+    });
+    let error = prepare(request(), &lambda, t0()).await.unwrap_err();
+    assert!(error.to_string().contains("another rollout"), "{error}");
+    assert_eq!(lambda.writes(), 0);
+}
+
+#[tokio::test]
+async fn a_full_rollout_through_the_handlers() {
+    let lambda = FakeLambda::new();
+    let healthy = metrics(100, 0);
+    let mut state = prepare(request(), &lambda, t0()).await.unwrap();
+    let mut now = t0();
+    while state.next != Next::Done {
+        state = match state.next {
+            Next::Shift | Next::Promote => advance(state.clone(), state.next, &lambda, now).await.unwrap(),
+            Next::Hold => {
+                now += Duration::seconds(state.wait_seconds as i64);
+                check(state, &healthy, now).await.unwrap()
+            }
+            other => panic!("{other:?}"),
+        };
+    }
+    assert_eq!(lambda.routing(), Routing::to_version("2"));
+    assert_eq!(lambda.writes(), 2);
+    assert_eq!(state.report.unwrap().outcome, Outcome::Promoted);
+    let queries = healthy.0.lock().unwrap();
+    assert_eq!(queries.len(), 1);
+    assert_eq!(
+        (queries[0].function_name.as_str(), queries[0].new_version.as_str(), queries[0].baseline_version.as_str()),
+        ("orders", "2", "1")
+    );
+    assert_eq!(queries[0].end - queries[0].start, Duration::seconds(5), "the whole step window");
+}
+
+#[tokio::test]
+async fn a_retried_shift_writes_nothing_more() {
+    let lambda = FakeLambda::new();
+    let state = prepare(request(), &lambda, t0()).await.unwrap();
+    let first = advance(state.clone(), Next::Shift, &lambda, t0()).await.unwrap();
+    // Step Functions retries with the same input when the first answer was lost.
+    let retried = advance(state, Next::Shift, &lambda, t0()).await.unwrap();
+    assert_eq!(lambda.writes(), 1);
+    assert_eq!(first.revision_id, retried.revision_id);
+    assert_eq!(first.expected_routing(), retried.expected_routing());
+}
+
+#[tokio::test]
+async fn a_concurrent_change_is_reported_and_kept() {
+    let lambda = FakeLambda::new();
+    let state = prepare(request(), &lambda, t0()).await.unwrap();
+    let shifted = advance(state, Next::Shift, &lambda, t0()).await.unwrap();
+    let hotfix = Routing::to_version("3");
+    lambda.set_by_someone_else(hotfix.clone());
+    let mut after = shifted.after_check(None, t0());
+    assert_eq!(after.next, Next::Promote);
+    let error = advance(after.clone(), Next::Promote, &lambda, t0()).await.unwrap_err();
+    assert_eq!(error.error_type(), "AliasChangedConcurrently");
+    after.error = Some(canary_core::rollout::TaskError { error: "AliasChangedConcurrently".into(), cause: None });
+    let error = rollback(after, &lambda, t0()).await.unwrap_err();
+    assert_eq!(error.error_type(), "AliasChangedConcurrently");
+    assert_eq!(lambda.routing(), hotfix, "someone else's change is never overwritten");
+}
+
+#[tokio::test]
+async fn a_revision_that_moves_between_read_and_write_is_retryable() {
+    let lambda = FakeLambda::new();
+    let state = prepare(request(), &lambda, t0()).await.unwrap();
+    lambda.fail_next(AwsError::Transient("Rate exceeded".into()));
+    let error = advance(state.clone(), Next::Shift, &lambda, t0()).await.unwrap_err();
+    assert_eq!(error.error_type(), "TransientAwsError");
+    lambda.fail_next(AwsError::Other("AccessDeniedException".into()));
+    assert_eq!(advance(state.clone(), Next::Shift, &lambda, t0()).await.unwrap_err().error_type(), "AwsError");
+    // The read succeeds, then the conditional write finds a new revision (a description edit, say).
+    lambda.pass_next();
+    lambda.fail_next(AwsError::RevisionChanged("PreconditionFailedException".into()));
+    let error = advance(state.clone(), Next::Shift, &lambda, t0()).await.unwrap_err();
+    assert_eq!(error.error_type(), "TransientAwsError", "Step Functions retries it, and the retry reads afresh");
+    assert!(lambda.failures.lock().unwrap().is_empty(), "the write was the call that failed");
+    assert_eq!(lambda.writes(), 0);
+}
+
+#[tokio::test]
+async fn rollback_restores_the_original_and_explains_why() {
+    let lambda = FakeLambda::new();
+    let state = prepare(request(), &lambda, t0()).await.unwrap();
+    let shifted = advance(state, Next::Shift, &lambda, t0()).await.unwrap();
+    let failed = check(shifted, &metrics(100, 40), t0() + Duration::seconds(5)).await.unwrap();
+    assert_eq!(failed.next, Next::Rollback);
+    let done = rollback(failed.clone(), &lambda, t0()).await.unwrap();
+    assert_eq!(lambda.routing(), Routing::to_version("1"));
+    let report = done.report.unwrap();
+    assert_eq!(report.outcome, Outcome::RolledBack);
+    assert_eq!(report.routing, Routing::to_version("1"));
+    assert_eq!(report.reason.unwrap().signal, "error_rate");
+    // Retrying the rollback finds the alias restored and writes nothing.
+    let writes = lambda.writes();
+    rollback(failed, &lambda, t0()).await.unwrap();
+    assert_eq!(lambda.writes(), writes);
+}
+
+#[tokio::test]
+async fn states_that_do_not_fit_the_handler_are_rejected() {
+    let lambda = FakeLambda::new();
+    let state = prepare(request(), &lambda, t0()).await.unwrap();
+    assert_eq!(advance(state.clone(), Next::Promote, &lambda, t0()).await.unwrap_err().error_type(), "InvalidState");
+    assert_eq!(check(state, &metrics(1, 0), t0()).await.unwrap_err().error_type(), "InvalidState");
+    assert_eq!(state_from(json!({"x": 1})).unwrap_err().error_type(), "InvalidState");
+    lambda.set_by_someone_else(Routing::to_version("1"));
+    *lambda.alias.lock().unwrap() = None;
+    let state = prepare(request(), &FakeLambda::new(), t0()).await.unwrap();
+    assert_eq!(
+        advance(state.clone(), Next::Shift, &lambda, t0()).await.unwrap_err().error_type(),
+        "AliasChangedConcurrently"
+    );
+    assert_eq!(rollback(state, &lambda, t0()).await.unwrap_err().error_type(), "AliasChangedConcurrently");
+}
