@@ -1,0 +1,100 @@
+//! The state machine definition agrees with the functions: every state the core can ask for is routed,
+//! every task is bounded and guarded, and every failure after the first write ends in the rollback.
+
+use canary_core::Next;
+use serde_json::Value;
+use std::collections::BTreeSet;
+
+fn definition() -> Value {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../statemachine/canary.asl.json");
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+fn targets(state: &Value) -> Vec<String> {
+    let mut out = Vec::new();
+    for key in ["Next", "Default"] {
+        if let Some(next) = state[key].as_str() {
+            out.push(next.to_string());
+        }
+    }
+    for list in ["Choices", "Catch"] {
+        for entry in state[list].as_array().into_iter().flatten() {
+            out.push(entry["Next"].as_str().unwrap().to_string());
+        }
+    }
+    out
+}
+
+#[test]
+fn every_transition_names_a_state_and_every_state_is_reachable() {
+    let definition = definition();
+    let states = definition["States"].as_object().unwrap();
+    let start = definition["StartAt"].as_str().unwrap();
+    assert!(states.contains_key(start));
+    let mut reached = BTreeSet::from([start.to_string()]);
+    let mut frontier = vec![start.to_string()];
+    while let Some(name) = frontier.pop() {
+        for target in targets(&states[&name]) {
+            assert!(states.contains_key(&target), "{name} goes to missing state {target}");
+            if reached.insert(target.clone()) {
+                frontier.push(target);
+            }
+        }
+    }
+    let all: BTreeSet<String> = states.keys().cloned().collect();
+    assert_eq!(reached, all, "unreachable states");
+}
+
+#[test]
+fn every_task_is_bounded_retried_and_caught() {
+    let definition = definition();
+    for (name, state) in definition["States"].as_object().unwrap() {
+        if state["Type"] != "Task" {
+            continue;
+        }
+        assert!(state["TimeoutSeconds"].as_u64().is_some_and(|t| t <= 300), "{name} has no timeout");
+        let retried: Vec<&str> = state["Retry"][0]["ErrorEquals"].as_array().unwrap().iter().filter_map(Value::as_str).collect();
+        for error in ["TransientAwsError", "Lambda.TooManyRequestsException", "States.Timeout"] {
+            assert!(retried.contains(&error), "{name} does not retry {error}");
+        }
+        for never in ["RequestRefused", "AliasChangedConcurrently", "States.ALL"] {
+            assert!(!retried.contains(&never), "{name} retries {never}, which cannot succeed on a retry");
+        }
+        let catch_all = state["Catch"].as_array().unwrap().last().unwrap();
+        assert_eq!(catch_all["ErrorEquals"][0], "States.ALL", "{name}");
+        let expected = match name.as_str() {
+            "Prepare" => "NotStarted",
+            "Rollback" => "RollbackFailed",
+            _ => "Rollback",
+        };
+        assert_eq!(catch_all["Next"], expected, "{name}: a failure after traffic may have moved must roll back");
+    }
+}
+
+#[test]
+fn the_router_covers_every_decision_of_the_core() {
+    let definition = definition();
+    let route = &definition["States"]["Route"];
+    assert_eq!(route["Default"], "Rollback", "an unknown decision must roll back");
+    let routed: BTreeSet<String> =
+        route["Choices"].as_array().unwrap().iter().map(|c| c["StringEquals"].as_str().unwrap().to_string()).collect();
+    for next in [Next::Shift, Next::Promote, Next::Hold, Next::Done, Next::Rollback] {
+        let name = serde_json::to_value(next).unwrap().as_str().unwrap().to_string();
+        assert!(routed.contains(&name) || next == Next::Rollback, "{name} is not routed");
+    }
+    assert_eq!(definition["States"]["Hold"]["SecondsPath"], "$.wait_seconds");
+}
+
+#[test]
+fn the_definition_is_parameterised_by_the_five_function_arns() {
+    let text = serde_json::to_string(&definition()).unwrap();
+    let mut found = BTreeSet::new();
+    for piece in text.split("${").skip(1) {
+        found.insert(piece.split('}').next().unwrap().to_string());
+    }
+    let expected: BTreeSet<String> =
+        ["PrepareFunctionArn", "ShiftFunctionArn", "CheckFunctionArn", "PromoteFunctionArn", "RollbackFunctionArn"]
+            .map(String::from)
+            .into();
+    assert_eq!(found, expected);
+}
