@@ -22,12 +22,27 @@ use async_trait::async_trait;
 use canary_core::{AliasState, HealthFigures, Routing};
 use chrono::{DateTime, Utc};
 
-/// Loads the AWS configuration from the standard chain (environment, profile, instance role), which
-/// honours `AWS_ENDPOINT_URL`; `endpoint_url` overrides it, for the local emulator.
-pub async fn load_config(endpoint_url: Option<&str>) -> aws_config::SdkConfig {
+/// Where and as whom to call AWS; everything left `None` comes from the standard chain (environment,
+/// shared config and credentials files, instance or task role), which also honours `AWS_ENDPOINT_URL`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ConfigOptions {
+    /// Overrides the endpoint of every service: the local emulator's router, for example.
+    pub endpoint_url: Option<String>,
+    pub region: Option<String>,
+    pub profile: Option<String>,
+}
+
+/// Loads the AWS configuration once; build every client from it.
+pub async fn load_config(options: &ConfigOptions) -> aws_config::SdkConfig {
     let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
-    if let Some(url) = endpoint_url {
+    if let Some(url) = &options.endpoint_url {
         loader = loader.endpoint_url(url);
+    }
+    if let Some(profile) = &options.profile {
+        loader = loader.profile_name(profile);
+    }
+    if let Some(region) = &options.region {
+        loader = loader.region(aws_config::Region::new(region.clone()));
     }
     loader.load().await
 }

@@ -53,7 +53,8 @@ fn every_task_is_bounded_retried_and_caught() {
             continue;
         }
         assert!(state["TimeoutSeconds"].as_u64().is_some_and(|t| t <= 300), "{name} has no timeout");
-        let retried: Vec<&str> = state["Retry"][0]["ErrorEquals"].as_array().unwrap().iter().filter_map(Value::as_str).collect();
+        let retried: Vec<&str> =
+            state["Retry"][0]["ErrorEquals"].as_array().unwrap().iter().filter_map(Value::as_str).collect();
         for error in ["TransientAwsError", "Lambda.TooManyRequestsException", "States.Timeout"] {
             assert!(retried.contains(&error), "{name} does not retry {error}");
         }

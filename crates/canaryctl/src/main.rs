@@ -1,1 +1,121 @@
-fn main() {}
+//! `canaryctl`: plan, start and follow canary rollouts of AWS Lambda aliases.
+
+mod render;
+mod start;
+
+use canary_core::parse_request;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+const EXIT_CODES: &str = "Exit codes:
+  0  success: the plan is valid, the rollout started, or (with --wait) the new version was promoted
+  1  the rollout ended without promoting: rolled back, aborted, timed out, or failed
+  2  the command line is wrong
+  3  the request was refused (bad input, or the live alias does not allow it); nothing moved
+  4  AWS could not be reached or refused the call (credentials, permissions, state machine ARN)";
+
+#[derive(Debug, Parser)]
+#[command(name = "canaryctl", version, about = "Canary rollouts of AWS Lambda aliases", after_help = EXIT_CODES)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Check a rollout request offline and print the weights the alias will carry, in order.
+    Plan {
+        /// The request file (INPUT.md), or - for standard input.
+        #[arg(long)]
+        input: PathBuf,
+        #[arg(long, value_enum, default_value_t = Output::Text)]
+        output: Output,
+    },
+    /// Start a rollout through the controller's state machine; with --wait, follow it to the end.
+    Start(Box<start::StartArgs>),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Output {
+    Text,
+    Json,
+}
+
+/// Where AWS is: the standard chain, or these overrides.
+#[derive(Debug, Clone, Args)]
+pub struct AwsArgs {
+    /// Send every AWS call here (the local emulator, for example); AWS_ENDPOINT_URL works too.
+    #[arg(long)]
+    pub endpoint_url: Option<String>,
+    #[arg(long)]
+    pub region: Option<String>,
+    #[arg(long)]
+    pub profile: Option<String>,
+}
+
+impl AwsArgs {
+    pub fn options(&self) -> canary_aws::ConfigOptions {
+        canary_aws::ConfigOptions {
+            endpoint_url: self.endpoint_url.clone(),
+            region: self.region.clone(),
+            profile: self.profile.clone(),
+        }
+    }
+}
+
+/// A failure with the exit code it maps to.
+#[derive(Debug)]
+pub struct Failure {
+    pub code: u8,
+    pub message: String,
+}
+
+impl Failure {
+    pub fn refused(message: impl Into<String>) -> Self {
+        Failure { code: 3, message: message.into() }
+    }
+    pub fn aws(message: impl Into<String>) -> Self {
+        Failure { code: 4, message: message.into() }
+    }
+}
+
+pub fn read_input(path: &PathBuf) -> Result<String, Failure> {
+    if path.as_os_str() == "-" {
+        std::io::read_to_string(std::io::stdin())
+            .map_err(|e| Failure { code: 2, message: format!("reading standard input: {e}") })
+    } else {
+        std::fs::read_to_string(path)
+            .map_err(|e| Failure { code: 2, message: format!("reading {}: {e}", path.display()) })
+    }
+}
+
+fn plan(input: &PathBuf, output: Output) -> Result<u8, Failure> {
+    let text = read_input(input)?;
+    let value: serde_json::Value = serde_json::from_str(&text)
+        .map_err(|e| Failure::refused(format!("{}: not valid JSON: {e}", input.display())))?;
+    let request = parse_request(&value).map_err(|refusal| Failure::refused(refusal.to_string()))?;
+    match output {
+        Output::Json => {
+            println!("{}", serde_json::to_string_pretty(&render::plan_json(&request)).expect("plans serialise"))
+        }
+        Output::Text => print!("{}", render::plan_text(&request)),
+    }
+    Ok(0)
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Plan { input, output } => plan(&input, output),
+        Command::Start(args) => start::run(*args).await,
+    };
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(failure) => {
+            eprintln!("canaryctl: {}", failure.message);
+            ExitCode::from(failure.code)
+        }
+    }
+}

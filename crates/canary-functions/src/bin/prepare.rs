@@ -1,12 +1,12 @@
 //! `Prepare`: validates the rollout request and records the alias's original routing.
-use canary_aws::{LambdaAliases, load_config};
+use canary_aws::{ConfigOptions, LambdaAliases, load_config};
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use serde_json::Value;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
-    let aliases = LambdaAliases::from_config(&load_config(None).await);
+    let aliases = LambdaAliases::from_config(&load_config(&ConfigOptions::default()).await);
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
         canary_functions::prepare(event.payload, &aliases, chrono::Utc::now())
     }))

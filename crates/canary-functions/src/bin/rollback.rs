@@ -1,5 +1,5 @@
 //! `Rollback`: restores the alias's original routing exactly.
-use canary_aws::{LambdaAliases, load_config};
+use canary_aws::{ConfigOptions, LambdaAliases, load_config};
 use canary_functions::state_from;
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use serde_json::Value;
@@ -7,7 +7,7 @@ use serde_json::Value;
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
-    let aliases = LambdaAliases::from_config(&load_config(None).await);
+    let aliases = LambdaAliases::from_config(&load_config(&ConfigOptions::default()).await);
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| async {
         canary_functions::rollback(state_from(event.payload)?, &aliases, chrono::Utc::now()).await
     }))

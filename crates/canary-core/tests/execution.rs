@@ -1,0 +1,53 @@
+use canary_core::execution::interpret;
+use canary_core::rollout::Report;
+use serde_json::json;
+
+fn report(outcome: &str, reason: Option<&str>) -> String {
+    let mut report = json!({"outcome": outcome, "function": "f", "alias": "live", "old_version": "1", "new_version": "2",
+        "started_at": "2026-11-28T12:00:00Z", "finished_at": "2026-11-28T12:05:00Z",
+        "routing": {"function_version": "1", "additional_version_weights": {}}, "steps": []});
+    if let Some(message) = reason {
+        report["reason"] = json!({"signal": "error_rate", "value": 0.5, "threshold": 0.01, "message": message});
+    }
+    serde_json::from_value::<Report>(report.clone()).unwrap();
+    report.to_string()
+}
+
+#[test]
+fn outcomes() {
+    let lambda_error = json!({"errorType": "RequestRefused", "errorMessage": "version: 9 does not exist"}).to_string();
+    let promoted = report("promoted", None);
+    let rolled_back = report("rolled_back", Some("too many errors"));
+    // (status, output, error, cause, outcome, message)
+    let cases: Vec<(&str, Option<&str>, Option<&str>, Option<&str>, &str, Option<&str>)> = vec![
+        ("RUNNING", None, None, None, "running", None),
+        ("SUCCEEDED", Some(&promoted), None, None, "promoted", None),
+        ("FAILED", None, Some("RolledBack"), Some(&rolled_back), "rolled_back", Some("too many errors")),
+        ("FAILED", None, Some("RequestRefused"), Some(&lambda_error), "refused", Some("version: 9 does not exist")),
+        (
+            "FAILED",
+            None,
+            Some("RollbackFailed"),
+            Some("someone changed it"),
+            "rollback_failed",
+            Some("someone changed it"),
+        ),
+        (
+            "FAILED",
+            None,
+            Some("TransientAwsError"),
+            Some("Rate exceeded"),
+            "failed",
+            Some("TransientAwsError: Rate exceeded"),
+        ),
+        ("FAILED", None, None, None, "failed", Some("the execution ended FAILED")),
+        ("ABORTED", None, None, None, "aborted", Some("the execution was stopped")),
+        ("TIMED_OUT", None, None, None, "timed_out", Some("the execution timed out")),
+    ];
+    for (status, output, error, cause, outcome, message) in cases {
+        let result = interpret(status, output, error, cause);
+        assert_eq!((result.outcome.as_str(), result.message.as_deref()), (outcome, message), "{status} {error:?}");
+        assert_eq!(result.promoted(), outcome == "promoted");
+        assert_eq!(result.report.is_some(), output.is_some() || error == Some("RolledBack"));
+    }
+}

@@ -1,0 +1,108 @@
+//! What `canaryctl` prints: plans, progress lines and results, as text for people and JSON for machines.
+
+use canary_core::rollout::percent_text;
+use canary_core::{Next, Rollout, RolloutRequest, Verdict};
+use serde_json::{Value, json};
+use std::fmt::Write;
+
+/// The plan as JSON: every weight the alias will carry, in order, ending at 100, with the seconds held at each.
+pub fn plan_json(request: &RolloutRequest) -> Value {
+    let schedule = request.schedule();
+    json!({
+        "request": request,
+        "steps": schedule.steps,
+        "total_seconds": schedule.total_hold_seconds(),
+        "estimated_seconds": schedule.estimated_seconds(&request.health),
+    })
+}
+
+pub fn duration_text(seconds: u64) -> String {
+    match seconds {
+        s if s < 60 => format!("{s}s"),
+        s if s < 3600 => format!("{}m{:02}s", s / 60, s % 60),
+        s => format!("{}h{:02}m", s / 3600, (s % 3600) / 60),
+    }
+}
+
+pub fn plan_text(request: &RolloutRequest) -> String {
+    let schedule = request.schedule();
+    let health = &request.health;
+    let mut out = String::new();
+    let _ = writeln!(out, "Rollout of {}:{} to version {}", request.function, request.alias, request.version);
+    let _ = writeln!(out, "{:>6}  {:>10}  {:>8}", "step", "new version", "hold");
+    for (i, step) in schedule.steps.iter().enumerate() {
+        let _ =
+            writeln!(out, "{:>6}  {:>10}  {:>8}", i + 1, percent_text(step.percent), duration_text(step.hold_seconds));
+    }
+    let _ = writeln!(
+        out,
+        "Traffic held {} in all; about {} with the {} s wait for complete metrics at each step.",
+        duration_text(schedule.total_hold_seconds()),
+        duration_text(schedule.estimated_seconds(health)),
+        if health.enabled { health.metrics_delay_seconds } else { 0 },
+    );
+    if health.enabled {
+        let _ = writeln!(
+            out,
+            "A step fails above {} errors, judged on at least {} invocations (too few: {:?}).",
+            percent_text(health.max_error_rate * 100.0),
+            health.min_invocations,
+            health.no_data
+        );
+    } else {
+        let _ = writeln!(out, "Health checks are off: every step passes.");
+    }
+    out
+}
+
+/// One progress line for a state the execution left, or `None` for states that say nothing new.
+pub fn progress_line(state_name: &str, output: Option<&str>) -> Option<String> {
+    let rollout: Rollout = serde_json::from_str(output?).ok()?;
+    let count = rollout.step_count;
+    let number = rollout.step.map_or(0, |s| s + 1);
+    match state_name {
+        "Prepare" => Some(format!(
+            "prepared: {}:{} from version {} to {} in {count} step{}",
+            rollout.request.function,
+            rollout.request.alias,
+            rollout.old_version,
+            rollout.request.version,
+            if count == 1 { "" } else { "s" }
+        )),
+        "Shift" | "Promote" => Some(format!(
+            "step {number}/{count}: alias routes {}{}",
+            rollout.expected_routing(),
+            if rollout.next == Next::Hold {
+                format!(", checked in {}", duration_text(rollout.wait_seconds))
+            } else {
+                String::new()
+            }
+        )),
+        "CheckHealth" => {
+            let record = rollout.history.last()?;
+            let figures = record.figures.map(|f| {
+                let errors = f.new.errors;
+                format!(
+                    "{} invocations, {errors} error{} ({})",
+                    f.new.invocations,
+                    if errors == 1 { "" } else { "s" },
+                    percent_text(f.new.error_rate() * 100.0)
+                )
+            });
+            let figures = figures.unwrap_or_else(|| "health checks off".into());
+            Some(match (&record.verdict, rollout.next) {
+                (Some(Verdict::Fail(failure)), _) => format!("step {number}/{count} failed: {}", failure.message),
+                (_, Next::Hold) => format!(
+                    "step {number}/{count}: too little traffic ({figures}), waiting {} more",
+                    duration_text(rollout.wait_seconds)
+                ),
+                (_, Next::Rollback) => {
+                    format!("step {number}/{count} failed: {}", rollout.failure.map(|f| f.message).unwrap_or(figures))
+                }
+                _ => format!("step {number}/{count} healthy: {figures}"),
+            })
+        }
+        "Rollback" => rollout.report.map(|r| format!("rolled back: alias routes {}", r.routing)),
+        _ => None,
+    }
+}

@@ -1,0 +1,334 @@
+//! `canaryctl start`: build the request from a file and flags, check it, start it, and follow it.
+
+use crate::{AwsArgs, Failure, Output, read_input, render};
+use canary_aws::{Executions, StepFunctionsExecutions, load_config};
+use canary_core::execution::{ExecutionResult, interpret};
+use canary_core::parse_request;
+use clap::Args;
+use serde_json::{Map, Value, json};
+use std::collections::HashSet;
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Debug, Clone, Args)]
+pub struct StartArgs {
+    /// A request file (INPUT.md); flags below override its fields.
+    #[arg(long)]
+    pub input: Option<PathBuf>,
+    #[arg(long)]
+    pub function: Option<String>,
+    #[arg(long)]
+    pub alias: Option<String>,
+    /// The published version to roll out.
+    #[arg(long = "version")]
+    pub new_version: Option<String>,
+    /// Linear strategy: this percent more at every step.
+    #[arg(long, conflicts_with_all = ["canary", "all_at_once"])]
+    pub linear: Option<f64>,
+    /// Seconds each linear step is held (default 60).
+    #[arg(long, requires = "linear")]
+    pub interval: Option<u64>,
+    /// Canary strategy: this percent first, held --bake seconds, then 100%.
+    #[arg(long, requires = "bake", conflicts_with = "all_at_once")]
+    pub canary: Option<f64>,
+    /// Seconds the canary (or all-at-once) step is watched.
+    #[arg(long)]
+    pub bake: Option<u64>,
+    /// Straight to 100%, watched for --bake seconds if given.
+    #[arg(long)]
+    pub all_at_once: bool,
+    #[arg(long)]
+    pub max_error_rate: Option<f64>,
+    #[arg(long)]
+    pub min_invocations: Option<u64>,
+    /// wait, fail or pass: what a step with too little traffic does.
+    #[arg(long)]
+    pub no_data: Option<String>,
+    #[arg(long)]
+    pub metrics_delay: Option<u64>,
+    /// Turn health checks off: every step passes.
+    #[arg(long)]
+    pub no_health_check: bool,
+    /// The controller's state machine.
+    #[arg(long, env = "CANARY_STATE_MACHINE_ARN")]
+    pub state_machine_arn: String,
+    /// The execution's name (unique per state machine for 90 days).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Follow the rollout to its end; the exit code then says whether the new version was promoted.
+    #[arg(long)]
+    pub wait: bool,
+    /// Seconds between looks at a followed execution.
+    #[arg(long, default_value_t = 5)]
+    pub poll_seconds: u64,
+    #[arg(long, value_enum, default_value_t = Output::Text)]
+    pub output: Output,
+    #[command(flatten)]
+    pub aws: AwsArgs,
+}
+
+/// The request: the file's fields, then the flags on top.
+pub fn build_request(args: &StartArgs) -> Result<Value, Failure> {
+    let mut request = match &args.input {
+        Some(path) => {
+            let text = read_input(path)?;
+            serde_json::from_str(&text)
+                .map_err(|e| Failure::refused(format!("{}: not valid JSON: {e}", path.display())))?
+        }
+        None => Value::Object(Map::new()),
+    };
+    let Some(object) = request.as_object_mut() else {
+        return Err(Failure::refused("the request must be a JSON object"));
+    };
+    for (key, value) in [("function", &args.function), ("alias", &args.alias), ("version", &args.new_version)] {
+        if let Some(value) = value {
+            object.insert(key.into(), json!(value));
+        }
+    }
+    let strategy = if let Some(percent) = args.linear {
+        Some(json!({"linear": {"percent": percent, "interval_seconds": args.interval.unwrap_or(60)}}))
+    } else if let Some(percent) = args.canary {
+        Some(json!({"canary": {"percent": percent, "bake_seconds": args.bake}}))
+    } else if args.all_at_once {
+        Some(json!({"all_at_once": args.bake.map_or(json!({}), |b| json!({"bake_seconds": b}))}))
+    } else {
+        None
+    };
+    if let Some(strategy) = strategy {
+        object.insert("strategy".into(), strategy);
+    }
+    let health = [
+        ("max_error_rate", args.max_error_rate.map(|v| json!(v))),
+        ("min_invocations", args.min_invocations.map(|v| json!(v))),
+        ("no_data", args.no_data.as_ref().map(|v| json!(v))),
+        ("metrics_delay_seconds", args.metrics_delay.map(|v| json!(v))),
+        ("enabled", args.no_health_check.then_some(json!(false))),
+    ];
+    for (key, value) in health {
+        if let Some(value) = value {
+            let entry = object.entry("health").or_insert_with(|| json!({}));
+            entry
+                .as_object_mut()
+                .ok_or_else(|| Failure::refused("health: must be an object"))?
+                .insert(key.into(), value);
+        }
+    }
+    parse_request(&request).map_err(|refusal| Failure::refused(refusal.to_string()))?;
+    Ok(request)
+}
+
+pub async fn run(args: StartArgs) -> Result<u8, Failure> {
+    let request = build_request(&args)?;
+    let config = load_config(&args.aws.options()).await;
+    let executions = StepFunctionsExecutions::from_config(&config);
+    let arn = executions
+        .start(&args.state_machine_arn, args.name.as_deref(), &request.to_string())
+        .await
+        .map_err(|e| Failure::aws(format!("could not start the rollout: {e}")))?;
+    if !args.wait {
+        match args.output {
+            Output::Json => println!("{}", json!({"execution_arn": arn})),
+            Output::Text => println!("started {arn}"),
+        }
+        return Ok(0);
+    }
+    eprintln!("started {arn}");
+    let result = follow(&executions, &arn, Duration::from_secs(args.poll_seconds), |line| eprintln!("{line}")).await?;
+    print_result(&arn, &result, args.output);
+    Ok(exit_code(&result))
+}
+
+/// Follows an execution until it ends, passing each new progress line to `on_line`.
+pub async fn follow(
+    executions: &dyn Executions,
+    arn: &str,
+    poll: Duration,
+    mut on_line: impl FnMut(String),
+) -> Result<ExecutionResult, Failure> {
+    let mut seen = HashSet::new();
+    loop {
+        let info = executions.describe(arn).await.map_err(|e| Failure::aws(format!("could not read {arn}: {e}")))?;
+        let exits =
+            executions.state_exits(arn).await.map_err(|e| Failure::aws(format!("could not read {arn}: {e}")))?;
+        for exit in exits {
+            if seen.insert(exit.event_id)
+                && let Some(line) = render::progress_line(&exit.state_name, exit.output.as_deref())
+            {
+                on_line(line);
+            }
+        }
+        if info.status != "RUNNING" {
+            return Ok(interpret(&info.status, info.output.as_deref(), info.error.as_deref(), info.cause.as_deref()));
+        }
+        tokio::time::sleep(poll).await;
+    }
+}
+
+pub fn exit_code(result: &ExecutionResult) -> u8 {
+    match result.outcome.as_str() {
+        "promoted" => 0,
+        "refused" => 3,
+        _ => 1,
+    }
+}
+
+fn print_result(arn: &str, result: &ExecutionResult, output: Output) {
+    match output {
+        Output::Json => {
+            let mut value = serde_json::to_value(result).expect("results serialise");
+            value["execution_arn"] = json!(arn);
+            println!("{value}");
+        }
+        Output::Text => {
+            let why = result.message.as_deref().map(|m| format!(": {m}")).unwrap_or_default();
+            println!("{}{why}", result.outcome);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use async_trait::async_trait;
+    use canary_aws::{AwsError, ExecutionInfo, StateExit};
+    use std::sync::Mutex;
+
+    fn args(extra: &[&str]) -> StartArgs {
+        use clap::Parser;
+        #[derive(Parser)]
+        struct Wrapper {
+            #[command(flatten)]
+            start: StartArgs,
+        }
+        let base = ["x", "--state-machine-arn", "arn:sm"];
+        Wrapper::parse_from(base.iter().chain(extra)).start
+    }
+
+    #[test]
+    fn flags_build_the_request_and_override_the_file() {
+        let request = build_request(&args(&[
+            "--input",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/linear.json"),
+            "--version",
+            "43",
+            "--canary",
+            "5",
+            "--bake",
+            "300",
+            "--max-error-rate",
+            "0.02",
+            "--no-data",
+            "fail",
+        ]))
+        .unwrap();
+        assert_eq!(request["version"], "43");
+        assert_eq!(request["strategy"], json!({"canary": {"percent": 5.0, "bake_seconds": 300}}));
+        assert_eq!(request["health"]["max_error_rate"], 0.02);
+        assert_eq!(request["health"]["min_invocations"], 20, "fields the flags do not name stay as in the file");
+
+        let flags_only = build_request(&args(&[
+            "--function",
+            "f",
+            "--alias",
+            "a",
+            "--version",
+            "2",
+            "--linear",
+            "25",
+            "--no-health-check",
+            "--min-invocations",
+            "1",
+            "--metrics-delay",
+            "0",
+        ]))
+        .unwrap();
+        assert_eq!(flags_only["strategy"], json!({"linear": {"percent": 25.0, "interval_seconds": 60}}));
+        assert_eq!(flags_only["health"], json!({"enabled": false, "min_invocations": 1, "metrics_delay_seconds": 0}));
+        let at_once =
+            build_request(&args(&["--function", "f", "--alias", "a", "--version", "2", "--all-at-once"])).unwrap();
+        assert_eq!(at_once["strategy"], json!({"all_at_once": {}}));
+        let failure = build_request(&args(&["--function", "f", "--alias", "a"])).unwrap_err();
+        assert_eq!(failure.code, 3);
+        assert!(failure.message.contains("version: is missing"), "{}", failure.message);
+    }
+
+    /// An execution that runs for two looks, then ends as scripted.
+    struct Scripted {
+        looks: Mutex<usize>,
+        end: ExecutionInfo,
+        exits: Vec<StateExit>,
+    }
+
+    #[async_trait]
+    impl Executions for Scripted {
+        async fn start(&self, _: &str, _: Option<&str>, _: &str) -> Result<String, AwsError> {
+            unreachable!()
+        }
+        async fn describe(&self, arn: &str) -> Result<ExecutionInfo, AwsError> {
+            let mut looks = self.looks.lock().unwrap();
+            *looks += 1;
+            if *looks < 3 {
+                Ok(ExecutionInfo {
+                    status: "RUNNING".into(),
+                    output: None,
+                    error: None,
+                    cause: None,
+                    ..self.end.clone()
+                })
+            } else {
+                Ok(ExecutionInfo { arn: arn.into(), ..self.end.clone() })
+            }
+        }
+        async fn state_exits(&self, _: &str) -> Result<Vec<StateExit>, AwsError> {
+            let looks = *self.looks.lock().unwrap();
+            Ok(self.exits.iter().take(looks).cloned().collect())
+        }
+    }
+
+    #[tokio::test]
+    async fn follow_prints_each_state_once_and_reads_the_outcome() {
+        let state = json!({
+            "request": {"function": "orders", "alias": "live", "version": "2",
+                        "strategy": {"canary": {"percent": 10.0, "bake_seconds": 60}},
+                        "health": {"enabled": true, "max_error_rate": 0.01, "min_invocations": 10, "no_data": "wait",
+                                   "no_data_max_wait_seconds": 600, "metrics_delay_seconds": 0}},
+            "old_version": "1", "original": {"function_version": "1", "additional_version_weights": {}},
+            "revision_id": "r1", "step": 0, "step_count": 2, "step_started_at": "2026-11-28T12:00:00Z",
+            "waited_for_data_seconds": 0, "wait_seconds": 60, "next": "hold", "started_at": "2026-11-28T12:00:00Z",
+            "history": [], "history_omitted": 0
+        });
+        let exit =
+            |id, name: &str| StateExit { event_id: id, state_name: name.into(), output: Some(state.to_string()) };
+        let scripted = Scripted {
+            looks: Mutex::new(0),
+            end: ExecutionInfo {
+                arn: "arn:exec".into(),
+                name: "x".into(),
+                status: "FAILED".into(),
+                output: None,
+                error: Some("RequestRefused".into()),
+                cause: Some(json!({"errorMessage": "alias: nope"}).to_string()),
+            },
+            exits: vec![exit(2, "Prepare"), exit(5, "Shift"), exit(6, "Route")],
+        };
+        let mut lines = Vec::new();
+        let result = follow(&scripted, "arn:exec", Duration::from_millis(1), |l| lines.push(l)).await.unwrap();
+        assert_eq!(
+            lines,
+            [
+                "prepared: orders:live from version 1 to 2 in 2 steps",
+                "step 1/2: alias routes 1 (90%) + 2 (10%), checked in 1m00s"
+            ]
+        );
+        assert_eq!((result.outcome.as_str(), exit_code(&result)), ("refused", 3));
+    }
+
+    #[test]
+    fn exit_codes() {
+        let result = |outcome: &str| ExecutionResult { outcome: outcome.into(), report: None, message: None };
+        assert_eq!(
+            [exit_code(&result("promoted")), exit_code(&result("rolled_back")), exit_code(&result("aborted"))],
+            [0, 1, 1]
+        );
+    }
+}

@@ -1,0 +1,139 @@
+//! `canaryctl` as CI runs it: the real binary, its output and its exit codes.
+
+use serde_json::{Value, json};
+use std::process::{Command, Output};
+
+fn canaryctl(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_canaryctl"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env_remove("CANARY_STATE_MACHINE_ARN")
+        .output()
+        .unwrap()
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+#[test]
+fn plan_json_lists_every_weight_ending_at_100() {
+    let output = canaryctl(&["plan", "--input", "tests/fixtures/linear.json", "--output", "json"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let plan: Value = serde_json::from_str(&stdout(&output)).unwrap();
+    let mut expected: Vec<Value> = (1..=9).map(|k| json!({"percent": k as f64 * 10.0, "hold_seconds": 60})).collect();
+    expected.push(json!({"percent": 100.0, "hold_seconds": 0}));
+    assert_eq!(plan["steps"], Value::Array(expected));
+    assert_eq!(plan["total_seconds"], 540);
+    assert_eq!(plan["estimated_seconds"], 540 + 9 * 120);
+    assert_eq!(plan["request"]["health"]["min_invocations"], 20);
+}
+
+#[test]
+fn plan_accepts_the_legacy_form() {
+    let output = canaryctl(&["plan", "--input", "tests/fixtures/legacy.json", "--output", "json"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let plan: Value = serde_json::from_str(&stdout(&output)).unwrap();
+    let percents: Vec<f64> = plan["steps"].as_array().unwrap().iter().map(|s| s["percent"].as_f64().unwrap()).collect();
+    assert_eq!(percents, [25.0, 50.0, 75.0, 100.0]);
+    assert_eq!(plan["request"]["strategy"]["linear"]["interval_seconds"], 120);
+
+    let text = canaryctl(&["plan", "--input", "tests/fixtures/legacy.json"]);
+    assert!(text.status.success());
+    let text = stdout(&text);
+    assert!(text.contains("Rollout of MyFunction:MyAlias to version 2"), "{text}");
+    assert!(text.contains("75%") && text.contains("2m00s"), "{text}");
+}
+
+#[test]
+fn plan_refuses_bad_input_naming_the_field() {
+    let output = canaryctl(&["plan", "--input", "tests/fixtures/typo.json"]);
+    assert_eq!(output.status.code(), Some(3));
+    assert!(stderr(&output).contains("strategy.linear.intervl_seconds"), "{}", stderr(&output));
+    assert!(stdout(&output).is_empty());
+    let missing = canaryctl(&["plan", "--input", "tests/fixtures/nope.json"]);
+    assert_eq!(missing.status.code(), Some(2));
+}
+
+#[test]
+fn plan_reads_standard_input() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_canaryctl"))
+        .args(["plan", "--input", "-", "--output", "json"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(br#"{"function":"f","alias":"a","version":"3","strategy":{"all_at_once":{}}}"#)
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(output.status.success());
+    let plan: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(plan["steps"], json!([{"percent": 100.0, "hold_seconds": 0}]));
+}
+
+/// A bad request never reaches AWS: the endpoint here does not exist, and the refusal comes first.
+#[test]
+fn start_refuses_bad_input_before_calling_aws() {
+    let output = canaryctl(&[
+        "start",
+        "--function",
+        "orders-api",
+        "--alias",
+        "live",
+        "--version",
+        "$LATEST",
+        "--state-machine-arn",
+        "arn:aws:states:us-east-1:123456789012:stateMachine:canary",
+        "--endpoint-url",
+        "http://127.0.0.1:9",
+        "--region",
+        "us-east-1",
+    ]);
+    assert_eq!(output.status.code(), Some(3), "{}", stderr(&output));
+    assert!(stderr(&output).contains("version: $LATEST"), "{}", stderr(&output));
+}
+
+#[test]
+fn start_needs_a_state_machine() {
+    let output = canaryctl(&["start", "--input", "tests/fixtures/linear.json"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(stderr(&output).contains("--state-machine-arn"), "{}", stderr(&output));
+}
+
+#[test]
+fn an_unreachable_aws_is_exit_code_4() {
+    let output = Command::new(env!("CARGO_BIN_EXE_canaryctl"))
+        .args([
+            "start",
+            "--input",
+            "tests/fixtures/linear.json",
+            "--endpoint-url",
+            "http://127.0.0.1:9",
+            "--region",
+            "us-east-1",
+        ])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("CANARY_STATE_MACHINE_ARN", "arn:aws:states:us-east-1:123456789012:stateMachine:canary")
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_MAX_ATTEMPTS", "1")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(4), "{}", stderr(&output));
+    assert!(stderr(&output).contains("could not start the rollout"), "{}", stderr(&output));
+}
+
+#[test]
+fn help_documents_the_exit_codes() {
+    let output = canaryctl(&["--help"]);
+    assert!(stdout(&output).contains("3  the request was refused"));
+}
