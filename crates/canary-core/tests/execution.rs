@@ -13,13 +13,15 @@ fn report(outcome: &str, reason: Option<&str>) -> String {
     report.to_string()
 }
 
+/// (status, output, error, cause, expected outcome, expected message)
+type Case<'a> = (&'a str, Option<&'a str>, Option<&'a str>, Option<&'a str>, &'a str, Option<&'a str>);
+
 #[test]
 fn outcomes() {
     let lambda_error = json!({"errorType": "RequestRefused", "errorMessage": "version: 9 does not exist"}).to_string();
     let promoted = report("promoted", None);
     let rolled_back = report("rolled_back", Some("too many errors"));
-    // (status, output, error, cause, outcome, message)
-    let cases: Vec<(&str, Option<&str>, Option<&str>, Option<&str>, &str, Option<&str>)> = vec![
+    let cases: Vec<Case> = vec![
         ("RUNNING", None, None, None, "running", None),
         ("SUCCEEDED", Some(&promoted), None, None, "promoted", None),
         ("FAILED", None, Some("RolledBack"), Some(&rolled_back), "rolled_back", Some("too many errors")),
