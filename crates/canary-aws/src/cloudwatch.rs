@@ -25,12 +25,12 @@ impl CloudWatchMetrics {
 }
 
 /// The metrics read for each version: (query id suffix, metric name, statistic).
-const SERIES: &[(&str, &str, &str)] = &[
-    ("invocations", "Invocations", "Sum"),
-    ("errors", "Errors", "Sum"),
-    ("throttles", "Throttles", "Sum"),
-    ("p99", "Duration", "p99"),
-];
+///
+/// p99 `Duration` is not read yet: the local emulator (moto 5.2) fails the whole GetMetricData request
+/// with HTTP 500 on a percentile statistic, and latency rules are not implemented yet. `figures_of` already
+/// reads a `p99` series when one is returned.
+const SERIES: &[(&str, &str, &str)] =
+    &[("invocations", "Invocations", "Sum"), ("errors", "Errors", "Sum"), ("throttles", "Throttles", "Sum")];
 
 /// The period that covers the whole window in one data point: a multiple of 60 s, as CloudWatch requires
 /// for standard-resolution metrics.
@@ -148,7 +148,7 @@ mod tests {
                     .iter()
                     .map(|d| (d.name().unwrap(), d.value().unwrap()))
                     .collect();
-                queries.len() == 8
+                queries.len() == 6
                     && queries[1].id() == Some("new_errors")
                     && stat.period() == Some(180)
                     && dims == [("FunctionName", "orders"), ("Resource", "orders:live"), ("ExecutedVersion", "2")]

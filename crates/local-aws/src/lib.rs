@@ -1,0 +1,115 @@
+//! Pure parts of the local router: which function and qualifier an Invoke names, and which version an
+//! alias's weights send one invocation to.
+
+use canary_core::Routing;
+use std::collections::BTreeMap;
+
+/// The function name and qualifier of an Invoke path segment: a name, `name:qualifier`, or a function
+/// ARN with or without a qualifier. A `Qualifier` query parameter wins over one in the name, as in AWS.
+///
+/// ```
+/// use local_aws::function_ref;
+/// assert_eq!(function_ref("orders", None), ("orders".into(), None));
+/// assert_eq!(function_ref("orders:live", None), ("orders".into(), Some("live".into())));
+/// assert_eq!(
+///     function_ref("arn:aws:lambda:us-east-1:123456789012:function:orders:7", None),
+///     ("orders".into(), Some("7".into()))
+/// );
+/// ```
+pub fn function_ref(segment: &str, qualifier: Option<&str>) -> (String, Option<String>) {
+    let parts: Vec<&str> = segment.split(':').collect();
+    let (name, in_name) = match parts.as_slice() {
+        ["arn", _, "lambda", _, _, "function", name] => (*name, None),
+        ["arn", _, "lambda", _, _, "function", name, q] => (*name, Some(*q)),
+        [name, q] => (*name, Some(*q)),
+        _ => (segment, None),
+    };
+    (name.to_string(), qualifier.or(in_name).filter(|q| !q.is_empty()).map(str::to_string))
+}
+
+/// Whether a qualifier names a version rather than an alias.
+pub fn is_version(qualifier: &str) -> bool {
+    qualifier == "$LATEST" || (!qualifier.is_empty() && qualifier.chars().all(|c| c.is_ascii_digit()))
+}
+
+/// The version one invocation of an alias runs, for a uniform draw in [0, 1): each additional version
+/// takes its weight's share, the alias's own version the rest, as Lambda's weighted aliases do.
+///
+/// ```
+/// use canary_core::Routing;
+/// use local_aws::pick_version;
+/// let routing = Routing { function_version: "1".into(), additional_version_weights: [("2".into(), 0.25)].into() };
+/// assert_eq!(pick_version(&routing, 0.1), "2");
+/// assert_eq!(pick_version(&routing, 0.5), "1");
+/// ```
+pub fn pick_version(routing: &Routing, draw: f64) -> String {
+    let mut upper = 0.0;
+    for (version, weight) in &routing.additional_version_weights {
+        upper += weight;
+        if draw < upper {
+            return version.clone();
+        }
+    }
+    routing.function_version.clone()
+}
+
+/// A stable name for one version environment, so equal environments share one runner.
+pub fn environment_key(environment: &BTreeMap<String, String>) -> String {
+    environment.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("\n")
+}
+
+/// Lambda's Invoke API errors, as the SDKs expect them: a status, `x-amzn-ErrorType`, and a JSON body.
+pub fn invoke_error(status: u16, error_type: &str, message: &str) -> (u16, String, String) {
+    (status, error_type.to_string(), serde_json::json!({"Type": "User", "message": message}).to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn function_refs() {
+        let cases = [
+            ("orders", None, "orders", None),
+            ("orders", Some("3"), "orders", Some("3")),
+            ("orders:live", Some("2"), "orders", Some("2")),
+            ("orders:", None, "orders", None),
+            ("arn:aws:lambda:us-east-1:123456789012:function:canary-shift", None, "canary-shift", None),
+            (
+                "arn:aws:lambda:us-east-1:123456789012:function:canary-shift:$LATEST",
+                None,
+                "canary-shift",
+                Some("$LATEST"),
+            ),
+        ];
+        for (segment, query, name, qualifier) in cases {
+            assert_eq!(function_ref(segment, query), (name.to_string(), qualifier.map(str::to_string)), "{segment}");
+        }
+        assert!(is_version("12") && is_version("$LATEST") && !is_version("live") && !is_version(""));
+    }
+
+    #[test]
+    fn weighted_choice_follows_the_weights() {
+        let routing = Routing {
+            function_version: "1".into(),
+            additional_version_weights: [("2".into(), 0.1), ("3".into(), 0.2)].into(),
+        };
+        let draws = 10_000;
+        let mut counts = BTreeMap::new();
+        for i in 0..draws {
+            *counts.entry(pick_version(&routing, i as f64 / draws as f64)).or_insert(0) += 1;
+        }
+        assert_eq!(counts, BTreeMap::from([("1".into(), 7000), ("2".into(), 1000), ("3".into(), 2000)]));
+        assert_eq!(pick_version(&Routing::to_version("4"), 0.99), "4");
+    }
+
+    #[test]
+    fn environment_keys_are_order_free() {
+        let a = BTreeMap::from([("B".to_string(), "2".to_string()), ("A".to_string(), "1".to_string())]);
+        assert_eq!(environment_key(&a), "A=1\nB=2");
+        assert_eq!(environment_key(&BTreeMap::new()), "");
+        let (status, kind, body) = invoke_error(429, "TooManyRequestsException", "Rate Exceeded.");
+        assert_eq!((status, kind.as_str()), (429, "TooManyRequestsException"));
+        assert!(body.contains("Rate Exceeded."));
+    }
+}

@@ -1,0 +1,332 @@
+//! `local-aws-router`: the one endpoint of the local AWS stack.
+//!
+//! - `POST /2015-03-31/functions/{function}/invocations` plays Lambda's data plane: an alias picks a
+//!   version by its weights, the version's code runs under `cargo lambda watch` with the version's own
+//!   environment, `AWS/Lambda` metrics are published to the emulator's CloudWatch as Lambda would, and
+//!   function errors come back as HTTP 200 with `X-Amz-Function-Error: Unhandled`.
+//! - `POST /_local/faults` makes the next invocations of a function fail or be throttled;
+//!   `DELETE /_local/faults` clears them.
+//! - Everything else goes to moto unchanged.
+//!
+//! It binds 127.0.0.1 only. The runners it starts share its process group, so stopping the group stops all.
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, Request, Response, StatusCode, Uri};
+use axum::routing::post;
+use clap::Parser;
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use local_aws::{environment_key, function_ref, invoke_error, is_version, pick_version};
+use serde::Deserialize;
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::Mutex;
+
+#[derive(Debug, Parser)]
+struct Args {
+    /// Port to listen on, on 127.0.0.1.
+    #[arg(long)]
+    port: u16,
+    /// moto's server, e.g. http://127.0.0.1:5000
+    #[arg(long)]
+    moto: String,
+    /// Where runner logs and environment files go.
+    #[arg(long)]
+    state_dir: PathBuf,
+    #[arg(long, default_value = "us-east-1")]
+    region: String,
+}
+
+type HttpClient = Client<HttpConnector, Full<Bytes>>;
+
+struct AppState {
+    moto: String,
+    http: HttpClient,
+    lambda: aws_sdk_lambda::Client,
+    cloudwatch: aws_sdk_cloudwatch::Client,
+    /// One `cargo lambda watch` per distinct version environment: environment key -> base URL.
+    runners: Mutex<HashMap<String, String>>,
+    faults: Mutex<HashMap<String, Fault>>,
+    state_dir: PathBuf,
+    router_url: String,
+    region: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+struct Fault {
+    function: String,
+    /// `error` (the function fails) or `throttle` (Invoke answers 429).
+    kind: String,
+    count: u32,
+}
+
+#[derive(Debug, Deserialize)]
+struct InvokeQuery {
+    #[serde(rename = "Qualifier")]
+    qualifier: Option<String>,
+}
+
+fn response(status: u16, headers: &[(&str, &str)], body: impl Into<Body>) -> Response<Body> {
+    let mut builder = Response::builder().status(status);
+    for (name, value) in headers {
+        builder = builder.header(*name, *value);
+    }
+    builder.body(body.into()).expect("valid response")
+}
+
+fn lambda_error(status: u16, error_type: &str, message: &str) -> Response<Body> {
+    let (status, kind, body) = invoke_error(status, error_type, message);
+    response(status, &[("x-amzn-ErrorType", &kind), ("content-type", "application/json")], body)
+}
+
+async fn send(http: &HttpClient, request: Request<Full<Bytes>>) -> Result<(u16, HeaderMap, Bytes), String> {
+    let response = http.request(request).await.map_err(|e| e.to_string())?;
+    let (parts, body) = response.into_parts();
+    let bytes = body.collect().await.map_err(|e| e.to_string())?.to_bytes();
+    Ok((parts.status.as_u16(), parts.headers, bytes))
+}
+
+/// Passes any request to moto unchanged.
+async fn to_moto(State(app): State<Arc<AppState>>, request: Request<Body>) -> Response<Body> {
+    let (parts, body) = request.into_parts();
+    let Ok(bytes) = body.collect().await.map(|b| b.to_bytes()) else {
+        return response(400, &[], "unreadable request body");
+    };
+    let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+    let uri: Uri = format!("{}{path}", app.moto).parse().expect("valid moto URI");
+    let mut forward = Request::builder().method(parts.method).uri(uri);
+    for (name, value) in &parts.headers {
+        if name != "host" {
+            forward = forward.header(name, value);
+        }
+    }
+    match send(&app.http, forward.body(Full::new(bytes)).expect("valid request")).await {
+        Ok((status, headers, body)) => {
+            let mut out = response(status, &[], body);
+            *out.headers_mut() = headers;
+            out
+        }
+        Err(e) => response(502, &[], format!("moto did not answer: {e}")),
+    }
+}
+
+async fn set_fault(State(app): State<Arc<AppState>>, axum::Json(fault): axum::Json<Fault>) -> StatusCode {
+    eprintln!("fault armed: {fault:?}");
+    app.faults.lock().await.insert(fault.function.clone(), fault);
+    StatusCode::NO_CONTENT
+}
+
+async fn clear_faults(State(app): State<Arc<AppState>>) -> StatusCode {
+    app.faults.lock().await.clear();
+    StatusCode::NO_CONTENT
+}
+
+async fn take_fault(app: &AppState, function: &str) -> Option<String> {
+    let mut faults = app.faults.lock().await;
+    let fault = faults.get_mut(function)?;
+    fault.count -= 1;
+    let kind = fault.kind.clone();
+    if fault.count == 0 {
+        faults.remove(function);
+    }
+    Some(kind)
+}
+
+/// The base URL of the runner for one version environment, started on first use.
+async fn runner(app: &AppState, environment: &BTreeMap<String, String>) -> Result<String, String> {
+    let key = environment_key(environment);
+    let mut runners = app.runners.lock().await;
+    if let Some(url) = runners.get(&key) {
+        return Ok(url.clone());
+    }
+    let port =
+        std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map_err(|e| e.to_string())?.port();
+    let index = runners.len();
+    let env_file = app.state_dir.join(format!("runner-{index}.env"));
+    let mut lines = vec![
+        format!("AWS_ENDPOINT_URL={}", app.router_url),
+        format!("AWS_REGION={}", app.region),
+        "AWS_ACCESS_KEY_ID=testing".into(),
+        "AWS_SECRET_ACCESS_KEY=testing".into(),
+        "AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH=true".into(),
+    ];
+    lines.extend(environment.iter().map(|(k, v)| format!("{k}={v}")));
+    tokio::fs::write(&env_file, lines.join("\n") + "\n").await.map_err(|e| e.to_string())?;
+    let log = std::fs::File::create(app.state_dir.join(format!("runner-{index}.log"))).map_err(|e| e.to_string())?;
+    tokio::process::Command::new("cargo")
+        .args(["lambda", "watch", "-A", "127.0.0.1", "-P", &port.to_string(), "--ignore-changes", "--env-file"])
+        .arg(&env_file)
+        .stdout(log.try_clone().map_err(|e| e.to_string())?)
+        .stderr(log)
+        .spawn()
+        .map_err(|e| format!("cannot start cargo lambda watch: {e}"))?;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err() {
+        if Instant::now() > deadline {
+            return Err(format!("cargo lambda watch did not listen on {port} within 60 s"));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let url = format!("http://127.0.0.1:{port}");
+    eprintln!("runner started at {url} for environment {key:?}");
+    runners.insert(key, url.clone());
+    Ok(url)
+}
+
+async fn invoke(
+    State(app): State<Arc<AppState>>,
+    Path(segment): Path<String>,
+    Query(query): Query<InvokeQuery>,
+    body: Bytes,
+) -> Response<Body> {
+    let (function, qualifier) = function_ref(&segment, query.qualifier.as_deref());
+    match take_fault(&app, &function).await.as_deref() {
+        Some("throttle") => return lambda_error(429, "TooManyRequestsException", "Rate Exceeded. (injected)"),
+        Some(_) => {
+            let body = serde_json::json!({"errorType": "InjectedFault", "errorMessage": format!("fault injected into {function}")});
+            return response(
+                200,
+                &[("X-Amz-Function-Error", "Unhandled"), ("X-Amz-Executed-Version", "$LATEST")],
+                body.to_string(),
+            );
+        }
+        None => {}
+    }
+    // An alias picks a version by its weights; a version or no qualifier runs as named.
+    let (version, alias) = match qualifier {
+        Some(q) if !is_version(&q) => match app.lambda.get_alias().function_name(&function).name(&q).send().await {
+            Ok(out) => {
+                let routing = canary_core::Routing {
+                    function_version: out.function_version().unwrap_or("$LATEST").to_string(),
+                    additional_version_weights: out
+                        .routing_config()
+                        .and_then(|r| r.additional_version_weights())
+                        .map(|w| w.iter().map(|(k, v)| (k.clone(), *v)).collect())
+                        .unwrap_or_default(),
+                };
+                (pick_version(&routing, fastrand::f64()), Some(q))
+            }
+            Err(_) => {
+                return lambda_error(404, "ResourceNotFoundException", &format!("Function not found: {function}:{q}"));
+            }
+        },
+        other => (other.unwrap_or_else(|| "$LATEST".into()), None),
+    };
+    let config = match app.lambda.get_function_configuration().function_name(&function).qualifier(&version).send().await
+    {
+        Ok(config) => config,
+        Err(_) => {
+            return lambda_error(404, "ResourceNotFoundException", &format!("Function not found: {function}:{version}"));
+        }
+    };
+    let mut environment: BTreeMap<String, String> = config
+        .environment()
+        .and_then(|e| e.variables())
+        .map(|v| v.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+        .unwrap_or_default();
+    // The binary that is this function's code: LOCAL_BINARY names it, else the function's own name.
+    let binary = environment.remove("LOCAL_BINARY").unwrap_or_else(|| function.clone());
+    let base = match runner(&app, &environment).await {
+        Ok(base) => base,
+        Err(e) => return lambda_error(500, "ServiceException", &e),
+    };
+    let uri: Uri = format!("{base}/2015-03-31/functions/{binary}/invocations").parse().expect("valid URI");
+    let request = Request::post(uri).header("content-type", "application/json").body(Full::new(body)).expect("valid");
+    let started = Instant::now();
+    let result = send(&app.http, request).await;
+    let duration_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let (status, payload) = match result {
+        Ok((status, _, payload)) => (status, payload),
+        Err(e) => return lambda_error(500, "ServiceException", &format!("runner did not answer: {e}")),
+    };
+    let failed = match status {
+        200 => false,
+        500 => true,
+        _ => {
+            let message = format!(
+                "no local code for {function}: name a workspace binary in its LOCAL_BINARY environment variable"
+            );
+            return lambda_error(404, "ResourceNotFoundException", &message);
+        }
+    };
+    if let Some(alias) = alias {
+        let app = app.clone();
+        let (function, version) = (function.clone(), version.clone());
+        tokio::spawn(async move { publish(&app, &function, &alias, &version, failed, duration_ms).await });
+    }
+    let mut headers = vec![("X-Amz-Executed-Version", version.as_str()), ("content-type", "application/json")];
+    if failed {
+        headers.push(("X-Amz-Function-Error", "Unhandled"));
+    }
+    response(200, &headers, payload)
+}
+
+/// Publishes one invocation's metrics as Lambda does for invocations through an alias.
+async fn publish(app: &AppState, function: &str, alias: &str, version: &str, failed: bool, duration_ms: f64) {
+    use aws_sdk_cloudwatch::types::{Dimension, MetricDatum, StandardUnit};
+    let dimensions = [
+        ("FunctionName", function.to_string()),
+        ("Resource", format!("{function}:{alias}")),
+        ("ExecutedVersion", version.into()),
+    ]
+    .map(|(name, value)| Dimension::builder().name(name).value(value).build());
+    let now = aws_sdk_cloudwatch::primitives::DateTime::from(std::time::SystemTime::now());
+    let datum = |name: &str, value: f64, unit: StandardUnit| {
+        MetricDatum::builder()
+            .metric_name(name)
+            .set_dimensions(Some(dimensions.to_vec()))
+            .timestamp(now)
+            .value(value)
+            .unit(unit)
+            .build()
+    };
+    let result = app
+        .cloudwatch
+        .put_metric_data()
+        .namespace("AWS/Lambda")
+        .metric_data(datum("Invocations", 1.0, StandardUnit::Count))
+        .metric_data(datum("Errors", if failed { 1.0 } else { 0.0 }, StandardUnit::Count))
+        .metric_data(datum("Duration", duration_ms, StandardUnit::Milliseconds))
+        .send()
+        .await;
+    if let Err(e) = result {
+        eprintln!("metrics not published: {}", aws_sdk_cloudwatch::error::DisplayErrorContext(&e));
+    }
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args = Args::parse();
+    std::fs::create_dir_all(&args.state_dir)?;
+    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(&args.moto)
+        .region(aws_config::Region::new(args.region.clone()))
+        .load()
+        .await;
+    let app = Arc::new(AppState {
+        moto: args.moto.trim_end_matches('/').to_string(),
+        http: Client::builder(TokioExecutor::new()).build_http(),
+        lambda: aws_sdk_lambda::Client::new(&config),
+        cloudwatch: aws_sdk_cloudwatch::Client::new(&config),
+        runners: Mutex::new(HashMap::new()),
+        faults: Mutex::new(HashMap::new()),
+        state_dir: args.state_dir,
+        router_url: format!("http://127.0.0.1:{}", args.port),
+        region: args.region,
+    });
+    let routes = Router::new()
+        .route("/2015-03-31/functions/{function}/invocations", post(invoke))
+        .route("/_local/faults", post(set_fault).delete(clear_faults))
+        .fallback(to_moto)
+        .with_state(app);
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", args.port)).await?;
+    eprintln!("router listening on 127.0.0.1:{}", args.port);
+    axum::serve(listener, routes).await?;
+    Ok(())
+}
