@@ -1,1 +1,40 @@
-fn main() {}
+//! Project automation, run as `cargo xtask <command>`:
+//!
+//! - `test`: the whole suite (format, lint, ASL validation, dependency audit, unit and mocked tests with
+//!   coverage, end-to-end tests on the local AWS stack).
+//! - `demo`: a real canary rollout on the local stack, then one that rolls back on its own.
+//! - `local up` / `local down` / `local status`: the local AWS stack on 127.0.0.1.
+//!
+//! Everything it needs it installs into the project's own folders (`.venv`, `node_modules`) or with
+//! cargo and rustup, so a fresh machine needs only Rust, Python 3 and Node.
+
+mod demo;
+mod local;
+mod test;
+mod tools;
+
+use std::process::ExitCode;
+
+const USAGE: &str = "usage: cargo xtask <test | demo [--keep] | local up | local down | local status>";
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let result = match args.as_slice() {
+        ["test"] => test::run().await,
+        ["demo"] => demo::run(false).await,
+        ["demo", "--keep"] => demo::run(true).await,
+        ["local", "up"] => local::up().await.map(|stack| println!("{}", stack.describe())),
+        ["local", "down"] => local::down(),
+        ["local", "status"] => local::status(),
+        _ => Err(USAGE.to_string()),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("xtask: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}

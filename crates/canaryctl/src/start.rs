@@ -117,12 +117,32 @@ pub fn build_request(args: &StartArgs) -> Result<Value, Failure> {
     Ok(request)
 }
 
+/// A readable, unique execution name: `function-alias-vVERSION-YYYYMMDDTHHMMSSZ`, within Step Functions'
+/// 80 characters of letters, digits, '-' and '_'.
+pub fn default_name(request: &Value, now: chrono::DateTime<chrono::Utc>) -> String {
+    let text = |key: &str, legacy: &str| {
+        request
+            .get(key)
+            .or_else(|| request.get(legacy))
+            .map(|v| v.as_str().map_or(v.to_string(), str::to_string))
+            .unwrap_or_default()
+    };
+    let function = text("function", "function-name");
+    let function = canary_core::request::function_name_of(&function);
+    let name = format!("{function}-{}-v{}", text("alias", "alias-name"), text("version", "new-version"));
+    let name: String =
+        name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect();
+    let stamp = now.format("-%Y%m%dT%H%M%SZ").to_string();
+    format!("{}{stamp}", &name[..name.len().min(80 - stamp.len())])
+}
+
 pub async fn run(args: StartArgs) -> Result<u8, Failure> {
     let request = build_request(&args)?;
+    let name = args.name.clone().unwrap_or_else(|| default_name(&request, chrono::Utc::now()));
     let config = load_config(&args.aws.options()).await;
     let executions = StepFunctionsExecutions::from_config(&config);
     let arn = executions
-        .start(&args.state_machine_arn, args.name.as_deref(), &request.to_string())
+        .start(&args.state_machine_arn, Some(&name), &request.to_string())
         .await
         .map_err(|e| Failure::aws(format!("could not start the rollout: {e}")))?;
     if !args.wait {
@@ -321,6 +341,22 @@ mod tests {
             ]
         );
         assert_eq!((result.outcome.as_str(), exit_code(&result)), ("refused", 3));
+    }
+
+    #[test]
+    fn default_names_are_readable_unique_and_valid() {
+        use chrono::TimeZone;
+        let now = chrono::Utc.with_ymd_and_hms(2026, 11, 28, 12, 0, 5).unwrap();
+        let canonical =
+            json!({"function": "arn:aws:lambda:us-east-1:1:function:orders", "alias": "live", "version": "42"});
+        assert_eq!(default_name(&canonical, now), "orders-live-v42-20261128T120005Z");
+        let legacy = json!({"function-name": "MyFunction", "alias-name": "MyAlias", "new-version": 2});
+        assert_eq!(default_name(&legacy, now), "MyFunction-MyAlias-v2-20261128T120005Z");
+        let long = json!({"function": "f".repeat(64), "alias": "a".repeat(40), "version": "$LATEST"});
+        let name = default_name(&long, now);
+        assert_eq!(name.len(), 80);
+        assert!(name.ends_with("-20261128T120005Z"));
+        assert!(name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'), "{name}");
     }
 
     #[test]

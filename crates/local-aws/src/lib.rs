@@ -1,5 +1,7 @@
-//! Pure parts of the local router: which function and qualifier an Invoke names, and which version an
-//! alias's weights send one invocation to.
+//! The local AWS stack's library: the router's pure parts (which function and qualifier an Invoke names,
+//! which version an alias's weights send one invocation to) and fixtures for the demo and the tests.
+
+pub mod fixtures;
 
 use canary_core::Routing;
 use std::collections::BTreeMap;

@@ -222,7 +222,11 @@ async fn invoke(
     {
         Ok(config) => config,
         Err(_) => {
-            return lambda_error(404, "ResourceNotFoundException", &format!("Function not found: {function}:{version}"));
+            return lambda_error(
+                404,
+                "ResourceNotFoundException",
+                &format!("Function not found: {function}:{version}"),
+            );
         }
     };
     let mut environment: BTreeMap<String, String> = config

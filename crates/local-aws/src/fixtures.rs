@@ -1,0 +1,175 @@
+//! Fixtures on the local stack, shared by `cargo xtask demo` and the end-to-end tests: functions with
+//! published versions, and traffic at an alias.
+
+use aws_sdk_lambda::Client;
+use aws_sdk_lambda::primitives::Blob;
+use aws_sdk_lambda::types::{Environment, FunctionCode, Runtime};
+use serde_json::json;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+use tokio::sync::Mutex;
+
+pub const REGION: &str = "us-east-1";
+pub const ACCOUNT: &str = "123456789012";
+/// The role `cargo xtask local up` creates for every function of the stack.
+pub const ROLE_NAME: &str = "canary-controller";
+/// An empty zip: moto stores code without running it; the router runs the workspace's binaries instead.
+pub const EMPTY_ZIP: &[u8] = b"PK\x05\x06\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0";
+
+pub fn role_arn() -> String {
+    format!("arn:aws:iam::{ACCOUNT}:role/{ROLE_NAME}")
+}
+
+/// An SDK configuration for the local stack, with fake credentials.
+pub async fn sdk_config(endpoint_url: &str) -> aws_config::SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(endpoint_url)
+        .region(aws_config::Region::new(REGION))
+        .credentials_provider(aws_sdk_lambda::config::Credentials::new("testing", "testing", None, None, "local"))
+        .load()
+        .await
+}
+
+fn environment(binary: &str, variables: &[(&str, &str)]) -> Environment {
+    let mut all: std::collections::HashMap<String, String> =
+        variables.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    all.insert("LOCAL_BINARY".into(), binary.into());
+    Environment::builder().set_variables(Some(all)).build()
+}
+
+/// Creates `name` running the workspace binary `binary`, publishes one version per environment given
+/// (in order, so the first is version 1), and points `alias` at the first. Returns the version numbers.
+pub async fn deploy_versions(
+    lambda: &Client,
+    name: &str,
+    binary: &str,
+    alias: &str,
+    versions: &[&[(&str, &str)]],
+) -> Result<Vec<String>, String> {
+    let error = |what: &str, e: &dyn std::fmt::Display| format!("{what} {name}: {e}");
+    lambda
+        .create_function()
+        .function_name(name)
+        .runtime(Runtime::Providedal2023)
+        .handler("bootstrap")
+        .role(role_arn())
+        .timeout(30)
+        .environment(environment(binary, &[]))
+        .code(FunctionCode::builder().zip_file(Blob::new(EMPTY_ZIP)).build())
+        .send()
+        .await
+        .map_err(|e| error("creating", &aws_sdk_lambda::error::DisplayErrorContext(e)))?;
+    let mut published = Vec::new();
+    for (i, variables) in versions.iter().enumerate() {
+        // Each version gets a distinct environment (RELEASE at least), which also makes PublishVersion
+        // create a new version rather than return the last one.
+        let mut variables = variables.to_vec();
+        let release = (i + 1).to_string();
+        variables.push(("RELEASE", &release));
+        lambda
+            .update_function_configuration()
+            .function_name(name)
+            .environment(environment(binary, &variables))
+            .send()
+            .await
+            .map_err(|e| error("configuring", &aws_sdk_lambda::error::DisplayErrorContext(e)))?;
+        let out = lambda
+            .publish_version()
+            .function_name(name)
+            .send()
+            .await
+            .map_err(|e| error("publishing", &aws_sdk_lambda::error::DisplayErrorContext(e)))?;
+        published.push(out.version().unwrap_or_default().to_string());
+    }
+    lambda
+        .create_alias()
+        .function_name(name)
+        .name(alias)
+        .function_version(&published[0])
+        .send()
+        .await
+        .map_err(|e| error("creating the alias of", &aws_sdk_lambda::error::DisplayErrorContext(e)))?;
+    Ok(published)
+}
+
+/// An API Gateway REST proxy event, as API Gateway sends it to the sample service.
+pub fn api_event(method: &str, path: &str) -> serde_json::Value {
+    json!({
+        "resource": "/{proxy+}", "path": path, "httpMethod": method,
+        "headers": {"Host": "api.local"}, "multiValueHeaders": {},
+        "queryStringParameters": null, "multiValueQueryStringParameters": null,
+        "pathParameters": {"proxy": path.trim_start_matches('/')}, "stageVariables": null,
+        "requestContext": {"accountId": ACCOUNT, "resourceId": "proxy", "stage": "prod", "requestId": "local",
+            "identity": {"sourceIp": "127.0.0.1"}, "resourcePath": "/{proxy+}", "httpMethod": method,
+            "apiId": "local", "path": format!("/prod{path}"), "protocol": "HTTP/1.1", "requestTimeEpoch": 0},
+        "body": null, "isBase64Encoded": false
+    })
+}
+
+/// What the traffic saw, per executed version: (invocations, function errors).
+pub type TrafficCounts = BTreeMap<String, (u64, u64)>;
+
+/// Steady traffic at `function:alias` through Lambda's Invoke API, until stopped or bounded out.
+pub struct Traffic {
+    stop: Arc<AtomicBool>,
+    counts: Arc<Mutex<TrafficCounts>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Traffic {
+    /// Starts invoking every `pause`, at most `max_requests` times and for at most `max_duration`.
+    pub fn start(
+        lambda: Client,
+        function: &str,
+        alias: &str,
+        pause: Duration,
+        max_requests: u64,
+        max_duration: Duration,
+    ) -> Traffic {
+        let stop = Arc::new(AtomicBool::new(false));
+        let counts = Arc::new(Mutex::new(TrafficCounts::new()));
+        let (function, alias) = (function.to_string(), alias.to_string());
+        let payload = Blob::new(api_event("GET", "/orders/ord-0000abcd").to_string());
+        let task = tokio::spawn({
+            let (stop, counts) = (stop.clone(), counts.clone());
+            async move {
+                let deadline = Instant::now() + max_duration;
+                for _ in 0..max_requests {
+                    if stop.load(Ordering::Relaxed) || Instant::now() > deadline {
+                        break;
+                    }
+                    let out = lambda
+                        .invoke()
+                        .function_name(&function)
+                        .qualifier(&alias)
+                        .payload(payload.clone())
+                        .send()
+                        .await;
+                    if let Ok(out) = out {
+                        let version = out.executed_version().unwrap_or("?").to_string();
+                        let failed = out.function_error().is_some() as u64;
+                        let mut counts = counts.lock().await;
+                        let entry = counts.entry(version).or_default();
+                        entry.0 += 1;
+                        entry.1 += failed;
+                    }
+                    tokio::time::sleep(pause).await;
+                }
+            }
+        });
+        Traffic { stop, counts, task }
+    }
+
+    pub async fn counts(&self) -> TrafficCounts {
+        self.counts.lock().await.clone()
+    }
+
+    /// Stops the traffic and returns what it saw.
+    pub async fn stop(self) -> TrafficCounts {
+        self.stop.store(true, Ordering::Relaxed);
+        let _ = self.task.await;
+        self.counts.lock().await.clone()
+    }
+}

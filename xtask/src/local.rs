@@ -1,0 +1,337 @@
+//! The local AWS stack: moto (Lambda, IAM, CloudWatch, Step Functions with its ASL interpreter) behind
+//! the project's router, which runs the real Lambda binaries with `cargo lambda watch`. All on 127.0.0.1.
+
+use crate::tools::{self, path_with_venv, root, step};
+use serde_json::{Value, json};
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub use local_aws::fixtures::{ACCOUNT, REGION, sdk_config};
+
+pub const STATE_MACHINE: &str = "canary-rollout";
+/// The controller functions: (binary and function name, the substitution in the state machine definition).
+/// `template.yaml` uses the same substitution names.
+pub const CONTROLLER: &[(&str, &str)] = &[
+    ("canary-prepare", "PrepareFunctionArn"),
+    ("canary-shift", "ShiftFunctionArn"),
+    ("canary-check", "CheckFunctionArn"),
+    ("canary-promote", "PromoteFunctionArn"),
+    ("canary-rollback", "RollbackFunctionArn"),
+];
+
+pub fn state_dir() -> PathBuf {
+    root().join("target/local-aws")
+}
+
+fn stack_file() -> PathBuf {
+    state_dir().join("stack.json")
+}
+
+/// A running stack, as `target/local-aws/stack.json` records it.
+#[derive(Debug, Clone)]
+pub struct Stack {
+    pub endpoint_url: String,
+    pub state_machine_arn: String,
+}
+
+impl Stack {
+    pub fn describe(&self) -> String {
+        format!(
+            "local AWS stack up:\n  endpoint_url      {}\n  region            {REGION}\n  state_machine_arn {}\n  recorded in       {}\n\
+             stop it with: cargo xtask local down",
+            self.endpoint_url,
+            self.state_machine_arn,
+            stack_file().display()
+        )
+    }
+
+    pub async fn sdk_config(&self) -> aws_config::SdkConfig {
+        sdk_config(&self.endpoint_url).await
+    }
+}
+
+/// The environment every process of the stack, and every AWS client of the tests, uses.
+pub fn fake_credentials(command: &mut Command) -> &mut Command {
+    command
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_REGION", REGION)
+        .env("AWS_DEFAULT_REGION", REGION)
+}
+
+fn free_port() -> Result<u16, String> {
+    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).map_err(|e| e.to_string())
+}
+
+fn wait_for_port(port: u16, what: &str, seconds: u64) -> Result<(), String> {
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if Instant::now() > deadline {
+            return Err(format!(
+                "{what} did not listen on 127.0.0.1:{port} within {seconds} s (see {})",
+                state_dir().display()
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Ok(())
+}
+
+/// A minimal HTTP POST on loopback; enough for moto's configuration API.
+fn post(port: u16, path: &str, body: &str) -> Result<String, String> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).map_err(|e| e.to_string())?;
+    let request = format!(
+        "POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).map_err(|e| e.to_string())?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).map_err(|e| e.to_string())?;
+    Ok(response)
+}
+
+/// Starts a process in its own process group, so that stopping the group stops everything it started.
+fn spawn(name: &str, command: &mut Command) -> Result<u32, String> {
+    let log = std::fs::File::create(state_dir().join(format!("{name}.log"))).map_err(|e| e.to_string())?;
+    let child = command
+        .current_dir(root())
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().map_err(|e| e.to_string())?)
+        .stderr(log)
+        .process_group(0)
+        .spawn()
+        .map_err(|e| format!("cannot start {name}: {e}"))?;
+    Ok(child.id())
+}
+
+fn alive(pid: u64) -> bool {
+    Command::new("kill").args(["-0", &pid.to_string()]).stderr(Stdio::null()).status().is_ok_and(|s| s.success())
+}
+
+fn read_stack() -> Option<Value> {
+    serde_json::from_str(&std::fs::read_to_string(stack_file()).ok()?).ok()
+}
+
+fn recorded_pids(stack: &Value) -> Vec<u64> {
+    stack["processes"].as_object().map(|p| p.values().filter_map(Value::as_u64).collect()).unwrap_or_default()
+}
+
+/// Brings the stack up, or finds it up already; either way, the controller and state machine are current.
+pub async fn up() -> Result<Stack, String> {
+    tools::ensure_venv()?;
+    step("building the Lambda binaries and the router");
+    tools::run(
+        "cargo",
+        &[
+            "build",
+            "--quiet",
+            "-p",
+            "canary-functions",
+            "-p",
+            "sample-service",
+            "-p",
+            "local-aws",
+            "-p",
+            "canaryctl",
+            "--bins",
+        ],
+    )?;
+    std::fs::create_dir_all(state_dir()).map_err(|e| e.to_string())?;
+    let endpoint_url =
+        match read_stack().filter(|s| recorded_pids(s).iter().all(|p| alive(*p)) && !recorded_pids(s).is_empty()) {
+            Some(stack) => stack["endpoint_url"].as_str().unwrap_or_default().to_string(),
+            None => {
+                down()?;
+                start_processes()?
+            }
+        };
+    let state_machine_arn = deploy_controller(&endpoint_url).await?;
+    let mut stack = read_stack().unwrap_or_else(|| json!({}));
+    stack["endpoint_url"] = json!(endpoint_url);
+    stack["region"] = json!(REGION);
+    stack["state_machine_arn"] = json!(state_machine_arn);
+    std::fs::write(stack_file(), serde_json::to_string_pretty(&stack).expect("json")).map_err(|e| e.to_string())?;
+    Ok(Stack { endpoint_url, state_machine_arn })
+}
+
+fn start_processes() -> Result<String, String> {
+    step("starting moto and the router on 127.0.0.1");
+    let (moto_port, router_port) = (free_port()?, free_port()?);
+    let moto = spawn(
+        "moto",
+        fake_credentials(
+            Command::new(root().join(".venv/bin/moto_server"))
+                .args(["-H", "127.0.0.1", "-p", &moto_port.to_string()])
+                // Step Functions tasks invoke Lambda at localhost:MOTO_PORT: that is the router.
+                .env("MOTO_PORT", router_port.to_string()),
+        ),
+    )?;
+    let stack = json!({"processes": {"moto": moto}, "moto_url": format!("http://127.0.0.1:{moto_port}")});
+    std::fs::write(stack_file(), stack.to_string()).map_err(|e| e.to_string())?;
+    wait_for_port(moto_port, "moto", 60)?;
+    let answer = post(
+        moto_port,
+        "/moto-api/config",
+        r#"{"stepfunctions": {"execute_state_machine": true}, "lambda": {"use_docker": false}}"#,
+    )?;
+    if !answer.starts_with("HTTP/1.1 2") && !answer.starts_with("HTTP/1.0 2") {
+        return Err(format!("moto refused the configuration: {answer}"));
+    }
+    let router = spawn(
+        "router",
+        fake_credentials(
+            Command::new(root().join("target/debug/local-aws-router"))
+                .args([
+                    "--port",
+                    &router_port.to_string(),
+                    "--moto",
+                    &format!("http://127.0.0.1:{moto_port}"),
+                    "--region",
+                    REGION,
+                ])
+                .arg("--state-dir")
+                .arg(state_dir())
+                .env("PATH", path_with_venv()),
+        ),
+    )?;
+    let stack =
+        json!({"processes": {"moto": moto, "router": router}, "moto_url": format!("http://127.0.0.1:{moto_port}")});
+    std::fs::write(stack_file(), stack.to_string()).map_err(|e| e.to_string())?;
+    wait_for_port(router_port, "the router", 30)?;
+    Ok(format!("http://127.0.0.1:{router_port}"))
+}
+
+pub async fn ensure_role(config: &aws_config::SdkConfig, name: &str) -> Result<String, String> {
+    let iam = aws_sdk_iam::Client::new(config);
+    if let Ok(out) = iam.get_role().role_name(name).send().await
+        && let Some(role) = out.role()
+    {
+        return Ok(role.arn().to_string());
+    }
+    let trust = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+        "Principal": {"Service": ["lambda.amazonaws.com", "states.amazonaws.com"]}}]});
+    let out = iam
+        .create_role()
+        .role_name(name)
+        .assume_role_policy_document(trust.to_string())
+        .send()
+        .await
+        .map_err(|e| format!("creating role {name}: {}", aws_sdk_iam::error::DisplayErrorContext(&e)))?;
+    Ok(out.role().map(|r| r.arn().to_string()).unwrap_or_default())
+}
+
+/// Creates a function with the given environment unless it exists.
+pub async fn ensure_function(
+    lambda: &aws_sdk_lambda::Client,
+    name: &str,
+    role: &str,
+    environment: &[(&str, &str)],
+) -> Result<(), String> {
+    use aws_sdk_lambda::types::{Environment, FunctionCode, Runtime};
+    if lambda.get_function().function_name(name).send().await.is_ok() {
+        return Ok(());
+    }
+    let variables = environment.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    lambda
+        .create_function()
+        .function_name(name)
+        .runtime(Runtime::Providedal2023)
+        .handler("bootstrap")
+        .role(role)
+        .timeout(30)
+        .environment(Environment::builder().set_variables(Some(variables)).build())
+        .code(
+            FunctionCode::builder()
+                .zip_file(aws_sdk_lambda::primitives::Blob::new(local_aws::fixtures::EMPTY_ZIP))
+                .build(),
+        )
+        .send()
+        .await
+        .map_err(|e| format!("creating function {name}: {}", aws_sdk_lambda::error::DisplayErrorContext(&e)))?;
+    Ok(())
+}
+
+/// The state machine definition with its `${...}` substitutions filled, as SAM's DefinitionSubstitutions do.
+pub fn definition() -> Result<String, String> {
+    let path = root().join("statemachine/canary.asl.json");
+    let mut text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    for (function, substitution) in CONTROLLER {
+        text = text.replace(
+            &format!("${{{substitution}}}"),
+            &format!("arn:aws:lambda:{REGION}:{ACCOUNT}:function:{function}"),
+        );
+    }
+    if let Some(at) = text.find("${") {
+        return Err(format!(
+            "statemachine/canary.asl.json: no substitution for {}",
+            &text[at..text.len().min(at + 40)]
+        ));
+    }
+    Ok(text)
+}
+
+async fn deploy_controller(endpoint_url: &str) -> Result<String, String> {
+    step("deploying the controller functions and the state machine");
+    let config = sdk_config(endpoint_url).await;
+    let role = ensure_role(&config, local_aws::fixtures::ROLE_NAME).await?;
+    let lambda = aws_sdk_lambda::Client::new(&config);
+    for (function, _) in CONTROLLER {
+        ensure_function(&lambda, function, &role, &[]).await?;
+    }
+    let sfn = aws_sdk_sfn::Client::new(&config);
+    let arn = format!("arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{STATE_MACHINE}");
+    let definition = definition()?;
+    if sfn.describe_state_machine().state_machine_arn(&arn).send().await.is_ok() {
+        sfn.update_state_machine()
+            .state_machine_arn(&arn)
+            .definition(definition)
+            .send()
+            .await
+            .map_err(|e| format!("updating the state machine: {}", aws_sdk_sfn::error::DisplayErrorContext(&e)))?;
+        return Ok(arn);
+    }
+    let out = sfn
+        .create_state_machine()
+        .name(STATE_MACHINE)
+        .definition(definition)
+        .role_arn(role)
+        .send()
+        .await
+        .map_err(|e| format!("creating the state machine: {}", aws_sdk_sfn::error::DisplayErrorContext(&e)))?;
+    Ok(out.state_machine_arn().to_string())
+}
+
+/// Stops exactly the processes `up` started (each with everything it started), by their recorded PIDs.
+pub fn down() -> Result<(), String> {
+    let Some(stack) = read_stack() else { return Ok(()) };
+    let pids = recorded_pids(&stack);
+    for pid in &pids {
+        let _ = Command::new("kill").args(["-TERM", &format!("-{pid}")]).stderr(Stdio::null()).status();
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while pids.iter().any(|p| alive(*p)) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    for pid in pids.iter().filter(|p| alive(**p)) {
+        let _ = Command::new("kill").args(["-KILL", &format!("-{pid}")]).stderr(Stdio::null()).status();
+    }
+    if !pids.is_empty() {
+        println!("local AWS stack stopped (process groups {pids:?})");
+    }
+    std::fs::remove_file(stack_file()).map_err(|e| e.to_string())
+}
+
+pub fn status() -> Result<(), String> {
+    match read_stack() {
+        Some(stack) if recorded_pids(&stack).iter().all(|p| alive(*p)) => {
+            println!("{}", serde_json::to_string_pretty(&stack).expect("json"));
+            Ok(())
+        }
+        Some(_) => Err("the stack is recorded but not all of its processes run: cargo xtask local down".into()),
+        None => Err("the local AWS stack is not up: cargo xtask local up".into()),
+    }
+}
