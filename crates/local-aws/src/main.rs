@@ -5,7 +5,7 @@
 //!   environment, `AWS/Lambda` metrics are published to the emulator's CloudWatch as Lambda would, and
 //!   function errors come back as HTTP 200 with `X-Amz-Function-Error: Unhandled`.
 //! - `POST /_local/faults` makes the next invocations of a function fail or be throttled;
-//!   `DELETE /_local/faults` clears them.
+//!   `GET /_local/faults` lists the faults still armed; `DELETE /_local/faults` clears them.
 //! - Everything else goes to moto unchanged.
 //!
 //! It binds 127.0.0.1 only. The runners it starts share its process group, so stopping the group stops all.
@@ -73,7 +73,16 @@ struct InvokeQuery {
 }
 
 fn response(status: u16, headers: &[(&str, &str)], body: impl Into<Body>) -> Response<Body> {
-    let mut builder = Response::builder().status(status);
+    // AWS sends a request ID with every answer, and moto's Step Functions interpreter reads it from errors.
+    let request_id = format!(
+        "{:08x}-{:04x}-4{:03x}-a{:03x}-{:012x}",
+        fastrand::u32(..),
+        fastrand::u16(..),
+        fastrand::u16(..0x1000),
+        fastrand::u16(..0x1000),
+        fastrand::u64(..1 << 48)
+    );
+    let mut builder = Response::builder().status(status).header("x-amzn-RequestId", request_id);
     for (name, value) in headers {
         builder = builder.header(*name, *value);
     }
@@ -117,9 +126,18 @@ async fn to_moto(State(app): State<Arc<AppState>>, request: Request<Body>) -> Re
 }
 
 async fn set_fault(State(app): State<Arc<AppState>>, axum::Json(fault): axum::Json<Fault>) -> StatusCode {
+    if fault.count == 0 || !["error", "throttle"].contains(&fault.kind.as_str()) {
+        return StatusCode::BAD_REQUEST;
+    }
     eprintln!("fault armed: {fault:?}");
     app.faults.lock().await.insert(fault.function.clone(), fault);
     StatusCode::NO_CONTENT
+}
+
+/// The faults still armed, by function: how many invocations each will still fail.
+async fn list_faults(State(app): State<Arc<AppState>>) -> axum::Json<serde_json::Value> {
+    let faults = app.faults.lock().await;
+    axum::Json(faults.iter().map(|(function, fault)| (function.clone(), serde_json::json!(fault.count))).collect())
 }
 
 async fn clear_faults(State(app): State<Arc<AppState>>) -> StatusCode {
@@ -326,7 +344,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     });
     let routes = Router::new()
         .route("/2015-03-31/functions/{function}/invocations", post(invoke))
-        .route("/_local/faults", post(set_fault).delete(clear_faults))
+        .route("/_local/faults", post(set_fault).get(list_faults).delete(clear_faults))
         .fallback(to_moto)
         .with_state(app);
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", args.port)).await?;

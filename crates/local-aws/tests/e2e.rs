@@ -1,0 +1,359 @@
+//! End-to-end: the real state machine on moto's ASL interpreter, the real controller binaries under
+//! `cargo lambda watch`, real traffic through the router. `cargo xtask test` brings the stack up and runs
+//! these with `--run-ignored only`; they are ignored by plain `cargo test`, which has no stack.
+
+use aws_sdk_cloudwatch::types::{Dimension, MetricDatum};
+use aws_sdk_lambda::Client as Lambda;
+use aws_sdk_sfn::Client as Sfn;
+use local_aws::fixtures::{Traffic, deploy_versions, sdk_config};
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+const NEEDS_STACK: &str = "needs the local AWS stack: run through cargo xtask test";
+
+struct Stack {
+    endpoint_url: String,
+    state_machine_arn: String,
+    config: aws_config::SdkConfig,
+}
+
+impl Stack {
+    async fn get() -> Stack {
+        let var = |name: &str| std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set: {NEEDS_STACK}"));
+        let endpoint_url = var("CANARY_E2E_ENDPOINT_URL");
+        // Faults a failed test armed and never triggered must not leak into the next test.
+        assert_eq!(http(&endpoint_url, "DELETE", "/_local/faults", "").0, 204, "clearing faults");
+        Stack {
+            config: sdk_config(&endpoint_url).await,
+            endpoint_url,
+            state_machine_arn: var("CANARY_E2E_STATE_MACHINE_ARN"),
+        }
+    }
+    fn lambda(&self) -> Lambda {
+        Lambda::new(&self.config)
+    }
+    fn sfn(&self) -> Sfn {
+        Sfn::new(&self.config)
+    }
+
+    /// Starts a rollout and waits for its end: (status, error, output or cause as JSON).
+    async fn rollout(&self, input: Value) -> (String, Option<String>, Value) {
+        let sfn = self.sfn();
+        let started = sfn
+            .start_execution()
+            .state_machine_arn(&self.state_machine_arn)
+            .name(format!("e2e-{}", unique()))
+            .input(input.to_string())
+            .send()
+            .await
+            .expect("start");
+        self.wait(started.execution_arn()).await
+    }
+
+    async fn wait(&self, arn: &str) -> (String, Option<String>, Value) {
+        let deadline = Instant::now() + Duration::from_secs(180);
+        loop {
+            let out = self.sfn().describe_execution().execution_arn(arn).send().await.expect("describe");
+            let status = out.status().as_str().to_string();
+            if status != "RUNNING" {
+                let text = out.output().or(out.cause()).unwrap_or("null");
+                let body = serde_json::from_str(text).unwrap_or_else(|_| json!(text));
+                return (status, out.error().map(str::to_string), body);
+            }
+            assert!(Instant::now() < deadline, "{arn} still running after 180 s");
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+
+    /// The alias's routing: (version, extra weights).
+    async fn alias(&self, function: &str) -> (String, HashMap<String, f64>) {
+        let out = self.lambda().get_alias().function_name(function).name("live").send().await.expect("alias");
+        let weights = out.routing_config().and_then(|r| r.additional_version_weights()).cloned().unwrap_or_default();
+        (out.function_version().unwrap_or_default().to_string(), weights)
+    }
+
+    async fn fault(&self, function: &str, kind: &str, count: u32) {
+        let body = json!({"function": function, "kind": kind, "count": count}).to_string();
+        let (status, _) = http(&self.endpoint_url, "POST", "/_local/faults", &body);
+        assert_eq!(status, 204, "arming a fault");
+    }
+}
+
+/// A small blocking HTTP request on loopback, for the router's fault endpoint.
+fn http(base: &str, method: &str, path: &str, body: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let authority = base.trim_start_matches("http://");
+    let mut stream = std::net::TcpStream::connect(authority).expect("router");
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {authority}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let status = response.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    (status, response)
+}
+
+fn unique() -> String {
+    format!("{}-{}", chrono::Utc::now().format("%H%M%S%3f"), fastrand::u32(..))
+}
+
+/// A sample service with `versions` published and alias `live` at version 1; returns its name.
+async fn service(stack: &Stack, versions: &[&[(&str, &str)]]) -> String {
+    let name = format!("e2e-{}", unique());
+    deploy_versions(&stack.lambda(), &name, "sample-service", "live", versions).await.expect("deploy");
+    name
+}
+
+fn request(function: &str, version: &str, health: Value) -> Value {
+    json!({"function": function, "alias": "live", "version": version,
+           "strategy": {"linear": {"percent": 50, "interval_seconds": 2}}, "health": health})
+}
+
+fn quick_health() -> Value {
+    json!({"metrics_delay_seconds": 1, "min_invocations": 5, "max_error_rate": 0.05, "no_data_max_wait_seconds": 10})
+}
+
+fn traffic(stack: &Stack, function: &str) -> Traffic {
+    Traffic::start(stack.lambda(), function, "live", Duration::from_millis(30), 5_000, Duration::from_secs(120))
+}
+
+#[tokio::test]
+#[ignore = "needs the local AWS stack: run through cargo xtask test"]
+async fn a_healthy_version_is_promoted_under_traffic() {
+    let stack = Stack::get().await;
+    let function = service(&stack, &[&[], &[]]).await;
+    let traffic = traffic(&stack, &function);
+    let (status, _, report) = stack.rollout(request(&function, "2", quick_health())).await;
+    let counts = traffic.stop().await;
+    assert_eq!(status, "SUCCEEDED", "{report}");
+    assert_eq!(report["outcome"], "promoted");
+    let steps = report["steps"].as_array().unwrap();
+    assert_eq!(steps.len(), 2);
+    assert_eq!(steps[0]["percent"], 50.0);
+    assert!(steps[0]["figures"]["new"]["invocations"].as_u64().unwrap() >= 5, "{report}");
+    assert_eq!(stack.alias(&function).await, ("2".into(), HashMap::new()));
+    assert!(counts.get("2").is_some_and(|(n, _)| *n > 0), "version 2 served traffic: {counts:?}");
+}
+
+#[tokio::test]
+#[ignore = "needs the local AWS stack: run through cargo xtask test"]
+async fn errors_roll_back_to_exactly_the_original_routing() {
+    let stack = Stack::get().await;
+    let function = service(&stack, &[&[], &[("FAULT_ERROR_RATE", "1")]]).await;
+    let traffic = traffic(&stack, &function);
+    let (status, error, report) = stack.rollout(request(&function, "2", quick_health())).await;
+    traffic.stop().await;
+    assert_eq!((status.as_str(), error.as_deref()), ("FAILED", Some("RolledBack")), "{report}");
+    assert_eq!(report["outcome"], "rolled_back");
+    assert_eq!(report["reason"]["signal"], "error_rate");
+    assert_eq!(report["reason"]["value"], 1.0);
+    assert_eq!(report["routing"], json!({"function_version": "1", "additional_version_weights": {}}));
+    assert_eq!(stack.alias(&function).await, ("1".into(), HashMap::new()));
+}
+
+#[tokio::test]
+#[ignore = "needs the local AWS stack: run through cargo xtask test"]
+async fn a_controller_function_failing_mid_rollout_rolls_back() {
+    let stack = Stack::get().await;
+    let function = service(&stack, &[&[], &[]]).await;
+    // The first health check fails as a function error: not retryable, so the Catch rolls back.
+    stack.fault("canary-check", "error", 1).await;
+    let input = request(&function, "2", json!({"enabled": false}));
+    let (status, error, report) = stack.rollout(input).await;
+    assert_eq!((status.as_str(), error.as_deref()), ("FAILED", Some("RolledBack")), "{report}");
+    assert_eq!(report["reason"]["signal"], "error");
+    assert!(report["reason"]["message"].as_str().unwrap().contains("InjectedFault"), "{report}");
+    assert_eq!(stack.alias(&function).await, ("1".into(), HashMap::new()));
+}
+
+#[tokio::test]
+#[ignore = "needs the local AWS stack: run through cargo xtask test"]
+async fn throttled_controller_calls_are_retried_not_stranded() {
+    let stack = Stack::get().await;
+    let function = service(&stack, &[&[], &[]]).await;
+    // The sample we replace has no Retry: one throttled call strands the alias part-shifted.
+    stack.fault("canary-shift", "throttle", 2).await;
+    let (status, _, report) = stack.rollout(request(&function, "2", json!({"enabled": false}))).await;
+    assert_eq!(status, "SUCCEEDED", "{report}");
+    let (_, armed) = http(&stack.endpoint_url, "GET", "/_local/faults", "");
+    assert!(armed.ends_with("{}"), "both throttles were served, and retried past: {armed}");
+    assert_eq!(stack.alias(&function).await, ("2".into(), HashMap::new()));
+}
+
+#[tokio::test]
+#[ignore = "needs the local AWS stack: run through cargo xtask test"]
+async fn a_refused_request_leaves_the_alias_untouched() {
+    let stack = Stack::get().await;
+    let function = service(&stack, &[&[], &[]]).await;
+    let (status, error, cause) = stack.rollout(request(&function, "9", quick_health())).await;
+    assert_eq!((status.as_str(), error.as_deref()), ("FAILED", Some("RequestRefused")), "{cause}");
+    assert!(cause["errorMessage"].as_str().unwrap().contains("version: "), "{cause}");
+    let (status, error, cause) =
+        stack.rollout(json!({"function": function, "alias": "live", "version": "2", "strategy": {"linear": {"percent": 0, "interval_seconds": 1}}})).await;
+    assert_eq!((status.as_str(), error.as_deref()), ("FAILED", Some("RequestRefused")), "{cause}");
+    assert!(cause["errorMessage"].as_str().unwrap().contains("strategy.linear.percent"), "{cause}");
+    assert_eq!(stack.alias(&function).await, ("1".into(), HashMap::new()));
+}
+
+#[tokio::test]
+#[ignore = "needs the local AWS stack: run through cargo xtask test"]
+async fn the_legacy_request_form_rolls_out() {
+    let stack = Stack::get().await;
+    let function = service(&stack, &[&[], &[]]).await;
+    let legacy = json!({"function-name": function, "alias-name": "live", "new-version": "2",
+                        "steps": 4, "interval": 1, "type": "linear", "health-check": false});
+    let (status, _, report) = stack.rollout(legacy).await;
+    assert_eq!(status, "SUCCEEDED", "{report}");
+    let percents: Vec<f64> =
+        report["steps"].as_array().unwrap().iter().map(|s| s["percent"].as_f64().unwrap()).collect();
+    assert_eq!(percents, [25.0, 50.0, 75.0, 100.0]);
+    assert_eq!(stack.alias(&function).await, ("2".into(), HashMap::new()));
+}
+
+#[tokio::test]
+#[ignore = "needs the local AWS stack: run through cargo xtask test"]
+async fn a_concurrent_change_to_the_alias_is_never_overwritten() {
+    let stack = Stack::get().await;
+    let function = service(&stack, &[&[], &[], &[]]).await;
+    let input = json!({"function": function, "alias": "live", "version": "2",
+                       "strategy": {"linear": {"percent": 25, "interval_seconds": 3}}, "health": {"enabled": false}});
+    let started = stack
+        .sfn()
+        .start_execution()
+        .state_machine_arn(&stack.state_machine_arn)
+        .name(format!("e2e-{}", unique()))
+        .input(input.to_string())
+        .send()
+        .await
+        .unwrap();
+    // Wait for the first shift, then a person points the alias at a hotfix.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while stack.alias(&function).await.1.is_empty() {
+        assert!(Instant::now() < deadline, "the first shift never happened");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    stack
+        .lambda()
+        .update_alias()
+        .function_name(&function)
+        .name("live")
+        .function_version("3")
+        .routing_config(
+            aws_sdk_lambda::types::AliasRoutingConfiguration::builder()
+                .set_additional_version_weights(Some(HashMap::new()))
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let (status, error, cause) = stack.wait(started.execution_arn()).await;
+    assert_eq!((status.as_str(), error.as_deref()), ("FAILED", Some("RollbackFailed")), "{cause}");
+    assert!(cause.to_string().contains("someone else changed it"), "{cause}");
+    assert_eq!(stack.alias(&function).await, ("3".into(), HashMap::new()), "the person's change stands");
+}
+
+/// Publishes the new version's invocations and errors straight to CloudWatch, as Lambda would.
+async fn publish_errors(stack: &Stack, function: &str, version: &str, invocations: f64, errors: f64) {
+    let dimensions = [
+        ("FunctionName", function.to_string()),
+        ("Resource", format!("{function}:live")),
+        ("ExecutedVersion", version.into()),
+    ]
+    .map(|(n, v)| Dimension::builder().name(n).value(v).build());
+    let datum = |name: &str, value: f64| {
+        MetricDatum::builder()
+            .metric_name(name)
+            .set_dimensions(Some(dimensions.to_vec()))
+            .timestamp(aws_sdk_cloudwatch::primitives::DateTime::from(std::time::SystemTime::now()))
+            .value(value)
+            .build()
+    };
+    aws_sdk_cloudwatch::Client::new(&stack.config)
+        .put_metric_data()
+        .namespace("AWS/Lambda")
+        .metric_data(datum("Invocations", invocations))
+        .metric_data(datum("Errors", errors))
+        .send()
+        .await
+        .expect("put metrics");
+}
+
+fn canaryctl(stack: &Stack, function: &str, version: &str, extra: &[&str]) -> (i32, Value) {
+    let binary = concat!(env!("CARGO_MANIFEST_DIR"), "/../../target/debug/canaryctl");
+    let output = Command::new(binary)
+        .args([
+            "start",
+            "--function",
+            function,
+            "--alias",
+            "live",
+            "--version",
+            version,
+            "--linear",
+            "50",
+            "--interval",
+            "2",
+        ])
+        .args(["--metrics-delay", "1", "--min-invocations", "10", "--wait", "--poll-seconds", "1", "--output", "json"])
+        .args(["--endpoint-url", &stack.endpoint_url, "--state-machine-arn", &stack.state_machine_arn])
+        .args(extra)
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_REGION", "us-east-1")
+        .output()
+        .expect("canaryctl (built by cargo xtask local up)");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let value = serde_json::from_str(&stdout)
+        .unwrap_or_else(|_| panic!("{stdout}\n{}", String::from_utf8_lossy(&output.stderr)));
+    (output.status.code().unwrap_or(-1), value)
+}
+
+#[tokio::test]
+#[ignore = "needs the local AWS stack: run through cargo xtask test"]
+async fn canaryctl_promotes_and_rolls_back_on_errors_published_to_cloudwatch() {
+    let stack = Stack::get().await;
+    let function = service(&stack, &[&[], &[], &[]]).await;
+    // Healthy: 100 invocations, no errors, published throughout the rollout.
+    let feeder = |version: &'static str, errors: f64| {
+        let (stack, function) = (clone_stack(&stack), function.clone());
+        tokio::spawn(async move {
+            for _ in 0..60 {
+                publish_errors(&stack, &function, version, 100.0, errors).await;
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        })
+    };
+    let healthy = feeder("2", 0.0);
+    let (code, result) = tokio::task::spawn_blocking({
+        let (stack, function) = (clone_stack(&stack), function.clone());
+        move || canaryctl(&stack, &function, "2", &[])
+    })
+    .await
+    .unwrap();
+    healthy.abort();
+    assert_eq!((code, result["outcome"].as_str()), (0, Some("promoted")), "{result}");
+
+    let faulty = feeder("3", 40.0);
+    let (code, result) = tokio::task::spawn_blocking({
+        let (stack, function) = (clone_stack(&stack), function.clone());
+        move || canaryctl(&stack, &function, "3", &[])
+    })
+    .await
+    .unwrap();
+    faulty.abort();
+    assert_eq!((code, result["outcome"].as_str()), (1, Some("rolled_back")), "{result}");
+    assert!(result["message"].as_str().unwrap().contains("more than the 1.00% allowed"), "{result}");
+    assert_eq!(stack.alias(&function).await, ("2".into(), HashMap::new()));
+}
+
+fn clone_stack(stack: &Stack) -> Stack {
+    Stack {
+        endpoint_url: stack.endpoint_url.clone(),
+        state_machine_arn: stack.state_machine_arn.clone(),
+        config: stack.config.clone(),
+    }
+}
