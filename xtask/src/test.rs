@@ -12,8 +12,9 @@ pub async fn run() -> Result<(), String> {
     tools::ensure_components()?;
     tools::ensure_npm()?;
     tools::ensure_venv()?;
-    tools::ensure_cargo_tool("cargo-llvm-cov", "cargo-llvm-cov", "0.9.1")?;
-    tools::ensure_cargo_tool("cargo-deny", "cargo-deny", "0.20.2")?;
+    tools::ensure_cargo_tool("llvm-cov", "cargo-llvm-cov", "0.9.1")?;
+    tools::ensure_cargo_tool("deny", "cargo-deny", "0.20.2")?;
+    tools::ensure_cargo_tool("nextest", "cargo-nextest", "0.9.143")?;
 
     step("format");
     sh("cargo", &["fmt", "--all", "--check"])?;
@@ -81,5 +82,5 @@ fn audit() -> Result<(), String> {
             "snapshot 2026-08-21",
         ])?;
     }
-    sh("cargo", &["deny", "--offline", "check", "--config", "deny.toml", "advisories", "bans", "licenses", "sources"])
+    sh("cargo", &["deny", "--offline", "check", "advisories", "bans", "licenses", "sources"])
 }

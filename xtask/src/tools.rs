@@ -32,10 +32,6 @@ pub fn run_with(command: &mut Command) -> Result<(), String> {
     if status.success() { Ok(()) } else { Err(format!("{shown} failed ({status})")) }
 }
 
-fn succeeds(program: &str, args: &[&str]) -> bool {
-    Command::new(program).args(args).current_dir(root()).output().is_ok_and(|o| o.status.success())
-}
-
 /// The Python venv with moto and cargo-lambda, at the versions `xtask/requirements.txt` pins.
 pub fn ensure_venv() -> Result<(), String> {
     let requirements = root().join("xtask/requirements.txt");
@@ -66,10 +62,10 @@ pub fn ensure_npm() -> Result<(), String> {
     std::fs::write(stamp, wanted).map_err(|e| e.to_string())
 }
 
-/// A cargo subcommand at a pinned version, installed with `cargo install --locked` when missing.
-pub fn ensure_cargo_tool(binary: &str, krate: &str, version: &str) -> Result<(), String> {
-    let installed = Command::new(binary)
-        .arg("--version")
+/// A cargo subcommand (`cargo NAME`) at a pinned version, installed with `cargo install --locked` when missing.
+pub fn ensure_cargo_tool(subcommand: &str, krate: &str, version: &str) -> Result<(), String> {
+    let installed = Command::new("cargo")
+        .args([subcommand, "--version"])
         .output()
         .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains(version));
     if !installed {
@@ -81,18 +77,17 @@ pub fn ensure_cargo_tool(binary: &str, krate: &str, version: &str) -> Result<(),
 
 /// The rustup components the suite uses (rust-toolchain.toml lists them too).
 pub fn ensure_components() -> Result<(), String> {
-    if !succeeds("rustup", &["component", "list", "--installed"])
-        || !String::from_utf8_lossy(
-            &Command::new("rustup")
-                .args(["component", "list", "--installed"])
-                .current_dir(root())
-                .output()
-                .map_err(|e| e.to_string())?
-                .stdout,
-        )
-        .contains("llvm-tools")
-    {
-        run("rustup", &["component", "add", "rustfmt", "clippy", "llvm-tools-preview"])?;
+    let listed = Command::new("rustup")
+        .args(["component", "list", "--installed"])
+        .current_dir(root())
+        .output()
+        .map_err(|e| format!("rustup: {e}"))?;
+    let installed = String::from_utf8_lossy(&listed.stdout);
+    let missing: Vec<&str> =
+        ["rustfmt", "clippy", "llvm-tools"].into_iter().filter(|c| !installed.contains(c)).collect();
+    if missing.is_empty() {
+        return Ok(());
     }
-    Ok(())
+    step(&format!("installing rustup components {missing:?}"));
+    run("rustup", &["component", "add", "rustfmt", "clippy", "llvm-tools-preview"])
 }
