@@ -113,7 +113,10 @@ fn missing_and_unknown_fields_are_named() {
     refused(with(base(), "health", json!({"no_data": "wiat"})), &["health.no_data"]);
     refused(with(base(), "health", json!({"max_eror_rate": 0.1})), &["health.max_eror_rate"]);
     refused(json!([1, 2]), &["(input)"]);
+    refused(with(base(), "version", Value::Null), &["version"]);
     assert_eq!(parse_request_str("{\"function\": ").unwrap_err().fields(), ["(input)"]);
+    let text = r#"{"function": "orders-api", "alias": "live", "version": "42"}"#;
+    assert_eq!(parse_request_str(text).unwrap(), parse_request(&base()).unwrap());
 }
 
 #[test]

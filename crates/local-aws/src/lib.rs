@@ -101,7 +101,11 @@ mod tests {
         for i in 0..draws {
             *counts.entry(pick_version(&routing, i as f64 / draws as f64)).or_insert(0) += 1;
         }
-        assert_eq!(counts, BTreeMap::from([("1".into(), 7000), ("2".into(), 1000), ("3".into(), 2000)]));
+        // Cumulative f64 weights (0.1 + 0.2 = 0.30000000000000004) may move a draw at a boundary.
+        for (version, expected) in [("1", 7000), ("2", 1000), ("3", 2000)] {
+            let count: i32 = counts[version];
+            assert!((count - expected).abs() <= 1, "version {version}: {count} of {draws}, expected {expected}");
+        }
         assert_eq!(pick_version(&Routing::to_version("4"), 0.99), "4");
     }
 
