@@ -108,16 +108,38 @@ fn spawn(name: &str, command: &mut Command) -> Result<u32, String> {
     Ok(child.id())
 }
 
-fn alive(pid: u64) -> bool {
-    Command::new("kill").args(["-0", &pid.to_string()]).stderr(Stdio::null()).status().is_ok_and(|s| s.success())
+/// The program each recorded process runs, to recognise it: a PID is reused once its process ends, and a
+/// signal to a reused PID's group would hit someone else's processes.
+fn program_of(role: &str) -> &'static str {
+    match role {
+        "moto" => "moto_server",
+        _ => "local-aws-router",
+    }
+}
+
+/// Whether `pid` still runs the program this stack started for `role`, and leads its own process group
+/// that is not ours (so signalling the group stops exactly what `up` started).
+fn ours(role: &str, pid: u64) -> bool {
+    let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else { return false };
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let own = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Field 5 of /proc/PID/stat is the process group; the command name (field 2) has no spaces here.
+    let group = |stat: &str| stat.split_whitespace().nth(4).and_then(|g| g.parse::<u64>().ok());
+    String::from_utf8_lossy(&cmdline).contains(program_of(role))
+        && group(&stat) == Some(pid)
+        && group(&own) != Some(pid)
 }
 
 fn read_stack() -> Option<Value> {
     serde_json::from_str(&std::fs::read_to_string(stack_file()).ok()?).ok()
 }
 
-fn recorded_pids(stack: &Value) -> Vec<u64> {
-    stack["processes"].as_object().map(|p| p.values().filter_map(Value::as_u64).collect()).unwrap_or_default()
+/// The recorded processes that are still the ones this stack started: (role, PID).
+fn our_processes(stack: &Value) -> Vec<(String, u64)> {
+    stack["processes"]
+        .as_object()
+        .map(|p| p.iter().filter_map(|(role, pid)| Some((role.clone(), pid.as_u64()?))).collect())
+        .unwrap_or_default()
 }
 
 /// Brings the stack up, or finds it up already; either way, the controller and state machine are current.
@@ -141,14 +163,17 @@ pub async fn up() -> Result<Stack, String> {
         ],
     )?;
     std::fs::create_dir_all(state_dir()).map_err(|e| e.to_string())?;
-    let endpoint_url =
-        match read_stack().filter(|s| recorded_pids(s).iter().all(|p| alive(*p)) && !recorded_pids(s).is_empty()) {
-            Some(stack) => stack["endpoint_url"].as_str().unwrap_or_default().to_string(),
-            None => {
-                down()?;
-                start_processes()?
-            }
-        };
+    let running = |s: &Value| {
+        let processes = our_processes(s);
+        processes.len() == 2 && processes.iter().all(|(role, pid)| ours(role, *pid))
+    };
+    let endpoint_url = match read_stack().filter(running) {
+        Some(stack) => stack["endpoint_url"].as_str().unwrap_or_default().to_string(),
+        None => {
+            down()?;
+            start_processes()?
+        }
+    };
     let state_machine_arn = deploy_controller(&endpoint_url).await?;
     let mut stack = read_stack().unwrap_or_else(|| json!({}));
     stack["endpoint_url"] = json!(endpoint_url);
@@ -308,26 +333,34 @@ async fn deploy_controller(endpoint_url: &str) -> Result<String, String> {
 /// Stops exactly the processes `up` started (each with everything it started), by their recorded PIDs.
 pub fn down() -> Result<(), String> {
     let Some(stack) = read_stack() else { return Ok(()) };
-    let pids = recorded_pids(&stack);
-    for pid in &pids {
-        let _ = Command::new("kill").args(["-TERM", &format!("-{pid}")]).stderr(Stdio::null()).status();
+    // Only groups that are provably still ours: a recorded PID whose process ended may belong to
+    // anyone by now.
+    let processes: Vec<(String, u64)> =
+        our_processes(&stack).into_iter().filter(|(role, pid)| ours(role, *pid)).collect();
+    let signal = |name: &str, pid: u64| {
+        let _ = Command::new("kill").args([name, "--", &format!("-{pid}")]).stderr(Stdio::null()).status();
+    };
+    for (_, pid) in &processes {
+        signal("-TERM", *pid);
     }
     let deadline = Instant::now() + Duration::from_secs(10);
-    while pids.iter().any(|p| alive(*p)) && Instant::now() < deadline {
+    while processes.iter().any(|(role, pid)| ours(role, *pid)) && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(100));
     }
-    for pid in pids.iter().filter(|p| alive(**p)) {
-        let _ = Command::new("kill").args(["-KILL", &format!("-{pid}")]).stderr(Stdio::null()).status();
+    for (role, pid) in &processes {
+        if ours(role, *pid) {
+            signal("-KILL", *pid);
+        }
     }
-    if !pids.is_empty() {
-        println!("local AWS stack stopped (process groups {pids:?})");
+    if !processes.is_empty() {
+        println!("local AWS stack stopped (process groups {:?})", processes.iter().map(|(_, p)| p).collect::<Vec<_>>());
     }
     std::fs::remove_file(stack_file()).map_err(|e| e.to_string())
 }
 
 pub fn status() -> Result<(), String> {
     match read_stack() {
-        Some(stack) if recorded_pids(&stack).iter().all(|p| alive(*p)) => {
+        Some(stack) if our_processes(&stack).iter().all(|(role, pid)| ours(role, *pid)) => {
             println!("{}", serde_json::to_string_pretty(&stack).expect("json"));
             Ok(())
         }
