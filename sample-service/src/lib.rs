@@ -66,6 +66,7 @@ async fn create_order(body: Result<Json<NewOrder>, axum::extract::rejection::Jso
         return error(StatusCode::UNPROCESSABLE_ENTITY, "quantity: give 1 to 1000");
     }
     let id = format!("ord-{:08x}", fastrand::u32(..));
+    tracing::info!(order = id, item = order.item, quantity = order.quantity, "order accepted");
     (StatusCode::CREATED, Json(Order { id, item: order.item, quantity: order.quantity, status: "accepted" }))
         .into_response()
 }

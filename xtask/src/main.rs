@@ -1,7 +1,8 @@
 //! Project automation, run as `cargo xtask <command>`:
 //!
-//! - `test`: the whole suite (format, lint, ASL validation, dependency audit, unit and mocked tests with
-//!   coverage, end-to-end tests on the local AWS stack).
+//! - `test`: the whole suite: `lint` (format, clippy), `audit` (cargo-deny), `packaging` (ASL schema, SAM
+//!   template, Jenkinsfiles), `coverage` (unit and mocked tests, 100% gate on the core), `e2e` (end-to-end
+//!   tests on the local AWS stack). Each stage also runs on its own.
 //! - `demo`: a real canary rollout on the local stack, then one that rolls back on its own.
 //! - `local up` / `local down` / `local status`: the local AWS stack on 127.0.0.1.
 //!
@@ -15,7 +16,7 @@ mod tools;
 
 use std::process::ExitCode;
 
-const USAGE: &str = "usage: cargo xtask <test | demo [--keep] | local up | local down | local status>";
+const USAGE: &str = "usage: cargo xtask <test | lint | audit | packaging | coverage | e2e | demo [--keep] | local up | local down | local status>";
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -23,6 +24,11 @@ async fn main() -> ExitCode {
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let result = match args.as_slice() {
         ["test"] => test::run().await,
+        ["lint"] => test::lint(),
+        ["audit"] => test::audit(),
+        ["packaging"] => test::packaging(),
+        ["coverage"] => test::coverage(),
+        ["e2e"] => test::e2e().await,
         ["demo"] => demo::run(false).await,
         ["demo", "--keep"] => demo::run(true).await,
         ["local", "up"] => local::up().await.map(|stack| println!("{}", stack.describe())),

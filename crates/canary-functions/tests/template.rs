@@ -1,0 +1,87 @@
+//! The SAM template agrees with the code: the state machine's substitutions, the binaries it deploys, and
+//! the rollout requests the pipeline sends.
+
+use serde_json::Value;
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+
+fn root() -> PathBuf {
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
+}
+
+fn template() -> String {
+    std::fs::read_to_string(root().join("template.yaml")).unwrap()
+}
+
+/// The keys of the block under `header:` (one indentation level deeper), read as text: CloudFormation
+/// YAML uses tags (`!GetAtt`) that plain YAML readers reject.
+fn block_keys(text: &str, header: &str) -> BTreeSet<String> {
+    let mut keys = BTreeSet::new();
+    let mut lines = text.lines().skip_while(|l| l.trim() != header);
+    let Some(head) = lines.next() else { return keys };
+    let indent = head.len() - head.trim_start().len();
+    for line in lines {
+        let depth = line.len() - line.trim_start().len();
+        if line.trim().is_empty() || depth <= indent {
+            break;
+        }
+        if let Some((key, _)) = line.trim().split_once(':') {
+            keys.insert(key.to_string());
+        }
+    }
+    keys
+}
+
+#[test]
+fn every_placeholder_of_the_definition_has_a_substitution() {
+    let definition = std::fs::read_to_string(root().join("statemachine/canary.asl.json")).unwrap();
+    let placeholders: BTreeSet<String> =
+        definition.split("${").skip(1).map(|p| p.split('}').next().unwrap().to_string()).collect();
+    assert_eq!(block_keys(&template(), "DefinitionSubstitutions:"), placeholders);
+    assert!(template().contains("DefinitionUri: statemachine/canary.asl.json"));
+}
+
+#[test]
+fn every_deployed_binary_exists_and_every_controller_binary_is_deployed() {
+    let output = std::process::Command::new(env!("CARGO"))
+        .args(["metadata", "--no-deps", "--format-version", "1", "--manifest-path"])
+        .arg(root().join("Cargo.toml"))
+        .output()
+        .unwrap();
+    let metadata: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let binaries: BTreeSet<String> = metadata["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|p| p["targets"].as_array().unwrap().iter())
+        .filter(|t| t["kind"].as_array().unwrap().iter().any(|k| k == "bin"))
+        .map(|t| t["name"].as_str().unwrap().to_string())
+        .collect();
+    let deployed: BTreeSet<String> =
+        template().lines().filter_map(|l| l.trim().strip_prefix("Binary: ")).map(str::to_string).collect();
+    for binary in &deployed {
+        assert!(binaries.contains(binary), "template.yaml deploys {binary}, which no workspace crate builds");
+    }
+    for binary in
+        ["canary-prepare", "canary-shift", "canary-check", "canary-promote", "canary-rollback", "sample-service"]
+    {
+        assert!(deployed.contains(binary), "{binary} is not deployed by template.yaml");
+    }
+    // Every function is built for Lambda's current Rust runtime.
+    assert!(template().contains("Runtime: provided.al2023") && template().contains("Architectures: [arm64]"));
+    assert_eq!(template().matches("BuildMethod: rust-cargolambda").count(), deployed.len());
+}
+
+#[test]
+fn the_pipelines_rollout_requests_are_valid() {
+    for stage in ["staging", "prod"] {
+        let text = std::fs::read_to_string(root().join(format!("deploy/{stage}-rollout.json"))).unwrap();
+        let mut request: Value = serde_json::from_str(&text).unwrap();
+        // scripts/rollout.sh supplies these two as flags.
+        request["function"] = format!("sample-service-{stage}").into();
+        request["version"] = "2".into();
+        if let Err(refusal) = canary_core::parse_request(&request) {
+            panic!("deploy/{stage}-rollout.json: {refusal}");
+        }
+    }
+}
