@@ -189,7 +189,9 @@ fn start_processes() -> Result<String, String> {
     let moto = spawn(
         "moto",
         fake_credentials(
-            Command::new(root().join(".venv/bin/moto_server"))
+            // moto_server with percentile statistics in CloudWatch (see the script).
+            Command::new(root().join(".venv/bin/python"))
+                .arg(root().join("crates/local-aws/emulator/moto_server_local.py"))
                 .args(["-H", "127.0.0.1", "-p", &moto_port.to_string()])
                 // Step Functions tasks invoke Lambda at localhost:MOTO_PORT: that is the router.
                 .env("MOTO_PORT", router_port.to_string()),

@@ -54,6 +54,8 @@ pub fn coverage() -> Result<(), String> {
     tools::ensure_cargo_tool("llvm-cov", "cargo-llvm-cov", "0.9.1")?;
     tools::ensure_cargo_tool("nextest", "cargo-nextest", "0.9.143")?;
     step("unit and mocked tests, with coverage");
+    // Profiles of an earlier build would be merged into this report; start from none.
+    sh("cargo", &["llvm-cov", "clean", "--workspace"])?;
     sh("cargo", &["llvm-cov", "nextest", "--workspace", "--no-report", "--no-fail-fast"])?;
     sh("cargo", &["llvm-cov", "report", "--summary-only"])?;
     step("coverage gate: canary-core at 100% of lines");

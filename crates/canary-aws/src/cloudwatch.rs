@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use aws_sdk_cloudwatch::Client;
 use aws_sdk_cloudwatch::types::{Dimension, Metric, MetricDataQuery, MetricStat};
 use aws_smithy_types::DateTime as SmithyTime;
-use canary_core::{HealthFigures, VersionFigures};
+use canary_core::{AlarmState, HealthFigures, VersionFigures};
 use std::collections::HashMap;
 
 /// [`Metrics`] on CloudWatch's `AWS/Lambda` namespace, as Lambda publishes it for invocations through an
@@ -25,12 +25,12 @@ impl CloudWatchMetrics {
 }
 
 /// The metrics read for each version: (query id suffix, metric name, statistic).
-///
-/// p99 `Duration` is not read yet: the local emulator (moto 5.2) fails the whole GetMetricData request
-/// with HTTP 500 on a percentile statistic, and latency rules are not implemented yet. `figures_of` already
-/// reads a `p99` series when one is returned.
-const SERIES: &[(&str, &str, &str)] =
-    &[("invocations", "Invocations", "Sum"), ("errors", "Errors", "Sum"), ("throttles", "Throttles", "Sum")];
+const SERIES: &[(&str, &str, &str)] = &[
+    ("invocations", "Invocations", "Sum"),
+    ("errors", "Errors", "Sum"),
+    ("throttles", "Throttles", "Sum"),
+    ("p99", "Duration", "p99"),
+];
 
 /// The period that covers the whole window in one data point: a multiple of 60 s, as CloudWatch requires
 /// for standard-resolution metrics.
@@ -100,7 +100,44 @@ impl Metrics for CloudWatchMetrics {
                 break;
             }
         }
-        Ok(HealthFigures { new: figures_of(&values, "new"), baseline: figures_of(&values, "base") })
+        Ok(HealthFigures { new: figures_of(&values, "new"), baseline: figures_of(&values, "base"), alarms: Vec::new() })
+    }
+
+    async fn alarm_states(&self, names: &[String]) -> Result<Vec<AlarmState>, AwsError> {
+        let mut states = Vec::new();
+        if names.is_empty() {
+            return Ok(states);
+        }
+        let mut next_token: Option<String> = None;
+        loop {
+            let out = self
+                .client
+                .describe_alarms()
+                .set_alarm_names(Some(names.to_vec()))
+                .set_next_token(next_token)
+                .send()
+                .await
+                .map_err(classify)?;
+            let metric =
+                out.metric_alarms().iter().map(|a| (a.alarm_name(), a.state_value(), a.state_updated_timestamp()));
+            let composite =
+                out.composite_alarms().iter().map(|a| (a.alarm_name(), a.state_value(), a.state_updated_timestamp()));
+            for (name, state, updated) in metric.chain(composite) {
+                states.push(AlarmState {
+                    name: name.unwrap_or_default().to_string(),
+                    state: state.map_or("INSUFFICIENT_DATA", |s| s.as_str()).to_string(),
+                    // Sub-second precision: an alarm that fires in the second the rollout started must still
+                    // count as after it.
+                    updated_at: updated
+                        .and_then(|t| chrono::DateTime::from_timestamp(t.secs(), t.subsec_nanos()))
+                        .unwrap_or_default(),
+                });
+            }
+            next_token = out.next_token().map(str::to_string);
+            if next_token.is_none() {
+                return Ok(states);
+            }
+        }
     }
 }
 
@@ -148,7 +185,7 @@ mod tests {
                     .iter()
                     .map(|d| (d.name().unwrap(), d.value().unwrap()))
                     .collect();
-                queries.len() == 6
+                queries.len() == 8
                     && queries[1].id() == Some("new_errors")
                     && stat.period() == Some(180)
                     && dims == [("FunctionName", "orders"), ("Resource", "orders:live"), ("ExecutedVersion", "2")]
@@ -177,11 +214,41 @@ mod tests {
             figures.new,
             VersionFigures { invocations: 100, errors: 3, throttles: 0, p99_duration_ms: Some(250.5) }
         );
+        assert!(figures.alarms.is_empty());
         assert_eq!(
             figures.baseline,
             VersionFigures { invocations: 900, errors: 1, throttles: 2, p99_duration_ms: None }
         );
         assert_eq!(rule.num_calls(), 2, "the second page was read");
+    }
+
+    #[tokio::test]
+    async fn alarm_states_read_metric_and_composite_alarms() {
+        use aws_sdk_cloudwatch::operation::describe_alarms::DescribeAlarmsOutput;
+        use aws_sdk_cloudwatch::types::{CompositeAlarm, MetricAlarm, StateValue};
+        let rule = mock!(Client::describe_alarms)
+            .match_requests(|r| r.alarm_names() == ["orders-5xx", "orders-all", "gone"])
+            .then_output(|| {
+                DescribeAlarmsOutput::builder()
+                    .metric_alarms(
+                        MetricAlarm::builder()
+                            .alarm_name("orders-5xx")
+                            .state_value(StateValue::Alarm)
+                            .state_updated_timestamp(SmithyTime::from_secs_and_nanos(1_800_000_000, 500_000_000))
+                            .build(),
+                    )
+                    .composite_alarms(
+                        CompositeAlarm::builder().alarm_name("orders-all").state_value(StateValue::Ok).build(),
+                    )
+                    .build()
+            });
+        let metrics = CloudWatchMetrics::new(mock_client!(aws_sdk_cloudwatch, [&rule]));
+        let names = ["orders-5xx", "orders-all", "gone"].map(String::from);
+        let states = metrics.alarm_states(&names).await.unwrap();
+        let summary: Vec<(&str, &str, i64)> =
+            states.iter().map(|a| (a.name.as_str(), a.state.as_str(), a.updated_at.timestamp_millis())).collect();
+        assert_eq!(summary, [("orders-5xx", "ALARM", 1_800_000_000_500), ("orders-all", "OK", 0)]);
+        assert!(metrics.alarm_states(&[]).await.unwrap().is_empty(), "no names, no call");
     }
 
     #[tokio::test]

@@ -1,7 +1,7 @@
 //! The controller's view of AWS: three narrow traits, each with an SDK implementation.
 //!
 //! - [`Aliases`]: read and conditionally write a Lambda alias's routing (Lambda control plane).
-//! - [`Metrics`]: one window's health figures for the new and the old version (CloudWatch).
+//! - [`Metrics`]: one window's health figures for the new and the old version, and alarm states (CloudWatch).
 //! - [`Executions`]: start and follow a rollout (Step Functions), for `canaryctl`.
 //!
 //! Architecture invariant: nothing here decides anything. Decisions are `canary-core`'s; this crate turns
@@ -19,7 +19,7 @@ pub use lambda::LambdaAliases;
 pub use sfn::StepFunctionsExecutions;
 
 use async_trait::async_trait;
-use canary_core::{AliasState, HealthFigures, Routing};
+use canary_core::{AlarmState, AliasState, HealthFigures, Routing};
 use chrono::{DateTime, Utc};
 
 /// Where and as whom to call AWS; everything left `None` comes from the standard chain (environment,
@@ -79,8 +79,10 @@ pub struct WindowQuery {
 /// Health figures from CloudWatch.
 #[async_trait]
 pub trait Metrics: Send + Sync {
-    /// The figures of both versions over the window, in one request.
+    /// The figures of both versions over the window, in one request (alarms left empty).
     async fn figures(&self, query: &WindowQuery) -> Result<HealthFigures, AwsError>;
+    /// The states of the named alarms that exist; a name with no alarm is left out.
+    async fn alarm_states(&self, names: &[String]) -> Result<Vec<AlarmState>, AwsError>;
 }
 
 /// A Step Functions execution as `DescribeExecution` reports it.

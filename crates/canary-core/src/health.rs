@@ -1,7 +1,25 @@
 //! Health verdicts: whether the figures of one step's window let the rollout go on.
+//!
+//! The rules, in the order they are applied:
+//!
+//! 1. **Alarms**: a listed CloudWatch alarm that entered ALARM after the rollout started fails the step. One
+//!    already in ALARM when the rollout started is reported and does not block (it may be the very
+//!    problem the new version fixes).
+//! 2. **Error rate** (`max_error_rate`): the new version's errors / invocations over the window. Below
+//!    `min_invocations` the rate is noise, except when the errors alone already exceed the threshold at
+//!    the minimum: no run of successes could bring the rate back under it.
+//! 3. **Evidence** (`min_invocations`): fewer invocations of the new version than this judge nothing;
+//!    the verdict is inconclusive and `no_data` decides.
+//! 4. **Baseline** (`compare_to_baseline`): a one-sided Fisher's exact test of the new version's error
+//!    count against the old version's over the same window. The step fails when the new version's rate
+//!    is higher and the test is significant at `baseline_confidence` (default 0.99: a p-value below
+//!    0.01). Noise that the old version shows too is not significant, and so does not fail the new one.
+//! 5. **Latency** (`max_latency_p99_increase`): the new version's p99 `Duration` against the baseline's.
 
 use crate::request::HealthPolicy;
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use statrs::distribution::{DiscreteCDF, Hypergeometric};
 
 /// What CloudWatch says about one version over one window.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
@@ -21,21 +39,61 @@ impl VersionFigures {
     }
 }
 
-/// The figures one health check reads: the new version's, and the version it replaces over the same window.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+/// A CloudWatch alarm's state when it was read.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AlarmState {
+    pub name: String,
+    /// OK, ALARM or INSUFFICIENT_DATA.
+    pub state: String,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// The figures one health check reads: the new version's, the version it replaces over the same window,
+/// and the watched alarms.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct HealthFigures {
     pub new: VersionFigures,
     pub baseline: VersionFigures,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub alarms: Vec<AlarmState>,
+}
+
+/// One rule applied to one window, with its figures: what was measured, against what, and the verdict.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Check {
+    /// `alarm`, `error_rate`, `baseline` or `latency_p99`.
+    pub signal: String,
+    pub value: f64,
+    pub threshold: f64,
+    pub passed: bool,
+    /// The baseline comparison's test statistic: the one-sided p-value.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub p_value: Option<f64>,
+    pub message: String,
 }
 
 /// The signal that failed a step, with its value and the threshold it crossed, so a rollback explains itself.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Failure {
-    /// `error_rate`, `invocations`, or (for failures outside health) `error`.
+    /// A [`Check`]'s signal, `invocations` (too little traffic), or `error` (a failure outside health).
     pub signal: String,
     pub value: f64,
     pub threshold: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub p_value: Option<f64>,
     pub message: String,
+}
+
+impl From<&Check> for Failure {
+    fn from(check: &Check) -> Failure {
+        Failure {
+            signal: check.signal.clone(),
+            value: check.value,
+            threshold: check.threshold,
+            p_value: check.p_value,
+            message: check.message.clone(),
+        }
+    }
 }
 
 /// The judgement of one window.
@@ -51,43 +109,169 @@ pub enum Verdict {
     },
 }
 
-/// Judges one window's figures by the policy's rules.
+/// A verdict with every check that led to it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Judgement {
+    pub verdict: Verdict,
+    pub checks: Vec<Check>,
+}
+
+fn percent(rate: f64) -> String {
+    format!("{:.2}%", rate * 100.0)
+}
+
+/// The one-sided p-value of Fisher's exact test that the new version's error probability is higher than
+/// the baseline's: the chance of the new version having at least `new_errors` of all the errors, were
+/// both versions equally good.
 ///
 /// ```
-/// use canary_core::health::{judge, HealthFigures, Verdict, VersionFigures};
-/// use canary_core::request::HealthPolicy;
-/// let policy = HealthPolicy { max_error_rate: 0.05, min_invocations: 20, ..HealthPolicy::default() };
-/// let figures = |invocations, errors| HealthFigures {
-///     new: VersionFigures { invocations, errors, ..Default::default() },
-///     ..Default::default()
-/// };
-/// assert_eq!(judge(&policy, &figures(100, 5)), Verdict::Pass); // 5% is not above 5%
-/// assert!(matches!(judge(&policy, &figures(100, 6)), Verdict::Fail(_)));
-/// assert!(matches!(judge(&policy, &figures(3, 0)), Verdict::Inconclusive { .. }));
-/// assert!(matches!(judge(&policy, &figures(3, 3)), Verdict::Fail(_))); // too many errors to ever recover
+/// use canary_core::health::fisher_worse_p_value;
+/// assert_eq!(fisher_worse_p_value(0, 100, 0, 100), 1.0); // no errors: nothing to see
+/// assert!(fisher_worse_p_value(10, 100, 1, 900) < 1e-6); // 10% against 0.1%: clearly worse
+/// assert!(fisher_worse_p_value(5, 100, 50, 1000) > 0.4); // 5% against 5%: noise
 /// ```
-pub fn judge(policy: &HealthPolicy, figures: &HealthFigures) -> Verdict {
-    let new = &figures.new;
-    // Below the minimum, the rate is noise, except when the errors alone already exceed the threshold
-    // at the minimum traffic: no run of successes up to the minimum could bring the rate back under it.
-    let denominator = new.invocations.max(policy.min_invocations);
-    let rate = if denominator == 0 { 0.0 } else { new.errors as f64 / denominator as f64 };
-    if rate > policy.max_error_rate {
-        return Verdict::Fail(Failure {
-            signal: "error_rate".into(),
-            value: new.error_rate(),
-            threshold: policy.max_error_rate,
-            message: format!(
-                "the new version failed {} of {} invocations ({:.2}%), more than the {:.2}% allowed",
-                new.errors,
-                new.invocations,
-                new.error_rate() * 100.0,
-                policy.max_error_rate * 100.0
+pub fn fisher_worse_p_value(new_errors: u64, new_invocations: u64, base_errors: u64, base_invocations: u64) -> f64 {
+    // No errors, or inconsistent figures (more errors than invocations, as late or partial data can show):
+    // neither is evidence that the new version is worse.
+    if new_errors == 0 || new_errors > new_invocations || base_errors > base_invocations {
+        return 1.0;
+    }
+    let population = new_invocations + base_invocations;
+    let errors = new_errors + base_errors;
+    // Consistent figures always make a valid distribution; were one refused, it would prove nothing.
+    Hypergeometric::new(population, errors, new_invocations)
+        // P(X >= new_errors) = P(X > new_errors - 1).
+        .map_or(1.0, |distribution| distribution.sf(new_errors - 1).clamp(0.0, 1.0))
+}
+
+/// Judges one window's figures by the policy's rules. `started_at` is when the rollout began, which
+/// tells an alarm that fired because of it from one that was already firing.
+pub fn judge(policy: &HealthPolicy, figures: &HealthFigures, started_at: DateTime<Utc>) -> Judgement {
+    let mut checks = Vec::new();
+    let failed = |checks: Vec<Check>| {
+        let failure = checks.iter().find(|c| !c.passed).map(Failure::from);
+        failure.map(|f| Judgement { verdict: Verdict::Fail(f), checks: checks.clone() })
+    };
+
+    for alarm in &figures.alarms {
+        let firing = alarm.state == "ALARM";
+        let since_rollout = alarm.updated_at > started_at;
+        let message = match (firing, since_rollout) {
+            (true, true) => {
+                format!("alarm {} entered ALARM at {} after the rollout started", alarm.name, alarm.updated_at)
+            }
+            (true, false) => format!(
+                "alarm {} was already in ALARM when the rollout started (since {}); reported, not blocking",
+                alarm.name, alarm.updated_at
             ),
+            (false, _) => format!("alarm {} is {}", alarm.name, alarm.state),
+        };
+        checks.push(Check {
+            signal: "alarm".into(),
+            value: f64::from(u8::from(firing)),
+            threshold: 0.0,
+            passed: !(firing && since_rollout),
+            p_value: None,
+            message,
         });
     }
-    if new.invocations < policy.min_invocations || new.invocations == 0 {
-        return Verdict::Inconclusive { invocations: new.invocations, min_invocations: policy.min_invocations };
+    if let Some(judgement) = failed(checks.clone()) {
+        return judgement;
     }
-    Verdict::Pass
+
+    let new = &figures.new;
+    if let Some(max_error_rate) = policy.max_error_rate {
+        let denominator = new.invocations.max(policy.min_invocations);
+        let rate = if denominator == 0 { 0.0 } else { new.errors as f64 / denominator as f64 };
+        let passed = rate <= max_error_rate;
+        let relation = if passed { "within" } else { "more than" };
+        checks.push(Check {
+            signal: "error_rate".into(),
+            value: new.error_rate(),
+            threshold: max_error_rate,
+            passed,
+            p_value: None,
+            message: format!(
+                "the new version failed {} of {} invocations ({}), {relation} the {} allowed",
+                new.errors,
+                new.invocations,
+                percent(new.error_rate()),
+                percent(max_error_rate)
+            ),
+        });
+        if let Some(judgement) = failed(checks.clone()) {
+            return judgement;
+        }
+    }
+
+    if new.invocations < policy.min_invocations || new.invocations == 0 {
+        let verdict = Verdict::Inconclusive { invocations: new.invocations, min_invocations: policy.min_invocations };
+        return Judgement { verdict, checks };
+    }
+
+    let baseline = &figures.baseline;
+    if policy.compare_to_baseline {
+        if baseline.invocations == 0 {
+            checks.push(Check {
+                signal: "baseline".into(),
+                value: new.error_rate(),
+                threshold: 0.0,
+                passed: true,
+                p_value: None,
+                message: "the old version served no traffic in this window: nothing to compare with".into(),
+            });
+        } else {
+            let p_value = fisher_worse_p_value(new.errors, new.invocations, baseline.errors, baseline.invocations);
+            let alpha = 1.0 - policy.baseline_confidence;
+            let worse = new.error_rate() > baseline.error_rate() && p_value < alpha;
+            checks.push(Check {
+                signal: "baseline".into(),
+                value: new.error_rate(),
+                threshold: baseline.error_rate(),
+                passed: !worse,
+                p_value: Some(p_value),
+                message: format!(
+                    "the new version's error rate {} against the old version's {} ({} of {}): p = {:.4}, {} at {}% confidence",
+                    percent(new.error_rate()),
+                    percent(baseline.error_rate()),
+                    baseline.errors,
+                    baseline.invocations,
+                    p_value,
+                    if worse { "significantly worse" } else { "not significantly worse" },
+                    policy.baseline_confidence * 100.0
+                ),
+            });
+        }
+    }
+
+    if let Some(max_increase) = policy.max_latency_p99_increase {
+        match (new.p99_duration_ms, baseline.p99_duration_ms) {
+            (Some(new_p99), Some(base_p99)) if base_p99 > 0.0 => {
+                let increase = new_p99 / base_p99 - 1.0;
+                let passed = increase <= max_increase;
+                checks.push(Check {
+                    signal: "latency_p99".into(),
+                    value: increase,
+                    threshold: max_increase,
+                    passed,
+                    p_value: None,
+                    message: format!(
+                        "the new version's p99 duration {new_p99:.1} ms is {:+.1}% against the old version's {base_p99:.1} ms, {} the {:+.1}% allowed",
+                        increase * 100.0,
+                        if passed { "within" } else { "more than" },
+                        max_increase * 100.0
+                    ),
+                });
+            }
+            _ => checks.push(Check {
+                signal: "latency_p99".into(),
+                value: 0.0,
+                threshold: max_increase,
+                passed: true,
+                p_value: None,
+                message: "no p99 duration for both versions in this window: latency not compared".into(),
+            }),
+        }
+    }
+    failed(checks.clone()).unwrap_or(Judgement { verdict: Verdict::Pass, checks })
 }

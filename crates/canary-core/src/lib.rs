@@ -11,7 +11,7 @@ pub mod request;
 pub mod rollout;
 pub mod schedule;
 
-pub use health::{Failure, HealthFigures, Verdict, VersionFigures};
+pub use health::{AlarmState, Check, Failure, HealthFigures, Verdict, VersionFigures};
 pub use refusal::{FieldError, Refusal};
 pub use request::{HealthPolicy, NoData, RolloutRequest, Strategy, parse_request, parse_request_str};
 pub use rollout::{AliasState, LiveFacts, MovePlan, Next, Outcome, Report, Rollout, Routing};

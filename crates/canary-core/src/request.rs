@@ -89,25 +89,50 @@ pub enum NoData {
     Pass,
 }
 
+/// The most alarms one rollout may watch (DescribeAlarms takes 100 names; this leaves room).
+pub const MAX_ALARMS: usize = 50;
+
 /// The health rules every step is judged by.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct HealthPolicy {
     /// `false` skips the health checks (the legacy `health-check: false`).
     pub enabled: bool,
-    pub max_error_rate: f64,
+    /// The new version's highest acceptable error rate; `None` when only the baseline comparison judges
+    /// errors (`compare_to_baseline` without an explicit `max_error_rate`).
+    pub max_error_rate: Option<f64>,
     pub min_invocations: u64,
+    /// Fail the new version when its error rate is significantly higher than the version it replaces.
+    #[serde(default)]
+    pub compare_to_baseline: bool,
+    /// How sure the baseline comparison must be that the new version is worse (one-sided Fisher's exact test).
+    #[serde(default = "default_baseline_confidence")]
+    pub baseline_confidence: f64,
+    /// Fail when the new version's p99 `Duration` exceeds the baseline's by more than this fraction.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_latency_p99_increase: Option<f64>,
+    /// CloudWatch alarms; one that enters ALARM after the rollout started fails it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub alarms: Vec<String>,
     pub no_data: NoData,
     /// With `no_data: wait`, the longest a step is held beyond its schedule waiting for traffic.
     pub no_data_max_wait_seconds: u64,
     pub metrics_delay_seconds: u64,
 }
 
+fn default_baseline_confidence() -> f64 {
+    0.99
+}
+
 impl Default for HealthPolicy {
     fn default() -> Self {
         HealthPolicy {
             enabled: true,
-            max_error_rate: 0.01,
+            max_error_rate: Some(0.01),
             min_invocations: 10,
+            compare_to_baseline: false,
+            baseline_confidence: default_baseline_confidence(),
+            max_latency_p99_increase: None,
+            alarms: Vec::new(),
             no_data: NoData::Wait,
             no_data_max_wait_seconds: 600,
             metrics_delay_seconds: 120,
@@ -202,6 +227,7 @@ struct RawHealth {
     no_data: Option<NoData>,
     no_data_max_wait_seconds: Option<u64>,
     compare_to_baseline: Option<bool>,
+    baseline_confidence: Option<f64>,
     max_latency_p99_increase: Option<f64>,
     alarms: Option<Vec<String>>,
     metrics_delay_seconds: Option<u64>,
@@ -539,22 +565,72 @@ fn required_number<T>(problems: &mut Problems, field: &str, value: Option<T>, ex
 
 fn check_health(problems: &mut Problems, raw: RawHealth) -> Option<HealthPolicy> {
     let defaults = HealthPolicy::default();
+    let compare_to_baseline = raw.compare_to_baseline.unwrap_or(false);
+    // With the baseline comparison on, an absolute limit applies only when asked for: a version as bad as
+    // the one it replaces is then not failed for the old version's errors.
+    let max_error_rate = match raw.max_error_rate {
+        Some(rate) => Some(rate),
+        None if compare_to_baseline => None,
+        None => defaults.max_error_rate,
+    };
     let policy = HealthPolicy {
         enabled: raw.enabled.unwrap_or(defaults.enabled),
-        max_error_rate: raw.max_error_rate.unwrap_or(defaults.max_error_rate),
+        max_error_rate,
         min_invocations: raw.min_invocations.unwrap_or(defaults.min_invocations),
+        compare_to_baseline,
+        baseline_confidence: raw.baseline_confidence.unwrap_or(defaults.baseline_confidence),
+        max_latency_p99_increase: raw.max_latency_p99_increase,
+        alarms: raw.alarms.unwrap_or_default(),
         no_data: raw.no_data.unwrap_or(defaults.no_data),
         no_data_max_wait_seconds: raw.no_data_max_wait_seconds.unwrap_or(defaults.no_data_max_wait_seconds),
         metrics_delay_seconds: raw.metrics_delay_seconds.unwrap_or(defaults.metrics_delay_seconds),
     };
     let mut ok = true;
-    if !(policy.max_error_rate.is_finite() && (0.0..=1.0).contains(&policy.max_error_rate)) {
+    if let Some(rate) = policy.max_error_rate.filter(|r| !(r.is_finite() && (0.0..=1.0).contains(r))) {
         problems.add(
             "health.max_error_rate",
-            format!("{} is out of range", policy.max_error_rate),
+            format!("{rate} is out of range"),
             "use a fraction from 0 to 1, e.g. 0.01 for 1% of invocations",
         );
         ok = false;
+    }
+    let confidence = policy.baseline_confidence;
+    if !(confidence.is_finite() && (0.5..=0.9999).contains(&confidence)) {
+        problems.add(
+            "health.baseline_confidence",
+            format!("{confidence} is out of range"),
+            "use a confidence from 0.5 to 0.9999, e.g. 0.99",
+        );
+        ok = false;
+    }
+    if let Some(increase) = policy.max_latency_p99_increase.filter(|i| !(i.is_finite() && *i > 0.0 && *i <= 100.0)) {
+        problems.add(
+            "health.max_latency_p99_increase",
+            format!("{increase} is out of range"),
+            "use a fraction above 0, e.g. 0.25 to fail a p99 more than 25% above the baseline's",
+        );
+        ok = false;
+    }
+    if policy.alarms.len() > MAX_ALARMS {
+        problems.add(
+            "health.alarms",
+            format!("{} alarms is more than the {MAX_ALARMS} a rollout may watch", policy.alarms.len()),
+            "watch fewer alarms, or a composite alarm over them",
+        );
+        ok = false;
+    }
+    for (i, name) in policy.alarms.iter().enumerate() {
+        if name.trim().is_empty() || name.len() > 255 {
+            problems.add(
+                format!("health.alarms[{i}]"),
+                "is not an alarm name",
+                "give the alarm's name, 1 to 255 characters",
+            );
+            ok = false;
+        } else if policy.alarms[..i].contains(name) {
+            problems.add(format!("health.alarms[{i}]"), format!("\"{name}\" is listed twice"), "list each alarm once");
+            ok = false;
+        }
     }
     if policy.metrics_delay_seconds > MAX_METRICS_DELAY_SECONDS {
         problems.add(
@@ -565,18 +641,5 @@ fn check_health(problems: &mut Problems, raw: RawHealth) -> Option<HealthPolicy>
         ok = false;
     }
     ok &= check_seconds(problems, "health.no_data_max_wait_seconds", policy.no_data_max_wait_seconds, 0);
-    let not_yet = "is not supported by this controller version yet";
-    if raw.compare_to_baseline == Some(true) {
-        problems.add("health.compare_to_baseline", not_yet, "remove it or set it to false");
-        ok = false;
-    }
-    if raw.max_latency_p99_increase.is_some() {
-        problems.add("health.max_latency_p99_increase", not_yet, "remove it");
-        ok = false;
-    }
-    if raw.alarms.is_some_and(|a| !a.is_empty()) {
-        problems.add("health.alarms", not_yet, "remove it; a CloudWatch alarm action can stop the execution instead");
-        ok = false;
-    }
     ok.then_some(policy)
 }

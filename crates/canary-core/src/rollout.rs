@@ -5,7 +5,7 @@
 //! state machine only dispatches on [`Rollout::next`], so all of the loop's logic lives here, tested
 //! without AWS.
 
-use crate::health::{Failure, HealthFigures, Verdict, judge};
+use crate::health::{AlarmState, Check, Failure, HealthFigures, Verdict, judge};
 use crate::refusal::{Problems, Refusal};
 use crate::request::{NoData, RolloutRequest};
 use crate::schedule::{Schedule, Step};
@@ -76,6 +76,8 @@ pub struct LiveFacts {
     pub function_exists: bool,
     pub version_exists: bool,
     pub alias: Option<AliasState>,
+    /// The request's alarms that exist, with their states.
+    pub alarms: Vec<AlarmState>,
 }
 
 /// The state the state machine goes to next; its Choice state dispatches on this.
@@ -107,6 +109,9 @@ pub struct StepRecord {
     pub figures: Option<HealthFigures>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub verdict: Option<Verdict>,
+    /// Every rule applied to this step's window, with its figures.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub checks: Vec<Check>,
 }
 
 /// A failed task as Step Functions' `Catch` records it (`ResultPath: $.error`).
@@ -247,6 +252,15 @@ impl Rollout {
                 "give the new version to roll out; there is nothing to do",
             );
         }
+        for (i, name) in request.health.alarms.iter().enumerate() {
+            if !facts.alarms.iter().any(|a| &a.name == name) {
+                problems.add(
+                    format!("health.alarms[{i}]"),
+                    format!("no CloudWatch alarm named \"{name}\" exists in this account and region"),
+                    "check the name, or create the alarm first",
+                );
+            }
+        }
         if !alias.routing.additional_version_weights.is_empty() {
             problems.add(
                 "alias",
@@ -342,6 +356,7 @@ impl Rollout {
             checked_at: None,
             figures: None,
             verdict: None,
+            checks: Vec::new(),
         });
         if step.hold_seconds == 0 {
             self.wait_seconds = 0;
@@ -390,14 +405,18 @@ impl Rollout {
     /// decides what comes next.
     pub fn after_check(mut self, figures: Option<HealthFigures>, now: DateTime<Utc>) -> Rollout {
         let policy = self.request.health.clone();
-        let verdict = match figures {
-            Some(figures) if policy.enabled => judge(&policy, &figures),
-            _ => Verdict::Pass,
+        let (verdict, checks) = match &figures {
+            Some(figures) if policy.enabled => {
+                let judgement = judge(&policy, figures, self.started_at);
+                (judgement.verdict, judgement.checks)
+            }
+            _ => (Verdict::Pass, Vec::new()),
         };
         if let Some(record) = self.history.last_mut() {
             record.checked_at = Some(now);
             record.figures = figures;
             record.verdict = Some(verdict.clone());
+            record.checks = checks;
         }
         match verdict {
             Verdict::Pass => self.advance(now),
@@ -407,6 +426,7 @@ impl Rollout {
                     signal: "invocations".into(),
                     value: invocations as f64,
                     threshold: min_invocations as f64,
+                    p_value: None,
                     message: format!(
                         "the new version had {invocations} invocations, fewer than the {min_invocations} needed to judge it{}",
                         if waited > 0 { format!(", after waiting {waited} s more") } else { String::new() }
@@ -476,7 +496,13 @@ impl Rollout {
             Some(e) => (e.error.clone(), e.message()),
             None => ("Unknown".to_string(), "rolled back without a recorded reason".to_string()),
         };
-        Failure { signal: "error".into(), value: 0.0, threshold: 0.0, message: format!("{error}: {message}") }
+        Failure {
+            signal: "error".into(),
+            value: 0.0,
+            threshold: 0.0,
+            p_value: None,
+            message: format!("{error}: {message}"),
+        }
     }
 
     /// The execution's result.

@@ -34,7 +34,12 @@ fn minimal_request_takes_the_documented_defaults() {
     assert_eq!(request.strategy, Strategy::Linear { percent: 10.0, interval_seconds: 60 });
     let health = &request.health;
     assert!(health.enabled);
-    assert_eq!((health.max_error_rate, health.min_invocations), (0.01, 10));
+    assert_eq!((health.max_error_rate, health.min_invocations), (Some(0.01), 10));
+    assert_eq!(
+        (health.compare_to_baseline, health.baseline_confidence, health.max_latency_p99_increase),
+        (false, 0.99, None)
+    );
+    assert!(health.alarms.is_empty());
     assert_eq!(
         (health.no_data, health.metrics_delay_seconds, health.no_data_max_wait_seconds),
         (NoData::Wait, 120, 600)
@@ -180,7 +185,7 @@ fn health_fields() {
     .unwrap();
     assert_eq!(
         (request.health.max_error_rate, request.health.min_invocations, request.health.no_data),
-        (0.05, 0, NoData::Pass)
+        (Some(0.05), 0, NoData::Pass)
     );
     assert!(!request.health.enabled);
     let cases: &[(Value, &[&str])] = &[
@@ -189,6 +194,16 @@ fn health_fields() {
         (json!({"metrics_delay_seconds": 3601}), &["health.metrics_delay_seconds"]),
         (json!({"no_data_max_wait_seconds": MAX_HOLD_SECONDS + 1}), &["health.no_data_max_wait_seconds"]),
         (json!({"min_invocations": -1}), &["health.min_invocations"]),
+        (json!({"baseline_confidence": 0.3}), &["health.baseline_confidence"]),
+        (json!({"baseline_confidence": 1.0}), &["health.baseline_confidence"]),
+        (json!({"max_latency_p99_increase": 0}), &["health.max_latency_p99_increase"]),
+        (json!({"max_latency_p99_increase": -0.5}), &["health.max_latency_p99_increase"]),
+        (json!({"alarms": ["a", "a"]}), &["health.alarms[1]"]),
+        (json!({"alarms": [""]}), &["health.alarms[0]"]),
+        (
+            json!({"alarms": vec!["x"; 51].iter().enumerate().map(|(i, _)| format!("a{i}")).collect::<Vec<_>>()}),
+            &["health.alarms"],
+        ),
     ];
     for (health, fields) in cases {
         refused(with(base(), "health", health.clone()), fields);
@@ -197,11 +212,11 @@ fn health_fields() {
     parse_request(&with(base(), "health", json!({"compare_to_baseline": false, "alarms": []}))).unwrap();
 }
 
-/// INPUT.md's full example names fields this version does not act on yet. Ignoring them would silently
-/// weaken the rollout a user asked for, so each is refused by name.
+/// INPUT.md's full example: the health rules are all understood; hooks and approval gates are not built
+/// yet, and ignoring them would silently weaken the rollout a user asked for, so each is refused by name.
 #[test]
-fn fields_not_yet_supported_are_refused_not_ignored() {
-    let example = json!({
+fn the_full_example_is_understood_except_hooks_and_approval() {
+    let mut example = json!({
       "function": "orders-api", "alias": "live", "version": "42",
       "strategy": { "linear": { "percent": 10, "interval_seconds": 60 } },
       "health": {
@@ -211,17 +226,26 @@ fn fields_not_yet_supported_are_refused_not_ignored() {
       "hooks": { "pre_traffic": "orders-api-smoke", "post_traffic": "orders-api-e2e" },
       "approval": { "before_percent": [50] }
     });
-    refused(
-        example,
-        &[
-            "health.compare_to_baseline",
-            "health.max_latency_p99_increase",
-            "health.alarms",
-            "hooks.pre_traffic",
-            "hooks.post_traffic",
-            "approval.before_percent",
-        ],
+    refused(example.clone(), &["hooks.pre_traffic", "hooks.post_traffic", "approval.before_percent"]);
+    example.as_object_mut().unwrap().remove("hooks");
+    example.as_object_mut().unwrap().remove("approval");
+    let health = parse_request(&example).unwrap().health;
+    assert_eq!(
+        (health.max_error_rate, health.compare_to_baseline, health.max_latency_p99_increase),
+        (Some(0.01), true, Some(0.25))
     );
+    assert_eq!(health.alarms, ["orders-api-5xx"]);
+}
+
+/// With the baseline comparison on and no explicit limit, the baseline alone judges errors; an explicit
+/// limit still applies.
+#[test]
+fn compare_to_baseline_drops_the_default_limit_only() {
+    let only = parse_request(&with(base(), "health", json!({"compare_to_baseline": true}))).unwrap().health;
+    assert_eq!(only.max_error_rate, None);
+    let both =
+        parse_request(&with(base(), "health", json!({"compare_to_baseline": true, "max_error_rate": 0.2}))).unwrap();
+    assert_eq!(both.health.max_error_rate, Some(0.2));
 }
 
 #[test]

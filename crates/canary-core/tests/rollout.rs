@@ -25,7 +25,7 @@ fn alias_at(version: &str) -> AliasState {
 }
 
 fn facts() -> LiveFacts {
-    LiveFacts { function_exists: true, version_exists: true, alias: Some(alias_at("1")) }
+    LiveFacts { function_exists: true, version_exists: true, alias: Some(alias_at("1")), alarms: Vec::new() }
 }
 
 fn healthy() -> Option<HealthFigures> {
@@ -53,7 +53,10 @@ fn prepare_refuses_before_anything_moves() {
         revision_id: "r".into(),
     };
     let cases: Vec<(LiveFacts, Vec<&str>)> = vec![
-        (LiveFacts { function_exists: false, version_exists: false, alias: None }, vec!["function"]),
+        (
+            LiveFacts { function_exists: false, version_exists: false, alias: None, alarms: Vec::new() },
+            vec!["function"],
+        ),
         (LiveFacts { version_exists: false, ..facts() }, vec!["version"]),
         (LiveFacts { alias: None, ..facts() }, vec!["alias"]),
         (LiveFacts { version_exists: false, alias: None, ..facts() }, vec!["version", "alias"]),
@@ -65,6 +68,10 @@ fn prepare_refuses_before_anything_moves() {
         let refusal = Rollout::prepare(request(json!({})), facts.clone(), t0()).unwrap_err();
         assert_eq!(refusal.fields(), fields, "{facts:?}: {refusal}");
     }
+    let watched = request(json!({"health": {"alarms": ["known", "unknown"]}}));
+    let known = canary_core::AlarmState { name: "known".into(), state: "OK".into(), updated_at: t0() };
+    let refusal = Rollout::prepare(watched, LiveFacts { alarms: vec![known], ..facts() }, t0()).unwrap_err();
+    assert_eq!(refusal.fields(), ["health.alarms[1]"]);
 }
 
 #[test]

@@ -63,9 +63,14 @@ pub fn state_from(event: Value) -> Result<Rollout, ControllerError> {
     serde_json::from_value(event).map_err(|e| ControllerError::InvalidState(format!("not a rollout state: {e}")))
 }
 
-/// `Prepare`: checks the request offline and against the live alias, records the original routing.
-/// Makes no write.
-pub async fn prepare(input: Value, aliases: &dyn Aliases, now: DateTime<Utc>) -> Result<Rollout, ControllerError> {
+/// `Prepare`: checks the request offline and against the live alias and alarms, records the original
+/// routing. Makes no write.
+pub async fn prepare(
+    input: Value,
+    aliases: &dyn Aliases,
+    metrics: &dyn Metrics,
+    now: DateTime<Utc>,
+) -> Result<Rollout, ControllerError> {
     let request = parse_request(&input).map_err(ControllerError::Refused)?;
     let function = request.function.clone();
     let function_exists = aliases.function_exists(&function).await?;
@@ -77,7 +82,11 @@ pub async fn prepare(input: Value, aliases: &dyn Aliases, now: DateTime<Utc>) ->
     } else {
         (false, None)
     };
-    let facts = canary_core::LiveFacts { function_exists, version_exists, alias };
+    let alarms = metrics.alarm_states(&request.health.alarms).await?;
+    for alarm in alarms.iter().filter(|a| a.state == "ALARM") {
+        tracing::warn!(alarm = alarm.name, since = %alarm.updated_at, "alarm already in ALARM: reported, not blocking");
+    }
+    let facts = canary_core::LiveFacts { function_exists, version_exists, alias, alarms };
     let rollout = Rollout::prepare(request, facts, now).map_err(ControllerError::Refused)?;
     tracing::info!(
         function,
@@ -134,7 +143,9 @@ pub async fn check(state: Rollout, metrics: &dyn Metrics, now: DateTime<Utc>) ->
             start,
             end,
         };
-        Some(metrics.figures(&query).await?)
+        let mut figures = metrics.figures(&query).await?;
+        figures.alarms = metrics.alarm_states(&state.request.health.alarms).await?;
+        Some(figures)
     } else {
         None
     };

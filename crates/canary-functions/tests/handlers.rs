@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 use canary_aws::{Aliases, AwsError, Metrics, WindowQuery};
-use canary_core::{AliasState, HealthFigures, Next, Outcome, Routing, VersionFigures};
+use canary_core::{AlarmState, AliasState, HealthFigures, Next, Outcome, Routing, VersionFigures};
 use canary_functions::{ControllerError, advance, check, prepare, rollback, state_from};
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use lambda_runtime::Diagnostic;
@@ -94,7 +94,15 @@ struct FakeMetrics(Mutex<Vec<WindowQuery>>, HealthFigures);
 impl Metrics for FakeMetrics {
     async fn figures(&self, query: &WindowQuery) -> Result<HealthFigures, AwsError> {
         self.0.lock().unwrap().push(query.clone());
-        Ok(self.1)
+        Ok(self.1.clone())
+    }
+    async fn alarm_states(&self, names: &[String]) -> Result<Vec<AlarmState>, AwsError> {
+        // One alarm exists, and it fired an hour after t0.
+        Ok(names
+            .iter()
+            .filter(|n| *n == "orders-5xx")
+            .map(|n| AlarmState { name: n.clone(), state: "ALARM".into(), updated_at: t0() + Duration::hours(1) })
+            .collect())
     }
 }
 
@@ -123,10 +131,14 @@ async fn bad_requests_are_refused_with_nothing_written() {
         (json!({"function": "orders", "alias": "gone", "version": "2"}), "alias"),
         (json!({"function": "orders", "alias": "live", "version": "1"}), "version"),
         (json!({"function": "orders", "alias": "live", "version": "2", "stratgy": {}}), "stratgy"),
+        (
+            json!({"function": "orders", "alias": "live", "version": "2", "health": {"alarms": ["nope"]}}),
+            "health.alarms[0]",
+        ),
     ];
     let lambda = FakeLambda::new();
     for (input, field) in cases {
-        let error = prepare(input.clone(), &lambda, t0()).await.unwrap_err();
+        let error = prepare(input.clone(), &lambda, &metrics(0, 0), t0()).await.unwrap_err();
         assert_eq!(error.error_type(), "RequestRefused", "{input}");
         let ControllerError::Refused(refusal) = &error else { panic!("{error:?}") };
         assert_eq!(refusal.fields(), [field], "{input}");
@@ -144,7 +156,7 @@ async fn an_alias_already_shared_is_refused() {
         function_version: "1".into(),
         additional_version_weights: BTreeMap::from([("3".into(), 0.1)]),
     });
-    let error = prepare(request(), &lambda, t0()).await.unwrap_err();
+    let error = prepare(request(), &lambda, &metrics(0, 0), t0()).await.unwrap_err();
     assert!(error.to_string().contains("another rollout"), "{error}");
     assert_eq!(lambda.writes(), 0);
 }
@@ -153,7 +165,7 @@ async fn an_alias_already_shared_is_refused() {
 async fn a_full_rollout_through_the_handlers() {
     let lambda = FakeLambda::new();
     let healthy = metrics(100, 0);
-    let mut state = prepare(request(), &lambda, t0()).await.unwrap();
+    let mut state = prepare(request(), &lambda, &metrics(0, 0), t0()).await.unwrap();
     let mut now = t0();
     while state.next != Next::Done {
         state = match state.next {
@@ -180,7 +192,7 @@ async fn a_full_rollout_through_the_handlers() {
 #[tokio::test]
 async fn a_retried_shift_writes_nothing_more() {
     let lambda = FakeLambda::new();
-    let state = prepare(request(), &lambda, t0()).await.unwrap();
+    let state = prepare(request(), &lambda, &metrics(0, 0), t0()).await.unwrap();
     let first = advance(state.clone(), Next::Shift, &lambda, t0()).await.unwrap();
     // Step Functions retries with the same input when the first answer was lost.
     let retried = advance(state, Next::Shift, &lambda, t0()).await.unwrap();
@@ -192,7 +204,7 @@ async fn a_retried_shift_writes_nothing_more() {
 #[tokio::test]
 async fn a_concurrent_change_is_reported_and_kept() {
     let lambda = FakeLambda::new();
-    let state = prepare(request(), &lambda, t0()).await.unwrap();
+    let state = prepare(request(), &lambda, &metrics(0, 0), t0()).await.unwrap();
     let shifted = advance(state, Next::Shift, &lambda, t0()).await.unwrap();
     let hotfix = Routing::to_version("3");
     lambda.set_by_someone_else(hotfix.clone());
@@ -209,7 +221,7 @@ async fn a_concurrent_change_is_reported_and_kept() {
 #[tokio::test]
 async fn a_revision_that_moves_between_read_and_write_is_retryable() {
     let lambda = FakeLambda::new();
-    let state = prepare(request(), &lambda, t0()).await.unwrap();
+    let state = prepare(request(), &lambda, &metrics(0, 0), t0()).await.unwrap();
     lambda.fail_next(AwsError::Transient("Rate exceeded".into()));
     let error = advance(state.clone(), Next::Shift, &lambda, t0()).await.unwrap_err();
     assert_eq!(error.error_type(), "TransientAwsError");
@@ -227,7 +239,7 @@ async fn a_revision_that_moves_between_read_and_write_is_retryable() {
 #[tokio::test]
 async fn rollback_restores_the_original_and_explains_why() {
     let lambda = FakeLambda::new();
-    let state = prepare(request(), &lambda, t0()).await.unwrap();
+    let state = prepare(request(), &lambda, &metrics(0, 0), t0()).await.unwrap();
     let shifted = advance(state, Next::Shift, &lambda, t0()).await.unwrap();
     let failed = check(shifted, &metrics(100, 40), t0() + Duration::seconds(5)).await.unwrap();
     assert_eq!(failed.next, Next::Rollback);
@@ -244,15 +256,29 @@ async fn rollback_restores_the_original_and_explains_why() {
 }
 
 #[tokio::test]
+async fn an_alarm_that_fires_during_the_rollout_fails_the_check_whatever_the_traffic() {
+    let lambda = FakeLambda::new();
+    let mut input = request();
+    input["health"]["alarms"] = json!(["orders-5xx"]);
+    let state = prepare(input, &lambda, &metrics(0, 0), t0()).await.unwrap();
+    let shifted = advance(state, Next::Shift, &lambda, t0()).await.unwrap();
+    let checked = check(shifted, &metrics(100, 0), t0() + Duration::hours(2)).await.unwrap();
+    assert_eq!(checked.next, Next::Rollback);
+    let record = checked.history.last().unwrap();
+    assert_eq!(record.figures.as_ref().unwrap().alarms.len(), 1);
+    assert_eq!(checked.failure.unwrap().signal, "alarm");
+}
+
+#[tokio::test]
 async fn states_that_do_not_fit_the_handler_are_rejected() {
     let lambda = FakeLambda::new();
-    let state = prepare(request(), &lambda, t0()).await.unwrap();
+    let state = prepare(request(), &lambda, &metrics(0, 0), t0()).await.unwrap();
     assert_eq!(advance(state.clone(), Next::Promote, &lambda, t0()).await.unwrap_err().error_type(), "InvalidState");
     assert_eq!(check(state, &metrics(1, 0), t0()).await.unwrap_err().error_type(), "InvalidState");
     assert_eq!(state_from(json!({"x": 1})).unwrap_err().error_type(), "InvalidState");
     lambda.set_by_someone_else(Routing::to_version("1"));
     *lambda.alias.lock().unwrap() = None;
-    let state = prepare(request(), &FakeLambda::new(), t0()).await.unwrap();
+    let state = prepare(request(), &FakeLambda::new(), &metrics(0, 0), t0()).await.unwrap();
     assert_eq!(
         advance(state.clone(), Next::Shift, &lambda, t0()).await.unwrap_err().error_type(),
         "AliasChangedConcurrently"

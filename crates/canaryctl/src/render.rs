@@ -1,7 +1,7 @@
 //! What `canaryctl` prints: plans, progress lines and results, as text for people and JSON for machines.
 
 use canary_core::rollout::percent_text;
-use canary_core::{Next, Rollout, RolloutRequest, Verdict};
+use canary_core::{Check, Next, Rollout, RolloutRequest, Verdict};
 use serde_json::{Value, json};
 use std::fmt::Write;
 
@@ -41,18 +41,48 @@ pub fn plan_text(request: &RolloutRequest) -> String {
         duration_text(schedule.estimated_seconds(health)),
         if health.enabled { health.metrics_delay_seconds } else { 0 },
     );
-    if health.enabled {
-        let _ = writeln!(
-            out,
-            "A step fails above {} errors, judged on at least {} invocations (too few: {:?}).",
-            percent_text(health.max_error_rate * 100.0),
-            health.min_invocations,
-            health.no_data
-        );
-    } else {
+    if !health.enabled {
         let _ = writeln!(out, "Health checks are off: every step passes.");
+        return out;
     }
+    let mut rules = Vec::new();
+    if let Some(rate) = health.max_error_rate {
+        rules.push(format!("above {} errors", percent_text(rate * 100.0)));
+    }
+    if health.compare_to_baseline {
+        rules.push(format!(
+            "significantly worse than the old version ({}% confidence)",
+            health.baseline_confidence * 100.0
+        ));
+    }
+    if let Some(increase) = health.max_latency_p99_increase {
+        rules.push(format!("p99 more than {} above the old version's", percent_text(increase * 100.0)));
+    }
+    if !health.alarms.is_empty() {
+        rules.push(format!("when any of {} enters ALARM", health.alarms.join(", ")));
+    }
+    let _ = writeln!(
+        out,
+        "A step fails {}; judged on at least {} invocations (too few: {:?}).",
+        rules.join(", or "),
+        health.min_invocations,
+        health.no_data
+    );
     out
+}
+
+/// A short form of the checks beyond the error rate, for progress lines.
+fn check_text(check: &Check) -> Option<String> {
+    match check.signal.as_str() {
+        "baseline" => Some(match check.p_value {
+            Some(p) => format!("old version {} (p = {p:.3})", percent_text(check.threshold * 100.0)),
+            None => "old version idle".to_string(),
+        }),
+        "latency_p99" if check.message.starts_with("no p99") => Some("p99 not compared".into()),
+        "latency_p99" => Some(format!("p99 {:+.1}%", check.value * 100.0)),
+        "alarm" if check.value > 0.0 && check.passed => Some(check.message.clone()),
+        _ => None,
+    }
 }
 
 /// One progress line for a state the execution left, or `None` for states that say nothing new.
@@ -80,7 +110,7 @@ pub fn progress_line(state_name: &str, output: Option<&str>) -> Option<String> {
         )),
         "CheckHealth" => {
             let record = rollout.history.last()?;
-            let figures = record.figures.map(|f| {
+            let figures = record.figures.as_ref().map(|f| {
                 let errors = f.new.errors;
                 format!(
                     "{} invocations, {errors} error{} ({})",
@@ -89,7 +119,11 @@ pub fn progress_line(state_name: &str, output: Option<&str>) -> Option<String> {
                     percent_text(f.new.error_rate() * 100.0)
                 )
             });
-            let figures = figures.unwrap_or_else(|| "health checks off".into());
+            let mut figures = figures.unwrap_or_else(|| "health checks off".into());
+            for extra in record.checks.iter().filter_map(check_text) {
+                figures.push_str("; ");
+                figures.push_str(&extra);
+            }
             Some(match (&record.verdict, rollout.next) {
                 (Some(Verdict::Fail(failure)), _) => format!("step {number}/{count} failed: {}", failure.message),
                 (_, Next::Hold) => format!(

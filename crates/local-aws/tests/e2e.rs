@@ -357,3 +357,178 @@ fn clone_stack(stack: &Stack) -> Stack {
         config: stack.config.clone(),
     }
 }
+
+// ---- Health analysis (issue 4): each rule against real traffic and real metrics. ----
+
+fn linear(function: &str, version: &str, health: Value) -> Value {
+    json!({"function": function, "alias": "live", "version": version,
+           "strategy": {"linear": {"percent": 50, "interval_seconds": 3}}, "health": health})
+}
+
+#[tokio::test]
+#[ignore = "needs the local AWS stack: run through cargo xtask test"]
+async fn a_low_error_rate_within_the_threshold_is_promoted() {
+    let stack = Stack::get().await;
+    let function = service(&stack, &[&[], &[("FAULT_ERROR_RATE", "0.02")]]).await;
+    let traffic = traffic(&stack, &function);
+    let health = json!({"max_error_rate": 0.25, "min_invocations": 5, "metrics_delay_seconds": 1});
+    let (status, _, report) = stack.rollout(linear(&function, "2", health)).await;
+    traffic.stop().await;
+    assert_eq!(status, "SUCCEEDED", "{report}");
+    let check = &report["steps"][0]["checks"][0];
+    assert_eq!((check["signal"].as_str(), check["passed"].as_bool()), (Some("error_rate"), Some(true)), "{report}");
+}
+
+#[tokio::test]
+#[ignore = "needs the local AWS stack: run through cargo xtask test"]
+async fn zero_traffic_never_promotes() {
+    let stack = Stack::get().await;
+    let function = service(&stack, &[&[], &[]]).await;
+    let health =
+        json!({"min_invocations": 5, "no_data": "wait", "no_data_max_wait_seconds": 4, "metrics_delay_seconds": 0});
+    let (status, error, report) = stack.rollout(linear(&function, "2", health)).await;
+    assert_eq!((status.as_str(), error.as_deref()), ("FAILED", Some("RolledBack")), "{report}");
+    assert_eq!(report["reason"]["signal"], "invocations");
+    assert!(report["reason"]["message"].as_str().unwrap().contains("after waiting"), "{report}");
+    assert_eq!(stack.alias(&function).await, ("1".into(), HashMap::new()));
+}
+
+#[tokio::test]
+#[ignore = "needs the local AWS stack: run through cargo xtask test"]
+async fn a_baseline_as_bad_as_the_new_version_does_not_fail_it() {
+    let stack = Stack::get().await;
+    let faulty = [("FAULT_ERROR_RATE", "0.2")];
+    let function = service(&stack, &[&faulty, &faulty]).await;
+    let traffic = traffic(&stack, &function);
+    // The baseline comparison is the only rule: no absolute limit applies. 99.9% confidence keeps the
+    // chance of failing a version exactly as good as the old one at 0.1% per check.
+    let health = json!({"compare_to_baseline": true, "baseline_confidence": 0.999, "min_invocations": 10,
+                        "metrics_delay_seconds": 1});
+    let (status, _, report) = stack.rollout(linear(&function, "2", health)).await;
+    traffic.stop().await;
+    assert_eq!(status, "SUCCEEDED", "{report}");
+    let check = &report["steps"][0]["checks"][0];
+    assert_eq!(check["signal"], "baseline", "{report}");
+    assert!(check["p_value"].as_f64().unwrap() >= 0.001, "{report}");
+    assert!(
+        report["steps"][0]["figures"]["baseline"]["errors"].as_u64().unwrap() > 0,
+        "the old version failed too: {report}"
+    );
+}
+
+#[tokio::test]
+#[ignore = "needs the local AWS stack: run through cargo xtask test"]
+async fn a_version_significantly_worse_than_the_baseline_rolls_back() {
+    let stack = Stack::get().await;
+    let function = service(&stack, &[&[("FAULT_ERROR_RATE", "0.05")], &[("FAULT_ERROR_RATE", "0.7")]]).await;
+    let traffic = traffic(&stack, &function);
+    let health = json!({"compare_to_baseline": true, "min_invocations": 10, "metrics_delay_seconds": 1});
+    let (status, error, report) = stack.rollout(linear(&function, "2", health)).await;
+    traffic.stop().await;
+    assert_eq!((status.as_str(), error.as_deref()), ("FAILED", Some("RolledBack")), "{report}");
+    assert_eq!(report["reason"]["signal"], "baseline");
+    assert!(report["reason"]["p_value"].as_f64().unwrap() < 0.01, "{report}");
+    assert_eq!(stack.alias(&function).await, ("1".into(), HashMap::new()));
+}
+
+#[tokio::test]
+#[ignore = "needs the local AWS stack: run through cargo xtask test"]
+async fn a_latency_regression_rolls_back() {
+    let stack = Stack::get().await;
+    let function = service(&stack, &[&[], &[("FAULT_LATENCY_MS", "150")]]).await;
+    let traffic = traffic(&stack, &function);
+    let health = json!({"max_latency_p99_increase": 0.5, "min_invocations": 5, "metrics_delay_seconds": 1});
+    let (status, error, report) = stack.rollout(linear(&function, "2", health)).await;
+    traffic.stop().await;
+    assert_eq!((status.as_str(), error.as_deref()), ("FAILED", Some("RolledBack")), "{report}");
+    assert_eq!(report["reason"]["signal"], "latency_p99", "{report}");
+    let figures = &report["steps"][0]["figures"];
+    assert!(figures["new"]["p99_duration_ms"].as_f64().unwrap() >= 150.0, "{report}");
+    assert!(figures["baseline"]["p99_duration_ms"].as_f64().unwrap() < 150.0, "{report}");
+    assert_eq!(stack.alias(&function).await, ("1".into(), HashMap::new()));
+}
+
+async fn alarm(stack: &Stack, name: &str, state: Option<&str>) {
+    use aws_sdk_cloudwatch::types::{ComparisonOperator, StateValue, Statistic};
+    let cloudwatch = aws_sdk_cloudwatch::Client::new(&stack.config);
+    cloudwatch
+        .put_metric_alarm()
+        .alarm_name(name)
+        .namespace("AWS/Lambda")
+        .metric_name("Errors")
+        .statistic(Statistic::Sum)
+        .period(60)
+        .evaluation_periods(1)
+        .threshold(1.0)
+        .comparison_operator(ComparisonOperator::GreaterThanOrEqualToThreshold)
+        .send()
+        .await
+        .expect("put alarm");
+    if let Some(state) = state {
+        cloudwatch
+            .set_alarm_state()
+            .alarm_name(name)
+            .state_value(StateValue::from(state))
+            .state_reason("e2e")
+            .send()
+            .await
+            .expect("set alarm state");
+    }
+}
+
+#[tokio::test]
+#[ignore = "needs the local AWS stack: run through cargo xtask test"]
+async fn an_alarm_already_firing_does_not_block_the_fix() {
+    let stack = Stack::get().await;
+    let function = service(&stack, &[&[], &[]]).await;
+    let firing = format!("e2e-firing-{}", unique());
+    alarm(&stack, &firing, Some("ALARM")).await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let health = json!({"alarms": [firing], "min_invocations": 0, "no_data": "pass", "metrics_delay_seconds": 0});
+    let (status, _, report) = stack.rollout(linear(&function, "2", health)).await;
+    assert_eq!(status, "SUCCEEDED", "{report}");
+    let check = &report["steps"][0]["checks"][0];
+    assert!(check["message"].as_str().unwrap().contains("already in ALARM"), "{report}");
+}
+
+#[tokio::test]
+#[ignore = "needs the local AWS stack: run through cargo xtask test"]
+async fn an_alarm_entering_alarm_during_the_rollout_rolls_back() {
+    let stack = Stack::get().await;
+    let function = service(&stack, &[&[], &[]]).await;
+    let watched = format!("e2e-watched-{}", unique());
+    alarm(&stack, &watched, None).await;
+    let input = json!({"function": function, "alias": "live", "version": "2",
+        "strategy": {"linear": {"percent": 25, "interval_seconds": 2}},
+        "health": {"alarms": [watched], "min_invocations": 0, "no_data": "pass", "metrics_delay_seconds": 0}});
+    let started = stack
+        .sfn()
+        .start_execution()
+        .state_machine_arn(&stack.state_machine_arn)
+        .name(format!("e2e-{}", unique()))
+        .input(input.to_string())
+        .send()
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while stack.alias(&function).await.1.is_empty() {
+        assert!(Instant::now() < deadline, "the first shift never happened");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    alarm(&stack, &watched, Some("ALARM")).await;
+    let (status, error, report) = stack.wait(started.execution_arn()).await;
+    assert_eq!((status.as_str(), error.as_deref()), ("FAILED", Some("RolledBack")), "{report}");
+    assert_eq!(report["reason"]["signal"], "alarm");
+    assert!(report["reason"]["message"].as_str().unwrap().contains(&watched), "{report}");
+    assert_eq!(stack.alias(&function).await, ("1".into(), HashMap::new()));
+}
+
+#[tokio::test]
+#[ignore = "needs the local AWS stack: run through cargo xtask test"]
+async fn an_unknown_alarm_is_refused() {
+    let stack = Stack::get().await;
+    let function = service(&stack, &[&[], &[]]).await;
+    let (status, error, cause) = stack.rollout(linear(&function, "2", json!({"alarms": ["no-such-alarm"]}))).await;
+    assert_eq!((status.as_str(), error.as_deref()), ("FAILED", Some("RequestRefused")), "{cause}");
+    assert!(cause["errorMessage"].as_str().unwrap().contains("health.alarms[0]"), "{cause}");
+}

@@ -1,14 +1,15 @@
-//! `Prepare`: validates the rollout request and records the alias's original routing.
-use canary_aws::{ConfigOptions, LambdaAliases, load_config};
+//! `Prepare`: validates the rollout request (alias, versions, alarms) and records the alias's original routing.
+use canary_aws::{CloudWatchMetrics, ConfigOptions, LambdaAliases, load_config};
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use serde_json::Value;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
-    let aliases = LambdaAliases::from_config(&load_config(&ConfigOptions::default()).await);
+    let config = load_config(&ConfigOptions::default()).await;
+    let (aliases, metrics) = (LambdaAliases::from_config(&config), CloudWatchMetrics::from_config(&config));
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
-        canary_functions::prepare(event.payload, &aliases, chrono::Utc::now())
+        canary_functions::prepare(event.payload, &aliases, &metrics, chrono::Utc::now())
     }))
     .await
 }
