@@ -18,7 +18,12 @@ pub use error::AwsError;
 pub use lambda::LambdaAliases;
 pub use sfn::StepFunctionsExecutions;
 
+fn time_of(t: &aws_smithy_types::DateTime) -> DateTime<Utc> {
+    DateTime::from_timestamp(t.secs(), t.subsec_nanos()).unwrap_or_default()
+}
+
 use async_trait::async_trait;
+use canary_core::concurrency::RunningExecution;
 use canary_core::{AlarmState, AliasState, HealthFigures, Routing};
 use chrono::{DateTime, Utc};
 
@@ -92,9 +97,20 @@ pub struct ExecutionInfo {
     pub name: String,
     /// RUNNING, SUCCEEDED, FAILED, TIMED_OUT, ABORTED or PENDING_REDRIVE.
     pub status: String,
+    pub input: Option<String>,
     pub output: Option<String>,
     pub error: Option<String>,
     pub cause: Option<String>,
+    pub started_at: DateTime<Utc>,
+}
+
+/// One execution of a state machine, as `ListExecutions` reports it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExecutionSummary {
+    pub arn: String,
+    pub name: String,
+    pub status: String,
+    pub started_at: DateTime<Utc>,
 }
 
 /// One entry of an execution's history: a state left, with its output.
@@ -113,4 +129,21 @@ pub trait Executions: Send + Sync {
     async fn describe(&self, execution_arn: &str) -> Result<ExecutionInfo, AwsError>;
     /// The states the execution has left so far, oldest first.
     async fn state_exits(&self, execution_arn: &str) -> Result<Vec<StateExit>, AwsError>;
+    /// The state machine's running executions, with their inputs.
+    async fn running(&self, state_machine_arn: &str) -> Result<Vec<RunningExecution>, AwsError>;
+    /// The state machine's most recent executions, newest first, at most `max`.
+    async fn recent(&self, state_machine_arn: &str, max: i32) -> Result<Vec<ExecutionSummary>, AwsError>;
+    /// Stops a running execution.
+    async fn stop(&self, execution_arn: &str, cause: &str) -> Result<(), AwsError>;
+}
+
+/// The state machine of an execution ARN (`arn:...:execution:MACHINE:NAME` -> `arn:...:stateMachine:MACHINE`).
+pub fn state_machine_of(execution_arn: &str) -> Option<String> {
+    let parts: Vec<&str> = execution_arn.split(':').collect();
+    match parts.as_slice() {
+        [arn, partition, "states", region, account, "execution", machine, _name] => {
+            Some(format!("{arn}:{partition}:states:{region}:{account}:stateMachine:{machine}"))
+        }
+        _ => None,
+    }
 }

@@ -1,8 +1,9 @@
 use crate::error::classify;
-use crate::{AwsError, ExecutionInfo, Executions, StateExit};
+use crate::{AwsError, ExecutionInfo, ExecutionSummary, Executions, StateExit, time_of};
 use async_trait::async_trait;
 use aws_sdk_sfn::Client;
-use aws_sdk_sfn::types::HistoryEventType;
+use aws_sdk_sfn::types::{ExecutionStatus, HistoryEventType};
+use canary_core::concurrency::RunningExecution;
 
 /// [`Executions`] on the Step Functions API.
 #[derive(Debug, Clone)]
@@ -41,9 +42,11 @@ impl Executions for StepFunctionsExecutions {
             arn: out.execution_arn().to_string(),
             name: out.name().unwrap_or_default().to_string(),
             status: out.status().as_str().to_string(),
+            input: out.input().map(str::to_string),
             output: out.output().map(str::to_string),
             error: out.error().map(str::to_string),
             cause: out.cause().map(str::to_string),
+            started_at: time_of(out.start_date()),
         })
     }
 
@@ -81,6 +84,67 @@ impl Executions for StepFunctionsExecutions {
             }
         }
         Ok(exits)
+    }
+
+    async fn running(&self, state_machine_arn: &str) -> Result<Vec<RunningExecution>, AwsError> {
+        let mut running = Vec::new();
+        let mut next_token: Option<String> = None;
+        loop {
+            let out = self
+                .client
+                .list_executions()
+                .state_machine_arn(state_machine_arn)
+                .status_filter(ExecutionStatus::Running)
+                .set_next_token(next_token)
+                .send()
+                .await
+                .map_err(classify)?;
+            for execution in out.executions() {
+                let arn = execution.execution_arn();
+                let described = self.client.describe_execution().execution_arn(arn).send().await.map_err(classify)?;
+                let started = execution.start_date();
+                running.push(RunningExecution {
+                    arn: arn.to_string(),
+                    name: execution.name().to_string(),
+                    started_at: chrono::DateTime::from_timestamp(started.secs(), started.subsec_nanos())
+                        .unwrap_or_default(),
+                    input: described.input().unwrap_or("null").to_string(),
+                });
+            }
+            next_token = out.next_token().map(str::to_string);
+            if next_token.is_none() {
+                return Ok(running);
+            }
+        }
+    }
+
+    async fn recent(&self, state_machine_arn: &str, max: i32) -> Result<Vec<ExecutionSummary>, AwsError> {
+        let out = self
+            .client
+            .list_executions()
+            .state_machine_arn(state_machine_arn)
+            .max_results(max)
+            .send()
+            .await
+            .map_err(classify)?;
+        let mut executions: Vec<ExecutionSummary> = out
+            .executions()
+            .iter()
+            .map(|e| ExecutionSummary {
+                arn: e.execution_arn().to_string(),
+                name: e.name().to_string(),
+                status: e.status().as_str().to_string(),
+                started_at: time_of(e.start_date()),
+            })
+            .collect();
+        executions.sort_by(|a, b| b.started_at.cmp(&a.started_at));
+        executions.truncate(max.max(0) as usize);
+        Ok(executions)
+    }
+
+    async fn stop(&self, execution_arn: &str, cause: &str) -> Result<(), AwsError> {
+        self.client.stop_execution().execution_arn(execution_arn).cause(cause).send().await.map_err(classify)?;
+        Ok(())
     }
 }
 
@@ -134,6 +198,89 @@ mod tests {
         let info = executions.describe("arn:exec").await.unwrap();
         assert_eq!((info.status.as_str(), info.error.as_deref(), info.output), ("FAILED", Some("RolledBack"), None));
         assert_eq!(info.name, "deploy-42");
+    }
+
+    #[tokio::test]
+    async fn recent_lists_newest_first_and_stop_passes_the_cause() {
+        use aws_sdk_sfn::operation::list_executions::ListExecutionsOutput;
+        use aws_sdk_sfn::operation::stop_execution::StopExecutionOutput;
+        use aws_sdk_sfn::types::ExecutionListItem;
+        let item = |name: &str, secs: i64, status: ExecutionStatus| {
+            ExecutionListItem::builder()
+                .execution_arn(format!("arn:exec:{name}"))
+                .state_machine_arn("arn:sm")
+                .name(name)
+                .status(status)
+                .start_date(DateTime::from_secs(secs))
+                .build()
+                .unwrap()
+        };
+        let list =
+            mock!(Client::list_executions).match_requests(|r| r.max_results() == Some(2)).then_output(move || {
+                ListExecutionsOutput::builder()
+                    .executions(item("old", 10, ExecutionStatus::Succeeded))
+                    .executions(item("new", 20, ExecutionStatus::Running))
+                    .build()
+                    .unwrap()
+            });
+        let stop = mock!(Client::stop_execution)
+            .match_requests(|r| r.execution_arn() == Some("arn:exec:new") && r.cause() == Some("aborted"))
+            .then_output(|| StopExecutionOutput::builder().stop_date(DateTime::from_secs(30)).build().unwrap());
+        let executions = StepFunctionsExecutions::new(mock_client!(aws_sdk_sfn, RuleMode::MatchAny, [&list, &stop]));
+        let recent = executions.recent("arn:sm", 2).await.unwrap();
+        let names: Vec<(&str, &str)> = recent.iter().map(|e| (e.name.as_str(), e.status.as_str())).collect();
+        assert_eq!(names, [("new", "RUNNING"), ("old", "SUCCEEDED")]);
+        executions.stop("arn:exec:new", "aborted").await.unwrap();
+        assert_eq!(stop.num_calls(), 1);
+    }
+
+    #[tokio::test]
+    async fn running_executions_come_with_their_inputs() {
+        use aws_sdk_sfn::operation::list_executions::ListExecutionsOutput;
+        use aws_sdk_sfn::types::ExecutionListItem;
+        let list = mock!(Client::list_executions)
+            .match_requests(|r| {
+                r.status_filter() == Some(&ExecutionStatus::Running) && r.state_machine_arn() == Some("arn:sm")
+            })
+            .then_output(|| {
+                ListExecutionsOutput::builder()
+                    .executions(
+                        ExecutionListItem::builder()
+                            .execution_arn("arn:exec:a")
+                            .state_machine_arn("arn:sm")
+                            .name("a")
+                            .status(ExecutionStatus::Running)
+                            .start_date(DateTime::from_secs_and_nanos(1_800_000_000, 250_000_000))
+                            .build()
+                            .unwrap(),
+                    )
+                    .build()
+                    .unwrap()
+            });
+        let describe = mock!(Client::describe_execution)
+            .match_requests(|r| r.execution_arn() == Some("arn:exec:a"))
+            .then_output(|| {
+                DescribeExecutionOutput::builder()
+                    .execution_arn("arn:exec:a")
+                    .state_machine_arn("arn:sm")
+                    .status(ExecutionStatus::Running)
+                    .input(r#"{"function":"f","alias":"live","version":"2"}"#)
+                    .start_date(DateTime::from_secs(0))
+                    .build()
+                    .unwrap()
+            });
+        let executions =
+            StepFunctionsExecutions::new(mock_client!(aws_sdk_sfn, RuleMode::MatchAny, [&list, &describe]));
+        let running = executions.running("arn:sm").await.unwrap();
+        assert_eq!(running.len(), 1);
+        assert_eq!((running[0].name.as_str(), running[0].started_at.timestamp_millis()), ("a", 1_800_000_000_250));
+        assert!(running[0].input.contains("live"));
+        assert_eq!(
+            crate::state_machine_of("arn:aws:states:us-east-1:123456789012:execution:canary-rollout:deploy-42")
+                .as_deref(),
+            Some("arn:aws:states:us-east-1:123456789012:stateMachine:canary-rollout")
+        );
+        assert_eq!(crate::state_machine_of("arn:aws:lambda:x"), None);
     }
 
     #[tokio::test]

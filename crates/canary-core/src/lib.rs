@@ -4,11 +4,13 @@
 //! Architecture invariant: this crate does no IO. It knows nothing of AWS SDKs, tokio or the clock; the
 //! caller passes in what it read and the current time, and gets back decisions as values.
 
+pub mod concurrency;
 pub mod execution;
 pub mod health;
 pub mod refusal;
 pub mod request;
 pub mod rollout;
+pub mod safety_net;
 pub mod schedule;
 
 pub use health::{AlarmState, Check, Failure, HealthFigures, Verdict, VersionFigures};

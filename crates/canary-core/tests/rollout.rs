@@ -309,3 +309,37 @@ fn routing_and_percent_display() {
     assert!(!a.same_as(&Routing { additional_version_weights: BTreeMap::from([("3".into(), 0.1)]), ..a.clone() }));
     assert_eq!(a.to_string(), "1 (90%) + 2 (10%)");
 }
+
+#[test]
+fn the_safety_net_restores_only_rollouts_left_unfinished() {
+    use canary_core::safety_net::{SafetyNet, decide};
+    let prepared = Rollout::prepare(request(json!({})), facts(), t0()).unwrap();
+    let shifted = prepared.clone().after_move("r1".into(), t0());
+    let rolled_back = {
+        let mut s = shifted.clone();
+        s.report = Some(s.report(Outcome::RolledBack, Routing::to_version("1"), t0()));
+        s
+    };
+    let promoted = {
+        let mut s = shifted.clone();
+        s.report = Some(s.report(Outcome::Promoted, Routing::to_version("2"), t0()));
+        s
+    };
+    let restores = |decision: SafetyNet| matches!(decision, SafetyNet::Restore(_));
+    // (status, last state in the history, restores?)
+    let cases = [
+        ("ABORTED", Some(shifted.clone()), true),
+        ("TIMED_OUT", Some(shifted.clone()), true),
+        ("FAILED", Some(shifted.clone()), true), // e.g. RollbackFailed after AWS kept failing: try again
+        ("ABORTED", Some(prepared), true),       // stopped while the first shift was in flight
+        ("ABORTED", None, false),
+        ("FAILED", Some(rolled_back), false),
+        ("FAILED", Some(promoted), false),
+        ("SUCCEEDED", Some(shifted.clone()), false),
+        ("RUNNING", Some(shifted), false),
+    ];
+    for (status, state, expected) in cases {
+        let has_state = state.is_some();
+        assert_eq!(restores(decide(status, state)), expected, "{status}, state: {has_state}");
+    }
+}

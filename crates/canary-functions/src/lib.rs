@@ -7,11 +7,13 @@
 //! Errors carry stable type names ([`ControllerError::error_type`]) that the state machine's `Retry` and
 //! `Catch` match on.
 
-use canary_aws::{Aliases, AwsError, Metrics, WindowQuery};
+use canary_aws::{Aliases, AwsError, Executions, Metrics, WindowQuery};
+use canary_core::rollout::TaskError;
+use canary_core::safety_net::{SafetyNet, decide};
 use canary_core::{MovePlan, Next, Outcome, Refusal, Rollout, parse_request};
 use chrono::{DateTime, Utc};
 use lambda_runtime::Diagnostic;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 /// Why a handler failed, by what the state machine should do about it.
 #[derive(Debug, thiserror::Error)]
@@ -63,15 +65,30 @@ pub fn state_from(event: Value) -> Result<Rollout, ControllerError> {
     serde_json::from_value(event).map_err(|e| ControllerError::InvalidState(format!("not a rollout state: {e}")))
 }
 
-/// `Prepare`: checks the request offline and against the live alias and alarms, records the original
-/// routing. Makes no write.
+/// `Prepare`: checks the request offline and against the live alias and alarms, refuses it while another
+/// rollout of the same alias runs, and records the original routing. Makes no write.
+///
+/// The state machine passes `{"request": <the execution input>, "execution": <its ARN>}`; a bare request
+/// (a direct invocation) is checked without the running-rollout check.
 pub async fn prepare(
     input: Value,
     aliases: &dyn Aliases,
     metrics: &dyn Metrics,
+    executions: &dyn Executions,
     now: DateTime<Utc>,
 ) -> Result<Rollout, ControllerError> {
+    let wrapped = input.as_object().is_some_and(|o| o.len() == 2 && o.contains_key("request"));
+    let (input, execution) = match input.get("execution").and_then(Value::as_str) {
+        Some(execution) if wrapped => (input["request"].clone(), Some(execution.to_string())),
+        _ => (input, None),
+    };
     let request = parse_request(&input).map_err(ControllerError::Refused)?;
+    if let Some(state_machine) = execution.as_deref().and_then(canary_aws::state_machine_of) {
+        let running = executions.running(&state_machine).await?;
+        let started_at = running.iter().find(|r| Some(&r.arn) == execution.as_ref()).map_or(now, |r| r.started_at);
+        canary_core::concurrency::refuse_if_alias_busy(&request, execution.as_deref(), started_at, &running)
+            .map_err(ControllerError::Refused)?;
+    }
     let function = request.function.clone();
     let function_exists = aliases.function_exists(&function).await?;
     let (version_exists, alias) = if function_exists {
@@ -179,4 +196,43 @@ pub async fn rollback(
     state.report = Some(report);
     state.next = Next::Rollback;
     Ok(state)
+}
+
+/// `canary-safety-net`: for an execution that ended ABORTED, TIMED_OUT or FAILED (an EventBridge "Step
+/// Functions Execution Status Change" event), restores the alias's original routing unless the
+/// controller already finished the job. Reads the last rollout state from the execution's history.
+pub async fn safety_net(
+    event: Value,
+    executions: &dyn Executions,
+    aliases: &dyn Aliases,
+    now: DateTime<Utc>,
+) -> Result<Value, ControllerError> {
+    let detail = &event["detail"];
+    let (Some(arn), Some(status)) = (detail["executionArn"].as_str(), detail["status"].as_str()) else {
+        return Err(ControllerError::InvalidState("not a Step Functions execution status change event".into()));
+    };
+    let exits = executions.state_exits(arn).await?;
+    let last_state = exits
+        .iter()
+        .rev()
+        .filter_map(|exit| exit.output.as_deref())
+        .find_map(|output| serde_json::from_str::<Rollout>(output).ok());
+    match decide(status, last_state) {
+        SafetyNet::Nothing(reason) => {
+            tracing::info!(execution = arn, status, reason, "safety net: nothing to restore");
+            Ok(json!({"execution": arn, "status": status, "action": "none", "reason": reason}))
+        }
+        SafetyNet::Restore(mut state) => {
+            state.error = Some(TaskError {
+                error: "ExecutionEnded".into(),
+                cause: Some(format!(
+                    "the execution ended {status} before the rollout finished; the safety net restored the alias"
+                )),
+            });
+            let restored = rollback(*state, aliases, now).await?;
+            let routing = restored.report.map(|r| r.routing);
+            tracing::warn!(execution = arn, status, ?routing, "safety net restored the alias");
+            Ok(json!({"execution": arn, "status": status, "action": "restored", "routing": routing}))
+        }
+    }
 }

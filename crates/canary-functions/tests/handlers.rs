@@ -1,9 +1,10 @@
 //! The handlers against an in-memory Lambda and CloudWatch.
 
 use async_trait::async_trait;
-use canary_aws::{Aliases, AwsError, Metrics, WindowQuery};
+use canary_aws::{Aliases, AwsError, ExecutionInfo, Executions, Metrics, StateExit, WindowQuery};
+use canary_core::concurrency::RunningExecution;
 use canary_core::{AlarmState, AliasState, HealthFigures, Next, Outcome, Routing, VersionFigures};
-use canary_functions::{ControllerError, advance, check, prepare, rollback, state_from};
+use canary_functions::{ControllerError, advance, check, prepare, rollback, safety_net, state_from};
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use lambda_runtime::Diagnostic;
 use serde_json::{Value, json};
@@ -138,7 +139,7 @@ async fn bad_requests_are_refused_with_nothing_written() {
     ];
     let lambda = FakeLambda::new();
     for (input, field) in cases {
-        let error = prepare(input.clone(), &lambda, &metrics(0, 0), t0()).await.unwrap_err();
+        let error = prepare(input.clone(), &lambda, &metrics(0, 0), &idle(), t0()).await.unwrap_err();
         assert_eq!(error.error_type(), "RequestRefused", "{input}");
         let ControllerError::Refused(refusal) = &error else { panic!("{error:?}") };
         assert_eq!(refusal.fields(), [field], "{input}");
@@ -156,7 +157,7 @@ async fn an_alias_already_shared_is_refused() {
         function_version: "1".into(),
         additional_version_weights: BTreeMap::from([("3".into(), 0.1)]),
     });
-    let error = prepare(request(), &lambda, &metrics(0, 0), t0()).await.unwrap_err();
+    let error = prepare(request(), &lambda, &metrics(0, 0), &idle(), t0()).await.unwrap_err();
     assert!(error.to_string().contains("another rollout"), "{error}");
     assert_eq!(lambda.writes(), 0);
 }
@@ -165,7 +166,7 @@ async fn an_alias_already_shared_is_refused() {
 async fn a_full_rollout_through_the_handlers() {
     let lambda = FakeLambda::new();
     let healthy = metrics(100, 0);
-    let mut state = prepare(request(), &lambda, &metrics(0, 0), t0()).await.unwrap();
+    let mut state = prepare(request(), &lambda, &metrics(0, 0), &idle(), t0()).await.unwrap();
     let mut now = t0();
     while state.next != Next::Done {
         state = match state.next {
@@ -192,7 +193,7 @@ async fn a_full_rollout_through_the_handlers() {
 #[tokio::test]
 async fn a_retried_shift_writes_nothing_more() {
     let lambda = FakeLambda::new();
-    let state = prepare(request(), &lambda, &metrics(0, 0), t0()).await.unwrap();
+    let state = prepare(request(), &lambda, &metrics(0, 0), &idle(), t0()).await.unwrap();
     let first = advance(state.clone(), Next::Shift, &lambda, t0()).await.unwrap();
     // Step Functions retries with the same input when the first answer was lost.
     let retried = advance(state, Next::Shift, &lambda, t0()).await.unwrap();
@@ -204,7 +205,7 @@ async fn a_retried_shift_writes_nothing_more() {
 #[tokio::test]
 async fn a_concurrent_change_is_reported_and_kept() {
     let lambda = FakeLambda::new();
-    let state = prepare(request(), &lambda, &metrics(0, 0), t0()).await.unwrap();
+    let state = prepare(request(), &lambda, &metrics(0, 0), &idle(), t0()).await.unwrap();
     let shifted = advance(state, Next::Shift, &lambda, t0()).await.unwrap();
     let hotfix = Routing::to_version("3");
     lambda.set_by_someone_else(hotfix.clone());
@@ -221,7 +222,7 @@ async fn a_concurrent_change_is_reported_and_kept() {
 #[tokio::test]
 async fn a_revision_that_moves_between_read_and_write_is_retryable() {
     let lambda = FakeLambda::new();
-    let state = prepare(request(), &lambda, &metrics(0, 0), t0()).await.unwrap();
+    let state = prepare(request(), &lambda, &metrics(0, 0), &idle(), t0()).await.unwrap();
     lambda.fail_next(AwsError::Transient("Rate exceeded".into()));
     let error = advance(state.clone(), Next::Shift, &lambda, t0()).await.unwrap_err();
     assert_eq!(error.error_type(), "TransientAwsError");
@@ -239,7 +240,7 @@ async fn a_revision_that_moves_between_read_and_write_is_retryable() {
 #[tokio::test]
 async fn rollback_restores_the_original_and_explains_why() {
     let lambda = FakeLambda::new();
-    let state = prepare(request(), &lambda, &metrics(0, 0), t0()).await.unwrap();
+    let state = prepare(request(), &lambda, &metrics(0, 0), &idle(), t0()).await.unwrap();
     let shifted = advance(state, Next::Shift, &lambda, t0()).await.unwrap();
     let failed = check(shifted, &metrics(100, 40), t0() + Duration::seconds(5)).await.unwrap();
     assert_eq!(failed.next, Next::Rollback);
@@ -260,7 +261,7 @@ async fn an_alarm_that_fires_during_the_rollout_fails_the_check_whatever_the_tra
     let lambda = FakeLambda::new();
     let mut input = request();
     input["health"]["alarms"] = json!(["orders-5xx"]);
-    let state = prepare(input, &lambda, &metrics(0, 0), t0()).await.unwrap();
+    let state = prepare(input, &lambda, &metrics(0, 0), &idle(), t0()).await.unwrap();
     let shifted = advance(state, Next::Shift, &lambda, t0()).await.unwrap();
     let checked = check(shifted, &metrics(100, 0), t0() + Duration::hours(2)).await.unwrap();
     assert_eq!(checked.next, Next::Rollback);
@@ -272,16 +273,131 @@ async fn an_alarm_that_fires_during_the_rollout_fails_the_check_whatever_the_tra
 #[tokio::test]
 async fn states_that_do_not_fit_the_handler_are_rejected() {
     let lambda = FakeLambda::new();
-    let state = prepare(request(), &lambda, &metrics(0, 0), t0()).await.unwrap();
+    let state = prepare(request(), &lambda, &metrics(0, 0), &idle(), t0()).await.unwrap();
     assert_eq!(advance(state.clone(), Next::Promote, &lambda, t0()).await.unwrap_err().error_type(), "InvalidState");
     assert_eq!(check(state, &metrics(1, 0), t0()).await.unwrap_err().error_type(), "InvalidState");
     assert_eq!(state_from(json!({"x": 1})).unwrap_err().error_type(), "InvalidState");
     lambda.set_by_someone_else(Routing::to_version("1"));
     *lambda.alias.lock().unwrap() = None;
-    let state = prepare(request(), &FakeLambda::new(), &metrics(0, 0), t0()).await.unwrap();
+    let state = prepare(request(), &FakeLambda::new(), &metrics(0, 0), &idle(), t0()).await.unwrap();
     assert_eq!(
         advance(state.clone(), Next::Shift, &lambda, t0()).await.unwrap_err().error_type(),
         "AliasChangedConcurrently"
     );
     assert_eq!(rollback(state, &lambda, t0()).await.unwrap_err().error_type(), "AliasChangedConcurrently");
+}
+
+/// An execution history (the states it left, with their outputs), and the state machine's running executions.
+struct History(Vec<StateExit>, Vec<RunningExecution>);
+
+fn idle() -> History {
+    History(Vec::new(), Vec::new())
+}
+
+#[async_trait]
+impl Executions for History {
+    async fn start(&self, _: &str, _: Option<&str>, _: &str) -> Result<String, AwsError> {
+        unreachable!("the safety net starts nothing")
+    }
+    async fn describe(&self, _: &str) -> Result<ExecutionInfo, AwsError> {
+        unreachable!("the event carries the status")
+    }
+    async fn state_exits(&self, _: &str) -> Result<Vec<StateExit>, AwsError> {
+        Ok(self.0.clone())
+    }
+    async fn recent(&self, _: &str, _: i32) -> Result<Vec<canary_aws::ExecutionSummary>, AwsError> {
+        unreachable!()
+    }
+    async fn stop(&self, _: &str, _: &str) -> Result<(), AwsError> {
+        unreachable!()
+    }
+    async fn running(&self, state_machine: &str) -> Result<Vec<RunningExecution>, AwsError> {
+        assert_eq!(state_machine, "arn:aws:states:us-east-1:123456789012:stateMachine:canary-rollout");
+        Ok(self.1.clone())
+    }
+}
+
+#[tokio::test]
+async fn a_second_rollout_of_a_busy_alias_is_refused_by_the_state_machine() {
+    let lambda = FakeLambda::new();
+    let first = RunningExecution {
+        arn: "arn:aws:states:us-east-1:123456789012:execution:canary-rollout:first".into(),
+        name: "first".into(),
+        started_at: t0(),
+        input: request().to_string(),
+    };
+    let me = "arn:aws:states:us-east-1:123456789012:execution:canary-rollout:second";
+    let second = RunningExecution {
+        arn: me.into(),
+        name: "second".into(),
+        started_at: t0() + Duration::seconds(1),
+        ..first.clone()
+    };
+    let running = History(Vec::new(), vec![first.clone(), second]);
+    let wrapped = json!({"request": request(), "execution": me});
+    let error = prepare(wrapped.clone(), &lambda, &metrics(0, 0), &running, t0()).await.unwrap_err();
+    assert_eq!(error.error_type(), "RequestRefused");
+    assert!(error.to_string().contains("alias: another rollout of orders:live is running: first"), "{error}");
+    // The first one itself goes on.
+    let mine = json!({"request": request(), "execution": first.arn});
+    prepare(mine, &lambda, &metrics(0, 0), &running, t0()).await.unwrap();
+    assert_eq!(lambda.writes(), 0);
+}
+
+fn exit(id: i64, name: &str, output: &str) -> StateExit {
+    StateExit { event_id: id, state_name: name.into(), output: Some(output.into()) }
+}
+
+fn ended(status: &str) -> Value {
+    json!({"source": "aws.states", "detail-type": "Step Functions Execution Status Change",
+           "detail": {"executionArn": "arn:aws:states:us-east-1:123456789012:execution:canary-rollout:x", "status": status}})
+}
+
+#[tokio::test]
+async fn the_safety_net_restores_a_stopped_rollout_exactly() {
+    let lambda = FakeLambda::new();
+    let prepared = prepare(request(), &lambda, &metrics(0, 0), &idle(), t0()).await.unwrap();
+    let shifted = advance(prepared.clone(), Next::Shift, &lambda, t0()).await.unwrap();
+    assert_ne!(lambda.routing(), Routing::to_version("1"));
+    let history = History(
+        vec![
+            exit(2, "Prepare", &serde_json::to_string(&prepared).unwrap()),
+            exit(5, "Shift", &serde_json::to_string(&shifted).unwrap()),
+            exit(6, "Route", &serde_json::to_string(&shifted).unwrap()),
+            exit(8, "Hold", "not a rollout state"),
+        ],
+        Vec::new(),
+    );
+    let result = safety_net(ended("ABORTED"), &history, &lambda, t0()).await.unwrap();
+    assert_eq!(result["action"], "restored");
+    assert_eq!(lambda.routing(), Routing::to_version("1"));
+    // Delivered twice (EventBridge delivers at least once): the second finds nothing to write.
+    let writes = lambda.writes();
+    safety_net(ended("ABORTED"), &history, &lambda, t0()).await.unwrap();
+    assert_eq!(lambda.writes(), writes);
+}
+
+#[tokio::test]
+async fn the_safety_net_leaves_finished_rollouts_and_foreign_changes_alone() {
+    let lambda = FakeLambda::new();
+    let prepared = prepare(request(), &lambda, &metrics(0, 0), &idle(), t0()).await.unwrap();
+    let shifted = advance(prepared, Next::Shift, &lambda, t0()).await.unwrap();
+    let failed = check(shifted.clone(), &metrics(100, 50), t0() + Duration::seconds(5)).await.unwrap();
+    let rolled_back = rollback(failed, &lambda, t0()).await.unwrap();
+    let finished = History(vec![exit(9, "Rollback", &serde_json::to_string(&rolled_back).unwrap())], Vec::new());
+    let result = safety_net(ended("FAILED"), &finished, &lambda, t0()).await.unwrap();
+    assert_eq!(
+        (result["action"].as_str(), result["reason"].as_str()),
+        (Some("none"), Some("the controller already rolled back"))
+    );
+    let empty = idle();
+    assert_eq!(safety_net(ended("TIMED_OUT"), &empty, &lambda, t0()).await.unwrap()["action"], "none");
+    // Someone pointed the alias elsewhere after the rollout stopped: their change stands.
+    lambda.set_by_someone_else(Routing::to_version("3"));
+    let stopped = History(vec![exit(5, "Shift", &serde_json::to_string(&shifted).unwrap())], Vec::new());
+    let error = safety_net(ended("ABORTED"), &stopped, &lambda, t0()).await.unwrap_err();
+    assert_eq!(error.error_type(), "AliasChangedConcurrently");
+    assert_eq!(lambda.routing(), Routing::to_version("3"));
+    let error = safety_net(json!({"detail": {}}), &stopped, &lambda, t0()).await.unwrap_err();
+    assert_eq!(error.error_type(), "InvalidState");
 }

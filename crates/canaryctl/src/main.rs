@@ -1,5 +1,6 @@
 //! `canaryctl`: plan, start and follow canary rollouts of AWS Lambda aliases.
 
+mod ops;
 mod render;
 mod start;
 
@@ -9,14 +10,17 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 const EXIT_CODES: &str = "Exit codes:
-  0  success: the plan is valid, the rollout started, or (with --wait) the new version was promoted
-  1  the rollout ended without promoting: rolled back, aborted, timed out, or failed
+  0  success: the plan is valid, the rollout started or was stopped, the status was read, or (start --wait,
+     watch) the new version was promoted
+  1  the rollout ended without promoting: rolled back, aborted, timed out, or failed; abort of an
+     execution that is not running
   2  the command line is wrong
   3  the request was refused (bad input, or the live alias does not allow it); nothing moved
   4  AWS could not be reached or refused the call (credentials, permissions, state machine ARN)";
 
 #[derive(Debug, Parser)]
 #[command(name = "canaryctl", version, about = "Canary rollouts of AWS Lambda aliases", after_help = EXIT_CODES)]
+#[command(after_long_help = EXIT_CODES)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -34,6 +38,20 @@ enum Command {
     },
     /// Start a rollout through the controller's state machine; with --wait, follow it to the end.
     Start(Box<start::StartArgs>),
+    /// Where a rollout stands, or how it ended.
+    Status(ops::Target),
+    /// Follow a rollout to its end, printing each step; the exit code says whether it was promoted.
+    Watch {
+        #[command(flatten)]
+        target: ops::Target,
+        /// Seconds between looks.
+        #[arg(long, default_value_t = 5)]
+        poll_seconds: u64,
+    },
+    /// Recent rollouts of the state machine, newest first, optionally of one function and alias.
+    List(ops::ListArgs),
+    /// Stop a running rollout; the controller's safety net restores the alias's original routing.
+    Abort(ops::Target),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -110,6 +128,10 @@ async fn main() -> ExitCode {
     let result = match cli.command {
         Command::Plan { input, output } => plan(&input, output),
         Command::Start(args) => start::run(*args).await,
+        Command::Status(target) => ops::status(target).await,
+        Command::Watch { target, poll_seconds } => ops::watch(target, poll_seconds).await,
+        Command::List(args) => ops::list(args).await,
+        Command::Abort(target) => ops::abort(target).await,
     };
     match result {
         Ok(code) => ExitCode::from(code),

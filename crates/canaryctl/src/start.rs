@@ -141,6 +141,15 @@ pub async fn run(args: StartArgs) -> Result<u8, Failure> {
     let name = args.name.clone().unwrap_or_else(|| default_name(&request, chrono::Utc::now()));
     let config = load_config(&args.aws.options()).await;
     let executions = StepFunctionsExecutions::from_config(&config);
+    // The state machine refuses a second rollout of a busy alias too (a console start bypasses this
+    // check); checking first says so before an execution is created for nothing.
+    let running = executions
+        .running(&args.state_machine_arn)
+        .await
+        .map_err(|e| Failure::aws(format!("could not list running rollouts: {e}")))?;
+    let parsed = canary_core::parse_request(&request).map_err(|refusal| Failure::refused(refusal.to_string()))?;
+    canary_core::concurrency::refuse_if_alias_busy(&parsed, None, chrono::Utc::now(), &running)
+        .map_err(|refusal| Failure::refused(refusal.to_string()))?;
     let arn = executions
         .start(&args.state_machine_arn, Some(&name), &request.to_string())
         .await
@@ -303,6 +312,15 @@ mod tests {
             let looks = *self.looks.lock().unwrap();
             Ok(self.exits.iter().take(looks).cloned().collect())
         }
+        async fn running(&self, _: &str) -> Result<Vec<canary_core::concurrency::RunningExecution>, AwsError> {
+            Ok(Vec::new())
+        }
+        async fn recent(&self, _: &str, _: i32) -> Result<Vec<canary_aws::ExecutionSummary>, AwsError> {
+            unreachable!()
+        }
+        async fn stop(&self, _: &str, _: &str) -> Result<(), AwsError> {
+            unreachable!()
+        }
     }
 
     #[tokio::test]
@@ -325,6 +343,8 @@ mod tests {
                 arn: "arn:exec".into(),
                 name: "x".into(),
                 status: "FAILED".into(),
+                input: None,
+                started_at: chrono::DateTime::default(),
                 output: None,
                 error: Some("RequestRefused".into()),
                 cause: Some(json!({"errorMessage": "alias: nope"}).to_string()),

@@ -129,7 +129,7 @@ fn an_unreachable_aws_is_exit_code_4() {
         .output()
         .unwrap();
     assert_eq!(output.status.code(), Some(4), "{}", stderr(&output));
-    assert!(stderr(&output).contains("could not start the rollout"), "{}", stderr(&output));
+    assert!(stderr(&output).contains("could not list running rollouts"), "{}", stderr(&output));
 }
 
 #[test]

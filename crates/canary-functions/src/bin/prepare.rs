@@ -1,5 +1,5 @@
 //! `Prepare`: validates the rollout request (alias, versions, alarms) and records the alias's original routing.
-use canary_aws::{CloudWatchMetrics, ConfigOptions, LambdaAliases, load_config};
+use canary_aws::{CloudWatchMetrics, ConfigOptions, LambdaAliases, StepFunctionsExecutions, load_config};
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use serde_json::Value;
 
@@ -8,8 +8,9 @@ async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
     let config = load_config(&ConfigOptions::default()).await;
     let (aliases, metrics) = (LambdaAliases::from_config(&config), CloudWatchMetrics::from_config(&config));
+    let executions = StepFunctionsExecutions::from_config(&config);
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
-        canary_functions::prepare(event.payload, &aliases, &metrics, chrono::Utc::now())
+        canary_functions::prepare(event.payload, &aliases, &metrics, &executions, chrono::Utc::now())
     }))
     .await
 }

@@ -1,0 +1,49 @@
+//! One rollout per alias: a second execution for the same function and alias is refused, whoever starts
+//! it (canaryctl, the console, another pipeline).
+
+use crate::refusal::Refusal;
+use crate::request::{RolloutRequest, parse_request};
+use chrono::{DateTime, Utc};
+
+/// A running execution of the controller's state machine.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunningExecution {
+    pub arn: String,
+    pub name: String,
+    pub started_at: DateTime<Utc>,
+    /// The execution's input: a rollout request.
+    pub input: String,
+}
+
+/// Refuses `request` (execution `me`, started at `started_at`) when another running execution rolls out
+/// to the same function and alias and started first. Of two started at the same instant, the one with
+/// the smaller ARN goes on, so exactly one of any set of simultaneous starts proceeds. With `me` absent
+/// (checked before starting), any running rollout of the alias refuses it.
+pub fn refuse_if_alias_busy(
+    request: &RolloutRequest,
+    me: Option<&str>,
+    started_at: DateTime<Utc>,
+    running: &[RunningExecution],
+) -> Result<(), Refusal> {
+    let first = running.iter().filter(|other| Some(other.arn.as_str()) != me).find(|other| {
+        let earlier = me.is_none_or(|me| (other.started_at, other.arn.as_str()) < (started_at, me));
+        let value = serde_json::from_str(&other.input).unwrap_or(serde_json::Value::Null);
+        let same_alias = parse_request(&value)
+            .is_ok_and(|r| r.function_name() == request.function_name() && r.alias == request.alias);
+        earlier && same_alias
+    });
+    match first {
+        None => Ok(()),
+        Some(other) => Err(Refusal::one(
+            "alias",
+            format!(
+                "another rollout of {}:{} is running: {} (started {})",
+                request.function_name(),
+                request.alias,
+                other.name,
+                other.started_at
+            ),
+            format!("wait for it to end, or stop it (canaryctl abort {}) and start again", other.name),
+        )),
+    }
+}

@@ -1,0 +1,248 @@
+//! Operating rollouts that run: `status`, `watch`, `list`, `abort`.
+
+use crate::start::{exit_code, follow};
+use crate::{AwsArgs, Failure, Output};
+use canary_aws::{Executions, StepFunctionsExecutions, load_config};
+use canary_core::Rollout;
+use canary_core::execution::interpret;
+use clap::Args;
+use serde_json::{Value, json};
+use std::time::Duration;
+
+/// Which execution: an ARN, or a name under the state machine.
+#[derive(Debug, Clone, Args)]
+pub struct Target {
+    /// The execution's ARN, or its name (then --state-machine-arn or CANARY_STATE_MACHINE_ARN says where).
+    pub execution: String,
+    #[arg(long, env = "CANARY_STATE_MACHINE_ARN")]
+    pub state_machine_arn: Option<String>,
+    #[arg(long, value_enum, default_value_t = Output::Text)]
+    pub output: Output,
+    #[command(flatten)]
+    pub aws: AwsArgs,
+}
+
+/// The execution ARN of a name or ARN: `arn:...:stateMachine:M` + `NAME` -> `arn:...:execution:M:NAME`.
+pub fn execution_arn(execution: &str, state_machine_arn: Option<&str>) -> Result<String, Failure> {
+    if execution.starts_with("arn:") {
+        return Ok(execution.to_string());
+    }
+    match state_machine_arn {
+        Some(machine) if machine.contains(":stateMachine:") => {
+            Ok(format!("{}:{execution}", machine.replacen(":stateMachine:", ":execution:", 1)))
+        }
+        _ => Err(Failure {
+            code: 2,
+            message: format!("{execution} is a name: give --state-machine-arn (or the execution's ARN)"),
+        }),
+    }
+}
+
+async fn executions(aws: &AwsArgs) -> StepFunctionsExecutions {
+    StepFunctionsExecutions::from_config(&load_config(&aws.options()).await)
+}
+
+/// The last rollout state an execution's history holds.
+pub async fn last_state(executions: &dyn Executions, arn: &str) -> Result<Option<Rollout>, Failure> {
+    let exits = executions.state_exits(arn).await.map_err(|e| Failure::aws(format!("could not read {arn}: {e}")))?;
+    Ok(exits.iter().rev().filter_map(|e| e.output.as_deref()).find_map(|o| serde_json::from_str(o).ok()))
+}
+
+/// What `status` reports of an execution: where the rollout stands, or how it ended.
+pub async fn status_of(executions: &dyn Executions, arn: &str) -> Result<Value, Failure> {
+    let info = executions.describe(arn).await.map_err(|e| Failure::aws(format!("could not read {arn}: {e}")))?;
+    let result = interpret(&info.status, info.output.as_deref(), info.error.as_deref(), info.cause.as_deref());
+    let mut status = json!({"execution_arn": arn, "name": info.name, "status": info.status, "outcome": result.outcome,
+                            "started_at": info.started_at});
+    if let Some(message) = &result.message {
+        status["message"] = json!(message);
+    }
+    if let Some(report) = &result.report {
+        status["report"] = json!(report);
+    }
+    if let Some(state) = last_state(executions, arn).await? {
+        status["function"] = json!(state.request.function);
+        status["alias"] = json!(state.request.alias);
+        status["old_version"] = json!(state.old_version);
+        status["new_version"] = json!(state.request.version);
+        status["step"] = json!(state.step.map_or(0, |s| s + 1));
+        status["step_count"] = json!(state.step_count);
+        status["routing"] = json!(state.expected_routing());
+        status["next"] = json!(state.next);
+        if let Some(record) = state.history.last() {
+            status["last_step"] = json!(record);
+        }
+    }
+    Ok(status)
+}
+
+fn status_text(status: &Value) -> String {
+    let text = |key: &str| status[key].as_str().unwrap_or("?").to_string();
+    let mut out = format!("{}: {}", text("name"), text("outcome"));
+    if status.get("function").is_some() {
+        out.push_str(&format!(
+            "\n  {}:{} from version {} to {}, step {} of {}",
+            text("function"),
+            text("alias"),
+            text("old_version"),
+            text("new_version"),
+            status["step"],
+            status["step_count"]
+        ));
+        if let Ok(routing) = serde_json::from_value::<canary_core::Routing>(status["routing"].clone()) {
+            let left = if status["status"] == "RUNNING" { "routes" } else { "was last set to" };
+            out.push_str(&format!("\n  alias {left} {routing}"));
+        }
+    }
+    if let Some(message) = status["message"].as_str() {
+        out.push_str(&format!("\n  {message}"));
+    }
+    out
+}
+
+pub async fn status(target: Target) -> Result<u8, Failure> {
+    let arn = execution_arn(&target.execution, target.state_machine_arn.as_deref())?;
+    let status = status_of(&executions(&target.aws).await, &arn).await?;
+    match target.output {
+        Output::Json => println!("{status}"),
+        Output::Text => println!("{}", status_text(&status)),
+    }
+    Ok(0)
+}
+
+pub async fn watch(target: Target, poll_seconds: u64) -> Result<u8, Failure> {
+    let arn = execution_arn(&target.execution, target.state_machine_arn.as_deref())?;
+    let executions = executions(&target.aws).await;
+    let output = target.output;
+    let result = follow(&executions, &arn, Duration::from_secs(poll_seconds), |line| match output {
+        // One JSON object a line, for machines following along.
+        Output::Json => println!("{}", json!({"execution_arn": arn, "progress": line})),
+        Output::Text => println!("{line}"),
+    })
+    .await?;
+    match output {
+        Output::Json => {
+            let mut value = serde_json::to_value(&result).expect("results serialise");
+            value["execution_arn"] = json!(arn);
+            println!("{value}");
+        }
+        Output::Text => {
+            println!("{}{}", result.outcome, result.message.as_deref().map(|m| format!(": {m}")).unwrap_or_default())
+        }
+    }
+    Ok(exit_code(&result))
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ListArgs {
+    #[arg(long, env = "CANARY_STATE_MACHINE_ARN")]
+    pub state_machine_arn: String,
+    /// Only rollouts of this function.
+    #[arg(long)]
+    pub function: Option<String>,
+    /// Only rollouts of this alias.
+    #[arg(long)]
+    pub alias: Option<String>,
+    /// How many of the most recent executions to look at.
+    #[arg(long, default_value_t = 20)]
+    pub max: i32,
+    #[arg(long, value_enum, default_value_t = Output::Text)]
+    pub output: Output,
+    #[command(flatten)]
+    pub aws: AwsArgs,
+}
+
+pub async fn list(args: ListArgs) -> Result<u8, Failure> {
+    let executions = executions(&args.aws).await;
+    let recent = executions
+        .recent(&args.state_machine_arn, args.max)
+        .await
+        .map_err(|e| Failure::aws(format!("could not list executions: {e}")))?;
+    let mut rows = Vec::new();
+    for execution in recent {
+        let info = executions.describe(&execution.arn).await.map_err(|e| Failure::aws(e.to_string()))?;
+        let input: Value = info.input.as_deref().and_then(|i| serde_json::from_str(i).ok()).unwrap_or(Value::Null);
+        let request = canary_core::parse_request(&input).ok();
+        let (function, alias, version) = request
+            .as_ref()
+            .map(|r| (r.function_name().to_string(), r.alias.clone(), r.version.clone()))
+            .unwrap_or_default();
+        if args.function.as_ref().is_some_and(|f| canary_core::request::function_name_of(f) != function)
+            || args.alias.as_ref().is_some_and(|a| *a != alias)
+        {
+            continue;
+        }
+        let outcome =
+            interpret(&info.status, info.output.as_deref(), info.error.as_deref(), info.cause.as_deref()).outcome;
+        rows.push(json!({"name": execution.name, "execution_arn": execution.arn, "status": execution.status, "outcome": outcome,
+                         "function": function, "alias": alias, "version": version, "started_at": execution.started_at}));
+    }
+    match args.output {
+        Output::Json => println!("{}", Value::Array(rows)),
+        Output::Text => {
+            println!("{:<44} {:<16} {:<28} {:>7} started", "execution", "outcome", "function:alias", "version");
+            for row in rows {
+                let s = |k: &str| row[k].as_str().unwrap_or("").to_string();
+                println!(
+                    "{:<44} {:<16} {:<28} {:>7} {}",
+                    s("name"),
+                    s("outcome"),
+                    format!("{}:{}", s("function"), s("alias")),
+                    s("version"),
+                    s("started_at")
+                );
+            }
+        }
+    }
+    Ok(0)
+}
+
+pub async fn abort(target: Target) -> Result<u8, Failure> {
+    let arn = execution_arn(&target.execution, target.state_machine_arn.as_deref())?;
+    let executions = executions(&target.aws).await;
+    let info = executions.describe(&arn).await.map_err(|e| Failure::aws(format!("could not read {arn}: {e}")))?;
+    if info.status != "RUNNING" {
+        return Err(Failure { code: 1, message: format!("{} is not running: it ended {}", info.name, info.status) });
+    }
+    executions
+        .stop(&arn, "aborted with canaryctl abort")
+        .await
+        .map_err(|e| Failure::aws(format!("could not stop {arn}: {e}")))?;
+    let message = "stopped; the controller's safety net restores the alias's original routing";
+    match target.output {
+        Output::Json => println!("{}", json!({"execution_arn": arn, "outcome": "aborted", "message": message})),
+        Output::Text => println!("{}: {message}", info.name),
+    }
+    Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_resolve_under_the_state_machine() {
+        let machine = "arn:aws:states:eu-west-1:123456789012:stateMachine:canary-rollout-prod";
+        assert_eq!(
+            execution_arn("orders-live-v42-20261128T120000Z", Some(machine)).unwrap(),
+            "arn:aws:states:eu-west-1:123456789012:execution:canary-rollout-prod:orders-live-v42-20261128T120000Z"
+        );
+        let arn = "arn:aws:states:eu-west-1:123456789012:execution:canary-rollout-prod:x";
+        assert_eq!(execution_arn(arn, None).unwrap(), arn);
+        assert_eq!(execution_arn("x", None).unwrap_err().code, 2);
+        assert_eq!(execution_arn("x", Some("arn:aws:lambda:nope")).unwrap_err().code, 2);
+    }
+
+    #[test]
+    fn status_text_says_where_the_rollout_stands() {
+        let running = json!({"name": "deploy-42", "status": "RUNNING", "outcome": "running", "function": "orders",
+            "alias": "live", "old_version": "41", "new_version": "42", "step": 3, "step_count": 10,
+            "routing": {"function_version": "41", "additional_version_weights": {"42": 0.3}}});
+        assert_eq!(
+            status_text(&running),
+            "deploy-42: running\n  orders:live from version 41 to 42, step 3 of 10\n  alias routes 41 (70%) + 42 (30%)"
+        );
+        let refused = json!({"name": "deploy-43", "status": "FAILED", "outcome": "refused", "message": "version: ..."});
+        assert_eq!(status_text(&refused), "deploy-43: refused\n  version: ...");
+    }
+}
