@@ -137,7 +137,7 @@ impl Executions for StepFunctionsExecutions {
                 started_at: time_of(e.start_date()),
             })
             .collect();
-        executions.sort_by(|a, b| b.started_at.cmp(&a.started_at));
+        executions.sort_by_key(|e| std::cmp::Reverse(e.started_at));
         executions.truncate(max.max(0) as usize);
         Ok(executions)
     }
