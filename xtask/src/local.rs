@@ -21,6 +21,7 @@ pub const CONTROLLER: &[(&str, &str)] = &[
     ("canary-check", "CheckFunctionArn"),
     ("canary-promote", "PromoteFunctionArn"),
     ("canary-rollback", "RollbackFunctionArn"),
+    ("canary-hook", "HookFunctionArn"),
 ];
 
 pub fn state_dir() -> PathBuf {

@@ -1,9 +1,9 @@
 use crate::error::classify;
-use crate::{Aliases, AwsError};
+use crate::{Aliases, AwsError, Hooks};
 use async_trait::async_trait;
 use aws_sdk_lambda::Client;
 use aws_sdk_lambda::types::AliasRoutingConfiguration;
-use canary_core::{AliasState, Routing};
+use canary_core::{AliasState, HookOutcome, Routing};
 use std::collections::HashMap;
 
 /// [`Aliases`] on the Lambda API.
@@ -88,6 +88,53 @@ impl Aliases for LambdaAliases {
             .await
             .map_err(classify)?;
         Ok(alias_state(out.function_version(), out.routing_config(), out.revision_id()))
+    }
+}
+
+/// [`Hooks`] on Lambda's Invoke API.
+#[derive(Debug, Clone)]
+pub struct LambdaHooks {
+    client: Client,
+}
+
+impl LambdaHooks {
+    pub fn new(client: Client) -> Self {
+        Self { client }
+    }
+
+    pub fn from_config(config: &aws_config::SdkConfig) -> Self {
+        Self::new(Client::new(config))
+    }
+}
+
+/// A hook's answer: a function error fails it (with the error's message), as does `{"passed": false}`.
+pub(crate) fn hook_outcome(function_error: Option<&str>, payload: &[u8]) -> HookOutcome {
+    let answer: serde_json::Value = serde_json::from_slice(payload).unwrap_or(serde_json::Value::Null);
+    let text = |key: &str| answer.get(key).and_then(|v| v.as_str()).map(str::to_string);
+    if let Some(kind) = function_error {
+        let message = text("errorMessage").unwrap_or_else(|| format!("the function failed ({kind})"));
+        return HookOutcome { passed: false, message };
+    }
+    match answer.get("passed").and_then(|p| p.as_bool()) {
+        Some(false) => {
+            HookOutcome { passed: false, message: text("reason").unwrap_or_else(|| "it answered passed: false".into()) }
+        }
+        _ => HookOutcome { passed: true, message: text("reason").unwrap_or_else(|| "passed".into()) },
+    }
+}
+
+#[async_trait]
+impl Hooks for LambdaHooks {
+    async fn run(&self, function: &str, payload: &serde_json::Value) -> Result<HookOutcome, AwsError> {
+        let out = self
+            .client
+            .invoke()
+            .function_name(function)
+            .payload(aws_sdk_lambda::primitives::Blob::new(payload.to_string()))
+            .send()
+            .await
+            .map_err(classify)?;
+        Ok(hook_outcome(out.function_error(), out.payload().map_or(&[][..], |p| p.as_ref())))
     }
 }
 
@@ -182,6 +229,40 @@ mod tests {
         let written = aliases.update_alias("orders", "live", &Routing::to_version("2"), "rev-1").await.unwrap();
         assert_eq!((written.routing, written.revision_id.as_str()), (Routing::to_version("2"), "rev-2"));
         assert_eq!(promote.num_calls(), 1);
+    }
+
+    #[tokio::test]
+    async fn hooks_pass_fail_and_explain() {
+        use aws_sdk_lambda::operation::invoke::InvokeOutput;
+        use aws_sdk_lambda::primitives::Blob;
+        let ok = mock!(Client::invoke)
+            .match_requests(|r| {
+                r.function_name() == Some("smoke") && r.payload().is_some_and(|p| p.as_ref().starts_with(b"{"))
+            })
+            .then_output(|| InvokeOutput::builder().status_code(200).payload(Blob::new(r#"{"passed": true}"#)).build());
+        let crashed = mock!(Client::invoke).match_requests(|r| r.function_name() == Some("crash")).then_output(|| {
+            InvokeOutput::builder()
+                .status_code(200)
+                .function_error("Unhandled")
+                .payload(Blob::new(r#"{"errorType": "Panic", "errorMessage": "/health answered 500"}"#))
+                .build()
+        });
+        let hooks = LambdaHooks::new(mock_client!(aws_sdk_lambda, RuleMode::MatchAny, [&ok, &crashed]));
+        let payload = serde_json::json!({"hook": "pre_traffic"});
+        assert!(hooks.run("smoke", &payload).await.unwrap().passed);
+        let outcome = hooks.run("crash", &payload).await.unwrap();
+        assert_eq!((outcome.passed, outcome.message.as_str()), (false, "/health answered 500"));
+        // The answers a hook may give.
+        let cases: &[(Option<&str>, &str, bool, &str)] = &[
+            (None, r#"{"passed": false, "reason": "checkout failed"}"#, false, "checkout failed"),
+            (None, r#"{"passed": false}"#, false, "it answered passed: false"),
+            (None, "null", true, "passed"),
+            (None, r#""done""#, true, "passed"),
+            (Some("Unhandled"), "not json", false, "the function failed (Unhandled)"),
+        ];
+        for &(error, body, passed, message) in cases {
+            assert_eq!(hook_outcome(error, body.as_bytes()), HookOutcome { passed, message: message.into() }, "{body}");
+        }
     }
 
     #[tokio::test]

@@ -2,7 +2,8 @@
 //!
 //! - [`Aliases`]: read and conditionally write a Lambda alias's routing (Lambda control plane).
 //! - [`Metrics`]: one window's health figures for the new and the old version, and alarm states (CloudWatch).
-//! - [`Executions`]: start and follow a rollout (Step Functions), for `canaryctl`.
+//! - [`Executions`]: start, follow and stop rollouts (Step Functions).
+//! - [`Hooks`]: invoke traffic hooks (Lambda).
 //!
 //! Architecture invariant: nothing here decides anything. Decisions are `canary-core`'s; this crate turns
 //! them into API calls and API answers into core types, and sorts failures into [`AwsError`] kinds that
@@ -15,7 +16,7 @@ mod sfn;
 
 pub use cloudwatch::CloudWatchMetrics;
 pub use error::AwsError;
-pub use lambda::LambdaAliases;
+pub use lambda::{LambdaAliases, LambdaHooks};
 pub use sfn::StepFunctionsExecutions;
 
 fn time_of(t: &aws_smithy_types::DateTime) -> DateTime<Utc> {
@@ -24,7 +25,7 @@ fn time_of(t: &aws_smithy_types::DateTime) -> DateTime<Utc> {
 
 use async_trait::async_trait;
 use canary_core::concurrency::RunningExecution;
-use canary_core::{AlarmState, AliasState, HealthFigures, Routing};
+use canary_core::{AlarmState, AliasState, HealthFigures, HookOutcome, Routing};
 use chrono::{DateTime, Utc};
 
 /// Where and as whom to call AWS; everything left `None` comes from the standard chain (environment,
@@ -68,6 +69,14 @@ pub trait Aliases: Send + Sync {
         routing: &Routing,
         revision_id: &str,
     ) -> Result<AliasState, AwsError>;
+}
+
+/// Traffic hooks: Lambda functions the rollout invokes before and after the traffic shift.
+#[async_trait]
+pub trait Hooks: Send + Sync {
+    /// Invokes `function` synchronously with `payload`. It fails when the function fails, or answers
+    /// `{"passed": false, "reason": "..."}`.
+    async fn run(&self, function: &str, payload: &serde_json::Value) -> Result<HookOutcome, AwsError>;
 }
 
 /// Which metrics one health check reads: the alias's invocations, split by the version that ran them.

@@ -28,6 +28,25 @@ pub struct RolloutRequest {
     pub version: String,
     pub strategy: Strategy,
     pub health: HealthPolicy,
+    #[serde(default, skip_serializing_if = "Hooks::is_empty")]
+    pub hooks: Hooks,
+}
+
+/// Lambda functions invoked around the traffic shift; a failure rolls back.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Hooks {
+    /// Invoked before the first shift, so a failure moves no traffic.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pre_traffic: Option<String>,
+    /// Invoked once the new version carries all traffic; a failure rolls back to the original routing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub post_traffic: Option<String>,
+}
+
+impl Hooks {
+    pub fn is_empty(&self) -> bool {
+        self.pre_traffic.is_none() && self.post_traffic.is_none()
+    }
 }
 
 impl RolloutRequest {
@@ -344,7 +363,7 @@ fn validate(raw: RawRequest, mut problems: Problems) -> Result<RolloutRequest, R
     let alias = required(&mut problems, "alias", raw.alias, "the alias that carries production traffic, e.g. \"live\"");
     let version = required(&mut problems, "version", raw.version, "a published version number, e.g. \"42\"");
     if let Some(function) = &function {
-        check_function(&mut problems, function);
+        check_function(&mut problems, "function", function);
     }
     if let Some(alias) = &alias {
         check_alias(&mut problems, alias);
@@ -354,15 +373,11 @@ fn validate(raw: RawRequest, mut problems: Problems) -> Result<RolloutRequest, R
     }
     let strategy = check_strategy(&mut problems, raw.strategy);
     let health = check_health(&mut problems, raw.health.unwrap_or_default());
-    if let Some(hooks) = raw.hooks {
-        for (name, value) in [("pre_traffic", hooks.pre_traffic), ("post_traffic", hooks.post_traffic)] {
-            if value.is_some() {
-                problems.add(
-                    format!("hooks.{name}"),
-                    "traffic hooks are not supported by this controller version yet",
-                    "remove the field; run the check as a separate step until hooks ship",
-                );
-            }
+    let hooks =
+        raw.hooks.map_or_else(Hooks::default, |h| Hooks { pre_traffic: h.pre_traffic, post_traffic: h.post_traffic });
+    for (name, value) in [("hooks.pre_traffic", &hooks.pre_traffic), ("hooks.post_traffic", &hooks.post_traffic)] {
+        if let Some(value) = value {
+            check_function(&mut problems, name, value);
         }
     }
     if raw.approval.is_some_and(|a| a.before_percent.is_some()) {
@@ -390,6 +405,7 @@ fn validate(raw: RawRequest, mut problems: Problems) -> Result<RolloutRequest, R
         version: version.unwrap_or_default(),
         strategy: strategy.unwrap_or_default(),
         health: health.unwrap_or_default(),
+        hooks,
     })
 }
 
@@ -411,25 +427,25 @@ fn is_name(s: &str, max: usize) -> bool {
     !s.is_empty() && s.len() <= max && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }
 
-fn check_function(problems: &mut Problems, function: &str) {
+fn check_function(problems: &mut Problems, field: &str, function: &str) {
     if let Some(rest) = function.strip_prefix("arn:") {
         let parts: Vec<&str> = rest.split(':').collect();
         match parts.as_slice() {
             [_partition, "lambda", _region, _account, "function", name] if is_name(name, 64) => {}
             [_partition, "lambda", _region, _account, "function", _name, qualifier] => problems.add(
-                "function",
+                field,
                 format!("the ARN carries the qualifier \"{qualifier}\""),
-                "give the unqualified function ARN and put the alias in \"alias\"",
+                "give the unqualified function ARN (a rollout's alias goes in \"alias\")",
             ),
             _ => problems.add(
-                "function",
+                field,
                 format!("\"{function}\" is not a Lambda function ARN"),
                 "use arn:aws:lambda:REGION:ACCOUNT:function:NAME, or the plain function name",
             ),
         }
     } else if !is_name(function, 64) {
         problems.add(
-            "function",
+            field,
             format!("\"{function}\" is not a valid function name"),
             "use 1 to 64 letters, digits, '-' or '_', or the function's ARN",
         );

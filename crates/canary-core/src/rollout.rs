@@ -78,18 +78,24 @@ pub struct LiveFacts {
     pub alias: Option<AliasState>,
     /// The request's alarms that exist, with their states.
     pub alarms: Vec<AlarmState>,
+    /// The request's hook functions that do not exist.
+    pub missing_hooks: Vec<String>,
 }
 
 /// The state the state machine goes to next; its Choice state dispatches on this.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Next {
+    /// Run the pre-traffic hook, before any traffic moves.
+    PreTraffic,
     /// Move the alias to the next intermediate weight.
     Shift,
     /// Move all traffic to the new version.
     Promote,
     /// Wait `wait_seconds`, then check health.
     Hold,
+    /// Run the post-traffic hook, with all traffic on the new version.
+    PostTraffic,
     /// Restore the original routing.
     Rollback,
     /// The new version carries all traffic and passed every check.
@@ -112,6 +118,24 @@ pub struct StepRecord {
     /// Every rule applied to this step's window, with its figures.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub checks: Vec<Check>,
+}
+
+/// One run of a traffic hook.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HookRecord {
+    /// `pre_traffic` or `post_traffic`.
+    pub hook: String,
+    pub function: String,
+    pub passed: bool,
+    pub message: String,
+    pub at: DateTime<Utc>,
+}
+
+/// What a hook function answered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HookOutcome {
+    pub passed: bool,
+    pub message: String,
 }
 
 /// A failed task as Step Functions' `Catch` records it (`ResultPath: $.error`).
@@ -171,6 +195,8 @@ pub struct Report {
     pub steps: Vec<StepRecord>,
     #[serde(default)]
     pub steps_omitted: usize,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hooks: Vec<HookRecord>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<Failure>,
 }
@@ -197,6 +223,8 @@ pub struct Rollout {
     pub started_at: DateTime<Utc>,
     pub history: Vec<StepRecord>,
     pub history_omitted: usize,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hooks_run: Vec<HookRecord>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failure: Option<Failure>,
     /// The execution's result, set once the rollout is over; the state machine's last state outputs it.
@@ -261,6 +289,17 @@ impl Rollout {
                 );
             }
         }
+        for (field, hook) in
+            [("hooks.pre_traffic", &request.hooks.pre_traffic), ("hooks.post_traffic", &request.hooks.post_traffic)]
+        {
+            if let Some(hook) = hook.as_ref().filter(|h| facts.missing_hooks.contains(h)) {
+                problems.add(
+                    field,
+                    format!("no function \"{hook}\" exists in this account and region"),
+                    "deploy the hook function first",
+                );
+            }
+        }
         if !alias.routing.additional_version_weights.is_empty() {
             problems.add(
                 "alias",
@@ -273,7 +312,13 @@ impl Rollout {
         }
         problems.into_result(())?;
         let schedule = request.schedule();
-        let next = if schedule.steps[0].is_final() { Next::Promote } else { Next::Shift };
+        let next = if request.hooks.pre_traffic.is_some() {
+            Next::PreTraffic
+        } else if schedule.steps[0].is_final() {
+            Next::Promote
+        } else {
+            Next::Shift
+        };
         Ok(Rollout {
             old_version: alias.routing.function_version.clone(),
             original: alias.routing,
@@ -287,6 +332,7 @@ impl Rollout {
             started_at: now,
             history: Vec::new(),
             history_omitted: 0,
+            hooks_run: Vec::new(),
             failure: None,
             report: None,
             error: None,
@@ -368,8 +414,14 @@ impl Rollout {
         }
     }
 
-    /// Marks the rollout promoted: the new version carries all traffic and passed every check.
+    /// The new version carries all traffic and passed every check: the post-traffic hook runs, if there is
+    /// one that has not run, and then the rollout is promoted.
     fn finish(mut self, now: DateTime<Utc>) -> Rollout {
+        let post_traffic_ran = self.hooks_run.iter().any(|h| h.hook == "post_traffic");
+        if self.request.hooks.post_traffic.is_some() && !post_traffic_ran {
+            self.next = Next::PostTraffic;
+            return self;
+        }
         self.next = Next::Done;
         self.report = Some(self.report(Outcome::Promoted, self.routing_at(self.schedule().step(usize::MAX)), now));
         self
@@ -453,6 +505,50 @@ impl Rollout {
         }
     }
 
+    /// The hook to run now, with its function and the payload it is invoked with: the function, the alias,
+    /// and both versions (what CodeDeploy's hook payload leaves out). `None` unless `next` is a hook.
+    pub fn hook_call(&self) -> Option<(&'static str, String, serde_json::Value)> {
+        let (hook, function) = match self.next {
+            Next::PreTraffic => ("pre_traffic", self.request.hooks.pre_traffic.clone()?),
+            Next::PostTraffic => ("post_traffic", self.request.hooks.post_traffic.clone()?),
+            _ => return None,
+        };
+        let payload = serde_json::json!({
+            "hook": hook,
+            "function": self.request.function,
+            "alias": self.request.alias,
+            "old_version": self.old_version,
+            "new_version": self.request.version,
+        });
+        Some((hook, function, payload))
+    }
+
+    /// Records a hook's outcome and decides what comes next: a failure rolls back.
+    pub fn after_hook(mut self, outcome: HookOutcome, now: DateTime<Utc>) -> Rollout {
+        let Some((hook, function, _)) = self.hook_call() else { return self };
+        self.hooks_run.push(HookRecord {
+            hook: hook.into(),
+            function: function.clone(),
+            passed: outcome.passed,
+            message: outcome.message.clone(),
+            at: now,
+        });
+        if !outcome.passed {
+            return self.fail(Failure {
+                signal: "hook".into(),
+                value: 0.0,
+                threshold: 0.0,
+                p_value: None,
+                message: format!("the {hook} hook {function} failed: {}", outcome.message),
+            });
+        }
+        if hook == "post_traffic" {
+            return self.finish(now);
+        }
+        self.next = if self.schedule().steps[0].is_final() { Next::Promote } else { Next::Shift };
+        self
+    }
+
     fn advance(mut self, now: DateTime<Utc>) -> Rollout {
         let schedule = self.schedule();
         if schedule.step(self.step.unwrap_or(0)).is_final() {
@@ -518,6 +614,7 @@ impl Rollout {
             routing,
             steps: self.history.clone(),
             steps_omitted: self.history_omitted,
+            hooks: self.hooks_run.clone(),
             reason: (outcome == Outcome::RolledBack).then(|| self.rollback_reason()),
         }
     }

@@ -101,6 +101,12 @@ fn names_and_versions() {
     refused(with(base(), "alias", json!("123")), &["alias"]);
     refused(with(base(), "alias", json!("live!")), &["alias"]);
     refused(with(base(), "alias", json!("  ")), &["alias"]);
+    refused(with(base(), "hooks", json!({"pre_traffic": "smoke test"})), &["hooks.pre_traffic"]);
+    refused(
+        with(base(), "hooks", json!({"post_traffic": "arn:aws:lambda:us-east-1:1:function:e2e:live"})),
+        &["hooks.post_traffic"],
+    );
+    refused(with(base(), "hooks", json!({"pre_traffc": "smoke"})), &["hooks.pre_traffc"]);
 }
 
 #[test]
@@ -212,10 +218,10 @@ fn health_fields() {
     parse_request(&with(base(), "health", json!({"compare_to_baseline": false, "alarms": []}))).unwrap();
 }
 
-/// INPUT.md's full example: the health rules are all understood; hooks and approval gates are not built
-/// yet, and ignoring them would silently weaken the rollout a user asked for, so each is refused by name.
+/// INPUT.md's full example: everything is understood but approval gates, which are not built yet; ignoring
+/// them would silently weaken the rollout a user asked for, so the field is refused by name.
 #[test]
-fn the_full_example_is_understood_except_hooks_and_approval() {
+fn the_full_example_is_understood_except_approval() {
     let mut example = json!({
       "function": "orders-api", "alias": "live", "version": "42",
       "strategy": { "linear": { "percent": 10, "interval_seconds": 60 } },
@@ -226,10 +232,12 @@ fn the_full_example_is_understood_except_hooks_and_approval() {
       "hooks": { "pre_traffic": "orders-api-smoke", "post_traffic": "orders-api-e2e" },
       "approval": { "before_percent": [50] }
     });
-    refused(example.clone(), &["hooks.pre_traffic", "hooks.post_traffic", "approval.before_percent"]);
-    example.as_object_mut().unwrap().remove("hooks");
+    refused(example.clone(), &["approval.before_percent"]);
     example.as_object_mut().unwrap().remove("approval");
-    let health = parse_request(&example).unwrap().health;
+    let request = parse_request(&example).unwrap();
+    assert_eq!(request.hooks.pre_traffic.as_deref(), Some("orders-api-smoke"));
+    assert_eq!(request.hooks.post_traffic.as_deref(), Some("orders-api-e2e"));
+    let health = request.health;
     assert_eq!(
         (health.max_error_rate, health.compare_to_baseline, health.max_latency_p99_increase),
         (Some(0.01), true, Some(0.25))

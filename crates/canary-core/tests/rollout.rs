@@ -25,7 +25,13 @@ fn alias_at(version: &str) -> AliasState {
 }
 
 fn facts() -> LiveFacts {
-    LiveFacts { function_exists: true, version_exists: true, alias: Some(alias_at("1")), alarms: Vec::new() }
+    LiveFacts {
+        function_exists: true,
+        version_exists: true,
+        alias: Some(alias_at("1")),
+        alarms: Vec::new(),
+        missing_hooks: Vec::new(),
+    }
 }
 
 fn healthy() -> Option<HealthFigures> {
@@ -53,10 +59,7 @@ fn prepare_refuses_before_anything_moves() {
         revision_id: "r".into(),
     };
     let cases: Vec<(LiveFacts, Vec<&str>)> = vec![
-        (
-            LiveFacts { function_exists: false, version_exists: false, alias: None, alarms: Vec::new() },
-            vec!["function"],
-        ),
+        (LiveFacts { function_exists: false, version_exists: false, alias: None, ..facts() }, vec!["function"]),
         (LiveFacts { version_exists: false, ..facts() }, vec!["version"]),
         (LiveFacts { alias: None, ..facts() }, vec!["alias"]),
         (LiveFacts { version_exists: false, alias: None, ..facts() }, vec!["version", "alias"]),
@@ -112,6 +115,9 @@ fn run(
                 rollout = rollout.after_check(health(step), now);
             }
             Next::Done => return (seen, rollout, alias),
+            Next::PreTraffic | Next::PostTraffic => {
+                rollout = rollout.after_hook(canary_core::HookOutcome { passed: true, message: "ok".into() }, now)
+            }
             Next::Rollback => {
                 if let MovePlan::Write { routing, .. } = rollout.plan_rollback(&alias) {
                     alias.routing = routing.clone();
@@ -342,4 +348,58 @@ fn the_safety_net_restores_only_rollouts_left_unfinished() {
         let has_state = state.is_some();
         assert_eq!(restores(decide(status, state)), expected, "{status}, state: {has_state}");
     }
+}
+
+#[test]
+fn hooks_run_before_any_traffic_and_after_promotion() {
+    use canary_core::HookOutcome;
+    let passed = || HookOutcome { passed: true, message: "ok".into() };
+    let failed = || HookOutcome { passed: false, message: "smoke test: /health answered 500".into() };
+    let hooked =
+        |hooks: Value| request(json!({"strategy": {"canary": {"percent": 10, "bake_seconds": 30}}, "hooks": hooks}));
+    let both = hooked(json!({"pre_traffic": "orders-smoke", "post_traffic": "orders-e2e"}));
+
+    let refused =
+        Rollout::prepare(both.clone(), LiveFacts { missing_hooks: vec!["orders-e2e".into()], ..facts() }, t0());
+    assert_eq!(refused.unwrap_err().fields(), ["hooks.post_traffic"]);
+
+    let rollout = Rollout::prepare(both.clone(), facts(), t0()).unwrap();
+    assert_eq!(rollout.next, Next::PreTraffic);
+    let (hook, function, payload) = rollout.hook_call().unwrap();
+    assert_eq!((hook, function.as_str()), ("pre_traffic", "orders-smoke"));
+    assert_eq!(
+        payload,
+        json!({"hook": "pre_traffic", "function": "orders-api", "alias": "live", "old_version": "1", "new_version": "2"})
+    );
+
+    // A failing pre-traffic hook rolls back before any traffic moved.
+    let stopped = rollout.clone().after_hook(failed(), t0());
+    assert_eq!((stopped.next, stopped.step), (Next::Rollback, None));
+    assert_eq!(stopped.rollback_reason().signal, "hook");
+    assert!(stopped.rollback_reason().message.contains("pre_traffic hook orders-smoke failed: smoke test"));
+
+    // Passing, the rollout moves; after the last step, the post-traffic hook runs before promotion.
+    let moved = rollout.after_hook(passed(), t0()).after_move("r1".into(), t0());
+    let promoted = moved.after_check(healthy(), t0()).after_move("r2".into(), t0());
+    assert_eq!((promoted.next, promoted.report.is_none()), (Next::PostTraffic, true));
+    assert_eq!(promoted.hook_call().unwrap().0, "post_traffic");
+    let done = promoted.clone().after_hook(passed(), t0());
+    assert_eq!(done.next, Next::Done);
+    let report = done.report.unwrap();
+    assert_eq!(
+        report.hooks.iter().map(|h| (h.hook.as_str(), h.passed)).collect::<Vec<_>>(),
+        [("pre_traffic", true), ("post_traffic", true)]
+    );
+    // A failing post-traffic hook rolls back from 100%: that routing is the rollout's own, so it is restored.
+    let failed_after = promoted.after_hook(failed(), t0());
+    assert_eq!(failed_after.next, Next::Rollback);
+    assert!(matches!(failed_after.plan_rollback(&alias_at("2")), MovePlan::Write { .. }));
+    assert_eq!(failed_after.hook_call(), None);
+    assert_eq!(failed_after.clone().after_hook(passed(), t0()), failed_after, "no hook is due: nothing changes");
+
+    // Only a pre-traffic hook, with an all-at-once strategy: straight to promotion after it.
+    let at_once = request(json!({"strategy": {"all_at_once": {}}, "hooks": {"pre_traffic": "orders-smoke"}}));
+    let after = Rollout::prepare(at_once, facts(), t0()).unwrap().after_hook(passed(), t0());
+    assert_eq!(after.next, Next::Promote);
+    assert_eq!(after.after_move("r1".into(), t0()).next, Next::Done);
 }

@@ -7,7 +7,7 @@
 //! Errors carry stable type names ([`ControllerError::error_type`]) that the state machine's `Retry` and
 //! `Catch` match on.
 
-use canary_aws::{Aliases, AwsError, Executions, Metrics, WindowQuery};
+use canary_aws::{Aliases, AwsError, Executions, Hooks, Metrics, WindowQuery};
 use canary_core::rollout::TaskError;
 use canary_core::safety_net::{SafetyNet, decide};
 use canary_core::{MovePlan, Next, Outcome, Refusal, Rollout, parse_request};
@@ -99,11 +99,17 @@ pub async fn prepare(
     } else {
         (false, None)
     };
+    let mut missing_hooks = Vec::new();
+    for hook in [&request.hooks.pre_traffic, &request.hooks.post_traffic].into_iter().flatten() {
+        if function_exists && !aliases.function_exists(hook).await? {
+            missing_hooks.push(hook.clone());
+        }
+    }
     let alarms = metrics.alarm_states(&request.health.alarms).await?;
     for alarm in alarms.iter().filter(|a| a.state == "ALARM") {
         tracing::warn!(alarm = alarm.name, since = %alarm.updated_at, "alarm already in ALARM: reported, not blocking");
     }
-    let facts = canary_core::LiveFacts { function_exists, version_exists, alias, alarms };
+    let facts = canary_core::LiveFacts { function_exists, version_exists, alias, alarms, missing_hooks };
     let rollout = Rollout::prepare(request, facts, now).map_err(ControllerError::Refused)?;
     tracing::info!(
         function,
@@ -171,6 +177,17 @@ pub async fn check(state: Rollout, metrics: &dyn Metrics, now: DateTime<Utc>) ->
     tracing::info!(function = state.request.function, step = record.map(|r| r.step), verdict = ?record.and_then(|r| r.verdict.clone()),
         next = ?state.next, "health checked");
     Ok(state)
+}
+
+/// `PreTraffic` and `PostTraffic`: invokes the hook that is due with the function, alias and both versions,
+/// and decides what comes next; a failed hook rolls back.
+pub async fn hook(state: Rollout, hooks: &dyn Hooks, now: DateTime<Utc>) -> Result<Rollout, ControllerError> {
+    let Some((hook, function, payload)) = state.hook_call() else {
+        return Err(ControllerError::InvalidState(format!("no hook is due: the state says {:?}", state.next)));
+    };
+    let outcome = hooks.run(&function, &payload).await?;
+    tracing::info!(hook, function, passed = outcome.passed, message = outcome.message, "hook ran");
+    Ok(state.after_hook(outcome, now))
 }
 
 /// `Rollback`: restores the routing recorded by `Prepare`, exactly, unless someone else changed the alias.

@@ -1,10 +1,10 @@
 //! The handlers against an in-memory Lambda and CloudWatch.
 
 use async_trait::async_trait;
-use canary_aws::{Aliases, AwsError, ExecutionInfo, Executions, Metrics, StateExit, WindowQuery};
+use canary_aws::{Aliases, AwsError, ExecutionInfo, Executions, Hooks, Metrics, StateExit, WindowQuery};
 use canary_core::concurrency::RunningExecution;
 use canary_core::{AlarmState, AliasState, HealthFigures, Next, Outcome, Routing, VersionFigures};
-use canary_functions::{ControllerError, advance, check, prepare, rollback, safety_net, state_from};
+use canary_functions::{ControllerError, advance, check, hook, prepare, rollback, safety_net, state_from};
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use lambda_runtime::Diagnostic;
 use serde_json::{Value, json};
@@ -400,4 +400,46 @@ async fn the_safety_net_leaves_finished_rollouts_and_foreign_changes_alone() {
     assert_eq!(lambda.routing(), Routing::to_version("3"));
     let error = safety_net(json!({"detail": {}}), &stopped, &lambda, t0()).await.unwrap_err();
     assert_eq!(error.error_type(), "InvalidState");
+}
+
+/// Hook functions: `smoke` passes, `broken` fails; every payload is kept.
+struct FakeHooks(Mutex<Vec<(String, Value)>>);
+
+#[async_trait]
+impl Hooks for FakeHooks {
+    async fn run(&self, function: &str, payload: &Value) -> Result<canary_core::HookOutcome, AwsError> {
+        self.0.lock().unwrap().push((function.to_string(), payload.clone()));
+        Ok(canary_core::HookOutcome { passed: function == "smoke", message: format!("{function} answered") })
+    }
+}
+
+#[tokio::test]
+async fn a_failing_pre_traffic_hook_rolls_back_before_any_traffic_moves() {
+    let lambda = FakeLambda::new();
+    let hooks = FakeHooks(Mutex::new(Vec::new()));
+    let mut input = request();
+    input["hooks"] = json!({"pre_traffic": "orders"});
+    let state = prepare(input.clone(), &lambda, &metrics(0, 0), &idle(), t0()).await.unwrap();
+    assert_eq!(state.next, Next::PreTraffic);
+    let mut broken = state.clone();
+    broken.request.hooks.pre_traffic = Some("broken".into());
+    let failed = hook(broken, &hooks, t0()).await.unwrap();
+    assert_eq!(failed.next, Next::Rollback);
+    let (function, payload) = hooks.0.lock().unwrap()[0].clone();
+    assert_eq!(function, "broken");
+    assert_eq!(
+        payload,
+        json!({"hook": "pre_traffic", "function": "orders", "alias": "live", "old_version": "1", "new_version": "2"})
+    );
+    let rolled_back = rollback(failed, &lambda, t0()).await.unwrap();
+    assert_eq!(lambda.writes(), 0, "nothing moved, so nothing was restored");
+    assert_eq!(rolled_back.report.unwrap().reason.unwrap().signal, "hook");
+    let mut passing = state;
+    passing.request.hooks.pre_traffic = Some("smoke".into());
+    assert_eq!(hook(passing.clone(), &hooks, t0()).await.unwrap().next, Next::Shift);
+    let moved = advance(hook(passing, &hooks, t0()).await.unwrap(), Next::Shift, &lambda, t0()).await.unwrap();
+    assert_eq!(hook(moved, &hooks, t0()).await.unwrap_err().error_type(), "InvalidState", "no hook is due");
+    input["hooks"] = json!({"post_traffic": "nowhere"});
+    let error = prepare(input, &lambda, &metrics(0, 0), &idle(), t0()).await.unwrap_err();
+    assert!(error.to_string().contains("hooks.post_traffic"), "{error}");
 }

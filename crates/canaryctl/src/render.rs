@@ -136,6 +136,10 @@ pub fn progress_line(state_name: &str, output: Option<&str>) -> Option<String> {
                 _ => format!("step {number}/{count} healthy: {figures}"),
             })
         }
+        "PreTraffic" | "PostTraffic" => rollout.hooks_run.last().map(|h| {
+            let verdict = if h.passed { "passed" } else { "failed" };
+            format!("{} hook {} {verdict}: {}", h.hook.replace('_', "-"), h.function, h.message)
+        }),
         "Rollback" => rollout.report.map(|r| format!("rolled back: alias routes {}", r.routing)),
         _ => None,
     }

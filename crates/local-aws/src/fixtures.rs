@@ -39,6 +39,28 @@ fn environment(binary: &str, variables: &[(&str, &str)]) -> Environment {
     Environment::builder().set_variables(Some(all)).build()
 }
 
+/// Creates `name` running the workspace binary `binary` with `variables` in its environment (no versions).
+pub async fn deploy_function(
+    lambda: &Client,
+    name: &str,
+    binary: &str,
+    variables: &[(&str, &str)],
+) -> Result<(), String> {
+    lambda
+        .create_function()
+        .function_name(name)
+        .runtime(Runtime::Providedal2023)
+        .handler("bootstrap")
+        .role(role_arn())
+        .timeout(30)
+        .environment(environment(binary, variables))
+        .code(FunctionCode::builder().zip_file(Blob::new(EMPTY_ZIP)).build())
+        .send()
+        .await
+        .map_err(|e| format!("creating {name}: {}", aws_sdk_lambda::error::DisplayErrorContext(e)))?;
+    Ok(())
+}
+
 /// Creates `name` running the workspace binary `binary`, publishes one version per environment given
 /// (in order, so the first is version 1), and points `alias` at the first. Returns the version numbers.
 pub async fn deploy_versions(
@@ -49,18 +71,7 @@ pub async fn deploy_versions(
     versions: &[&[(&str, &str)]],
 ) -> Result<Vec<String>, String> {
     let error = |what: &str, e: &dyn std::fmt::Display| format!("{what} {name}: {e}");
-    lambda
-        .create_function()
-        .function_name(name)
-        .runtime(Runtime::Providedal2023)
-        .handler("bootstrap")
-        .role(role_arn())
-        .timeout(30)
-        .environment(environment(binary, &[]))
-        .code(FunctionCode::builder().zip_file(Blob::new(EMPTY_ZIP)).build())
-        .send()
-        .await
-        .map_err(|e| error("creating", &aws_sdk_lambda::error::DisplayErrorContext(e)))?;
+    deploy_function(lambda, name, binary, &[]).await?;
     let mut published = Vec::new();
     for (i, variables) in versions.iter().enumerate() {
         // Each version gets a distinct environment (RELEASE at least), which also makes PublishVersion

@@ -723,3 +723,74 @@ async fn operators_start_watch_status_abort_and_list() {
         "{rows}"
     );
 }
+
+// ---- Traffic hooks (issue 5). ----
+
+async fn smoke_hook(stack: &Stack, variables: &[(&str, &str)]) -> String {
+    let name = format!("e2e-hook-{}", unique());
+    local_aws::fixtures::deploy_function(&stack.lambda(), &name, "sample-smoke-hook", variables).await.expect("hook");
+    name
+}
+
+#[tokio::test]
+#[ignore = "needs the local AWS stack: run through cargo xtask test"]
+async fn a_failing_pre_traffic_hook_rolls_back_before_any_traffic_moved() {
+    let stack = Stack::get().await;
+    let function = service(&stack, &[&[], &[]]).await;
+    let hook = smoke_hook(&stack, &[("FAULT_ERROR_RATE", "1")]).await;
+    let revision = || async {
+        stack
+            .lambda()
+            .get_alias()
+            .function_name(&function)
+            .name("live")
+            .send()
+            .await
+            .unwrap()
+            .revision_id()
+            .unwrap()
+            .to_string()
+    };
+    let before = revision().await;
+    let mut input = linear(&function, "2", json!({"enabled": false}));
+    input["hooks"] = json!({"pre_traffic": hook});
+    let (status, error, report) = stack.rollout(input).await;
+    assert_eq!((status.as_str(), error.as_deref()), ("FAILED", Some("RolledBack")), "{report}");
+    assert_eq!(report["reason"]["signal"], "hook");
+    assert!(report["reason"]["message"].as_str().unwrap().contains("injected fault"), "{report}");
+    assert_eq!(report["steps"], json!([]), "no step was taken");
+    assert_eq!(revision().await, before, "the alias was never written");
+}
+
+#[tokio::test]
+#[ignore = "needs the local AWS stack: run through cargo xtask test"]
+async fn passing_hooks_see_both_versions_and_the_rollout_is_promoted() {
+    let stack = Stack::get().await;
+    let function = service(&stack, &[&[], &[]]).await;
+    let hook = smoke_hook(&stack, &[]).await;
+    let mut input = linear(&function, "2", json!({"enabled": false}));
+    input["hooks"] = json!({"pre_traffic": hook, "post_traffic": hook});
+    let (status, _, report) = stack.rollout(input).await;
+    assert_eq!(status, "SUCCEEDED", "{report}");
+    let hooks = report["hooks"].as_array().unwrap();
+    assert_eq!(hooks.len(), 2, "{report}");
+    assert_eq!((hooks[0]["hook"].as_str(), hooks[1]["hook"].as_str()), (Some("pre_traffic"), Some("post_traffic")));
+    assert!(hooks.iter().all(|h| h["passed"] == true), "{report}");
+    // The smoke hook called the new version itself, which is what the payload's new_version is for.
+    assert!(hooks[0]["message"].as_str().unwrap().contains(&format!("{function}:2 answered 200")), "{report}");
+    assert_eq!(stack.alias(&function).await, ("2".into(), HashMap::new()));
+}
+
+#[tokio::test]
+#[ignore = "needs the local AWS stack: run through cargo xtask test"]
+async fn a_failing_post_traffic_hook_rolls_back_from_full_traffic() {
+    let stack = Stack::get().await;
+    let function = service(&stack, &[&[], &[]]).await;
+    let hook = smoke_hook(&stack, &[("FAULT_ERROR_RATE", "1")]).await;
+    let mut input = linear(&function, "2", json!({"enabled": false}));
+    input["hooks"] = json!({"post_traffic": hook});
+    let (status, error, report) = stack.rollout(input).await;
+    assert_eq!((status.as_str(), error.as_deref()), ("FAILED", Some("RolledBack")), "{report}");
+    assert_eq!(report["steps"].as_array().unwrap().last().unwrap()["percent"], 100.0, "it had reached 100%: {report}");
+    assert_eq!(stack.alias(&function).await, ("1".into(), HashMap::new()));
+}
