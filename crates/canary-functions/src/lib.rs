@@ -10,7 +10,7 @@
 use canary_aws::{Aliases, AwsError, Executions, Hooks, Metrics, WindowQuery};
 use canary_core::rollout::TaskError;
 use canary_core::safety_net::{SafetyNet, decide};
-use canary_core::{MovePlan, Next, Outcome, Refusal, Rollout, parse_request};
+use canary_core::{AliasState, MovePlan, Next, Outcome, Refusal, Rollout, parse_request};
 use chrono::{DateTime, Utc};
 use lambda_runtime::Diagnostic;
 use serde_json::{Value, json};
@@ -122,6 +122,27 @@ pub async fn prepare(
     Ok(rollout)
 }
 
+/// Reads the rollout's alias, lets `plan` decide, and carries the plan out: nothing when it is done already,
+/// a write conditional on the revision just read, or an error when someone else changed the alias.
+/// Returns the alias as it is afterwards.
+async fn carry_out(
+    aliases: &dyn Aliases,
+    state: &Rollout,
+    plan: impl FnOnce(&AliasState) -> MovePlan,
+) -> Result<AliasState, ControllerError> {
+    let (function, alias) = (&state.request.function, &state.request.alias);
+    let live = aliases.get_alias(function, alias).await?.ok_or_else(|| {
+        ControllerError::AliasChangedConcurrently(format!("the alias \"{alias}\" was deleted during the rollout"))
+    })?;
+    match plan(&live) {
+        MovePlan::AlreadyDone => Ok(live),
+        MovePlan::Write { routing, revision_id } => {
+            Ok(aliases.update_alias(function, alias, &routing, &revision_id).await?)
+        }
+        MovePlan::Conflict(message) => Err(ControllerError::AliasChangedConcurrently(message)),
+    }
+}
+
 /// `Shift` and `Promote`: moves the alias to the next step of the schedule. A retry after a move that
 /// happened is a no-op; a change by someone else fails with `AliasChangedConcurrently`.
 pub async fn advance(
@@ -136,18 +157,9 @@ pub async fn advance(
             state.next
         )));
     }
-    let (function, alias) = (state.request.function.clone(), state.request.alias.clone());
-    let live = aliases.get_alias(&function, &alias).await?.ok_or_else(|| {
-        ControllerError::AliasChangedConcurrently(format!("the alias \"{alias}\" was deleted during the rollout"))
-    })?;
-    let revision_id = match state.plan_move(&live) {
-        MovePlan::AlreadyDone => live.revision_id,
-        MovePlan::Write { routing, revision_id } => {
-            aliases.update_alias(&function, &alias, &routing, &revision_id).await?.revision_id
-        }
-        MovePlan::Conflict(message) => return Err(ControllerError::AliasChangedConcurrently(message)),
-    };
-    let state = state.after_move(revision_id, now);
+    let written = carry_out(aliases, &state, |live| state.plan_move(live)).await?;
+    let state = state.after_move(written.revision_id, now);
+    let (function, alias) = (&state.request.function, &state.request.alias);
     tracing::info!(function, alias, routing = %state.expected_routing(), next = ?state.next, "alias moved");
     Ok(state)
 }
@@ -197,17 +209,8 @@ pub async fn rollback(
     aliases: &dyn Aliases,
     now: DateTime<Utc>,
 ) -> Result<Rollout, ControllerError> {
-    let (function, alias) = (state.request.function.clone(), state.request.alias.clone());
-    let live = aliases.get_alias(&function, &alias).await?.ok_or_else(|| {
-        ControllerError::AliasChangedConcurrently(format!("the alias \"{alias}\" was deleted during the rollout"))
-    })?;
-    let routing = match state.plan_rollback(&live) {
-        MovePlan::AlreadyDone => live.routing,
-        MovePlan::Write { routing, revision_id } => {
-            aliases.update_alias(&function, &alias, &routing, &revision_id).await?.routing
-        }
-        MovePlan::Conflict(message) => return Err(ControllerError::AliasChangedConcurrently(message)),
-    };
+    let routing = carry_out(aliases, &state, |live| state.plan_rollback(live)).await?.routing;
+    let (function, alias) = (&state.request.function, &state.request.alias);
     let report = state.report(Outcome::RolledBack, routing, now);
     tracing::warn!(function, alias, reason = ?report.reason, "rolled back");
     state.report = Some(report);

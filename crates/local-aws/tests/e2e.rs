@@ -38,18 +38,28 @@ impl Stack {
         Sfn::new(&self.config)
     }
 
+    /// Starts a rollout (named `name`, or a unique name) and returns its execution ARN.
+    async fn start(&self, input: &Value, name: Option<&str>) -> String {
+        let name = name.map_or_else(|| format!("e2e-{}", unique()), str::to_string);
+        let sfn = self.sfn();
+        let started =
+            sfn.start_execution().state_machine_arn(&self.state_machine_arn).name(name).input(input.to_string());
+        started.send().await.expect("start").execution_arn().to_string()
+    }
+
     /// Starts a rollout and waits for its end: (status, error, output or cause as JSON).
     async fn rollout(&self, input: Value) -> (String, Option<String>, Value) {
-        let sfn = self.sfn();
-        let started = sfn
-            .start_execution()
-            .state_machine_arn(&self.state_machine_arn)
-            .name(format!("e2e-{}", unique()))
-            .input(input.to_string())
-            .send()
-            .await
-            .expect("start");
-        self.wait(started.execution_arn()).await
+        let arn = self.start(&input, None).await;
+        self.wait(&arn).await
+    }
+
+    /// Waits until a rollout of `function` has made its first shift (the alias shares traffic).
+    async fn first_shift(&self, function: &str) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while self.alias(function).await.1.is_empty() {
+            assert!(Instant::now() < deadline, "the first shift never happened");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 
     async fn wait(&self, arn: &str) -> (String, Option<String>, Value) {
@@ -221,21 +231,9 @@ async fn a_concurrent_change_to_the_alias_is_never_overwritten() {
     let function = service(&stack, &[&[], &[], &[]]).await;
     let input = json!({"function": function, "alias": "live", "version": "2",
                        "strategy": {"linear": {"percent": 25, "interval_seconds": 3}}, "health": {"enabled": false}});
-    let started = stack
-        .sfn()
-        .start_execution()
-        .state_machine_arn(&stack.state_machine_arn)
-        .name(format!("e2e-{}", unique()))
-        .input(input.to_string())
-        .send()
-        .await
-        .unwrap();
+    let started = stack.start(&input, None).await;
     // Wait for the first shift, then a person points the alias at a hotfix.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while stack.alias(&function).await.1.is_empty() {
-        assert!(Instant::now() < deadline, "the first shift never happened");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    stack.first_shift(&function).await;
     stack
         .lambda()
         .update_alias()
@@ -250,7 +248,7 @@ async fn a_concurrent_change_to_the_alias_is_never_overwritten() {
         .send()
         .await
         .unwrap();
-    let (status, error, cause) = stack.wait(started.execution_arn()).await;
+    let (status, error, cause) = stack.wait(&started).await;
     assert_eq!((status.as_str(), error.as_deref()), ("FAILED", Some("RollbackFailed")), "{cause}");
     assert!(cause.to_string().contains("someone else changed it"), "{cause}");
     assert_eq!(stack.alias(&function).await, ("3".into(), HashMap::new()), "the person's change stands");
@@ -502,22 +500,10 @@ async fn an_alarm_entering_alarm_during_the_rollout_rolls_back() {
     let input = json!({"function": function, "alias": "live", "version": "2",
         "strategy": {"linear": {"percent": 25, "interval_seconds": 2}},
         "health": {"alarms": [watched], "min_invocations": 0, "no_data": "pass", "metrics_delay_seconds": 0}});
-    let started = stack
-        .sfn()
-        .start_execution()
-        .state_machine_arn(&stack.state_machine_arn)
-        .name(format!("e2e-{}", unique()))
-        .input(input.to_string())
-        .send()
-        .await
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while stack.alias(&function).await.1.is_empty() {
-        assert!(Instant::now() < deadline, "the first shift never happened");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let started = stack.start(&input, None).await;
+    stack.first_shift(&function).await;
     alarm(&stack, &watched, Some("ALARM")).await;
-    let (status, error, report) = stack.wait(started.execution_arn()).await;
+    let (status, error, report) = stack.wait(&started).await;
     assert_eq!((status.as_str(), error.as_deref()), ("FAILED", Some("RolledBack")), "{report}");
     assert_eq!(report["reason"]["signal"], "alarm");
     assert!(report["reason"]["message"].as_str().unwrap().contains(&watched), "{report}");
@@ -545,21 +531,9 @@ async fn the_safety_net_restores_an_execution_stopped_mid_rollout() {
     let function = service(&stack, &[&[], &[]]).await;
     let input = json!({"function": function, "alias": "live", "version": "2",
         "strategy": {"linear": {"percent": 25, "interval_seconds": 30}}, "health": {"enabled": false}});
-    let started = stack
-        .sfn()
-        .start_execution()
-        .state_machine_arn(&stack.state_machine_arn)
-        .name(format!("e2e-{}", unique()))
-        .input(input.to_string())
-        .send()
-        .await
-        .unwrap();
-    let arn = started.execution_arn();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while stack.alias(&function).await.1.is_empty() {
-        assert!(Instant::now() < deadline, "the first shift never happened");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let started = stack.start(&input, None).await;
+    let arn = started.as_str();
+    stack.first_shift(&function).await;
     stack.sfn().stop_execution().execution_arn(arn).cause("stopped by an operator").send().await.unwrap();
     let (status, _, _) = stack.wait(arn).await;
     assert_eq!(status, "ABORTED");
@@ -597,15 +571,7 @@ async fn a_second_rollout_of_a_busy_alias_is_refused() {
         json!({"function": function, "alias": "live", "version": version,
                "strategy": {"linear": {"percent": 50, "interval_seconds": 4}}, "health": {"enabled": false}})
     };
-    let first = stack
-        .sfn()
-        .start_execution()
-        .state_machine_arn(&stack.state_machine_arn)
-        .name(&first_name)
-        .input(input("2").to_string())
-        .send()
-        .await
-        .unwrap();
+    let first = stack.start(&input("2"), Some(&first_name)).await;
     let (status, error, cause) = stack.rollout(input("3")).await;
     assert_eq!((status.as_str(), error.as_deref()), ("FAILED", Some("RequestRefused")), "{cause}");
     let message = cause["errorMessage"].as_str().unwrap();
@@ -618,7 +584,7 @@ async fn a_second_rollout_of_a_busy_alias_is_refused() {
     .unwrap();
     assert_eq!(code, 3, "{result}");
     assert!(result["stderr"].as_str().unwrap().contains(&first_name), "{result}");
-    let (status, _, report) = stack.wait(first.execution_arn()).await;
+    let (status, _, report) = stack.wait(&first).await;
     assert_eq!(status, "SUCCEEDED", "the first rollout went on: {report}");
     assert_eq!(stack.alias(&function).await, ("2".into(), HashMap::new()));
 }
@@ -666,11 +632,7 @@ async fn operators_start_watch_status_abort_and_list() {
     assert_eq!(code, 0, "{stderr}");
     let arn = serde_json::from_str::<Value>(&stdout).unwrap()["execution_arn"].as_str().unwrap().to_string();
     let name = arn.rsplit(':').next().unwrap().to_string();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while stack.alias(&function).await.1.is_empty() {
-        assert!(Instant::now() < deadline, "the first shift never happened");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    stack.first_shift(&function).await;
 
     let (code, stdout, stderr) = canaryctl_raw(&stack, &["status", &name, "--output", "json"]);
     assert_eq!(code, 0, "{stderr}");
