@@ -22,6 +22,7 @@ pub const CONTROLLER: &[(&str, &str)] = &[
     ("canary-promote", "PromoteFunctionArn"),
     ("canary-rollback", "RollbackFunctionArn"),
     ("canary-hook", "HookFunctionArn"),
+    ("canary-gate", "GateFunctionArn"),
 ];
 
 pub fn state_dir() -> PathBuf {

@@ -144,6 +144,10 @@ pub trait Executions: Send + Sync {
     async fn recent(&self, state_machine_arn: &str, max: i32) -> Result<Vec<ExecutionSummary>, AwsError>;
     /// Stops a running execution.
     async fn stop(&self, execution_arn: &str, cause: &str) -> Result<(), AwsError>;
+    /// The task token of the approval gate the execution waits at, if it waits at one.
+    async fn approval_token(&self, execution_arn: &str) -> Result<Option<String>, AwsError>;
+    /// Answers a waiting task: `Ok(output)` succeeds it, `Err((error, cause))` fails it.
+    async fn answer(&self, token: &str, answer: Result<String, (String, String)>) -> Result<(), AwsError>;
 }
 
 /// The state machine of an execution ARN (`arn:...:execution:MACHINE:NAME` -> `arn:...:stateMachine:MACHINE`).

@@ -5,6 +5,9 @@ use aws_sdk_sfn::Client;
 use aws_sdk_sfn::types::{ExecutionStatus, HistoryEventType};
 use canary_core::concurrency::RunningExecution;
 
+/// The state machine's approval gate (statemachine/canary.asl.json).
+const APPROVAL_STATE: &str = "AwaitApproval";
+
 /// [`Executions`] on the Step Functions API.
 #[derive(Debug, Clone)]
 pub struct StepFunctionsExecutions {
@@ -140,6 +143,59 @@ impl Executions for StepFunctionsExecutions {
         executions.sort_by_key(|e| std::cmp::Reverse(e.started_at));
         executions.truncate(max.max(0) as usize);
         Ok(executions)
+    }
+
+    async fn approval_token(&self, execution_arn: &str) -> Result<Option<String>, AwsError> {
+        // The gate's token is in the parameters of the task it scheduled; it is pending while the gate state
+        // has been entered and not left.
+        let (mut waiting, mut token) = (false, None);
+        let mut next_token: Option<String> = None;
+        loop {
+            let out = self
+                .client
+                .get_execution_history()
+                .execution_arn(execution_arn)
+                .set_next_token(next_token)
+                .send()
+                .await
+                .map_err(classify)?;
+            for event in out.events() {
+                match event.r#type() {
+                    HistoryEventType::TaskStateEntered => {
+                        waiting = event.state_entered_event_details().is_some_and(|d| d.name() == APPROVAL_STATE);
+                        token = None;
+                    }
+                    HistoryEventType::TaskScheduled if waiting => {
+                        let parameters = event.task_scheduled_event_details().map(|d| d.parameters()).unwrap_or("{}");
+                        let parameters: serde_json::Value = serde_json::from_str(parameters).unwrap_or_default();
+                        token = parameters["Payload"]["token"].as_str().map(str::to_string);
+                    }
+                    HistoryEventType::TaskStateExited
+                        if event.state_exited_event_details().is_some_and(|d| d.name() == APPROVAL_STATE) =>
+                    {
+                        waiting = false;
+                    }
+                    _ => {}
+                }
+            }
+            next_token = out.next_token().map(str::to_string);
+            if next_token.is_none() {
+                return Ok(if waiting { token } else { None });
+            }
+        }
+    }
+
+    async fn answer(&self, token: &str, answer: Result<String, (String, String)>) -> Result<(), AwsError> {
+        match answer {
+            Ok(output) => {
+                self.client.send_task_success().task_token(token).output(output).send().await.map_err(classify)?;
+            }
+            Err((error, cause)) => {
+                let request = self.client.send_task_failure().task_token(token).error(error).cause(cause);
+                request.send().await.map_err(classify)?;
+            }
+        }
+        Ok(())
     }
 
     async fn stop(&self, execution_arn: &str, cause: &str) -> Result<(), AwsError> {
@@ -281,6 +337,87 @@ mod tests {
             Some("arn:aws:states:us-east-1:123456789012:stateMachine:canary-rollout")
         );
         assert_eq!(crate::state_machine_of("arn:aws:lambda:x"), None);
+    }
+
+    #[tokio::test]
+    async fn the_approval_token_is_found_while_the_gate_waits_and_answers_go_through() {
+        use aws_sdk_sfn::operation::send_task_failure::SendTaskFailureOutput;
+        use aws_sdk_sfn::operation::send_task_success::SendTaskSuccessOutput;
+        use aws_sdk_sfn::types::{StateEnteredEventDetails, TaskScheduledEventDetails};
+        let entered = |id: i64, name: &str| {
+            HistoryEvent::builder()
+                .id(id)
+                .timestamp(DateTime::from_secs(id))
+                .r#type(HistoryEventType::TaskStateEntered)
+                .state_entered_event_details(StateEnteredEventDetails::builder().name(name).build().unwrap())
+                .build()
+                .unwrap()
+        };
+        let scheduled = |id: i64, token: &str| {
+            let parameters = format!(r#"{{"FunctionName": "gate", "Payload": {{"token": "{token}"}}}}"#);
+            HistoryEvent::builder()
+                .id(id)
+                .timestamp(DateTime::from_secs(id))
+                .r#type(HistoryEventType::TaskScheduled)
+                .task_scheduled_event_details(
+                    TaskScheduledEventDetails::builder()
+                        .resource_type("lambda")
+                        .resource("invoke")
+                        .region("r")
+                        .parameters(parameters)
+                        .build()
+                        .unwrap(),
+                )
+                .build()
+                .unwrap()
+        };
+        let exited = |id: i64, name: &str| {
+            HistoryEvent::builder()
+                .id(id)
+                .timestamp(DateTime::from_secs(id))
+                .r#type(HistoryEventType::TaskStateExited)
+                .state_exited_event_details(StateExitedEventDetails::builder().name(name).build().unwrap())
+                .build()
+                .unwrap()
+        };
+        let waiting = mock!(Client::get_execution_history)
+            .match_requests(|r| r.execution_arn() == Some("arn:waiting"))
+            .then_output(move || {
+                GetExecutionHistoryOutput::builder()
+                    .events(entered(1, "Shift"))
+                    .events(scheduled(2, "not-this"))
+                    .events(exited(3, "Shift"))
+                    .events(entered(4, "AwaitApproval"))
+                    .events(scheduled(5, "tok-1"))
+                    .build()
+                    .unwrap()
+            });
+        let answered = mock!(Client::get_execution_history)
+            .match_requests(|r| r.execution_arn() == Some("arn:answered"))
+            .then_output(move || {
+                GetExecutionHistoryOutput::builder()
+                    .events(entered(4, "AwaitApproval"))
+                    .events(scheduled(5, "tok-1"))
+                    .events(exited(6, "AwaitApproval"))
+                    .build()
+                    .unwrap()
+            });
+        let success = mock!(Client::send_task_success)
+            .match_requests(|r| r.task_token() == Some("tok-1") && r.output() == Some(r#"{"decision":"promote"}"#))
+            .then_output(|| SendTaskSuccessOutput::builder().build());
+        let failure = mock!(Client::send_task_failure)
+            .match_requests(|r| r.task_token() == Some("tok-1") && r.error() == Some("Aborted"))
+            .then_output(|| SendTaskFailureOutput::builder().build());
+        let executions = StepFunctionsExecutions::new(mock_client!(
+            aws_sdk_sfn,
+            RuleMode::MatchAny,
+            [&waiting, &answered, &success, &failure]
+        ));
+        assert_eq!(executions.approval_token("arn:waiting").await.unwrap().as_deref(), Some("tok-1"));
+        assert_eq!(executions.approval_token("arn:answered").await.unwrap(), None);
+        executions.answer("tok-1", Ok(r#"{"decision":"promote"}"#.into())).await.unwrap();
+        executions.answer("tok-1", Err(("Aborted".into(), "by an operator".into()))).await.unwrap();
+        assert_eq!((success.num_calls(), failure.num_calls()), (1, 1));
     }
 
     #[tokio::test]

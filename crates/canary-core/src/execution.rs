@@ -45,7 +45,12 @@ pub fn interpret(status: &str, output: Option<&str>, error: Option<&str>, cause:
     match (status, error) {
         ("RUNNING", _) => result("running", None, None),
         ("SUCCEEDED", _) => result("promoted", report(output), None),
-        ("FAILED", Some("RolledBack")) => result("rolled_back", report(cause), None),
+        // An abort at an approval gate rolls back too; the report says which it was.
+        ("FAILED", Some("RolledBack")) => {
+            let report = report(cause);
+            let aborted = report.as_ref().is_some_and(|r| r.outcome == crate::rollout::Outcome::Aborted);
+            result(if aborted { "aborted" } else { "rolled_back" }, report, None)
+        }
         ("FAILED", Some("RequestRefused")) => result("refused", None, task_message()),
         ("FAILED", Some("RollbackFailed")) => result("rollback_failed", None, task_message()),
         ("ABORTED", _) => result("aborted", None, Some("the execution was stopped".into())),

@@ -15,6 +15,6 @@ pub mod schedule;
 
 pub use health::{AlarmState, Check, Failure, HealthFigures, Verdict, VersionFigures};
 pub use refusal::{FieldError, Refusal};
-pub use request::{HealthPolicy, Hooks, NoData, RolloutRequest, Strategy, parse_request, parse_request_str};
+pub use request::{Approval, HealthPolicy, Hooks, NoData, RolloutRequest, Strategy, parse_request, parse_request_str};
 pub use rollout::{AliasState, HookOutcome, LiveFacts, MovePlan, Next, Outcome, Report, Rollout, Routing};
 pub use schedule::{Schedule, Step};

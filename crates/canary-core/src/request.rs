@@ -30,6 +30,23 @@ pub struct RolloutRequest {
     pub health: HealthPolicy,
     #[serde(default, skip_serializing_if = "Hooks::is_empty")]
     pub hooks: Hooks,
+    /// Percentages the rollout pauses before, until someone promotes or aborts it.
+    #[serde(default, skip_serializing_if = "Approval::is_empty")]
+    pub approval: Approval,
+}
+
+/// Manual gates.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Approval {
+    /// Pause before shifting to each of these percentages (steps of the schedule; 100 pauses before promotion).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub before_percent: Vec<f64>,
+}
+
+impl Approval {
+    pub fn is_empty(&self) -> bool {
+        self.before_percent.is_empty()
+    }
 }
 
 /// Lambda functions invoked around the traffic shift; a failure rolls back.
@@ -380,12 +397,23 @@ fn validate(raw: RawRequest, mut problems: Problems) -> Result<RolloutRequest, R
             check_function(&mut problems, name, value);
         }
     }
-    if raw.approval.is_some_and(|a| a.before_percent.is_some()) {
-        problems.add(
-            "approval.before_percent",
-            "manual approval gates are not supported by this controller version yet",
-            "remove the field, or use strategy.steps with long holds and stop the execution to abort",
-        );
+    let approval = Approval { before_percent: raw.approval.and_then(|a| a.before_percent).unwrap_or_default() };
+    if let Some(strategy) = &strategy {
+        let steps = Schedule::from_strategy(strategy).steps;
+        for (i, percent) in approval.before_percent.iter().enumerate() {
+            if !steps.iter().any(|s| (s.percent - percent).abs() < 1e-9) {
+                let shown: Vec<String> = steps.iter().take(10).map(|s| format!("{}", s.percent)).collect();
+                problems.add(
+                    format!("approval.before_percent[{i}]"),
+                    format!("{percent} is not a step of this rollout's schedule"),
+                    format!(
+                        "use one of its steps: {}{}",
+                        shown.join(", "),
+                        if steps.len() > 10 { ", ..." } else { "" }
+                    ),
+                );
+            }
+        }
     }
     if let (Some(strategy), Some(health)) = (&strategy, &health) {
         let total = Schedule::from_strategy(strategy).estimated_seconds(health);
@@ -406,6 +434,7 @@ fn validate(raw: RawRequest, mut problems: Problems) -> Result<RolloutRequest, R
         strategy: strategy.unwrap_or_default(),
         health: health.unwrap_or_default(),
         hooks,
+        approval,
     })
 }
 

@@ -94,6 +94,8 @@ pub enum Next {
     Promote,
     /// Wait `wait_seconds`, then check health.
     Hold,
+    /// Pause until someone promotes or aborts (`approval.before_percent`).
+    AwaitApproval,
     /// Run the post-traffic hook, with all traffic on the new version.
     PostTraffic,
     /// Restore the original routing.
@@ -225,11 +227,21 @@ pub struct Rollout {
     pub history_omitted: usize,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub hooks_run: Vec<HookRecord>,
+    /// Schedule indices whose approval gate was passed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub approved: Vec<usize>,
+    /// Set by `promote --full`: the next move goes straight to 100%.
+    #[serde(default)]
+    pub skip_to_final: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failure: Option<Failure>,
     /// The execution's result, set once the rollout is over; the state machine's last state outputs it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub report: Option<Report>,
+    /// An operator's answer at an approval gate (`{"decision": "promote" | "promote_full"}`), placed here by
+    /// the state machine (`ResultPath: $.approval`) until it is applied.
+    #[serde(default, rename = "approval", skip_serializing_if = "Option::is_none")]
+    pub decision: Option<serde_json::Value>,
     /// Set by the state machine's `Catch` when a task failed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<TaskError>,
@@ -312,14 +324,7 @@ impl Rollout {
         }
         problems.into_result(())?;
         let schedule = request.schedule();
-        let next = if request.hooks.pre_traffic.is_some() {
-            Next::PreTraffic
-        } else if schedule.steps[0].is_final() {
-            Next::Promote
-        } else {
-            Next::Shift
-        };
-        Ok(Rollout {
+        let rollout = Rollout {
             old_version: alias.routing.function_version.clone(),
             original: alias.routing,
             revision_id: alias.revision_id,
@@ -328,25 +333,62 @@ impl Rollout {
             step_started_at: None,
             waited_for_data_seconds: 0,
             wait_seconds: 0,
-            next,
             started_at: now,
             history: Vec::new(),
             history_omitted: 0,
             hooks_run: Vec::new(),
+            approved: Vec::new(),
+            skip_to_final: false,
             failure: None,
             report: None,
+            decision: None,
             error: None,
+            next: Next::Shift,
             request,
+        };
+        Ok(if rollout.request.hooks.pre_traffic.is_some() {
+            Rollout { next: Next::PreTraffic, ..rollout }
+        } else {
+            rollout.go_to_next_move()
         })
+    }
+
+    /// Goes on to the next move: a shift, or the promotion, unless an approval gate stands before it.
+    fn go_to_next_move(mut self) -> Rollout {
+        let index = self.next_index();
+        let step = self.schedule().step(index);
+        let gated = self.request.approval.before_percent.iter().any(|p| (p - step.percent).abs() < 1e-9);
+        self.next = if gated && !self.approved.contains(&index) && !self.skip_to_final {
+            Next::AwaitApproval
+        } else if step.is_final() {
+            Next::Promote
+        } else {
+            Next::Shift
+        };
+        self
+    }
+
+    /// Applies an operator's decision at an approval gate: `promote` goes on to the gated step,
+    /// `promote_full` straight to 100%. Anything else is refused with what would be right.
+    pub fn after_approval(mut self, decision: &str) -> Result<Rollout, String> {
+        if self.next != Next::AwaitApproval {
+            return Err(format!("the rollout is not waiting for approval (next: {:?})", self.next));
+        }
+        match decision {
+            "promote" => self.approved.push(self.next_index()),
+            "promote_full" => self.skip_to_final = true,
+            other => return Err(format!("unknown decision \"{other}\": use \"promote\" or \"promote_full\"")),
+        }
+        Ok(self.go_to_next_move())
     }
 
     pub fn schedule(&self) -> Schedule {
         self.request.schedule()
     }
 
-    /// The schedule index the next move goes to.
+    /// The schedule index the next move goes to: the last after `promote --full`.
     pub fn next_index(&self) -> usize {
-        self.step.map_or(0, |s| s + 1)
+        if self.skip_to_final { self.step_count - 1 } else { self.step.map_or(0, |s| s + 1) }
     }
 
     /// The routing the alias carries at a step of the schedule.
@@ -545,17 +587,15 @@ impl Rollout {
         if hook == "post_traffic" {
             return self.finish(now);
         }
-        self.next = if self.schedule().steps[0].is_final() { Next::Promote } else { Next::Shift };
-        self
+        self.go_to_next_move()
     }
 
-    fn advance(mut self, now: DateTime<Utc>) -> Rollout {
+    fn advance(self, now: DateTime<Utc>) -> Rollout {
         let schedule = self.schedule();
         if schedule.step(self.step.unwrap_or(0)).is_final() {
             return self.finish(now);
         }
-        self.next = if schedule.step(self.next_index()).is_final() { Next::Promote } else { Next::Shift };
-        self
+        self.go_to_next_move()
     }
 
     fn fail(mut self, failure: Failure) -> Rollout {
@@ -615,7 +655,7 @@ impl Rollout {
             steps: self.history.clone(),
             steps_omitted: self.history_omitted,
             hooks: self.hooks_run.clone(),
-            reason: (outcome == Outcome::RolledBack).then(|| self.rollback_reason()),
+            reason: matches!(outcome, Outcome::RolledBack | Outcome::Aborted).then(|| self.rollback_reason()),
         }
     }
 }

@@ -218,10 +218,9 @@ fn health_fields() {
     parse_request(&with(base(), "health", json!({"compare_to_baseline": false, "alarms": []}))).unwrap();
 }
 
-/// INPUT.md's full example: everything is understood but approval gates, which are not built yet; ignoring
-/// them would silently weaken the rollout a user asked for, so the field is refused by name.
+/// INPUT.md's full example is understood whole.
 #[test]
-fn the_full_example_is_understood_except_approval() {
+fn the_full_example_is_understood() {
     let mut example = json!({
       "function": "orders-api", "alias": "live", "version": "42",
       "strategy": { "linear": { "percent": 10, "interval_seconds": 60 } },
@@ -232,7 +231,12 @@ fn the_full_example_is_understood_except_approval() {
       "hooks": { "pre_traffic": "orders-api-smoke", "post_traffic": "orders-api-e2e" },
       "approval": { "before_percent": [50] }
     });
-    refused(example.clone(), &["approval.before_percent"]);
+    let request = parse_request(&example).unwrap();
+    assert_eq!(request.approval.before_percent, [50.0]);
+    example["approval"] = json!({"before_percent": [50, 55]});
+    refused(example.clone(), &["approval.before_percent[1]"]);
+    example["approval"] = json!({"before_percnt": [50]});
+    refused(example.clone(), &["approval.before_percnt"]);
     example.as_object_mut().unwrap().remove("approval");
     let request = parse_request(&example).unwrap();
     assert_eq!(request.hooks.pre_traffic.as_deref(), Some("orders-api-smoke"));

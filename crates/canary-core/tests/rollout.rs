@@ -115,6 +115,7 @@ fn run(
                 rollout = rollout.after_check(health(step), now);
             }
             Next::Done => return (seen, rollout, alias),
+            Next::AwaitApproval => rollout = rollout.after_approval("promote").unwrap(),
             Next::PreTraffic | Next::PostTraffic => {
                 rollout = rollout.after_hook(canary_core::HookOutcome { passed: true, message: "ok".into() }, now)
             }
@@ -402,4 +403,46 @@ fn hooks_run_before_any_traffic_and_after_promotion() {
     let after = Rollout::prepare(at_once, facts(), t0()).unwrap().after_hook(passed(), t0());
     assert_eq!(after.next, Next::Promote);
     assert_eq!(after.after_move("r1".into(), t0()).next, Next::Done);
+}
+
+#[test]
+fn approval_gates_pause_before_their_percentages() {
+    let gated = |before: Value, hooks: Value| {
+        request(json!({"strategy": {"linear": {"percent": 25, "interval_seconds": 10}},
+                       "approval": {"before_percent": before}, "hooks": hooks}))
+    };
+    // Before 50%: shift to 25, check, then pause.
+    let rollout = Rollout::prepare(gated(json!([50]), json!({})), facts(), t0()).unwrap();
+    assert_eq!(rollout.next, Next::Shift);
+    let paused = rollout.after_move("r1".into(), t0()).after_check(healthy(), t0());
+    assert_eq!((paused.next, paused.next_index()), (Next::AwaitApproval, 1));
+    // promote: on to 50%, and no second pause there.
+    let promoted = paused.clone().after_approval("promote").unwrap();
+    assert_eq!((promoted.next, promoted.approved.clone()), (Next::Shift, vec![1]));
+    let at_50 = promoted.after_move("r2".into(), t0());
+    assert_eq!(at_50.expected_routing().additional_version_weights["2"], 0.5);
+    assert_eq!(at_50.after_check(healthy(), t0()).next, Next::Shift, "75% is not gated");
+    // promote_full: straight to 100%, skipping 50 and 75.
+    let full = paused.clone().after_approval("promote_full").unwrap();
+    assert_eq!((full.next, full.next_index()), (Next::Promote, 3));
+    let done = full.after_move("r3".into(), t0());
+    assert_eq!((done.next, done.expected_routing()), (Next::Done, Routing::to_version("2")));
+    // Decisions the gate does not know, or a rollout that is not waiting, are refused.
+    assert!(paused.clone().after_approval("yes").unwrap_err().contains("promote_full"));
+    assert!(done.after_approval("promote").unwrap_err().contains("not waiting"));
+
+    // A gate at the first step pauses before any traffic moves; after a pre-traffic hook when there is one.
+    let first = Rollout::prepare(gated(json!([25]), json!({})), facts(), t0()).unwrap();
+    assert_eq!((first.next, first.step), (Next::AwaitApproval, None));
+    let hooked = Rollout::prepare(gated(json!([25]), json!({"pre_traffic": "smoke"})), facts(), t0()).unwrap();
+    assert_eq!(hooked.next, Next::PreTraffic);
+    let after_hook = hooked.after_hook(canary_core::HookOutcome { passed: true, message: "ok".into() }, t0());
+    assert_eq!(after_hook.next, Next::AwaitApproval);
+    // A gate at 100% pauses before promotion.
+    let last = Rollout::prepare(gated(json!([100]), json!({})), facts(), t0()).unwrap();
+    let mut state = last;
+    for _ in 0..3 {
+        state = state.after_move("r".into(), t0()).after_check(healthy(), t0());
+    }
+    assert_eq!((state.next, state.next_index()), (Next::AwaitApproval, 3));
 }

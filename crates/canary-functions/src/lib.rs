@@ -202,6 +202,35 @@ pub async fn hook(state: Rollout, hooks: &dyn Hooks, now: DateTime<Utc>) -> Resu
     Ok(state.after_hook(outcome, now))
 }
 
+/// `AwaitApproval` and `ApplyApproval`. Invoked with `{"state", "token"}` (the state machine waits for the
+/// token), it announces the pause and how to continue; invoked with the state and the operator's answer
+/// (`approval.decision`), it applies it. A decision other than `promote` or `promote_full` fails, and the
+/// rollout rolls back: it never goes on without a clear approval.
+pub async fn gate(event: Value, now: DateTime<Utc>) -> Result<Value, ControllerError> {
+    if let (Some(state), Some(token)) = (event.get("state"), event.get("token").and_then(Value::as_str)) {
+        let state = state_from(state.clone())?;
+        let percent = state.schedule().step(state.next_index()).percent;
+        let how = format!(
+            "canaryctl promote EXECUTION [--full] | canaryctl abort EXECUTION; or SendTaskSuccess with output \
+             {{\"decision\": \"promote\"}} (or \"promote_full\"), or SendTaskFailure to abort, with the task token {token}"
+        );
+        tracing::warn!(
+            function = state.request.function,
+            alias = state.request.alias,
+            percent,
+            how,
+            "paused for approval"
+        );
+        return Ok(json!({"paused_before_percent": percent, "how_to_continue": how, "at": now}));
+    }
+    let mut state = state_from(event)?;
+    let decision = state.decision.take();
+    let decision = decision.as_ref().and_then(|d| d.get("decision")).and_then(Value::as_str).unwrap_or("(none)");
+    let state = state.after_approval(decision).map_err(ControllerError::InvalidState)?;
+    tracing::info!(function = state.request.function, decision, next = ?state.next, "approval applied");
+    Ok(serde_json::to_value(state).expect("states serialise"))
+}
+
 /// `Rollback`: restores the routing recorded by `Prepare`, exactly, unless someone else changed the alias.
 /// Returns the state with its report.
 pub async fn rollback(
@@ -211,7 +240,9 @@ pub async fn rollback(
 ) -> Result<Rollout, ControllerError> {
     let routing = carry_out(aliases, &state, |live| state.plan_rollback(live)).await?.routing;
     let (function, alias) = (&state.request.function, &state.request.alias);
-    let report = state.report(Outcome::RolledBack, routing, now);
+    // An operator's abort at an approval gate arrives as a task failure named "Aborted".
+    let aborted = state.error.as_ref().is_some_and(|e| e.error == "Aborted");
+    let report = state.report(if aborted { Outcome::Aborted } else { Outcome::RolledBack }, routing, now);
     tracing::warn!(function, alias, reason = ?report.reason, "rolled back");
     state.report = Some(report);
     state.next = Next::Rollback;

@@ -311,6 +311,12 @@ impl Executions for History {
     async fn stop(&self, _: &str, _: &str) -> Result<(), AwsError> {
         unreachable!()
     }
+    async fn approval_token(&self, _: &str) -> Result<Option<String>, AwsError> {
+        unreachable!()
+    }
+    async fn answer(&self, _: &str, _: Result<String, (String, String)>) -> Result<(), AwsError> {
+        unreachable!()
+    }
     async fn running(&self, state_machine: &str) -> Result<Vec<RunningExecution>, AwsError> {
         assert_eq!(state_machine, "arn:aws:states:us-east-1:123456789012:stateMachine:canary-rollout");
         Ok(self.1.clone())

@@ -53,7 +53,12 @@ fn every_task_is_bounded_retried_and_caught() {
             continue;
         }
         // Hooks may run for Lambda's 15 minutes; the controller's own tasks take seconds.
-        let bound = if name.ends_with("Traffic") { 960 } else { 300 };
+        let bound = match name.as_str() {
+            n if n.ends_with("Traffic") => 960,
+            // A person has a week to answer an approval gate.
+            "AwaitApproval" => 7 * 24 * 3600,
+            _ => 300,
+        };
         assert!(state["TimeoutSeconds"].as_u64().is_some_and(|t| t <= bound), "{name} has no timeout");
         let retried: Vec<&str> =
             state["Retry"][0]["ErrorEquals"].as_array().unwrap().iter().filter_map(Value::as_str).collect();
@@ -104,6 +109,7 @@ fn the_definition_is_parameterised_by_the_controller_function_arns() {
         "PromoteFunctionArn",
         "RollbackFunctionArn",
         "HookFunctionArn",
+        "GateFunctionArn",
     ]
     .map(String::from)
     .into();

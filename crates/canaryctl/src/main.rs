@@ -10,10 +10,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 const EXIT_CODES: &str = "Exit codes:
-  0  success: the plan is valid, the rollout started or was stopped, the status was read, or (start --wait,
-     watch) the new version was promoted
+  0  success: the plan is valid, the rollout started, was promoted past its gate or stopped, the status was
+     read, or (start --wait, watch) the new version was promoted
   1  the rollout ended without promoting: rolled back, aborted, timed out, or failed; abort of an
-     execution that is not running
+     execution that is not running; promote of one that is not waiting for approval
   2  the command line is wrong
   3  the request was refused (bad input, or the live alias does not allow it); nothing moved
   4  AWS could not be reached or refused the call (credentials, permissions, state machine ARN)";
@@ -50,7 +50,15 @@ enum Command {
     },
     /// Recent rollouts of the state machine, newest first, optionally of one function and alias.
     List(ops::ListArgs),
-    /// Stop a running rollout; the controller's safety net restores the alias's original routing.
+    /// Continue a rollout paused at an approval gate: on to the next step, or with --full to 100%.
+    Promote {
+        #[command(flatten)]
+        target: ops::Target,
+        /// Skip the remaining steps: straight to 100%.
+        #[arg(long)]
+        full: bool,
+    },
+    /// Stop a running rollout and restore the alias's original routing.
     Abort(ops::Target),
 }
 
@@ -131,6 +139,7 @@ async fn main() -> ExitCode {
         Command::Status(target) => ops::status(target).await,
         Command::Watch { target, poll_seconds } => ops::watch(target, poll_seconds).await,
         Command::List(args) => ops::list(args).await,
+        Command::Promote { target, full } => ops::promote(target, full).await,
         Command::Abort(target) => ops::abort(target).await,
     };
     match result {

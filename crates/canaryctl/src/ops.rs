@@ -197,6 +197,27 @@ pub async fn list(args: ListArgs) -> Result<u8, Failure> {
     Ok(0)
 }
 
+pub async fn promote(target: Target, full: bool) -> Result<u8, Failure> {
+    let arn = execution_arn(&target.execution, target.state_machine_arn.as_deref())?;
+    let executions = executions(&target.aws).await;
+    let token =
+        executions.approval_token(&arn).await.map_err(|e| Failure::aws(format!("could not read {arn}: {e}")))?;
+    let Some(token) = token else {
+        return Err(Failure { code: 1, message: format!("{arn} is not waiting for approval") });
+    };
+    let decision = if full { "promote_full" } else { "promote" };
+    executions
+        .answer(&token, Ok(json!({"decision": decision}).to_string()))
+        .await
+        .map_err(|e| Failure::aws(format!("could not answer the approval gate: {e}")))?;
+    let message = if full { "promoted: straight to 100%" } else { "promoted: on to the next step" };
+    match target.output {
+        Output::Json => println!("{}", json!({"execution_arn": arn, "decision": decision, "message": message})),
+        Output::Text => println!("{message}"),
+    }
+    Ok(0)
+}
+
 pub async fn abort(target: Target) -> Result<u8, Failure> {
     let arn = execution_arn(&target.execution, target.state_machine_arn.as_deref())?;
     let executions = executions(&target.aws).await;
@@ -204,11 +225,20 @@ pub async fn abort(target: Target) -> Result<u8, Failure> {
     if info.status != "RUNNING" {
         return Err(Failure { code: 1, message: format!("{} is not running: it ended {}", info.name, info.status) });
     }
-    executions
-        .stop(&arn, "aborted with canaryctl abort")
-        .await
-        .map_err(|e| Failure::aws(format!("could not stop {arn}: {e}")))?;
-    let message = "stopped; the controller's safety net restores the alias's original routing";
+    let token =
+        executions.approval_token(&arn).await.map_err(|e| Failure::aws(format!("could not read {arn}: {e}")))?;
+    let message = if let Some(token) = token {
+        // Waiting at a gate: failing its task lets the state machine roll back by itself.
+        let answer = Err(("Aborted".to_string(), "aborted with canaryctl abort".to_string()));
+        executions.answer(&token, answer).await.map_err(|e| Failure::aws(format!("could not answer the gate: {e}")))?;
+        "aborted at the approval gate; the controller rolls the alias back to its original routing"
+    } else {
+        executions
+            .stop(&arn, "aborted with canaryctl abort")
+            .await
+            .map_err(|e| Failure::aws(format!("could not stop {arn}: {e}")))?;
+        "stopped; the controller's safety net restores the alias's original routing"
+    };
     match target.output {
         Output::Json => println!("{}", json!({"execution_arn": arn, "outcome": "aborted", "message": message})),
         Output::Text => println!("{}: {message}", info.name),

@@ -321,6 +321,12 @@ mod tests {
         async fn stop(&self, _: &str, _: &str) -> Result<(), AwsError> {
             unreachable!()
         }
+        async fn approval_token(&self, _: &str) -> Result<Option<String>, AwsError> {
+            unreachable!()
+        }
+        async fn answer(&self, _: &str, _: Result<String, (String, String)>) -> Result<(), AwsError> {
+            unreachable!()
+        }
     }
 
     #[tokio::test]

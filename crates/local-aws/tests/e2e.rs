@@ -762,3 +762,74 @@ async fn a_failing_post_traffic_hook_rolls_back_from_full_traffic() {
     assert_eq!(report["steps"].as_array().unwrap().last().unwrap()["percent"], 100.0, "it had reached 100%: {report}");
     assert_eq!(stack.alias(&function).await, ("1".into(), HashMap::new()));
 }
+
+// ---- Approval gates (issue 5). ----
+
+/// Starts a gated rollout and waits until it pauses at its gate; returns the execution's name.
+async fn paused(stack: &Stack, function: &str, percent: u32, before: u32) -> String {
+    let input = json!({"function": function, "alias": "live", "version": "2",
+        "strategy": {"linear": {"percent": percent, "interval_seconds": 1}}, "health": {"enabled": false},
+        "approval": {"before_percent": [before]}});
+    let arn = stack.start(&input, None).await;
+    let name = arn.rsplit(':').next().unwrap().to_string();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (_, stdout, _) = canaryctl_raw(stack, &["status", &name, "--output", "json"]);
+        if serde_json::from_str::<Value>(&stdout).is_ok_and(|s| s["next"] == "await_approval") {
+            return name;
+        }
+        assert!(Instant::now() < deadline, "{name} never paused: {stdout}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test]
+#[ignore = "needs the local AWS stack: run through cargo xtask test"]
+async fn a_paused_rollout_is_promoted() {
+    let stack = Stack::get().await;
+    let function = service(&stack, &[&[], &[]]).await;
+    let name = paused(&stack, &function, 50, 50).await;
+    assert_eq!(stack.alias(&function).await, ("1".into(), HashMap::new()), "paused before any traffic moved");
+    let (code, stdout, stderr) = canaryctl_raw(&stack, &["promote", &name]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    let (code, stdout, _) = canaryctl_raw(&stack, &["watch", &name, "--poll-seconds", "1"]);
+    assert_eq!(code, 0, "{stdout}");
+    assert_eq!(stack.alias(&function).await, ("2".into(), HashMap::new()));
+    let (code, _, stderr) = canaryctl_raw(&stack, &["promote", &name]);
+    assert_eq!(code, 1, "a finished rollout is not waiting: {stderr}");
+}
+
+#[tokio::test]
+#[ignore = "needs the local AWS stack: run through cargo xtask test"]
+async fn promote_full_goes_straight_to_100() {
+    let stack = Stack::get().await;
+    let function = service(&stack, &[&[], &[]]).await;
+    let name = paused(&stack, &function, 25, 50).await;
+    assert_eq!(stack.alias(&function).await.1.get("2").copied(), Some(0.25), "paused at 25%, before 50%");
+    let (code, stdout, stderr) = canaryctl_raw(&stack, &["promote", &name, "--full"]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    let (code, stdout, _) = canaryctl_raw(&stack, &["watch", &name, "--output", "json", "--poll-seconds", "1"]);
+    assert_eq!(code, 0, "{stdout}");
+    let result: Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    let percents: Vec<f64> =
+        result["report"]["steps"].as_array().unwrap().iter().map(|s| s["percent"].as_f64().unwrap()).collect();
+    assert_eq!(percents, [25.0, 100.0], "50% and 75% were skipped");
+    assert_eq!(stack.alias(&function).await, ("2".into(), HashMap::new()));
+}
+
+#[tokio::test]
+#[ignore = "needs the local AWS stack: run through cargo xtask test"]
+async fn a_paused_rollout_is_aborted_and_the_alias_restored() {
+    let stack = Stack::get().await;
+    let function = service(&stack, &[&[], &[]]).await;
+    let name = paused(&stack, &function, 25, 50).await;
+    let (code, stdout, stderr) = canaryctl_raw(&stack, &["abort", &name]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(stdout.contains("approval gate"), "{stdout}");
+    let (code, stdout, _) = canaryctl_raw(&stack, &["watch", &name, "--output", "json", "--poll-seconds", "1"]);
+    assert_eq!(code, 1, "{stdout}");
+    let result: Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    assert_eq!(result["outcome"], "aborted", "{result}");
+    assert!(result["message"].as_str().unwrap().contains("Aborted"), "{result}");
+    assert_eq!(stack.alias(&function).await, ("1".into(), HashMap::new()));
+}
