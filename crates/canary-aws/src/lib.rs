@@ -4,6 +4,7 @@
 //! - [`Metrics`]: one window's health figures for the new and the old version, and alarm states (CloudWatch).
 //! - [`Executions`]: start, follow and stop rollouts (Step Functions).
 //! - [`Hooks`]: invoke traffic hooks (Lambda).
+//! - [`Notifier`]: publish rollout events (EventBridge).
 //!
 //! Architecture invariant: nothing here decides anything. Decisions are `canary-core`'s; this crate turns
 //! them into API calls and API answers into core types, and sorts failures into [`AwsError`] kinds that
@@ -11,11 +12,13 @@
 
 mod cloudwatch;
 mod error;
+mod events;
 mod lambda;
 mod sfn;
 
 pub use cloudwatch::CloudWatchMetrics;
 pub use error::AwsError;
+pub use events::EventBridgeNotifier;
 pub use lambda::{LambdaAliases, LambdaHooks};
 pub use sfn::StepFunctionsExecutions;
 
@@ -77,6 +80,12 @@ pub trait Hooks: Send + Sync {
     /// Invokes `function` synchronously with `payload`. It fails when the function fails, or answers
     /// `{"passed": false, "reason": "..."}`.
     async fn run(&self, function: &str, payload: &serde_json::Value) -> Result<HookOutcome, AwsError>;
+}
+
+/// Rollout events, published for people and systems to follow.
+#[async_trait]
+pub trait Notifier: Send + Sync {
+    async fn publish(&self, notices: &[canary_core::notice::Notice]) -> Result<(), AwsError>;
 }
 
 /// Which metrics one health check reads: the alias's invocations, split by the version that ran them.

@@ -7,6 +7,7 @@
 pub mod concurrency;
 pub mod execution;
 pub mod health;
+pub mod notice;
 pub mod refusal;
 pub mod request;
 pub mod rollout;

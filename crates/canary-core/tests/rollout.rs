@@ -446,3 +446,36 @@ fn approval_gates_pause_before_their_percentages() {
     }
     assert_eq!((state.next, state.next_index()), (Next::AwaitApproval, 3));
 }
+
+#[test]
+fn notices_follow_the_rollout() {
+    use canary_core::notice::{Task, notices};
+    let kinds = |task, state: &Rollout| notices(task, state).iter().map(|n| n.detail_type).collect::<Vec<_>>();
+    let gated = request(
+        json!({"strategy": {"linear": {"percent": 50, "interval_seconds": 10}}, "approval": {"before_percent": [100]}}),
+    );
+    let prepared = Rollout::prepare(gated, facts(), t0()).unwrap();
+    assert_eq!(kinds(Task::Prepare, &prepared), ["Rollout Started"]);
+    let started = &notices(Task::Prepare, &prepared)[0].detail;
+    assert_eq!((started["function"].as_str(), started["new_version"].as_str()), (Some("orders-api"), Some("2")));
+    assert_eq!(started["steps"].as_array().unwrap().len(), 2);
+    let moved = prepared.after_move("r1".into(), t0());
+    assert_eq!(kinds(Task::Move, &moved), Vec::<&str>::new());
+    let passed = moved.clone().after_check(healthy(), t0());
+    assert_eq!(kinds(Task::Check, &passed), ["Rollout Step Passed"]);
+    assert_eq!(notices(Task::Check, &passed)[0].detail["step"]["percent"], 50.0);
+    assert_eq!(kinds(Task::Paused, &passed), ["Rollout Paused For Approval"]);
+    assert_eq!(notices(Task::Paused, &passed)[0].detail["before_percent"], 100.0);
+    let failed = moved.after_check(failing(), t0());
+    assert_eq!(kinds(Task::Check, &failed), Vec::<&str>::new(), "the rollback announces the outcome");
+    let mut rolled_back = failed.clone();
+    rolled_back.report = Some(rolled_back.report(Outcome::RolledBack, Routing::to_version("1"), t0()));
+    assert_eq!(kinds(Task::Rollback, &rolled_back), ["Rollout Rolled Back"]);
+    let mut aborted = failed;
+    aborted.report = Some(aborted.report(Outcome::Aborted, Routing::to_version("1"), t0()));
+    assert_eq!(kinds(Task::Rollback, &aborted), ["Rollout Aborted"]);
+    let done = passed.after_approval("promote").unwrap().after_move("r2".into(), t0());
+    assert_eq!(kinds(Task::Move, &done), ["Rollout Promoted"]);
+    assert_eq!(notices(Task::Move, &done)[0].detail["report"]["outcome"], "promoted");
+    assert_eq!(kinds(Task::Hook, &done), ["Rollout Promoted"]);
+}

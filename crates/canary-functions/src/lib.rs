@@ -7,7 +7,8 @@
 //! Errors carry stable type names ([`ControllerError::error_type`]) that the state machine's `Retry` and
 //! `Catch` match on.
 
-use canary_aws::{Aliases, AwsError, Executions, Hooks, Metrics, WindowQuery};
+use canary_aws::{Aliases, AwsError, Executions, Hooks, Metrics, Notifier, WindowQuery};
+use canary_core::notice::{Task, notices};
 use canary_core::rollout::TaskError;
 use canary_core::safety_net::{SafetyNet, decide};
 use canary_core::{AliasState, MovePlan, Next, Outcome, Refusal, Rollout, parse_request};
@@ -57,6 +58,19 @@ impl From<AwsError> for ControllerError {
 impl From<ControllerError> for Diagnostic {
     fn from(error: ControllerError) -> Diagnostic {
         Diagnostic { error_type: error.error_type().to_string(), error_message: error.to_string() }
+    }
+}
+
+/// Publishes what a task's resulting state announces. A notification that cannot be published is logged;
+/// it never fails the rollout.
+pub async fn announce(notifier: &dyn Notifier, task: Task, state: &Rollout) {
+    let notices = notices(task, state);
+    if notices.is_empty() {
+        return;
+    }
+    match notifier.publish(&notices).await {
+        Ok(()) => tracing::info!(events = ?notices.iter().map(|n| n.detail_type).collect::<Vec<_>>(), "published"),
+        Err(error) => tracing::warn!(%error, "rollout events not published"),
     }
 }
 
@@ -256,6 +270,7 @@ pub async fn safety_net(
     event: Value,
     executions: &dyn Executions,
     aliases: &dyn Aliases,
+    notifier: &dyn Notifier,
     now: DateTime<Utc>,
 ) -> Result<Value, ControllerError> {
     let detail = &event["detail"];
@@ -281,6 +296,7 @@ pub async fn safety_net(
                 )),
             });
             let restored = rollback(*state, aliases, now).await?;
+            announce(notifier, Task::Rollback, &restored).await;
             let routing = restored.report.map(|r| r.routing);
             tracing::warn!(execution = arn, status, ?routing, "safety net restored the alias");
             Ok(json!({"execution": arn, "status": status, "action": "restored", "routing": routing}))

@@ -1,7 +1,7 @@
 //! The handlers against an in-memory Lambda and CloudWatch.
 
 use async_trait::async_trait;
-use canary_aws::{Aliases, AwsError, ExecutionInfo, Executions, Hooks, Metrics, StateExit, WindowQuery};
+use canary_aws::{Aliases, AwsError, ExecutionInfo, Executions, Hooks, Metrics, Notifier, StateExit, WindowQuery};
 use canary_core::concurrency::RunningExecution;
 use canary_core::{AlarmState, AliasState, HealthFigures, Next, Outcome, Routing, VersionFigures};
 use canary_functions::{ControllerError, advance, check, hook, prepare, rollback, safety_net, state_from};
@@ -374,12 +374,12 @@ async fn the_safety_net_restores_a_stopped_rollout_exactly() {
         ],
         Vec::new(),
     );
-    let result = safety_net(ended("ABORTED"), &history, &lambda, t0()).await.unwrap();
+    let result = safety_net(ended("ABORTED"), &history, &lambda, &quiet_notifier(), t0()).await.unwrap();
     assert_eq!(result["action"], "restored");
     assert_eq!(lambda.routing(), Routing::to_version("1"));
     // Delivered twice (EventBridge delivers at least once): the second finds nothing to write.
     let writes = lambda.writes();
-    safety_net(ended("ABORTED"), &history, &lambda, t0()).await.unwrap();
+    safety_net(ended("ABORTED"), &history, &lambda, &quiet_notifier(), t0()).await.unwrap();
     assert_eq!(lambda.writes(), writes);
 }
 
@@ -391,20 +391,23 @@ async fn the_safety_net_leaves_finished_rollouts_and_foreign_changes_alone() {
     let failed = check(shifted.clone(), &metrics(100, 50), t0() + Duration::seconds(5)).await.unwrap();
     let rolled_back = rollback(failed, &lambda, t0()).await.unwrap();
     let finished = History(vec![exit(9, "Rollback", &serde_json::to_string(&rolled_back).unwrap())], Vec::new());
-    let result = safety_net(ended("FAILED"), &finished, &lambda, t0()).await.unwrap();
+    let result = safety_net(ended("FAILED"), &finished, &lambda, &quiet_notifier(), t0()).await.unwrap();
     assert_eq!(
         (result["action"].as_str(), result["reason"].as_str()),
         (Some("none"), Some("the controller already rolled back"))
     );
     let empty = idle();
-    assert_eq!(safety_net(ended("TIMED_OUT"), &empty, &lambda, t0()).await.unwrap()["action"], "none");
+    assert_eq!(
+        safety_net(ended("TIMED_OUT"), &empty, &lambda, &quiet_notifier(), t0()).await.unwrap()["action"],
+        "none"
+    );
     // Someone pointed the alias elsewhere after the rollout stopped: their change stands.
     lambda.set_by_someone_else(Routing::to_version("3"));
     let stopped = History(vec![exit(5, "Shift", &serde_json::to_string(&shifted).unwrap())], Vec::new());
-    let error = safety_net(ended("ABORTED"), &stopped, &lambda, t0()).await.unwrap_err();
+    let error = safety_net(ended("ABORTED"), &stopped, &lambda, &quiet_notifier(), t0()).await.unwrap_err();
     assert_eq!(error.error_type(), "AliasChangedConcurrently");
     assert_eq!(lambda.routing(), Routing::to_version("3"));
-    let error = safety_net(json!({"detail": {}}), &stopped, &lambda, t0()).await.unwrap_err();
+    let error = safety_net(json!({"detail": {}}), &stopped, &lambda, &quiet_notifier(), t0()).await.unwrap_err();
     assert_eq!(error.error_type(), "InvalidState");
 }
 
@@ -448,4 +451,41 @@ async fn a_failing_pre_traffic_hook_rolls_back_before_any_traffic_moves() {
     input["hooks"] = json!({"post_traffic": "nowhere"});
     let error = prepare(input, &lambda, &metrics(0, 0), &idle(), t0()).await.unwrap_err();
     assert!(error.to_string().contains("hooks.post_traffic"), "{error}");
+}
+
+/// Keeps what would be published; publishing fails when told to, which must not fail the task.
+struct FakeNotifier(Mutex<Vec<&'static str>>, bool);
+
+fn quiet_notifier() -> FakeNotifier {
+    FakeNotifier(Mutex::new(Vec::new()), false)
+}
+
+#[async_trait]
+impl Notifier for FakeNotifier {
+    async fn publish(&self, notices: &[canary_core::notice::Notice]) -> Result<(), AwsError> {
+        if self.1 {
+            return Err(AwsError::Transient("EventBridge is down".into()));
+        }
+        self.0.lock().unwrap().extend(notices.iter().map(|n| n.detail_type));
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn announcing_publishes_and_never_fails_the_task() {
+    use canary_core::notice::Task;
+    use canary_functions::announce;
+    let lambda = FakeLambda::new();
+    let state = prepare(request(), &lambda, &metrics(0, 0), &idle(), t0()).await.unwrap();
+    let notifier = quiet_notifier();
+    announce(&notifier, Task::Prepare, &state).await;
+    announce(&notifier, Task::Move, &state).await;
+    assert_eq!(*notifier.0.lock().unwrap(), ["Rollout Started"]);
+    announce(&FakeNotifier(Mutex::new(Vec::new()), true), Task::Prepare, &state).await;
+    // The safety net announces the restore it made.
+    let shifted = advance(state.clone(), Next::Shift, &lambda, t0()).await.unwrap();
+    let history = History(vec![exit(5, "Shift", &serde_json::to_string(&shifted).unwrap())], Vec::new());
+    let notifier = quiet_notifier();
+    safety_net(ended("ABORTED"), &history, &lambda, &notifier, t0()).await.unwrap();
+    assert_eq!(*notifier.0.lock().unwrap(), ["Rollout Rolled Back"]);
 }

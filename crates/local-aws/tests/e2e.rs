@@ -833,3 +833,43 @@ async fn a_paused_rollout_is_aborted_and_the_alias_restored() {
     assert!(result["message"].as_str().unwrap().contains("Aborted"), "{result}");
     assert_eq!(stack.alias(&function).await, ("1".into(), HashMap::new()));
 }
+
+// ---- Notifications (issue 5). ----
+
+/// Rollout events reach whoever subscribes: an EventBridge rule on source lambda-canary delivers them to a
+/// queue, in order, each naming the rollout.
+#[tokio::test]
+#[ignore = "needs the local AWS stack: run through cargo xtask test"]
+async fn rollout_events_are_published_to_eventbridge() {
+    let stack = Stack::get().await;
+    let function = service(&stack, &[&[], &[]]).await;
+    let sqs = aws_sdk_sqs::Client::new(&stack.config);
+    let events = aws_sdk_eventbridge::Client::new(&stack.config);
+    let queue = format!("e2e-events-{}", unique()).replace(['.', ':'], "-");
+    let url = sqs.create_queue().queue_name(&queue).send().await.unwrap().queue_url().unwrap().to_string();
+    let pattern = json!({"source": ["lambda-canary"], "detail": {"function": [function]}});
+    events.put_rule().name(&queue).event_pattern(pattern.to_string()).send().await.unwrap();
+    let target = aws_sdk_eventbridge::types::Target::builder()
+        .id("queue")
+        .arn(format!("arn:aws:sqs:us-east-1:123456789012:{queue}"))
+        .build()
+        .unwrap();
+    events.put_targets().rule(&queue).targets(target).send().await.unwrap();
+
+    let (status, _, report) = stack.rollout(linear(&function, "2", json!({"enabled": false}))).await;
+    assert_eq!(status, "SUCCEEDED", "{report}");
+    let mut received: Vec<Value> = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while received.len() < 3 && Instant::now() < deadline {
+        let out =
+            sqs.receive_message().queue_url(&url).max_number_of_messages(10).wait_time_seconds(1).send().await.unwrap();
+        received.extend(out.messages().iter().filter_map(|m| serde_json::from_str(m.body()?).ok()));
+    }
+    let kinds: Vec<&str> = received.iter().filter_map(|e| e["detail-type"].as_str()).collect();
+    assert_eq!(kinds, ["Rollout Started", "Rollout Step Passed", "Rollout Promoted"], "{received:?}");
+    assert!(
+        received.iter().all(|e| e["detail"]["new_version"] == "2" && e["detail"]["alias"] == "live"),
+        "{received:?}"
+    );
+    assert_eq!(received[2]["detail"]["report"]["outcome"], "promoted");
+}

@@ -1,6 +1,7 @@
 //! `Promote`: moves all traffic to the new version.
-use canary_aws::{ConfigOptions, LambdaAliases, load_config};
+use canary_aws::{ConfigOptions, EventBridgeNotifier, LambdaAliases, load_config};
 use canary_core::Next;
+use canary_core::notice::Task;
 use canary_functions::state_from;
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use serde_json::Value;
@@ -8,9 +9,13 @@ use serde_json::Value;
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
-    let aliases = LambdaAliases::from_config(&load_config(&ConfigOptions::default()).await);
+    let config = load_config(&ConfigOptions::default()).await;
+    let (aliases, notifier) = (LambdaAliases::from_config(&config), EventBridgeNotifier::from_config(&config));
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| async {
-        canary_functions::advance(state_from(event.payload)?, Next::Promote, &aliases, chrono::Utc::now()).await
+        let state =
+            canary_functions::advance(state_from(event.payload)?, Next::Promote, &aliases, chrono::Utc::now()).await?;
+        canary_functions::announce(&notifier, Task::Move, &state).await;
+        Ok::<_, canary_functions::ControllerError>(state)
     }))
     .await
 }

@@ -1,5 +1,6 @@
 //! `Rollback`: restores the alias's original routing exactly.
-use canary_aws::{ConfigOptions, LambdaAliases, load_config};
+use canary_aws::{ConfigOptions, EventBridgeNotifier, LambdaAliases, load_config};
+use canary_core::notice::Task;
 use canary_functions::state_from;
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use serde_json::Value;
@@ -7,9 +8,12 @@ use serde_json::Value;
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
-    let aliases = LambdaAliases::from_config(&load_config(&ConfigOptions::default()).await);
+    let config = load_config(&ConfigOptions::default()).await;
+    let (aliases, notifier) = (LambdaAliases::from_config(&config), EventBridgeNotifier::from_config(&config));
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| async {
-        canary_functions::rollback(state_from(event.payload)?, &aliases, chrono::Utc::now()).await
+        let state = canary_functions::rollback(state_from(event.payload)?, &aliases, chrono::Utc::now()).await?;
+        canary_functions::announce(&notifier, Task::Rollback, &state).await;
+        Ok::<_, canary_functions::ControllerError>(state)
     }))
     .await
 }

@@ -1,0 +1,79 @@
+//! Notifications: what a rollout announces after each task, as EventBridge events (source `lambda-canary`).
+//!
+//! Every event's detail names the rollout (`function`, `alias`, `old_version`, `new_version`,
+//! `started_at`) and adds what happened: the step and its figures, the gate's percentage, or the report.
+
+use crate::health::Verdict;
+use crate::rollout::{Outcome, Rollout};
+use serde::Serialize;
+use serde_json::{Value, json};
+
+/// The events' `source`.
+pub const SOURCE: &str = "lambda-canary";
+
+/// One event to publish: its `detail-type` and `detail`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Notice {
+    pub detail_type: &'static str,
+    pub detail: Value,
+}
+
+/// The controller task that just ran.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Task {
+    Prepare,
+    Move,
+    Check,
+    Hook,
+    /// An approval gate was reached and now waits.
+    Paused,
+    Rollback,
+}
+
+fn detail(state: &Rollout, extra: Value) -> Value {
+    let mut detail = json!({
+        "function": state.request.function,
+        "alias": state.request.alias,
+        "old_version": state.old_version,
+        "new_version": state.request.version,
+        "started_at": state.started_at,
+    });
+    if let (Some(detail), Value::Object(extra)) = (detail.as_object_mut(), extra) {
+        detail.extend(extra);
+    }
+    detail
+}
+
+/// What a task's resulting state announces: started, a step passed, paused for approval, and the outcome
+/// (promoted, rolled back, aborted) once there is one.
+pub fn notices(task: Task, state: &Rollout) -> Vec<Notice> {
+    let mut out = Vec::new();
+    match task {
+        Task::Prepare => out.push(Notice {
+            detail_type: "Rollout Started",
+            detail: detail(state, json!({"steps": state.schedule().steps, "strategy": state.request.strategy})),
+        }),
+        Task::Check => {
+            if let Some(record) = state.history.last().filter(|r| r.verdict == Some(Verdict::Pass)) {
+                out.push(Notice {
+                    detail_type: "Rollout Step Passed",
+                    detail: detail(state, json!({"step": record, "step_count": state.step_count})),
+                });
+            }
+        }
+        Task::Paused => out.push(Notice {
+            detail_type: "Rollout Paused For Approval",
+            detail: detail(state, json!({"before_percent": state.schedule().step(state.next_index()).percent})),
+        }),
+        Task::Move | Task::Hook | Task::Rollback => {}
+    }
+    if let Some(report) = &state.report {
+        let detail_type = match report.outcome {
+            Outcome::Promoted => "Rollout Promoted",
+            Outcome::Aborted => "Rollout Aborted",
+            Outcome::RolledBack | Outcome::Refused => "Rollout Rolled Back",
+        };
+        out.push(Notice { detail_type, detail: detail(state, json!({"report": report})) });
+    }
+    out
+}
