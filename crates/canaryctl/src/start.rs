@@ -3,7 +3,7 @@
 use crate::{AwsArgs, Failure, Output, read_input, render};
 use canary_aws::{Executions, StepFunctionsExecutions, load_config};
 use canary_core::execution::{ExecutionResult, interpret};
-use canary_core::parse_request;
+use canary_core::{RolloutRequest, parse_request};
 use clap::Args;
 use serde_json::{Map, Value, json};
 use std::collections::HashSet;
@@ -67,8 +67,8 @@ pub struct StartArgs {
     pub aws: AwsArgs,
 }
 
-/// The request: the file's fields, then the flags on top.
-pub fn build_request(args: &StartArgs) -> Result<Value, Failure> {
+/// The request: the file's fields, then the flags on top; as sent (JSON) and as checked.
+pub fn build_request(args: &StartArgs) -> Result<(Value, RolloutRequest), Failure> {
     let mut request = match &args.input {
         Some(path) => {
             let text = read_input(path)?;
@@ -113,8 +113,8 @@ pub fn build_request(args: &StartArgs) -> Result<Value, Failure> {
                 .insert(key.into(), value);
         }
     }
-    parse_request(&request).map_err(|refusal| Failure::refused(refusal.to_string()))?;
-    Ok(request)
+    let checked = parse_request(&request).map_err(|refusal| Failure::refused(refusal.to_string()))?;
+    Ok((request, checked))
 }
 
 /// A readable, unique execution name: `function-alias-vVERSION-YYYYMMDDTHHMMSSZ`, within Step Functions'
@@ -137,7 +137,7 @@ pub fn default_name(request: &Value, now: chrono::DateTime<chrono::Utc>) -> Stri
 }
 
 pub async fn run(args: StartArgs) -> Result<u8, Failure> {
-    let request = build_request(&args)?;
+    let (request, checked) = build_request(&args)?;
     let name = args.name.clone().unwrap_or_else(|| default_name(&request, chrono::Utc::now()));
     let config = load_config(&args.aws.options()).await;
     let executions = StepFunctionsExecutions::from_config(&config);
@@ -147,8 +147,7 @@ pub async fn run(args: StartArgs) -> Result<u8, Failure> {
         .running(&args.state_machine_arn)
         .await
         .map_err(|e| Failure::aws(format!("could not list running rollouts: {e}")))?;
-    let parsed = canary_core::parse_request(&request).map_err(|refusal| Failure::refused(refusal.to_string()))?;
-    canary_core::concurrency::refuse_if_alias_busy(&parsed, None, chrono::Utc::now(), &running)
+    canary_core::concurrency::refuse_if_alias_busy(&checked, None, chrono::Utc::now(), &running)
         .map_err(|refusal| Failure::refused(refusal.to_string()))?;
     let arn = executions
         .start(&args.state_machine_arn, Some(&name), &request.to_string())
@@ -235,7 +234,7 @@ mod tests {
 
     #[test]
     fn flags_build_the_request_and_override_the_file() {
-        let request = build_request(&args(&[
+        let (request, _) = build_request(&args(&[
             "--input",
             concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/linear.json"),
             "--version",
@@ -255,7 +254,7 @@ mod tests {
         assert_eq!(request["health"]["max_error_rate"], 0.02);
         assert_eq!(request["health"]["min_invocations"], 20, "fields the flags do not name stay as in the file");
 
-        let flags_only = build_request(&args(&[
+        let (flags_only, checked) = build_request(&args(&[
             "--function",
             "f",
             "--alias",
@@ -273,7 +272,8 @@ mod tests {
         .unwrap();
         assert_eq!(flags_only["strategy"], json!({"linear": {"percent": 25.0, "interval_seconds": 60}}));
         assert_eq!(flags_only["health"], json!({"enabled": false, "min_invocations": 1, "metrics_delay_seconds": 0}));
-        let at_once =
+        assert!(!checked.health.enabled, "the checked request is returned with the JSON");
+        let (at_once, _) =
             build_request(&args(&["--function", "f", "--alias", "a", "--version", "2", "--all-at-once"])).unwrap();
         assert_eq!(at_once["strategy"], json!({"all_at_once": {}}));
         let failure = build_request(&args(&["--function", "f", "--alias", "a"])).unwrap_err();
