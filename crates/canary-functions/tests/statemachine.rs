@@ -45,6 +45,24 @@ fn every_transition_names_a_state_and_every_state_is_reachable() {
     assert_eq!(reached, all, "unreachable states");
 }
 
+/// What Lambda's Invoke fails with when the service, not the function, failed (Step Functions' best
+/// practice: retry them).
+const LAMBDA_SERVICE_ERRORS: [&str; 5] = [
+    "Lambda.ServiceException",
+    "Lambda.AWSLambdaException",
+    "Lambda.SdkClientException",
+    "Lambda.TooManyRequestsException",
+    "Lambda.ClientExecutionTimeoutException",
+];
+
+/// A function that ran out of time or memory: on AWS `Lambda.Unknown`, or the runtime's own
+/// `Sandbox.Timedout`. The write it made may have taken effect.
+const FUNCTION_DIED: [&str; 2] = ["Lambda.Unknown", "Sandbox.Timedout"];
+
+fn retried(state: &Value) -> Vec<&str> {
+    state["Retry"][0]["ErrorEquals"].as_array().unwrap().iter().filter_map(Value::as_str).collect()
+}
+
 #[test]
 fn every_task_is_bounded_retried_and_caught() {
     let definition = definition();
@@ -60,12 +78,11 @@ fn every_task_is_bounded_retried_and_caught() {
             _ => 300,
         };
         assert!(state["TimeoutSeconds"].as_u64().is_some_and(|t| t <= bound), "{name} has no timeout");
-        let retried: Vec<&str> =
-            state["Retry"][0]["ErrorEquals"].as_array().unwrap().iter().filter_map(Value::as_str).collect();
-        for error in ["TransientAwsError", "Lambda.TooManyRequestsException", "States.Timeout"] {
-            assert!(retried.contains(&error), "{name} does not retry {error}");
+        let retried = retried(state);
+        for error in LAMBDA_SERVICE_ERRORS.iter().chain(&["TransientAwsError"]) {
+            assert!(retried.contains(error), "{name} does not retry {error}");
         }
-        for never in ["RequestRefused", "AliasChangedConcurrently", "States.ALL"] {
+        for never in ["RequestRefused", "AliasChangedConcurrently", "States.ALL", "States.TaskFailed"] {
             assert!(!retried.contains(&never), "{name} retries {never}, which cannot succeed on a retry");
         }
         let catch_all = state["Catch"].as_array().unwrap().last().unwrap();
@@ -114,4 +131,67 @@ fn the_definition_is_parameterised_by_the_controller_function_arns() {
     .map(String::from)
     .into();
     assert_eq!(found, expected);
+}
+
+#[test]
+fn idempotent_tasks_retry_a_function_that_died_after_its_write() {
+    // Shift, promote and rollback detect a write that already happened, so a retry after a function timeout
+    // finishes the job instead of rolling back a healthy rollout (or failing a rollback that succeeded).
+    let definition = definition();
+    for name in ["Prepare", "Shift", "Promote", "CheckHealth", "ApplyApproval", "Rollback"] {
+        let retried = retried(&definition["States"][name]);
+        for error in FUNCTION_DIED.iter().chain(&["States.Timeout"]) {
+            assert!(retried.contains(error), "{name} does not retry {error}");
+        }
+    }
+    // A hook is the user's code: one that died is a failed hook, and rolls back.
+    for name in ["PreTraffic", "PostTraffic"] {
+        let retried = retried(&definition["States"][name]);
+        for error in FUNCTION_DIED {
+            assert!(!retried.contains(&error), "{name} retries {error}: a hook that died must fail the rollout");
+        }
+    }
+}
+
+#[test]
+fn an_unanswered_approval_gate_rolls_back_after_one_timeout() {
+    // Retrying States.Timeout at a task-token gate re-invokes it with a new token: 7 days become 49.
+    let definition = definition();
+    let gate = &definition["States"]["AwaitApproval"];
+    for error in ["States.Timeout", "States.HeartbeatTimeout", "States.ALL", "States.TaskFailed"] {
+        assert!(!retried(gate).contains(&error), "AwaitApproval retries {error}");
+    }
+    assert_eq!(gate["TimeoutSeconds"], 7 * 24 * 3600);
+    assert_eq!(gate["Catch"][0]["ErrorEquals"][0], "States.ALL");
+    assert_eq!(gate["Catch"][0]["Next"], "Rollback");
+}
+
+#[test]
+fn every_task_waits_longer_than_its_function_may_run() {
+    // A task that gives up before its function ends turns a write in flight into States.Timeout while the
+    // function still runs; the function's own timeout must end it first, as an error the task can retry.
+    let template = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../template.yaml")).unwrap();
+    let global: u64 = template
+        .lines()
+        .skip_while(|l| l.trim() != "Globals:")
+        .find_map(|l| l.trim().strip_prefix("Timeout: "))
+        .unwrap()
+        .parse()
+        .unwrap();
+    let hook: u64 = template
+        .lines()
+        .skip_while(|l| !l.contains("Binary: canary-hook"))
+        .find_map(|l| l.trim().strip_prefix("Timeout: "))
+        .unwrap()
+        .parse()
+        .unwrap();
+    let definition = definition();
+    for (name, state) in definition["States"].as_object().unwrap() {
+        if state["Type"] != "Task" {
+            continue;
+        }
+        let function = if name.ends_with("Traffic") { hook } else { global };
+        let task = state["TimeoutSeconds"].as_u64().unwrap();
+        assert!(task > function, "{name}: the task gives up after {task} s, its function may run {function} s");
+    }
 }
