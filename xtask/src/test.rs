@@ -116,5 +116,8 @@ pub fn audit() -> Result<(), String> {
             "snapshot 2026-08-21",
         ])?;
     }
+    // Offline, cargo-deny reads every crate of the lock file from cargo's cache, those of other platforms
+    // (Windows, macOS) too, which no build here fetches: fetch them all first, as a new machine has none.
+    sh("cargo", &["fetch", "--locked", "--quiet"])?;
     sh("cargo", &[&["deny", "--offline", "check"][..], &checks].concat())
 }
