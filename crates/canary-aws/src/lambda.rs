@@ -34,6 +34,7 @@ fn alias_state(
     version: Option<&str>,
     routing: Option<&AliasRoutingConfiguration>,
     revision_id: Option<&str>,
+    description: Option<&str>,
 ) -> AliasState {
     let weights = routing.and_then(|r| r.additional_version_weights()).cloned().unwrap_or_default();
     AliasState {
@@ -42,6 +43,7 @@ fn alias_state(
             additional_version_weights: weights.into_iter().collect(),
         },
         revision_id: revision_id.unwrap_or_default().to_string(),
+        description: description.unwrap_or_default().to_string(),
     }
 }
 
@@ -60,7 +62,12 @@ impl Aliases for LambdaAliases {
 
     async fn get_alias(&self, function: &str, alias: &str) -> Result<Option<AliasState>, AwsError> {
         match self.client.get_alias().function_name(function).name(alias).send().await.map_err(classify) {
-            Ok(out) => Ok(Some(alias_state(out.function_version(), out.routing_config(), out.revision_id()))),
+            Ok(out) => Ok(Some(alias_state(
+                out.function_version(),
+                out.routing_config(),
+                out.revision_id(),
+                out.description(),
+            ))),
             Err(AwsError::NotFound(_)) => Ok(None),
             Err(other) => Err(other),
         }
@@ -71,6 +78,7 @@ impl Aliases for LambdaAliases {
         function: &str,
         alias: &str,
         routing: &Routing,
+        description: &str,
         revision_id: &str,
     ) -> Result<AliasState, AwsError> {
         // An empty map is sent, not left out: that is how UpdateAlias clears the extra versions.
@@ -83,11 +91,12 @@ impl Aliases for LambdaAliases {
             .name(alias)
             .function_version(&routing.function_version)
             .routing_config(AliasRoutingConfiguration::builder().set_additional_version_weights(Some(weights)).build())
+            .description(description)
             .revision_id(revision_id)
             .send()
             .await
             .map_err(classify)?;
-        Ok(alias_state(out.function_version(), out.routing_config(), out.revision_id()))
+        Ok(alias_state(out.function_version(), out.routing_config(), out.revision_id(), out.description()))
     }
 }
 
@@ -97,13 +106,22 @@ pub struct LambdaHooks {
     client: Client,
 }
 
+/// A hook may run for Lambda's 15 minutes; its synchronous Invoke waits that long, not the controller's
+/// usual bound on a call.
+pub const HOOK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(900);
+
 impl LambdaHooks {
     pub fn new(client: Client) -> Self {
         Self { client }
     }
 
     pub fn from_config(config: &aws_config::SdkConfig) -> Self {
-        Self::new(Client::new(config))
+        let timeouts = aws_config::timeout::TimeoutConfig::builder()
+            .operation_timeout(HOOK_TIMEOUT)
+            .operation_attempt_timeout(HOOK_TIMEOUT)
+            .read_timeout(HOOK_TIMEOUT)
+            .build();
+        Self::new(Client::from_conf(aws_sdk_lambda::config::Builder::from(config).timeout_config(timeouts).build()))
     }
 }
 
@@ -201,6 +219,7 @@ mod tests {
                     .function_version("1")
                     .routing_config(AliasRoutingConfiguration::builder().additional_version_weights("2", 0.25).build())
                     .revision_id("rev-1")
+                    .description("orders, production")
                     .build()
             });
         let missing = mock!(Client::get_alias).match_requests(|r| r.name() == Some("gone")).then_error(|| {
@@ -210,7 +229,7 @@ mod tests {
         });
         let aliases = LambdaAliases::new(mock_client!(aws_sdk_lambda, RuleMode::MatchAny, [&rule, &missing]));
         let state = aliases.get_alias("orders", "live").await.unwrap().unwrap();
-        assert_eq!(state.revision_id, "rev-1");
+        assert_eq!((state.revision_id.as_str(), state.description.as_str()), ("rev-1", "orders, production"));
         assert_eq!(state.routing.function_version, "1");
         assert_eq!(state.routing.additional_version_weights, BTreeMap::from([("2".to_string(), 0.25)]));
         assert_eq!(aliases.get_alias("orders", "gone").await.unwrap(), None);
@@ -222,12 +241,17 @@ mod tests {
             .match_requests(|r| {
                 r.function_version() == Some("2")
                     && r.revision_id() == Some("rev-1")
+                    && r.description() == Some("orders")
                     && r.routing_config().and_then(|c| c.additional_version_weights()).is_some_and(|w| w.is_empty())
             })
-            .then_output(|| UpdateAliasOutput::builder().function_version("2").revision_id("rev-2").build());
+            .then_output(|| {
+                UpdateAliasOutput::builder().function_version("2").revision_id("rev-2").description("orders").build()
+            });
         let aliases = LambdaAliases::new(mock_client!(aws_sdk_lambda, [&promote]));
-        let written = aliases.update_alias("orders", "live", &Routing::to_version("2"), "rev-1").await.unwrap();
+        let written =
+            aliases.update_alias("orders", "live", &Routing::to_version("2"), "orders", "rev-1").await.unwrap();
         assert_eq!((written.routing, written.revision_id.as_str()), (Routing::to_version("2"), "rev-2"));
+        assert_eq!(written.description, "orders");
         assert_eq!(promote.num_calls(), 1);
     }
 
@@ -276,7 +300,7 @@ mod tests {
             )
         });
         let aliases = LambdaAliases::new(mock_client!(aws_sdk_lambda, [&stale]));
-        let error = aliases.update_alias("orders", "live", &Routing::to_version("2"), "old").await.unwrap_err();
+        let error = aliases.update_alias("orders", "live", &Routing::to_version("2"), "", "old").await.unwrap_err();
         assert!(matches!(error, AwsError::RevisionChanged(ref m) if m.contains("RevisionId")), "{error:?}");
     }
 

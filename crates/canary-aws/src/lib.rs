@@ -1,4 +1,4 @@
-//! The controller's view of AWS: three narrow traits, each with an SDK implementation.
+//! The controller's view of AWS: five narrow traits, each with an SDK implementation.
 //!
 //! - [`Aliases`]: read and conditionally write a Lambda alias's routing (Lambda control plane).
 //! - [`Metrics`]: one window's health figures for the new and the old version, and alarm states (CloudWatch).
@@ -41,9 +41,19 @@ pub struct ConfigOptions {
     pub profile: Option<String>,
 }
 
+/// How long one AWS call may take, retries included, and one attempt of it. The controller's functions
+/// run for at most 30 s (template.yaml): a call that hangs must fail, and be retried by the state machine,
+/// well before Lambda kills the function in the middle of its work.
+pub const OPERATION_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(20);
+pub const ATTEMPT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(8);
+
 /// Loads the AWS configuration once; build every client from it.
 pub async fn load_config(options: &ConfigOptions) -> aws_config::SdkConfig {
-    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+    let timeouts = aws_config::timeout::TimeoutConfig::builder()
+        .operation_timeout(OPERATION_TIMEOUT)
+        .operation_attempt_timeout(ATTEMPT_TIMEOUT)
+        .build();
+    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest()).timeout_config(timeouts);
     if let Some(url) = &options.endpoint_url {
         loader = loader.endpoint_url(url);
     }
@@ -63,13 +73,14 @@ pub trait Aliases: Send + Sync {
     async fn version_exists(&self, function: &str, version: &str) -> Result<bool, AwsError>;
     /// The alias, or `None` when the function has no such alias.
     async fn get_alias(&self, function: &str, alias: &str) -> Result<Option<AliasState>, AwsError>;
-    /// Sets the alias's routing on condition that it is still at `revision_id`
+    /// Sets the alias's routing and description on condition that it is still at `revision_id`
     /// ([`AwsError::RevisionChanged`] otherwise), and returns it as written.
     async fn update_alias(
         &self,
         function: &str,
         alias: &str,
         routing: &Routing,
+        description: &str,
         revision_id: &str,
     ) -> Result<AliasState, AwsError>;
 }
@@ -147,6 +158,13 @@ pub trait Executions: Send + Sync {
     async fn describe(&self, execution_arn: &str) -> Result<ExecutionInfo, AwsError>;
     /// The states the execution has left so far, oldest first.
     async fn state_exits(&self, execution_arn: &str) -> Result<Vec<StateExit>, AwsError>;
+    /// The output of the newest state the execution left for which `wanted` holds: the history is read
+    /// newest first, one page at a time, and reading stops there (a 25,000-event history is not read whole).
+    async fn newest_state_output(
+        &self,
+        execution_arn: &str,
+        wanted: &(dyn for<'s> Fn(&'s str) -> bool + Sync),
+    ) -> Result<Option<String>, AwsError>;
     /// The state machine's running executions, with their inputs.
     async fn running(&self, state_machine_arn: &str) -> Result<Vec<RunningExecution>, AwsError>;
     /// The state machine's most recent executions, newest first, at most `max`.
@@ -167,5 +185,20 @@ pub fn state_machine_of(execution_arn: &str) -> Option<String> {
             Some(format!("{arn}:{partition}:states:{region}:{account}:stateMachine:{machine}"))
         }
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn every_call_is_bounded_within_the_functions_timeout() {
+        let config = load_config(&ConfigOptions { region: Some("eu-west-1".into()), ..Default::default() }).await;
+        let timeouts = config.timeout_config().unwrap();
+        assert_eq!(timeouts.operation_timeout(), Some(OPERATION_TIMEOUT));
+        assert_eq!(timeouts.operation_attempt_timeout(), Some(ATTEMPT_TIMEOUT));
+        // template.yaml's functions run 30 s; a call must give up well before.
+        assert!(OPERATION_TIMEOUT.as_secs() < 30 && ATTEMPT_TIMEOUT < OPERATION_TIMEOUT);
     }
 }

@@ -89,6 +89,32 @@ impl Executions for StepFunctionsExecutions {
         Ok(exits)
     }
 
+    async fn newest_state_output(
+        &self,
+        execution_arn: &str,
+        wanted: &(dyn for<'s> Fn(&'s str) -> bool + Sync),
+    ) -> Result<Option<String>, AwsError> {
+        let mut pages = self
+            .client
+            .get_execution_history()
+            .execution_arn(execution_arn)
+            .reverse_order(true)
+            .include_execution_data(true)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(classify)?;
+            for event in page.events() {
+                if let Some(output) = event.state_exited_event_details().and_then(|d| d.output())
+                    && wanted(output)
+                {
+                    return Ok(Some(output.to_string()));
+                }
+            }
+        }
+        Ok(None)
+    }
+
     async fn running(&self, state_machine_arn: &str) -> Result<Vec<RunningExecution>, AwsError> {
         let mut running = Vec::new();
         let mut next_token: Option<String> = None;

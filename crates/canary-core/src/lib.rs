@@ -7,6 +7,7 @@
 pub mod concurrency;
 pub mod execution;
 pub mod health;
+pub mod lock;
 pub mod notice;
 pub mod refusal;
 pub mod request;

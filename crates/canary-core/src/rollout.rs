@@ -6,6 +6,7 @@
 //! without AWS.
 
 use crate::health::{AlarmState, Check, Failure, HealthFigures, Verdict, judge};
+use crate::lock;
 use crate::refusal::{Problems, Refusal};
 use crate::request::{NoData, RolloutRequest};
 use crate::schedule::{Schedule, Step};
@@ -63,11 +64,14 @@ pub fn percent_text(percent: f64) -> String {
     format!("{text}%")
 }
 
-/// An alias as read from Lambda: its routing and the revision that a conditional write must name.
+/// An alias as read from Lambda: its routing, its description (which carries a rollout's lock, see
+/// [`lock`]) and the revision that a conditional write must name.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AliasState {
     pub routing: Routing,
     pub revision_id: String,
+    #[serde(default)]
+    pub description: String,
 }
 
 /// What the live account says about the request's names, read by the prepare Lambda.
@@ -80,6 +84,8 @@ pub struct LiveFacts {
     pub alarms: Vec<AlarmState>,
     /// The request's hook functions that do not exist.
     pub missing_hooks: Vec<String>,
+    /// The rollout lock the alias carries, if any, and whether its execution still runs.
+    pub lock: Option<lock::Held>,
 }
 
 /// The state the state machine goes to next; its Choice state dispatches on this.
@@ -165,8 +171,8 @@ impl TaskError {
 pub enum MovePlan {
     /// The alias already routes as the step wants: an earlier attempt of this same move succeeded.
     AlreadyDone,
-    /// Write `routing`, on condition that the alias is still at `revision_id`.
-    Write { routing: Routing, revision_id: String },
+    /// Write `routing` and `description`, on condition that the alias is still at `revision_id`.
+    Write { routing: Routing, description: String, revision_id: String },
     /// Someone else changed the alias: never overwrite it.
     Conflict(String),
 }
@@ -211,8 +217,15 @@ pub struct Rollout {
     pub old_version: String,
     /// The alias's routing before the rollout, restored exactly by a rollback.
     pub original: Routing,
-    /// The alias revision after the controller's last read or write.
+    /// The alias revision after the controller's last write (the lock, then each move): only an alias still
+    /// at this revision is overwritten.
     pub revision_id: String,
+    /// The alias's description before the rollout, put back when it ends.
+    #[serde(default)]
+    pub original_description: String,
+    /// The description that holds the alias while this execution rolls it out ([`lock::marker`]).
+    #[serde(default)]
+    pub lock: String,
     /// Index in the schedule of the step the alias carries now; `None` before the first move.
     pub step: Option<usize>,
     pub step_count: usize,
@@ -250,7 +263,13 @@ pub struct Rollout {
 impl Rollout {
     /// Checks the request against the live account and starts the rollout, or refuses it with the
     /// alias untouched.
-    pub fn prepare(request: RolloutRequest, facts: LiveFacts, now: DateTime<Utc>) -> Result<Rollout, Refusal> {
+    /// `execution` is the ARN of the execution preparing it, whose marker will hold the alias.
+    pub fn prepare(
+        request: RolloutRequest,
+        facts: LiveFacts,
+        execution: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Rollout, Refusal> {
         let function = &request.function;
         if !facts.function_exists {
             return Err(Refusal::one(
@@ -312,6 +331,17 @@ impl Rollout {
                 );
             }
         }
+        // The description to put back: the alias's own, or the one a lock kept (ours from an earlier attempt
+        // of this Prepare, or a stale one of an execution that ended without releasing it).
+        if let Some(held) = facts.lock.as_ref().filter(|held| held.running && held.execution != execution) {
+            problems.add(
+                "alias",
+                format!("another rollout of {function}:{} is running: {}", request.alias, held.execution),
+                format!("wait for it to end, or stop it (canaryctl abort {}) and start again", held.execution),
+            );
+        }
+        let original_description =
+            lock::holder(&alias.description).map_or(alias.description.as_str(), |(_, original)| original).to_string();
         if !alias.routing.additional_version_weights.is_empty() {
             problems.add(
                 "alias",
@@ -328,6 +358,8 @@ impl Rollout {
             old_version: alias.routing.function_version.clone(),
             original: alias.routing,
             revision_id: alias.revision_id,
+            lock: lock::marker(execution, &original_description),
+            original_description,
             step: None,
             step_count: schedule.len(),
             step_started_at: None,
@@ -411,22 +443,74 @@ impl Rollout {
         }
     }
 
-    /// What the next move (shift or promote) must do, given the alias as it is now. Retrying a move that
-    /// already happened does nothing; a change made by someone else is reported, never overwritten.
-    pub fn plan_move(&self, live: &AliasState) -> MovePlan {
-        let target = self.routing_at(self.schedule().steps[self.next_index()]);
-        if live.routing.same_as(&target) {
+    /// What `Prepare` writes to hold the alias: its lock marker, the routing unchanged, on condition that
+    /// the alias is still at the revision it read. A retried `Prepare` finds its own marker and writes nothing.
+    pub fn plan_lock(&self, live: &AliasState) -> MovePlan {
+        if live.description == self.lock {
             MovePlan::AlreadyDone
-        } else if live.routing.same_as(&self.expected_routing()) {
-            MovePlan::Write { routing: target, revision_id: live.revision_id.clone() }
+        } else if live.revision_id == self.revision_id {
+            MovePlan::Write {
+                routing: live.routing.clone(),
+                description: self.lock.clone(),
+                revision_id: live.revision_id.clone(),
+            }
         } else {
             MovePlan::Conflict(format!(
-                "the alias \"{}\" now routes {}, but this rollout left it at {}: someone else changed it",
+                "the alias \"{}\" changed while the rollout was being prepared (it now routes {})",
+                self.request.alias, live.routing
+            ))
+        }
+    }
+
+    /// What the next move (shift or promote) must do, given the alias as it is now. Only an alias this
+    /// execution still holds, at the revision it last wrote, is written. A retried move that already
+    /// happened does nothing; a change made by someone else is reported, never overwritten.
+    pub fn plan_move(&self, live: &AliasState) -> MovePlan {
+        let step = self.schedule().steps[self.next_index()];
+        let target = self.routing_at(step);
+        // A promotion whose function died after it had also given the alias back: done, and released.
+        let released_by_us = step.is_final() && live.description == self.original_description;
+        if live.routing.same_as(&target) && released_by_us {
+            MovePlan::AlreadyDone
+        } else if live.description != self.lock {
+            MovePlan::Conflict(format!(
+                "the alias \"{}\" is no longer held by this rollout (its description is now {:?}): someone \
+                 else changed it or ended the rollout",
+                self.request.alias, live.description
+            ))
+        } else if live.routing.same_as(&target) {
+            MovePlan::AlreadyDone
+        } else if live.revision_id == self.revision_id {
+            MovePlan::Write { routing: target, description: self.lock.clone(), revision_id: live.revision_id.clone() }
+        } else {
+            MovePlan::Conflict(format!(
+                "the alias \"{}\" now routes {} at a revision this rollout did not write (it left {}): someone \
+                 else changed it",
                 self.request.alias,
                 live.routing,
                 self.expected_routing()
             ))
         }
+    }
+
+    /// What ending a promoted rollout writes: the original description back, the routing as it is. Nothing
+    /// when the alias is not held by this execution any more.
+    pub fn plan_release(&self, live: &AliasState) -> MovePlan {
+        if live.description != self.lock {
+            return MovePlan::AlreadyDone;
+        }
+        MovePlan::Write {
+            routing: live.routing.clone(),
+            description: self.original_description.clone(),
+            revision_id: live.revision_id.clone(),
+        }
+    }
+
+    /// Records the lock `Prepare` wrote (or found already written by its earlier attempt): the alias is held
+    /// as of `revision_id`.
+    pub fn after_lock(mut self, revision_id: String) -> Rollout {
+        self.revision_id = revision_id;
+        self
     }
 
     /// Records a completed move: the alias now carries the next step, as of `revision_id`.
@@ -604,20 +688,28 @@ impl Rollout {
         self
     }
 
-    /// What a rollback must do, given the alias as it is now. It restores the original routing exactly
-    /// when the alias carries the original or any routing this rollout sets, and otherwise reports that
-    /// someone else changed it rather than overwrite their change.
+    /// What a rollback must do, given the alias as it is now. It restores the original routing and
+    /// description exactly when the alias is as this execution last wrote it (its revision), or as the move
+    /// that was in flight when the rollout failed would have left it, or at the original routing while still
+    /// held; anything else is someone else's change, reported and never overwritten.
     pub fn plan_rollback(&self, live: &AliasState) -> MovePlan {
-        if live.routing.same_as(&self.original) {
+        if live.routing.same_as(&self.original) && live.description != self.lock {
             return MovePlan::AlreadyDone;
         }
-        let ours = self.schedule().steps.iter().any(|s| live.routing.same_as(&self.routing_at(*s)));
-        if ours {
-            MovePlan::Write { routing: self.original.clone(), revision_id: live.revision_id.clone() }
+        let in_flight = matches!(self.next, Next::Shift | Next::Promote)
+            && live.description == self.lock
+            && live.routing.same_as(&self.routing_at(self.schedule().step(self.next_index())));
+        let held_at_original = live.description == self.lock && live.routing.same_as(&self.original);
+        if live.revision_id == self.revision_id || in_flight || held_at_original {
+            MovePlan::Write {
+                routing: self.original.clone(),
+                description: self.original_description.clone(),
+                revision_id: live.revision_id.clone(),
+            }
         } else {
             MovePlan::Conflict(format!(
-                "the alias \"{}\" now routes {}, which this rollout never set: someone else changed it, so it was \
-                 left as it is (the original routing was {})",
+                "the alias \"{}\" now routes {} at a revision this rollout did not write: someone else changed it, \
+                 so it was left as it is (the original routing was {})",
                 self.request.alias, live.routing, self.original
             ))
         }

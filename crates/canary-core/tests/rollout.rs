@@ -20,8 +20,16 @@ fn request(extra: Value) -> RolloutRequest {
     parse_request(&input).unwrap()
 }
 
+/// The execution preparing the rollouts of these tests.
+const EXEC: &str = "arn:aws:states:eu-west-1:123456789012:execution:canary-rollout:deploy-2";
+
 fn alias_at(version: &str) -> AliasState {
-    AliasState { routing: Routing::to_version(version), revision_id: "r0".into() }
+    AliasState { routing: Routing::to_version(version), revision_id: "r0".into(), description: "orders".into() }
+}
+
+/// The alias as a rollout left it at `version`, still held, at the revision it wrote.
+fn held_at(rollout: &Rollout, routing: Routing) -> AliasState {
+    AliasState { routing, revision_id: rollout.revision_id.clone(), description: rollout.lock.clone() }
 }
 
 fn facts() -> LiveFacts {
@@ -31,6 +39,7 @@ fn facts() -> LiveFacts {
         alias: Some(alias_at("1")),
         alarms: Vec::new(),
         missing_hooks: Vec::new(),
+        lock: None,
     }
 }
 
@@ -57,6 +66,7 @@ fn prepare_refuses_before_anything_moves() {
             additional_version_weights: BTreeMap::from([("3".into(), 0.2)]),
         },
         revision_id: "r".into(),
+        description: String::new(),
     };
     let cases: Vec<(LiveFacts, Vec<&str>)> = vec![
         (LiveFacts { function_exists: false, version_exists: false, alias: None, ..facts() }, vec!["function"]),
@@ -68,22 +78,22 @@ fn prepare_refuses_before_anything_moves() {
         (LiveFacts { alias: Some(weighted), ..facts() }, vec!["alias"]),
     ];
     for (facts, fields) in cases {
-        let refusal = Rollout::prepare(request(json!({})), facts.clone(), t0()).unwrap_err();
+        let refusal = Rollout::prepare(request(json!({})), facts.clone(), EXEC, t0()).unwrap_err();
         assert_eq!(refusal.fields(), fields, "{facts:?}: {refusal}");
     }
     let watched = request(json!({"health": {"alarms": ["known", "unknown"]}}));
     let known = canary_core::AlarmState { name: "known".into(), state: "OK".into(), updated_at: t0() };
-    let refusal = Rollout::prepare(watched, LiveFacts { alarms: vec![known], ..facts() }, t0()).unwrap_err();
+    let refusal = Rollout::prepare(watched, LiveFacts { alarms: vec![known], ..facts() }, EXEC, t0()).unwrap_err();
     assert_eq!(refusal.fields(), ["health.alarms[1]"]);
 }
 
 #[test]
 fn prepare_records_the_original_routing() {
-    let rollout = Rollout::prepare(request(json!({})), facts(), t0()).unwrap();
+    let rollout = Rollout::prepare(request(json!({})), facts(), EXEC, t0()).unwrap();
     assert_eq!(rollout.original, Routing::to_version("1"));
     assert_eq!((rollout.old_version.as_str(), rollout.step, rollout.step_count), ("1", None, 10));
     assert_eq!(rollout.next, Next::Shift);
-    let at_once = Rollout::prepare(request(json!({"strategy": {"all_at_once": {}}})), facts(), t0()).unwrap();
+    let at_once = Rollout::prepare(request(json!({"strategy": {"all_at_once": {}}})), facts(), EXEC, t0()).unwrap();
     assert_eq!(at_once.next, Next::Promote);
 }
 
@@ -97,33 +107,48 @@ fn run(
     let mut seen = vec![alias.routing.clone()];
     let mut now = t0();
     let mut revision = 0;
+    let mut write = |alias: &mut AliasState, plan: MovePlan| match plan {
+        MovePlan::Write { routing, description, revision_id } => {
+            assert_eq!(revision_id, alias.revision_id, "writes are conditional on the revision read");
+            revision += 1;
+            *alias = AliasState { routing, description, revision_id: format!("r{revision}") };
+        }
+        other => panic!("unexpected {other:?}"),
+    };
+    let plan = rollout.plan_lock(&alias);
+    write(&mut alias, plan);
+    assert_eq!(rollout.plan_lock(&alias), MovePlan::AlreadyDone, "a retried Prepare finds its own lock");
+    rollout = rollout.after_lock(alias.revision_id.clone());
     for _ in 0..100_000 {
         match rollout.next {
-            Next::Shift | Next::Promote => match rollout.plan_move(&alias) {
-                MovePlan::Write { routing, revision_id } => {
-                    assert_eq!(revision_id, alias.revision_id, "writes are conditional on the revision read");
-                    revision += 1;
-                    alias = AliasState { routing: routing.clone(), revision_id: format!("r{revision}") };
-                    seen.push(routing);
-                    rollout = rollout.after_move(alias.revision_id.clone(), now);
-                }
-                other => panic!("unexpected {other:?}"),
-            },
+            Next::Shift | Next::Promote => {
+                let plan = rollout.plan_move(&alias);
+                write(&mut alias, plan);
+                seen.push(alias.routing.clone());
+                rollout = rollout.after_move(alias.revision_id.clone(), now);
+            }
             Next::Hold => {
                 now += Duration::seconds(rollout.wait_seconds as i64);
                 let step = rollout.step.unwrap();
                 rollout = rollout.after_check(health(step), now);
             }
-            Next::Done => return (seen, rollout, alias),
+            Next::Done => {
+                let plan = rollout.plan_release(&alias);
+                write(&mut alias, plan);
+                assert_eq!(rollout.plan_release(&alias), MovePlan::AlreadyDone, "released once");
+                return (seen, rollout, alias);
+            }
             Next::AwaitApproval => rollout = rollout.after_approval("promote").unwrap(),
             Next::PreTraffic | Next::PostTraffic => {
                 rollout = rollout.after_hook(canary_core::HookOutcome { passed: true, message: "ok".into() }, now)
             }
             Next::Rollback => {
-                if let MovePlan::Write { routing, .. } = rollout.plan_rollback(&alias) {
-                    alias.routing = routing.clone();
-                    seen.push(routing);
+                let plan = rollout.plan_rollback(&alias);
+                if let MovePlan::Write { routing, .. } = &plan {
+                    seen.push(routing.clone());
                 }
+                write(&mut alias, plan);
+                assert_eq!(rollout.plan_rollback(&alias), MovePlan::AlreadyDone, "a retried rollback does nothing");
                 return (seen, rollout, alias);
             }
         }
@@ -136,6 +161,7 @@ fn a_healthy_rollout_is_promoted_through_every_weight() {
     let rollout = Rollout::prepare(
         request(json!({"strategy": {"linear": {"percent": 25, "interval_seconds": 30}}})),
         facts(),
+        EXEC,
         t0(),
     )
     .unwrap();
@@ -154,7 +180,7 @@ fn a_healthy_rollout_is_promoted_through_every_weight() {
 
 #[test]
 fn an_unhealthy_step_rolls_back_to_exactly_the_original_routing() {
-    let rollout = Rollout::prepare(request(json!({})), facts(), t0()).unwrap();
+    let rollout = Rollout::prepare(request(json!({})), facts(), EXEC, t0()).unwrap();
     let (seen, failed, alias) = run(rollout, |step| if step == 2 { failing() } else { healthy() });
     assert_eq!(alias.routing, failed.original);
     assert_eq!(seen.len(), 5, "three shifts and the rollback: {seen:?}");
@@ -168,13 +194,15 @@ fn an_unhealthy_step_rolls_back_to_exactly_the_original_routing() {
 #[test]
 fn all_at_once_with_a_bake_is_checked_after_promotion_and_can_roll_back() {
     let req = request(json!({"strategy": {"all_at_once": {"bake_seconds": 60}}}));
-    let (seen, _, alias) = run(Rollout::prepare(req.clone(), facts(), t0()).unwrap(), |_| healthy());
+    let (seen, _, alias) = run(Rollout::prepare(req.clone(), facts(), EXEC, t0()).unwrap(), |_| healthy());
     assert_eq!((seen.len(), alias.routing.clone()), (2, Routing::to_version("2")));
-    let (seen, failed, alias) = run(Rollout::prepare(req, facts(), t0()).unwrap(), |_| failing());
+    let (seen, failed, alias) = run(Rollout::prepare(req, facts(), EXEC, t0()).unwrap(), |_| failing());
     assert_eq!(seen.last().unwrap(), &Routing::to_version("1"));
     assert_eq!((failed.next, alias.routing), (Next::Rollback, Routing::to_version("1")));
     let (seen, done, _) =
-        run(Rollout::prepare(request(json!({"strategy": {"all_at_once": {}}})), facts(), t0()).unwrap(), |_| failing());
+        run(Rollout::prepare(request(json!({"strategy": {"all_at_once": {}}})), facts(), EXEC, t0()).unwrap(), |_| {
+            failing()
+        });
     assert_eq!((seen.len(), done.next), (2, Next::Done), "no bake: promoted without a check");
 }
 
@@ -185,7 +213,7 @@ fn a_thousand_step_rollout_terminates_with_bounded_history() {
     let legacy = parse_request(&json!({"function-name": "orders-api", "alias-name": "live", "new-version": "2",
                                       "steps": 1000, "interval": 1, "health-check": false}))
     .unwrap();
-    let (seen, done, _) = run(Rollout::prepare(legacy, facts(), t0()).unwrap(), |_| None);
+    let (seen, done, _) = run(Rollout::prepare(legacy, facts(), EXEC, t0()).unwrap(), |_| None);
     assert_eq!(seen.len(), 1001);
     assert_eq!(done.history.len(), HISTORY_LIMIT);
     assert_eq!(done.history_omitted, 1000 - HISTORY_LIMIT);
@@ -199,7 +227,7 @@ fn no_data_policies() {
     let with_no_data = |no_data: &str, max_wait: u64| {
         let req = request(json!({"strategy": {"canary": {"percent": 10, "bake_seconds": 30}},
             "health": {"no_data": no_data, "no_data_max_wait_seconds": max_wait, "metrics_delay_seconds": 0}}));
-        run(Rollout::prepare(req, facts(), t0()).unwrap(), |_| quiet())
+        run(Rollout::prepare(req, facts(), EXEC, t0()).unwrap(), |_| quiet())
     };
     let (_, passed, _) = with_no_data("pass", 0);
     assert_eq!(passed.next, Next::Done);
@@ -218,7 +246,7 @@ fn no_data_policies() {
     // Traffic that arrives during the extension lets the rollout go on.
     let req = request(json!({"strategy": {"canary": {"percent": 10, "bake_seconds": 30}}}));
     let mut checks = 0;
-    let (_, late, _) = run(Rollout::prepare(req, facts(), t0()).unwrap(), |_| {
+    let (_, late, _) = run(Rollout::prepare(req, facts(), EXEC, t0()).unwrap(), |_| {
         checks += 1;
         if checks < 3 { quiet() } else { healthy() }
     });
@@ -227,7 +255,7 @@ fn no_data_policies() {
 
 #[test]
 fn health_window_covers_the_step_up_to_complete_metrics() {
-    let rollout = Rollout::prepare(request(json!({})), facts(), t0()).unwrap();
+    let rollout = Rollout::prepare(request(json!({})), facts(), EXEC, t0()).unwrap();
     assert_eq!(rollout.health_window(t0()), None);
     let moved = rollout.after_move("r1".into(), t0());
     assert_eq!(moved.wait_seconds, 60 + 60);
@@ -239,47 +267,131 @@ fn health_window_covers_the_step_up_to_complete_metrics() {
 
 #[test]
 fn a_retried_move_is_a_no_op_and_a_foreign_change_is_a_conflict() {
-    let rollout = Rollout::prepare(request(json!({})), facts(), t0()).unwrap();
+    let rollout = Rollout::prepare(request(json!({})), facts(), EXEC, t0()).unwrap().after_lock("r1".into());
     let target = rollout.routing_at(rollout.schedule().steps[0]);
+    let held = held_at(&rollout, Routing::to_version("1"));
     assert_eq!(
-        rollout.plan_move(&alias_at("1")),
-        MovePlan::Write { routing: target.clone(), revision_id: "r0".into() }
+        rollout.plan_move(&held),
+        MovePlan::Write { routing: target.clone(), description: rollout.lock.clone(), revision_id: "r1".into() }
     );
     // The first attempt wrote the weight but its answer was lost: the retry finds it done.
-    assert_eq!(
-        rollout.plan_move(&AliasState { routing: target.clone(), revision_id: "r1".into() }),
-        MovePlan::AlreadyDone
-    );
+    let written = AliasState { routing: target.clone(), revision_id: "r2".into(), ..held.clone() };
+    assert_eq!(rollout.plan_move(&written), MovePlan::AlreadyDone);
     // Someone pointed the alias at a hotfix meanwhile: it is reported, never overwritten.
-    match rollout.plan_move(&alias_at("7")) {
+    let hotfix = AliasState { routing: Routing::to_version("7"), revision_id: "r9".into(), ..held.clone() };
+    match rollout.plan_move(&hotfix) {
         MovePlan::Conflict(message) => assert!(message.contains("now routes 7 (100%)"), "{message}"),
         other => panic!("{other:?}"),
     }
-    let moved = rollout.after_move("r1".into(), t0());
+    // The lock was released (by an abort, or broken by hand): nothing more is written.
+    match rollout.plan_move(&alias_at("1")) {
+        MovePlan::Conflict(message) => assert!(message.contains("no longer held by this rollout"), "{message}"),
+        other => panic!("{other:?}"),
+    }
+    // A promotion that wrote 100%, gave the alias back, and then timed out: its retry finds it all done.
+    let halves = request(json!({"strategy": {"linear": {"percent": 50, "interval_seconds": 30}}}));
+    let halves = Rollout::prepare(halves, facts(), EXEC, t0()).unwrap().after_lock("r1".into());
+    let promoting = halves.after_move("r2".into(), t0()).after_check(healthy(), t0());
+    assert_eq!(promoting.next, Next::Promote);
+    let released =
+        AliasState { routing: Routing::to_version("2"), revision_id: "r4".into(), description: "orders".into() };
+    assert_eq!(promoting.plan_move(&released), MovePlan::AlreadyDone);
+    assert_eq!(promoting.plan_release(&released), MovePlan::AlreadyDone);
+    let moved = rollout.after_move("r2".into(), t0());
     assert_eq!(moved.expected_routing(), target);
-    assert!(matches!(moved.plan_move(&alias_at("1")), MovePlan::Conflict(_)), "the alias went back behind our back");
+    let reverted = AliasState { revision_id: "r3".into(), ..held };
+    assert!(matches!(moved.plan_move(&reverted), MovePlan::Conflict(_)), "the alias went back behind our back");
 }
 
 #[test]
 fn rollback_restores_exactly_and_never_overwrites_someone_else() {
-    let rollout = Rollout::prepare(request(json!({})), facts(), t0()).unwrap().after_move("r1".into(), t0());
-    let mid = AliasState { routing: rollout.expected_routing(), revision_id: "r1".into() };
-    assert_eq!(
-        rollout.plan_rollback(&mid),
-        MovePlan::Write { routing: Routing::to_version("1"), revision_id: "r1".into() }
-    );
+    let prepared = Rollout::prepare(request(json!({})), facts(), EXEC, t0()).unwrap().after_lock("r1".into());
+    let rollout = prepared.clone().after_move("r2".into(), t0());
+    let mid = held_at(&rollout, rollout.expected_routing());
+    let restore =
+        MovePlan::Write { routing: Routing::to_version("1"), description: "orders".into(), revision_id: "r2".into() };
+    assert_eq!(rollout.plan_rollback(&mid), restore, "the routing and the description come back");
     assert_eq!(rollout.plan_rollback(&alias_at("1")), MovePlan::AlreadyDone, "a retried rollback does nothing");
-    // A failure right after promotion (a post-promotion check) restores the original too.
-    assert!(matches!(rollout.plan_rollback(&alias_at("2")), MovePlan::Write { .. }));
-    match rollout.plan_rollback(&alias_at("9")) {
-        MovePlan::Conflict(message) => assert!(message.contains("left as it is"), "{message}"),
-        other => panic!("{other:?}"),
+    // Held at the original routing (a hook failed before any traffic moved, or an operator set it back by
+    // hand): the lock is released with the original put back.
+    let held_original = AliasState { revision_id: "r7".into(), ..held_at(&rollout, Routing::to_version("1")) };
+    assert!(matches!(rollout.plan_rollback(&held_original), MovePlan::Write { .. }));
+    // A failure at 100% that this execution wrote (a bake, a post-traffic hook) restores the original too.
+    let promoted = rollout.clone().after_move("r3".into(), t0());
+    assert!(matches!(promoted.plan_rollback(&held_at(&promoted, Routing::to_version("2"))), MovePlan::Write { .. }));
+    // An operator promoted by hand mid-rollout (or pointed the alias at a hotfix): their change is kept.
+    for version in ["2", "9"] {
+        let theirs = AliasState { revision_id: "r-operator".into(), ..held_at(&rollout, Routing::to_version(version)) };
+        match rollout.plan_rollback(&theirs) {
+            MovePlan::Conflict(message) => assert!(message.contains("left as it is"), "{message}"),
+            other => panic!("{version}: {other:?}"),
+        }
     }
 }
 
 #[test]
+fn a_move_in_flight_when_the_rollout_failed_is_rolled_back() {
+    // The shift's function wrote the next weight and then timed out: the state still says `shift`, and the
+    // alias is at a revision the state never saw. That routing is the move's own target, held by this
+    // execution: restored.
+    let rollout = Rollout::prepare(request(json!({})), facts(), EXEC, t0()).unwrap().after_lock("r1".into());
+    assert_eq!(rollout.next, Next::Shift);
+    let target = rollout.routing_at(rollout.schedule().steps[0]);
+    let landed = AliasState { revision_id: "r2".into(), ..held_at(&rollout, target.clone()) };
+    assert!(matches!(rollout.plan_rollback(&landed), MovePlan::Write { .. }));
+    // The same routing at a foreign revision while holding (no move in flight) is someone else's.
+    let holding = rollout.clone().after_move("r2".into(), t0());
+    assert_eq!(holding.next, Next::Hold);
+    let next = holding.routing_at(holding.schedule().steps[1]);
+    let theirs = AliasState { revision_id: "r-operator".into(), ..held_at(&holding, next) };
+    assert!(matches!(holding.plan_rollback(&theirs), MovePlan::Conflict(_)));
+}
+
+#[test]
+fn the_alias_is_locked_by_one_execution_at_a_time() {
+    let other = "arn:aws:states:eu-west-1:123456789012:execution:canary-rollout:deploy-3";
+    let locked = |execution: &str, running: bool| LiveFacts {
+        alias: Some(AliasState { description: canary_core::lock::marker(execution, "orders"), ..alias_at("1") }),
+        lock: Some(canary_core::lock::Held { execution: execution.into(), running }),
+        ..facts()
+    };
+    // Another execution holds it and runs: refused, naming it.
+    let refusal = Rollout::prepare(request(json!({})), locked(other, true), EXEC, t0()).unwrap_err();
+    assert_eq!(refusal.fields(), ["alias"]);
+    assert!(refusal.to_string().contains("deploy-3"), "{refusal}");
+    // Its execution ended without releasing it: the stale lock is broken, and its original description kept.
+    let stale = Rollout::prepare(request(json!({})), locked(other, false), EXEC, t0()).unwrap();
+    assert_eq!(stale.original_description, "orders");
+    assert_eq!(stale.lock, canary_core::lock::marker(EXEC, "orders"));
+    // Our own, written by an earlier attempt of this Prepare: taken as ours, nothing more written.
+    let retried = Rollout::prepare(request(json!({})), locked(EXEC, true), EXEC, t0()).unwrap();
+    let live = locked(EXEC, true).alias.unwrap();
+    assert_eq!(retried.plan_lock(&live), MovePlan::AlreadyDone);
+    assert_eq!(retried.original_description, "orders");
+    // The alias changed between Prepare's read and its write: the write is not made (a retry re-reads).
+    let fresh = Rollout::prepare(request(json!({})), facts(), EXEC, t0()).unwrap();
+    assert!(matches!(
+        fresh.plan_lock(&AliasState { revision_id: "r5".into(), ..alias_at("1") }),
+        MovePlan::Conflict(_)
+    ));
+    // Released once, then never again.
+    let done = fresh.after_lock("r1".into());
+    assert_eq!(done.plan_release(&alias_at("2")), MovePlan::AlreadyDone);
+}
+
+#[test]
+fn lock_markers_fit_an_alias_description() {
+    let arn = format!("arn:aws:states:eu-west-1:123456789012:execution:{}:{}", "m".repeat(80), "n".repeat(80));
+    let long = "d".repeat(256);
+    let marker = canary_core::lock::marker(&arn, &long);
+    assert_eq!(marker.chars().count(), canary_core::lock::MAX_DESCRIPTION);
+    assert_eq!(canary_core::lock::holder(&marker).unwrap().0, arn);
+    assert_eq!(canary_core::lock::holder(&canary_core::lock::marker(&arn, "")), Some((arn.as_str(), "")));
+}
+
+#[test]
 fn rollback_reasons_from_task_errors() {
-    let mut rollout = Rollout::prepare(request(json!({})), facts(), t0()).unwrap();
+    let mut rollout = Rollout::prepare(request(json!({})), facts(), EXEC, t0()).unwrap();
     assert_eq!(rollout.rollback_reason().signal, "error");
     let lambda_cause = json!({"errorType": "AliasChangedConcurrently", "errorMessage": "someone moved it"}).to_string();
     rollout.error = Some(TaskError { error: "AliasChangedConcurrently".into(), cause: Some(lambda_cause) });
@@ -293,7 +405,7 @@ fn rollback_reasons_from_task_errors() {
 #[test]
 fn the_state_survives_the_state_machine() {
     // Step Functions adds `error` beside the state on a Catch; the state must read back with it.
-    let rollout = Rollout::prepare(request(json!({})), facts(), t0()).unwrap().after_move("r1".into(), t0());
+    let rollout = Rollout::prepare(request(json!({})), facts(), EXEC, t0()).unwrap().after_move("r1".into(), t0());
     let mut value = serde_json::to_value(&rollout).unwrap();
     value["error"] = json!({"Error": "States.Timeout", "Cause": "late"});
     let back: Rollout = serde_json::from_value(value).unwrap();
@@ -320,7 +432,7 @@ fn routing_and_percent_display() {
 #[test]
 fn the_safety_net_restores_only_rollouts_left_unfinished() {
     use canary_core::safety_net::{SafetyNet, decide};
-    let prepared = Rollout::prepare(request(json!({})), facts(), t0()).unwrap();
+    let prepared = Rollout::prepare(request(json!({})), facts(), EXEC, t0()).unwrap();
     let shifted = prepared.clone().after_move("r1".into(), t0());
     let rolled_back = {
         let mut s = shifted.clone();
@@ -361,10 +473,10 @@ fn hooks_run_before_any_traffic_and_after_promotion() {
     let both = hooked(json!({"pre_traffic": "orders-smoke", "post_traffic": "orders-e2e"}));
 
     let refused =
-        Rollout::prepare(both.clone(), LiveFacts { missing_hooks: vec!["orders-e2e".into()], ..facts() }, t0());
+        Rollout::prepare(both.clone(), LiveFacts { missing_hooks: vec!["orders-e2e".into()], ..facts() }, EXEC, t0());
     assert_eq!(refused.unwrap_err().fields(), ["hooks.post_traffic"]);
 
-    let rollout = Rollout::prepare(both.clone(), facts(), t0()).unwrap();
+    let rollout = Rollout::prepare(both.clone(), facts(), EXEC, t0()).unwrap();
     assert_eq!(rollout.next, Next::PreTraffic);
     let (hook, function, payload) = rollout.hook_call().unwrap();
     assert_eq!((hook, function.as_str()), ("pre_traffic", "orders-smoke"));
@@ -394,13 +506,16 @@ fn hooks_run_before_any_traffic_and_after_promotion() {
     // A failing post-traffic hook rolls back from 100%: that routing is the rollout's own, so it is restored.
     let failed_after = promoted.after_hook(failed(), t0());
     assert_eq!(failed_after.next, Next::Rollback);
-    assert!(matches!(failed_after.plan_rollback(&alias_at("2")), MovePlan::Write { .. }));
+    assert!(matches!(
+        failed_after.plan_rollback(&held_at(&failed_after, Routing::to_version("2"))),
+        MovePlan::Write { .. }
+    ));
     assert_eq!(failed_after.hook_call(), None);
     assert_eq!(failed_after.clone().after_hook(passed(), t0()), failed_after, "no hook is due: nothing changes");
 
     // Only a pre-traffic hook, with an all-at-once strategy: straight to promotion after it.
     let at_once = request(json!({"strategy": {"all_at_once": {}}, "hooks": {"pre_traffic": "orders-smoke"}}));
-    let after = Rollout::prepare(at_once, facts(), t0()).unwrap().after_hook(passed(), t0());
+    let after = Rollout::prepare(at_once, facts(), EXEC, t0()).unwrap().after_hook(passed(), t0());
     assert_eq!(after.next, Next::Promote);
     assert_eq!(after.after_move("r1".into(), t0()).next, Next::Done);
 }
@@ -412,7 +527,7 @@ fn approval_gates_pause_before_their_percentages() {
                        "approval": {"before_percent": before}, "hooks": hooks}))
     };
     // Before 50%: shift to 25, check, then pause.
-    let rollout = Rollout::prepare(gated(json!([50]), json!({})), facts(), t0()).unwrap();
+    let rollout = Rollout::prepare(gated(json!([50]), json!({})), facts(), EXEC, t0()).unwrap();
     assert_eq!(rollout.next, Next::Shift);
     let paused = rollout.after_move("r1".into(), t0()).after_check(healthy(), t0());
     assert_eq!((paused.next, paused.next_index()), (Next::AwaitApproval, 1));
@@ -432,14 +547,14 @@ fn approval_gates_pause_before_their_percentages() {
     assert!(done.after_approval("promote").unwrap_err().contains("not waiting"));
 
     // A gate at the first step pauses before any traffic moves; after a pre-traffic hook when there is one.
-    let first = Rollout::prepare(gated(json!([25]), json!({})), facts(), t0()).unwrap();
+    let first = Rollout::prepare(gated(json!([25]), json!({})), facts(), EXEC, t0()).unwrap();
     assert_eq!((first.next, first.step), (Next::AwaitApproval, None));
-    let hooked = Rollout::prepare(gated(json!([25]), json!({"pre_traffic": "smoke"})), facts(), t0()).unwrap();
+    let hooked = Rollout::prepare(gated(json!([25]), json!({"pre_traffic": "smoke"})), facts(), EXEC, t0()).unwrap();
     assert_eq!(hooked.next, Next::PreTraffic);
     let after_hook = hooked.after_hook(canary_core::HookOutcome { passed: true, message: "ok".into() }, t0());
     assert_eq!(after_hook.next, Next::AwaitApproval);
     // A gate at 100% pauses before promotion.
-    let last = Rollout::prepare(gated(json!([100]), json!({})), facts(), t0()).unwrap();
+    let last = Rollout::prepare(gated(json!([100]), json!({})), facts(), EXEC, t0()).unwrap();
     let mut state = last;
     for _ in 0..3 {
         state = state.after_move("r".into(), t0()).after_check(healthy(), t0());
@@ -454,7 +569,7 @@ fn notices_follow_the_rollout() {
     let gated = request(
         json!({"strategy": {"linear": {"percent": 50, "interval_seconds": 10}}, "approval": {"before_percent": [100]}}),
     );
-    let prepared = Rollout::prepare(gated, facts(), t0()).unwrap();
+    let prepared = Rollout::prepare(gated, facts(), EXEC, t0()).unwrap();
     assert_eq!(kinds(Task::Prepare, &prepared), ["Rollout Started"]);
     let started = &notices(Task::Prepare, &prepared)[0].detail;
     assert_eq!((started["function"].as_str(), started["new_version"].as_str()), (Some("orders-api"), Some("2")));

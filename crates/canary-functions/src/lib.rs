@@ -61,16 +61,22 @@ impl From<ControllerError> for Diagnostic {
     }
 }
 
-/// Publishes what a task's resulting state announces. A notification that cannot be published is logged;
-/// it never fails the rollout.
+/// How long a task waits for its rollout events to be published. Publishing is best effort and runs after
+/// the task's write: it must never hold the function until its own timeout, which would turn a move that
+/// happened into a failed task.
+pub const PUBLISH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Publishes what a task's resulting state announces. A notification that cannot be published within
+/// [`PUBLISH_TIMEOUT`] is logged; it never fails the rollout.
 pub async fn announce(notifier: &dyn Notifier, task: Task, state: &Rollout) {
     let notices = notices(task, state);
     if notices.is_empty() {
         return;
     }
-    match notifier.publish(&notices).await {
-        Ok(()) => tracing::info!(events = ?notices.iter().map(|n| n.detail_type).collect::<Vec<_>>(), "published"),
-        Err(error) => tracing::warn!(%error, "rollout events not published"),
+    match tokio::time::timeout(PUBLISH_TIMEOUT, notifier.publish(&notices)).await {
+        Ok(Ok(())) => tracing::info!(events = ?notices.iter().map(|n| n.detail_type).collect::<Vec<_>>(), "published"),
+        Ok(Err(error)) => tracing::warn!(%error, "rollout events not published"),
+        Err(_) => tracing::warn!(seconds = PUBLISH_TIMEOUT.as_secs(), "rollout events not published in time"),
     }
 }
 
@@ -79,11 +85,16 @@ pub fn state_from(event: Value) -> Result<Rollout, ControllerError> {
     serde_json::from_value(event).map_err(|e| ControllerError::InvalidState(format!("not a rollout state: {e}")))
 }
 
-/// `Prepare`: checks the request offline and against the live alias and alarms, refuses it while another
-/// rollout of the same alias runs, and records the original routing. Makes no write.
+/// The execution named in the lock of a `Prepare` invoked directly, outside the state machine.
+pub const DIRECT_INVOCATION: &str = "direct-invocation";
+
+/// `Prepare`: checks the request offline and against the live alias and alarms, records the original
+/// routing, and takes the alias's lock ([`canary_core::lock`]): one write, of the alias's description,
+/// conditional on the revision it read. Of two executions preparing the same alias at once, exactly one
+/// takes it; the other is refused (after a retry that re-reads the alias). Traffic does not move.
 ///
 /// The state machine passes `{"request": <the execution input>, "execution": <its ARN>}`; a bare request
-/// (a direct invocation) is checked without the running-rollout check.
+/// (a direct invocation) locks the alias as [`DIRECT_INVOCATION`], which no running execution is.
 pub async fn prepare(
     input: Value,
     aliases: &dyn Aliases,
@@ -96,13 +107,8 @@ pub async fn prepare(
         Some(execution) if wrapped => (input["request"].clone(), Some(execution.to_string())),
         _ => (input, None),
     };
+    let execution = execution.unwrap_or_else(|| DIRECT_INVOCATION.to_string());
     let request = parse_request(&input).map_err(ControllerError::Refused)?;
-    if let Some(state_machine) = execution.as_deref().and_then(canary_aws::state_machine_of) {
-        let running = executions.running(&state_machine).await?;
-        let started_at = running.iter().find(|r| Some(&r.arn) == execution.as_ref()).map_or(now, |r| r.started_at);
-        canary_core::concurrency::refuse_if_alias_busy(&request, execution.as_deref(), started_at, &running)
-            .map_err(ControllerError::Refused)?;
-    }
     let function = request.function.clone();
     let function_exists = aliases.function_exists(&function).await?;
     let (version_exists, alias) = if function_exists {
@@ -123,8 +129,23 @@ pub async fn prepare(
     for alarm in alarms.iter().filter(|a| a.state == "ALARM") {
         tracing::warn!(alarm = alarm.name, since = %alarm.updated_at, "alarm already in ALARM: reported, not blocking");
     }
-    let facts = canary_core::LiveFacts { function_exists, version_exists, alias, alarms, missing_hooks };
-    let rollout = Rollout::prepare(request, facts, now).map_err(ControllerError::Refused)?;
+    let lock = match alias.as_ref().and_then(|a| canary_core::lock::holder(&a.description)) {
+        Some((holder, _)) => Some(canary_core::lock::Held {
+            execution: holder.to_string(),
+            running: holder == execution || still_runs(executions, holder).await?,
+        }),
+        None => None,
+    };
+    let facts = canary_core::LiveFacts { function_exists, version_exists, alias, alarms, missing_hooks, lock };
+    let rollout = Rollout::prepare(request, facts, &execution, now).map_err(ControllerError::Refused)?;
+    let locked = match carry_out(aliases, &rollout, |live| rollout.plan_lock(live)).await {
+        // The alias moved between the read and the lock: a retry reads it again, and decides again.
+        Err(ControllerError::AliasChangedConcurrently(message)) => {
+            return Err(ControllerError::Transient(AwsError::RevisionChanged(message)));
+        }
+        other => other?,
+    };
+    let rollout = rollout.after_lock(locked.revision_id);
     tracing::info!(
         function,
         alias = rollout.request.alias,
@@ -136,7 +157,20 @@ pub async fn prepare(
     Ok(rollout)
 }
 
-/// Reads the rollout's alias, lets `plan` decide, and carries the plan out: nothing when it is done already,
+/// Whether the execution holding a lock still runs. A holder that is not an execution of a state machine,
+/// or that Step Functions does not know, holds nothing.
+async fn still_runs(executions: &dyn Executions, holder: &str) -> Result<bool, ControllerError> {
+    if canary_aws::state_machine_of(holder).is_none() {
+        return Ok(false);
+    }
+    match executions.describe(holder).await {
+        Ok(info) => Ok(info.status == "RUNNING"),
+        Err(AwsError::NotFound(_)) => Ok(false),
+        Err(other) => Err(other.into()),
+    }
+}
+
+/// Reads the rollout, lets `plan` decide, and carries the plan out: nothing when it is done already,
 /// a write conditional on the revision just read, or an error when someone else changed the alias.
 /// Returns the alias as it is afterwards.
 async fn carry_out(
@@ -150,8 +184,8 @@ async fn carry_out(
     })?;
     match plan(&live) {
         MovePlan::AlreadyDone => Ok(live),
-        MovePlan::Write { routing, revision_id } => {
-            Ok(aliases.update_alias(function, alias, &routing, &revision_id).await?)
+        MovePlan::Write { routing, description, revision_id } => {
+            Ok(aliases.update_alias(function, alias, &routing, &description, &revision_id).await?)
         }
         MovePlan::Conflict(message) => Err(ControllerError::AliasChangedConcurrently(message)),
     }
@@ -175,11 +209,33 @@ pub async fn advance(
     let state = state.after_move(written.revision_id, now);
     let (function, alias) = (&state.request.function, &state.request.alias);
     tracing::info!(function, alias, routing = %state.expected_routing(), next = ?state.next, "alias moved");
-    Ok(state)
+    release_if_done(aliases, state).await
 }
 
-/// `CheckHealth`: judges the current step's window and decides what comes next.
-pub async fn check(state: Rollout, metrics: &dyn Metrics, now: DateTime<Utc>) -> Result<Rollout, ControllerError> {
+/// A rollout that is done gives the alias back: its original description, the routing as promoted.
+async fn release_if_done(aliases: &dyn Aliases, state: Rollout) -> Result<Rollout, ControllerError> {
+    if state.next != Next::Done {
+        return Ok(state);
+    }
+    match carry_out(aliases, &state, |live| state.plan_release(live)).await {
+        Ok(_) => Ok(state),
+        // Promoted, then changed by someone else: theirs is kept, and the rollout is still promoted.
+        Err(ControllerError::AliasChangedConcurrently(message)) => {
+            tracing::warn!(message, "promoted, but the alias was changed before its lock was released");
+            Ok(state)
+        }
+        Err(other) => Err(other),
+    }
+}
+
+/// `CheckHealth`: judges the current step's window and decides what comes next (a passed bake at 100%
+/// ends the rollout, and releases the alias).
+pub async fn check(
+    state: Rollout,
+    metrics: &dyn Metrics,
+    aliases: &dyn Aliases,
+    now: DateTime<Utc>,
+) -> Result<Rollout, ControllerError> {
     let Some((start, end)) = state.health_window(now) else {
         return Err(ControllerError::InvalidState("health checked before the first move".into()));
     };
@@ -202,18 +258,23 @@ pub async fn check(state: Rollout, metrics: &dyn Metrics, now: DateTime<Utc>) ->
     let record = state.history.last();
     tracing::info!(function = state.request.function, step = record.map(|r| r.step), verdict = ?record.and_then(|r| r.verdict.clone()),
         next = ?state.next, "health checked");
-    Ok(state)
+    release_if_done(aliases, state).await
 }
 
 /// `PreTraffic` and `PostTraffic`: invokes the hook that is due with the function, alias and both versions,
-/// and decides what comes next; a failed hook rolls back.
-pub async fn hook(state: Rollout, hooks: &dyn Hooks, now: DateTime<Utc>) -> Result<Rollout, ControllerError> {
+/// and decides what comes next; a failed hook rolls back, a passed post-traffic hook ends the rollout.
+pub async fn hook(
+    state: Rollout,
+    hooks: &dyn Hooks,
+    aliases: &dyn Aliases,
+    now: DateTime<Utc>,
+) -> Result<Rollout, ControllerError> {
     let Some((hook, function, payload)) = state.hook_call() else {
         return Err(ControllerError::InvalidState(format!("no hook is due: the state says {:?}", state.next)));
     };
     let outcome = hooks.run(&function, &payload).await?;
     tracing::info!(hook, function, passed = outcome.passed, message = outcome.message, "hook ran");
-    Ok(state.after_hook(outcome, now))
+    release_if_done(aliases, state.after_hook(outcome, now)).await
 }
 
 /// `AwaitApproval` and `ApplyApproval`. Invoked with `{"state", "token"}` (the state machine waits for the
@@ -221,13 +282,15 @@ pub async fn hook(state: Rollout, hooks: &dyn Hooks, now: DateTime<Utc>) -> Resu
 /// (`approval.decision`), it applies it. A decision other than `promote` or `promote_full` fails, and the
 /// rollout rolls back: it never goes on without a clear approval.
 pub async fn gate(event: Value, now: DateTime<Utc>) -> Result<Value, ControllerError> {
-    if let (Some(state), Some(token)) = (event.get("state"), event.get("token").and_then(Value::as_str)) {
+    // Invoked with the task token, the rollout has just paused. The token is a bearer credential (whoever
+    // holds it can skip every check): it is never logged nor returned. canaryctl reads it from the
+    // execution's history, which takes states:GetExecutionHistory.
+    if let (Some(state), Some(_token)) = (event.get("state"), event.get("token").and_then(Value::as_str)) {
         let state = state_from(state.clone())?;
         let percent = state.schedule().step(state.next_index()).percent;
-        let how = format!(
-            "canaryctl promote EXECUTION [--full] | canaryctl abort EXECUTION; or SendTaskSuccess with output \
-             {{\"decision\": \"promote\"}} (or \"promote_full\"), or SendTaskFailure to abort, with the task token {token}"
-        );
+        let how = "canaryctl promote EXECUTION [--full] | canaryctl abort EXECUTION; or SendTaskSuccess with \
+                   output {\"decision\": \"promote\"} (or \"promote_full\"), or SendTaskFailure to abort, with the \
+                   task token of the AwaitApproval state in the execution's history";
         tracing::warn!(
             function = state.request.function,
             alias = state.request.alias,
@@ -265,7 +328,9 @@ pub async fn rollback(
 
 /// `canary-safety-net`: for an execution that ended ABORTED, TIMED_OUT or FAILED (an EventBridge "Step
 /// Functions Execution Status Change" event), restores the alias's original routing unless the
-/// controller already finished the job. Reads the last rollout state from the execution's history.
+/// controller already finished the job. The execution's status is read again (`DescribeExecution`), never
+/// taken from the event: a running execution is never touched. The last rollout state is read from the
+/// history newest first, so a history of 25,000 events costs a page or two.
 pub async fn safety_net(
     event: Value,
     executions: &dyn Executions,
@@ -273,16 +338,28 @@ pub async fn safety_net(
     notifier: &dyn Notifier,
     now: DateTime<Utc>,
 ) -> Result<Value, ControllerError> {
-    let detail = &event["detail"];
-    let (Some(arn), Some(status)) = (detail["executionArn"].as_str(), detail["status"].as_str()) else {
+    let Some(arn) = event["detail"]["executionArn"].as_str() else {
         return Err(ControllerError::InvalidState("not a Step Functions execution status change event".into()));
     };
-    let exits = executions.state_exits(arn).await?;
-    let last_state = exits
-        .iter()
-        .rev()
-        .filter_map(|exit| exit.output.as_deref())
-        .find_map(|output| serde_json::from_str::<Rollout>(output).ok());
+    let status = executions.describe(arn).await?.status;
+    let is_state = |output: &str| serde_json::from_str::<Rollout>(output).is_ok();
+    let last_state = match status.as_str() {
+        "RUNNING" => None,
+        _ => executions.newest_state_output(arn, &is_state).await?.and_then(|o| serde_json::from_str(&o).ok()),
+    };
+    restore_ended(arn, &status, last_state, aliases, notifier, now).await
+}
+
+/// Restores the alias of an ended execution from its last rollout state, as the safety net and `canaryctl
+/// abort` do: nothing when the controller finished the job or nothing moved, else the conditional rollback.
+pub async fn restore_ended(
+    arn: &str,
+    status: &str,
+    last_state: Option<Rollout>,
+    aliases: &dyn Aliases,
+    notifier: &dyn Notifier,
+    now: DateTime<Utc>,
+) -> Result<Value, ControllerError> {
     match decide(status, last_state) {
         SafetyNet::Nothing(reason) => {
             tracing::info!(execution = arn, status, reason, "safety net: nothing to restore");

@@ -23,7 +23,11 @@ struct FakeLambda {
 impl FakeLambda {
     fn new() -> Self {
         FakeLambda {
-            alias: Mutex::new(Some(AliasState { routing: Routing::to_version("1"), revision_id: "r0".into() })),
+            alias: Mutex::new(Some(AliasState {
+                routing: Routing::to_version("1"),
+                revision_id: "r0".into(),
+                description: "orders, production".into(),
+            })),
             writes: Mutex::new(Vec::new()),
             failures: Mutex::new(Vec::new()),
             revision: Mutex::new(0),
@@ -45,9 +49,15 @@ impl FakeLambda {
     fn routing(&self) -> Routing {
         self.alias.lock().unwrap().clone().unwrap().routing
     }
-    /// A change made by someone else, as the console or another pipeline would make it.
+    /// A change made by someone else, as the console or another pipeline would make it: the routing changes,
+    /// the description stays.
     fn set_by_someone_else(&self, routing: Routing) {
-        *self.alias.lock().unwrap() = Some(AliasState { routing, revision_id: "foreign".into() });
+        let mut alias = self.alias.lock().unwrap();
+        let description = alias.as_ref().map(|a| a.description.clone()).unwrap_or_default();
+        *alias = Some(AliasState { routing, revision_id: "foreign".into(), description });
+    }
+    fn description(&self) -> String {
+        self.alias.lock().unwrap().clone().unwrap().description
     }
     fn writes(&self) -> usize {
         self.writes.lock().unwrap().len()
@@ -73,6 +83,7 @@ impl Aliases for FakeLambda {
         _: &str,
         _: &str,
         routing: &Routing,
+        description: &str,
         revision_id: &str,
     ) -> Result<AliasState, AwsError> {
         self.injected()?;
@@ -83,7 +94,11 @@ impl Aliases for FakeLambda {
         }
         let mut revision = self.revision.lock().unwrap();
         *revision += 1;
-        *current = AliasState { routing: routing.clone(), revision_id: format!("r{revision}") };
+        *current = AliasState {
+            routing: routing.clone(),
+            revision_id: format!("r{revision}"),
+            description: description.to_string(),
+        };
         self.writes.lock().unwrap().push(routing.clone());
         Ok(current.clone())
     }
@@ -173,13 +188,14 @@ async fn a_full_rollout_through_the_handlers() {
             Next::Shift | Next::Promote => advance(state.clone(), state.next, &lambda, now).await.unwrap(),
             Next::Hold => {
                 now += Duration::seconds(state.wait_seconds as i64);
-                check(state, &healthy, now).await.unwrap()
+                check(state, &healthy, &lambda, now).await.unwrap()
             }
             other => panic!("{other:?}"),
         };
     }
     assert_eq!(lambda.routing(), Routing::to_version("2"));
-    assert_eq!(lambda.writes(), 2);
+    assert_eq!(lambda.writes(), 4, "the lock, two moves, and the release");
+    assert_eq!(lambda.description(), "orders, production", "the alias's own description is back");
     assert_eq!(state.report.unwrap().outcome, Outcome::Promoted);
     let queries = healthy.0.lock().unwrap();
     assert_eq!(queries.len(), 1);
@@ -197,7 +213,7 @@ async fn a_retried_shift_writes_nothing_more() {
     let first = advance(state.clone(), Next::Shift, &lambda, t0()).await.unwrap();
     // Step Functions retries with the same input when the first answer was lost.
     let retried = advance(state, Next::Shift, &lambda, t0()).await.unwrap();
-    assert_eq!(lambda.writes(), 1);
+    assert_eq!(lambda.writes(), 2, "the lock and one move");
     assert_eq!(first.revision_id, retried.revision_id);
     assert_eq!(first.expected_routing(), retried.expected_routing());
 }
@@ -234,7 +250,7 @@ async fn a_revision_that_moves_between_read_and_write_is_retryable() {
     let error = advance(state.clone(), Next::Shift, &lambda, t0()).await.unwrap_err();
     assert_eq!(error.error_type(), "TransientAwsError", "Step Functions retries it, and the retry reads afresh");
     assert!(lambda.failures.lock().unwrap().is_empty(), "the write was the call that failed");
-    assert_eq!(lambda.writes(), 0);
+    assert_eq!(lambda.writes(), 1, "only Prepare's lock");
 }
 
 #[tokio::test]
@@ -242,10 +258,11 @@ async fn rollback_restores_the_original_and_explains_why() {
     let lambda = FakeLambda::new();
     let state = prepare(request(), &lambda, &metrics(0, 0), &idle(), t0()).await.unwrap();
     let shifted = advance(state, Next::Shift, &lambda, t0()).await.unwrap();
-    let failed = check(shifted, &metrics(100, 40), t0() + Duration::seconds(5)).await.unwrap();
+    let failed = check(shifted, &metrics(100, 40), &lambda, t0() + Duration::seconds(5)).await.unwrap();
     assert_eq!(failed.next, Next::Rollback);
     let done = rollback(failed.clone(), &lambda, t0()).await.unwrap();
     assert_eq!(lambda.routing(), Routing::to_version("1"));
+    assert_eq!(lambda.description(), "orders, production");
     let report = done.report.unwrap();
     assert_eq!(report.outcome, Outcome::RolledBack);
     assert_eq!(report.routing, Routing::to_version("1"));
@@ -263,7 +280,7 @@ async fn an_alarm_that_fires_during_the_rollout_fails_the_check_whatever_the_tra
     input["health"]["alarms"] = json!(["orders-5xx"]);
     let state = prepare(input, &lambda, &metrics(0, 0), &idle(), t0()).await.unwrap();
     let shifted = advance(state, Next::Shift, &lambda, t0()).await.unwrap();
-    let checked = check(shifted, &metrics(100, 0), t0() + Duration::hours(2)).await.unwrap();
+    let checked = check(shifted, &metrics(100, 0), &lambda, t0() + Duration::hours(2)).await.unwrap();
     assert_eq!(checked.next, Next::Rollback);
     let record = checked.history.last().unwrap();
     assert_eq!(record.figures.as_ref().unwrap().alarms.len(), 1);
@@ -275,7 +292,7 @@ async fn states_that_do_not_fit_the_handler_are_rejected() {
     let lambda = FakeLambda::new();
     let state = prepare(request(), &lambda, &metrics(0, 0), &idle(), t0()).await.unwrap();
     assert_eq!(advance(state.clone(), Next::Promote, &lambda, t0()).await.unwrap_err().error_type(), "InvalidState");
-    assert_eq!(check(state, &metrics(1, 0), t0()).await.unwrap_err().error_type(), "InvalidState");
+    assert_eq!(check(state, &metrics(1, 0), &lambda, t0()).await.unwrap_err().error_type(), "InvalidState");
     assert_eq!(state_from(json!({"x": 1})).unwrap_err().error_type(), "InvalidState");
     lambda.set_by_someone_else(Routing::to_version("1"));
     *lambda.alias.lock().unwrap() = None;
@@ -287,11 +304,12 @@ async fn states_that_do_not_fit_the_handler_are_rejected() {
     assert_eq!(rollback(state, &lambda, t0()).await.unwrap_err().error_type(), "AliasChangedConcurrently");
 }
 
-/// An execution history (the states it left, with their outputs), and the state machine's running executions.
-struct History(Vec<StateExit>, Vec<RunningExecution>);
+/// An execution history (the states it left, with their outputs), and the status DescribeExecution reports
+/// for every execution.
+struct History(Vec<StateExit>, &'static str);
 
 fn idle() -> History {
-    History(Vec::new(), Vec::new())
+    History(Vec::new(), "SUCCEEDED")
 }
 
 #[async_trait]
@@ -299,11 +317,27 @@ impl Executions for History {
     async fn start(&self, _: &str, _: Option<&str>, _: &str) -> Result<String, AwsError> {
         unreachable!("the safety net starts nothing")
     }
-    async fn describe(&self, _: &str) -> Result<ExecutionInfo, AwsError> {
-        unreachable!("the event carries the status")
+    async fn describe(&self, arn: &str) -> Result<ExecutionInfo, AwsError> {
+        Ok(ExecutionInfo {
+            arn: arn.into(),
+            name: arn.rsplit(':').next().unwrap().into(),
+            status: self.1.into(),
+            input: None,
+            output: None,
+            error: None,
+            cause: None,
+            started_at: t0(),
+        })
     }
     async fn state_exits(&self, _: &str) -> Result<Vec<StateExit>, AwsError> {
         Ok(self.0.clone())
+    }
+    async fn newest_state_output(
+        &self,
+        _: &str,
+        wanted: &(dyn for<'s> Fn(&'s str) -> bool + Sync),
+    ) -> Result<Option<String>, AwsError> {
+        Ok(self.0.iter().rev().filter_map(|e| e.output.clone()).find(|o| wanted(o)))
     }
     async fn recent(&self, _: &str, _: i32) -> Result<Vec<canary_aws::ExecutionSummary>, AwsError> {
         unreachable!()
@@ -317,37 +351,57 @@ impl Executions for History {
     async fn answer(&self, _: &str, _: Result<String, (String, String)>) -> Result<(), AwsError> {
         unreachable!()
     }
-    async fn running(&self, state_machine: &str) -> Result<Vec<RunningExecution>, AwsError> {
-        assert_eq!(state_machine, "arn:aws:states:us-east-1:123456789012:stateMachine:canary-rollout");
-        Ok(self.1.clone())
+    async fn running(&self, _: &str) -> Result<Vec<RunningExecution>, AwsError> {
+        unreachable!("Prepare takes the alias's lock instead of listing executions")
     }
 }
 
+const FIRST: &str = "arn:aws:states:us-east-1:123456789012:execution:canary-rollout:first";
+const SECOND: &str = "arn:aws:states:us-east-1:123456789012:execution:canary-rollout:second";
+
 #[tokio::test]
-async fn a_second_rollout_of_a_busy_alias_is_refused_by_the_state_machine() {
+async fn a_second_rollout_of_a_locked_alias_is_refused_by_the_state_machine() {
     let lambda = FakeLambda::new();
-    let first = RunningExecution {
-        arn: "arn:aws:states:us-east-1:123456789012:execution:canary-rollout:first".into(),
-        name: "first".into(),
-        started_at: t0(),
-        input: request().to_string(),
-    };
-    let me = "arn:aws:states:us-east-1:123456789012:execution:canary-rollout:second";
-    let second = RunningExecution {
-        arn: me.into(),
-        name: "second".into(),
-        started_at: t0() + Duration::seconds(1),
-        ..first.clone()
-    };
-    let running = History(Vec::new(), vec![first.clone(), second]);
-    let wrapped = json!({"request": request(), "execution": me});
-    let error = prepare(wrapped.clone(), &lambda, &metrics(0, 0), &running, t0()).await.unwrap_err();
+    let running = History(Vec::new(), "RUNNING");
+    let first = prepare(json!({"request": request(), "execution": FIRST}), &lambda, &metrics(0, 0), &running, t0())
+        .await
+        .unwrap();
+    assert_eq!(lambda.description(), canary_core::lock::marker(FIRST, "orders, production"));
+    let second = json!({"request": request(), "execution": SECOND});
+    let error = prepare(second.clone(), &lambda, &metrics(0, 0), &running, t0()).await.unwrap_err();
     assert_eq!(error.error_type(), "RequestRefused");
-    assert!(error.to_string().contains("alias: another rollout of orders:live is running: first"), "{error}");
-    // The first one itself goes on.
-    let mine = json!({"request": request(), "execution": first.arn});
-    prepare(mine, &lambda, &metrics(0, 0), &running, t0()).await.unwrap();
-    assert_eq!(lambda.writes(), 0);
+    assert!(error.to_string().contains("alias: another rollout of orders:live is running: "), "{error}");
+    assert!(error.to_string().contains(FIRST), "{error}");
+    assert_eq!(lambda.writes(), 1, "only the first one's lock");
+    // The first one's retried Prepare finds its own lock, and goes on.
+    let again = json!({"request": request(), "execution": FIRST});
+    let again = prepare(again, &lambda, &metrics(0, 0), &running, t0()).await.unwrap();
+    assert_eq!(again.revision_id, first.revision_id);
+    assert_eq!(lambda.writes(), 1);
+    // The first one ended without releasing it (its safety net failed too): the lock is stale, and broken.
+    let ended = History(Vec::new(), "ABORTED");
+    let taken = prepare(second, &lambda, &metrics(0, 0), &ended, t0()).await.unwrap();
+    assert_eq!(lambda.description(), canary_core::lock::marker(SECOND, "orders, production"));
+    assert_eq!(taken.original_description, "orders, production");
+}
+
+#[tokio::test]
+async fn a_lock_lost_to_a_simultaneous_prepare_is_retried_then_refused() {
+    // Two executions read revision r0 at once; the other one's lock lands first, so this one's conditional
+    // write fails. Step Functions retries it (TransientAwsError), and the retry reads the other's lock.
+    let lambda = FakeLambda::new();
+    let running = History(Vec::new(), "RUNNING");
+    for _ in 0..4 {
+        lambda.pass_next(); // function, version, alias, and the alias again before the write
+    }
+    lambda.fail_next(AwsError::RevisionChanged("PreconditionFailedException".into()));
+    let mine = json!({"request": request(), "execution": SECOND});
+    let error = prepare(mine.clone(), &lambda, &metrics(0, 0), &running, t0()).await.unwrap_err();
+    assert_eq!(error.error_type(), "TransientAwsError");
+    prepare(json!({"request": request(), "execution": FIRST}), &lambda, &metrics(0, 0), &running, t0()).await.unwrap();
+    let error = prepare(mine, &lambda, &metrics(0, 0), &running, t0()).await.unwrap_err();
+    assert_eq!(error.error_type(), "RequestRefused");
+    assert_eq!(lambda.writes(), 1, "exactly one lock was written");
 }
 
 fn exit(id: i64, name: &str, output: &str) -> StateExit {
@@ -372,7 +426,7 @@ async fn the_safety_net_restores_a_stopped_rollout_exactly() {
             exit(6, "Route", &serde_json::to_string(&shifted).unwrap()),
             exit(8, "Hold", "not a rollout state"),
         ],
-        Vec::new(),
+        "ABORTED",
     );
     let result = safety_net(ended("ABORTED"), &history, &lambda, &quiet_notifier(), t0()).await.unwrap();
     assert_eq!(result["action"], "restored");
@@ -388,22 +442,22 @@ async fn the_safety_net_leaves_finished_rollouts_and_foreign_changes_alone() {
     let lambda = FakeLambda::new();
     let prepared = prepare(request(), &lambda, &metrics(0, 0), &idle(), t0()).await.unwrap();
     let shifted = advance(prepared, Next::Shift, &lambda, t0()).await.unwrap();
-    let failed = check(shifted.clone(), &metrics(100, 50), t0() + Duration::seconds(5)).await.unwrap();
+    let failed = check(shifted.clone(), &metrics(100, 50), &lambda, t0() + Duration::seconds(5)).await.unwrap();
     let rolled_back = rollback(failed, &lambda, t0()).await.unwrap();
-    let finished = History(vec![exit(9, "Rollback", &serde_json::to_string(&rolled_back).unwrap())], Vec::new());
+    let finished = History(vec![exit(9, "Rollback", &serde_json::to_string(&rolled_back).unwrap())], "FAILED");
     let result = safety_net(ended("FAILED"), &finished, &lambda, &quiet_notifier(), t0()).await.unwrap();
     assert_eq!(
         (result["action"].as_str(), result["reason"].as_str()),
         (Some("none"), Some("the controller already rolled back"))
     );
-    let empty = idle();
+    let empty = History(Vec::new(), "TIMED_OUT");
     assert_eq!(
         safety_net(ended("TIMED_OUT"), &empty, &lambda, &quiet_notifier(), t0()).await.unwrap()["action"],
         "none"
     );
     // Someone pointed the alias elsewhere after the rollout stopped: their change stands.
     lambda.set_by_someone_else(Routing::to_version("3"));
-    let stopped = History(vec![exit(5, "Shift", &serde_json::to_string(&shifted).unwrap())], Vec::new());
+    let stopped = History(vec![exit(5, "Shift", &serde_json::to_string(&shifted).unwrap())], "ABORTED");
     let error = safety_net(ended("ABORTED"), &stopped, &lambda, &quiet_notifier(), t0()).await.unwrap_err();
     assert_eq!(error.error_type(), "AliasChangedConcurrently");
     assert_eq!(lambda.routing(), Routing::to_version("3"));
@@ -432,7 +486,7 @@ async fn a_failing_pre_traffic_hook_rolls_back_before_any_traffic_moves() {
     assert_eq!(state.next, Next::PreTraffic);
     let mut broken = state.clone();
     broken.request.hooks.pre_traffic = Some("broken".into());
-    let failed = hook(broken, &hooks, t0()).await.unwrap();
+    let failed = hook(broken, &hooks, &lambda, t0()).await.unwrap();
     assert_eq!(failed.next, Next::Rollback);
     let (function, payload) = hooks.0.lock().unwrap()[0].clone();
     assert_eq!(function, "broken");
@@ -441,13 +495,15 @@ async fn a_failing_pre_traffic_hook_rolls_back_before_any_traffic_moves() {
         json!({"hook": "pre_traffic", "function": "orders", "alias": "live", "old_version": "1", "new_version": "2"})
     );
     let rolled_back = rollback(failed, &lambda, t0()).await.unwrap();
-    assert_eq!(lambda.writes(), 0, "nothing moved, so nothing was restored");
+    assert_eq!(lambda.writes(), 2, "traffic never moved: the lock was taken and given back");
+    assert_eq!((lambda.routing(), lambda.description()), (Routing::to_version("1"), "orders, production".into()));
     assert_eq!(rolled_back.report.unwrap().reason.unwrap().signal, "hook");
-    let mut passing = state;
+    // The rollback gave the lock back: a rollout that goes on is prepared again.
+    let mut passing = prepare(input.clone(), &lambda, &metrics(0, 0), &idle(), t0()).await.unwrap();
     passing.request.hooks.pre_traffic = Some("smoke".into());
-    assert_eq!(hook(passing.clone(), &hooks, t0()).await.unwrap().next, Next::Shift);
-    let moved = advance(hook(passing, &hooks, t0()).await.unwrap(), Next::Shift, &lambda, t0()).await.unwrap();
-    assert_eq!(hook(moved, &hooks, t0()).await.unwrap_err().error_type(), "InvalidState", "no hook is due");
+    assert_eq!(hook(passing.clone(), &hooks, &lambda, t0()).await.unwrap().next, Next::Shift);
+    let moved = advance(hook(passing, &hooks, &lambda, t0()).await.unwrap(), Next::Shift, &lambda, t0()).await.unwrap();
+    assert_eq!(hook(moved, &hooks, &lambda, t0()).await.unwrap_err().error_type(), "InvalidState", "no hook is due");
     input["hooks"] = json!({"post_traffic": "nowhere"});
     let error = prepare(input, &lambda, &metrics(0, 0), &idle(), t0()).await.unwrap_err();
     assert!(error.to_string().contains("hooks.post_traffic"), "{error}");
@@ -484,8 +540,41 @@ async fn announcing_publishes_and_never_fails_the_task() {
     announce(&FakeNotifier(Mutex::new(Vec::new()), true), Task::Prepare, &state).await;
     // The safety net announces the restore it made.
     let shifted = advance(state.clone(), Next::Shift, &lambda, t0()).await.unwrap();
-    let history = History(vec![exit(5, "Shift", &serde_json::to_string(&shifted).unwrap())], Vec::new());
+    let history = History(vec![exit(5, "Shift", &serde_json::to_string(&shifted).unwrap())], "ABORTED");
     let notifier = quiet_notifier();
     safety_net(ended("ABORTED"), &history, &lambda, &notifier, t0()).await.unwrap();
     assert_eq!(*notifier.0.lock().unwrap(), ["Rollout Rolled Back"]);
+}
+
+#[tokio::test]
+async fn the_approval_gates_task_token_is_never_logged_or_returned() {
+    let lambda = FakeLambda::new();
+    let mut input = request();
+    input["approval"] = json!({"before_percent": [50]});
+    let state = prepare(input, &lambda, &metrics(0, 0), &idle(), t0()).await.unwrap();
+    assert_eq!(state.next, Next::AwaitApproval);
+    let token = "AQCEAAAAKgAAAAMAAAAAAAAAAbearer-credential";
+    let paused = canary_functions::gate(json!({"state": state, "token": token}), t0()).await.unwrap();
+    assert!(!paused.to_string().contains(token), "{paused}");
+    assert!(paused["how_to_continue"].as_str().unwrap().contains("canaryctl promote"), "{paused}");
+}
+
+/// A notifier whose endpoint never answers.
+struct HangingNotifier;
+
+#[async_trait]
+impl Notifier for HangingNotifier {
+    async fn publish(&self, _: &[canary_core::notice::Notice]) -> Result<(), AwsError> {
+        tokio::time::sleep(std::time::Duration::from_secs(3600)).await;
+        Ok(())
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn publishing_is_bounded_so_a_task_never_times_out_after_its_write() {
+    let lambda = FakeLambda::new();
+    let state = prepare(request(), &lambda, &metrics(0, 0), &idle(), t0()).await.unwrap();
+    let started = tokio::time::Instant::now();
+    canary_functions::announce(&HangingNotifier, canary_core::notice::Task::Prepare, &state).await;
+    assert_eq!(started.elapsed(), canary_functions::PUBLISH_TIMEOUT);
 }

@@ -2,9 +2,13 @@
 
 use crate::start::{exit_code, follow};
 use crate::{AwsArgs, Failure, Output};
-use canary_aws::{Executions, StepFunctionsExecutions, load_config};
+use canary_aws::{
+    Aliases, EventBridgeNotifier, ExecutionInfo, Executions, LambdaAliases, StepFunctionsExecutions, load_config,
+};
 use canary_core::Rollout;
 use canary_core::execution::interpret;
+use canary_functions::ControllerError;
+use chrono::Utc;
 use clap::Args;
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -42,10 +46,14 @@ async fn executions(aws: &AwsArgs) -> StepFunctionsExecutions {
     StepFunctionsExecutions::from_config(&load_config(&aws.options()).await)
 }
 
-/// The last rollout state an execution's history holds.
+/// The last rollout state an execution's history holds (read newest first).
 pub async fn last_state(executions: &dyn Executions, arn: &str) -> Result<Option<Rollout>, Failure> {
-    let exits = executions.state_exits(arn).await.map_err(|e| Failure::aws(format!("could not read {arn}: {e}")))?;
-    Ok(exits.iter().rev().filter_map(|e| e.output.as_deref()).find_map(|o| serde_json::from_str(o).ok()))
+    let is_state = |output: &str| serde_json::from_str::<Rollout>(output).is_ok();
+    let output = executions
+        .newest_state_output(arn, &is_state)
+        .await
+        .map_err(|e| Failure::aws(format!("could not read {arn}: {e}")))?;
+    Ok(output.and_then(|o| serde_json::from_str(&o).ok()))
 }
 
 /// What `status` reports of an execution: where the rollout stands, or how it ended.
@@ -218,32 +226,88 @@ pub async fn promote(target: Target, full: bool) -> Result<u8, Failure> {
     Ok(0)
 }
 
+/// How long `abort` waits for the state machine's own rollback after failing an approval gate.
+const ABORT_WAIT: Duration = Duration::from_secs(300);
+
+/// Aborts a running rollout and returns only once the alias is restored (or says why it could not be).
+/// At an approval gate it fails the gate's task, and the state machine rolls back by itself; anywhere else
+/// (a hold, a shift, a check, a hook) it stops the execution and restores the alias itself, as the safety
+/// net does, with the same conditional rollback: a write of the stopped execution still in flight then
+/// fails, since the restore released the alias's lock. Exit 0: restored (or nothing had moved); 1: the
+/// alias could not be restored (changed by someone else); 4: AWS refused a call.
 pub async fn abort(target: Target) -> Result<u8, Failure> {
     let arn = execution_arn(&target.execution, target.state_machine_arn.as_deref())?;
-    let executions = executions(&target.aws).await;
+    let config = load_config(&target.aws.options()).await;
+    let executions = StepFunctionsExecutions::from_config(&config);
+    let aliases = LambdaAliases::from_config(&config);
     let info = executions.describe(&arn).await.map_err(|e| Failure::aws(format!("could not read {arn}: {e}")))?;
     if info.status != "RUNNING" {
         return Err(Failure { code: 1, message: format!("{} is not running: it ended {}", info.name, info.status) });
     }
     let token =
         executions.approval_token(&arn).await.map_err(|e| Failure::aws(format!("could not read {arn}: {e}")))?;
-    let message = if let Some(token) = token {
+    let last = last_state(&executions, &arn).await?;
+    let (message, restored) = if let Some(token) = token {
         // Waiting at a gate: failing its task lets the state machine roll back by itself.
         let answer = Err(("Aborted".to_string(), "aborted with canaryctl abort".to_string()));
         executions.answer(&token, answer).await.map_err(|e| Failure::aws(format!("could not answer the gate: {e}")))?;
-        "aborted at the approval gate; the controller rolls the alias back to its original routing"
+        let ended = wait_until_ended(&executions, &arn).await?;
+        let result = interpret(&ended.status, ended.output.as_deref(), ended.error.as_deref(), ended.cause.as_deref());
+        let restored = ended.error.as_deref() == Some("RolledBack");
+        (format!("aborted at the approval gate; the rollout ended {}", result.outcome), restored)
     } else {
         executions
             .stop(&arn, "aborted with canaryctl abort")
             .await
             .map_err(|e| Failure::aws(format!("could not stop {arn}: {e}")))?;
-        "stopped; the controller's safety net restores the alias's original routing"
+        let notifier = EventBridgeNotifier::from_config(&config);
+        match canary_functions::restore_ended(&arn, "ABORTED", last.clone(), &aliases, &notifier, Utc::now()).await {
+            Ok(result) if result["action"] == "restored" => ("stopped; the alias was restored".to_string(), true),
+            Ok(result) => (format!("stopped; {}", result["reason"].as_str().unwrap_or("nothing to restore")), true),
+            Err(ControllerError::AliasChangedConcurrently(why)) => (format!("stopped, but not restored: {why}"), false),
+            Err(other) => {
+                return Err(Failure::aws(format!(
+                    "stopped, but the alias could not be restored: {other}; the safety net retries it"
+                )));
+            }
+        }
     };
+    // Say what the alias routes now, read from Lambda, not what the controller meant it to.
+    let routing = match &last {
+        Some(state) => aliases
+            .get_alias(&state.request.function, &state.request.alias)
+            .await
+            .map_err(|e| Failure::aws(format!("could not read the alias: {e}")))?
+            .map(|a| a.routing),
+        None => None,
+    };
+    let routes = routing.as_ref().map(|r| format!("; alias routes {r}")).unwrap_or_default();
     match target.output {
-        Output::Json => println!("{}", json!({"execution_arn": arn, "outcome": "aborted", "message": message})),
-        Output::Text => println!("{}: {message}", info.name),
+        Output::Json => println!(
+            "{}",
+            json!({"execution_arn": arn, "outcome": "aborted", "restored": restored, "routing": routing, "message": message})
+        ),
+        Output::Text => println!("{}: {message}{routes}", info.name),
     }
-    Ok(0)
+    Ok(if restored { 0 } else { 1 })
+}
+
+/// Polls an execution until it is no longer running, for at most [`ABORT_WAIT`].
+async fn wait_until_ended(executions: &dyn Executions, arn: &str) -> Result<ExecutionInfo, Failure> {
+    let deadline = std::time::Instant::now() + ABORT_WAIT;
+    loop {
+        let info = executions.describe(arn).await.map_err(|e| Failure::aws(format!("could not read {arn}: {e}")))?;
+        if info.status != "RUNNING" {
+            return Ok(info);
+        }
+        if std::time::Instant::now() > deadline {
+            return Err(Failure {
+                code: 1,
+                message: format!("{arn} still runs {} s after the abort", ABORT_WAIT.as_secs()),
+            });
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
 }
 
 #[cfg(test)]

@@ -312,6 +312,13 @@ mod tests {
             let looks = *self.looks.lock().unwrap();
             Ok(self.exits.iter().take(looks).cloned().collect())
         }
+        async fn newest_state_output(
+            &self,
+            _: &str,
+            _: &(dyn for<'s> Fn(&'s str) -> bool + Sync),
+        ) -> Result<Option<String>, AwsError> {
+            unreachable!("follow reads the history oldest first")
+        }
         async fn running(&self, _: &str) -> Result<Vec<canary_core::concurrency::RunningExecution>, AwsError> {
             Ok(Vec::new())
         }

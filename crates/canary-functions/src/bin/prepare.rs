@@ -1,4 +1,5 @@
-//! `Prepare`: validates the rollout request (alias, versions, alarms) and records the alias's original routing.
+//! `Prepare`: validates the rollout request (alias, versions, alarms), records the alias's original routing,
+//! and takes the alias's lock.
 use canary_aws::{
     CloudWatchMetrics, ConfigOptions, EventBridgeNotifier, LambdaAliases, StepFunctionsExecutions, load_config,
 };
