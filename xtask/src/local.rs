@@ -25,6 +25,9 @@ pub const CONTROLLER: &[(&str, &str)] = &[
     ("canary-gate", "GateFunctionArn"),
 ];
 
+/// Invoked by EventBridge in AWS when an execution ends ABORTED, TIMED_OUT or FAILED; by the router here.
+pub const SAFETY_NET: &str = "canary-safety-net";
+
 pub fn state_dir() -> PathBuf {
     root().join("target/local-aws")
 }
@@ -221,6 +224,11 @@ fn start_processes() -> Result<String, String> {
                     &format!("http://127.0.0.1:{moto_port}"),
                     "--region",
                     REGION,
+                    // The template's EventBridge rule on ended executions, played by the router.
+                    "--safety-net",
+                    SAFETY_NET,
+                    "--account",
+                    ACCOUNT,
                 ])
                 .arg("--state-dir")
                 .arg(state_dir())
@@ -311,8 +319,7 @@ async fn deploy_controller(endpoint_url: &str) -> Result<String, String> {
     for (function, _) in CONTROLLER {
         ensure_function(&lambda, function, &role, &[]).await?;
     }
-    // Invoked by EventBridge in AWS; the tests invoke it with the same event.
-    ensure_function(&lambda, "canary-safety-net", &role, &[]).await?;
+    ensure_function(&lambda, SAFETY_NET, &role, &[]).await?;
     let sfn = aws_sdk_sfn::Client::new(&config);
     let arn = format!("arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{STATE_MACHINE}");
     let definition = definition()?;

@@ -1,19 +1,40 @@
-"""moto's server, with one gap of its CloudWatch filled: percentile statistics (p99, p95.5, ...).
+"""moto's server, made to behave as AWS does where the controller's correctness depends on it.
 
-moto 5.2 knows only Sum, Average, Minimum, Maximum and SampleCount; asked for a percentile in
-GetMetricData, it fails the whole request with HTTP 500. The controller asks for p99 Duration in the same
-request as its counts, as it does in AWS, so the local stack computes percentiles here: nearest-rank over
-the raw values of the period, which is what CloudWatch does for values published one by one.
+1. CloudWatch percentile statistics (p99, p95.5, ...). moto 5.2 knows only Sum, Average, Minimum, Maximum
+   and SampleCount; asked for a percentile in GetMetricData, it fails the whole request with HTTP 500. The
+   controller asks for p99 Duration in the same request as its counts, as it does in AWS, so the local
+   stack computes percentiles here: nearest-rank over the raw values of the period, which is what
+   CloudWatch does for values published one by one.
+2. Lambda alias revisions. In AWS every UpdateAlias gives the alias a new RevisionId, and an UpdateAlias
+   naming a RevisionId that is not the current one fails with PreconditionFailedException (HTTP 412).
+   moto keeps one RevisionId for ever and ignores the parameter ("not yet implemented"), so a
+   compare-and-swap would always succeed locally. The controller's one-rollout-per-alias lock and its
+   "never overwrite what this execution did not write" rule rest on that compare-and-swap.
+3. GetExecutionHistory's reverseOrder. moto ignores it and always answers oldest first; the safety net
+   and canaryctl read an execution's last rollout state newest first (a 25,000-event history is not read
+   whole in AWS), and would find the oldest state instead.
+4. StopExecution of an execution waiting for a task token (an approval gate). In AWS it ends ABORTED at
+   once; moto marks the program stopped but leaves the waiting task asleep until its 7-day timeout, so the
+   execution stays RUNNING. Stopping now also wakes the execution's waiting callbacks.
 
 Started by `cargo xtask local up` with moto_server's own arguments.
 """
 
+import json
 import math
 import re
 import sys
+import uuid
+from urllib.parse import unquote
 
+from moto.awslambda import models as lambda_models
+from moto.awslambda import responses as lambda_responses
+from moto.awslambda.exceptions import PreconditionFailedException
 from moto.cloudwatch import models
+from moto.core.responses import ActionResult
 from moto.server import main
+from moto.stepfunctions import responses as sfn_responses
+from moto.stepfunctions.parser.asl.eval import environment as sfn_environment
 
 _PERCENTILE = re.compile(r"p(\d{1,2}(?:\.\d+)?|100)")
 _original = models.Statistics.get_statistics_for_type
@@ -31,6 +52,57 @@ def get_statistics_for_type(self, stat):
 
 
 models.Statistics.get_statistics_for_type = get_statistics_for_type
+
+
+_original_update = lambda_models.LambdaAlias.update
+
+
+def update(self, description, function_version, routing_config):
+    _original_update(self, description, function_version, routing_config)
+    self.revision_id = str(uuid.uuid4())
+
+
+lambda_models.LambdaAlias.update = update
+
+_original_update_alias = lambda_responses.LambdaResponse.update_alias
+
+
+def update_alias(self):
+    revision = json.loads(self.body or "{}").get("RevisionId")
+    if revision:
+        function_name = unquote(self.path.rsplit("/")[-3])
+        alias_name = unquote(self.path.rsplit("/", 2)[-1])
+        current = self.backend.get_alias(alias_name, function_name).revision_id
+        if revision != current:
+            raise PreconditionFailedException(
+                "The Revision Id provided does not match the latest Revision Id. "
+                "Call the GetAlias API to retrieve the latest Revision Id"
+            )
+    return _original_update_alias(self)
+
+
+lambda_responses.LambdaResponse.update_alias = update_alias
+
+
+def get_execution_history(self):
+    history = self.stepfunction_backend.get_execution_history(self._get_param("executionArn"))
+    if self._get_param("reverseOrder"):
+        history = dict(history, events=list(reversed(history["events"])))
+    return ActionResult(history)
+
+
+sfn_responses.StepFunctionResponse.get_execution_history = get_execution_history
+
+_original_set_stop = sfn_environment.Environment.set_stop
+
+
+def set_stop(self, stop_date, cause, error):
+    _original_set_stop(self, stop_date, cause, error)
+    for endpoint in list(self.callback_pool_manager._pool.values()):
+        endpoint.interrupt_all()
+
+
+sfn_environment.Environment.set_stop = set_stop
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -4,9 +4,14 @@
 //!   version by its weights, the version's code runs under `cargo lambda watch` with the version's own
 //!   environment, `AWS/Lambda` metrics are published to the emulator's CloudWatch as Lambda would, and
 //!   function errors come back as HTTP 200 with `X-Amz-Function-Error: Unhandled`.
-//! - `POST /_local/faults` makes the next invocations of a function fail or be throttled;
+//! - `POST /_local/faults` makes the next invocations of a function fail, be throttled, time out after
+//!   running (its writes take effect, the caller sees `Sandbox.Timedout`), or start late;
 //!   `GET /_local/faults` lists the faults still armed; `DELETE /_local/faults` clears them.
 //! - Everything else goes to moto unchanged.
+//! - With `--safety-net FUNCTION`, it plays the template's EventBridge rule: every execution of a state
+//!   machine that ends ABORTED, TIMED_OUT or FAILED is delivered to FUNCTION, asynchronously, as the
+//!   "Step Functions Execution Status Change" event EventBridge sends. moto's EventBridge does not emit
+//!   Step Functions' status changes, so without this the console's Stop would go unhandled locally.
 //!
 //! It binds 127.0.0.1 only. The runners it starts share its process group, so stopping the group stops all.
 
@@ -41,6 +46,12 @@ struct Args {
     state_dir: PathBuf,
     #[arg(long, default_value = "us-east-1")]
     region: String,
+    /// The function EventBridge's rule invokes when an execution ends ABORTED, TIMED_OUT or FAILED.
+    #[arg(long)]
+    safety_net: Option<String>,
+    /// The account in the events' ARNs.
+    #[arg(long, default_value = "123456789012")]
+    account: String,
 }
 
 type HttpClient = Client<HttpConnector, Full<Bytes>>;
@@ -61,10 +72,16 @@ struct AppState {
 #[derive(Debug, Clone, Deserialize)]
 struct Fault {
     function: String,
-    /// `error` (the function fails) or `throttle` (Invoke answers 429).
+    /// `error` (the function fails without running), `throttle` (Invoke answers 429), `timeout_after` (the
+    /// function runs, then the caller sees `Sandbox.Timedout` as for a function that ran out of time after
+    /// its writes), or `delay` (the function runs `seconds` late: a task in flight for that long).
     kind: String,
     count: u32,
+    #[serde(default)]
+    seconds: u64,
 }
+
+const FAULT_KINDS: [&str; 4] = ["error", "throttle", "timeout_after", "delay"];
 
 #[derive(Debug, Deserialize)]
 struct InvokeQuery {
@@ -126,7 +143,7 @@ async fn to_moto(State(app): State<Arc<AppState>>, request: Request<Body>) -> Re
 }
 
 async fn set_fault(State(app): State<Arc<AppState>>, axum::Json(fault): axum::Json<Fault>) -> StatusCode {
-    if fault.count == 0 || !["error", "throttle"].contains(&fault.kind.as_str()) {
+    if fault.count == 0 || !FAULT_KINDS.contains(&fault.kind.as_str()) {
         return StatusCode::BAD_REQUEST;
     }
     eprintln!("fault armed: {fault:?}");
@@ -145,15 +162,15 @@ async fn clear_faults(State(app): State<Arc<AppState>>) -> StatusCode {
     StatusCode::NO_CONTENT
 }
 
-async fn take_fault(app: &AppState, function: &str) -> Option<String> {
+async fn take_fault(app: &AppState, function: &str) -> Option<Fault> {
     let mut faults = app.faults.lock().await;
     let fault = faults.get_mut(function)?;
     fault.count -= 1;
-    let kind = fault.kind.clone();
+    let taken = fault.clone();
     if fault.count == 0 {
         faults.remove(function);
     }
-    Some(kind)
+    Some(taken)
 }
 
 /// The base URL of the runner for one version environment, started on first use.
@@ -204,18 +221,27 @@ async fn invoke(
     body: Bytes,
 ) -> Response<Body> {
     let (function, qualifier) = function_ref(&segment, query.qualifier.as_deref());
-    match take_fault(&app, &function).await.as_deref() {
+    let fault = take_fault(&app, &function).await;
+    let function_error = |error_type: &str, message: String| {
+        let body = serde_json::json!({"errorType": error_type, "errorMessage": message});
+        response(200, &[("X-Amz-Function-Error", "Unhandled"), ("X-Amz-Executed-Version", "$LATEST")], body.to_string())
+    };
+    match fault.as_ref().map(|f| f.kind.as_str()) {
         Some("throttle") => return lambda_error(429, "TooManyRequestsException", "Rate Exceeded. (injected)"),
-        Some(_) => {
-            let body = serde_json::json!({"errorType": "InjectedFault", "errorMessage": format!("fault injected into {function}")});
-            return response(
-                200,
-                &[("X-Amz-Function-Error", "Unhandled"), ("X-Amz-Executed-Version", "$LATEST")],
-                body.to_string(),
-            );
-        }
-        None => {}
+        Some("error") => return function_error("InjectedFault", format!("fault injected into {function}")),
+        Some("delay") => tokio::time::sleep(Duration::from_secs(fault.as_ref().map_or(0, |f| f.seconds))).await,
+        _ => {}
     }
+    let answer = run_invocation(&app, &function, qualifier, body).await;
+    if fault.is_some_and(|f| f.kind == "timeout_after") {
+        // What Lambda answers for a function that ran out of time: whatever it wrote stays written.
+        return function_error("Sandbox.Timedout", "Task timed out after 30.00 seconds (injected after it ran)".into());
+    }
+    answer
+}
+
+async fn run_invocation(app: &Arc<AppState>, function: &str, qualifier: Option<String>, body: Bytes) -> Response<Body> {
+    let function = function.to_string();
     // An alias picks a version by its weights; a version or no qualifier runs as named.
     let (version, alias) = match qualifier {
         Some(q) if !is_version(&q) => match app.lambda.get_alias().function_name(&function).name(&q).send().await {
@@ -254,7 +280,7 @@ async fn invoke(
         .unwrap_or_default();
     // The binary that is this function's code: LOCAL_BINARY names it, else the function's own name.
     let binary = environment.remove("LOCAL_BINARY").unwrap_or_else(|| function.clone());
-    let base = match runner(&app, &environment).await {
+    let base = match runner(app, &environment).await {
         Ok(base) => base,
         Err(e) => return lambda_error(500, "ServiceException", &e),
     };
@@ -322,6 +348,75 @@ async fn publish(app: &AppState, function: &str, alias: &str, version: &str, fai
     }
 }
 
+/// How often the EventBridge stand-in looks for executions that ended.
+const WATCH_INTERVAL: Duration = Duration::from_millis(500);
+
+/// Plays the template's EventBridge rule: each execution of any state machine that ends ABORTED, TIMED_OUT
+/// or FAILED is delivered once to `function`, as an asynchronous invocation with the event EventBridge
+/// sends ("Step Functions Execution Status Change"). Runs until the router stops.
+async fn watch_executions(app: Arc<AppState>, sfn: aws_sdk_sfn::Client, function: String, account: String) {
+    let mut delivered = std::collections::HashSet::new();
+    loop {
+        tokio::time::sleep(WATCH_INTERVAL).await;
+        let Ok(machines) = sfn.list_state_machines().send().await else { continue };
+        for machine in machines.state_machines() {
+            let mut pages =
+                sfn.list_executions().state_machine_arn(machine.state_machine_arn()).into_paginator().send();
+            while let Some(Ok(page)) = pages.next().await {
+                for execution in page.executions() {
+                    let status = execution.status().as_str();
+                    let arn = execution.execution_arn();
+                    if !["ABORTED", "TIMED_OUT", "FAILED"].contains(&status) || !delivered.insert(arn.to_string()) {
+                        continue;
+                    }
+                    let Ok(described) = sfn.describe_execution().execution_arn(arn).send().await else {
+                        delivered.remove(arn);
+                        continue;
+                    };
+                    let millis = |t: Option<&aws_sdk_sfn::primitives::DateTime>| t.and_then(|t| t.to_millis().ok());
+                    let event = serde_json::json!({
+                        "version": "0",
+                        "id": format!("local-{}", fastrand::u64(..)),
+                        "detail-type": "Step Functions Execution Status Change",
+                        "source": "aws.states",
+                        "account": account,
+                        "time": chrono_free_now(),
+                        "region": app.region,
+                        "resources": [arn],
+                        "detail": {
+                            "executionArn": arn,
+                            "stateMachineArn": machine.state_machine_arn(),
+                            "name": execution.name(),
+                            "status": status,
+                            "startDate": millis(Some(described.start_date())),
+                            "stopDate": millis(described.stop_date()),
+                            "input": described.input(),
+                            "output": described.output(),
+                            "error": described.error(),
+                            "cause": described.cause(),
+                        }
+                    });
+                    eprintln!("execution {arn} ended {status}: delivering it to {function}");
+                    let (app, function) = (app.clone(), function.clone());
+                    tokio::spawn(async move {
+                        let answer = run_invocation(&app, &function, None, Bytes::from(event.to_string())).await;
+                        let failed = answer.headers().contains_key("X-Amz-Function-Error");
+                        let body = answer.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+                        eprintln!("{function} answered (failed: {failed}): {}", String::from_utf8_lossy(&body));
+                    });
+                }
+            }
+        }
+    }
+}
+
+/// Now, as EventBridge writes an event's time (`2026-11-29T10:00:00Z`).
+fn chrono_free_now() -> String {
+    aws_sdk_sfn::primitives::DateTime::from(std::time::SystemTime::now())
+        .fmt(aws_sdk_sfn::primitives::DateTimeFormat::DateTime)
+        .unwrap_or_default()
+}
+
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = Args::parse();
@@ -342,6 +437,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         router_url: format!("http://127.0.0.1:{}", args.port),
         region: args.region,
     });
+    if let Some(function) = args.safety_net {
+        let sfn = aws_sdk_sfn::Client::new(&config);
+        tokio::spawn(watch_executions(app.clone(), sfn, function, args.account));
+    }
     let routes = Router::new()
         .route("/2015-03-31/functions/{function}/invocations", post(invoke))
         .route("/_local/faults", post(set_fault).get(list_faults).delete(clear_faults))
