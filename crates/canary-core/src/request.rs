@@ -5,6 +5,7 @@
 //! error naming the field rather than a silent default; then [`validate`] checks ranges and relations and
 //! collects every problem, so one refusal names them all.
 
+use crate::budget;
 use crate::refusal::{FieldError, Problems, Refusal};
 use crate::schedule::{MAX_STEPS, Schedule};
 use serde::{Deserialize, Deserializer, Serialize};
@@ -348,7 +349,7 @@ fn rename_legacy_fields(refusal: Refusal) -> Refusal {
             "function" => "function-name".into(),
             "alias" => "alias-name".into(),
             "version" => "new-version".into(),
-            "strategy.linear.percent" | "strategy" => "steps".into(),
+            "strategy.linear.percent" | "strategy" | "health.no_data_max_wait_seconds" => "steps".into(),
             "strategy.linear.interval_seconds" => "interval".into(),
             _ => error.field,
         };
@@ -398,10 +399,23 @@ fn validate(raw: RawRequest, mut problems: Problems) -> Result<RolloutRequest, R
         }
     }
     let approval = Approval { before_percent: raw.approval.and_then(|a| a.before_percent).unwrap_or_default() };
-    if let Some(strategy) = &strategy {
+    if approval.before_percent.len() > MAX_STEPS {
+        problems.add(
+            "approval.before_percent",
+            format!("{} gates, more than a rollout has steps ({MAX_STEPS} at most)", approval.before_percent.len()),
+            "gate each step at most once",
+        );
+    } else if let Some(strategy) = &strategy {
         let steps = Schedule::from_strategy(strategy).steps;
+        let mut seen = std::collections::HashSet::new();
         for (i, percent) in approval.before_percent.iter().enumerate() {
-            if !steps.iter().any(|s| (s.percent - percent).abs() < 1e-9) {
+            if !seen.insert(percent.to_bits()) {
+                problems.add(
+                    format!("approval.before_percent[{i}]"),
+                    format!("{percent} is listed twice"),
+                    "list each gated step once",
+                );
+            } else if !steps.iter().any(|s| (s.percent - percent).abs() < 1e-9) {
                 let shown: Vec<String> = steps.iter().take(10).map(|s| format!("{}", s.percent)).collect();
                 problems.add(
                     format!("approval.before_percent[{i}]"),
@@ -427,7 +441,7 @@ fn validate(raw: RawRequest, mut problems: Problems) -> Result<RolloutRequest, R
     }
     problems.into_result(())?;
     // Every part that is None added a problem above, so past this point all are present.
-    Ok(RolloutRequest {
+    let request = RolloutRequest {
         function: function.unwrap_or_default(),
         alias: alias.unwrap_or_default(),
         version: version.unwrap_or_default(),
@@ -435,7 +449,52 @@ fn validate(raw: RawRequest, mut problems: Problems) -> Result<RolloutRequest, R
         health: health.unwrap_or_default(),
         hooks,
         approval,
-    })
+    };
+    check_history_budget(&request)?;
+    Ok(request)
+}
+
+/// Refuses a request whose execution could, in the worst case it allows, outgrow Step Functions' history
+/// limit, naming each field that adds to it.
+fn check_history_budget(request: &RolloutRequest) -> Result<(), Refusal> {
+    let costs = budget::worst_case_events(request);
+    if costs.fits() {
+        return Ok(());
+    }
+    let mut problems = Problems::default();
+    let usable = budget::HISTORY_EVENT_LIMIT - budget::RETRY_RESERVE;
+    let what = format!(
+        "in the worst case this rollout writes {} Step Functions history events, more than the {usable} it may \
+         use (an execution stops at {}; {} are kept for retries)",
+        costs.total(),
+        budget::HISTORY_EVENT_LIMIT,
+        budget::RETRY_RESERVE
+    );
+    let steps = request.schedule().len();
+    problems.add(
+        "strategy",
+        format!("{what}; its {steps} steps cost up to {}", costs.steps),
+        "use fewer steps (a larger percent per step, or fewer listed steps)",
+    );
+    let health = &request.health;
+    if health.enabled && health.no_data == NoData::Wait {
+        problems.add(
+            "health.no_data_max_wait_seconds",
+            format!(
+                "while it waits for traffic, each held step may be checked again up to {} times (9 events each)",
+                budget::MAX_RECHECKS
+            ),
+            "lower it to 0, or set health.no_data to \"fail\"",
+        );
+    }
+    if costs.gates > 0 {
+        problems.add(
+            "approval.before_percent",
+            format!("its {} approval gates cost {} events", request.approval.before_percent.len(), costs.gates),
+            "gate fewer steps",
+        );
+    }
+    problems.into_result(())
 }
 
 fn required(problems: &mut Problems, field: &str, value: Option<String>, example: &str) -> Option<String> {
@@ -460,7 +519,8 @@ fn check_function(problems: &mut Problems, field: &str, function: &str) {
     if let Some(rest) = function.strip_prefix("arn:") {
         let parts: Vec<&str> = rest.split(':').collect();
         match parts.as_slice() {
-            [_partition, "lambda", _region, _account, "function", name] if is_name(name, 64) => {}
+            [partition, "lambda", region, account, "function", name]
+                if is_partition(partition) && is_region(region) && is_account(account) && is_name(name, 64) => {}
             [_partition, "lambda", _region, _account, "function", _name, qualifier] => problems.add(
                 field,
                 format!("the ARN carries the qualifier \"{qualifier}\""),
@@ -479,6 +539,29 @@ fn check_function(problems: &mut Problems, field: &str, function: &str) {
             "use 1 to 64 letters, digits, '-' or '_', or the function's ARN",
         );
     }
+}
+
+/// `aws`, `aws-cn`, `aws-us-gov`, ...: lowercase words joined by '-', starting with `aws`.
+fn is_partition(text: &str) -> bool {
+    text.len() <= 32
+        && text
+            .split('-')
+            .enumerate()
+            .all(|(i, w)| (i > 0 || w == "aws") && !w.is_empty() && w.chars().all(|c| c.is_ascii_lowercase()))
+}
+
+/// `eu-west-1`, `us-gov-east-1`, ...: lowercase words joined by '-', ending in a number.
+fn is_region(text: &str) -> bool {
+    let words: Vec<&str> = text.split('-').collect();
+    text.len() <= 32
+        && words.len() >= 3
+        && words[..words.len() - 1].iter().all(|w| !w.is_empty() && w.chars().all(|c| c.is_ascii_lowercase()))
+        && words.last().is_some_and(|w| !w.is_empty() && w.chars().all(|c| c.is_ascii_digit()))
+}
+
+/// Twelve digits.
+fn is_account(text: &str) -> bool {
+    text.len() == 12 && text.chars().all(|c| c.is_ascii_digit())
 }
 
 fn check_alias(problems: &mut Problems, alias: &str) {

@@ -15,9 +15,54 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt;
 
-/// How many step records a rollout keeps. A record is about 300 bytes of JSON and a Step Functions
-/// state may hold 256 KiB, so a 1,000-step rollout keeps its most recent records and counts the rest.
-pub const HISTORY_LIMIT: usize = 200;
+/// How many step records a rollout's state keeps; older ones are counted, not kept. A Step Functions state
+/// holds at most 256 KiB: the largest request accepted, with every record at its largest, stays well
+/// inside it (`tests/rollout.rs` builds that state and measures it).
+pub const HISTORY_LIMIT: usize = 30;
+
+/// How many of the latest step records the report carries. The report is also the `RolledBack` state's
+/// cause, which Step Functions caps at 32,768 characters.
+pub const REPORT_STEPS: usize = 5;
+
+/// How many alarm checks a step record keeps one by one (the failing ones first); the others are summed
+/// up in one check. Every alarm is still judged, and a failing one is still the rollback's reason.
+pub const ALARM_CHECKS_KEPT: usize = 3;
+
+/// The longest text (a hook's answer, a task's error) the state keeps from outside the controller.
+pub const MAX_MESSAGE_CHARS: usize = 1_000;
+
+/// `text`, cut to `max` characters with a note that it was.
+fn bounded(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_string();
+    }
+    let mut cut: String = text.chars().take(max).collect();
+    cut.push_str(" [cut]");
+    cut
+}
+
+/// A step's checks as a record keeps them: every rule's check, and at most [`ALARM_CHECKS_KEPT`] alarm
+/// checks, failing ones first, with one more check that counts the rest.
+fn kept_checks(checks: Vec<Check>) -> Vec<Check> {
+    let (mut alarms, mut kept): (Vec<Check>, Vec<Check>) = checks.into_iter().partition(|c| c.signal == "alarm");
+    if alarms.len() <= ALARM_CHECKS_KEPT {
+        alarms.append(&mut kept);
+        return alarms;
+    }
+    alarms.sort_by_key(|c| (c.passed, c.value == 0.0));
+    let rest = alarms.split_off(ALARM_CHECKS_KEPT);
+    let firing = rest.iter().filter(|c| c.value > 0.0).count();
+    alarms.push(Check {
+        signal: "alarm".into(),
+        value: firing as f64,
+        threshold: 0.0,
+        passed: rest.iter().all(|c| c.passed),
+        p_value: None,
+        message: format!("{} more alarms: {firing} in ALARM, {} not", rest.len(), rest.len() - firing),
+    });
+    alarms.append(&mut kept);
+    alarms
+}
 
 /// Weights that differ by less than this are the same weight (Lambda stores them as doubles).
 const WEIGHT_TOLERANCE: f64 = 1e-9;
@@ -592,9 +637,10 @@ impl Rollout {
         };
         if let Some(record) = self.history.last_mut() {
             record.checked_at = Some(now);
-            record.figures = figures;
+            // The alarms' states are in their checks; the figures keep the versions' counts.
+            record.figures = figures.map(|f| HealthFigures { alarms: Vec::new(), ..f });
             record.verdict = Some(verdict.clone());
-            record.checks = checks;
+            record.checks = kept_checks(checks);
         }
         match verdict {
             Verdict::Pass => self.advance(now),
@@ -615,7 +661,7 @@ impl Rollout {
                     NoData::Fail => self.fail(too_quiet(0)),
                     NoData::Wait => {
                         let hold = self.schedule().step(self.step.unwrap_or(0)).hold_seconds;
-                        let recheck = hold.clamp(1, 60);
+                        let recheck = crate::budget::recheck_seconds(hold, policy.no_data_max_wait_seconds);
                         if self.waited_for_data_seconds + recheck <= policy.no_data_max_wait_seconds {
                             self.waited_for_data_seconds += recheck;
                             self.wait_seconds = recheck;
@@ -656,7 +702,7 @@ impl Rollout {
             hook: hook.into(),
             function: function.clone(),
             passed: outcome.passed,
-            message: outcome.message.clone(),
+            message: bounded(&outcome.message, MAX_MESSAGE_CHARS),
             at: now,
         });
         if !outcome.passed {
@@ -665,7 +711,7 @@ impl Rollout {
                 value: 0.0,
                 threshold: 0.0,
                 p_value: None,
-                message: format!("the {hook} hook {function} failed: {}", outcome.message),
+                message: format!("the {hook} hook {function} failed: {}", bounded(&outcome.message, MAX_MESSAGE_CHARS)),
             });
         }
         if hook == "post_traffic" {
@@ -729,7 +775,7 @@ impl Rollout {
             value: 0.0,
             threshold: 0.0,
             p_value: None,
-            message: format!("{error}: {message}"),
+            message: bounded(&format!("{error}: {message}"), MAX_MESSAGE_CHARS),
         }
     }
 
@@ -744,8 +790,8 @@ impl Rollout {
             started_at: self.started_at,
             finished_at: now,
             routing,
-            steps: self.history.clone(),
-            steps_omitted: self.history_omitted,
+            steps: self.history[self.history.len().saturating_sub(REPORT_STEPS)..].to_vec(),
+            steps_omitted: self.history_omitted + self.history.len().saturating_sub(REPORT_STEPS),
             hooks: self.hooks_run.clone(),
             reason: matches!(outcome, Outcome::RolledBack | Outcome::Aborted).then(|| self.rollback_reason()),
         }

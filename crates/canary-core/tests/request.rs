@@ -58,10 +58,6 @@ fn accepted_forms() {
             Strategy::Linear { percent: 100.0, interval_seconds: 1 },
         ),
         (
-            json!({"linear": {"percent": 0.1, "interval_seconds": 1}}),
-            Strategy::Linear { percent: 0.1, interval_seconds: 1 },
-        ),
-        (
             json!({"canary": {"percent": 5.5, "bake_seconds": 600}}),
             Strategy::Canary { percent: 5.5, bake_seconds: 600 },
         ),
@@ -75,6 +71,39 @@ fn accepted_forms() {
     let steps = json!({"steps": [{"percent": 1, "hold_seconds": 60}, {"percent": 50, "hold_seconds": 600}]});
     let request = parse_request(&with(base(), "strategy", steps)).unwrap();
     assert!(matches!(request.strategy, Strategy::Steps(ref s) if s.len() == 2));
+    // 1,000 steps fit Step Functions' history when a step never waits for traffic.
+    let finest = with(base(), "strategy", json!({"linear": {"percent": 0.1, "interval_seconds": 1}}));
+    let quick = with(finest.clone(), "health", json!({"no_data": "fail"}));
+    assert_eq!(parse_request(&quick).unwrap().strategy, Strategy::Linear { percent: 0.1, interval_seconds: 1 });
+    refused(finest, &["strategy", "health.no_data_max_wait_seconds"]);
+}
+
+#[test]
+fn requests_that_could_outgrow_the_execution_history_are_refused() {
+    use canary_core::budget::{HISTORY_EVENT_LIMIT, RETRY_RESERVE, worst_case_events};
+    // Each judged step costs 16 events, and up to 10 re-checks of 9 while it waits for traffic.
+    let linear =
+        |percent: f64| with(base(), "strategy", json!({"linear": {"percent": percent, "interval_seconds": 60}}));
+    let costs = worst_case_events(&parse_request(&linear(10.0)).unwrap());
+    assert_eq!(costs.steps, 9 * (7 + 9 * 11) + 7, "9 held steps and the final move");
+    // The largest linear rollout that fits, and the next one, refused before anything moves.
+    let fits = parse_request(&linear(100.0 / 216.0)).unwrap();
+    assert!(worst_case_events(&fits).total() + RETRY_RESERVE <= HISTORY_EVENT_LIMIT);
+    refused(linear(100.0 / 218.0), &["strategy", "health.no_data_max_wait_seconds"]);
+    // Gates add theirs, and are named.
+    let steps: Vec<Value> = (1..=900).map(|i| json!({"percent": i as f64 / 10.0, "hold_seconds": 1})).collect();
+    let gates: Vec<f64> = (1..=900).map(|i| i as f64 / 10.0).collect();
+    let gated = with(
+        with(with(base(), "strategy", json!({"steps": steps})), "approval", json!({"before_percent": gates})),
+        "health",
+        json!({"no_data": "fail"}),
+    );
+    refused(gated, &["strategy", "approval.before_percent"]);
+    // A gate listed twice is refused, each copy named; more gates than a rollout has steps, at once.
+    let repeated = with(base(), "approval", json!({"before_percent": vec![10.0; 3]}));
+    let refusal = parse_request(&repeated).unwrap_err();
+    assert_eq!(refusal.fields(), ["approval.before_percent[1]", "approval.before_percent[2]"]);
+    refused(with(base(), "approval", json!({"before_percent": vec![10.0; 100_000]})), &["approval.before_percent"]);
 }
 
 #[test]
@@ -98,6 +127,22 @@ fn names_and_versions() {
         &["function"],
     );
     refused(with(base(), "function", json!("arn:aws:s3:::bucket")), &["function"]);
+    // Partition, region and account are checked offline, as Lambda would refuse them.
+    for arn in [
+        "arn::lambda:::function:orders-api",
+        "arn:evil:lambda:x:y:function:orders-api",
+        "arn:aws-:lambda:eu-west-1:123456789012:function:orders-api",
+        "arn:aws:lambda:eu-west:123456789012:function:orders-api",
+        "arn:aws:lambda:eu--1:123456789012:function:orders-api",
+        "arn:aws:lambda:eu-west-x:123456789012:function:orders-api",
+        "arn:aws:lambda:eu-west-1:12345678901:function:orders-api",
+        "arn:aws:lambda:eu-west-1:12345678901x:function:orders-api",
+    ] {
+        refused(with(base(), "function", json!(arn)), &["function"]);
+    }
+    let long_partition = format!("arn:aws-{}:lambda:eu-west-1:123456789012:function:f", "x".repeat(40));
+    refused(with(base(), "function", json!(long_partition)), &["function"]);
+    parse_request(&with(base(), "function", json!("arn:aws-cn:lambda:cn-north-1:123456789012:function:f"))).unwrap();
     refused(with(base(), "alias", json!("123")), &["alias"]);
     refused(with(base(), "alias", json!("live!")), &["alias"]);
     refused(with(base(), "alias", json!("  ")), &["alias"]);
@@ -319,7 +364,11 @@ fn legacy_refusals_name_the_legacy_fields() {
         json!({"function-name": "f", "alias-name": "a", "new-version": "2", "steps": 2, "interval": 1, "function": "g"}),
         &["function"],
     );
-    for steps in [101, 1000] {
-        parse_request(&legacy(json!(steps), json!(1))).unwrap();
-    }
+    parse_request(&legacy(json!(101), json!(1))).unwrap();
+    // 1,000 legacy steps fit without health checks; with them, a step may wait for traffic, and the
+    // execution's history could not hold it.
+    let mut thousand = legacy(json!(1000), json!(1));
+    thousand["health-check"] = json!(false);
+    parse_request(&thousand).unwrap();
+    refused(legacy(json!(1000), json!(1)), &["steps"]);
 }

@@ -594,3 +594,153 @@ fn notices_follow_the_rollout() {
     assert_eq!(notices(Task::Move, &done)[0].detail["report"]["outcome"], "promoted");
     assert_eq!(kinds(Task::Hook, &done), ["Rollout Promoted"]);
 }
+
+/// The loop of the state machine again, counting the history events each state writes as AWS does (a task
+/// 5, a task-token task 6, a choice or a wait 2), against traffic that stays too thin to judge until the
+/// last re-check of every step: the worst case `budget::worst_case_events` must bound.
+fn events_of_slowest_run(request: RolloutRequest) -> (u64, Rollout) {
+    let mut rollout = Rollout::prepare(request, facts(), EXEC, t0()).unwrap().after_lock("r1".into());
+    let mut events = 1 + 5; // execution started, Prepare
+    let mut revision = 1;
+    let mut now = t0();
+    let mut rechecks = 0;
+    loop {
+        events += 2; // Route
+        match rollout.next {
+            Next::Shift | Next::Promote => {
+                events += 5;
+                revision += 1;
+                rechecks = 0;
+                rollout = rollout.after_move(format!("r{revision}"), now);
+            }
+            Next::Hold => {
+                events += 2 + 5;
+                now += Duration::seconds(rollout.wait_seconds as i64);
+                // Too quiet to judge while the step may still wait; enough traffic at the last chance.
+                let waited = rollout.waited_for_data_seconds;
+                let hold = rollout.schedule().step(rollout.step.unwrap()).hold_seconds;
+                let max = rollout.request.health.no_data_max_wait_seconds;
+                let last_chance = waited + canary_core::budget::recheck_seconds(hold, max) > max;
+                rechecks += 1;
+                rollout = rollout.after_check(if last_chance { healthy() } else { quiet() }, now);
+            }
+            Next::AwaitApproval => {
+                events += 6 + 5;
+                rollout = rollout.after_approval("promote").unwrap();
+            }
+            Next::PreTraffic | Next::PostTraffic => {
+                events += 5;
+                rollout = rollout.after_hook(canary_core::HookOutcome { passed: true, message: "ok".into() }, now);
+            }
+            Next::Done | Next::Rollback => return (events + 2, rollout), // the final state, and the end
+        }
+        assert!(rechecks <= 1 + canary_core::budget::MAX_RECHECKS, "a step was re-checked {rechecks} times");
+    }
+}
+
+#[test]
+fn no_accepted_request_outgrows_the_execution_history() {
+    use canary_core::budget::{HISTORY_EVENT_LIMIT, RETRY_RESERVE, worst_case_events};
+    let requests = [
+        json!({"strategy": {"linear": {"percent": 10, "interval_seconds": 60}}}),
+        json!({"strategy": {"linear": {"percent": 100.0 / 216.0, "interval_seconds": 1}}}),
+        json!({"strategy": {"linear": {"percent": 25, "interval_seconds": 2}},
+               "health": {"metrics_delay_seconds": 0, "no_data_max_wait_seconds": 10},
+               "approval": {"before_percent": [50, 100]}, "hooks": {"pre_traffic": "a", "post_traffic": "b"}}),
+        json!({"strategy": {"all_at_once": {"bake_seconds": 600}}}),
+    ];
+    for extra in requests {
+        let request = request(extra.clone());
+        let bound = worst_case_events(&request).total();
+        let (events, done) = events_of_slowest_run(request);
+        assert_eq!(done.next, Next::Done, "{extra}: traffic came at the last chance of every step");
+        assert!(events <= bound, "{extra}: {events} events, more than the {bound} foreseen");
+        assert!(bound + RETRY_RESERVE <= HISTORY_EVENT_LIMIT, "{extra}");
+    }
+}
+
+/// The largest request that is accepted: the longest names, 50 alarms of 255 characters, 999 listed steps,
+/// as many approval gates as the history budget admits, both hooks.
+fn largest_request() -> RolloutRequest {
+    let arn = |name: &str| format!("arn:aws-us-gov:lambda:us-gov-west-1:123456789012:function:{name}");
+    let alarms: Vec<String> = (0..50).map(|i| format!("{i:02}{}", "a".repeat(253))).collect();
+    let steps: Vec<Value> = (1..=999).map(|i| json!({"percent": i as f64 / 10.0, "hold_seconds": 1})).collect();
+    let gates: Vec<f64> = (1..=530).map(|i| i as f64 / 10.0).collect();
+    let input = json!({"function": arn(&"f".repeat(64)), "alias": "a".repeat(128), "version": "4294967295",
+        "strategy": {"steps": steps},
+        "health": {"alarms": alarms, "no_data": "fail", "compare_to_baseline": true, "max_error_rate": 0.01,
+                   "max_latency_p99_increase": 0.5, "metrics_delay_seconds": 0},
+        "approval": {"before_percent": gates},
+        "hooks": {"pre_traffic": arn(&"p".repeat(64)), "post_traffic": arn(&"q".repeat(64))}});
+    parse_request(&input).expect("the largest request is accepted")
+}
+
+/// Every figure a check can show, and every alarm: OK until `firing`, then in ALARM since the rollout.
+fn busiest_figures(request: &RolloutRequest, firing: bool) -> Option<HealthFigures> {
+    let version = |errors| VersionFigures {
+        invocations: 1_000_000_000,
+        errors,
+        throttles: 1_000_000,
+        p99_duration_ms: Some(123_456.789_012_345),
+    };
+    let alarms = request
+        .health
+        .alarms
+        .iter()
+        .map(|name| canary_core::AlarmState {
+            name: name.clone(),
+            state: if firing { "ALARM" } else { "OK" }.into(),
+            updated_at: t0() + Duration::days(300),
+        })
+        .collect();
+    Some(HealthFigures { new: version(1_000), baseline: version(999), alarms })
+}
+
+#[test]
+fn the_largest_accepted_rollout_fits_step_functions_limits() {
+    const STATE_LIMIT: usize = 256 * 1024;
+    const CAUSE_LIMIT: usize = 32_768;
+    let request = largest_request();
+    let alarms = busiest_figures(&request, false).unwrap().alarms;
+    let live = LiveFacts { alarms, ..facts() };
+    let mut rollout = Rollout::prepare(request.clone(), live, EXEC, t0()).unwrap().after_lock("r1".into());
+    let size = |r: &Rollout| serde_json::to_string(r).unwrap().len();
+    let long = "x".repeat(100_000);
+    let mut largest = 0;
+    let (mut revision, mut now) = (1, t0());
+    while !matches!(rollout.next, Next::Done | Next::Rollback) {
+        rollout = match rollout.next {
+            Next::PreTraffic => {
+                rollout.after_hook(canary_core::HookOutcome { passed: true, message: long.clone() }, now)
+            }
+            Next::AwaitApproval => rollout.after_approval("promote").unwrap(),
+            Next::Shift | Next::Promote => {
+                revision += 1;
+                rollout.after_move(format!("r{revision}"), now)
+            }
+            Next::Hold => {
+                now += Duration::seconds(rollout.wait_seconds as i64);
+                let last = rollout.step == Some(rollout.step_count - 2);
+                rollout.after_check(busiest_figures(&request, last), now)
+            }
+            other => panic!("{other:?}"),
+        };
+        // The state grows until its history is full, then stays level: measured now and then.
+        if rollout.step.is_some_and(|s| s % 20 == 0) || rollout.next == Next::Rollback {
+            largest = largest.max(size(&rollout));
+        }
+    }
+    assert_eq!(rollout.next, Next::Rollback, "every alarm fired at the last held step");
+    assert_eq!(rollout.failure.as_ref().unwrap().signal, "alarm");
+    // The Rollback task's input also carries the Catch's error, whose cause Step Functions caps at 32 KiB.
+    rollout.error = Some(TaskError { error: "States.TaskFailed".into(), cause: Some("c".repeat(CAUSE_LIMIT)) });
+    let report = rollout.report(Outcome::RolledBack, Routing::to_version("1"), now);
+    rollout.report = Some(report.clone());
+    largest = largest.max(size(&rollout));
+    assert!(largest < STATE_LIMIT * 3 / 4, "the state reached {largest} bytes; Step Functions allows {STATE_LIMIT}");
+    let cause = serde_json::to_string(&report).unwrap().chars().count();
+    assert!(cause < CAUSE_LIMIT, "the RolledBack cause is {cause} characters; Step Functions allows {CAUSE_LIMIT}");
+    assert_eq!(report.steps.len(), canary_core::rollout::REPORT_STEPS);
+    assert_eq!(report.steps_omitted + report.steps.len(), 999);
+    eprintln!("largest state {largest} bytes, cause {cause} characters");
+}

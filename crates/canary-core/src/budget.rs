@@ -1,0 +1,96 @@
+//! What a rollout costs Step Functions in the worst case its request allows, so that a request that could
+//! not finish within an execution's limits is refused before anything moves: an execution that reaches
+//! 25,000 history events fails at once, with no Catch and no rollback of its own.
+//!
+//! Counted as AWS writes the history of this state machine (`statemachine/canary.asl.json`): a task state
+//! is 5 events (entered, scheduled, started, succeeded, exited), a choice or a wait 2, and a task-token
+//! task 6 (it is also submitted).
+
+use crate::request::{NoData, RolloutRequest};
+use crate::schedule::Step;
+
+/// Step Functions' limit on one execution's history.
+pub const HISTORY_EVENT_LIMIT: u64 = 25_000;
+
+/// Events kept for what no request foresees: retried tasks (3 events a retry), and the rollback.
+pub const RETRY_RESERVE: u64 = 2_000;
+
+/// The most times a step is checked again while it waits for enough traffic (`no_data: wait`).
+pub const MAX_RECHECKS: u64 = 10;
+
+const TASK: u64 = 5;
+const TOKEN_TASK: u64 = 6;
+const CHOICE: u64 = 2;
+const WAIT: u64 = 2;
+
+/// Execution started, `Prepare`, and the end: the last `Route`, a `Rollback` task, the final state and the
+/// execution's own end (the longer of the two endings).
+const FIXED: u64 = 1 + TASK + (CHOICE + TASK + 1 + 1);
+/// `Route` then a move (`Shift` or `Promote`).
+const MOVE: u64 = CHOICE + TASK;
+/// `Route`, `Hold`, `CheckHealth`: one look at a held step, and each re-check while waiting for traffic.
+const LOOK: u64 = CHOICE + WAIT + TASK;
+/// `Route`, `AwaitApproval` (a task-token task) and `ApplyApproval`.
+const GATE: u64 = CHOICE + TOKEN_TASK + TASK;
+/// `Route` then a hook task.
+const HOOK: u64 = CHOICE + TASK;
+
+/// How long a step waiting for enough traffic waits before each re-check: its hold (at least 1 s, at most
+/// a minute), or longer when that is needed to stay within [`MAX_RECHECKS`] re-checks.
+///
+/// ```
+/// use canary_core::budget::recheck_seconds;
+/// assert_eq!(recheck_seconds(300, 600), 60);
+/// assert_eq!(recheck_seconds(2, 10), 2);
+/// assert_eq!(recheck_seconds(1, 600), 60); // 10 re-checks of a minute, not 600 of a second
+/// assert_eq!(recheck_seconds(0, 0), 1);
+/// ```
+pub fn recheck_seconds(hold_seconds: u64, max_wait_seconds: u64) -> u64 {
+    hold_seconds.clamp(1, 60).max(max_wait_seconds.div_ceil(MAX_RECHECKS))
+}
+
+/// The history events one step may cost, its re-checks included.
+fn step_events(request: &RolloutRequest, step: &Step) -> u64 {
+    if step.hold_seconds == 0 {
+        return MOVE;
+    }
+    let health = &request.health;
+    let rechecks = match health.no_data {
+        NoData::Wait if health.enabled => {
+            health.no_data_max_wait_seconds / recheck_seconds(step.hold_seconds, health.no_data_max_wait_seconds)
+        }
+        _ => 0,
+    };
+    MOVE + LOOK * (1 + rechecks)
+}
+
+/// The most history events an execution of `request` can write, retries aside: every step held, every
+/// held step waiting for traffic as long as it may, every gate and hook run.
+pub fn worst_case_events(request: &RolloutRequest) -> Costs {
+    let steps = request.schedule().steps.iter().map(|s| step_events(request, s)).sum();
+    let gates = GATE * request.approval.before_percent.len() as u64;
+    let hooks =
+        HOOK * [&request.hooks.pre_traffic, &request.hooks.post_traffic].iter().filter(|h| h.is_some()).count() as u64;
+    Costs { fixed: FIXED, steps, gates, hooks }
+}
+
+/// A request's worst-case history, by what it comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Costs {
+    pub fixed: u64,
+    /// The steps, with their looks and re-checks.
+    pub steps: u64,
+    pub gates: u64,
+    pub hooks: u64,
+}
+
+impl Costs {
+    pub fn total(&self) -> u64 {
+        self.fixed + self.steps + self.gates + self.hooks
+    }
+
+    /// Whether it fits an execution with [`RETRY_RESERVE`] events to spare.
+    pub fn fits(&self) -> bool {
+        self.total() + RETRY_RESERVE <= HISTORY_EVENT_LIMIT
+    }
+}
