@@ -74,14 +74,16 @@ struct Fault {
     function: String,
     /// `error` (the function fails without running), `throttle` (Invoke answers 429), `timeout_after` (the
     /// function runs, then the caller sees `Sandbox.Timedout` as for a function that ran out of time after
-    /// its writes), or `delay` (the function runs `seconds` late: a task in flight for that long).
+    /// its writes), `lost_after` (the function runs, then Invoke fails with Lambda's HTTP 500
+    /// `ServiceException`: its answer is lost), or `delay` (the function runs `seconds` late: a task in flight
+    /// for that long).
     kind: String,
     count: u32,
     #[serde(default)]
     seconds: u64,
 }
 
-const FAULT_KINDS: [&str; 4] = ["error", "throttle", "timeout_after", "delay"];
+const FAULT_KINDS: [&str; 5] = ["error", "throttle", "timeout_after", "lost_after", "delay"];
 
 #[derive(Debug, Deserialize)]
 struct InvokeQuery {
@@ -233,11 +235,15 @@ async fn invoke(
         _ => {}
     }
     let answer = run_invocation(&app, &function, qualifier, body).await;
-    if fault.is_some_and(|f| f.kind == "timeout_after") {
-        // What Lambda answers for a function that ran out of time: whatever it wrote stays written.
-        return function_error("Sandbox.Timedout", "Task timed out after 30.00 seconds (injected after it ran)".into());
+    // Whatever the function wrote stays written; only its answer is lost.
+    match fault.as_ref().map(|f| f.kind.as_str()) {
+        // What Lambda answers for a function that ran out of time.
+        Some("timeout_after") => {
+            function_error("Sandbox.Timedout", "Task timed out after 30.00 seconds (injected after it ran)".into())
+        }
+        Some("lost_after") => lambda_error(500, "ServiceException", "injected after the function ran"),
+        _ => answer,
     }
-    answer
 }
 
 async fn run_invocation(app: &Arc<AppState>, function: &str, qualifier: Option<String>, body: Bytes) -> Response<Body> {

@@ -936,15 +936,16 @@ async fn canaryctl_abort_during_a_hold_restores_the_alias_before_it_returns() {
     stack.assert_restored(&function, 0).await;
 }
 
-/// A function that times out after its write took effect (Lambda answers `Sandbox.Timedout`): the task is
-/// retried, the retry finds the write done, and the rollout ends as it should have.
-async fn after_write_timeout(stack: &Stack, controller_function: &str) -> (String, Option<String>, Value) {
+/// A function whose write took effect but whose answer never came back (it timed out: Lambda answers
+/// `Sandbox.Timedout`; or Invoke failed: `Lambda.ServiceException`): the task is retried, the retry finds
+/// the write done, and the rollout ends as it should have.
+async fn after_write_fault(stack: &Stack, controller_function: &str, kind: &str) -> (String, Option<String>, Value) {
     let function = service(stack, &[&[], &[]]).await;
-    stack.fault(controller_function, "timeout_after", 1).await;
+    stack.fault(controller_function, kind, 1).await;
     let outcome = stack.rollout(request(&function, "2", json!({"enabled": false}))).await;
     let (_, armed) = http(&stack.endpoint_url, "GET", "/_local/faults", "");
     assert!(armed.ends_with("{}"), "the fault was served: {armed}");
-    assert_eq!(outcome.0, "SUCCEEDED", "{controller_function} timed out after its write: {outcome:?}");
+    assert_eq!(outcome.0, "SUCCEEDED", "{controller_function} failed ({kind}) after its write: {outcome:?}");
     assert_eq!(stack.alias(&function).await, ("2".into(), HashMap::new()));
     assert!(!stack.description(&function).await.starts_with(canary_core::lock::PREFIX), "the lock is released");
     outcome
@@ -952,34 +953,42 @@ async fn after_write_timeout(stack: &Stack, controller_function: &str) -> (Strin
 
 #[tokio::test]
 #[ignore = "needs the local AWS stack: run through cargo xtask test"]
-async fn a_shift_that_times_out_after_its_write_is_retried_not_rolled_back() {
-    after_write_timeout(&Stack::get().await, "canary-shift").await;
-}
-
-#[tokio::test]
-#[ignore = "needs the local AWS stack: run through cargo xtask test"]
-async fn a_promote_that_times_out_after_its_write_is_retried_not_rolled_back() {
-    after_write_timeout(&Stack::get().await, "canary-promote").await;
-}
-
-#[tokio::test]
-#[ignore = "needs the local AWS stack: run through cargo xtask test"]
-async fn a_prepare_that_times_out_after_taking_the_lock_goes_on() {
-    after_write_timeout(&Stack::get().await, "canary-prepare").await;
-}
-
-#[tokio::test]
-#[ignore = "needs the local AWS stack: run through cargo xtask test"]
-async fn a_rollback_that_times_out_after_its_write_still_ends_restored() {
+async fn a_shift_whose_answer_is_lost_after_its_write_is_retried_not_rolled_back() {
     let stack = Stack::get().await;
-    let function = service(&stack, &[&[], &[]]).await;
-    stack.fault("canary-check", "error", 1).await;
-    stack.fault("canary-rollback", "timeout_after", 1).await;
-    let (status, error, report) = stack.rollout(request(&function, "2", json!({"enabled": false}))).await;
-    assert_eq!((status.as_str(), error.as_deref()), ("FAILED", Some("RolledBack")), "{report}");
-    let (_, armed) = http(&stack.endpoint_url, "GET", "/_local/faults", "");
-    assert!(armed.ends_with("{}"), "both faults were served: {armed}");
-    stack.assert_restored(&function, 0).await;
+    after_write_fault(&stack, "canary-shift", "timeout_after").await;
+    after_write_fault(&stack, "canary-shift", "lost_after").await;
+}
+
+#[tokio::test]
+#[ignore = "needs the local AWS stack: run through cargo xtask test"]
+async fn a_promote_whose_answer_is_lost_after_its_write_is_retried_not_rolled_back() {
+    let stack = Stack::get().await;
+    after_write_fault(&stack, "canary-promote", "timeout_after").await;
+    after_write_fault(&stack, "canary-promote", "lost_after").await;
+}
+
+#[tokio::test]
+#[ignore = "needs the local AWS stack: run through cargo xtask test"]
+async fn a_prepare_whose_answer_is_lost_after_taking_the_lock_goes_on() {
+    let stack = Stack::get().await;
+    after_write_fault(&stack, "canary-prepare", "timeout_after").await;
+    after_write_fault(&stack, "canary-prepare", "lost_after").await;
+}
+
+#[tokio::test]
+#[ignore = "needs the local AWS stack: run through cargo xtask test"]
+async fn a_rollback_whose_answer_is_lost_after_its_write_still_ends_restored() {
+    let stack = Stack::get().await;
+    for kind in ["timeout_after", "lost_after"] {
+        let function = service(&stack, &[&[], &[]]).await;
+        stack.fault("canary-check", "error", 1).await;
+        stack.fault("canary-rollback", kind, 1).await;
+        let (status, error, report) = stack.rollout(request(&function, "2", json!({"enabled": false}))).await;
+        assert_eq!((status.as_str(), error.as_deref()), ("FAILED", Some("RolledBack")), "{kind}: {report}");
+        let (_, armed) = http(&stack.endpoint_url, "GET", "/_local/faults", "");
+        assert!(armed.ends_with("{}"), "both faults were served: {armed}");
+        stack.assert_restored(&function, 0).await;
+    }
 }
 
 /// Two starts for one alias with no delay between them: exactly one proceeds, the other is refused and
