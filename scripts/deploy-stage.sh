@@ -5,8 +5,23 @@
 set -euo pipefail
 stage="${1:?usage: deploy-stage.sh staging|prod}"
 function="sample-service-${stage}"
-# Empty on the first deploy, which then points live at the first version.
-live="$(aws lambda get-alias --function-name "$function" --name live --query FunctionVersion --output text 2>/dev/null || true)"
+# The version live serves now, pinned by the template so that the deploy moves no traffic. Only "the alias
+# does not exist" means a first deploy (the template then points live at the first version). Any other
+# failure (expired credentials, another region, throttling) stops here: read as "no alias", it would send
+# all of the stage's traffic to the new version with no canary.
+errors="$(mktemp)"
+trap 'rm -f "$errors"' EXIT
+if live="$(aws lambda get-alias --function-name "$function" --name live --query FunctionVersion --output text 2>"$errors")"; then
+  :
+elif grep -q ResourceNotFoundException "$errors"; then
+  echo "${function}:live does not exist yet: first deploy, live starts at the first version"
+  live=""
+else
+  cat "$errors" >&2
+  echo "deploy-stage.sh: could not read ${function}:live (above); not deploying, since a deploy that cannot" \
+    "pin live would move all traffic to the new version without a canary" >&2
+  exit 1
+fi
 sam deploy \
   --stack-name "lambda-canary-${stage}" \
   --resolve-s3 \

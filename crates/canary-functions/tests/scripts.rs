@@ -1,0 +1,75 @@
+//! The delivery scripts, run against a stubbed `aws` and `sam` on PATH: what they deploy, and what they
+//! refuse to deploy.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn root() -> PathBuf {
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
+}
+
+/// A directory of stub commands: `aws` answers `get-alias` as `$STUB_GET_ALIAS` says, `sam` records its
+/// arguments in `sam.args`.
+fn stubs(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("canary-scripts-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let write = |file: &str, body: &str| {
+        let path = dir.join(file);
+        std::fs::write(&path, body).unwrap();
+        Command::new("chmod").arg("+x").arg(&path).status().unwrap();
+    };
+    write(
+        "aws",
+        r#"#!/usr/bin/env bash
+case "$STUB_GET_ALIAS" in
+  version) echo 7 ;;
+  missing) echo "An error occurred (ResourceNotFoundException) when calling the GetAlias operation: Alias not found" >&2; exit 254 ;;
+  denied) echo "An error occurred (ExpiredTokenException) when calling the GetAlias operation: The security token included in the request is expired" >&2; exit 254 ;;
+  throttled) echo "An error occurred (TooManyRequestsException) when calling the GetAlias operation: Rate exceeded" >&2; exit 254 ;;
+esac
+"#,
+    );
+    write("sam", &format!("#!/usr/bin/env bash\necho \"$@\" > {}/sam.args\n", dir.display()));
+    dir
+}
+
+fn deploy(stubs: &Path, get_alias: &str) -> (Output, Option<String>) {
+    let _ = std::fs::remove_file(stubs.join("sam.args"));
+    let path = format!("{}:{}", stubs.display(), std::env::var("PATH").unwrap());
+    let output = Command::new("bash")
+        .arg(root().join("scripts/deploy-stage.sh"))
+        .arg("prod")
+        .env("PATH", path)
+        .env("STUB_GET_ALIAS", get_alias)
+        .output()
+        .unwrap();
+    (output, std::fs::read_to_string(stubs.join("sam.args")).ok())
+}
+
+#[test]
+fn a_deploy_pins_live_at_the_version_it_serves() {
+    let stubs = stubs("pins");
+    let (output, sam) = deploy(&stubs, "version");
+    assert!(output.status.success(), "{output:?}");
+    assert!(sam.unwrap().contains("LiveVersion=7"));
+}
+
+#[test]
+fn only_a_missing_alias_means_a_first_deploy() {
+    let stubs = stubs("first");
+    let (output, sam) = deploy(&stubs, "missing");
+    assert!(output.status.success(), "{output:?}");
+    assert!(sam.unwrap().trim_end().ends_with("LiveVersion="), "the template's first-deploy case");
+}
+
+#[test]
+fn a_failed_lookup_stops_the_deploy_instead_of_skipping_the_canary() {
+    let stubs = stubs("failed");
+    for failure in ["denied", "throttled"] {
+        let (output, sam) = deploy(&stubs, failure);
+        assert_eq!(output.status.code(), Some(1), "{failure}: {output:?}");
+        assert_eq!(sam, None, "{failure}: sam deploy ran, and would have sent all traffic to the new version");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains("not deploying") && stderr.contains("Exception"), "{failure}: {stderr}");
+    }
+}
