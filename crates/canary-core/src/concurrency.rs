@@ -47,3 +47,57 @@ pub fn refuse_if_alias_busy(
         )),
     }
 }
+
+/// A finished execution of the controller's state machine: its input and how it ended
+/// ([`crate::execution::interpret`]'s outcome).
+#[derive(Debug, Clone, PartialEq)]
+pub struct FinishedExecution {
+    pub name: String,
+    pub input: String,
+    pub outcome: String,
+}
+
+/// Whether an outcome is a verdict on the version (a refusal or a failure to start is not), and whether
+/// the controller or an operator rejected it.
+fn verdict(outcome: &str) -> Option<bool> {
+    match outcome {
+        "promoted" => Some(false),
+        "rolled_back" | "aborted" => Some(true),
+        _ => None,
+    }
+}
+
+/// Refuses to roll out again a version whose latest rollout to this function and alias was rolled back or
+/// aborted: a pipeline that runs again (a docs-only merge) must not bring a rejected version back. Someone
+/// who means it says so (`canaryctl start --retry-rejected`). `finished` is newest first.
+pub fn refuse_if_rejected(request: &RolloutRequest, finished: &[FinishedExecution]) -> Result<(), Refusal> {
+    match latest_verdict(request, finished) {
+        Some(execution) if verdict(&execution.outcome) == Some(true) => Err(Refusal::one(
+            "version",
+            format!(
+                "version {} of {}:{} was {} by its last rollout, {}",
+                request.version,
+                request.function_name(),
+                request.alias,
+                execution.outcome.replace('_', " "),
+                execution.name
+            ),
+            "publish a fixed version; to roll this one out again anyway, pass --retry-rejected",
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// The newest of `finished` (newest first) that rolled out `request`'s function, alias and version and
+/// reached a verdict on it: promoted, rolled back or aborted.
+pub fn latest_verdict<'a>(
+    request: &RolloutRequest,
+    finished: &'a [FinishedExecution],
+) -> Option<&'a FinishedExecution> {
+    finished.iter().filter(|execution| verdict(&execution.outcome).is_some()).find(|execution| {
+        let value = serde_json::from_str(&execution.input).unwrap_or(serde_json::Value::Null);
+        parse_request(&value).is_ok_and(|r| {
+            r.function_name() == request.function_name() && r.alias == request.alias && r.version == request.version
+        })
+    })
+}

@@ -50,3 +50,42 @@ fn a_second_rollout_of_the_same_alias_is_refused() {
         }
     }
 }
+
+#[test]
+fn a_version_rejected_by_its_last_rollout_is_not_rolled_out_again() {
+    use canary_core::concurrency::{FinishedExecution, refuse_if_rejected};
+    let request = parse_request(&json!({"function": "orders", "alias": "live", "version": "2"})).unwrap();
+    let ended = |name: &str, version: &str, outcome: &str| FinishedExecution {
+        name: name.into(),
+        input: json!({"function": "orders", "alias": "live", "version": version}).to_string(),
+        outcome: outcome.into(),
+    };
+    let other_alias = FinishedExecution {
+        input: json!({"function": "orders", "alias": "beta", "version": "2"}).to_string(),
+        ..ended("beta", "2", "rolled_back")
+    };
+    let garbage = FinishedExecution { input: "not json".into(), ..ended("garbage", "2", "failed") };
+    // (finished, newest first; refused by)
+    let cases: Vec<(Vec<FinishedExecution>, Option<&str>)> = vec![
+        (vec![], None),
+        (vec![ended("a", "2", "rolled_back")], Some("a")),
+        (vec![ended("a", "2", "aborted")], Some("a")),
+        (vec![garbage.clone(), other_alias.clone(), ended("a", "2", "rolled_back")], Some("a")),
+        // The latest verdict on the version decides; a refused start or one that never started is none.
+        (vec![ended("b", "2", "refused"), ended("c", "2", "failed"), ended("a", "2", "rolled_back")], Some("a")),
+        (vec![ended("b", "2", "promoted"), ended("a", "2", "rolled_back")], None),
+        (vec![ended("a", "3", "rolled_back"), ended("b", "2", "promoted")], None),
+        (vec![other_alias, garbage], None),
+    ];
+    for (finished, refused_by) in cases {
+        let result = refuse_if_rejected(&request, &finished);
+        match refused_by {
+            None => assert!(result.is_ok(), "{finished:?}"),
+            Some(name) => {
+                let refusal = result.unwrap_err();
+                assert_eq!(refusal.fields(), ["version"]);
+                assert!(refusal.to_string().contains(name) && refusal.to_string().contains("--retry-rejected"));
+            }
+        }
+    }
+}

@@ -58,6 +58,10 @@ pub struct StartArgs {
     /// Follow the rollout to its end; the exit code then says whether the new version was promoted.
     #[arg(long)]
     pub wait: bool,
+    /// Roll out a version even though its last rollout to this alias was rolled back or aborted (without
+    /// it, such a version is refused: a pipeline that runs again must not bring a rejected version back).
+    #[arg(long)]
+    pub retry_rejected: bool,
     /// Seconds between looks at a followed execution.
     #[arg(long, default_value_t = 5)]
     pub poll_seconds: u64,
@@ -149,6 +153,11 @@ pub async fn run(args: StartArgs) -> Result<u8, Failure> {
         .map_err(|e| Failure::aws(format!("could not list running rollouts: {e}")))?;
     canary_core::concurrency::refuse_if_alias_busy(&checked, None, chrono::Utc::now(), &running)
         .map_err(|refusal| Failure::refused(refusal.to_string()))?;
+    if !args.retry_rejected {
+        let finished = finished_rollouts(&executions, &args.state_machine_arn, &checked).await?;
+        canary_core::concurrency::refuse_if_rejected(&checked, &finished)
+            .map_err(|refusal| Failure::refused(refusal.to_string()))?;
+    }
     let arn = executions
         .start(&args.state_machine_arn, Some(&name), &request.to_string())
         .await
@@ -164,6 +173,37 @@ pub async fn run(args: StartArgs) -> Result<u8, Failure> {
     let result = follow(&executions, &arn, Duration::from_secs(args.poll_seconds), |line| eprintln!("{line}")).await?;
     print_result(&arn, &result, args.output);
     Ok(exit_code(&result))
+}
+
+/// How many of the state machine's latest executions `start` reads for an earlier verdict on the version.
+const RECENT_EXECUTIONS: i32 = 100;
+
+/// The state machine's latest finished executions, newest first, with their inputs and outcomes; reading
+/// stops at the first that rolled out `request`'s function, alias and version and reached a verdict.
+async fn finished_rollouts(
+    executions: &dyn Executions,
+    state_machine_arn: &str,
+    request: &RolloutRequest,
+) -> Result<Vec<canary_core::concurrency::FinishedExecution>, Failure> {
+    let recent = executions
+        .recent(state_machine_arn, RECENT_EXECUTIONS)
+        .await
+        .map_err(|e| Failure::aws(format!("could not list recent rollouts: {e}")))?;
+    let mut finished = Vec::new();
+    for execution in recent.iter().filter(|e| e.status != "RUNNING") {
+        let info =
+            executions.describe(&execution.arn).await.map_err(|e| Failure::aws(format!("could not read it: {e}")))?;
+        let outcome = interpret(&info.status, info.output.as_deref(), info.error.as_deref(), info.cause.as_deref());
+        finished.push(canary_core::concurrency::FinishedExecution {
+            name: info.name,
+            input: info.input.unwrap_or_default(),
+            outcome: outcome.outcome,
+        });
+        if canary_core::concurrency::latest_verdict(request, &finished).is_some() {
+            break;
+        }
+    }
+    Ok(finished)
 }
 
 /// Follows an execution until it ends, passing each new progress line to `on_line`.

@@ -381,6 +381,19 @@ async fn canaryctl_promotes_and_rolls_back_on_errors_published_to_cloudwatch() {
     assert_eq!((code, result["outcome"].as_str()), (1, Some("rolled_back")), "{result}");
     assert!(result["message"].as_str().unwrap().contains("more than the 1.00% allowed"), "{result}");
     assert_eq!(stack.alias(&function).await, ("2".into(), HashMap::new()));
+
+    // The pipeline runs again (a docs-only merge): the rejected version is not rolled out again, unless
+    // someone asks for it.
+    let again = |extra: &'static [&'static str]| {
+        let (stack, function) = (clone_stack(&stack), function.clone());
+        move || canaryctl(&stack, &function, "3", extra)
+    };
+    let (code, result) = tokio::task::spawn_blocking(again(&[])).await.unwrap();
+    assert_eq!(code, 3, "{result}");
+    let stderr = result["stderr"].as_str().unwrap();
+    assert!(stderr.contains("version: version 3") && stderr.contains("--retry-rejected"), "{stderr}");
+    let (code, result) = tokio::task::spawn_blocking(again(&["--retry-rejected", "--no-health-check"])).await.unwrap();
+    assert_eq!((code, result["outcome"].as_str()), (0, Some("promoted")), "{result}");
 }
 
 fn clone_stack(stack: &Stack) -> Stack {
