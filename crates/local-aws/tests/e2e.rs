@@ -952,7 +952,7 @@ async fn canaryctl_abort_during_a_hold_restores_the_alias_before_it_returns() {
 /// A function whose write took effect but whose answer never came back (it timed out: Lambda answers
 /// `Sandbox.Timedout`; or Invoke failed: `Lambda.ServiceException`): the task is retried, the retry finds
 /// the write done, and the rollout ends as it should have.
-async fn after_write_fault(stack: &Stack, controller_function: &str, kind: &str) -> (String, Option<String>, Value) {
+async fn after_write_fault(stack: &Stack, controller_function: &str, kind: &str) {
     let function = service(stack, &[&[], &[]]).await;
     stack.fault(controller_function, kind, 1).await;
     let outcome = stack.rollout(request(&function, "2", json!({"enabled": false}))).await;
@@ -961,7 +961,6 @@ async fn after_write_fault(stack: &Stack, controller_function: &str, kind: &str)
     assert_eq!(outcome.0, "SUCCEEDED", "{controller_function} failed ({kind}) after its write: {outcome:?}");
     assert_eq!(stack.alias(&function).await, ("2".into(), HashMap::new()));
     assert!(!stack.description(&function).await.starts_with(canary_core::lock::PREFIX), "the lock is released");
-    outcome
 }
 
 #[tokio::test]
