@@ -134,8 +134,8 @@ pub const MAX_ALARMS: usize = 50;
 pub struct HealthPolicy {
     /// `false` skips the health checks (the legacy `health-check: false`).
     pub enabled: bool,
-    /// The new version's highest acceptable error rate; `None` when only the baseline comparison judges
-    /// errors (`compare_to_baseline` without an explicit `max_error_rate`).
+    /// The new version's highest acceptable error rate. Always set for a parsed request (the baseline
+    /// comparison needs it given explicitly); `None` is kept for states written before that rule.
     pub max_error_rate: Option<f64>,
     pub min_invocations: u64,
     /// Fail the new version when its error rate is significantly higher than the version it replaces.
@@ -321,11 +321,12 @@ fn legacy_to_raw(legacy: RawLegacy, problems: &mut Problems) -> RawRequest {
             "use \"linear\", or the canonical form's strategy for canary and explicit steps",
         );
     }
-    RawRequest {
-        function: legacy.function_name,
-        alias: legacy.alias_name,
-        version: legacy.new_version,
-        strategy: Some(RawStrategy {
+    // One step is all of the traffic at once; the sample judged it after one interval, and so does this: a
+    // linear 100% step would never be judged (the final step of a linear rollout is not held).
+    let strategy = if steps == Some(1) {
+        RawStrategy { all_at_once: Some(RawAllAtOnce { bake_seconds: interval }), ..RawStrategy::default() }
+    } else {
+        RawStrategy {
             linear: Some(RawLinear {
                 // 100 / steps computed once; each weight is then k * (100 / steps), exact to f64 precision
                 // and strictly increasing, so no weight repeats however many steps there are. A bad `steps`
@@ -334,7 +335,13 @@ fn legacy_to_raw(legacy: RawLegacy, problems: &mut Problems) -> RawRequest {
                 interval_seconds: Some(interval.unwrap_or(1)),
             }),
             ..RawStrategy::default()
-        }),
+        }
+    };
+    RawRequest {
+        function: legacy.function_name,
+        alias: legacy.alias_name,
+        version: legacy.new_version,
+        strategy: Some(strategy),
         health: Some(RawHealth { enabled: legacy.health_check, ..RawHealth::default() }),
         hooks: None,
         approval: None,
@@ -350,7 +357,7 @@ fn rename_legacy_fields(refusal: Refusal) -> Refusal {
             "alias" => "alias-name".into(),
             "version" => "new-version".into(),
             "strategy.linear.percent" | "strategy" | "health.no_data_max_wait_seconds" => "steps".into(),
-            "strategy.linear.interval_seconds" => "interval".into(),
+            "strategy.linear.interval_seconds" | "strategy.all_at_once.bake_seconds" => "interval".into(),
             _ => error.field,
         };
         if !errors.iter().any(|e| e.field == error.field) {
@@ -694,13 +701,7 @@ fn required_number<T>(problems: &mut Problems, field: &str, value: Option<T>, ex
 fn check_health(problems: &mut Problems, raw: RawHealth) -> Option<HealthPolicy> {
     let defaults = HealthPolicy::default();
     let compare_to_baseline = raw.compare_to_baseline.unwrap_or(false);
-    // With the baseline comparison on, an absolute limit applies only when asked for: a version as bad as
-    // the one it replaces is then not failed for the old version's errors.
-    let max_error_rate = match raw.max_error_rate {
-        Some(rate) => Some(rate),
-        None if compare_to_baseline => None,
-        None => defaults.max_error_rate,
-    };
+    let max_error_rate = raw.max_error_rate.or(defaults.max_error_rate);
     let policy = HealthPolicy {
         enabled: raw.enabled.unwrap_or(defaults.enabled),
         max_error_rate,
@@ -714,6 +715,18 @@ fn check_health(problems: &mut Problems, raw: RawHealth) -> Option<HealthPolicy>
         metrics_delay_seconds: raw.metrics_delay_seconds.unwrap_or(defaults.metrics_delay_seconds),
     };
     let mut ok = true;
+    // The baseline test compares the two versions over the same window; at 100% the old version serves
+    // nothing, so the test cannot fail the new one there. Alone, it would promote a version failing every
+    // call under all_at_once with a bake: an absolute limit must be given with it, chosen for the service.
+    if policy.enabled && compare_to_baseline && raw.max_error_rate.is_none() {
+        problems.add(
+            "health.max_error_rate",
+            "is required with health.compare_to_baseline: once the new version carries all traffic the old one \
+             serves nothing to compare with, and the baseline test alone could not fail a version failing every call",
+            "give the absolute limit too, above the old version's usual error rate, e.g. 0.05 for 5%",
+        );
+        ok = false;
+    }
     if let Some(rate) = policy.max_error_rate.filter(|r| !(r.is_finite() && (0.0..=1.0).contains(r))) {
         problems.add(
             "health.max_error_rate",

@@ -297,12 +297,16 @@ fn the_full_example_is_understood() {
 /// With the baseline comparison on and no explicit limit, the baseline alone judges errors; an explicit
 /// limit still applies.
 #[test]
-fn compare_to_baseline_drops_the_default_limit_only() {
-    let only = parse_request(&with(base(), "health", json!({"compare_to_baseline": true}))).unwrap().health;
-    assert_eq!(only.max_error_rate, None);
+fn compare_to_baseline_needs_an_absolute_limit_too() {
+    // Alone, the baseline test cannot fail a version that carries all traffic (the old one then serves
+    // nothing): an all_at_once rollout with a bake would promote a version failing every call.
+    refused(with(base(), "health", json!({"compare_to_baseline": true})), &["health.max_error_rate"]);
     let both =
         parse_request(&with(base(), "health", json!({"compare_to_baseline": true, "max_error_rate": 0.2}))).unwrap();
     assert_eq!(both.health.max_error_rate, Some(0.2));
+    // With health checks off, nothing is judged, and nothing is asked for.
+    let off = json!({"compare_to_baseline": true, "enabled": false});
+    assert_eq!(parse_request(&with(base(), "health", off)).unwrap().health.max_error_rate, Some(0.01));
 }
 
 #[test]

@@ -744,3 +744,21 @@ fn the_largest_accepted_rollout_fits_step_functions_limits() {
     assert_eq!(report.steps_omitted + report.steps.len(), 999);
     eprintln!("largest state {largest} bytes, cause {cause} characters");
 }
+
+#[test]
+fn a_version_failing_every_call_is_never_promoted_at_full_traffic() {
+    // Legacy `steps: 1` is all the traffic at once, judged after one interval; all_at_once with a bake is
+    // judged at 100%. Both roll a version failing every call back.
+    let legacy = parse_request(&json!({"function-name": "orders-api", "alias-name": "live", "new-version": "2",
+                                      "steps": 1, "interval": 300}))
+    .unwrap();
+    assert_eq!(legacy.strategy, canary_core::Strategy::AllAtOnce { bake_seconds: Some(300) });
+    let baked = request(json!({"strategy": {"all_at_once": {"bake_seconds": 600}}}));
+    for request in [legacy, baked] {
+        let (seen, done, alias) = run(Rollout::prepare(request, facts(), EXEC, t0()).unwrap(), |_| failing());
+        assert_eq!(seen.len(), 3, "1 (100%), then 2 (100%), then restored");
+        assert_eq!(done.next, Next::Rollback);
+        assert_eq!(done.failure.unwrap().signal, "error_rate");
+        assert_eq!(alias.routing, Routing::to_version("1"));
+    }
+}

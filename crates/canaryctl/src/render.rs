@@ -11,9 +11,30 @@ pub fn plan_json(request: &RolloutRequest) -> Value {
     json!({
         "request": request,
         "steps": schedule.steps,
+        "judged_steps": judged_steps(request),
         "total_seconds": schedule.total_hold_seconds(),
         "estimated_seconds": schedule.estimated_seconds(&request.health),
     })
+}
+
+/// The steps (1-based) whose health is judged: those held, when health checks are on. A step without a hold
+/// (the final 100% of a linear, canary or listed rollout) moves on at once, unjudged.
+pub fn judged_steps(request: &RolloutRequest) -> Vec<usize> {
+    let steps = request.schedule().steps;
+    let held = steps.iter().enumerate().filter(|(_, s)| s.hold_seconds > 0).map(|(i, _)| i + 1);
+    if request.health.enabled { held.collect() } else { Vec::new() }
+}
+
+/// One line saying which steps are judged and which are not.
+fn judged_text(request: &RolloutRequest) -> String {
+    let count = request.schedule().len();
+    let judged = judged_steps(request).len();
+    let bake = "all_at_once with bake_seconds would judge the new version at full traffic";
+    match judged {
+        0 => format!("No step is judged: none is held ({bake})."),
+        n if n == count => "Every step is judged after its hold, the final 100% included.".to_string(),
+        n => format!("{n} of {count} steps are judged after their hold; the final step (100%) is not ({bake})."),
+    }
 }
 
 pub fn duration_text(seconds: u64) -> String {
@@ -45,6 +66,7 @@ pub fn plan_text(request: &RolloutRequest) -> String {
         let _ = writeln!(out, "Health checks are off: every step passes.");
         return out;
     }
+    let _ = writeln!(out, "{}", judged_text(request));
     let mut rules = Vec::new();
     if let Some(rate) = health.max_error_rate {
         rules.push(format!("above {} errors", percent_text(rate * 100.0)));

@@ -137,3 +137,19 @@ fn help_documents_the_exit_codes() {
     let output = canaryctl(&["--help"]);
     assert!(stdout(&output).contains("3  the request was refused"));
 }
+
+#[test]
+fn plan_says_which_steps_are_judged() {
+    let linear = canaryctl(&["plan", "--input", "tests/fixtures/linear.json", "--output", "json"]);
+    let plan: Value = serde_json::from_str(&stdout(&linear)).unwrap();
+    assert_eq!(plan["judged_steps"], json!((1..=9).collect::<Vec<_>>()), "the final 100% is not held");
+    let text = stdout(&canaryctl(&["plan", "--input", "tests/fixtures/linear.json"]));
+    assert!(text.contains("9 of 10 steps are judged after their hold; the final step (100%) is not"), "{text}");
+    // Legacy `steps: 1` is all of the traffic at once, judged after one interval.
+    let one = canaryctl(&["plan", "--input", "tests/fixtures/legacy-one-step.json", "--output", "json"]);
+    let plan: Value = serde_json::from_str(&stdout(&one)).unwrap();
+    assert_eq!(plan["steps"], json!([{"percent": 100.0, "hold_seconds": 300}]));
+    assert_eq!(plan["judged_steps"], json!([1]));
+    let text = stdout(&canaryctl(&["plan", "--input", "tests/fixtures/legacy-one-step.json"]));
+    assert!(text.contains("Every step is judged after its hold, the final 100% included."), "{text}");
+}
