@@ -80,6 +80,21 @@ impl RolloutRequest {
 }
 
 /// The plain function name of a name or an unqualified function ARN.
+/// Where an ARN lives: its partition, region and account (`arn:aws:lambda:eu-west-1:123456789012:...`).
+///
+/// ```
+/// use canary_core::request::arn_location;
+/// let arn = "arn:aws:states:eu-west-1:123456789012:execution:canary-rollout:x";
+/// assert_eq!(arn_location(arn), Some(("aws", "eu-west-1", "123456789012")));
+/// assert_eq!(arn_location("orders-api"), None);
+/// ```
+pub fn arn_location(arn: &str) -> Option<(&str, &str, &str)> {
+    let mut parts = arn.strip_prefix("arn:")?.split(':');
+    let partition = parts.next()?;
+    let _service = parts.next()?;
+    Some((partition, parts.next()?, parts.next()?))
+}
+
 pub fn function_name_of(function: &str) -> &str {
     function.rsplit(':').next().unwrap_or(function)
 }
@@ -403,6 +418,14 @@ fn validate(raw: RawRequest, mut problems: Problems) -> Result<RolloutRequest, R
     for (name, value) in [("hooks.pre_traffic", &hooks.pre_traffic), ("hooks.post_traffic", &hooks.post_traffic)] {
         if let Some(value) = value {
             check_function(&mut problems, name, value);
+            // A hook tests the rollout from outside; the function being rolled out cannot vouch for itself.
+            if function.as_deref().is_some_and(|f| function_name_of(f) == function_name_of(value)) {
+                problems.add(
+                    name,
+                    format!("\"{value}\" is the function being rolled out"),
+                    "give a separate hook function (for example one that calls the new version's health route)",
+                );
+            }
         }
     }
     let approval = Approval { before_percent: raw.approval.and_then(|a| a.before_percent).unwrap_or_default() };

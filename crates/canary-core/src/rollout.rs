@@ -316,6 +316,29 @@ impl Rollout {
         now: DateTime<Utc>,
     ) -> Result<Rollout, Refusal> {
         let function = &request.function;
+        // A function in another account or region than the controller's cannot be rolled out by it: its
+        // alias is out of reach and its metrics would be read where it does not run.
+        if let Some(here) = crate::request::arn_location(execution) {
+            let mut elsewhere = Problems::default();
+            let fields = [
+                ("function", Some(function)),
+                ("hooks.pre_traffic", request.hooks.pre_traffic.as_ref()),
+                ("hooks.post_traffic", request.hooks.post_traffic.as_ref()),
+            ];
+            for (field, arn) in fields {
+                if let Some(there) = arn.and_then(|a| crate::request::arn_location(a)).filter(|there| *there != here) {
+                    elsewhere.add(
+                        field,
+                        format!(
+                            "is in {} account {} (partition {}), but this controller runs in {} account {}",
+                            there.1, there.2, there.0, here.1, here.2
+                        ),
+                        "deploy the controller where the function runs, or give a function of this account and region",
+                    );
+                }
+            }
+            elsewhere.into_result(())?;
+        }
         if !facts.function_exists {
             return Err(Refusal::one(
                 "function",

@@ -152,6 +152,10 @@ fn names_and_versions() {
         &["hooks.post_traffic"],
     );
     refused(with(base(), "hooks", json!({"pre_traffc": "smoke"})), &["hooks.pre_traffc"]);
+    // The function being rolled out cannot be its own hook, by name or by ARN.
+    refused(with(base(), "hooks", json!({"pre_traffic": "orders-api"})), &["hooks.pre_traffic"]);
+    let own_arn = "arn:aws:lambda:eu-west-1:123456789012:function:orders-api";
+    refused(with(base(), "hooks", json!({"post_traffic": own_arn})), &["hooks.post_traffic"]);
 }
 
 #[test]

@@ -703,7 +703,9 @@ fn the_largest_accepted_rollout_fits_step_functions_limits() {
     let request = largest_request();
     let alarms = busiest_figures(&request, false).unwrap().alarms;
     let live = LiveFacts { alarms, ..facts() };
-    let mut rollout = Rollout::prepare(request.clone(), live, EXEC, t0()).unwrap().after_lock("r1".into());
+    let execution =
+        format!("arn:aws-us-gov:states:us-gov-west-1:123456789012:execution:{}:{}", "m".repeat(80), "n".repeat(80));
+    let mut rollout = Rollout::prepare(request.clone(), live, &execution, t0()).unwrap().after_lock("r1".into());
     let size = |r: &Rollout| serde_json::to_string(r).unwrap().len();
     let long = "x".repeat(100_000);
     let mut largest = 0;
@@ -761,4 +763,29 @@ fn a_version_failing_every_call_is_never_promoted_at_full_traffic() {
         assert_eq!(done.failure.unwrap().signal, "error_rate");
         assert_eq!(alias.routing, Routing::to_version("1"));
     }
+}
+
+#[test]
+fn functions_in_another_account_or_region_than_the_controller_are_refused() {
+    let arn = |region: &str, account: &str, name: &str| format!("arn:aws:lambda:{region}:{account}:function:{name}");
+    let here = arn("eu-west-1", "123456789012", "orders-api");
+    let cases = [
+        (json!({"function": arn("us-east-1", "123456789012", "orders-api")}), vec!["function"]),
+        (json!({"function": arn("eu-west-1", "210987654321", "orders-api")}), vec!["function"]),
+        (
+            json!({"function": here, "hooks": {"pre_traffic": arn("eu-west-1", "210987654321", "smoke"),
+                   "post_traffic": arn("us-west-2", "123456789012", "smoke")}}),
+            vec!["hooks.pre_traffic", "hooks.post_traffic"],
+        ),
+    ];
+    for (extra, fields) in cases {
+        let refusal = Rollout::prepare(request(extra.clone()), facts(), EXEC, t0()).unwrap_err();
+        assert_eq!(refusal.fields(), fields, "{extra}: {refusal}");
+        assert!(refusal.to_string().contains("this controller runs in eu-west-1 account 123456789012"), "{refusal}");
+    }
+    let same = json!({"function": here, "hooks": {"pre_traffic": arn("eu-west-1", "123456789012", "smoke")}});
+    Rollout::prepare(request(same.clone()), facts(), EXEC, t0()).unwrap();
+    // Invoked directly (no execution ARN), there is nothing to compare with.
+    let elsewhere = json!({"function": arn("us-east-1", "210987654321", "x")});
+    Rollout::prepare(request(elsewhere), facts(), "direct", t0()).unwrap();
 }
