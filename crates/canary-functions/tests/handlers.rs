@@ -68,7 +68,8 @@ impl FakeLambda {
 impl Aliases for FakeLambda {
     async fn function_exists(&self, function: &str) -> Result<bool, AwsError> {
         self.injected()?;
-        Ok(function == "orders")
+        // The function rolled out, and two hook functions.
+        Ok(["orders", "smoke", "broken"].contains(&function))
     }
     async fn version_exists(&self, _: &str, version: &str) -> Result<bool, AwsError> {
         self.injected()?;
@@ -483,7 +484,7 @@ async fn a_failing_pre_traffic_hook_rolls_back_before_any_traffic_moves() {
     let lambda = FakeLambda::new();
     let hooks = FakeHooks(Mutex::new(Vec::new()));
     let mut input = request();
-    input["hooks"] = json!({"pre_traffic": "orders"});
+    input["hooks"] = json!({"pre_traffic": "smoke"});
     let state = prepare(input.clone(), &lambda, &metrics(0, 0), &idle(), t0()).await.unwrap();
     assert_eq!(state.next, Next::PreTraffic);
     let mut broken = state.clone();
