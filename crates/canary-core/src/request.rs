@@ -620,11 +620,27 @@ fn check_version(problems: &mut Problems, version: &str) {
     }
 }
 
+/// The finest difference between two weights the controller supports, in percentage points: the
+/// smallest share of traffic a step may give the new version, the smallest step from one weight to the
+/// next, and how close to 100% a step below it may come. Lambda keeps a weight as a double; this keeps
+/// every weight a person or a dashboard can tell apart, with room for arithmetic rounding.
+pub const MIN_PERCENT_STEP: f64 = 0.001;
+
+/// Rounding allowed when comparing percentages against [`MIN_PERCENT_STEP`] (10.001 - 10 is 0.00099999...).
+const PERCENT_ROUNDING: f64 = 1e-9;
+
 fn check_percent(problems: &mut Problems, field: &str, percent: f64, allow_100: bool) -> bool {
-    let ok = percent.is_finite() && percent > 0.0 && (percent < 100.0 || (allow_100 && percent == 100.0));
+    let below_100 = percent <= 100.0 - MIN_PERCENT_STEP + PERCENT_ROUNDING;
+    let ok = percent.is_finite()
+        && percent >= MIN_PERCENT_STEP - PERCENT_ROUNDING
+        && (below_100 || (allow_100 && percent == 100.0));
     if !ok {
-        let range = if allow_100 { "greater than 0 and at most 100" } else { "greater than 0 and below 100" };
-        problems.add(field, format!("{percent} is out of range"), format!("use a percentage {range}"));
+        let top = if allow_100 { "100".to_string() } else { format!("{}", 100.0 - MIN_PERCENT_STEP) };
+        problems.add(
+            field,
+            format!("{percent} is out of range"),
+            format!("use a percentage from {MIN_PERCENT_STEP} to {top}, in steps of at least {MIN_PERCENT_STEP}"),
+        );
     }
     ok
 }
@@ -696,11 +712,15 @@ fn check_strategy(problems: &mut Problems, raw: Option<RawStrategy>) -> Option<S
         for (i, step) in steps.iter().enumerate() {
             ok &= check_percent(problems, &format!("strategy.steps[{i}].percent"), step.percent, false);
             ok &= check_seconds(problems, &format!("strategy.steps[{i}].hold_seconds"), step.hold_seconds, 1);
-            if i > 0 && step.percent <= steps[i - 1].percent {
+            if i > 0 && step.percent - steps[i - 1].percent < MIN_PERCENT_STEP - PERCENT_ROUNDING {
                 problems.add(
                     format!("strategy.steps[{i}].percent"),
-                    format!("{} does not increase on the step before ({})", step.percent, steps[i - 1].percent),
-                    "list the percentages in strictly increasing order",
+                    format!(
+                        "{} does not increase on the step before ({}) by at least {MIN_PERCENT_STEP} percentage points",
+                        step.percent,
+                        steps[i - 1].percent
+                    ),
+                    "list the percentages in increasing order, each at least 0.001 above the one before",
                 );
                 ok = false;
             }

@@ -127,6 +127,20 @@ fn names_and_versions() {
         &["function"],
     );
     refused(with(base(), "function", json!("arn:aws:s3:::bucket")), &["function"]);
+    // Weights finer than the product supports (0.001 percentage points) are refused: too close to tell
+    // apart, too small to carry traffic, too close to 100%.
+    let steps = |percents: &[f64]| {
+        let list: Vec<Value> = percents.iter().map(|p| json!({"percent": p, "hold_seconds": 60})).collect();
+        with(base(), "strategy", json!({"steps": list}))
+    };
+    refused(steps(&[10.0, 10.0000000001]), &["strategy.steps[1].percent"]);
+    refused(steps(&[1e-300]), &["strategy.steps[0].percent"]);
+    refused(steps(&[99.9999]), &["strategy.steps[0].percent"]);
+    refused(
+        with(base(), "strategy", json!({"canary": {"percent": 0.0001, "bake_seconds": 60}})),
+        &["strategy.canary.percent"],
+    );
+    parse_request(&steps(&[0.001, 10.0, 10.001, 99.999])).unwrap();
     // Partition, region and account are checked offline, as Lambda would refuse them.
     for arn in [
         "arn::lambda:::function:orders-api",
