@@ -194,10 +194,89 @@ impl Default for HealthPolicy {
 
 /// Parses and checks a request given as JSON text.
 pub fn parse_request_str(text: &str) -> Result<RolloutRequest, Refusal> {
-    let value: Value = serde_json::from_str(text).map_err(|e| {
-        Refusal::one("(input)", format!("is not valid JSON ({e})"), "pass one JSON object, as in INPUT.md")
-    })?;
-    parse_request(&value)
+    parse_request(&read_request_json(text)?)
+}
+
+/// Reads a request's JSON text: one JSON value, with no key given twice in any object. A duplicated key is
+/// a mistake in a hand-written request (JSON readers keep the last, silently: `"version": "42",
+/// "version": "43"` would roll out 43), so it is refused, naming the key.
+///
+/// ```
+/// use canary_core::request::read_request_json;
+/// let refusal = read_request_json(r#"{"version": "42", "health": {"no_data": "wait", "no_data": "fail"}}"#);
+/// assert_eq!(refusal.unwrap_err().fields(), ["health.no_data"]);
+/// ```
+pub fn read_request_json(text: &str) -> Result<Value, Refusal> {
+    let invalid = |e: serde_json::Error| {
+        Refusal::one("(input)", format!("is not valid JSON ({e})"), "pass one JSON object, as docs/request.md shows")
+    };
+    let mut duplicate = None;
+    let mut reader = serde_json::Deserializer::from_str(text);
+    serde::de::DeserializeSeed::deserialize(DuplicateKeys { found: &mut duplicate, path: String::new() }, &mut reader)
+        .map_err(invalid)?;
+    if let Some(path) = duplicate {
+        return Err(Refusal::one(path, "is given twice", "give each field once"));
+    }
+    serde_json::from_str(text).map_err(invalid)
+}
+
+/// Walks a JSON value and records the path of the first key an object repeats.
+struct DuplicateKeys<'a> {
+    found: &'a mut Option<String>,
+    path: String,
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for DuplicateKeys<'_> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for DuplicateKeys<'_> {
+    type Value = ();
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("JSON")
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let mut seen = std::collections::HashSet::new();
+        while let Some(key) = map.next_key::<String>()? {
+            let path = if self.path.is_empty() { key.clone() } else { format!("{}.{key}", self.path) };
+            if !seen.insert(key) && self.found.is_none() {
+                *self.found = Some(path.clone());
+            }
+            map.next_value_seed(DuplicateKeys { found: &mut *self.found, path })?;
+        }
+        Ok(())
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        let mut i = 0;
+        while seq
+            .next_element_seed(DuplicateKeys { found: &mut *self.found, path: format!("{}[{i}]", self.path) })?
+            .is_some()
+        {
+            i += 1;
+        }
+        Ok(())
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_str<E>(self, _: &str) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_unit<E>(self) -> Result<(), E> {
+        Ok(())
+    }
 }
 
 /// Parses and checks a request in either accepted form: the canonical one, or the legacy input of the
@@ -224,8 +303,34 @@ fn from_value<'de, T: Deserialize<'de>>(input: &'de Value) -> Result<T, Refusal>
     serde_path_to_error::deserialize(input).map_err(|e| {
         let path = e.path().to_string();
         let field = if path == "." { "(input)".to_string() } else { path };
-        Refusal::one(field, e.inner().to_string(), "see INPUT.md for the fields and their types")
+        Refusal::one(
+            field,
+            plain_serde_message(&e.inner().to_string()),
+            "see docs/request.md for the fields and their types",
+        )
     })
+}
+
+/// serde's message in the request's terms: no Rust type names (`struct RawStrategy`, `u64`).
+fn plain_serde_message(message: &str) -> String {
+    let mut out = Vec::new();
+    let mut words = message.split(' ').peekable();
+    while let Some(word) = words.next() {
+        let (core, rest) = word.split_at(word.find([',', ';', ')']).unwrap_or(word.len()));
+        let plain = match core {
+            "struct" if words.peek().is_some_and(|w| w.starts_with("Raw")) => {
+                let next = words.next().unwrap_or_default();
+                let tail = next.trim_start_matches(|c: char| c.is_ascii_alphanumeric() || c == '_');
+                out.push(format!("an object{tail}"));
+                continue;
+            }
+            "u64" | "u32" | "usize" => "a whole number",
+            "f64" => "a number",
+            other => other,
+        };
+        out.push(format!("{plain}{rest}"));
+    }
+    out.join(" ")
 }
 
 #[derive(Debug, Default, Deserialize)]

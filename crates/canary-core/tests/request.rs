@@ -394,3 +394,42 @@ fn legacy_refusals_name_the_legacy_fields() {
     parse_request(&thousand).unwrap();
     refused(legacy(json!(1000), json!(1)), &["steps"]);
 }
+
+#[test]
+fn a_key_given_twice_is_refused_naming_it() {
+    use canary_core::request::read_request_json;
+    let refused_at = |text: &str| read_request_json(text).unwrap_err().fields().join(",");
+    assert_eq!(refused_at(r#"{"function":"f","alias":"live","version":"42","version":"43"}"#), "version");
+    assert_eq!(refused_at(r#"{"health": {"alarms": ["a"], "alarms": []}}"#), "health.alarms");
+    assert_eq!(refused_at(r#"{"strategy": {"steps": [{"percent": 1, "percent": 2}]}}"#), "strategy.steps[0].percent");
+    // Every kind of value is read through; the same key in two objects is no duplicate.
+    let fine = r#"{"a": true, "b": -1, "c": 18446744073709551615, "d": 0.5, "e": null, "f": "x",
+                   "g": [[1], {"a": 1}], "h": {"a": 2}}"#;
+    assert_eq!(read_request_json(fine).unwrap()["c"], json!(18446744073709551615u64));
+    assert_eq!(refused_at("{not json"), "(input)");
+    let refusal = canary_core::parse_request_str(r#"{"function": "f", "function": "g"}"#).unwrap_err();
+    assert!(refusal.to_string().contains("function: is given twice"), "{refusal}");
+}
+
+#[test]
+fn type_errors_speak_of_the_request_not_of_rust() {
+    for (input, field, expected) in [
+        (with(base(), "strategy", json!("linear")), "strategy", "expected an object"),
+        (
+            with(base(), "strategy", json!({"linear": {"percent": 10, "interval_seconds": "x"}})),
+            "strategy.linear.interval_seconds",
+            "expected a whole number",
+        ),
+        (
+            with(base(), "strategy", json!({"linear": {"percent": "ten"}})),
+            "strategy.linear.percent",
+            "expected a number",
+        ),
+    ] {
+        let refusal = parse_request(&input).unwrap_err();
+        assert_eq!(refusal.fields(), [field]);
+        let text = refusal.to_string();
+        assert!(text.contains(expected) && text.contains("docs/request.md"), "{text}");
+        assert!(!text.contains("Raw") && !text.contains("u64") && !text.contains("f64"), "{text}");
+    }
+}

@@ -118,8 +118,8 @@ pub fn read_input(path: &PathBuf) -> Result<String, Failure> {
 
 fn plan(input: &PathBuf, output: Output) -> Result<u8, Failure> {
     let text = read_input(input)?;
-    let value: serde_json::Value = serde_json::from_str(&text)
-        .map_err(|e| Failure::refused(format!("{}: not valid JSON: {e}", input.display())))?;
+    let value = canary_core::request::read_request_json(&text)
+        .map_err(|refusal| Failure::refused(format!("{}: {refusal}", input.display())))?;
     let request = parse_request(&value).map_err(|refusal| Failure::refused(refusal.to_string()))?;
     match output {
         Output::Json => {

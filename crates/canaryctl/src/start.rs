@@ -76,8 +76,8 @@ pub fn build_request(args: &StartArgs) -> Result<(Value, RolloutRequest), Failur
     let mut request = match &args.input {
         Some(path) => {
             let text = read_input(path)?;
-            serde_json::from_str(&text)
-                .map_err(|e| Failure::refused(format!("{}: not valid JSON: {e}", path.display())))?
+            canary_core::request::read_request_json(&text)
+                .map_err(|refusal| Failure::refused(format!("{}: {refusal}", path.display())))?
         }
         None => Value::Object(Map::new()),
     };
