@@ -581,3 +581,39 @@ async fn publishing_is_bounded_so_a_task_never_times_out_after_its_write() {
     canary_functions::announce(&HangingNotifier, canary_core::notice::Task::Prepare, &state).await;
     assert_eq!(started.elapsed(), canary_functions::PUBLISH_TIMEOUT);
 }
+
+#[tokio::test]
+async fn prepare_refuses_every_request_of_the_corpus_naming_its_field() {
+    let rows: Vec<Value> = serde_json::from_str(include_str!("../../canary-core/tests/refused-requests.json")).unwrap();
+    let execution = "arn:aws:states:us-east-1:123456789012:execution:canary-rollout:corpus";
+    let mut refused = 0;
+    // Rows given as text hold what only a text shows (a key given twice): Step Functions parses an
+    // execution's input before Prepare sees it, so only canaryctl can refuse them.
+    for row in rows.iter().filter(|r| r.get("request").is_some()) {
+        let (why, field) = (row["why"].as_str().unwrap(), row["field"].as_str().unwrap());
+        let lambda = FakeLambda::new();
+        let mut history = idle();
+        match row.get("setup").and_then(Value::as_str) {
+            None => {}
+            Some("alias_at_latest") => lambda.set_by_someone_else(Routing::to_version("$LATEST")),
+            Some("alias_shared") => lambda.set_by_someone_else(Routing {
+                function_version: "1".into(),
+                additional_version_weights: BTreeMap::from([("3".into(), 0.1)]),
+            }),
+            Some("alias_locked") => {
+                lambda.alias.lock().unwrap().as_mut().unwrap().description =
+                    canary_core::lock::marker(FIRST, "orders, production");
+                history = History(Vec::new(), "RUNNING");
+            }
+            Some(other) => panic!("{why}: unknown setup {other}"),
+        }
+        let input = json!({"request": row["request"], "execution": execution});
+        let error = prepare(input, &lambda, &metrics(0, 0), &history, t0()).await.expect_err(why);
+        let ControllerError::Refused(refusal) = &error else { panic!("{why}: {error:?}") };
+        assert!(refusal.fields().contains(&field), "{why}: named {:?}, not {field}", refusal.fields());
+        assert!(refusal.errors.iter().all(|e| !e.fix.is_empty()), "{why}: {refusal}");
+        assert_eq!(lambda.writes(), 0, "{why}: nothing is written before a request is accepted");
+        refused += 1;
+    }
+    assert!(refused >= 100, "{refused}");
+}

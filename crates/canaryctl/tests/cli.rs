@@ -153,3 +153,24 @@ fn plan_says_which_steps_are_judged() {
     let text = stdout(&canaryctl(&["plan", "--input", "tests/fixtures/legacy-one-step.json"]));
     assert!(text.contains("Every step is judged after its hold, the final 100% included."), "{text}");
 }
+
+#[test]
+fn plan_refuses_every_request_of_the_corpus_naming_its_field() {
+    let rows: Vec<Value> = serde_json::from_str(include_str!("../../canary-core/tests/refused-requests.json")).unwrap();
+    let dir = std::env::temp_dir().join(format!("canaryctl-corpus-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut refused = 0;
+    for (i, row) in rows.iter().enumerate().filter(|(_, r)| r.get("live").is_none()) {
+        let text = row.get("text").and_then(Value::as_str).map_or_else(|| row["request"].to_string(), str::to_string);
+        let path = dir.join(format!("{i}.json"));
+        std::fs::write(&path, text).unwrap();
+        let output = canaryctl(&["plan", "--input", path.to_str().unwrap()]);
+        let (why, field) = (row["why"].as_str().unwrap(), row["field"].as_str().unwrap());
+        assert_eq!(output.status.code(), Some(3), "{why}: {}", stderr(&output));
+        assert!(stderr(&output).contains(&format!("{field}: ")), "{why}: {}", stderr(&output));
+        assert!(stdout(&output).is_empty(), "{why}");
+        refused += 1;
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert!(refused >= 100, "{refused}");
+}
