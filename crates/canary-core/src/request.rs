@@ -302,7 +302,12 @@ pub fn parse_request(input: &Value) -> Result<RolloutRequest, Refusal> {
 fn from_value<'de, T: Deserialize<'de>>(input: &'de Value) -> Result<T, Refusal> {
     serde_path_to_error::deserialize(input).map_err(|e| {
         let path = e.path().to_string();
-        let field = if path == "." { "(input)".to_string() } else { path };
+        // The whole input is ".", and a key that is the empty string shows as nothing: name it `""`.
+        let field = match path.as_str() {
+            "." => "(input)".to_string(),
+            p if p.is_empty() || p.ends_with('.') => format!("{p}\"\""),
+            _ => path,
+        };
         Refusal::one(
             field,
             plain_serde_message(&e.inner().to_string()),

@@ -166,6 +166,9 @@ fn names_and_versions() {
         &["hooks.post_traffic"],
     );
     refused(with(base(), "hooks", json!({"pre_traffc": "smoke"})), &["hooks.pre_traffc"]);
+    // A key that is the empty string is named as such (found by the property tests).
+    refused(with(base(), "", json!(1)), &["\"\""]);
+    refused(with(base(), "health", json!({"": 1})), &["health.\"\""]);
     // The function being rolled out cannot be its own hook, by name or by ARN.
     refused(with(base(), "hooks", json!({"pre_traffic": "orders-api"})), &["hooks.pre_traffic"]);
     let own_arn = "arn:aws:lambda:eu-west-1:123456789012:function:orders-api";
