@@ -937,3 +937,17 @@ fn check_health(problems: &mut Problems, raw: RawHealth) -> Option<HealthPolicy>
     ok &= check_seconds(problems, "health.no_data_max_wait_seconds", policy.no_data_max_wait_seconds, 0);
     ok.then_some(policy)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::DuplicateKeys;
+
+    #[test]
+    fn the_duplicate_key_walk_reads_json_only() {
+        let mut found = None;
+        let walk = DuplicateKeys { found: &mut found, path: String::new() };
+        let bytes = serde::de::value::BytesDeserializer::<serde::de::value::Error>::new(b"raw");
+        let error = serde::de::DeserializeSeed::deserialize(walk, bytes).unwrap_err();
+        assert!(error.to_string().contains("expected JSON"), "{error}");
+    }
+}

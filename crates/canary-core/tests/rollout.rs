@@ -789,3 +789,10 @@ fn functions_in_another_account_or_region_than_the_controller_are_refused() {
     let elsewhere = json!({"function": arn("us-east-1", "210987654321", "x")});
     Rollout::prepare(request(elsewhere), facts(), "direct", t0()).unwrap();
 }
+
+#[test]
+fn a_check_before_any_move_records_nothing() {
+    let prepared = Rollout::prepare(request(json!({})), facts(), EXEC, t0()).unwrap();
+    let checked = prepared.after_check(healthy(), t0());
+    assert!(checked.history.is_empty());
+}
