@@ -100,7 +100,12 @@ impl Metrics for CloudWatchMetrics {
                 break;
             }
         }
-        Ok(HealthFigures { new: figures_of(&values, "new"), baseline: figures_of(&values, "base"), alarms: Vec::new() })
+        Ok(HealthFigures {
+            new: figures_of(&values, "new"),
+            baseline: figures_of(&values, "base"),
+            alarms: Vec::new(),
+            baseline_before: None,
+        })
     }
 
     async fn alarm_states(&self, names: &[String]) -> Result<Vec<AlarmState>, AwsError> {

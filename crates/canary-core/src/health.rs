@@ -56,6 +56,10 @@ pub struct HealthFigures {
     pub baseline: VersionFigures,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub alarms: Vec<AlarmState>,
+    /// The old version's figures before the rollout, for a window in which it serves nothing (at full
+    /// traffic): its p99 is what the new version's latency is compared with there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub baseline_before: Option<VersionFigures>,
 }
 
 /// One rule applied to one window, with its figures: what was measured, against what, and the verdict.
@@ -245,7 +249,14 @@ pub fn judge(policy: &HealthPolicy, figures: &HealthFigures, started_at: DateTim
     }
 
     if let Some(max_increase) = policy.max_latency_p99_increase {
-        match (new.p99_duration_ms, baseline.p99_duration_ms) {
+        // At full traffic the old version serves nothing: its p99 from before the rollout stands in.
+        let before = figures.baseline_before.as_ref().and_then(|b| b.p99_duration_ms);
+        let (base_p99, whose) = match (baseline.p99_duration_ms, before) {
+            (Some(p99), _) => (Some(p99), "the old version's"),
+            (None, Some(p99)) => (Some(p99), "the old version's before the rollout,"),
+            (None, None) => (None, ""),
+        };
+        match (new.p99_duration_ms, base_p99) {
             (Some(new_p99), Some(base_p99)) if base_p99 > 0.0 => {
                 let increase = new_p99 / base_p99 - 1.0;
                 let passed = increase <= max_increase;
@@ -256,7 +267,7 @@ pub fn judge(policy: &HealthPolicy, figures: &HealthFigures, started_at: DateTim
                     passed,
                     p_value: None,
                     message: format!(
-                        "the new version's p99 duration {new_p99:.1} ms is {:+.1}% against the old version's {base_p99:.1} ms, {} the {:+.1}% allowed",
+                        "the new version's p99 duration {new_p99:.1} ms is {:+.1}% against {whose} {base_p99:.1} ms, {} the {:+.1}% allowed",
                         increase * 100.0,
                         if passed { "within" } else { "more than" },
                         max_increase * 100.0

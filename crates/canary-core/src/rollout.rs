@@ -5,7 +5,7 @@
 //! state machine only dispatches on [`Rollout::next`], so all of the loop's logic lives here, tested
 //! without AWS.
 
-use crate::health::{AlarmState, Check, Failure, HealthFigures, Verdict, judge};
+use crate::health::{AlarmState, Check, Failure, HealthFigures, Verdict, VersionFigures, judge};
 use crate::lock;
 use crate::refusal::{Problems, Refusal};
 use crate::request::{NoData, RolloutRequest};
@@ -14,6 +14,9 @@ use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt;
+
+/// How long before the rollout the old version's latency is read, for a step judged at full traffic.
+pub const BASELINE_BEFORE_SECONDS: i64 = 900;
 
 /// How many step records a rollout's state keeps; older ones are counted, not kept. A Step Functions state
 /// holds at most 256 KiB: the largest request accepted, with every record at its largest, stays well
@@ -303,6 +306,9 @@ pub struct Rollout {
     /// Set by the state machine's `Catch` when a task failed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<TaskError>,
+    /// The old version's figures over the window before the rollout ([`Rollout::baseline_before_window`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub baseline_before: Option<VersionFigures>,
 }
 
 impl Rollout {
@@ -443,6 +449,7 @@ impl Rollout {
             report: None,
             decision: None,
             error: None,
+            baseline_before: None,
             next: Next::Shift,
             request,
         };
@@ -642,6 +649,24 @@ impl Rollout {
         Some((start, end.max(start)))
     }
 
+    /// The window before the rollout whose figures `Prepare` reads for the old version, when a step will be
+    /// judged at full traffic against the old version's latency (the old version then serves nothing):
+    /// the [`BASELINE_BEFORE_SECONDS`] before `now` whose metrics are complete. `None` when nothing needs it.
+    pub fn baseline_before_window(&self, now: DateTime<Utc>) -> Option<(DateTime<Utc>, DateTime<Utc>)> {
+        let health = &self.request.health;
+        let judged_at_full = self.schedule().step(usize::MAX).hold_seconds > 0;
+        if !(health.enabled && health.max_latency_p99_increase.is_some() && judged_at_full) {
+            return None;
+        }
+        let end = now - Duration::seconds(self.metrics_delay() as i64);
+        Some((end - Duration::seconds(BASELINE_BEFORE_SECONDS), end))
+    }
+
+    /// Keeps the old version's figures from before the rollout.
+    pub fn with_baseline_before(self, figures: VersionFigures) -> Rollout {
+        Rollout { baseline_before: Some(figures), ..self }
+    }
+
     /// Whether the check must read metrics at all.
     pub fn needs_metrics(&self) -> bool {
         self.request.health.enabled
@@ -651,6 +676,11 @@ impl Rollout {
     /// decides what comes next.
     pub fn after_check(mut self, figures: Option<HealthFigures>, now: DateTime<Utc>) -> Rollout {
         let policy = self.request.health.clone();
+        // A window in which the old version served nothing is judged against what it showed before.
+        let figures = figures.map(|f| match &self.baseline_before {
+            Some(before) if f.baseline.invocations == 0 => HealthFigures { baseline_before: Some(before.clone()), ..f },
+            _ => f,
+        });
         let (verdict, checks) = match &figures {
             Some(figures) if policy.enabled => {
                 let judgement = judge(&policy, figures, self.started_at);

@@ -93,7 +93,7 @@ fn baseline_comparison() {
     let with_baseline = |new: (u64, u64), base: (u64, u64)| HealthFigures {
         new: version(new.0, new.1),
         baseline: version(base.0, base.1),
-        alarms: Vec::new(),
+        ..Default::default()
     };
     // (new (invocations, errors), baseline (invocations, errors), expected verdict)
     type Counts = (u64, u64);
@@ -129,7 +129,7 @@ fn latency_against_the_baseline() {
     let latency = |new: Option<f64>, base: Option<f64>| HealthFigures {
         new: VersionFigures { p99_duration_ms: new, ..version(100, 0) },
         baseline: VersionFigures { p99_duration_ms: base, ..version(100, 0) },
-        alarms: Vec::new(),
+        ..Default::default()
     };
     let cases: &[(Option<f64>, Option<f64>, &str)] = &[
         (Some(120.0), Some(100.0), "pass"),

@@ -693,7 +693,7 @@ fn busiest_figures(request: &RolloutRequest, firing: bool) -> Option<HealthFigur
             updated_at: t0() + Duration::days(300),
         })
         .collect();
-    Some(HealthFigures { new: version(1_000), baseline: version(999), alarms })
+    Some(HealthFigures { new: version(1_000), baseline: version(999), alarms, baseline_before: Some(version(998)) })
 }
 
 #[test]
@@ -795,4 +795,35 @@ fn a_check_before_any_move_records_nothing() {
     let prepared = Rollout::prepare(request(json!({})), facts(), EXEC, t0()).unwrap();
     let checked = prepared.after_check(healthy(), t0());
     assert!(checked.history.is_empty());
+}
+
+#[test]
+fn latency_at_full_traffic_is_judged_against_the_old_version_before_the_rollout() {
+    let latency = json!({"metrics_delay_seconds": 60, "min_invocations": 10, "max_latency_p99_increase": 0.5});
+    let baked = request(json!({"strategy": {"all_at_once": {"bake_seconds": 600}}, "health": latency}));
+    let rollout = Rollout::prepare(baked, facts(), EXEC, t0()).unwrap();
+    // The 15 minutes before the rollout whose metrics are complete.
+    assert_eq!(
+        rollout.baseline_before_window(t0()),
+        Some((t0() - Duration::seconds(60 + 900), t0() - Duration::seconds(60)))
+    );
+    let before = VersionFigures { invocations: 5_000, p99_duration_ms: Some(100.0), ..Default::default() };
+    let rollout = rollout.with_baseline_before(before).after_lock("r1".into()).after_move("r2".into(), t0());
+    let at_full = |p99: f64| {
+        Some(HealthFigures {
+            new: VersionFigures { invocations: 100, p99_duration_ms: Some(p99), ..Default::default() },
+            ..Default::default()
+        })
+    };
+    let slow = rollout.clone().after_check(at_full(200.0), t0() + Duration::seconds(660));
+    assert_eq!(slow.next, Next::Rollback);
+    let failure = slow.failure.unwrap();
+    assert_eq!(failure.signal, "latency_p99");
+    assert!(failure.message.contains("the old version's before the rollout, 100.0 ms"), "{}", failure.message);
+    let fine = rollout.after_check(at_full(120.0), t0() + Duration::seconds(660));
+    assert_eq!(fine.next, Next::Done);
+    // Nothing judged at full traffic, or no latency rule: nothing to read.
+    for extra in [json!({"health": latency}), json!({"strategy": {"all_at_once": {"bake_seconds": 600}}})] {
+        assert_eq!(Rollout::prepare(request(extra), facts(), EXEC, t0()).unwrap().baseline_before_window(t0()), None);
+    }
 }

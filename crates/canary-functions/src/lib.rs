@@ -137,7 +137,19 @@ pub async fn prepare(
         None => None,
     };
     let facts = canary_core::LiveFacts { function_exists, version_exists, alias, alarms, missing_hooks, lock };
-    let rollout = Rollout::prepare(request, facts, &execution, now).map_err(ControllerError::Refused)?;
+    let mut rollout = Rollout::prepare(request, facts, &execution, now).map_err(ControllerError::Refused)?;
+    if let Some((start, end)) = rollout.baseline_before_window(now) {
+        let query = WindowQuery {
+            function_name: rollout.request.function_name().to_string(),
+            alias: rollout.request.alias.clone(),
+            new_version: rollout.request.version.clone(),
+            baseline_version: rollout.old_version.clone(),
+            start,
+            end,
+        };
+        let before = metrics.figures(&query).await?.baseline;
+        rollout = rollout.with_baseline_before(before);
+    }
     let locked = match carry_out(aliases, &rollout, |live| rollout.plan_lock(live)).await {
         // The alias moved between the read and the lock: a retry reads it again, and decides again.
         Err(ControllerError::AliasChangedConcurrently(message)) => {

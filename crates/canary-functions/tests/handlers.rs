@@ -617,3 +617,23 @@ async fn prepare_refuses_every_request_of_the_corpus_naming_its_field() {
     }
     assert!(refused >= 100, "{refused}");
 }
+
+#[tokio::test]
+async fn prepare_reads_the_old_versions_latency_when_full_traffic_will_be_judged_against_it() {
+    let lambda = FakeLambda::new();
+    let metrics = metrics(0, 0);
+    let mut input = request();
+    input["strategy"] = json!({"all_at_once": {"bake_seconds": 600}});
+    input["health"] = json!({"metrics_delay_seconds": 60, "max_latency_p99_increase": 0.5});
+    let state = prepare(input, &lambda, &metrics, &idle(), t0()).await.unwrap();
+    assert!(state.baseline_before.is_some());
+    let queries = metrics.0.lock().unwrap();
+    assert_eq!(queries.len(), 1);
+    assert_eq!((queries[0].baseline_version.as_str(), queries[0].end), ("1", t0() - Duration::seconds(60)));
+    drop(queries);
+    // A linear rollout never judges full traffic: nothing is read.
+    let metrics = self::metrics(0, 0);
+    let other = FakeLambda::new();
+    assert!(prepare(request(), &other, &metrics, &idle(), t0()).await.unwrap().baseline_before.is_none());
+    assert!(metrics.0.lock().unwrap().is_empty());
+}

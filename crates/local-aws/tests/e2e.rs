@@ -1059,3 +1059,53 @@ async fn an_operators_promotion_by_hand_mid_rollout_survives() {
     assert_eq!((status.as_str(), error.as_deref()), ("FAILED", Some("RollbackFailed")), "{cause}");
     assert_eq!(stack.alias(&function).await, ("2".into(), HashMap::new()), "the operator's promotion stands");
 }
+
+// ---- No health policy passes a version failing every call (issue 11). ----
+
+/// Rolls a version failing every call out under traffic with `request`, and expects it rolled back by the
+/// error rate at full traffic, the alias restored.
+async fn failing_everywhere_is_rolled_back(stack: &Stack, request: impl Fn(&str) -> Value) {
+    let function = service(stack, &[&[], &[("FAULT_ERROR_RATE", "1")]]).await;
+    let traffic = traffic(stack, &function);
+    let (status, error, report) = stack.rollout(request(&function)).await;
+    traffic.stop().await;
+    assert_eq!((status.as_str(), error.as_deref()), ("FAILED", Some("RolledBack")), "{report}");
+    assert_eq!(report["reason"]["signal"], "error_rate", "{report}");
+    assert_eq!(report["steps"][0]["percent"], 100.0, "judged at full traffic: {report}");
+    stack.assert_restored(&function, 0).await;
+}
+
+#[tokio::test]
+#[ignore = "needs the local AWS stack: run through cargo xtask test"]
+async fn a_version_failing_every_call_is_rolled_back_all_at_once_with_a_bake() {
+    let stack = Stack::get().await;
+    failing_everywhere_is_rolled_back(&stack, |function| {
+        json!({"function": function, "alias": "live", "version": "2",
+               "strategy": {"all_at_once": {"bake_seconds": 3}}, "health": quick_health()})
+    })
+    .await;
+}
+
+#[tokio::test]
+#[ignore = "needs the local AWS stack: run through cargo xtask test"]
+async fn a_version_failing_every_call_is_rolled_back_under_legacy_steps_1() {
+    let stack = Stack::get().await;
+    // The sample's one-step input shifted everything and never looked; here it is judged after an interval.
+    failing_everywhere_is_rolled_back(&stack, |function| {
+        json!({"function-name": function, "alias-name": "live", "new-version": "2", "steps": 1, "interval": 3})
+    })
+    .await;
+}
+
+#[tokio::test]
+#[ignore = "needs the local AWS stack: run through cargo xtask test"]
+async fn a_baseline_only_policy_is_refused_before_anything_moves() {
+    let stack = Stack::get().await;
+    let function = service(&stack, &[&[], &[("FAULT_ERROR_RATE", "1")]]).await;
+    let input = json!({"function": function, "alias": "live", "version": "2",
+        "strategy": {"all_at_once": {"bake_seconds": 3}}, "health": {"compare_to_baseline": true}});
+    let (status, error, cause) = stack.rollout(input).await;
+    assert_eq!((status.as_str(), error.as_deref()), ("FAILED", Some("RequestRefused")), "{cause}");
+    assert!(cause["errorMessage"].as_str().unwrap().contains("health.max_error_rate: is required"), "{cause}");
+    stack.assert_restored(&function, 0).await;
+}
