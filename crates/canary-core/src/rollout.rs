@@ -678,7 +678,7 @@ impl Rollout {
         let policy = self.request.health.clone();
         // A window in which the old version served nothing is judged against what it showed before.
         let figures = figures.map(|f| match &self.baseline_before {
-            Some(before) if f.baseline.invocations == 0 => HealthFigures { baseline_before: Some(before.clone()), ..f },
+            Some(before) if f.baseline.invocations == 0 => HealthFigures { baseline_before: Some(*before), ..f },
             _ => f,
         });
         let (verdict, checks) = match &figures {
