@@ -627,10 +627,9 @@ async fn prepare_reads_the_old_versions_latency_when_full_traffic_will_be_judged
     input["health"] = json!({"metrics_delay_seconds": 60, "max_latency_p99_increase": 0.5});
     let state = prepare(input, &lambda, &metrics, &idle(), t0()).await.unwrap();
     assert!(state.baseline_before.is_some());
-    let queries = metrics.0.lock().unwrap();
+    let queries = metrics.0.lock().unwrap().clone();
     assert_eq!(queries.len(), 1);
     assert_eq!((queries[0].baseline_version.as_str(), queries[0].end), ("1", t0() - Duration::seconds(60)));
-    drop(queries);
     // A linear rollout never judges full traffic: nothing is read.
     let metrics = self::metrics(0, 0);
     let other = FakeLambda::new();
