@@ -90,6 +90,16 @@ impl AwsArgs {
     }
 }
 
+/// Ends the process quietly when its output is closed early (`canaryctl plan ... | head -1`), as Unix tools
+/// do. Rust ignores SIGPIPE, so every print would otherwise fail with a broken pipe and panic.
+fn restore_default_sigpipe() {
+    // SAFETY: sets the process-wide disposition of one signal to the default, a valid one; nothing in this
+    // process installs a handler for SIGPIPE.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
 /// A failure with the exit code it maps to.
 #[derive(Debug)]
 pub struct Failure {
@@ -132,6 +142,7 @@ fn plan(input: &PathBuf, output: Output) -> Result<u8, Failure> {
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    restore_default_sigpipe();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Plan { input, output } => plan(&input, output),

@@ -174,3 +174,22 @@ fn plan_refuses_every_request_of_the_corpus_naming_its_field() {
     std::fs::remove_dir_all(&dir).unwrap();
     assert!(refused >= 100, "{refused}");
 }
+
+#[test]
+fn a_reader_that_stops_early_does_not_make_it_panic() {
+    use std::process::Stdio;
+    // `canaryctl plan ... | head -1`: the reader is gone before canaryctl writes.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_canaryctl"))
+        .args(["plan", "--input", "tests/fixtures/linear.json"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let output = child.wait_with_output().unwrap();
+    let stderr = stderr(&output);
+    assert!(!stderr.contains("panicked") && !stderr.contains("Broken pipe"), "{stderr}");
+    use std::os::unix::process::ExitStatusExt;
+    assert!(output.status.success() || output.status.signal() == Some(13), "{:?}", output.status);
+}
