@@ -312,4 +312,24 @@ mod tests {
         assert!(matches!(aliases.get_alias("f", "a").await, Err(AwsError::Transient(_))));
         assert!(matches!(aliases.get_alias("f", "a").await, Err(AwsError::Other(_))));
     }
+
+    #[tokio::test]
+    async fn refused_credentials_say_so_in_one_line() {
+        let denied = mock!(Client::get_alias).then_error(|| {
+            GetAliasError::generic(
+                aws_smithy_types::error::ErrorMetadata::builder()
+                    .code("AccessDeniedException")
+                    .message("User is not authorized to perform: lambda:GetAlias")
+                    .build(),
+            )
+        });
+        let aliases = LambdaAliases::new(mock_client!(aws_sdk_lambda, [&denied]));
+        let error = aliases.get_alias("f", "a").await.unwrap_err();
+        assert!(!error.is_transient());
+        assert_eq!(
+            error.to_string(),
+            "AWS refused the call (AccessDeniedException: User is not authorized to perform: lambda:GetAlias): \
+             the credentials have expired or lack a permission"
+        );
+    }
 }

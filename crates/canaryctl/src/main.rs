@@ -88,6 +88,19 @@ impl AwsArgs {
             profile: self.profile.clone(),
         }
     }
+
+    /// The AWS configuration for calls about `arn` (a state machine or an execution): the standard chain
+    /// and these overrides, and, when they name no region, the ARN's own region rather than a failure.
+    pub async fn config_for(&self, arn: &str) -> aws_config::SdkConfig {
+        let config = canary_aws::load_config(&self.options()).await;
+        match canary_core::request::arn_location(arn) {
+            Some((_, region, _)) if config.region().is_none() && !region.is_empty() => {
+                let options = canary_aws::ConfigOptions { region: Some(region.to_string()), ..self.options() };
+                canary_aws::load_config(&options).await
+            }
+            _ => config,
+        }
+    }
 }
 
 /// Ends the process quietly when its output is closed early (`canaryctl plan ... | head -1`), as Unix tools
@@ -113,6 +126,12 @@ impl Failure {
     }
     pub fn aws(message: impl Into<String>) -> Self {
         Failure { code: 4, message: message.into() }
+    }
+    /// An AWS call that failed, after `what` ("could not read X"): exit 5 when what was asked for does not
+    /// exist, 4 otherwise; one line that says what to do.
+    pub fn from_aws(what: impl std::fmt::Display, error: &canary_aws::AwsError) -> Self {
+        let code = if matches!(error, canary_aws::AwsError::NotFound(_)) { 5 } else { 4 };
+        Failure { code, message: format!("{what}: {error}") }
     }
 }
 

@@ -2,9 +2,7 @@
 
 use crate::start::{exit_code, follow};
 use crate::{AwsArgs, Failure, Output};
-use canary_aws::{
-    Aliases, EventBridgeNotifier, ExecutionInfo, Executions, LambdaAliases, StepFunctionsExecutions, load_config,
-};
+use canary_aws::{Aliases, EventBridgeNotifier, ExecutionInfo, Executions, LambdaAliases, StepFunctionsExecutions};
 use canary_core::Rollout;
 use canary_core::execution::interpret;
 use canary_functions::ControllerError;
@@ -42,8 +40,8 @@ pub fn execution_arn(execution: &str, state_machine_arn: Option<&str>) -> Result
     }
 }
 
-async fn executions(aws: &AwsArgs) -> StepFunctionsExecutions {
-    StepFunctionsExecutions::from_config(&load_config(&aws.options()).await)
+async fn executions(aws: &AwsArgs, arn: &str) -> StepFunctionsExecutions {
+    StepFunctionsExecutions::from_config(&aws.config_for(arn).await)
 }
 
 /// The last rollout state an execution's history holds (read newest first).
@@ -52,13 +50,13 @@ pub async fn last_state(executions: &dyn Executions, arn: &str) -> Result<Option
     let output = executions
         .newest_state_output(arn, &is_state)
         .await
-        .map_err(|e| Failure::aws(format!("could not read {arn}: {e}")))?;
+        .map_err(|e| Failure::from_aws(format!("could not read {arn}"), &e))?;
     Ok(output.and_then(|o| serde_json::from_str(&o).ok()))
 }
 
 /// What `status` reports of an execution: where the rollout stands, or how it ended.
 pub async fn status_of(executions: &dyn Executions, arn: &str) -> Result<Value, Failure> {
-    let info = executions.describe(arn).await.map_err(|e| Failure::aws(format!("could not read {arn}: {e}")))?;
+    let info = executions.describe(arn).await.map_err(|e| Failure::from_aws(format!("could not read {arn}"), &e))?;
     let result = interpret(&info.status, info.output.as_deref(), info.error.as_deref(), info.cause.as_deref());
     let mut status = json!({"execution_arn": arn, "name": info.name, "status": info.status, "outcome": result.outcome,
                             "started_at": info.started_at});
@@ -110,7 +108,7 @@ fn status_text(status: &Value) -> String {
 
 pub async fn status(target: Target) -> Result<u8, Failure> {
     let arn = execution_arn(&target.execution, target.state_machine_arn.as_deref())?;
-    let status = status_of(&executions(&target.aws).await, &arn).await?;
+    let status = status_of(&executions(&target.aws, &arn).await, &arn).await?;
     match target.output {
         Output::Json => println!("{status}"),
         Output::Text => println!("{}", status_text(&status)),
@@ -120,7 +118,7 @@ pub async fn status(target: Target) -> Result<u8, Failure> {
 
 pub async fn watch(target: Target, poll_seconds: u64) -> Result<u8, Failure> {
     let arn = execution_arn(&target.execution, target.state_machine_arn.as_deref())?;
-    let executions = executions(&target.aws).await;
+    let executions = executions(&target.aws, &arn).await;
     let output = target.output;
     let result = follow(&executions, &arn, Duration::from_secs(poll_seconds), |line| match output {
         // One JSON object a line, for machines following along.
@@ -161,14 +159,17 @@ pub struct ListArgs {
 }
 
 pub async fn list(args: ListArgs) -> Result<u8, Failure> {
-    let executions = executions(&args.aws).await;
+    let executions = executions(&args.aws, &args.state_machine_arn).await;
     let recent = executions
         .recent(&args.state_machine_arn, args.max)
         .await
-        .map_err(|e| Failure::aws(format!("could not list executions: {e}")))?;
+        .map_err(|e| Failure::from_aws("could not list executions", &e))?;
     let mut rows = Vec::new();
     for execution in recent {
-        let info = executions.describe(&execution.arn).await.map_err(|e| Failure::aws(e.to_string()))?;
+        let info = executions
+            .describe(&execution.arn)
+            .await
+            .map_err(|e| Failure::from_aws(format!("could not read {}", execution.arn), &e))?;
         let input: Value = info.input.as_deref().and_then(|i| serde_json::from_str(i).ok()).unwrap_or(Value::Null);
         let request = canary_core::parse_request(&input).ok();
         let (function, alias, version) = request
@@ -207,9 +208,9 @@ pub async fn list(args: ListArgs) -> Result<u8, Failure> {
 
 pub async fn promote(target: Target, full: bool) -> Result<u8, Failure> {
     let arn = execution_arn(&target.execution, target.state_machine_arn.as_deref())?;
-    let executions = executions(&target.aws).await;
+    let executions = executions(&target.aws, &arn).await;
     let token =
-        executions.approval_token(&arn).await.map_err(|e| Failure::aws(format!("could not read {arn}: {e}")))?;
+        executions.approval_token(&arn).await.map_err(|e| Failure::from_aws(format!("could not read {arn}"), &e))?;
     let Some(token) = token else {
         return Err(Failure { code: 1, message: format!("{arn} is not waiting for approval") });
     };
@@ -217,7 +218,7 @@ pub async fn promote(target: Target, full: bool) -> Result<u8, Failure> {
     executions
         .answer(&token, Ok(json!({"decision": decision}).to_string()))
         .await
-        .map_err(|e| Failure::aws(format!("could not answer the approval gate: {e}")))?;
+        .map_err(|e| Failure::from_aws("could not answer the approval gate", &e))?;
     let message = if full { "promoted: straight to 100%" } else { "promoted: on to the next step" };
     match target.output {
         Output::Json => println!("{}", json!({"execution_arn": arn, "decision": decision, "message": message})),
@@ -237,20 +238,20 @@ const ABORT_WAIT: Duration = Duration::from_secs(300);
 /// alias could not be restored (changed by someone else); 4: AWS refused a call.
 pub async fn abort(target: Target) -> Result<u8, Failure> {
     let arn = execution_arn(&target.execution, target.state_machine_arn.as_deref())?;
-    let config = load_config(&target.aws.options()).await;
+    let config = target.aws.config_for(&arn).await;
     let executions = StepFunctionsExecutions::from_config(&config);
     let aliases = LambdaAliases::from_config(&config);
-    let info = executions.describe(&arn).await.map_err(|e| Failure::aws(format!("could not read {arn}: {e}")))?;
+    let info = executions.describe(&arn).await.map_err(|e| Failure::from_aws(format!("could not read {arn}"), &e))?;
     if info.status != "RUNNING" {
         return Err(Failure { code: 1, message: format!("{} is not running: it ended {}", info.name, info.status) });
     }
     let token =
-        executions.approval_token(&arn).await.map_err(|e| Failure::aws(format!("could not read {arn}: {e}")))?;
+        executions.approval_token(&arn).await.map_err(|e| Failure::from_aws(format!("could not read {arn}"), &e))?;
     let last = last_state(&executions, &arn).await?;
     let (message, restored) = if let Some(token) = token {
         // Waiting at a gate: failing its task lets the state machine roll back by itself.
         let answer = Err(("Aborted".to_string(), "aborted with canaryctl abort".to_string()));
-        executions.answer(&token, answer).await.map_err(|e| Failure::aws(format!("could not answer the gate: {e}")))?;
+        executions.answer(&token, answer).await.map_err(|e| Failure::from_aws("could not answer the gate", &e))?;
         let ended = wait_until_ended(&executions, &arn).await?;
         let result = interpret(&ended.status, ended.output.as_deref(), ended.error.as_deref(), ended.cause.as_deref());
         let restored = ended.error.as_deref() == Some("RolledBack");
@@ -259,7 +260,7 @@ pub async fn abort(target: Target) -> Result<u8, Failure> {
         executions
             .stop(&arn, "aborted with canaryctl abort")
             .await
-            .map_err(|e| Failure::aws(format!("could not stop {arn}: {e}")))?;
+            .map_err(|e| Failure::from_aws(format!("could not stop {arn}"), &e))?;
         let notifier = EventBridgeNotifier::from_config(&config);
         match canary_functions::restore_ended(&arn, "ABORTED", last.clone(), &aliases, &notifier, Utc::now()).await {
             Ok(result) if result["action"] == "restored" => ("stopped; the alias was restored".to_string(), true),
@@ -277,7 +278,7 @@ pub async fn abort(target: Target) -> Result<u8, Failure> {
         Some(state) => aliases
             .get_alias(&state.request.function, &state.request.alias)
             .await
-            .map_err(|e| Failure::aws(format!("could not read the alias: {e}")))?
+            .map_err(|e| Failure::from_aws("could not read the alias", &e))?
             .map(|a| a.routing),
         None => None,
     };
@@ -296,7 +297,8 @@ pub async fn abort(target: Target) -> Result<u8, Failure> {
 async fn wait_until_ended(executions: &dyn Executions, arn: &str) -> Result<ExecutionInfo, Failure> {
     let deadline = std::time::Instant::now() + ABORT_WAIT;
     loop {
-        let info = executions.describe(arn).await.map_err(|e| Failure::aws(format!("could not read {arn}: {e}")))?;
+        let info =
+            executions.describe(arn).await.map_err(|e| Failure::from_aws(format!("could not read {arn}"), &e))?;
         if info.status != "RUNNING" {
             return Ok(info);
         }

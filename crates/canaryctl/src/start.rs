@@ -1,7 +1,7 @@
 //! `canaryctl start`: build the request from a file and flags, check it, start it, and follow it.
 
 use crate::{AwsArgs, Failure, Output, read_input, render};
-use canary_aws::{Executions, StepFunctionsExecutions, load_config};
+use canary_aws::{Executions, StepFunctionsExecutions};
 use canary_core::execution::{ExecutionResult, interpret};
 use canary_core::{RolloutRequest, parse_request};
 use clap::Args;
@@ -143,14 +143,14 @@ pub fn default_name(request: &Value, now: chrono::DateTime<chrono::Utc>) -> Stri
 pub async fn run(args: StartArgs) -> Result<u8, Failure> {
     let (request, checked) = build_request(&args)?;
     let name = args.name.clone().unwrap_or_else(|| default_name(&request, chrono::Utc::now()));
-    let config = load_config(&args.aws.options()).await;
+    let config = args.aws.config_for(&args.state_machine_arn).await;
     let executions = StepFunctionsExecutions::from_config(&config);
     // The state machine refuses a second rollout of a busy alias too (a console start bypasses this
     // check); checking first says so before an execution is created for nothing.
     let running = executions
         .running(&args.state_machine_arn)
         .await
-        .map_err(|e| Failure::aws(format!("could not list running rollouts: {e}")))?;
+        .map_err(|e| Failure::from_aws("could not list running rollouts", &e))?;
     canary_core::concurrency::refuse_if_alias_busy(&checked, None, chrono::Utc::now(), &running)
         .map_err(|refusal| Failure::refused(refusal.to_string()))?;
     if !args.retry_rejected {
@@ -161,7 +161,7 @@ pub async fn run(args: StartArgs) -> Result<u8, Failure> {
     let arn = executions
         .start(&args.state_machine_arn, Some(&name), &request.to_string())
         .await
-        .map_err(|e| Failure::aws(format!("could not start the rollout: {e}")))?;
+        .map_err(|e| Failure::from_aws("could not start the rollout", &e))?;
     if !args.wait {
         match args.output {
             Output::Json => println!("{}", json!({"execution_arn": arn})),
@@ -188,11 +188,10 @@ async fn finished_rollouts(
     let recent = executions
         .recent(state_machine_arn, RECENT_EXECUTIONS)
         .await
-        .map_err(|e| Failure::aws(format!("could not list recent rollouts: {e}")))?;
+        .map_err(|e| Failure::from_aws("could not list recent rollouts", &e))?;
     let mut finished = Vec::new();
     for execution in recent.iter().filter(|e| e.status != "RUNNING") {
-        let info =
-            executions.describe(&execution.arn).await.map_err(|e| Failure::aws(format!("could not read it: {e}")))?;
+        let info = executions.describe(&execution.arn).await.map_err(|e| Failure::from_aws("could not read it", &e))?;
         let outcome = interpret(&info.status, info.output.as_deref(), info.error.as_deref(), info.cause.as_deref());
         finished.push(canary_core::concurrency::FinishedExecution {
             name: info.name,
@@ -215,9 +214,10 @@ pub async fn follow(
 ) -> Result<ExecutionResult, Failure> {
     let mut seen = HashSet::new();
     loop {
-        let info = executions.describe(arn).await.map_err(|e| Failure::aws(format!("could not read {arn}: {e}")))?;
+        let info =
+            executions.describe(arn).await.map_err(|e| Failure::from_aws(format!("could not read {arn}"), &e))?;
         let exits =
-            executions.state_exits(arn).await.map_err(|e| Failure::aws(format!("could not read {arn}: {e}")))?;
+            executions.state_exits(arn).await.map_err(|e| Failure::from_aws(format!("could not read {arn}"), &e))?;
         for exit in exits {
             if seen.insert(exit.event_id)
                 && let Some(line) = render::progress_line(&exit.state_name, exit.output.as_deref())

@@ -193,3 +193,37 @@ fn a_reader_that_stops_early_does_not_make_it_panic() {
     use std::os::unix::process::ExitStatusExt;
     assert!(output.status.success() || output.status.signal() == Some(13), "{:?}", output.status);
 }
+
+/// canaryctl against a loopback port where nothing listens, with the environment `env` and nothing else:
+/// no profile, no metadata service (nothing leaves the machine).
+fn unreachable(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let home = std::env::temp_dir().join(format!("canaryctl-home-{}", std::process::id()));
+    let mut command = Command::new(env!("CARGO_BIN_EXE_canaryctl"));
+    command.args(args).args(["--endpoint-url", "http://127.0.0.1:9"]).env_clear();
+    command.env("HOME", &home).env("AWS_EC2_METADATA_DISABLED", "true").env("PATH", "/usr/bin:/bin");
+    command.envs(env.iter().copied()).output().unwrap()
+}
+
+#[test]
+fn aws_failures_are_one_line_each_with_what_to_do() {
+    let execution = "arn:aws:states:eu-west-1:123456789012:execution:canary-rollout:deploy-42";
+    let keys = [("AWS_ACCESS_KEY_ID", "testing"), ("AWS_SECRET_ACCESS_KEY", "testing")];
+    // No region anywhere: the execution's ARN names one, and it is used (the call then fails to connect).
+    let output = unreachable(&["status", execution], &keys);
+    assert_eq!(output.status.code(), Some(4));
+    let text = stderr(&output);
+    assert!(text.contains("could not reach AWS (Connection refused"), "{text}");
+    assert!(text.contains("check --endpoint-url") && text.lines().count() == 1, "{text}");
+    assert!(!text.contains("DispatchFailure"), "no Debug dump: {text}");
+    // No credentials.
+    let output = unreachable(&["status", execution], &[("AWS_REGION", "eu-west-1")]);
+    assert_eq!(output.status.code(), Some(4));
+    let text = stderr(&output);
+    assert!(text.contains("no AWS credentials were found") && text.contains("AWS_PROFILE"), "{text}");
+    assert_eq!(text.lines().count(), 1, "{text}");
+    // No region, and an execution name whose ARN would say one is not an ARN: asked for.
+    let output = unreachable(&["list", "--state-machine-arn", "canary-rollout"], &keys);
+    assert_eq!(output.status.code(), Some(4));
+    let text = stderr(&output);
+    assert!(text.contains("no AWS region is set: pass --region"), "{text}");
+}

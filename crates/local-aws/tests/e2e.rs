@@ -1109,3 +1109,14 @@ async fn a_baseline_only_policy_is_refused_before_anything_moves() {
     assert!(cause["errorMessage"].as_str().unwrap().contains("health.max_error_rate: is required"), "{cause}");
     stack.assert_restored(&function, 0).await;
 }
+
+/// An execution that does not exist has its own exit code and one line, not a dump.
+#[tokio::test]
+#[ignore = "needs the local AWS stack: run through cargo xtask test"]
+async fn canaryctl_says_not_found_in_one_line_with_its_own_exit_code() {
+    let stack = Stack::get().await;
+    let (code, stdout, stderr) = canaryctl_raw(&stack, &["status", "e2e-no-such-execution"]);
+    assert_eq!(code, 5, "{stdout}{stderr}");
+    assert!(stderr.contains("not found: ExecutionDoesNotExist"), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+}
