@@ -366,6 +366,44 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn the_newest_rollout_state_is_read_newest_first_and_reading_stops_there() {
+        let exit = |id: i64, output: &str| {
+            HistoryEvent::builder()
+                .id(id)
+                .timestamp(DateTime::from_secs(id))
+                .r#type(HistoryEventType::TaskStateExited)
+                .state_exited_event_details(
+                    StateExitedEventDetails::builder().name("S").output(output).build().unwrap(),
+                )
+                .build()
+                .unwrap()
+        };
+        // The first page, newest first: a wait's output, then the newest state; a second page exists.
+        let newest = mock!(Client::get_execution_history)
+            .match_requests(|r| r.reverse_order() == Some(true) && r.next_token().is_none())
+            .then_output(move || {
+                GetExecutionHistoryOutput::builder()
+                    .events(exit(9, "not a state"))
+                    .events(exit(8, r#"{"state": 2}"#))
+                    .next_token("page-2")
+                    .build()
+                    .unwrap()
+            });
+        let older =
+            mock!(Client::get_execution_history).match_requests(|r| r.next_token() == Some("page-2")).then_output(
+                move || GetExecutionHistoryOutput::builder().events(exit(2, r#"{"state": 1}"#)).build().unwrap(),
+            );
+        let executions = StepFunctionsExecutions::new(mock_client!(aws_sdk_sfn, RuleMode::MatchAny, [&newest, &older]));
+        let is_state = |o: &str| o.starts_with('{');
+        let found = executions.newest_state_output("arn:exec", &is_state).await.unwrap();
+        assert_eq!(found.as_deref(), Some(r#"{"state": 2}"#));
+        assert_eq!((newest.num_calls(), older.num_calls()), (1, 0), "the older page is never read");
+        let nothing = |_: &str| false;
+        assert_eq!(executions.newest_state_output("arn:exec", &nothing).await.unwrap(), None);
+        assert_eq!(older.num_calls(), 1, "without a match, every page is read");
+    }
+
+    #[tokio::test]
     async fn the_approval_token_is_found_while_the_gate_waits_and_answers_go_through() {
         use aws_sdk_sfn::operation::send_task_failure::SendTaskFailureOutput;
         use aws_sdk_sfn::operation::send_task_success::SendTaskSuccessOutput;
