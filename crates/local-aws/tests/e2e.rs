@@ -642,9 +642,16 @@ async fn a_second_rollout_of_a_busy_alias_is_refused() {
     let first_name = format!("e2e-first-{}", unique());
     let input = |version: &str| {
         json!({"function": function, "alias": "live", "version": version,
-               "strategy": {"linear": {"percent": 50, "interval_seconds": 4}}, "health": {"enabled": false}})
+               "strategy": {"linear": {"percent": 50, "interval_seconds": 8}}, "health": {"enabled": false}})
     };
     let first = stack.start(&input("2"), Some(&first_name)).await;
+    // The first holds the alias once its Prepare has written the lock. (Of two starts at the same moment,
+    // whichever locks first proceeds: of_two_simultaneous_starts_for_one_alias_exactly_one_proceeds.)
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !stack.description(&function).await.starts_with(canary_core::lock::PREFIX) {
+        assert!(Instant::now() < deadline, "the first rollout never took the alias");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     let (status, error, cause) = stack.rollout(input("3")).await;
     assert_eq!((status.as_str(), error.as_deref()), ("FAILED", Some("RequestRefused")), "{cause}");
     let message = cause["errorMessage"].as_str().unwrap();
