@@ -28,7 +28,8 @@ const WAIT: u64 = 2;
 const FIXED: u64 = 1 + TASK + (CHOICE + TASK + 1 + 1);
 /// `Route` then a move (`Shift` or `Promote`).
 const MOVE: u64 = CHOICE + TASK;
-/// `Route`, `Hold`, `CheckHealth`: one look at a held step, and each re-check while waiting for traffic.
+/// `Route`, `Hold`, `CheckHealth`: one look at a held step (at its end, or each one within it), and each
+/// re-check while waiting for traffic.
 const LOOK: u64 = CHOICE + WAIT + TASK;
 /// `Route`, `AwaitApproval` (a task-token task) and `ApplyApproval`.
 const GATE: u64 = CHOICE + TOKEN_TASK + TASK;
@@ -61,7 +62,24 @@ fn step_events(request: &RolloutRequest, step: &Step) -> u64 {
         }
         _ => 0,
     };
-    MOVE + LOOK * (1 + rechecks)
+    MOVE + LOOK * (looks_per_hold(request, step.hold_seconds) + rechecks)
+}
+
+/// How many times a hold of `hold_seconds` is looked at: once at its end, or every
+/// `health.check_interval_seconds` within it (the last look at its end).
+///
+/// ```
+/// use canary_core::budget::looks_per_hold;
+/// let mut request = canary_core::parse_request_str(r#"{"function": "f", "alias": "live", "version": "2"}"#).unwrap();
+/// assert_eq!(looks_per_hold(&request, 300), 1);
+/// request.health.check_interval_seconds = Some(60);
+/// assert_eq!((looks_per_hold(&request, 300), looks_per_hold(&request, 301), looks_per_hold(&request, 30)), (5, 6, 1));
+/// ```
+pub fn looks_per_hold(request: &RolloutRequest, hold_seconds: u64) -> u64 {
+    match request.health.check_interval_seconds {
+        Some(interval) if request.health.enabled => hold_seconds.div_ceil(interval.max(1)).max(1),
+        _ => 1,
+    }
 }
 
 /// The most history events an execution of `request` can write, retries aside: every step held, every

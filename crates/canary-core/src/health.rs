@@ -17,6 +17,7 @@
 //! 5. **Latency** (`max_latency_p99_increase`): the new version's p99 `Duration` against the baseline's.
 
 use crate::request::HealthPolicy;
+use crate::sequential::Evidence;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use statrs::distribution::{DiscreteCDF, Hypergeometric};
@@ -148,16 +149,90 @@ pub fn fisher_worse_p_value(new_errors: u64, new_invocations: u64, base_errors: 
         .map_or(1.0, |distribution| distribution.sf(new_errors - 1).clamp(0.0, 1.0))
 }
 
+/// Which test the baseline rule applies.
+#[derive(Debug, Clone, Copy)]
+enum BaselineTest<'a> {
+    /// Fisher's exact test on this window alone: one look per step.
+    Fisher,
+    /// The sequential test over every look of the rollout ([`crate::sequential`]).
+    Sequential(&'a Evidence),
+}
+
 /// Judges one window's figures by the policy's rules. `started_at` is when the rollout began, which
 /// tells an alarm that fired because of it from one that was already firing.
 pub fn judge(policy: &HealthPolicy, figures: &HealthFigures, started_at: DateTime<Utc>) -> Judgement {
-    let mut checks = Vec::new();
-    let failed = |checks: Vec<Check>| {
-        let failure = checks.iter().find(|c| !c.passed).map(Failure::from);
-        failure.map(|f| Judgement { verdict: Verdict::Fail(f), checks: checks.clone() })
-    };
+    judge_by(policy, figures, started_at, BaselineTest::Fisher)
+}
 
-    for alarm in &figures.alarms {
+/// Judges the window at the end of a hold whose evidence was also looked at within it: as [`judge`], but
+/// the baseline rule is the sequential test of `evidence` (which already holds this window), whose error
+/// bound covers every look.
+pub fn judge_at_end_of_looks(
+    policy: &HealthPolicy,
+    figures: &HealthFigures,
+    started_at: DateTime<Utc>,
+    evidence: &Evidence,
+) -> Judgement {
+    judge_by(policy, figures, started_at, BaselineTest::Sequential(evidence))
+}
+
+/// A look within a hold (`check_interval_seconds`): fails the step only on what is already conclusive (an
+/// alarm, or a sequential test of `evidence`, which already holds this window); otherwise the step is held
+/// on. Returns the failure, if any, and the checks made.
+pub fn look_within_hold(
+    policy: &HealthPolicy,
+    figures: &HealthFigures,
+    started_at: DateTime<Utc>,
+    evidence: &Evidence,
+) -> (Option<Failure>, Vec<Check>) {
+    let mut checks = alarm_checks(figures, started_at);
+    checks
+        .extend(policy.max_error_rate.map(|limit| error_rate_sequential_check(policy, limit, &figures.new, evidence)));
+    if policy.compare_to_baseline {
+        checks.push(baseline_check(policy, figures, BaselineTest::Sequential(evidence)));
+    }
+    (first_failure(&checks), checks)
+}
+
+/// The first failed check decides: rules are listed in the order they apply.
+fn first_failure(checks: &[Check]) -> Option<Failure> {
+    checks.iter().find(|c| !c.passed).map(Failure::from)
+}
+
+fn judge_by(
+    policy: &HealthPolicy,
+    figures: &HealthFigures,
+    started_at: DateTime<Utc>,
+    test: BaselineTest,
+) -> Judgement {
+    let failed = |checks: &[Check]| {
+        first_failure(checks).map(|f| Judgement { verdict: Verdict::Fail(f), checks: checks.to_vec() })
+    };
+    // Rules 1 and 2 can fail a step on any amount of traffic.
+    let mut checks = alarm_checks(figures, started_at);
+    if let Some(judgement) = failed(&checks) {
+        return judgement;
+    }
+    checks.extend(policy.max_error_rate.map(|limit| error_rate_check(policy, limit, &figures.new)));
+    if let Some(judgement) = failed(&checks) {
+        return judgement;
+    }
+    // Rule 3: the others need evidence.
+    let new = &figures.new;
+    if new.invocations < policy.min_invocations || new.invocations == 0 {
+        let verdict = Verdict::Inconclusive { invocations: new.invocations, min_invocations: policy.min_invocations };
+        return Judgement { verdict, checks };
+    }
+    if policy.compare_to_baseline {
+        checks.push(baseline_check(policy, figures, test));
+    }
+    checks.extend(policy.max_latency_p99_increase.map(|limit| latency_check(limit, figures)));
+    failed(&checks).unwrap_or(Judgement { verdict: Verdict::Pass, checks })
+}
+
+/// Rule 1: one check per watched alarm.
+fn alarm_checks(figures: &HealthFigures, started_at: DateTime<Utc>) -> Vec<Check> {
+    let check = |alarm: &AlarmState| {
         let firing = alarm.state == "ALARM";
         let since_rollout = alarm.updated_at > started_at;
         let message = match (firing, since_rollout) {
@@ -170,119 +245,137 @@ pub fn judge(policy: &HealthPolicy, figures: &HealthFigures, started_at: DateTim
             ),
             (false, _) => format!("alarm {} is {}", alarm.name, alarm.state),
         };
-        checks.push(Check {
+        Check {
             signal: "alarm".into(),
             value: f64::from(u8::from(firing)),
             threshold: 0.0,
             passed: !(firing && since_rollout),
             p_value: None,
             message,
-        });
-    }
-    if let Some(judgement) = failed(checks.clone()) {
-        return judgement;
-    }
+        }
+    };
+    figures.alarms.iter().map(check).collect()
+}
 
-    let new = &figures.new;
-    if let Some(max_error_rate) = policy.max_error_rate {
-        let denominator = new.invocations.max(policy.min_invocations);
-        let rate = if denominator == 0 { 0.0 } else { new.errors as f64 / denominator as f64 };
-        let passed = rate <= max_error_rate;
-        let relation = if passed { "within" } else { "more than" };
-        checks.push(Check {
-            signal: "error_rate".into(),
+fn failed_of(new: &VersionFigures) -> String {
+    format!("the new version failed {} of {} invocations ({})", new.errors, new.invocations, percent(new.error_rate()))
+}
+
+/// Rule 2 at the end of a hold: the window's rate against the limit, counting at least `min_invocations`.
+fn error_rate_check(policy: &HealthPolicy, max_error_rate: f64, new: &VersionFigures) -> Check {
+    let denominator = new.invocations.max(policy.min_invocations);
+    let rate = if denominator == 0 { 0.0 } else { new.errors as f64 / denominator as f64 };
+    let passed = rate <= max_error_rate;
+    let relation = if passed { "within" } else { "more than" };
+    Check {
+        signal: "error_rate".into(),
+        value: new.error_rate(),
+        threshold: max_error_rate,
+        passed,
+        p_value: None,
+        message: format!("{}, {relation} the {} allowed", failed_of(new), percent(max_error_rate)),
+    }
+}
+
+/// Rule 2 within a hold: fails only when the sequential test is conclusive that the rate is above the limit.
+fn error_rate_sequential_check(
+    policy: &HealthPolicy,
+    max_error_rate: f64,
+    new: &VersionFigures,
+    evidence: &Evidence,
+) -> Check {
+    let p_value = evidence.above_p_value();
+    let above = p_value <= 1.0 - policy.baseline_confidence;
+    Check {
+        signal: "error_rate".into(),
+        value: new.error_rate(),
+        threshold: max_error_rate,
+        passed: !above,
+        p_value: Some(p_value),
+        message: format!(
+            "{} so far in this step: {} above the {} allowed (sequential p = {:.4})",
+            failed_of(new),
+            if above { "conclusively" } else { "not conclusively" },
+            percent(max_error_rate),
+            p_value
+        ),
+    }
+}
+
+/// Rule 4: the new version's errors against the old version's.
+fn baseline_check(policy: &HealthPolicy, figures: &HealthFigures, test: BaselineTest) -> Check {
+    let (new, baseline) = (&figures.new, &figures.baseline);
+    if baseline.invocations == 0 {
+        return Check {
+            signal: "baseline".into(),
             value: new.error_rate(),
-            threshold: max_error_rate,
-            passed,
+            threshold: 0.0,
+            passed: true,
             p_value: None,
-            message: format!(
-                "the new version failed {} of {} invocations ({}), {relation} the {} allowed",
-                new.errors,
-                new.invocations,
-                percent(new.error_rate()),
-                percent(max_error_rate)
-            ),
-        });
-        if let Some(judgement) = failed(checks.clone()) {
-            return judgement;
-        }
-    }
-
-    if new.invocations < policy.min_invocations || new.invocations == 0 {
-        let verdict = Verdict::Inconclusive { invocations: new.invocations, min_invocations: policy.min_invocations };
-        return Judgement { verdict, checks };
-    }
-
-    let baseline = &figures.baseline;
-    if policy.compare_to_baseline {
-        if baseline.invocations == 0 {
-            checks.push(Check {
-                signal: "baseline".into(),
-                value: new.error_rate(),
-                threshold: 0.0,
-                passed: true,
-                p_value: None,
-                message: "the old version served no traffic in this window: nothing to compare with".into(),
-            });
-        } else {
-            let p_value = fisher_worse_p_value(new.errors, new.invocations, baseline.errors, baseline.invocations);
-            let alpha = 1.0 - policy.baseline_confidence;
-            let worse = new.error_rate() > baseline.error_rate() && p_value < alpha;
-            checks.push(Check {
-                signal: "baseline".into(),
-                value: new.error_rate(),
-                threshold: baseline.error_rate(),
-                passed: !worse,
-                p_value: Some(p_value),
-                message: format!(
-                    "the new version's error rate {} against the old version's {} ({} of {}): p = {:.4}, {} at {}% confidence",
-                    percent(new.error_rate()),
-                    percent(baseline.error_rate()),
-                    baseline.errors,
-                    baseline.invocations,
-                    p_value,
-                    if worse { "significantly worse" } else { "not significantly worse" },
-                    policy.baseline_confidence * 100.0
-                ),
-            });
-        }
-    }
-
-    if let Some(max_increase) = policy.max_latency_p99_increase {
-        // At full traffic the old version serves nothing: its p99 from before the rollout stands in.
-        let before = figures.baseline_before.as_ref().and_then(|b| b.p99_duration_ms);
-        let (base_p99, whose) = match (baseline.p99_duration_ms, before) {
-            (Some(p99), _) => (Some(p99), "the old version's"),
-            (None, Some(p99)) => (Some(p99), "the old version's before the rollout,"),
-            (None, None) => (None, ""),
+            message: "the old version served no traffic in this window: nothing to compare with".into(),
         };
-        match (new.p99_duration_ms, base_p99) {
-            (Some(new_p99), Some(base_p99)) if base_p99 > 0.0 => {
-                let increase = new_p99 / base_p99 - 1.0;
-                let passed = increase <= max_increase;
-                checks.push(Check {
-                    signal: "latency_p99".into(),
-                    value: increase,
-                    threshold: max_increase,
-                    passed,
-                    p_value: None,
-                    message: format!(
-                        "the new version's p99 duration {new_p99:.1} ms is {:+.1}% against {whose} {base_p99:.1} ms, {} the {:+.1}% allowed",
-                        increase * 100.0,
-                        if passed { "within" } else { "more than" },
-                        max_increase * 100.0
-                    ),
-                });
-            }
-            _ => checks.push(Check {
-                signal: "latency_p99".into(),
-                value: 0.0,
-                threshold: max_increase,
-                passed: true,
-                p_value: None,
-                message: "no p99 duration for both versions in this window: latency not compared".into(),
-            }),
-        }
     }
-    failed(checks.clone()).unwrap_or(Judgement { verdict: Verdict::Pass, checks })
+    let (p_value, over) = match test {
+        BaselineTest::Fisher => {
+            (fisher_worse_p_value(new.errors, new.invocations, baseline.errors, baseline.invocations), "")
+        }
+        BaselineTest::Sequential(evidence) => (evidence.worse_p_value(), " over every look of the rollout"),
+    };
+    let alpha = 1.0 - policy.baseline_confidence;
+    let worse = new.error_rate() > baseline.error_rate() && p_value < alpha;
+    Check {
+        signal: "baseline".into(),
+        value: new.error_rate(),
+        threshold: baseline.error_rate(),
+        passed: !worse,
+        p_value: Some(p_value),
+        message: format!(
+            "the new version's error rate {} against the old version's {} ({} of {}): p = {:.4}{over}, {} at {}% confidence",
+            percent(new.error_rate()),
+            percent(baseline.error_rate()),
+            baseline.errors,
+            baseline.invocations,
+            p_value,
+            if worse { "significantly worse" } else { "not significantly worse" },
+            policy.baseline_confidence * 100.0
+        ),
+    }
+}
+
+/// Rule 5: the new version's p99 against the old version's, or against the old version's before the
+/// rollout when it serves nothing (at full traffic).
+fn latency_check(max_increase: f64, figures: &HealthFigures) -> Check {
+    let before = figures.baseline_before.as_ref().and_then(|b| b.p99_duration_ms);
+    let (base_p99, whose) = match (figures.baseline.p99_duration_ms, before) {
+        (Some(p99), _) => (Some(p99), "the old version's"),
+        (None, Some(p99)) => (Some(p99), "the old version's before the rollout,"),
+        (None, None) => (None, ""),
+    };
+    match (figures.new.p99_duration_ms, base_p99) {
+        (Some(new_p99), Some(base_p99)) if base_p99 > 0.0 => {
+            let increase = new_p99 / base_p99 - 1.0;
+            let passed = increase <= max_increase;
+            Check {
+                signal: "latency_p99".into(),
+                value: increase,
+                threshold: max_increase,
+                passed,
+                p_value: None,
+                message: format!(
+                    "the new version's p99 duration {new_p99:.1} ms is {:+.1}% against {whose} {base_p99:.1} ms, {} the {:+.1}% allowed",
+                    increase * 100.0,
+                    if passed { "within" } else { "more than" },
+                    max_increase * 100.0
+                ),
+            }
+        }
+        _ => Check {
+            signal: "latency_p99".into(),
+            value: 0.0,
+            threshold: max_increase,
+            passed: true,
+            p_value: None,
+            message: "no p99 duration for both versions in this window: latency not compared".into(),
+        },
+    }
 }

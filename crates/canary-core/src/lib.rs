@@ -15,6 +15,7 @@ pub mod request;
 pub mod rollout;
 pub mod safety_net;
 pub mod schedule;
+pub mod sequential;
 
 pub use health::{AlarmState, Check, Failure, HealthFigures, Verdict, VersionFigures};
 pub use refusal::{FieldError, Refusal};

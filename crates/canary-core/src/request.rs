@@ -169,6 +169,10 @@ pub struct HealthPolicy {
     /// With `no_data: wait`, the longest a step is held beyond its schedule waiting for traffic.
     pub no_data_max_wait_seconds: u64,
     pub metrics_delay_seconds: u64,
+    /// Look at the evidence every this many seconds within a hold, and roll back as soon as it is conclusive
+    /// (sequential tests, [`crate::sequential`]); `None` judges each step once, at the end of its hold.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub check_interval_seconds: Option<u64>,
 }
 
 fn default_baseline_confidence() -> f64 {
@@ -188,6 +192,7 @@ impl Default for HealthPolicy {
             no_data: NoData::Wait,
             no_data_max_wait_seconds: 600,
             metrics_delay_seconds: 120,
+            check_interval_seconds: None,
         }
     }
 }
@@ -393,6 +398,7 @@ struct RawHealth {
     max_latency_p99_increase: Option<f64>,
     alarms: Option<Vec<String>>,
     metrics_delay_seconds: Option<u64>,
+    check_interval_seconds: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -617,6 +623,13 @@ fn check_history_budget(request: &RolloutRequest) -> Result<(), Refusal> {
         "use fewer steps (a larger percent per step, or fewer listed steps)",
     );
     let health = &request.health;
+    if let Some(interval) = health.check_interval_seconds.filter(|_| health.enabled) {
+        problems.add(
+            "health.check_interval_seconds",
+            format!("each held step is looked at every {interval} s (9 events a look)"),
+            "look less often, e.g. every 60 s (CloudWatch's resolution)",
+        );
+    }
     if health.enabled && health.no_data == NoData::Wait {
         problems.add(
             "health.no_data_max_wait_seconds",
@@ -866,6 +879,7 @@ fn check_health(problems: &mut Problems, raw: RawHealth) -> Option<HealthPolicy>
         no_data: raw.no_data.unwrap_or(defaults.no_data),
         no_data_max_wait_seconds: raw.no_data_max_wait_seconds.unwrap_or(defaults.no_data_max_wait_seconds),
         metrics_delay_seconds: raw.metrics_delay_seconds.unwrap_or(defaults.metrics_delay_seconds),
+        check_interval_seconds: raw.check_interval_seconds,
     };
     let mut ok = true;
     // The baseline test compares the two versions over the same window; at 100% the old version serves
@@ -935,6 +949,9 @@ fn check_health(problems: &mut Problems, raw: RawHealth) -> Option<HealthPolicy>
         ok = false;
     }
     ok &= check_seconds(problems, "health.no_data_max_wait_seconds", policy.no_data_max_wait_seconds, 0);
+    if let Some(interval) = policy.check_interval_seconds {
+        ok &= check_seconds(problems, "health.check_interval_seconds", interval, 1);
+    }
     ok.then_some(policy)
 }
 

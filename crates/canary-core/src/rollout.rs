@@ -5,11 +5,14 @@
 //! state machine only dispatches on [`Rollout::next`], so all of the loop's logic lives here, tested
 //! without AWS.
 
-use crate::health::{AlarmState, Check, Failure, HealthFigures, Verdict, VersionFigures, judge};
+use crate::health::{
+    AlarmState, Check, Failure, HealthFigures, Verdict, VersionFigures, judge, judge_at_end_of_looks, look_within_hold,
+};
 use crate::lock;
 use crate::refusal::{Problems, Refusal};
 use crate::request::{NoData, RolloutRequest};
 use crate::schedule::{Schedule, Step};
+use crate::sequential::Evidence;
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -174,6 +177,14 @@ pub struct StepRecord {
     /// Every rule applied to this step's window, with its figures.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub checks: Vec<Check>,
+    /// Looks within the hold so far (`health.check_interval_seconds`); `figures` and `checks` are the
+    /// latest look's until the verdict is in.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub looks: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// One run of a traffic hook.
@@ -309,6 +320,9 @@ pub struct Rollout {
     /// The old version's figures over the window before the rollout ([`Rollout::baseline_before_window`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub baseline_before: Option<VersionFigures>,
+    /// The sequential tests' evidence so far, when steps are looked at within their holds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub evidence: Option<Evidence>,
 }
 
 impl Rollout {
@@ -450,6 +464,7 @@ impl Rollout {
             decision: None,
             error: None,
             baseline_before: None,
+            evidence: None,
             next: Next::Shift,
             request,
         };
@@ -604,13 +619,20 @@ impl Rollout {
             figures: None,
             verdict: None,
             checks: Vec::new(),
+            looks: 0,
         });
         if step.hold_seconds == 0 {
             self.wait_seconds = 0;
             self.finish(now)
         } else {
             self.next = Next::Hold;
-            self.wait_seconds = step.hold_seconds + self.metrics_delay();
+            // The first look, at the hold's end or at the first check interval within it.
+            let health = &self.request.health;
+            let first = match health.check_interval_seconds.filter(|_| health.enabled) {
+                Some(interval) => interval.min(step.hold_seconds),
+                None => step.hold_seconds,
+            };
+            self.wait_seconds = first + self.metrics_delay();
             self
         }
     }
@@ -681,9 +703,33 @@ impl Rollout {
             Some(before) if f.baseline.invocations == 0 => HealthFigures { baseline_before: Some(*before), ..f },
             _ => f,
         });
+        let looked_within = policy.enabled && policy.check_interval_seconds.is_some();
+        if let Some(figures) = figures.as_ref().filter(|_| looked_within) {
+            let rest_of_hold = self.rest_of_hold(now);
+            let evidence = self.evidence.get_or_insert_with(Evidence::default);
+            evidence.observe(self.step.unwrap_or(0), &figures.new, &figures.baseline, policy.max_error_rate);
+            if let Some(rest) = rest_of_hold {
+                let (failure, checks) = look_within_hold(&policy, figures, self.started_at, evidence);
+                if let Some(record) = self.history.last_mut() {
+                    record.checked_at = Some(now);
+                    record.figures = Some(HealthFigures { alarms: Vec::new(), ..figures.clone() });
+                    record.checks = kept_checks(checks);
+                    record.looks += 1;
+                }
+                if let Some(failure) = failure {
+                    return self.fail(failure);
+                }
+                self.wait_seconds = rest.min(policy.check_interval_seconds.unwrap_or(rest));
+                self.next = Next::Hold;
+                return self;
+            }
+        }
         let (verdict, checks) = match &figures {
             Some(figures) if policy.enabled => {
-                let judgement = judge(&policy, figures, self.started_at);
+                let judgement = match self.evidence.as_ref().filter(|_| looked_within) {
+                    Some(evidence) => judge_at_end_of_looks(&policy, figures, self.started_at, evidence),
+                    None => judge(&policy, figures, self.started_at),
+                };
                 (judgement.verdict, judgement.checks)
             }
             _ => (Verdict::Pass, Vec::new()),
@@ -728,6 +774,17 @@ impl Rollout {
                 }
             }
         }
+    }
+
+    /// The whole seconds left of the current step's hold (its metrics delay included), when more than a
+    /// second is left; `None` once the hold is over. A look that lands within a second of the end is the
+    /// last one.
+    fn rest_of_hold(&self, now: DateTime<Utc>) -> Option<u64> {
+        let start = self.step_started_at?;
+        let hold = self.schedule().step(self.step.unwrap_or(0)).hold_seconds;
+        let ends_at = start + Duration::seconds((hold + self.metrics_delay()) as i64);
+        let left_ms = (ends_at - now).num_milliseconds();
+        (left_ms > 1_000).then(|| (left_ms as u64).div_ceil(1_000))
     }
 
     /// The hook to run now, with its function and the payload it is invoked with: the function, the alias,
