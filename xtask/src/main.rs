@@ -3,12 +3,15 @@
 //! - `test`: the whole suite: `lint` (format, clippy), `audit` (cargo-deny), `packaging` (ASL schema, SAM
 //!   template, Jenkinsfiles), `coverage` (unit and mocked tests, 100% gate on the core), `e2e` (end-to-end
 //!   tests on the local AWS stack). Each stage also runs on its own.
+//! - `bench detection [--chart FILE]`: the detection simulator (docs/detection.md): each rollout policy's
+//!   false rollbacks, time to rollback and blast radius over seeded synthetic traffic.
 //! - `demo`: a real canary rollout on the local stack, then one that rolls back on its own.
 //! - `local up` / `local down` / `local status`: the local AWS stack on 127.0.0.1.
 //!
 //! Everything it needs it installs into the project's own folders (`.venv`, `node_modules`) or with
 //! cargo and rustup, so a fresh machine needs only Rust, Python 3 and Node.
 
+mod bench;
 mod demo;
 mod local;
 mod test;
@@ -16,7 +19,7 @@ mod tools;
 
 use std::process::ExitCode;
 
-const USAGE: &str = "usage: cargo xtask <test | lint | audit | packaging | coverage | e2e | demo [--keep] | local up | local down | local status>";
+const USAGE: &str = "usage: cargo xtask <test | lint | audit | packaging | coverage | e2e | demo [--keep] | bench detection [--chart FILE] | local up | local down | local status>";
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -29,6 +32,8 @@ async fn main() -> ExitCode {
         ["packaging"] => test::packaging(),
         ["coverage"] => test::coverage(),
         ["e2e"] => test::e2e().await,
+        ["bench", "detection"] => bench::detection(None),
+        ["bench", "detection", "--chart", path] => bench::detection(Some(path)),
         ["demo"] => demo::run(false).await,
         ["demo", "--keep"] => demo::run(true).await,
         ["local", "up"] => local::up().await.map(|stack| println!("{}", stack.describe())),
