@@ -462,16 +462,23 @@ pub fn detection(chart: Option<&str>) -> Result<(), String> {
         table,
         "\nSPRT floor (Wald, alpha = {ALPHA}, beta = {BETA}): expected failed requests to tell the rates apart\n"
     );
-    let _ = writeln!(table, "| scenario | old rate | new rate | expected failed requests |");
-    let _ = writeln!(table, "|---|---:|---:|---:|");
+    let _ = writeln!(
+        table,
+        "| scenario | old rate | new rate | expected failed requests | with those served while the first minute's metrics are in flight |"
+    );
+    let _ = writeln!(table, "|---|---:|---:|---:|---:|");
     for scenario in &SCENARIOS {
         if let Some(floor) = sprt_floor(scenario.old_error_rate, scenario.new_error_rate) {
+            // No policy reading CloudWatch can act before a minute's bucket is complete: at the first step's
+            // 10%, the new version serves the metrics delay and one interval of failures meanwhile.
+            let in_flight = scenario.new_error_rate * 0.1 * scenario.requests_per_minute * (DELAY_MINUTES + 1) as f64;
             let _ = writeln!(
                 table,
-                "| {} | {:.1}% | {:.1}% | {floor:.1} |",
+                "| {} | {:.1}% | {:.1}% | {floor:.1} | {:.1} |",
                 scenario.name,
                 scenario.old_error_rate * 100.0,
-                scenario.new_error_rate * 100.0
+                scenario.new_error_rate * 100.0,
+                floor + in_flight
             );
         }
     }
@@ -498,17 +505,17 @@ fn draw(rows: &[Row], path: &str) -> Result<(), String> {
         .margin(20)
         .x_label_area_size(50)
         .y_label_area_size(70)
-        .build_cartesian_2d(-5.0f64..105.0, (0.5f64..2_000.0).log_scale())
+        .build_cartesian_2d((0.05f64..400.0).log_scale(), (0.5f64..2_000.0).log_scale())
         .map_err(|e| e.to_string())?;
     chart
         .configure_mesh()
-        .x_desc("healthy versions rolled back (%)")
+        .x_desc("healthy versions rolled back (%, log; none is drawn at 0.1)")
         .y_desc("median failed requests served (log)")
         .draw()
         .map_err(|e| e.to_string())?;
     let colours = [BLUE, CYAN, RED, MAGENTA, GREEN];
     for (policy, colour) in POLICIES.iter().zip(colours) {
-        let x = false_rate(*policy);
+        let x = false_rate(*policy).max(0.1);
         let points: Vec<(f64, f64, &str)> = rows
             .iter()
             .filter(|r| r.policy == *policy && bad.contains(&r.scenario))
@@ -521,7 +528,7 @@ fn draw(rows: &[Row], path: &str) -> Result<(), String> {
             .legend(move |(x, y)| Circle::new((x, y), 5, colour.filled()));
         chart
             .draw_series(points.iter().map(|(x, y, name)| {
-                Text::new(name.to_string(), (*x + 1.5, *y), ("sans-serif", 11).into_font().color(&colour))
+                Text::new(name.to_string(), (*x * 1.15, *y), ("sans-serif", 11).into_font().color(&colour))
             }))
             .map_err(|e| e.to_string())?;
     }
@@ -529,7 +536,7 @@ fn draw(rows: &[Row], path: &str) -> Result<(), String> {
         .configure_series_labels()
         .background_style(WHITE.mix(0.8))
         .border_style(BLACK)
-        .position(SeriesLabelPosition::UpperRight)
+        .position(SeriesLabelPosition::UpperMiddle)
         .draw()
         .map_err(|e| e.to_string())?;
     root.present().map_err(|e| e.to_string())

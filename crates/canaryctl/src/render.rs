@@ -148,6 +148,11 @@ pub fn progress_line(state_name: &str, output: Option<&str>) -> Option<String> {
             }
             Some(match (&record.verdict, rollout.next) {
                 (Some(Verdict::Fail(failure)), _) => format!("step {number}/{count} failed: {}", failure.message),
+                (None, Next::Hold) => format!(
+                    "step {number}/{count}, look {}: {figures}; nothing conclusive, next look in {}",
+                    record.looks,
+                    duration_text(rollout.wait_seconds)
+                ),
                 (_, Next::Hold) => format!(
                     "step {number}/{count}: too little traffic ({figures}), waiting {} more",
                     duration_text(rollout.wait_seconds)
@@ -164,5 +169,56 @@ pub fn progress_line(state_name: &str, output: Option<&str>) -> Option<String> {
         }),
         "Rollback" => rollout.report.map(|r| format!("rolled back: alias routes {}", r.routing)),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::progress_line;
+    use canary_core::health::{HealthFigures, VersionFigures};
+    use canary_core::{AliasState, LiveFacts, Rollout, Routing, parse_request};
+    use chrono::{Duration, TimeZone, Utc};
+    use serde_json::json;
+
+    /// A canary of 10% held 300 s with looks every 60 s, checked once at `after` seconds with `figures`.
+    fn checked(no_data: &str, after: i64, invocations: u64) -> String {
+        let request = parse_request(&json!({"function": "orders", "alias": "live", "version": "2",
+            "strategy": {"canary": {"percent": 10, "bake_seconds": 300}},
+            "health": {"check_interval_seconds": 60, "metrics_delay_seconds": 0, "min_invocations": 10,
+                       "no_data": no_data}}))
+        .unwrap();
+        let facts = LiveFacts {
+            function_exists: true,
+            version_exists: true,
+            alias: Some(AliasState {
+                routing: Routing::to_version("1"),
+                revision_id: "r".into(),
+                description: "".into(),
+            }),
+            alarms: Vec::new(),
+            missing_hooks: Vec::new(),
+            lock: None,
+        };
+        let t0 = Utc.with_ymd_and_hms(2026, 11, 30, 12, 0, 0).unwrap();
+        let rollout = Rollout::prepare(request, facts, "arn:aws:states:us-east-1:1:execution:m:x", t0).unwrap();
+        let figures = HealthFigures {
+            new: VersionFigures { invocations, errors: invocations / 20, ..Default::default() },
+            ..Default::default()
+        };
+        let rollout = rollout.after_move("r1".into(), t0).after_check(Some(figures), t0 + Duration::seconds(after));
+        progress_line("CheckHealth", Some(&serde_json::to_string(&rollout).unwrap())).unwrap()
+    }
+
+    #[test]
+    fn a_look_within_a_hold_says_so_and_when_the_next_is() {
+        assert_eq!(
+            checked("wait", 60, 20),
+            "step 1/2, look 1: 20 invocations, 1 error (5%); nothing conclusive, next look in 1m00s"
+        );
+    }
+
+    #[test]
+    fn a_step_waiting_for_traffic_after_its_hold_says_so() {
+        assert!(checked("wait", 300, 2).starts_with("step 1/2: too little traffic (2 invocations"));
     }
 }

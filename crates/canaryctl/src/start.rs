@@ -46,6 +46,10 @@ pub struct StartArgs {
     pub no_data: Option<String>,
     #[arg(long)]
     pub metrics_delay: Option<u64>,
+    /// Seconds between looks within each hold: a version conclusively worse is rolled back at the next look
+    /// instead of at the end of the hold (health.check_interval_seconds; 60 matches CloudWatch's resolution).
+    #[arg(long)]
+    pub check_interval: Option<u64>,
     /// Turn health checks off: every step passes.
     #[arg(long)]
     pub no_health_check: bool,
@@ -106,6 +110,7 @@ pub fn build_request(args: &StartArgs) -> Result<(Value, RolloutRequest), Failur
         ("min_invocations", args.min_invocations.map(|v| json!(v))),
         ("no_data", args.no_data.as_ref().map(|v| json!(v))),
         ("metrics_delay_seconds", args.metrics_delay.map(|v| json!(v))),
+        ("check_interval_seconds", args.check_interval.map(|v| json!(v))),
         ("enabled", args.no_health_check.then_some(json!(false))),
     ];
     for (key, value) in health {
@@ -287,11 +292,14 @@ mod tests {
             "0.02",
             "--no-data",
             "fail",
+            "--check-interval",
+            "60",
         ]))
         .unwrap();
         assert_eq!(request["version"], "43");
         assert_eq!(request["strategy"], json!({"canary": {"percent": 5.0, "bake_seconds": 300}}));
         assert_eq!(request["health"]["max_error_rate"], 0.02);
+        assert_eq!(request["health"]["check_interval_seconds"], 60);
         assert_eq!(request["health"]["min_invocations"], 20, "fields the flags do not name stay as in the file");
 
         let (flags_only, checked) = build_request(&args(&[

@@ -484,6 +484,52 @@ async fn a_version_significantly_worse_than_the_baseline_rolls_back() {
     assert_eq!(stack.alias(&function).await, ("1".into(), HashMap::new()));
 }
 
+/// A 50% canary held 60 s, looked at every 3 s (issue 12).
+fn looked_at(function: &str) -> Value {
+    json!({"function": function, "alias": "live", "version": "2",
+           "strategy": {"canary": {"percent": 50, "bake_seconds": 60}},
+           "health": {"check_interval_seconds": 3, "metrics_delay_seconds": 1, "min_invocations": 5,
+                      "max_error_rate": 0.05, "compare_to_baseline": true}})
+}
+
+#[tokio::test]
+#[ignore = "needs the local AWS stack: run through cargo xtask test"]
+async fn a_version_failing_30_percent_is_rolled_back_long_before_its_hold_ends() {
+    let stack = Stack::get().await;
+    let function = service(&stack, &[&[], &[("FAULT_ERROR_RATE", "0.3")]]).await;
+    let traffic = traffic(&stack, &function);
+    let started = Instant::now();
+    let (status, error, report) = stack.rollout(looked_at(&function)).await;
+    let took = started.elapsed();
+    traffic.stop().await;
+    assert_eq!((status.as_str(), error.as_deref()), ("FAILED", Some("RolledBack")), "{report}");
+    let signal = report["reason"]["signal"].as_str().unwrap();
+    assert!(["error_rate", "baseline"].contains(&signal), "{report}");
+    assert!(report["reason"]["p_value"].as_f64().unwrap() < 0.01, "a look fails only on conclusive evidence: {report}");
+    let looks = report["steps"][0]["looks"].as_u64().unwrap_or(0);
+    assert!(looks >= 1, "rolled back by a look within the hold: {report}");
+    assert!(took < Duration::from_secs(40), "rolled back {took:?} after the start; the hold alone is 60 s");
+    assert_eq!(stack.alias(&function).await, ("1".into(), HashMap::new()));
+}
+
+#[tokio::test]
+#[ignore = "needs the local AWS stack: run through cargo xtask test"]
+async fn a_healthy_version_looked_at_within_its_hold_is_promoted_after_it() {
+    let stack = Stack::get().await;
+    let function = service(&stack, &[&[], &[]]).await;
+    let traffic = traffic(&stack, &function);
+    let started = Instant::now();
+    let (status, _, report) = stack.rollout(looked_at(&function)).await;
+    let took = started.elapsed();
+    traffic.stop().await;
+    assert_eq!((status.as_str(), report["outcome"].as_str()), ("SUCCEEDED", Some("promoted")), "{report}");
+    let step = &report["steps"][0];
+    assert!(step["looks"].as_u64().unwrap() >= 10, "looked at every 3 s of 60: {report}");
+    assert_eq!(step["verdict"]["verdict"], "pass", "{report}");
+    assert!(took >= Duration::from_secs(60), "promoted after {took:?}, before the hold was over");
+    assert_eq!(stack.alias(&function).await, ("2".into(), HashMap::new()));
+}
+
 #[tokio::test]
 #[ignore = "needs the local AWS stack: run through cargo xtask test"]
 async fn a_latency_regression_rolls_back() {
