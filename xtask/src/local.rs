@@ -2,6 +2,8 @@
 //! the project's router, which runs the real Lambda binaries with `cargo lambda watch`. All on 127.0.0.1.
 
 use crate::tools::{self, path_with_venv, root, step};
+// The controller functions, named as their local binaries: `ControllerTask` is the one list of them.
+use canary_functions::serve::ControllerTask;
 use serde_json::{Value, json};
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -13,20 +15,10 @@ use std::time::{Duration, Instant};
 pub use local_aws::fixtures::{ACCOUNT, REGION, sdk_config};
 
 pub const STATE_MACHINE: &str = "canary-rollout";
-/// The controller functions: (binary and function name, the substitution in the state machine definition).
-/// `template.yaml` uses the same substitution names.
-pub const CONTROLLER: &[(&str, &str)] = &[
-    ("canary-prepare", "PrepareFunctionArn"),
-    ("canary-shift", "ShiftFunctionArn"),
-    ("canary-check", "CheckFunctionArn"),
-    ("canary-promote", "PromoteFunctionArn"),
-    ("canary-rollback", "RollbackFunctionArn"),
-    ("canary-hook", "HookFunctionArn"),
-    ("canary-gate", "GateFunctionArn"),
-];
-
 /// Invoked by EventBridge in AWS when an execution ends ABORTED, TIMED_OUT or FAILED; by the router here.
-pub const SAFETY_NET: &str = "canary-safety-net";
+fn safety_net() -> String {
+    ControllerTask::SafetyNet.binary()
+}
 
 pub fn state_dir() -> PathBuf {
     root().join("target/local-aws")
@@ -226,7 +218,7 @@ fn start_processes() -> Result<String, String> {
                     REGION,
                     // The template's EventBridge rule on ended executions, played by the router.
                     "--safety-net",
-                    SAFETY_NET,
+                    &safety_net(),
                     "--account",
                     ACCOUNT,
                 ])
@@ -296,11 +288,14 @@ pub async fn ensure_function(
 pub fn definition() -> Result<String, String> {
     let path = root().join("statemachine/canary.asl.json");
     let mut text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-    for (function, substitution) in CONTROLLER {
-        text = text.replace(
-            &format!("${{{substitution}}}"),
-            &format!("arn:aws:lambda:{REGION}:{ACCOUNT}:function:{function}"),
-        );
+    for task in ControllerTask::ALL {
+        if let Some(substitution) = task.substitution() {
+            let function = task.binary();
+            text = text.replace(
+                &format!("${{{substitution}}}"),
+                &format!("arn:aws:lambda:{REGION}:{ACCOUNT}:function:{function}"),
+            );
+        }
     }
     if let Some(at) = text.find("${") {
         return Err(format!(
@@ -316,10 +311,9 @@ async fn deploy_controller(endpoint_url: &str) -> Result<String, String> {
     let config = sdk_config(endpoint_url).await;
     let role = ensure_role(&config, local_aws::fixtures::ROLE_NAME).await?;
     let lambda = aws_sdk_lambda::Client::new(&config);
-    for (function, _) in CONTROLLER {
-        ensure_function(&lambda, function, &role, &[]).await?;
+    for task in ControllerTask::ALL {
+        ensure_function(&lambda, &task.binary(), &role, &[]).await?;
     }
-    ensure_function(&lambda, SAFETY_NET, &role, &[]).await?;
     let sfn = aws_sdk_sfn::Client::new(&config);
     let arn = format!("arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{STATE_MACHINE}");
     let definition = definition()?;

@@ -1,11 +1,14 @@
 //! The controller's Lambda handlers, one per state of the state machine.
 //!
 //! Each handler is a plain async function over the [`canary_aws`] traits: read the state, make one AWS
-//! read and at most one write, let [`canary_core`] decide, return the new state. The binaries in
-//! `src/bin/` only build clients once and hand events to these functions, so tests call them directly.
+//! read and at most one write, let [`canary_core`] decide, return the new state. [`serve`] builds the
+//! clients once and hands events to these functions (the binaries in `src/bin/` only name the task), so
+//! tests call them directly.
 //!
 //! Errors carry stable type names ([`ControllerError::error_type`]) that the state machine's `Retry` and
 //! `Catch` match on.
+
+pub mod serve;
 
 use canary_aws::{Aliases, AwsError, Executions, Hooks, Metrics, Notifier, WindowQuery};
 use canary_core::notice::{Task, notices};

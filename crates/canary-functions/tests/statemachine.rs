@@ -180,7 +180,7 @@ fn every_task_waits_longer_than_its_function_may_run() {
         .unwrap();
     let hook: u64 = template
         .lines()
-        .skip_while(|l| !l.contains("Binary: canary-hook"))
+        .skip_while(|l| l.trim() != "HookFunction:")
         .find_map(|l| l.trim().strip_prefix("Timeout: "))
         .unwrap()
         .parse()

@@ -62,14 +62,12 @@ fn every_deployed_binary_exists_and_every_controller_binary_is_deployed() {
     for binary in &deployed {
         assert!(binaries.contains(binary), "template.yaml deploys {binary}, which no workspace crate builds");
     }
-    for binary in
-        ["canary-prepare", "canary-shift", "canary-check", "canary-promote", "canary-rollback", "sample-service"]
-    {
+    for binary in ["canary-controller", "sample-service", "sample-smoke-hook"] {
         assert!(deployed.contains(binary), "{binary} is not deployed by template.yaml");
     }
     // Every function is built for Lambda's current Rust runtime.
     assert!(template().contains("Runtime: provided.al2023") && template().contains("Architectures: [arm64]"));
-    assert_eq!(template().matches("BuildMethod: rust-cargolambda").count(), deployed.len());
+    assert_eq!(template().matches("BuildMethod: rust-cargolambda").count(), template().matches("Binary: ").count());
 }
 
 #[test]
@@ -82,6 +80,31 @@ fn the_pipelines_rollout_requests_are_valid() {
         request["version"] = "2".into();
         if let Err(refusal) = canary_core::parse_request(&request) {
             panic!("deploy/{stage}-rollout.json: {refusal}");
+        }
+    }
+}
+
+#[test]
+fn every_controller_task_is_one_function_of_the_one_controller_binary() {
+    use canary_functions::serve::{ControllerTask, TASK_VARIABLE};
+    let template = template();
+    let tasks: Vec<&str> =
+        template.lines().filter_map(|l| l.trim().strip_prefix(&format!("{TASK_VARIABLE}: "))).collect();
+    let mut expected: Vec<&str> = ControllerTask::ALL.map(ControllerTask::name).to_vec();
+    let mut found = tasks.clone();
+    expected.sort_unstable();
+    found.sort_unstable();
+    assert_eq!(found, expected, "each task is served by exactly one function");
+    for task in tasks {
+        assert_eq!(ControllerTask::parse(Some(task)).map(ControllerTask::name), Ok(task));
+    }
+    // SAM builds functions with the same code and build metadata once: every controller function shares one.
+    assert_eq!(template.matches("Binary: canary-controller").count(), ControllerTask::ALL.len());
+    // Every task the state machine invokes has its substitution, and only those.
+    let substitutions = block_keys(&template, "DefinitionSubstitutions:");
+    for task in ControllerTask::ALL {
+        if let Some(substitution) = task.substitution() {
+            assert!(substitutions.contains(substitution), "no {substitution} in DefinitionSubstitutions");
         }
     }
 }

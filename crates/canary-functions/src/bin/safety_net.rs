@@ -1,17 +1,8 @@
 //! `canary-safety-net`: restores the alias of a rollout whose execution was stopped, timed out, or failed
-//! outside the state machine's own rollback. Invoked by an EventBridge rule on execution status changes.
-use canary_aws::{ConfigOptions, EventBridgeNotifier, LambdaAliases, StepFunctionsExecutions, load_config};
-use lambda_runtime::{Error, LambdaEvent, service_fn};
-use serde_json::Value;
+//!
+//! The local stack's binary for this task; on AWS `canary-controller` serves it (see `serve`).
 
 #[tokio::main]
-async fn main() -> Result<(), Error> {
-    lambda_runtime::tracing::init_default_subscriber();
-    let config = load_config(&ConfigOptions::default()).await;
-    let (executions, aliases) = (StepFunctionsExecutions::from_config(&config), LambdaAliases::from_config(&config));
-    let notifier = EventBridgeNotifier::from_config(&config);
-    lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
-        canary_functions::safety_net(event.payload, &executions, &aliases, &notifier, chrono::Utc::now())
-    }))
-    .await
+async fn main() -> Result<(), lambda_runtime::Error> {
+    canary_functions::serve::main(Ok(canary_functions::serve::ControllerTask::SafetyNet)).await
 }

@@ -1,0 +1,193 @@
+//! The controller's functions as one table, and the Lambda runtime loop that serves each.
+//!
+//! On AWS every controller function runs one binary, `canary-controller`, and its `CANARY_TASK`
+//! environment variable says which task it serves, so the whole controller is built and deployed once. The
+//! per-task binaries (`canary-prepare`, ...) serve the same code for the local stack, whose runner picks a
+//! function's code by binary name.
+
+use crate::{ControllerError, state_from};
+use canary_aws::{
+    CloudWatchMetrics, ConfigOptions, EventBridgeNotifier, LambdaAliases, LambdaHooks, StepFunctionsExecutions,
+    load_config,
+};
+use canary_core::Next;
+use canary_core::notice::Task;
+use lambda_runtime::{Error, LambdaEvent, service_fn};
+use serde_json::Value;
+
+/// The environment variable that names a function's task.
+pub const TASK_VARIABLE: &str = "CANARY_TASK";
+
+/// One controller function.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ControllerTask {
+    Prepare,
+    Shift,
+    Check,
+    Promote,
+    Rollback,
+    Hook,
+    Gate,
+    SafetyNet,
+}
+
+impl ControllerTask {
+    pub const ALL: [ControllerTask; 8] = [
+        ControllerTask::Prepare,
+        ControllerTask::Shift,
+        ControllerTask::Check,
+        ControllerTask::Promote,
+        ControllerTask::Rollback,
+        ControllerTask::Hook,
+        ControllerTask::Gate,
+        ControllerTask::SafetyNet,
+    ];
+
+    /// Its `CANARY_TASK` value.
+    pub fn name(self) -> &'static str {
+        match self {
+            ControllerTask::Prepare => "prepare",
+            ControllerTask::Shift => "shift",
+            ControllerTask::Check => "check",
+            ControllerTask::Promote => "promote",
+            ControllerTask::Rollback => "rollback",
+            ControllerTask::Hook => "hook",
+            ControllerTask::Gate => "gate",
+            ControllerTask::SafetyNet => "safety-net",
+        }
+    }
+
+    /// Its binary for the local stack, which is also its function name there.
+    pub fn binary(self) -> String {
+        format!("canary-{}", self.name())
+    }
+
+    /// The substitution in the state machine's definition that names its function; the safety net is not
+    /// in the state machine (EventBridge invokes it).
+    pub fn substitution(self) -> Option<&'static str> {
+        Some(match self {
+            ControllerTask::Prepare => "PrepareFunctionArn",
+            ControllerTask::Shift => "ShiftFunctionArn",
+            ControllerTask::Check => "CheckFunctionArn",
+            ControllerTask::Promote => "PromoteFunctionArn",
+            ControllerTask::Rollback => "RollbackFunctionArn",
+            ControllerTask::Hook => "HookFunctionArn",
+            ControllerTask::Gate => "GateFunctionArn",
+            ControllerTask::SafetyNet => return None,
+        })
+    }
+
+    /// The task a `CANARY_TASK` value names, or what to set instead.
+    ///
+    /// ```
+    /// use canary_functions::serve::ControllerTask;
+    /// assert_eq!(ControllerTask::parse(Some("shift")), Ok(ControllerTask::Shift));
+    /// assert!(ControllerTask::parse(None).unwrap_err().contains("prepare, shift, check"));
+    /// assert!(ControllerTask::parse(Some("Shift")).unwrap_err().contains("\"Shift\""));
+    /// ```
+    pub fn parse(value: Option<&str>) -> Result<ControllerTask, String> {
+        let known = || ControllerTask::ALL.map(ControllerTask::name).join(", ");
+        match value {
+            Some(value) => ControllerTask::ALL.into_iter().find(|t| t.name() == value).ok_or_else(|| {
+                format!("{TASK_VARIABLE} is \"{value}\", which is not a controller task: set it to one of {}", known())
+            }),
+            None => {
+                Err(format!("{TASK_VARIABLE} is not set: set it to one of {} in the function's environment", known()))
+            }
+        }
+    }
+}
+
+/// Serves `task` until the Lambda runtime stops, building only the clients it needs.
+pub async fn serve(task: ControllerTask) -> Result<(), Error> {
+    let config = load_config(&ConfigOptions::default()).await;
+    let notifier = EventBridgeNotifier::from_config(&config);
+    let now = chrono::Utc::now;
+    match task {
+        ControllerTask::Prepare => {
+            let (aliases, metrics) = (LambdaAliases::from_config(&config), CloudWatchMetrics::from_config(&config));
+            let executions = StepFunctionsExecutions::from_config(&config);
+            run(|payload| async {
+                let state = crate::prepare(payload, &aliases, &metrics, &executions, now()).await?;
+                crate::announce(&notifier, Task::Prepare, &state).await;
+                Ok(state)
+            })
+            .await
+        }
+        ControllerTask::Shift | ControllerTask::Promote => {
+            let aliases = LambdaAliases::from_config(&config);
+            let next = if task == ControllerTask::Shift { Next::Shift } else { Next::Promote };
+            run(|payload| async {
+                let state = crate::advance(state_from(payload)?, next, &aliases, now()).await?;
+                crate::announce(&notifier, Task::Move, &state).await;
+                Ok(state)
+            })
+            .await
+        }
+        ControllerTask::Check => {
+            let (metrics, aliases) = (CloudWatchMetrics::from_config(&config), LambdaAliases::from_config(&config));
+            run(|payload| async {
+                let state = crate::check(state_from(payload)?, &metrics, &aliases, now()).await?;
+                crate::announce(&notifier, Task::Check, &state).await;
+                Ok(state)
+            })
+            .await
+        }
+        ControllerTask::Rollback => {
+            let aliases = LambdaAliases::from_config(&config);
+            run(|payload| async {
+                let state = crate::rollback(state_from(payload)?, &aliases, now()).await?;
+                crate::announce(&notifier, Task::Rollback, &state).await;
+                Ok(state)
+            })
+            .await
+        }
+        ControllerTask::Hook => {
+            let (hooks, aliases) = (LambdaHooks::from_config(&config), LambdaAliases::from_config(&config));
+            run(|payload| async {
+                let state = crate::hook(state_from(payload)?, &hooks, &aliases, now()).await?;
+                crate::announce(&notifier, Task::Hook, &state).await;
+                Ok(state)
+            })
+            .await
+        }
+        ControllerTask::Gate => {
+            run(|payload: Value| async {
+                // Invoked with a task token, the rollout has just paused at its gate.
+                let paused = payload.get("token").and(payload.get("state")).cloned();
+                let result = crate::gate(payload, now()).await?;
+                if let Some(state) = paused.and_then(|s| state_from(s).ok()) {
+                    crate::announce(&notifier, Task::Paused, &state).await;
+                }
+                Ok(result)
+            })
+            .await
+        }
+        ControllerTask::SafetyNet => {
+            let (executions, aliases) =
+                (StepFunctionsExecutions::from_config(&config), LambdaAliases::from_config(&config));
+            run(|payload| crate::safety_net(payload, &executions, &aliases, &notifier, now())).await
+        }
+    }
+}
+
+/// The Lambda runtime loop over one handler of the event's payload.
+async fn run<F, Fut, T>(handler: F) -> Result<(), Error>
+where
+    F: Fn(Value) -> Fut,
+    Fut: Future<Output = Result<T, ControllerError>>,
+    T: serde::Serialize,
+{
+    lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| handler(event.payload))).await
+}
+
+/// The binaries' `main`: logging, then the task. A function whose task is unknown stops at once with the
+/// fix on stderr (Lambda reports `Runtime.ExitError` and the log holds the line).
+pub async fn main(task: Result<ControllerTask, String>) -> Result<(), Error> {
+    let task = task.unwrap_or_else(|message| {
+        eprintln!("{message}");
+        std::process::exit(2)
+    });
+    lambda_runtime::tracing::init_default_subscriber();
+    serve(task).await
+}
