@@ -22,10 +22,6 @@ else
     "pin live would move all traffic to the new version without a canary" >&2
   exit 1
 fi
-sam deploy \
-  --stack-name "lambda-canary-${stage}" \
-  --resolve-s3 \
-  --capabilities CAPABILITY_IAM \
-  --no-confirm-changeset \
-  --no-fail-on-empty-changeset \
-  --parameter-overrides "Stage=${stage}" "LiveVersion=${live}"
+# samconfig.toml holds the stack's name and deploy flags; the overrides given here replace its list, so the
+# stage is given again.
+sam deploy --config-env "$stage" --parameter-overrides "Stage=${stage}" "LiveVersion=${live}"

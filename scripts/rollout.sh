@@ -11,9 +11,14 @@ if [ "$new" = "$live" ]; then
   echo "live already serves version ${new}: nothing to roll out"
   exit 0
 fi
-state_machine="$(aws cloudformation describe-stacks --stack-name "lambda-canary-${stage}" \
-  --query "Stacks[0].Outputs[?OutputKey=='StateMachineArn'].OutputValue" --output text)"
+state_machine="$(scripts/stack-output.sh "$stage" StateMachineArn)"
+# The pipeline builds canaryctl once (Jenkinsfile-cd's Build stage) and every stage runs that binary.
+canaryctl="${CANARYCTL:-target/release/canaryctl}"
+if [ ! -x "$canaryctl" ]; then
+  echo "rollout.sh: no canaryctl at ${canaryctl}: build it first (cargo build --release -p canaryctl) or set CANARYCTL" >&2
+  exit 1
+fi
 mkdir -p target
-cargo run --quiet --release -p canaryctl -- start --input "$request" \
+"$canaryctl" start --input "$request" \
   --function "$function" --version "$new" --state-machine-arn "$state_machine" \
   --wait --output json | tee "target/rollout-${stage}.json"

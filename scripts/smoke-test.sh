@@ -3,8 +3,7 @@
 # unexpected status.
 set -euo pipefail
 stage="${1:?usage: smoke-test.sh staging|prod}"
-url="$(aws cloudformation describe-stacks --stack-name "lambda-canary-${stage}" \
-  --query "Stacks[0].Outputs[?OutputKey=='SampleServiceUrl'].OutputValue" --output text)"
+url="$(scripts/stack-output.sh "$stage" SampleServiceUrl)"
 check() {
   local expected="$1"; shift
   local status

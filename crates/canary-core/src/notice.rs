@@ -1,7 +1,8 @@
 //! Notifications: what a rollout announces after each task, as EventBridge events (source `lambda-canary`).
 //!
 //! Every event's detail names the rollout (`function`, `alias`, `old_version`, `new_version`,
-//! `started_at`) and adds what happened: the step and its figures, the gate's percentage, or the report.
+//! `started_at`, and the `execution` that holds the alias) and adds what happened: the step and its
+//! figures, the gate's percentage, or the report.
 
 use crate::health::Verdict;
 use crate::rollout::{Outcome, Rollout};
@@ -10,6 +11,16 @@ use serde_json::{Value, json};
 
 /// The events' `source`.
 pub const SOURCE: &str = "lambda-canary";
+
+/// Every `detail-type` the controller publishes (the template's notification rule selects among them).
+pub const DETAIL_TYPES: [&str; 6] = [
+    "Rollout Started",
+    "Rollout Step Passed",
+    "Rollout Paused For Approval",
+    "Rollout Promoted",
+    "Rollout Rolled Back",
+    "Rollout Aborted",
+];
 
 /// One event to publish: its `detail-type` and `detail`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -38,6 +49,10 @@ fn detail(state: &Rollout, extra: Value) -> Value {
         "new_version": state.request.version,
         "started_at": state.started_at,
     });
+    // The execution, for `canaryctl status` (the lock names it).
+    if let Some((execution, _)) = crate::lock::holder(&state.lock) {
+        detail["execution"] = json!(execution);
+    }
     if let (Some(detail), Value::Object(extra)) = (detail.as_object_mut(), extra) {
         detail.extend(extra);
     }

@@ -565,7 +565,11 @@ fn approval_gates_pause_before_their_percentages() {
 #[test]
 fn notices_follow_the_rollout() {
     use canary_core::notice::{Task, notices};
-    let kinds = |task, state: &Rollout| notices(task, state).iter().map(|n| n.detail_type).collect::<Vec<_>>();
+    let kinds = |task, state: &Rollout| {
+        let kinds = notices(task, state).iter().map(|n| n.detail_type).collect::<Vec<_>>();
+        assert!(kinds.iter().all(|k| canary_core::notice::DETAIL_TYPES.contains(k)), "{kinds:?} are listed");
+        kinds
+    };
     let gated = request(
         json!({"strategy": {"linear": {"percent": 50, "interval_seconds": 10}}, "approval": {"before_percent": [100]}}),
     );
@@ -574,6 +578,7 @@ fn notices_follow_the_rollout() {
     let started = &notices(Task::Prepare, &prepared)[0].detail;
     assert_eq!((started["function"].as_str(), started["new_version"].as_str()), (Some("orders-api"), Some("2")));
     assert_eq!(started["steps"].as_array().unwrap().len(), 2);
+    assert_eq!(started["execution"], EXEC, "notifications say which execution to look at");
     let moved = prepared.after_move("r1".into(), t0());
     assert_eq!(kinds(Task::Move, &moved), Vec::<&str>::new());
     let passed = moved.clone().after_check(healthy(), t0());

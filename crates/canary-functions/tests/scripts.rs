@@ -51,7 +51,25 @@ fn a_deploy_pins_live_at_the_version_it_serves() {
     let stubs = stubs("pins");
     let (output, sam) = deploy(&stubs, "version");
     assert!(output.status.success(), "{output:?}");
-    assert!(sam.unwrap().contains("LiveVersion=7"));
+    assert_eq!(sam.unwrap().trim_end(), "deploy --config-env prod --parameter-overrides Stage=prod LiveVersion=7");
+}
+
+#[test]
+fn samconfig_names_each_stages_stack_and_deploys_it_without_prompting() {
+    let config = std::fs::read_to_string(root().join("samconfig.toml")).unwrap();
+    for stage in ["staging", "prod"] {
+        let section = |name: &str| {
+            let header = format!("[{stage}.{name}.parameters]");
+            let start = config.find(&header).unwrap_or_else(|| panic!("samconfig.toml has no {header}"));
+            config[start + header.len()..].split("\n[").next().unwrap().to_string()
+        };
+        assert!(section("global").contains(&format!("stack_name = \"lambda-canary-{stage}\"")));
+        let deploy = section("deploy");
+        for setting in ["confirm_changeset = false", "capabilities = \"CAPABILITY_IAM\"", "resolve_s3 = true"] {
+            assert!(deploy.contains(setting), "[{stage}.deploy.parameters] lacks {setting}");
+        }
+        assert!(deploy.contains(&format!("parameter_overrides = \"Stage={stage}\"")));
+    }
 }
 
 #[test]

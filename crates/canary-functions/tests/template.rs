@@ -108,3 +108,30 @@ fn every_controller_task_is_one_function_of_the_one_controller_binary() {
         }
     }
 }
+
+#[test]
+fn every_log_group_expires_and_every_function_logs_to_its_own() {
+    let template = template();
+    let functions = template.matches("Type: AWS::Serverless::Function").count();
+    assert_eq!(template.matches("      LoggingConfig:\n        LogGroup: !Ref ").count(), functions);
+    let groups = template.matches("Type: AWS::Logs::LogGroup").count();
+    assert_eq!(groups, functions + 1, "one per function, and the state machine's");
+    assert_eq!(template.matches("RetentionInDays: !Ref LogRetentionDays").count(), groups);
+}
+
+#[test]
+fn the_notification_rule_selects_events_the_controller_publishes() {
+    let template = template();
+    let rule = &template[template.find("RolloutNotificationsRule:\n").unwrap()..];
+    let listed: Vec<&str> = rule
+        .lines()
+        .skip_while(|l| l.trim() != "detail-type:")
+        .skip(1)
+        .map_while(|l| l.trim().strip_prefix("- "))
+        .collect();
+    assert_eq!(listed.len(), 5, "{listed:?}");
+    for kind in listed {
+        assert!(canary_core::notice::DETAIL_TYPES.contains(&kind), "the rule selects {kind}, which is never published");
+    }
+    assert!(rule.contains("source: [lambda-canary]") && canary_core::notice::SOURCE == "lambda-canary");
+}
