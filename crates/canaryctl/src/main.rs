@@ -4,7 +4,6 @@ mod ops;
 mod render;
 mod start;
 
-use canary_core::parse_request;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -16,7 +15,16 @@ const EXIT_CODES: &str = "Exit codes:
      execution that is not running; promote of one that is not waiting for approval
   2  the command line is wrong
   3  the request was refused (bad input, or the live alias does not allow it); nothing moved
-  4  AWS could not be reached or refused the call (credentials, permissions, state machine ARN)";
+  4  AWS could not be reached or refused the call (credentials, permissions, state machine ARN)
+  5  what was asked for does not exist (an execution, a state machine)
+  6  --timeout passed while following a rollout that still runs (it goes on)
+
+Examples:
+  canaryctl plan --input deploy/prod-rollout.json --function orders-api --version 42
+  canaryctl start --function orders-api --alias live --version 42 --linear 10 --interval 120 --wait
+  canaryctl --region eu-west-1 -o json status orders-api-live-v42-20261130T120000Z
+  canaryctl watch EXECUTION_ARN --timeout 3600
+  canaryctl promote EXECUTION_ARN --full";
 
 #[derive(Debug, Parser)]
 #[command(name = "canaryctl", version, about = "Canary rollouts of AWS Lambda aliases", after_help = EXIT_CODES)]
@@ -24,18 +32,18 @@ const EXIT_CODES: &str = "Exit codes:
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// How results are printed, for every subcommand: text, or json for machines.
+    #[arg(long, short = 'o', global = true, value_enum, default_value_t = Output::Text)]
+    output: Output,
+    #[command(flatten)]
+    aws: AwsArgs,
 }
 
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Check a rollout request offline and print the weights the alias will carry, in order.
-    Plan {
-        /// The request file (INPUT.md), or - for standard input.
-        #[arg(long)]
-        input: PathBuf,
-        #[arg(long, value_enum, default_value_t = Output::Text)]
-        output: Output,
-    },
+    /// Takes the same request flags as start. Example: plan --input deploy/prod-rollout.json --version 7
+    Plan(start::RequestArgs),
     /// Start a rollout through the controller's state machine; with --wait, follow it to the end.
     Start(Box<start::StartArgs>),
     /// Where a rollout stands, or how it ended.
@@ -45,8 +53,11 @@ enum Command {
         #[command(flatten)]
         target: ops::Target,
         /// Seconds between looks.
-        #[arg(long, default_value_t = 5)]
+        #[arg(long, value_name = "SECONDS", default_value_t = 5)]
         poll_seconds: u64,
+        /// Stop following after this many seconds (exit 6; the rollout goes on). Example: --timeout 3600
+        #[arg(long, value_name = "SECONDS")]
+        timeout: Option<u64>,
     },
     /// Recent rollouts of the state machine, newest first, optionally of one function and alias.
     List(ops::ListArgs),
@@ -62,21 +73,27 @@ enum Command {
     Abort(ops::Target),
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
 pub enum Output {
+    #[default]
     Text,
     Json,
 }
 
-/// Where AWS is: the standard chain, or these overrides.
-#[derive(Debug, Clone, Args)]
+/// Where AWS is: the standard chain (environment, profile, SSO, instance role), or these overrides. Global,
+/// as in the aws CLI: they may come before or after the subcommand.
+#[derive(Debug, Clone, Default, Args)]
 pub struct AwsArgs {
     /// Send every AWS call here (the local emulator, for example); AWS_ENDPOINT_URL works too.
-    #[arg(long)]
+    /// Example: --endpoint-url http://127.0.0.1:4566
+    #[arg(long, global = true, value_name = "URL")]
     pub endpoint_url: Option<String>,
-    #[arg(long)]
+    /// The AWS region; by default AWS_REGION, the profile's, or the region in the ARN given.
+    /// Example: --region eu-west-1
+    #[arg(long, global = true)]
     pub region: Option<String>,
-    #[arg(long)]
+    /// A named profile of ~/.aws/config; AWS_PROFILE works too. Example: --profile prod-deployer
+    #[arg(long, global = true)]
     pub profile: Option<String>,
 }
 
@@ -145,11 +162,8 @@ pub fn read_input(path: &PathBuf) -> Result<String, Failure> {
     }
 }
 
-fn plan(input: &PathBuf, output: Output) -> Result<u8, Failure> {
-    let text = read_input(input)?;
-    let value = canary_core::request::read_request_json(&text)
-        .map_err(|refusal| Failure::refused(format!("{}: {refusal}", input.display())))?;
-    let request = parse_request(&value).map_err(|refusal| Failure::refused(refusal.to_string()))?;
+fn plan(args: &start::RequestArgs, output: Output) -> Result<u8, Failure> {
+    let (_, request) = start::build_request(args)?;
     match output {
         Output::Json => {
             println!("{}", serde_json::to_string_pretty(&render::plan_json(&request)).expect("plans serialise"))
@@ -163,14 +177,16 @@ fn plan(input: &PathBuf, output: Output) -> Result<u8, Failure> {
 async fn main() -> ExitCode {
     restore_default_sigpipe();
     let cli = Cli::parse();
+    let (output, aws) = (cli.output, cli.aws);
+    let target = |target: ops::Target| ops::Target { output, aws: aws.clone(), ..target };
     let result = match cli.command {
-        Command::Plan { input, output } => plan(&input, output),
-        Command::Start(args) => start::run(*args).await,
-        Command::Status(target) => ops::status(target).await,
-        Command::Watch { target, poll_seconds } => ops::watch(target, poll_seconds).await,
-        Command::List(args) => ops::list(args).await,
-        Command::Promote { target, full } => ops::promote(target, full).await,
-        Command::Abort(target) => ops::abort(target).await,
+        Command::Plan(args) => plan(&args, output),
+        Command::Start(args) => start::run(start::StartArgs { output, aws: aws.clone(), ..*args }).await,
+        Command::Status(t) => ops::status(target(t)).await,
+        Command::Watch { target: t, poll_seconds, timeout } => ops::watch(target(t), poll_seconds, timeout).await,
+        Command::List(args) => ops::list(ops::ListArgs { output, aws: aws.clone(), ..args }).await,
+        Command::Promote { target: t, full } => ops::promote(target(t), full).await,
+        Command::Abort(t) => ops::abort(target(t)).await,
     };
     match result {
         Ok(code) => ExitCode::from(code),

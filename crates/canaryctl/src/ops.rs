@@ -16,11 +16,11 @@ use std::time::Duration;
 pub struct Target {
     /// The execution's ARN, or its name (then --state-machine-arn or CANARY_STATE_MACHINE_ARN says where).
     pub execution: String,
-    #[arg(long, env = "CANARY_STATE_MACHINE_ARN")]
+    #[arg(long, env = "CANARY_STATE_MACHINE_ARN", value_name = "ARN")]
     pub state_machine_arn: Option<String>,
-    #[arg(long, value_enum, default_value_t = Output::Text)]
+    #[arg(skip)]
     pub output: Output,
-    #[command(flatten)]
+    #[arg(skip)]
     pub aws: AwsArgs,
 }
 
@@ -116,11 +116,12 @@ pub async fn status(target: Target) -> Result<u8, Failure> {
     Ok(0)
 }
 
-pub async fn watch(target: Target, poll_seconds: u64) -> Result<u8, Failure> {
+pub async fn watch(target: Target, poll_seconds: u64, timeout: Option<u64>) -> Result<u8, Failure> {
     let arn = execution_arn(&target.execution, target.state_machine_arn.as_deref())?;
     let executions = executions(&target.aws, &arn).await;
     let output = target.output;
-    let result = follow(&executions, &arn, Duration::from_secs(poll_seconds), |line| match output {
+    let timeout = timeout.map(Duration::from_secs);
+    let result = follow(&executions, &arn, Duration::from_secs(poll_seconds), timeout, |line| match output {
         // One JSON object a line, for machines following along.
         Output::Json => println!("{}", json!({"execution_arn": arn, "progress": line})),
         Output::Text => println!("{line}"),
@@ -152,9 +153,9 @@ pub struct ListArgs {
     /// How many of the most recent executions to look at.
     #[arg(long, default_value_t = 20)]
     pub max: i32,
-    #[arg(long, value_enum, default_value_t = Output::Text)]
+    #[arg(skip)]
     pub output: Output,
-    #[command(flatten)]
+    #[arg(skip)]
     pub aws: AwsArgs,
 }
 

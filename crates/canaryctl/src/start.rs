@@ -10,73 +10,90 @@ use std::collections::HashSet;
 use std::path::PathBuf;
 use std::time::Duration;
 
-#[derive(Debug, Clone, Args)]
-pub struct StartArgs {
-    /// A request file (INPUT.md); flags below override its fields.
-    #[arg(long)]
+/// The request, from a file and flags (flags override the file's fields): `start` and `plan` take the same.
+#[derive(Debug, Clone, Default, Args)]
+pub struct RequestArgs {
+    /// A request file (docs/request.md), or - for standard input; the flags below override its fields.
+    /// Example: --input deploy/prod-rollout.json
+    #[arg(long, value_name = "FILE")]
     pub input: Option<PathBuf>,
+    /// The function whose alias moves: a name or an ARN. Example: --function orders-api
     #[arg(long)]
     pub function: Option<String>,
+    /// The alias to move. Example: --alias live
     #[arg(long)]
     pub alias: Option<String>,
-    /// The published version to roll out.
-    #[arg(long = "version")]
+    /// The published version to roll out. Example: --version 42
+    #[arg(long = "version", value_name = "VERSION")]
     pub new_version: Option<String>,
-    /// Linear strategy: this percent more at every step.
-    #[arg(long, conflicts_with_all = ["canary", "all_at_once"])]
+    /// Linear strategy: this percent more at every step (a percent, 0 < p < 100). Example: --linear 10
+    #[arg(long, value_name = "PERCENT", conflicts_with_all = ["canary", "all_at_once", "bake"])]
     pub linear: Option<f64>,
-    /// Seconds each linear step is held (default 60).
-    #[arg(long, requires = "linear")]
+    /// Seconds each linear step is held (default 60). Example: --linear 10 --interval 120
+    #[arg(long, value_name = "SECONDS", requires = "linear")]
     pub interval: Option<u64>,
-    /// Canary strategy: this percent first, held --bake seconds, then 100%.
-    #[arg(long, requires = "bake", conflicts_with = "all_at_once")]
+    /// Canary strategy: this percent first, held --bake seconds, then 100%. Example: --canary 5 --bake 600
+    #[arg(long, value_name = "PERCENT", requires = "bake", conflicts_with = "all_at_once")]
     pub canary: Option<f64>,
-    /// Seconds the canary (or all-at-once) step is watched.
-    #[arg(long)]
+    /// Seconds the canary (or all-at-once) step is watched. Example: --all-at-once --bake 300
+    #[arg(long, value_name = "SECONDS")]
     pub bake: Option<u64>,
     /// Straight to 100%, watched for --bake seconds if given.
     #[arg(long)]
     pub all_at_once: bool,
-    #[arg(long)]
+    /// The new version's highest acceptable error rate, a fraction from 0 to 1 (not a percent).
+    /// Example: --max-error-rate 0.02 (2% of invocations)
+    #[arg(long, value_name = "FRACTION")]
     pub max_error_rate: Option<f64>,
-    #[arg(long)]
+    /// Fewer invocations of the new version than this in a step are not evidence. Example: --min-invocations 50
+    #[arg(long, value_name = "COUNT")]
     pub min_invocations: Option<u64>,
-    /// wait, fail or pass: what a step with too little traffic does.
-    #[arg(long)]
+    /// What a step with too little traffic does: wait, fail or pass. Example: --no-data fail
+    #[arg(long, value_name = "POLICY", value_parser = ["wait", "fail", "pass"])]
     pub no_data: Option<String>,
-    #[arg(long)]
+    /// Seconds CloudWatch data may arrive late (default 120). Example: --metrics-delay 180
+    #[arg(long, value_name = "SECONDS")]
     pub metrics_delay: Option<u64>,
     /// Seconds between looks within each hold: a version conclusively worse is rolled back at the next look
-    /// instead of at the end of the hold (health.check_interval_seconds; 60 matches CloudWatch's resolution).
-    #[arg(long)]
+    /// instead of at the end of the hold (60 matches CloudWatch's resolution). Example: --check-interval 60
+    #[arg(long, value_name = "SECONDS")]
     pub check_interval: Option<u64>,
     /// Turn health checks off: every step passes.
-    #[arg(long)]
+    #[arg(long, conflicts_with_all = ["max_error_rate", "min_invocations", "no_data", "check_interval"])]
     pub no_health_check: bool,
-    /// The controller's state machine.
-    #[arg(long, env = "CANARY_STATE_MACHINE_ARN")]
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct StartArgs {
+    #[command(flatten)]
+    pub request: RequestArgs,
+    /// The controller's state machine. Example: --state-machine-arn arn:aws:states:eu-west-1:123456789012:stateMachine:canary-rollout-prod
+    #[arg(long, env = "CANARY_STATE_MACHINE_ARN", value_name = "ARN")]
     pub state_machine_arn: String,
-    /// The execution's name (unique per state machine for 90 days).
+    /// The execution's name (unique per state machine for 90 days; default: function-alias-vVERSION-time).
     #[arg(long)]
     pub name: Option<String>,
     /// Follow the rollout to its end; the exit code then says whether the new version was promoted.
     #[arg(long)]
     pub wait: bool,
+    /// With --wait: stop following after this many seconds (exit 6; the rollout goes on). Example: --timeout 3600
+    #[arg(long, value_name = "SECONDS", requires = "wait")]
+    pub timeout: Option<u64>,
     /// Roll out a version even though its last rollout to this alias was rolled back or aborted (without
     /// it, such a version is refused: a pipeline that runs again must not bring a rejected version back).
     #[arg(long)]
     pub retry_rejected: bool,
     /// Seconds between looks at a followed execution.
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, value_name = "SECONDS", default_value_t = 5)]
     pub poll_seconds: u64,
-    #[arg(long, value_enum, default_value_t = Output::Text)]
+    #[arg(skip)]
     pub output: Output,
-    #[command(flatten)]
+    #[arg(skip)]
     pub aws: AwsArgs,
 }
 
 /// The request: the file's fields, then the flags on top; as sent (JSON) and as checked.
-pub fn build_request(args: &StartArgs) -> Result<(Value, RolloutRequest), Failure> {
+pub fn build_request(args: &RequestArgs) -> Result<(Value, RolloutRequest), Failure> {
     let mut request = match &args.input {
         Some(path) => {
             let text = read_input(path)?;
@@ -86,7 +103,9 @@ pub fn build_request(args: &StartArgs) -> Result<(Value, RolloutRequest), Failur
         None => Value::Object(Map::new()),
     };
     let Some(object) = request.as_object_mut() else {
-        return Err(Failure::refused("the request must be a JSON object"));
+        // Not an object: the core's refusal names the input and says what a request looks like.
+        let refusal = parse_request(&request).err().map(|r| r.to_string());
+        return Err(Failure::refused(refusal.unwrap_or_else(|| "the request must be a JSON object".into())));
     };
     for (key, value) in [("function", &args.function), ("alias", &args.alias), ("version", &args.new_version)] {
         if let Some(value) = value {
@@ -146,7 +165,7 @@ pub fn default_name(request: &Value, now: chrono::DateTime<chrono::Utc>) -> Stri
 }
 
 pub async fn run(args: StartArgs) -> Result<u8, Failure> {
-    let (request, checked) = build_request(&args)?;
+    let (request, checked) = build_request(&args.request)?;
     let name = args.name.clone().unwrap_or_else(|| default_name(&request, chrono::Utc::now()));
     let config = args.aws.config_for(&args.state_machine_arn).await;
     let executions = StepFunctionsExecutions::from_config(&config);
@@ -175,7 +194,9 @@ pub async fn run(args: StartArgs) -> Result<u8, Failure> {
         return Ok(0);
     }
     eprintln!("started {arn}");
-    let result = follow(&executions, &arn, Duration::from_secs(args.poll_seconds), |line| eprintln!("{line}")).await?;
+    let deadline = args.timeout.map(Duration::from_secs);
+    let result =
+        follow(&executions, &arn, Duration::from_secs(args.poll_seconds), deadline, |line| eprintln!("{line}")).await?;
     print_result(&arn, &result, args.output);
     Ok(exit_code(&result))
 }
@@ -215,9 +236,11 @@ pub async fn follow(
     executions: &dyn Executions,
     arn: &str,
     poll: Duration,
+    timeout: Option<Duration>,
     mut on_line: impl FnMut(String),
 ) -> Result<ExecutionResult, Failure> {
     let mut seen = HashSet::new();
+    let deadline = timeout.map(|t| std::time::Instant::now() + t);
     loop {
         let info =
             executions.describe(arn).await.map_err(|e| Failure::from_aws(format!("could not read {arn}"), &e))?;
@@ -232,6 +255,15 @@ pub async fn follow(
         }
         if info.status != "RUNNING" {
             return Ok(interpret(&info.status, info.output.as_deref(), info.error.as_deref(), info.cause.as_deref()));
+        }
+        if deadline.is_some_and(|d| std::time::Instant::now() + poll > d) {
+            return Err(Failure {
+                code: 6,
+                message: format!(
+                    "{arn} is still running after {} s; it goes on (canaryctl watch {arn} follows it again)",
+                    timeout.unwrap_or_default().as_secs()
+                ),
+            });
         }
         tokio::time::sleep(poll).await;
     }
@@ -266,7 +298,7 @@ mod tests {
     use canary_aws::{AwsError, ExecutionInfo, StateExit};
     use std::sync::Mutex;
 
-    fn args(extra: &[&str]) -> StartArgs {
+    fn args(extra: &[&str]) -> RequestArgs {
         use clap::Parser;
         #[derive(Parser)]
         struct Wrapper {
@@ -274,7 +306,7 @@ mod tests {
             start: StartArgs,
         }
         let base = ["x", "--state-machine-arn", "arn:sm"];
-        Wrapper::parse_from(base.iter().chain(extra)).start
+        Wrapper::parse_from(base.iter().chain(extra)).start.request
     }
 
     #[test]
@@ -312,14 +344,12 @@ mod tests {
             "--linear",
             "25",
             "--no-health-check",
-            "--min-invocations",
-            "1",
             "--metrics-delay",
             "0",
         ]))
         .unwrap();
         assert_eq!(flags_only["strategy"], json!({"linear": {"percent": 25.0, "interval_seconds": 60}}));
-        assert_eq!(flags_only["health"], json!({"enabled": false, "min_invocations": 1, "metrics_delay_seconds": 0}));
+        assert_eq!(flags_only["health"], json!({"enabled": false, "metrics_delay_seconds": 0}));
         assert!(!checked.health.enabled, "the checked request is returned with the JSON");
         let (at_once, _) =
             build_request(&args(&["--function", "f", "--alias", "a", "--version", "2", "--all-at-once"])).unwrap();
@@ -327,6 +357,50 @@ mod tests {
         let failure = build_request(&args(&["--function", "f", "--alias", "a"])).unwrap_err();
         assert_eq!(failure.code, 3);
         assert!(failure.message.contains("version: is missing"), "{}", failure.message);
+    }
+
+    #[tokio::test]
+    async fn following_gives_up_at_the_timeout_and_says_the_rollout_goes_on() {
+        let scripted = Scripted {
+            looks: Mutex::new(0),
+            end: ExecutionInfo {
+                arn: "arn:exec".into(),
+                name: "x".into(),
+                status: "SUCCEEDED".into(),
+                input: None,
+                started_at: chrono::DateTime::default(),
+                output: None,
+                error: None,
+                cause: None,
+            },
+            exits: Vec::new(),
+        };
+        let failure =
+            follow(&scripted, "arn:exec", Duration::from_millis(1), Some(Duration::ZERO), |_| ()).await.unwrap_err();
+        assert_eq!(failure.code, 6);
+        assert!(failure.message.contains("still running") && failure.message.contains("watch arn:exec"));
+    }
+
+    #[test]
+    fn flags_that_contradict_each_other_are_refused_not_dropped() {
+        use clap::Parser;
+        #[derive(Parser, Debug)]
+        struct Wrapper {
+            #[command(flatten)]
+            request: RequestArgs,
+        }
+        let base = ["x", "--function", "f", "--alias", "a", "--version", "2"];
+        for conflict in [
+            &["--linear", "10", "--bake", "60"][..],
+            &["--linear", "10", "--canary", "5", "--bake", "60"],
+            &["--canary", "5", "--bake", "60", "--all-at-once"],
+            &["--interval", "60"],
+            &["--no-health-check", "--max-error-rate", "0.1"],
+            &["--no-data", "maybe"],
+        ] {
+            let error = Wrapper::try_parse_from(base.iter().chain(conflict)).unwrap_err();
+            assert_eq!(error.exit_code(), 2, "{conflict:?}");
+        }
     }
 
     /// An execution that runs for two looks, then ends as scripted.
@@ -413,7 +487,7 @@ mod tests {
             exits: vec![exit(2, "Prepare"), exit(5, "Shift"), exit(6, "Route")],
         };
         let mut lines = Vec::new();
-        let result = follow(&scripted, "arn:exec", Duration::from_millis(1), |l| lines.push(l)).await.unwrap();
+        let result = follow(&scripted, "arn:exec", Duration::from_millis(1), None, |l| lines.push(l)).await.unwrap();
         assert_eq!(
             lines,
             [

@@ -227,3 +227,38 @@ fn aws_failures_are_one_line_each_with_what_to_do() {
     let text = stderr(&output);
     assert!(text.contains("no AWS region is set: pass --region"), "{text}");
 }
+
+#[test]
+fn plan_takes_starts_request_flags_over_a_file() {
+    let output =
+        canaryctl(&["plan", "--input", "../../deploy/prod-rollout.json", "--function", "orders-api", "--version", "7"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(stdout(&output).contains("Rollout of orders-api:live to version 7"), "{}", stdout(&output));
+    let flags_only =
+        canaryctl(&["plan", "--function", "f", "--alias", "live", "--version", "2", "--canary", "5", "--bake", "600"]);
+    assert!(flags_only.status.success(), "{}", stderr(&flags_only));
+    assert!(stdout(&flags_only).contains("5%"), "{}", stdout(&flags_only));
+}
+
+#[test]
+fn output_and_aws_flags_are_global_as_in_the_aws_cli() {
+    // Before the subcommand, and -o for --output.
+    let output = canaryctl(&["-o", "json", "--region", "eu-west-1", "plan", "--input", "tests/fixtures/linear.json"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(serde_json::from_str::<Value>(&stdout(&output)).is_ok(), "{}", stdout(&output));
+    // After it, as before.
+    let after = canaryctl(&["plan", "--input", "tests/fixtures/linear.json", "-o", "json"]);
+    assert_eq!(stdout(&after), stdout(&output));
+}
+
+#[test]
+fn contradicting_flags_are_refused_with_exit_2() {
+    let output =
+        canaryctl(&["plan", "--function", "f", "--alias", "a", "--version", "2", "--linear", "10", "--bake", "60"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("--bake") && stderr(&output).contains("cannot be used with"),
+        "{}",
+        stderr(&output)
+    );
+}
