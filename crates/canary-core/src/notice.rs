@@ -92,3 +92,39 @@ pub fn notices(task: Task, state: &Rollout) -> Vec<Notice> {
     }
     out
 }
+
+/// The namespace and name of the metric the controller publishes whenever it moves an alias: the share of
+/// the alias's traffic the new version gets, so a dashboard can draw a rollout over time.
+pub const TRAFFIC_NAMESPACE: &str = "LambdaCanary";
+pub const TRAFFIC_METRIC: &str = "NewVersionTrafficPercent";
+
+/// After a task that wrote the alias (a move, or the rollback), the new version's share of the traffic as
+/// a CloudWatch Embedded Metric Format document: printed as one log line, CloudWatch Logs turns it into the
+/// metric [`TRAFFIC_METRIC`] (dimensions `FunctionName`, `Alias`) with no API call. `None` for other tasks.
+pub fn traffic_metric(task: Task, state: &Rollout, now: chrono::DateTime<chrono::Utc>) -> Option<Value> {
+    let routing = match task {
+        Task::Move if state.step.is_some() => state.expected_routing(),
+        Task::Rollback => state.report.as_ref()?.routing.clone(),
+        _ => return None,
+    };
+    let version = &state.request.version;
+    let share = if &routing.function_version == version {
+        1.0
+    } else {
+        routing.additional_version_weights.get(version).copied().unwrap_or(0.0)
+    };
+    Some(json!({
+        "_aws": {
+            "Timestamp": now.timestamp_millis(),
+            "CloudWatchMetrics": [{
+                "Namespace": TRAFFIC_NAMESPACE,
+                "Dimensions": [["FunctionName", "Alias"]],
+                "Metrics": [{"Name": TRAFFIC_METRIC, "Unit": "Percent"}],
+            }],
+        },
+        "FunctionName": crate::request::function_name_of(&state.request.function),
+        "Alias": state.request.alias,
+        "NewVersion": version,
+        TRAFFIC_METRIC: share * 100.0,
+    }))
+}

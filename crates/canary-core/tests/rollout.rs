@@ -832,3 +832,27 @@ fn latency_at_full_traffic_is_judged_against_the_old_version_before_the_rollout(
         assert_eq!(Rollout::prepare(request(extra), facts(), EXEC, t0()).unwrap().baseline_before_window(t0()), None);
     }
 }
+
+#[test]
+fn every_write_of_the_alias_publishes_the_new_versions_share_as_an_embedded_metric() {
+    use canary_core::notice::{TRAFFIC_METRIC, TRAFFIC_NAMESPACE, Task, traffic_metric};
+    let linear = request(json!({"strategy": {"linear": {"percent": 50, "interval_seconds": 10}}}));
+    let prepared = Rollout::prepare(linear, facts(), EXEC, t0()).unwrap();
+    assert_eq!(traffic_metric(Task::Move, &prepared, t0()), None, "nothing moved yet");
+    assert_eq!(traffic_metric(Task::Prepare, &prepared, t0()), None);
+    let half = prepared.after_move("r1".into(), t0());
+    let metric = traffic_metric(Task::Move, &half, t0()).unwrap();
+    assert_eq!(metric[TRAFFIC_METRIC], 50.0);
+    assert_eq!((metric["FunctionName"].as_str(), metric["Alias"].as_str()), (Some("orders-api"), Some("live")));
+    let directive = &metric["_aws"]["CloudWatchMetrics"][0];
+    assert_eq!(directive["Namespace"], TRAFFIC_NAMESPACE);
+    assert_eq!(directive["Metrics"][0]["Name"], TRAFFIC_METRIC);
+    assert_eq!(metric["_aws"]["Timestamp"], t0().timestamp_millis());
+    let full = half.clone().after_check(healthy(), t0()).after_move("r2".into(), t0());
+    assert_eq!(traffic_metric(Task::Move, &full, t0()).unwrap()[TRAFFIC_METRIC], 100.0);
+    assert_eq!(traffic_metric(Task::Rollback, &half, t0()), None, "no report: the rollback has not run");
+    let failed = half.after_check(failing(), t0());
+    let original = failed.original.clone();
+    let rolled_back = Rollout { report: Some(failed.report(Outcome::RolledBack, original, t0())), ..failed };
+    assert_eq!(traffic_metric(Task::Rollback, &rolled_back, t0()).unwrap()[TRAFFIC_METRIC], 0.0);
+}

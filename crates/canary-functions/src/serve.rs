@@ -119,6 +119,7 @@ pub async fn serve(task: ControllerTask) -> Result<(), Error> {
             let next = if task == ControllerTask::Shift { Next::Shift } else { Next::Promote };
             run(|payload| async {
                 let state = crate::advance(state_from(payload)?, next, &aliases, now()).await?;
+                publish_traffic(Task::Move, &state);
                 crate::announce(&notifier, Task::Move, &state).await;
                 Ok(state)
             })
@@ -137,6 +138,7 @@ pub async fn serve(task: ControllerTask) -> Result<(), Error> {
             let aliases = LambdaAliases::from_config(&config);
             run(|payload| async {
                 let state = crate::rollback(state_from(payload)?, &aliases, now()).await?;
+                publish_traffic(Task::Rollback, &state);
                 crate::announce(&notifier, Task::Rollback, &state).await;
                 Ok(state)
             })
@@ -168,6 +170,14 @@ pub async fn serve(task: ControllerTask) -> Result<(), Error> {
                 (StepFunctionsExecutions::from_config(&config), LambdaAliases::from_config(&config));
             run(|payload| crate::safety_net(payload, &executions, &aliases, &notifier, now())).await
         }
+    }
+}
+
+/// The new version's share of the alias's traffic after a write, as one Embedded Metric Format line on
+/// stdout: CloudWatch Logs makes it a metric (the dashboard's traffic graph) without an API call.
+fn publish_traffic(task: Task, state: &canary_core::Rollout) {
+    if let Some(metric) = canary_core::notice::traffic_metric(task, state, chrono::Utc::now()) {
+        println!("{metric}");
     }
 }
 

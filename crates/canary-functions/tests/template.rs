@@ -135,3 +135,31 @@ fn the_notification_rule_selects_events_the_controller_publishes() {
     }
     assert!(rule.contains("source: [lambda-canary]") && canary_core::notice::SOURCE == "lambda-canary");
 }
+
+#[test]
+fn the_dashboard_is_valid_json_and_draws_the_metric_the_controller_publishes() {
+    let template = template();
+    let start = template.find("DashboardBody: !Sub |\n").unwrap() + "DashboardBody: !Sub |\n".len();
+    let body: String = template[start..]
+        .lines()
+        .take_while(|l| l.starts_with("        ") || l.trim().is_empty())
+        .collect::<Vec<_>>()
+        .join("\n");
+    // What CloudFormation substitutes, replaced by plain text.
+    let mut filled = body.clone();
+    while let Some(at) = filled.find("${") {
+        let end = at + filled[at..].find('}').unwrap();
+        filled.replace_range(at..=end, "x");
+    }
+    let dashboard: serde_json::Value = serde_json::from_str(&filled).unwrap_or_else(|e| panic!("{e}: {filled}"));
+    let widgets = dashboard["widgets"].as_array().unwrap();
+    let titles: Vec<&str> = widgets.iter().filter_map(|w| w["properties"]["title"].as_str()).collect();
+    for wanted in ["share of live's traffic", "Rollout outcomes", "Invocations", "Errors", "p99"] {
+        assert!(titles.iter().any(|t| t.contains(wanted)), "no {wanted} widget: {titles:?}");
+    }
+    let traffic = &widgets.iter().find(|w| w["properties"]["title"].as_str().unwrap_or("").contains("share")).unwrap();
+    let metric = &traffic["properties"]["metrics"][0];
+    assert_eq!(metric[0], canary_core::notice::TRAFFIC_NAMESPACE);
+    assert_eq!(metric[1], canary_core::notice::TRAFFIC_METRIC);
+    assert_eq!((metric[2].as_str(), metric[4].as_str()), (Some("FunctionName"), Some("Alias")));
+}
