@@ -1,5 +1,6 @@
 //! Operating rollouts that run: `status`, `watch`, `list`, `abort`.
 
+use crate::render::{RolloutView, StatusView};
 use crate::start::{exit_code, follow};
 use crate::{AwsArgs, Failure, Output};
 use canary_aws::{Aliases, EventBridgeNotifier, ExecutionInfo, Executions, LambdaAliases, StepFunctionsExecutions};
@@ -55,63 +56,29 @@ pub async fn last_state(executions: &dyn Executions, arn: &str) -> Result<Option
 }
 
 /// What `status` reports of an execution: where the rollout stands, or how it ended.
-pub async fn status_of(executions: &dyn Executions, arn: &str) -> Result<Value, Failure> {
+pub async fn status_of(executions: &dyn Executions, arn: &str) -> Result<StatusView, Failure> {
     let info = executions.describe(arn).await.map_err(|e| Failure::from_aws(format!("could not read {arn}"), &e))?;
     let result = interpret(&info.status, info.output.as_deref(), info.error.as_deref(), info.cause.as_deref());
-    let mut status = json!({"execution_arn": arn, "name": info.name, "status": info.status, "outcome": result.outcome,
-                            "started_at": info.started_at});
-    if let Some(message) = &result.message {
-        status["message"] = json!(message);
-    }
-    if let Some(report) = &result.report {
-        status["report"] = json!(report);
-    }
-    if let Some(state) = last_state(executions, arn).await? {
-        status["function"] = json!(state.request.function);
-        status["alias"] = json!(state.request.alias);
-        status["old_version"] = json!(state.old_version);
-        status["new_version"] = json!(state.request.version);
-        status["step"] = json!(state.step.map_or(0, |s| s + 1));
-        status["step_count"] = json!(state.step_count);
-        status["routing"] = json!(state.expected_routing());
-        status["next"] = json!(state.next);
-        if let Some(record) = state.history.last() {
-            status["last_step"] = json!(record);
-        }
-    }
-    Ok(status)
-}
-
-fn status_text(status: &Value) -> String {
-    let text = |key: &str| status[key].as_str().unwrap_or("?").to_string();
-    let mut out = format!("{}: {}", text("name"), text("outcome"));
-    if status.get("function").is_some() {
-        out.push_str(&format!(
-            "\n  {}:{} from version {} to {}, step {} of {}",
-            text("function"),
-            text("alias"),
-            text("old_version"),
-            text("new_version"),
-            status["step"],
-            status["step_count"]
-        ));
-        if let Ok(routing) = serde_json::from_value::<canary_core::Routing>(status["routing"].clone()) {
-            let left = if status["status"] == "RUNNING" { "routes" } else { "was last set to" };
-            out.push_str(&format!("\n  alias {left} {routing}"));
-        }
-    }
-    if let Some(message) = status["message"].as_str() {
-        out.push_str(&format!("\n  {message}"));
-    }
-    out
+    let finished_at = result.report.as_ref().map(|r| r.finished_at);
+    let rollout = last_state(executions, arn).await?.map(|state| RolloutView::of(&state, finished_at, Utc::now()));
+    Ok(StatusView {
+        execution_arn: arn.to_string(),
+        name: info.name,
+        status: info.status,
+        outcome: result.outcome,
+        started_at: info.started_at,
+        message: result.message,
+        report: result.report,
+        rollout,
+    })
 }
 
 pub async fn status(target: Target) -> Result<u8, Failure> {
     let arn = execution_arn(&target.execution, target.state_machine_arn.as_deref())?;
     let status = status_of(&executions(&target.aws, &arn).await, &arn).await?;
     match target.output {
-        Output::Json => println!("{status}"),
-        Output::Text => println!("{}", status_text(&status)),
+        Output::Json => println!("{}", serde_json::to_string(&status).expect("status views serialise")),
+        Output::Text => println!("{status}"),
     }
     Ok(0)
 }
@@ -331,15 +298,77 @@ mod tests {
     }
 
     #[test]
-    fn status_text_says_where_the_rollout_stands() {
-        let running = json!({"name": "deploy-42", "status": "RUNNING", "outcome": "running", "function": "orders",
-            "alias": "live", "old_version": "41", "new_version": "42", "step": 3, "step_count": 10,
-            "routing": {"function_version": "41", "additional_version_weights": {"42": 0.3}}});
+    fn status_says_where_the_rollout_stands_with_its_latest_figures_and_gates() {
+        use canary_core::health::{HealthFigures, VersionFigures};
+        use canary_core::{AliasState, LiveFacts, Routing, parse_request};
+        use chrono::TimeZone;
+        let t0 = Utc.with_ymd_and_hms(2026, 11, 30, 12, 0, 0).unwrap();
+        let request = parse_request(&json!({"function": "orders", "alias": "live", "version": "42",
+            "strategy": {"linear": {"percent": 30, "interval_seconds": 120}},
+            "approval": {"before_percent": [30, 60]},
+            "health": {"metrics_delay_seconds": 60, "min_invocations": 10}}))
+        .unwrap();
+        let facts = LiveFacts {
+            function_exists: true,
+            version_exists: true,
+            alias: Some(AliasState {
+                routing: Routing::to_version("41"),
+                revision_id: "r".into(),
+                description: "".into(),
+            }),
+            alarms: Vec::new(),
+            missing_hooks: Vec::new(),
+            lock: None,
+        };
+        let figures = HealthFigures {
+            new: VersionFigures { invocations: 120, errors: 1, p99_duration_ms: Some(210.0), ..Default::default() },
+            baseline: VersionFigures {
+                invocations: 280,
+                errors: 2,
+                p99_duration_ms: Some(200.0),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let state = Rollout::prepare(request, facts, "arn:aws:states:us-east-1:1:execution:m:deploy-42", t0).unwrap();
+        let state = state.after_approval("promote").unwrap().after_move("r1".into(), t0);
+        // A look at 3m00s that passed: the second step is gated.
+        let state = state.after_check(Some(figures), t0 + chrono::Duration::seconds(180));
+        let view = StatusView {
+            execution_arn: "arn:exec".into(),
+            name: "deploy-42".into(),
+            status: "RUNNING".into(),
+            outcome: "running".into(),
+            started_at: t0,
+            message: None,
+            report: None,
+            rollout: Some(RolloutView::of(&state, None, t0 + chrono::Duration::seconds(250))),
+        };
         assert_eq!(
-            status_text(&running),
-            "deploy-42: running\n  orders:live from version 41 to 42, step 3 of 10\n  alias routes 41 (70%) + 42 (30%)"
+            view.to_string(),
+            "deploy-42: running\n  orders:live from version 41 to 42, step 1 of 4\n  alias routes 41 (70%) + 42 (30%); \
+             elapsed 4m10s\n  new version: 120 invocations, 1 error (0.833%), p99 210.0 ms\n  old version: 280 invocations, 2 \
+             errors (0.714%), p99 200.0 ms\n  approval gates: before 30% (passed), before 60% (ahead)"
         );
-        let refused = json!({"name": "deploy-43", "status": "FAILED", "outcome": "refused", "message": "version: ..."});
-        assert_eq!(status_text(&refused), "deploy-43: refused\n  version: ...");
+        let json = serde_json::to_value(&view).unwrap();
+        assert_eq!(
+            (json["step"].as_u64(), json["step_count"].as_u64(), json["weight_percent"].as_f64()),
+            (Some(1), Some(4), Some(30.0))
+        );
+        assert_eq!(json["routing"]["additional_version_weights"]["42"], 0.3);
+        assert_eq!((json["elapsed_seconds"].as_i64(), json["figures"]["new"]["errors"].as_u64()), (Some(250), Some(1)));
+        assert_eq!(
+            json["gates"],
+            json!([{"before_percent": 30.0, "passed": true}, {"before_percent": 60.0, "passed": false}])
+        );
+        let refused = StatusView {
+            name: "deploy-43".into(),
+            status: "FAILED".into(),
+            outcome: "refused".into(),
+            message: Some("version: ...".into()),
+            rollout: None,
+            ..view
+        };
+        assert_eq!(refused.to_string(), "deploy-43: refused\n  version: ...");
     }
 }

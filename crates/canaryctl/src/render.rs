@@ -222,3 +222,161 @@ mod tests {
         assert!(checked("wait", 300, 2).starts_with("step 1/2: too little traffic (2 invocations"));
     }
 }
+
+/// Where an execution's rollout stands, or how it ended: `canaryctl status` (and `watch` at the end), as
+/// JSON fields for machines and as a header with the latest figures for people.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct StatusView {
+    pub execution_arn: String,
+    pub name: String,
+    /// Step Functions' status: RUNNING, SUCCEEDED, FAILED, ABORTED, TIMED_OUT.
+    pub status: String,
+    /// What it means for the rollout: running, promoted, rolled_back, refused, aborted, ...
+    pub outcome: String,
+    pub started_at: chrono::DateTime<chrono::Utc>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub report: Option<canary_core::Report>,
+    /// The rollout as its last state holds it; absent when the execution never prepared one.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub rollout: Option<RolloutView>,
+}
+
+/// The rollout part of a [`StatusView`].
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RolloutView {
+    pub function: String,
+    pub alias: String,
+    pub old_version: String,
+    pub new_version: String,
+    /// 1-based; 0 before the first move.
+    pub step: usize,
+    pub step_count: usize,
+    pub routing: canary_core::Routing,
+    /// The new version's share of the alias's traffic, in percent.
+    pub weight_percent: f64,
+    pub next: Next,
+    /// Seconds since the rollout started, until now or its end.
+    pub elapsed_seconds: i64,
+    /// When the next health check is due, while a step is held.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_check_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// The latest figures of both versions (the current step's window so far).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub figures: Option<canary_core::HealthFigures>,
+    /// Every approval gate, and whether it was passed.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub gates: Vec<GateView>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_step: Option<canary_core::rollout::StepRecord>,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct GateView {
+    pub before_percent: f64,
+    pub passed: bool,
+}
+
+impl RolloutView {
+    pub fn of(
+        state: &Rollout,
+        finished_at: Option<chrono::DateTime<chrono::Utc>>,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Self {
+        let routing = state.expected_routing();
+        let version = &state.request.version;
+        let weight = if &routing.function_version == version {
+            100.0
+        } else {
+            routing.additional_version_weights.get(version).map_or(0.0, |w| w * 100.0)
+        };
+        let record = state.history.last();
+        let next_check_at = (state.next == Next::Hold && finished_at.is_none())
+            .then(|| record.and_then(|r| r.checked_at.or(Some(r.started_at))))
+            .flatten()
+            .map(|from| from + chrono::Duration::seconds(state.wait_seconds as i64));
+        let schedule = state.schedule();
+        let gates = state
+            .request
+            .approval
+            .before_percent
+            .iter()
+            .map(|percent| GateView {
+                before_percent: *percent,
+                passed: schedule
+                    .steps
+                    .iter()
+                    .position(|s| (s.percent - percent).abs() < 1e-9)
+                    .is_some_and(|i| state.approved.contains(&i)),
+            })
+            .collect();
+        RolloutView {
+            function: state.request.function.clone(),
+            alias: state.request.alias.clone(),
+            old_version: state.old_version.clone(),
+            new_version: version.clone(),
+            step: state.step.map_or(0, |s| s + 1),
+            step_count: state.step_count,
+            routing,
+            weight_percent: weight,
+            next: state.next,
+            elapsed_seconds: (finished_at.unwrap_or(now) - state.started_at).num_seconds().max(0),
+            next_check_at,
+            figures: record.and_then(|r| r.figures.clone()),
+            gates,
+            last_step: record.cloned(),
+        }
+    }
+}
+
+fn figures_line(who: &str, figures: &canary_core::VersionFigures) -> String {
+    let errors = figures.errors;
+    format!(
+        "{who}: {} invocations, {errors} error{} ({}){}",
+        figures.invocations,
+        if errors == 1 { "" } else { "s" },
+        percent_text(figures.error_rate() * 100.0),
+        figures.p99_duration_ms.map(|p| format!(", p99 {p:.1} ms")).unwrap_or_default()
+    )
+}
+
+impl std::fmt::Display for StatusView {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.name, self.outcome)?;
+        if let Some(r) = &self.rollout {
+            write!(
+                f,
+                "\n  {}:{} from version {} to {}, step {} of {}",
+                r.function, r.alias, r.old_version, r.new_version, r.step, r.step_count
+            )?;
+            let left = if self.status == "RUNNING" { "routes" } else { "was last set to" };
+            write!(f, "\n  alias {left} {}; elapsed {}", r.routing, duration_text(r.elapsed_seconds as u64))?;
+            if let Some(at) = r.next_check_at {
+                write!(f, ", next check at {}", at.format("%H:%M:%S UTC"))?;
+            }
+            if let Some(figures) = &r.figures {
+                write!(f, "\n  {}", figures_line("new version", &figures.new))?;
+                write!(f, "\n  {}", figures_line("old version", &figures.baseline))?;
+            }
+            if !r.gates.is_empty() {
+                let gates: Vec<String> = r
+                    .gates
+                    .iter()
+                    .map(|g| {
+                        format!(
+                            "before {} ({})",
+                            percent_text(g.before_percent),
+                            if g.passed { "passed" } else { "ahead" }
+                        )
+                    })
+                    .collect();
+                write!(f, "\n  approval gates: {}", gates.join(", "))?;
+            }
+        }
+        if let Some(message) = &self.message {
+            write!(f, "\n  {message}")?;
+        }
+        Ok(())
+    }
+}
