@@ -552,6 +552,17 @@ impl Rollout {
         }
     }
 
+    /// The alias as this execution last left it: the routing and lock it wrote, at the revision that write
+    /// returned. A task plans against it to write first, with no read; only a refused write (the revision
+    /// moved) makes it read the alias and plan again.
+    pub fn alias_as_left(&self) -> AliasState {
+        AliasState {
+            routing: self.expected_routing(),
+            revision_id: self.revision_id.clone(),
+            description: self.lock.clone(),
+        }
+    }
+
     /// What the next move (shift or promote) must do, given the alias as it is now. Only an alias this
     /// execution still holds, at the revision it last wrote, is written. A retried move that already
     /// happened does nothing; a change made by someone else is reported, never overwritten.

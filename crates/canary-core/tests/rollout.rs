@@ -856,3 +856,20 @@ fn every_write_of_the_alias_publishes_the_new_versions_share_as_an_embedded_metr
     let rolled_back = Rollout { report: Some(failed.report(Outcome::RolledBack, original, t0())), ..failed };
     assert_eq!(traffic_metric(Task::Rollback, &rolled_back, t0()).unwrap()[TRAFFIC_METRIC], 0.0);
 }
+
+#[test]
+fn a_move_is_planned_against_the_alias_as_the_rollout_left_it() {
+    let linear = request(json!({"strategy": {"linear": {"percent": 50, "interval_seconds": 10}}}));
+    let prepared = Rollout::prepare(linear, facts(), EXEC, t0()).unwrap().after_lock("r1".into());
+    let left = prepared.alias_as_left();
+    assert_eq!((left.routing, left.revision_id.as_str()), (Routing::to_version("1"), "r1"));
+    assert_eq!(left.description, prepared.lock);
+    match prepared.plan_move(&prepared.alias_as_left()) {
+        MovePlan::Write { revision_id, description, .. } => {
+            assert_eq!((revision_id.as_str(), description), ("r1", prepared.lock.clone()))
+        }
+        other => panic!("{other:?}"),
+    }
+    let moved = prepared.after_move("r2".into(), t0());
+    assert_eq!(moved.alias_as_left().routing, moved.expected_routing());
+}

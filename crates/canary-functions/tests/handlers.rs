@@ -18,6 +18,7 @@ struct FakeLambda {
     /// Errors returned by the next calls, in order, before behaving normally.
     failures: Mutex<Vec<Option<AwsError>>>,
     revision: Mutex<u32>,
+    reads: Mutex<u32>,
 }
 
 impl FakeLambda {
@@ -31,6 +32,7 @@ impl FakeLambda {
             writes: Mutex::new(Vec::new()),
             failures: Mutex::new(Vec::new()),
             revision: Mutex::new(0),
+            reads: Mutex::new(0),
         }
     }
     fn fail_next(&self, error: AwsError) {
@@ -77,6 +79,7 @@ impl Aliases for FakeLambda {
     }
     async fn get_alias(&self, _: &str, alias: &str) -> Result<Option<AliasState>, AwsError> {
         self.injected()?;
+        *self.reads.lock().unwrap() += 1;
         Ok(self.alias.lock().unwrap().clone().filter(|_| alias == "live"))
     }
     async fn update_alias(
@@ -89,7 +92,9 @@ impl Aliases for FakeLambda {
     ) -> Result<AliasState, AwsError> {
         self.injected()?;
         let mut alias = self.alias.lock().unwrap();
-        let current = alias.as_mut().unwrap();
+        let Some(current) = alias.as_mut() else {
+            return Err(AwsError::NotFound("ResourceNotFoundException: alias not found".into()));
+        };
         if current.revision_id != revision_id {
             return Err(AwsError::RevisionChanged("PreconditionFailedException".into()));
         }
@@ -245,13 +250,36 @@ async fn a_revision_that_moves_between_read_and_write_is_retryable() {
     assert_eq!(error.error_type(), "TransientAwsError");
     lambda.fail_next(AwsError::Other("AccessDeniedException".into()));
     assert_eq!(advance(state.clone(), Next::Shift, &lambda, t0()).await.unwrap_err().error_type(), "AwsError");
-    // The read succeeds, then the conditional write finds a new revision (a description edit, say).
+    // The write is refused (the revision moved), the alias read shows it as this rollout left it, and the
+    // write planned on that read finds yet another revision (a description edit, say).
+    lambda.fail_next(AwsError::RevisionChanged("PreconditionFailedException".into()));
     lambda.pass_next();
     lambda.fail_next(AwsError::RevisionChanged("PreconditionFailedException".into()));
     let error = advance(state.clone(), Next::Shift, &lambda, t0()).await.unwrap_err();
     assert_eq!(error.error_type(), "TransientAwsError", "Step Functions retries it, and the retry reads afresh");
     assert!(lambda.failures.lock().unwrap().is_empty(), "the write was the call that failed");
     assert_eq!(lambda.writes(), 1, "only Prepare's lock");
+}
+
+#[tokio::test]
+async fn a_move_writes_first_and_reads_the_alias_only_when_the_write_is_refused() {
+    let lambda = FakeLambda::new();
+    let state = prepare(request(), &lambda, &metrics(0, 0), &idle(), t0()).await.unwrap();
+    let reads = *lambda.reads.lock().unwrap();
+    let shifted = advance(state.clone(), Next::Shift, &lambda, t0()).await.unwrap();
+    assert_eq!((*lambda.reads.lock().unwrap() - reads, lambda.writes()), (0, 2), "one call: the conditional write");
+    // Retried after that write landed (its answer lost): the write is refused, the read shows the move done.
+    let retried = advance(state, Next::Shift, &lambda, t0()).await.unwrap();
+    assert_eq!((*lambda.reads.lock().unwrap() - reads, lambda.writes()), (1, 2), "read once, nothing written");
+    assert_eq!(retried.revision_id, shifted.revision_id);
+    // Someone else moved the alias: refused, read, reported, never overwritten.
+    let checked = check(shifted, &metrics(100, 0), &lambda, t0() + Duration::seconds(600)).await.unwrap();
+    assert!(matches!(checked.next, Next::Shift | Next::Promote), "{:?}", checked.next);
+    lambda.set_by_someone_else(Routing::to_version("1"));
+    let error = advance(checked.clone(), checked.next, &lambda, t0() + Duration::seconds(601)).await.unwrap_err();
+    assert_eq!(error.error_type(), "AliasChangedConcurrently");
+    assert_eq!(*lambda.reads.lock().unwrap() - reads, 2, "the refused write made it read");
+    assert_eq!(lambda.routing(), Routing::to_version("1"), "the foreign change stands");
 }
 
 #[tokio::test]
