@@ -49,6 +49,28 @@ pub fn ensure_venv() -> Result<(), String> {
     std::fs::write(stamp, wanted).map_err(|e| e.to_string())
 }
 
+/// checkov, at the version `xtask/requirements-checkov.txt` pins, in its own venv (`.venv-checkov`): its
+/// dependencies would otherwise fight moto's and cfn-lint's over shared packages.
+pub fn ensure_checkov() -> Result<PathBuf, String> {
+    let requirements = root().join("xtask/requirements-checkov.txt");
+    let wanted = std::fs::read_to_string(&requirements).map_err(|e| e.to_string())?;
+    let venv = root().join(".venv-checkov");
+    let stamp = venv.join(".xtask-requirements");
+    let bin = venv.join("bin");
+    if std::fs::read_to_string(&stamp).is_ok_and(|s| s == wanted) {
+        return Ok(bin.join("checkov"));
+    }
+    step("installing checkov into .venv-checkov");
+    if !bin.join("python").exists() {
+        run("python3", &["-m", "venv", ".venv-checkov"])?;
+    }
+    run_with(
+        Command::new(bin.join("pip")).args(["install", "--quiet", "--disable-pip-version-check", "-r"]).arg(&requirements),
+    )?;
+    std::fs::write(stamp, wanted).map_err(|e| e.to_string())?;
+    Ok(bin.join("checkov"))
+}
+
 /// The npm packages of package.json, in node_modules.
 pub fn ensure_npm() -> Result<(), String> {
     let lock = root().join("package-lock.json");

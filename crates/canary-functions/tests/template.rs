@@ -163,3 +163,18 @@ fn the_dashboard_is_valid_json_and_draws_the_metric_the_controller_publishes() {
     assert_eq!(metric[1], canary_core::notice::TRAFFIC_METRIC);
     assert_eq!((metric[2].as_str(), metric[4].as_str()), (Some("FunctionName"), Some("Alias")));
 }
+
+#[test]
+fn every_suppressed_security_finding_says_why() {
+    let template = template();
+    let lines: Vec<&str> = template.lines().collect();
+    let mut suppressed = 0;
+    for (i, line) in lines.iter().enumerate() {
+        if let Some(id) = line.trim().strip_prefix("- id: CKV_") {
+            suppressed += 1;
+            let comment = lines.get(i + 1).and_then(|l| l.trim().strip_prefix("comment: ")).unwrap_or("");
+            assert!(comment.len() > 40, "CKV_{id} is suppressed without a reason: {comment:?}");
+        }
+    }
+    assert!(suppressed > 0);
+}
