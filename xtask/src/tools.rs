@@ -65,7 +65,9 @@ pub fn ensure_checkov() -> Result<PathBuf, String> {
         run("python3", &["-m", "venv", ".venv-checkov"])?;
     }
     run_with(
-        Command::new(bin.join("pip")).args(["install", "--quiet", "--disable-pip-version-check", "-r"]).arg(&requirements),
+        Command::new(bin.join("pip"))
+            .args(["install", "--quiet", "--disable-pip-version-check", "-r"])
+            .arg(&requirements),
     )?;
     std::fs::write(stamp, wanted).map_err(|e| e.to_string())?;
     Ok(bin.join("checkov"))

@@ -125,7 +125,9 @@ impl LambdaHooks {
     }
 }
 
-/// A hook's answer: a function error fails it (with the error's message), as does `{"passed": false}`.
+/// A hook's answer. Only `{"passed": true}` passes: a function error fails it (with the error's message), as
+/// does `{"passed": false}`, and so does any other answer (`null`, `"done"`, `{}`): a hook that forgot to
+/// return, or returns something else, has not approved the new version.
 pub(crate) fn hook_outcome(function_error: Option<&str>, payload: &[u8]) -> HookOutcome {
     let answer: serde_json::Value = serde_json::from_slice(payload).unwrap_or(serde_json::Value::Null);
     let text = |key: &str| answer.get(key).and_then(|v| v.as_str()).map(str::to_string);
@@ -134,10 +136,18 @@ pub(crate) fn hook_outcome(function_error: Option<&str>, payload: &[u8]) -> Hook
         return HookOutcome { passed: false, message };
     }
     match answer.get("passed").and_then(|p| p.as_bool()) {
+        Some(true) => HookOutcome { passed: true, message: text("reason").unwrap_or_else(|| "passed".into()) },
         Some(false) => {
             HookOutcome { passed: false, message: text("reason").unwrap_or_else(|| "it answered passed: false".into()) }
         }
-        _ => HookOutcome { passed: true, message: text("reason").unwrap_or_else(|| "passed".into()) },
+        None => {
+            let mut shown = String::from_utf8_lossy(payload).into_owned();
+            shown.truncate(200);
+            HookOutcome {
+                passed: false,
+                message: format!("it answered {shown}, not {{\"passed\": true}}: a hook approves only explicitly"),
+            }
+        }
     }
 }
 
@@ -280,8 +290,16 @@ mod tests {
         let cases: &[(Option<&str>, &str, bool, &str)] = &[
             (None, r#"{"passed": false, "reason": "checkout failed"}"#, false, "checkout failed"),
             (None, r#"{"passed": false}"#, false, "it answered passed: false"),
-            (None, "null", true, "passed"),
-            (None, r#""done""#, true, "passed"),
+            (None, "null", false, r#"it answered null, not {"passed": true}: a hook approves only explicitly"#),
+            (None, r#""done""#, false, r#"it answered "done", not {"passed": true}: a hook approves only explicitly"#),
+            (None, "{}", false, r#"it answered {}, not {"passed": true}: a hook approves only explicitly"#),
+            (
+                None,
+                r#"{"passed": "yes"}"#,
+                false,
+                r#"it answered {"passed": "yes"}, not {"passed": true}: a hook approves only explicitly"#,
+            ),
+            (None, r#"{"passed": true, "reason": "smoke ok"}"#, true, "smoke ok"),
             (Some("Unhandled"), "not json", false, "the function failed (Unhandled)"),
         ];
         for &(error, body, passed, message) in cases {

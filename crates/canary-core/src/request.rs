@@ -175,6 +175,14 @@ pub struct HealthPolicy {
     pub check_interval_seconds: Option<u64>,
 }
 
+impl HealthPolicy {
+    /// How long each held step waits after its hold for complete metrics: the delay, when there are
+    /// checks to wait for.
+    pub fn effective_metrics_delay(&self) -> u64 {
+        if self.enabled { self.metrics_delay_seconds } else { 0 }
+    }
+}
+
 fn default_baseline_confidence() -> f64 {
     0.99
 }
@@ -561,7 +569,7 @@ fn validate(raw: RawRequest, mut problems: Problems) -> Result<RolloutRequest, R
                     format!("{percent} is listed twice"),
                     "list each gated step once",
                 );
-            } else if !steps.iter().any(|s| (s.percent - percent).abs() < 1e-9) {
+            } else if !steps.iter().any(|s| crate::schedule::same_percent(s.percent, *percent)) {
                 let shown: Vec<String> = steps.iter().take(10).map(|s| format!("{}", s.percent)).collect();
                 problems.add(
                     format!("approval.before_percent[{i}]"),

@@ -479,7 +479,8 @@ impl Rollout {
     fn go_to_next_move(mut self) -> Rollout {
         let index = self.next_index();
         let step = self.schedule().step(index);
-        let gated = self.request.approval.before_percent.iter().any(|p| (p - step.percent).abs() < 1e-9);
+        let gated =
+            self.request.approval.before_percent.iter().any(|p| crate::schedule::same_percent(*p, step.percent));
         self.next = if gated && !self.approved.contains(&index) && !self.skip_to_final {
             Next::AwaitApproval
         } else if step.is_final() {
@@ -662,8 +663,7 @@ impl Rollout {
     }
 
     fn metrics_delay(&self) -> u64 {
-        let health = &self.request.health;
-        if health.enabled { health.metrics_delay_seconds } else { 0 }
+        self.request.health.effective_metrics_delay()
     }
 
     fn push_record(&mut self, record: StepRecord) {

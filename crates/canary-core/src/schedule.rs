@@ -14,6 +14,17 @@ pub const MAX_STEPS: usize = 1000;
 /// the smallest step allowed (0.1%).
 const EPSILON: f64 = 1e-9;
 
+/// Whether two percentages name the same step: equal but for f64 rounding (far below the finest step,
+/// 0.001 percentage points).
+///
+/// ```
+/// use canary_core::schedule::same_percent;
+/// assert!(same_percent(0.1 + 0.2, 0.3) && !same_percent(30.0, 30.001));
+/// ```
+pub fn same_percent(a: f64, b: f64) -> bool {
+    (a - b).abs() < EPSILON
+}
+
 /// One step: the new version's share of traffic, in percent, and how long it is held before it is judged.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Step {
@@ -97,7 +108,7 @@ impl Schedule {
         self.steps
             .iter()
             .filter(|s| s.hold_seconds > 0)
-            .map(|s| s.hold_seconds + if health.enabled { health.metrics_delay_seconds } else { 0 })
+            .map(|s| s.hold_seconds + health.effective_metrics_delay())
             .sum()
     }
 

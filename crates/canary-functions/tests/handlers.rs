@@ -550,10 +550,11 @@ fn quiet_notifier() -> FakeNotifier {
 #[async_trait]
 impl Notifier for FakeNotifier {
     async fn publish(&self, notices: &[canary_core::notice::Notice]) -> Result<(), AwsError> {
+        // Every attempt is recorded, the failed ones too.
+        self.0.lock().unwrap().extend(notices.iter().map(|n| n.detail_type));
         if self.1 {
             return Err(AwsError::Transient("EventBridge is down".into()));
         }
-        self.0.lock().unwrap().extend(notices.iter().map(|n| n.detail_type));
         Ok(())
     }
 }
@@ -568,7 +569,11 @@ async fn announcing_publishes_and_never_fails_the_task() {
     announce(&notifier, Task::Prepare, &state).await;
     announce(&notifier, Task::Move, &state).await;
     assert_eq!(*notifier.0.lock().unwrap(), ["Rollout Started"]);
-    announce(&FakeNotifier(Mutex::new(Vec::new()), true), Task::Prepare, &state).await;
+    // EventBridge failing: the events were attempted, and announce returned; it has no error to give the
+    // task (its type says so), so the rollout goes on.
+    let failing = FakeNotifier(Mutex::new(Vec::new()), true);
+    let () = announce(&failing, Task::Prepare, &state).await;
+    assert_eq!(*failing.0.lock().unwrap(), ["Rollout Started"]);
     // The safety net announces the restore it made.
     let shifted = advance(state.clone(), Next::Shift, &lambda, t0()).await.unwrap();
     let history = History(vec![exit(5, "Shift", &serde_json::to_string(&shifted).unwrap())], "ABORTED");

@@ -60,7 +60,7 @@ pub fn plan_text(request: &RolloutRequest) -> String {
         "Traffic held {} in all; about {} with the {} s wait for complete metrics at each step.",
         duration_text(schedule.total_hold_seconds()),
         duration_text(schedule.estimated_seconds(health)),
-        if health.enabled { health.metrics_delay_seconds } else { 0 },
+        health.effective_metrics_delay(),
     );
     if !health.enabled {
         let _ = writeln!(out, "Health checks are off: every step passes.");
@@ -307,7 +307,7 @@ impl RolloutView {
                 passed: schedule
                     .steps
                     .iter()
-                    .position(|s| (s.percent - percent).abs() < 1e-9)
+                    .position(|s| canary_core::schedule::same_percent(s.percent, *percent))
                     .is_some_and(|i| state.approved.contains(&i)),
             })
             .collect();
