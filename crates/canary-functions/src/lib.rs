@@ -142,15 +142,7 @@ pub async fn prepare(
     let facts = canary_core::LiveFacts { function_exists, version_exists, alias, alarms, missing_hooks, lock };
     let mut rollout = Rollout::prepare(request, facts, &execution, now).map_err(ControllerError::Refused)?;
     if let Some((start, end)) = rollout.baseline_before_window(now) {
-        let query = WindowQuery {
-            function_name: rollout.request.function_name().to_string(),
-            alias: rollout.request.alias.clone(),
-            new_version: rollout.request.version.clone(),
-            baseline_version: rollout.old_version.clone(),
-            start,
-            end,
-        };
-        let before = metrics.figures(&query).await?.baseline;
+        let before = metrics.figures(&window_query(&rollout, start, end)).await?.baseline;
         rollout = rollout.with_baseline_before(before);
     }
     let locked = match carry_out(aliases, &rollout, |live| rollout.plan_lock(live)).await {
@@ -170,6 +162,18 @@ pub async fn prepare(
         "rollout prepared"
     );
     Ok(rollout)
+}
+
+/// The metrics query for both versions of a rollout over one window.
+fn window_query(rollout: &Rollout, start: DateTime<Utc>, end: DateTime<Utc>) -> WindowQuery {
+    WindowQuery {
+        function_name: rollout.request.function_name().to_string(),
+        alias: rollout.request.alias.clone(),
+        new_version: rollout.request.version.clone(),
+        baseline_version: rollout.old_version.clone(),
+        start,
+        end,
+    }
 }
 
 /// Whether the execution holding a lock still runs. A holder that is not an execution of a state machine,
@@ -276,15 +280,7 @@ pub async fn check(
         return Err(ControllerError::InvalidState("health checked before the first move".into()));
     };
     let figures = if state.needs_metrics() {
-        let query = WindowQuery {
-            function_name: state.request.function_name().to_string(),
-            alias: state.request.alias.clone(),
-            new_version: state.request.version.clone(),
-            baseline_version: state.old_version.clone(),
-            start,
-            end,
-        };
-        let mut figures = metrics.figures(&query).await?;
+        let mut figures = metrics.figures(&window_query(&state, start, end)).await?;
         figures.alarms = metrics.alarm_states(&state.request.health.alarms).await?;
         Some(figures)
     } else {
