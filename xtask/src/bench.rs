@@ -279,7 +279,7 @@ fn ours(traffic: &mut Traffic, looks: bool) -> RunResult {
                 rollout = rollout.after_check(Some(figures), now);
             }
             Next::Rollback => {
-                let reason = rollout.failure.as_ref().map(|f| f.signal.clone());
+                let reason = rollout.failure.as_ref().map(|f| f.signal.to_string());
                 return RunResult { rolled_back_at: Some(now), full_at, failures: traffic.failures_until(now), reason };
             }
             Next::Done => return promoted(traffic, full_at),

@@ -63,11 +63,51 @@ pub struct HealthFigures {
     pub baseline_before: Option<VersionFigures>,
 }
 
+/// What a check measured, or what failed a rollout. Serialised as its snake_case name (`error_rate`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Signal {
+    /// A watched CloudWatch alarm.
+    Alarm,
+    /// The new version's error rate against `max_error_rate`.
+    ErrorRate,
+    /// The new version's errors against the old version's.
+    Baseline,
+    /// The new version's p99 duration against the old version's.
+    LatencyP99,
+    /// Too little traffic to judge.
+    Invocations,
+    /// A traffic hook failed.
+    Hook,
+    /// A failure outside health (a task error).
+    Error,
+}
+
+impl Signal {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Signal::Alarm => "alarm",
+            Signal::ErrorRate => "error_rate",
+            Signal::Baseline => "baseline",
+            Signal::LatencyP99 => "latency_p99",
+            Signal::Invocations => "invocations",
+            Signal::Hook => "hook",
+            Signal::Error => "error",
+        }
+    }
+}
+
+impl std::fmt::Display for Signal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// One rule applied to one window, with its figures: what was measured, against what, and the verdict.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Check {
     /// `alarm`, `error_rate`, `baseline` or `latency_p99`.
-    pub signal: String,
+    pub signal: Signal,
     pub value: f64,
     pub threshold: f64,
     pub passed: bool,
@@ -80,8 +120,8 @@ pub struct Check {
 /// The signal that failed a step, with its value and the threshold it crossed, so a rollback explains itself.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Failure {
-    /// A [`Check`]'s signal, `invocations` (too little traffic), or `error` (a failure outside health).
-    pub signal: String,
+    /// A [`Check`]'s signal, `invocations` (too little traffic), `hook`, or `error` (a failure outside health).
+    pub signal: Signal,
     pub value: f64,
     pub threshold: f64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -92,7 +132,7 @@ pub struct Failure {
 impl From<&Check> for Failure {
     fn from(check: &Check) -> Failure {
         Failure {
-            signal: check.signal.clone(),
+            signal: check.signal,
             value: check.value,
             threshold: check.threshold,
             p_value: check.p_value,
@@ -246,7 +286,7 @@ fn alarm_checks(figures: &HealthFigures, started_at: DateTime<Utc>) -> Vec<Check
             (false, _) => format!("alarm {} is {}", alarm.name, alarm.state),
         };
         Check {
-            signal: "alarm".into(),
+            signal: Signal::Alarm,
             value: f64::from(u8::from(firing)),
             threshold: 0.0,
             passed: !(firing && since_rollout),
@@ -268,7 +308,7 @@ fn error_rate_check(policy: &HealthPolicy, max_error_rate: f64, new: &VersionFig
     let passed = rate <= max_error_rate;
     let relation = if passed { "within" } else { "more than" };
     Check {
-        signal: "error_rate".into(),
+        signal: Signal::ErrorRate,
         value: new.error_rate(),
         threshold: max_error_rate,
         passed,
@@ -287,7 +327,7 @@ fn error_rate_sequential_check(
     let p_value = evidence.above_p_value();
     let above = p_value <= 1.0 - policy.baseline_confidence;
     Check {
-        signal: "error_rate".into(),
+        signal: Signal::ErrorRate,
         value: new.error_rate(),
         threshold: max_error_rate,
         passed: !above,
@@ -307,7 +347,7 @@ fn baseline_check(policy: &HealthPolicy, figures: &HealthFigures, test: Baseline
     let (new, baseline) = (&figures.new, &figures.baseline);
     if baseline.invocations == 0 {
         return Check {
-            signal: "baseline".into(),
+            signal: Signal::Baseline,
             value: new.error_rate(),
             threshold: 0.0,
             passed: true,
@@ -324,7 +364,7 @@ fn baseline_check(policy: &HealthPolicy, figures: &HealthFigures, test: Baseline
     let alpha = 1.0 - policy.baseline_confidence;
     let worse = new.error_rate() > baseline.error_rate() && p_value < alpha;
     Check {
-        signal: "baseline".into(),
+        signal: Signal::Baseline,
         value: new.error_rate(),
         threshold: baseline.error_rate(),
         passed: !worse,
@@ -356,7 +396,7 @@ fn latency_check(max_increase: f64, figures: &HealthFigures) -> Check {
             let increase = new_p99 / base_p99 - 1.0;
             let passed = increase <= max_increase;
             Check {
-                signal: "latency_p99".into(),
+                signal: Signal::LatencyP99,
                 value: increase,
                 threshold: max_increase,
                 passed,
@@ -370,7 +410,7 @@ fn latency_check(max_increase: f64, figures: &HealthFigures) -> Check {
             }
         }
         _ => Check {
-            signal: "latency_p99".into(),
+            signal: Signal::LatencyP99,
             value: 0.0,
             threshold: max_increase,
             passed: true,

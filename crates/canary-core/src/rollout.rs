@@ -6,7 +6,8 @@
 //! without AWS.
 
 use crate::health::{
-    AlarmState, Check, Failure, HealthFigures, Verdict, VersionFigures, judge, judge_at_end_of_looks, look_within_hold,
+    AlarmState, Check, Failure, HealthFigures, Signal, Verdict, VersionFigures, judge, judge_at_end_of_looks,
+    look_within_hold,
 };
 use crate::lock;
 use crate::refusal::{Problems, Refusal};
@@ -50,7 +51,7 @@ fn bounded(text: &str, max: usize) -> String {
 /// A step's checks as a record keeps them: every rule's check, and at most [`ALARM_CHECKS_KEPT`] alarm
 /// checks, failing ones first, with one more check that counts the rest.
 fn kept_checks(checks: Vec<Check>) -> Vec<Check> {
-    let (mut alarms, mut kept): (Vec<Check>, Vec<Check>) = checks.into_iter().partition(|c| c.signal == "alarm");
+    let (mut alarms, mut kept): (Vec<Check>, Vec<Check>) = checks.into_iter().partition(|c| c.signal == Signal::Alarm);
     if alarms.len() <= ALARM_CHECKS_KEPT {
         alarms.append(&mut kept);
         return alarms;
@@ -59,7 +60,7 @@ fn kept_checks(checks: Vec<Check>) -> Vec<Check> {
     let rest = alarms.split_off(ALARM_CHECKS_KEPT);
     let firing = rest.iter().filter(|c| c.value > 0.0).count();
     alarms.push(Check {
-        signal: "alarm".into(),
+        signal: Signal::Alarm,
         value: firing as f64,
         threshold: 0.0,
         passed: rest.iter().all(|c| c.passed),
@@ -757,7 +758,7 @@ impl Rollout {
             Verdict::Fail(failure) => self.fail(failure),
             Verdict::Inconclusive { invocations, min_invocations } => {
                 let too_quiet = |waited: u64| Failure {
-                    signal: "invocations".into(),
+                    signal: Signal::Invocations,
                     value: invocations as f64,
                     threshold: min_invocations as f64,
                     p_value: None,
@@ -828,7 +829,7 @@ impl Rollout {
         });
         if !outcome.passed {
             return self.fail(Failure {
-                signal: "hook".into(),
+                signal: Signal::Hook,
                 value: 0.0,
                 threshold: 0.0,
                 p_value: None,
@@ -892,7 +893,7 @@ impl Rollout {
             None => ("Unknown".to_string(), "rolled back without a recorded reason".to_string()),
         };
         Failure {
-            signal: "error".into(),
+            signal: Signal::Error,
             value: 0.0,
             threshold: 0.0,
             p_value: None,

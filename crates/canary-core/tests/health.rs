@@ -110,11 +110,11 @@ fn baseline_comparison() {
         let judgement = judge(&policy, &with_baseline(new, base), started());
         assert_eq!(kind(&judgement), expected, "{new:?} against {base:?}: {:?}", judgement.checks);
         if expected != "inconclusive" {
-            let check = judgement.checks.iter().find(|c| c.signal == "baseline").unwrap();
+            let check = judgement.checks.iter().find(|c| c.signal == canary_core::health::Signal::Baseline).unwrap();
             assert_eq!(check.p_value.is_some(), base.0 > 0, "{check:?}");
         }
         if let Verdict::Fail(failure) = &judgement.verdict {
-            assert_eq!(failure.signal, "baseline");
+            assert_eq!(failure.signal, canary_core::health::Signal::Baseline);
             assert!(failure.p_value.unwrap() < 0.01 && failure.message.contains("significantly worse"), "{failure:?}");
         }
     }
@@ -143,7 +143,7 @@ fn latency_against_the_baseline() {
     for &(new, base, expected) in cases {
         let judgement = judge(&policy, &latency(new, base), started());
         assert_eq!(kind(&judgement), expected, "{new:?} against {base:?}");
-        let check = judgement.checks.iter().find(|c| c.signal == "latency_p99").unwrap();
+        let check = judgement.checks.iter().find(|c| c.signal == canary_core::health::Signal::LatencyP99).unwrap();
         assert_eq!(check.threshold, 0.25);
     }
     let Verdict::Fail(failure) = judge(&policy, &latency(Some(200.0), Some(100.0)), started()).verdict else {
@@ -179,4 +179,23 @@ fn alarms_that_fire_during_the_rollout_fail_it() {
 fn error_rate_of_no_traffic_is_zero() {
     assert_eq!(VersionFigures::default().error_rate(), 0.0);
     assert_eq!(figures(4, 1).new.error_rate(), 0.25);
+}
+
+#[test]
+fn signals_keep_their_json_names() {
+    use canary_core::health::Signal;
+    let all = [
+        (Signal::Alarm, "alarm"),
+        (Signal::ErrorRate, "error_rate"),
+        (Signal::Baseline, "baseline"),
+        (Signal::LatencyP99, "latency_p99"),
+        (Signal::Invocations, "invocations"),
+        (Signal::Hook, "hook"),
+        (Signal::Error, "error"),
+    ];
+    for (signal, name) in all {
+        assert_eq!(serde_json::to_value(signal).unwrap(), name);
+        assert_eq!((signal.as_str(), signal.to_string()), (name, name.to_string()));
+        assert_eq!(serde_json::from_value::<Signal>(name.into()).unwrap(), signal);
+    }
 }

@@ -105,7 +105,7 @@ fn a_broken_version_is_rolled_back_at_the_first_look() {
     let rollout = rollout.after_check(Some(figures((10, 3), (90, 0))), t0() + Duration::seconds(120));
     assert_eq!(rollout.next, Next::Rollback);
     let failure = rollout.failure.as_ref().unwrap();
-    assert_eq!(failure.signal, "baseline", "{failure:?}");
+    assert_eq!(failure.signal, canary_core::health::Signal::Baseline, "{failure:?}");
     assert!(failure.p_value.unwrap() < 0.01, "{failure:?}");
     assert_eq!(rollout.history.last().unwrap().looks, 1);
 }
@@ -136,7 +136,15 @@ fn the_end_of_a_looked_at_hold_judges_the_baseline_sequentially() {
     let looked = at_first_step(health(json!({"check_interval_seconds": 300, "baseline_confidence": 0.995})));
     let looked = looked.after_check(Some(window), t0() + Duration::seconds(360));
     assert_eq!(looked.next, Next::Promote, "{:?}", looked.history);
-    let check = looked.history.last().unwrap().checks.iter().find(|c| c.signal == "baseline").unwrap().clone();
+    let check = looked
+        .history
+        .last()
+        .unwrap()
+        .checks
+        .iter()
+        .find(|c| c.signal == canary_core::health::Signal::Baseline)
+        .unwrap()
+        .clone();
     assert!(check.passed && check.message.contains("over every look"), "{check:?}");
     assert!((0.005..0.02).contains(&check.p_value.unwrap()), "{check:?}");
 }

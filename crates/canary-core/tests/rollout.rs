@@ -392,7 +392,7 @@ fn lock_markers_fit_an_alias_description() {
 #[test]
 fn rollback_reasons_from_task_errors() {
     let mut rollout = Rollout::prepare(request(json!({})), facts(), EXEC, t0()).unwrap();
-    assert_eq!(rollout.rollback_reason().signal, "error");
+    assert_eq!(rollout.rollback_reason().signal, canary_core::health::Signal::Error);
     let lambda_cause = json!({"errorType": "AliasChangedConcurrently", "errorMessage": "someone moved it"}).to_string();
     rollout.error = Some(TaskError { error: "AliasChangedConcurrently".into(), cause: Some(lambda_cause) });
     assert_eq!(rollout.rollback_reason().message, "AliasChangedConcurrently: someone moved it");
@@ -488,7 +488,7 @@ fn hooks_run_before_any_traffic_and_after_promotion() {
     // A failing pre-traffic hook rolls back before any traffic moved.
     let stopped = rollout.clone().after_hook(failed(), t0());
     assert_eq!((stopped.next, stopped.step), (Next::Rollback, None));
-    assert_eq!(stopped.rollback_reason().signal, "hook");
+    assert_eq!(stopped.rollback_reason().signal, canary_core::health::Signal::Hook);
     assert!(stopped.rollback_reason().message.contains("pre_traffic hook orders-smoke failed: smoke test"));
 
     // Passing, the rollout moves; after the last step, the post-traffic hook runs before promotion.
@@ -738,7 +738,7 @@ fn the_largest_accepted_rollout_fits_step_functions_limits() {
         }
     }
     assert_eq!(rollout.next, Next::Rollback, "every alarm fired at the last held step");
-    assert_eq!(rollout.failure.as_ref().unwrap().signal, "alarm");
+    assert_eq!(rollout.failure.as_ref().unwrap().signal, canary_core::health::Signal::Alarm);
     // The Rollback task's input also carries the Catch's error, whose cause Step Functions caps at 32 KiB.
     rollout.error = Some(TaskError { error: "States.TaskFailed".into(), cause: Some("c".repeat(CAUSE_LIMIT)) });
     let report = rollout.report(Outcome::RolledBack, Routing::to_version("1"), now);
@@ -765,7 +765,7 @@ fn a_version_failing_every_call_is_never_promoted_at_full_traffic() {
         let (seen, done, alias) = run(Rollout::prepare(request, facts(), EXEC, t0()).unwrap(), |_| failing());
         assert_eq!(seen.len(), 3, "1 (100%), then 2 (100%), then restored");
         assert_eq!(done.next, Next::Rollback);
-        assert_eq!(done.failure.unwrap().signal, "error_rate");
+        assert_eq!(done.failure.unwrap().signal, canary_core::health::Signal::ErrorRate);
         assert_eq!(alias.routing, Routing::to_version("1"));
     }
 }
@@ -823,7 +823,7 @@ fn latency_at_full_traffic_is_judged_against_the_old_version_before_the_rollout(
     let slow = rollout.clone().after_check(at_full(200.0), t0() + Duration::seconds(660));
     assert_eq!(slow.next, Next::Rollback);
     let failure = slow.failure.unwrap();
-    assert_eq!(failure.signal, "latency_p99");
+    assert_eq!(failure.signal, canary_core::health::Signal::LatencyP99);
     assert!(failure.message.contains("the old version's before the rollout, 100.0 ms"), "{}", failure.message);
     let fine = rollout.after_check(at_full(120.0), t0() + Duration::seconds(660));
     assert_eq!(fine.next, Next::Done);

@@ -295,7 +295,7 @@ async fn rollback_restores_the_original_and_explains_why() {
     let report = done.report.unwrap();
     assert_eq!(report.outcome, Outcome::RolledBack);
     assert_eq!(report.routing, Routing::to_version("1"));
-    assert_eq!(report.reason.unwrap().signal, "error_rate");
+    assert_eq!(report.reason.unwrap().signal, canary_core::health::Signal::ErrorRate);
     // Retrying the rollback finds the alias restored and writes nothing.
     let writes = lambda.writes();
     rollback(failed, &lambda, t0()).await.unwrap();
@@ -313,9 +313,9 @@ async fn an_alarm_that_fires_during_the_rollout_fails_the_check_whatever_the_tra
     assert_eq!(checked.next, Next::Rollback);
     let record = checked.history.last().unwrap();
     // The alarm's state is kept in its check (the figures keep the versions' counts).
-    let alarm = record.checks.iter().find(|c| c.signal == "alarm").unwrap();
+    let alarm = record.checks.iter().find(|c| c.signal == canary_core::health::Signal::Alarm).unwrap();
     assert!(!alarm.passed && alarm.message.contains("orders-5xx"), "{alarm:?}");
-    assert_eq!(checked.failure.unwrap().signal, "alarm");
+    assert_eq!(checked.failure.unwrap().signal, canary_core::health::Signal::Alarm);
 }
 
 #[tokio::test]
@@ -528,7 +528,7 @@ async fn a_failing_pre_traffic_hook_rolls_back_before_any_traffic_moves() {
     let rolled_back = rollback(failed, &lambda, t0()).await.unwrap();
     assert_eq!(lambda.writes(), 2, "traffic never moved: the lock was taken and given back");
     assert_eq!((lambda.routing(), lambda.description()), (Routing::to_version("1"), "orders, production".into()));
-    assert_eq!(rolled_back.report.unwrap().reason.unwrap().signal, "hook");
+    assert_eq!(rolled_back.report.unwrap().reason.unwrap().signal, canary_core::health::Signal::Hook);
     // The rollback gave the lock back: a rollout that goes on is prepared again.
     let mut passing = prepare(input.clone(), &lambda, &metrics(0, 0), &idle(), t0()).await.unwrap();
     passing.request.hooks.pre_traffic = Some("smoke".into());

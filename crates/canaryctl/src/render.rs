@@ -95,15 +95,16 @@ pub fn plan_text(request: &RolloutRequest) -> String {
 
 /// A short form of the checks beyond the error rate, for progress lines.
 fn check_text(check: &Check) -> Option<String> {
-    match check.signal.as_str() {
-        "baseline" => Some(match check.p_value {
+    use canary_core::health::Signal;
+    match check.signal {
+        Signal::Baseline => Some(match check.p_value {
             Some(p) => format!("old version {} (p = {p:.3})", percent_text(check.threshold * 100.0)),
             None => "old version idle".to_string(),
         }),
-        "latency_p99" if check.message.starts_with("no p99") => Some("p99 not compared".into()),
-        "latency_p99" => Some(format!("p99 {:+.1}%", check.value * 100.0)),
-        "alarm" if check.value > 0.0 && check.passed => Some(check.message.clone()),
-        _ => None,
+        Signal::LatencyP99 if check.message.starts_with("no p99") => Some("p99 not compared".into()),
+        Signal::LatencyP99 => Some(format!("p99 {:+.1}%", check.value * 100.0)),
+        Signal::Alarm if check.value > 0.0 && check.passed => Some(check.message.clone()),
+        Signal::Alarm | Signal::ErrorRate | Signal::Invocations | Signal::Hook | Signal::Error => None,
     }
 }
 
