@@ -60,6 +60,10 @@ impl Problems {
         self.0.push(FieldError::new(field, problem, fix));
     }
 
+    pub(crate) fn len(&self) -> usize {
+        self.0.len()
+    }
+
     /// The refusal of everything collected; only for callers that know something was added.
     pub(crate) fn into_refusal(self) -> Refusal {
         Refusal { errors: self.0 }

@@ -312,21 +312,52 @@ pub fn parse_request(input: &Value) -> Result<RolloutRequest, Refusal> {
     }
 }
 
-fn from_value<'de, T: Deserialize<'de>>(input: &'de Value) -> Result<T, Refusal> {
-    serde_path_to_error::deserialize(input).map_err(|e| {
-        let path = e.path().to_string();
+/// The most unknown fields one refusal names (a request pasted into the wrong place would list them all).
+const MAX_UNKNOWN_FIELDS: usize = 20;
+
+/// Reads the request's shape. Every unknown field is named at once (serde stops at the first, so each is
+/// taken out in turn and the rest read again, in key order), up to the first field of a wrong type, which is
+/// named too and ends the reading.
+fn from_value<T: serde::de::DeserializeOwned>(input: &Value) -> Result<T, Refusal> {
+    let mut value = input.clone();
+    let mut problems = Problems::default();
+    loop {
+        let error = match serde_path_to_error::deserialize::<_, T>(&value) {
+            Ok(parsed) => return problems.into_result(parsed),
+            Err(error) => error,
+        };
+        let path = error.path().to_string();
         // The whole input is ".", and a key that is the empty string shows as nothing: name it `""`.
         let field = match path.as_str() {
             "." => "(input)".to_string(),
             p if p.is_empty() || p.ends_with('.') => format!("{p}\"\""),
             _ => path,
         };
-        Refusal::one(
-            field,
-            plain_serde_message(&e.inner().to_string()),
-            "see docs/request.md for the fields and their types",
-        )
-    })
+        let message = error.inner().to_string();
+        problems.add(field, plain_serde_message(&message), "see docs/request.md for the fields and their types");
+        let unknown = message.starts_with("unknown field");
+        if !(unknown && problems.len() < MAX_UNKNOWN_FIELDS && remove_at(&mut value, error.path())) {
+            return Err(problems.into_refusal());
+        }
+    }
+}
+
+/// Removes the object key `path` ends at; false when there is none to remove.
+fn remove_at(value: &mut Value, path: &serde_path_to_error::Path) -> bool {
+    use serde_path_to_error::Segment;
+    let segments: Vec<&Segment> = path.iter().collect();
+    let Some((Segment::Map { key }, parents)) = segments.split_last() else { return false };
+    let mut at = value;
+    for segment in parents {
+        // A map key shows as itself (an enum variant as its name, which no request object holds).
+        let next = match segment {
+            Segment::Seq { index } => at.get_mut(*index),
+            other => at.get_mut(other.to_string().as_str()),
+        };
+        let Some(next) = next else { return false };
+        at = next;
+    }
+    at.as_object_mut().is_some_and(|object| object.remove(key.as_str()).is_some())
 }
 
 /// serde's message in the request's terms: no Rust type names (`struct RawStrategy`, `u64`).

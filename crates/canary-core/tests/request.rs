@@ -436,3 +436,29 @@ fn type_errors_speak_of_the_request_not_of_rust() {
         assert!(!text.contains("Raw") && !text.contains("u64") && !text.contains("f64"), "{text}");
     }
 }
+
+#[test]
+fn every_unknown_field_is_named_in_one_refusal() {
+    let request = serde_json::json!({"function": "orders", "alias": "live", "version": "2", "stratgy": {},
+        "health": {"max_eror_rate": 0.1, "min_invocations": 5, "metric_delay": 60},
+        "strategy": {"steps": [{"percent": 10, "hold_seconds": 60, "hold": 60}]}});
+    let refusal = canary_core::parse_request(&request).unwrap_err();
+    let mut fields = refusal.fields();
+    fields.sort_unstable();
+    assert_eq!(
+        fields,
+        ["health.max_eror_rate", "health.metric_delay", "strategy.steps[0].hold", "stratgy"],
+        "{refusal}"
+    );
+    assert!(refusal.to_string().contains("unknown field `max_eror_rate`, expected one of"), "{refusal}");
+    // Unknown fields (read in key order), and the first field of a wrong type, which ends the reading.
+    let typed = serde_json::json!({"function": "orders", "alias": "live", "version": "2", "a_typo": 1,
+        "health": {"min_invocations": "ten"}});
+    assert_eq!(canary_core::parse_request(&typed).unwrap_err().fields(), ["a_typo", "health.min_invocations"]);
+    // A request pasted into the wrong place is not listed key by key forever.
+    let mut many = serde_json::json!({"function": "orders", "alias": "live", "version": "2"});
+    for i in 0..30 {
+        many[format!("junk{i:02}")] = 1.into();
+    }
+    assert_eq!(canary_core::parse_request(&many).unwrap_err().fields().len(), 20);
+}
