@@ -5,6 +5,8 @@
 //!   tests on the local AWS stack). Each stage also runs on its own.
 //! - `bench detection [--chart FILE]`: the detection simulator (docs/detection.md): each rollout policy's
 //!   false rollbacks, time to rollback and blast radius over seeded synthetic traffic.
+//! - `bench perf`: the controller's cold init and peak RSS against a `lambda_runtime` hello world and Python
+//!   + boto3, and its artifact's size (docs/performance.md).
 //! - `demo`: a real canary rollout on the local stack, then one that rolls back on its own.
 //! - `local up` / `local down` / `local status`: the local AWS stack on 127.0.0.1.
 //!
@@ -14,12 +16,13 @@
 mod bench;
 mod demo;
 mod local;
+mod perf;
 mod test;
 mod tools;
 
 use std::process::ExitCode;
 
-const USAGE: &str = "usage: cargo xtask <test | lint | audit | packaging | coverage | e2e | demo [--keep] | bench detection [--chart FILE] | local up | local down | local status>";
+const USAGE: &str = "usage: cargo xtask <test | lint | audit | packaging | coverage | e2e | demo [--keep] | bench detection [--chart FILE] | bench perf | local up | local down | local status>";
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -32,6 +35,7 @@ async fn main() -> ExitCode {
         ["packaging"] => test::packaging(),
         ["coverage"] => test::coverage(),
         ["e2e"] => test::e2e().await,
+        ["bench", "perf"] => perf::perf(),
         ["bench", "detection"] => bench::detection(None),
         ["bench", "detection", "--chart", path] => bench::detection(Some(path)),
         ["demo"] => demo::run(false).await,
