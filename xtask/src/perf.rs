@@ -141,9 +141,21 @@ pub fn perf() -> Result<(), String> {
     let empty_roots = root().join("target/bench/no-roots.pem");
     std::fs::write(&empty_roots, "").map_err(|e| e.to_string())?;
     let candidates = [
-        Candidate { name: "hello world (lambda_runtime)", command: vec![release.join("hello-lambda").to_string_lossy().into_owned()], env: vec![] },
-        Candidate { name: "controller: prepare (4 clients)", command: vec![controller.clone()], env: vec![("CANARY_TASK", "prepare".into())] },
-        Candidate { name: "controller: check (3 clients)", command: vec![controller.clone()], env: vec![("CANARY_TASK", "check".into())] },
+        Candidate {
+            name: "hello world (lambda_runtime)",
+            command: vec![release.join("hello-lambda").to_string_lossy().into_owned()],
+            env: vec![],
+        },
+        Candidate {
+            name: "controller: prepare (4 clients)",
+            command: vec![controller.clone()],
+            env: vec![("CANARY_TASK", "prepare".into())],
+        },
+        Candidate {
+            name: "controller: check (3 clients)",
+            command: vec![controller.clone()],
+            env: vec![("CANARY_TASK", "check".into())],
+        },
         Candidate {
             name: "controller: prepare, no trust store scan",
             command: vec![controller],

@@ -139,13 +139,16 @@ pub async fn prepare(
         }),
         None => None,
     };
+    let read = alias.clone();
     let facts = canary_core::LiveFacts { function_exists, version_exists, alias, alarms, missing_hooks, lock };
     let mut rollout = Rollout::prepare(request, facts, &execution, now).map_err(ControllerError::Refused)?;
     if let Some((start, end)) = rollout.baseline_before_window(now) {
         let before = metrics.figures(&window_query(&rollout, start, end)).await?.baseline;
         rollout = rollout.with_baseline_before(before);
     }
-    let locked = match carry_out(aliases, &rollout, |live| rollout.plan_lock(live)).await {
+    // Prepared, so the alias exists: the lock is written on the revision just read.
+    let read = read.expect("a prepared rollout's alias exists");
+    let locked = match carry_out_presumed(aliases, &rollout, &read, |live| rollout.plan_lock(live)).await {
         // The alias moved between the read and the lock: a retry reads it again, and decides again.
         Err(ControllerError::AliasChangedConcurrently(message)) => {
             return Err(ControllerError::Transient(AwsError::RevisionChanged(message)));
@@ -189,18 +192,20 @@ async fn still_runs(executions: &dyn Executions, holder: &str) -> Result<bool, C
     }
 }
 
-/// Carries out `plan` writing first: planned against the alias as this execution left it, the write is
-/// conditional on the revision it last wrote, so it lands only on an alias nobody touched since. Only when
+/// Carries out `plan` writing first: planned against the alias as this execution last saw it (`presumed`: as
+/// it left it, or as `Prepare` just read it), the write is conditional on that revision, so it lands only on
+/// an alias nobody touched since. Only when
 /// it is refused (the revision moved: someone else, or this task's own earlier attempt whose answer was
 /// lost) or the alias is gone is the alias read and the plan made again on what is there ([`carry_out`]).
 /// A move costs one call instead of two.
 async fn carry_out_presumed(
     aliases: &dyn Aliases,
     state: &Rollout,
+    presumed: &AliasState,
     plan: impl Fn(&AliasState) -> MovePlan,
 ) -> Result<AliasState, ControllerError> {
     let (function, alias) = (&state.request.function, &state.request.alias);
-    if let MovePlan::Write { routing, description, revision_id } = plan(&state.alias_as_left()) {
+    if let MovePlan::Write { routing, description, revision_id } = plan(presumed) {
         match aliases.update_alias(function, alias, &routing, &description, &revision_id).await {
             Ok(written) => return Ok(written),
             Err(AwsError::RevisionChanged(_) | AwsError::NotFound(_)) => {}
@@ -245,7 +250,7 @@ pub async fn advance(
             state.next
         )));
     }
-    let written = carry_out_presumed(aliases, &state, |live| state.plan_move(live)).await?;
+    let written = carry_out_presumed(aliases, &state, &state.alias_as_left(), |live| state.plan_move(live)).await?;
     let state = state.after_move(written.revision_id, now);
     let (function, alias) = (&state.request.function, &state.request.alias);
     tracing::info!(function, alias, routing = %state.expected_routing(), next = ?state.next, "alias moved");
@@ -257,7 +262,7 @@ async fn release_if_done(aliases: &dyn Aliases, state: Rollout) -> Result<Rollou
     if state.next != Next::Done {
         return Ok(state);
     }
-    match carry_out_presumed(aliases, &state, |live| state.plan_release(live)).await {
+    match carry_out_presumed(aliases, &state, &state.alias_as_left(), |live| state.plan_release(live)).await {
         Ok(_) => Ok(state),
         // Promoted, then changed by someone else: theirs is kept, and the rollout is still promoted.
         Err(ControllerError::AliasChangedConcurrently(message)) => {

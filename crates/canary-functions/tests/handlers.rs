@@ -422,9 +422,13 @@ async fn a_lock_lost_to_a_simultaneous_prepare_is_retried_then_refused() {
     // write fails. Step Functions retries it (TransientAwsError), and the retry reads the other's lock.
     let lambda = FakeLambda::new();
     let running = History(Vec::new(), "RUNNING");
-    for _ in 0..4 {
-        lambda.pass_next(); // function, version, alias, and the alias again before the write
+    for _ in 0..3 {
+        lambda.pass_next(); // function, version, alias
     }
+    // The lock written on the revision just read is refused; the alias read again; the write planned on it
+    // refused again (the other's lock kept moving it): a transient failure, for Step Functions to retry.
+    lambda.fail_next(AwsError::RevisionChanged("PreconditionFailedException".into()));
+    lambda.pass_next();
     lambda.fail_next(AwsError::RevisionChanged("PreconditionFailedException".into()));
     let mine = json!({"request": request(), "execution": SECOND});
     let error = prepare(mine.clone(), &lambda, &metrics(0, 0), &running, t0()).await.unwrap_err();

@@ -60,6 +60,45 @@ pub fn environment_key(environment: &BTreeMap<String, String>) -> String {
     environment.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("\n")
 }
 
+/// The AWS operation a request to moto is, and the Lambda function it names ("" for other services): the
+/// JSON protocols' `X-Amz-Target` (`AWSStepFunctions.DescribeExecution`), the query protocol's `Action`
+/// (CloudWatch's `GetMetricData`), or Lambda's REST paths.
+///
+/// ```
+/// use local_aws::operation_of;
+/// let op = |m, p, t, b: &str| operation_of(m, p, t, b.as_bytes());
+/// assert_eq!(op("PUT", "/2015-03-31/functions/orders/aliases/live", None, ""), ("UpdateAlias".into(), "orders".into()));
+/// assert_eq!(op("GET", "/2015-03-31/functions/orders/aliases/live", None, ""), ("GetAlias".into(), "orders".into()));
+/// assert_eq!(op("POST", "/", Some("AWSEvents.PutEvents"), "{}"), ("PutEvents".into(), "".into()));
+/// assert_eq!(op("POST", "/", None, "Action=GetMetricData&Version=2010-08-01"), ("GetMetricData".into(), "".into()));
+/// assert_eq!(op("GET", "/2015-03-31/functions/orders/configuration", None, ""), ("GET functions/configuration".into(), "orders".into()));
+/// ```
+pub fn operation_of(method: &str, path: &str, target: Option<&str>, body: &[u8]) -> (String, String) {
+    if let Some(target) = target {
+        return (target.rsplit('.').next().unwrap_or(target).to_string(), String::new());
+    }
+    let body = String::from_utf8_lossy(body);
+    if let Some(action) = body.split('&').find_map(|pair| pair.strip_prefix("Action=")) {
+        return (action.to_string(), String::new());
+    }
+    let parts: Vec<&str> = path.trim_matches('/').split('/').collect();
+    match parts.as_slice() {
+        [_, "functions", function, "aliases", _] => {
+            let operation = match method {
+                "GET" => "GetAlias",
+                "PUT" => "UpdateAlias",
+                "DELETE" => "DeleteAlias",
+                _ => "AliasCall",
+            };
+            (operation.to_string(), function.to_string())
+        }
+        [_, "functions", function, rest @ ..] => {
+            (format!("{method} functions/{}", rest.join("/")), function.to_string())
+        }
+        _ => (format!("{method} {path}"), String::new()),
+    }
+}
+
 /// Lambda's Invoke API errors, as the SDKs expect them: a status, `x-amzn-ErrorType`, and a JSON body.
 pub fn invoke_error(status: u16, error_type: &str, message: &str) -> (u16, String, String) {
     (status, error_type.to_string(), serde_json::json!({"Type": "User", "message": message}).to_string())

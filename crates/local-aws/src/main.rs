@@ -7,7 +7,8 @@
 //! - `POST /_local/faults` makes the next invocations of a function fail, be throttled, time out after
 //!   running (its writes take effect, the caller sees `Sandbox.Timedout`), or start late;
 //!   `GET /_local/faults` lists the faults still armed; `DELETE /_local/faults` clears them.
-//! - Everything else goes to moto unchanged.
+//! - Everything else goes to moto unchanged, counted by operation: `GET /_local/calls` lists the counts
+//!   (a Lambda operation with the function it names), `DELETE /_local/calls` resets them.
 //! - With `--safety-net FUNCTION`, it plays the template's EventBridge rule: every execution of a state
 //!   machine that ends ABORTED, TIMED_OUT or FAILED is delivered to FUNCTION, asynchronously, as the
 //!   "Step Functions Execution Status Change" event EventBridge sends. moto's EventBridge does not emit
@@ -64,6 +65,8 @@ struct AppState {
     /// One `cargo lambda watch` per distinct version environment: environment key -> base URL.
     runners: Mutex<HashMap<String, String>>,
     faults: Mutex<HashMap<String, Fault>>,
+    /// AWS calls passed to moto since the last reset: (operation, function or "") -> count.
+    calls: Mutex<BTreeMap<(String, String), u64>>,
     state_dir: PathBuf,
     router_url: String,
     region: String,
@@ -120,12 +123,15 @@ async fn send(http: &HttpClient, request: Request<Full<Bytes>>) -> Result<(u16, 
     Ok((parts.status.as_u16(), parts.headers, bytes))
 }
 
-/// Passes any request to moto unchanged.
+/// Passes any request to moto unchanged, and counts it.
 async fn to_moto(State(app): State<Arc<AppState>>, request: Request<Body>) -> Response<Body> {
     let (parts, body) = request.into_parts();
     let Ok(bytes) = body.collect().await.map(|b| b.to_bytes()) else {
         return response(400, &[], "unreadable request body");
     };
+    let target = parts.headers.get("x-amz-target").and_then(|v| v.to_str().ok());
+    let call = local_aws::operation_of(parts.method.as_str(), parts.uri.path(), target, &bytes);
+    *app.calls.lock().await.entry(call).or_insert(0) += 1;
     let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
     let uri: Uri = format!("{}{path}", app.moto).parse().expect("valid moto URI");
     let mut forward = Request::builder().method(parts.method).uri(uri);
@@ -142,6 +148,20 @@ async fn to_moto(State(app): State<Arc<AppState>>, request: Request<Body>) -> Re
         }
         Err(e) => response(502, &[], format!("moto did not answer: {e}")),
     }
+}
+
+async fn list_calls(State(app): State<Arc<AppState>>) -> axum::Json<serde_json::Value> {
+    let calls = app.calls.lock().await;
+    let rows: Vec<serde_json::Value> = calls
+        .iter()
+        .map(|((operation, function), count)| serde_json::json!({"operation": operation, "function": function, "count": count}))
+        .collect();
+    axum::Json(serde_json::Value::Array(rows))
+}
+
+async fn clear_calls(State(app): State<Arc<AppState>>) -> StatusCode {
+    app.calls.lock().await.clear();
+    StatusCode::NO_CONTENT
 }
 
 async fn set_fault(State(app): State<Arc<AppState>>, axum::Json(fault): axum::Json<Fault>) -> StatusCode {
@@ -439,6 +459,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         cloudwatch: aws_sdk_cloudwatch::Client::new(&config),
         runners: Mutex::new(HashMap::new()),
         faults: Mutex::new(HashMap::new()),
+        calls: Mutex::new(BTreeMap::new()),
         state_dir: args.state_dir,
         router_url: format!("http://127.0.0.1:{}", args.port),
         region: args.region,
@@ -450,6 +471,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let routes = Router::new()
         .route("/2015-03-31/functions/{function}/invocations", post(invoke))
         .route("/_local/faults", post(set_fault).get(list_faults).delete(clear_faults))
+        .route("/_local/calls", axum::routing::get(list_calls).delete(clear_calls))
         .fallback(to_moto)
         .with_state(app);
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", args.port)).await?;

@@ -486,6 +486,40 @@ async fn a_version_significantly_worse_than_the_baseline_rolls_back() {
     assert_eq!(stack.alias(&function).await, ("1".into(), HashMap::new()));
 }
 
+/// The AWS calls the router passed to moto since the last reset, by operation, for `function` (Lambda's
+/// alias calls name it) or for no function (the other services).
+fn calls(stack: &Stack, function: &str) -> HashMap<String, u64> {
+    let (_, response) = http(&stack.endpoint_url, "GET", "/_local/calls", "");
+    let body = response.split("\r\n\r\n").nth(1).unwrap_or("[]");
+    let rows: Vec<Value> = serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {body}"));
+    rows.iter()
+        .filter(|r| r["function"] == function || r["function"] == "")
+        .map(|r| (r["operation"].as_str().unwrap().to_string(), r["count"].as_u64().unwrap()))
+        .collect()
+}
+
+#[tokio::test]
+#[ignore = "needs the local AWS stack: run through cargo xtask test"]
+async fn a_judged_step_costs_one_alias_write_one_metrics_read_and_no_alias_read() {
+    let stack = Stack::get().await;
+    let function = service(&stack, &[&[], &[]]).await;
+    assert_eq!(http(&stack.endpoint_url, "DELETE", "/_local/calls", "").0, 204);
+    // Four steps, three of them held and judged; no traffic needed to count calls.
+    let input = json!({"function": function, "alias": "live", "version": "2",
+                       "strategy": {"linear": {"percent": 25, "interval_seconds": 1}},
+                       "health": {"metrics_delay_seconds": 0, "no_data": "pass"}});
+    let (status, _, report) = stack.rollout(input).await;
+    assert_eq!(status, "SUCCEEDED", "{report}");
+    let calls = calls(&stack, &function);
+    let count = |operation: &str| calls.get(operation).copied().unwrap_or(0);
+    // Prepare reads the alias once and writes the lock on that revision; each of the 4 moves is one
+    // conditional write; the promotion's release of the lock is one more. No write reads the alias first.
+    assert_eq!((count("GetAlias"), count("UpdateAlias")), (1, 6), "{calls:?}");
+    assert_eq!(count("GetMetricData"), 3, "one metrics read per judged step: {calls:?}");
+    // Started and promoted (with no traffic and no_data: pass, no step "passed").
+    assert_eq!(count("PutEvents"), 2, "{calls:?}");
+}
+
 /// A 50% canary held 60 s, looked at every 3 s (issue 12).
 fn looked_at(function: &str) -> Value {
     json!({"function": function, "alias": "live", "version": "2",
