@@ -1209,3 +1209,46 @@ async fn canaryctl_says_not_found_in_one_line_with_its_own_exit_code() {
     assert!(stderr.contains("not found: ExecutionDoesNotExist"), "{stderr}");
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
 }
+
+/// How many rollouts run at once in the concurrency test.
+const CONCURRENT_ROLLOUTS: usize = 50;
+
+#[tokio::test]
+#[ignore = "needs the local AWS stack: run through cargo xtask test"]
+async fn fifty_concurrent_rollouts_of_fifty_functions_all_end_promoted() {
+    let stack = Stack::get().await;
+    let mut functions = Vec::new();
+    for _ in 0..CONCURRENT_ROLLOUTS {
+        functions.push(service(&stack, &[&[], &[]]).await);
+    }
+    let started = Instant::now();
+    let mut arns = Vec::new();
+    for function in &functions {
+        let input = json!({"function": function, "alias": "live", "version": "2",
+                           "strategy": {"linear": {"percent": 50, "interval_seconds": 1}},
+                           "health": {"enabled": false}});
+        arns.push(stack.start(&input, None).await);
+    }
+    let ends = futures_ends(&stack, &arns).await;
+    eprintln!("{CONCURRENT_ROLLOUTS} concurrent rollouts ended in {:?}", started.elapsed());
+    for ((status, _, report), function) in ends.iter().zip(&functions) {
+        assert_eq!(status, "SUCCEEDED", "{function}: {report}");
+    }
+    for function in &functions {
+        assert_eq!(stack.alias(function).await, ("2".into(), HashMap::new()), "{function}");
+    }
+}
+
+/// Waits for every execution to end, all at once.
+async fn futures_ends(stack: &Stack, arns: &[String]) -> Vec<(String, Option<String>, Value)> {
+    let mut handles = Vec::new();
+    for arn in arns {
+        let (stack, arn) = (clone_stack(stack), arn.clone());
+        handles.push(tokio::spawn(async move { stack.wait(&arn).await }));
+    }
+    let mut ends = Vec::new();
+    for handle in handles {
+        ends.push(handle.await.expect("waited"));
+    }
+    ends
+}
