@@ -45,10 +45,12 @@ enum Command {
     /// Takes the same request flags as start. Example: plan --input deploy/prod-rollout.json --version 7
     Plan(start::RequestArgs),
     /// Start a rollout through the controller's state machine; with --wait, follow it to the end.
+    /// Example: start --input deploy/prod-rollout.json --version 42 --wait
     Start(Box<start::StartArgs>),
-    /// Where a rollout stands, or how it ended.
+    /// Where a rollout stands, or how it ended. Example: status orders-api-live-v42-20261130T120000Z
     Status(ops::Target),
     /// Follow a rollout to its end, printing each step; the exit code says whether it was promoted.
+    /// Example: watch EXECUTION_ARN --timeout 3600
     Watch {
         #[command(flatten)]
         target: ops::Target,
@@ -60,8 +62,10 @@ enum Command {
         timeout: Option<u64>,
     },
     /// Recent rollouts of the state machine, newest first, optionally of one function and alias.
+    /// Example: list --function orders-api --alias live --max 10
     List(ops::ListArgs),
     /// Continue a rollout paused at an approval gate: on to the next step, or with --full to 100%.
+    /// Example: promote orders-api-live-v42-20261130T120000Z --full
     Promote {
         #[command(flatten)]
         target: ops::Target,
@@ -69,7 +73,8 @@ enum Command {
         #[arg(long)]
         full: bool,
     },
-    /// Stop a running rollout and restore the alias's original routing.
+    /// Stop a running rollout and restore the alias's original routing; returns once it is restored.
+    /// Example: abort orders-api-live-v42-20261130T120000Z
     Abort(ops::Target),
 }
 

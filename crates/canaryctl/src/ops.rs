@@ -17,6 +17,7 @@ use std::time::Duration;
 pub struct Target {
     /// The execution's ARN, or its name (then --state-machine-arn or CANARY_STATE_MACHINE_ARN says where).
     pub execution: String,
+    /// Where a name is looked up. Example: --state-machine-arn arn:aws:states:eu-west-1:123456789012:stateMachine:canary-rollout-prod
     #[arg(long, env = "CANARY_STATE_MACHINE_ARN", value_name = "ARN")]
     pub state_machine_arn: Option<String>,
     #[arg(skip)]
@@ -109,7 +110,8 @@ pub async fn watch(target: Target, poll_seconds: u64, timeout: Option<u64>) -> R
 
 #[derive(Debug, Clone, Args)]
 pub struct ListArgs {
-    #[arg(long, env = "CANARY_STATE_MACHINE_ARN")]
+    /// The controller's state machine. Example: --state-machine-arn arn:aws:states:eu-west-1:123456789012:stateMachine:canary-rollout-prod
+    #[arg(long, env = "CANARY_STATE_MACHINE_ARN", value_name = "ARN")]
     pub state_machine_arn: String,
     /// Only rollouts of this function.
     #[arg(long)]
