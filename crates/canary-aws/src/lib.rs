@@ -150,11 +150,10 @@ pub struct StateExit {
     pub output: Option<String>,
 }
 
-/// Rollout executions, for the command line.
+/// Reading executions: all the controller's functions need (`Prepare` asks whether a lock's holder still
+/// runs; the safety net reads an ended execution's last state), and what `canaryctl` follows.
 #[async_trait]
-pub trait Executions: Send + Sync {
-    /// Starts an execution and returns its ARN.
-    async fn start(&self, state_machine_arn: &str, name: Option<&str>, input: &str) -> Result<String, AwsError>;
+pub trait ExecutionHistory: Send + Sync {
     async fn describe(&self, execution_arn: &str) -> Result<ExecutionInfo, AwsError>;
     /// The states the execution has left so far, oldest first.
     async fn state_exits(&self, execution_arn: &str) -> Result<Vec<StateExit>, AwsError>;
@@ -165,6 +164,13 @@ pub trait Executions: Send + Sync {
         execution_arn: &str,
         wanted: &(dyn for<'s> Fn(&'s str) -> bool + Sync),
     ) -> Result<Option<String>, AwsError>;
+}
+
+/// Starting, listing, stopping and answering executions: what only the command line does.
+#[async_trait]
+pub trait ExecutionControl: Send + Sync {
+    /// Starts an execution and returns its ARN.
+    async fn start(&self, state_machine_arn: &str, name: Option<&str>, input: &str) -> Result<String, AwsError>;
     /// The state machine's running executions, with their inputs.
     async fn running(&self, state_machine_arn: &str) -> Result<Vec<RunningExecution>, AwsError>;
     /// The state machine's most recent executions, newest first, at most `max`.
@@ -176,6 +182,11 @@ pub trait Executions: Send + Sync {
     /// Answers a waiting task: `Ok(output)` succeeds it, `Err((error, cause))` fails it.
     async fn answer(&self, token: &str, answer: Result<String, (String, String)>) -> Result<(), AwsError>;
 }
+
+/// Both halves: the Step Functions adapter, for code that reads and controls.
+pub trait Executions: ExecutionHistory + ExecutionControl {}
+
+impl<T: ExecutionHistory + ExecutionControl> Executions for T {}
 
 /// The state machine of an execution ARN (`arn:...:execution:MACHINE:NAME` -> `arn:...:stateMachine:MACHINE`).
 pub fn state_machine_of(execution_arn: &str) -> Option<String> {

@@ -1,5 +1,5 @@
 use crate::error::classify;
-use crate::{AwsError, ExecutionInfo, ExecutionSummary, Executions, StateExit, time_of};
+use crate::{AwsError, ExecutionControl, ExecutionHistory, ExecutionInfo, ExecutionSummary, StateExit, time_of};
 use async_trait::async_trait;
 use aws_sdk_sfn::Client;
 use aws_sdk_sfn::types::{ExecutionStatus, HistoryEventType};
@@ -8,7 +8,7 @@ use canary_core::concurrency::RunningExecution;
 /// The state machine's approval gate (statemachine/canary.asl.json).
 const APPROVAL_STATE: &str = "AwaitApproval";
 
-/// [`Executions`] on the Step Functions API.
+/// [`ExecutionHistory`] and [`ExecutionControl`] on the Step Functions API.
 #[derive(Debug, Clone)]
 pub struct StepFunctionsExecutions {
     client: Client,
@@ -25,20 +25,7 @@ impl StepFunctionsExecutions {
 }
 
 #[async_trait]
-impl Executions for StepFunctionsExecutions {
-    async fn start(&self, state_machine_arn: &str, name: Option<&str>, input: &str) -> Result<String, AwsError> {
-        let out = self
-            .client
-            .start_execution()
-            .state_machine_arn(state_machine_arn)
-            .set_name(name.map(str::to_string))
-            .input(input)
-            .send()
-            .await
-            .map_err(classify)?;
-        Ok(out.execution_arn().to_string())
-    }
-
+impl ExecutionHistory for StepFunctionsExecutions {
     async fn describe(&self, execution_arn: &str) -> Result<ExecutionInfo, AwsError> {
         let out = self.client.describe_execution().execution_arn(execution_arn).send().await.map_err(classify)?;
         Ok(ExecutionInfo {
@@ -52,7 +39,6 @@ impl Executions for StepFunctionsExecutions {
             started_at: time_of(out.start_date()),
         })
     }
-
     async fn state_exits(&self, execution_arn: &str) -> Result<Vec<StateExit>, AwsError> {
         let mut exits = Vec::new();
         let mut next_token: Option<String> = None;
@@ -88,7 +74,6 @@ impl Executions for StepFunctionsExecutions {
         }
         Ok(exits)
     }
-
     async fn newest_state_output(
         &self,
         execution_arn: &str,
@@ -114,7 +99,22 @@ impl Executions for StepFunctionsExecutions {
         }
         Ok(None)
     }
+}
 
+#[async_trait]
+impl ExecutionControl for StepFunctionsExecutions {
+    async fn start(&self, state_machine_arn: &str, name: Option<&str>, input: &str) -> Result<String, AwsError> {
+        let out = self
+            .client
+            .start_execution()
+            .state_machine_arn(state_machine_arn)
+            .set_name(name.map(str::to_string))
+            .input(input)
+            .send()
+            .await
+            .map_err(classify)?;
+        Ok(out.execution_arn().to_string())
+    }
     async fn running(&self, state_machine_arn: &str) -> Result<Vec<RunningExecution>, AwsError> {
         let mut running = Vec::new();
         let mut next_token: Option<String> = None;
@@ -146,7 +146,6 @@ impl Executions for StepFunctionsExecutions {
             }
         }
     }
-
     async fn recent(&self, state_machine_arn: &str, max: i32) -> Result<Vec<ExecutionSummary>, AwsError> {
         let out = self
             .client
@@ -170,7 +169,6 @@ impl Executions for StepFunctionsExecutions {
         executions.truncate(max.max(0) as usize);
         Ok(executions)
     }
-
     async fn approval_token(&self, execution_arn: &str) -> Result<Option<String>, AwsError> {
         // The gate's token is in the parameters of the task it scheduled; it is pending while the gate state
         // has been entered and not left.
@@ -210,7 +208,6 @@ impl Executions for StepFunctionsExecutions {
             }
         }
     }
-
     async fn answer(&self, token: &str, answer: Result<String, (String, String)>) -> Result<(), AwsError> {
         match answer {
             Ok(output) => {
@@ -223,7 +220,6 @@ impl Executions for StepFunctionsExecutions {
         }
         Ok(())
     }
-
     async fn stop(&self, execution_arn: &str, cause: &str) -> Result<(), AwsError> {
         self.client.stop_execution().execution_arn(execution_arn).cause(cause).send().await.map_err(classify)?;
         Ok(())

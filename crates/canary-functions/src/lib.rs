@@ -10,7 +10,7 @@
 
 pub mod serve;
 
-use canary_aws::{Aliases, AwsError, Executions, Hooks, Metrics, Notifier, WindowQuery};
+use canary_aws::{Aliases, AwsError, ExecutionHistory, Hooks, Metrics, Notifier, WindowQuery};
 use canary_core::notice::{Task, notices};
 use canary_core::rollout::TaskError;
 use canary_core::safety_net::{SafetyNet, decide};
@@ -102,7 +102,7 @@ pub async fn prepare(
     input: Value,
     aliases: &dyn Aliases,
     metrics: &dyn Metrics,
-    executions: &dyn Executions,
+    executions: &dyn ExecutionHistory,
     now: DateTime<Utc>,
 ) -> Result<Rollout, ControllerError> {
     let wrapped = input.as_object().is_some_and(|o| o.len() == 2 && o.contains_key("request"));
@@ -181,7 +181,7 @@ fn window_query(rollout: &Rollout, start: DateTime<Utc>, end: DateTime<Utc>) -> 
 
 /// Whether the execution holding a lock still runs. A holder that is not an execution of a state machine,
 /// or that Step Functions does not know, holds nothing.
-async fn still_runs(executions: &dyn Executions, holder: &str) -> Result<bool, ControllerError> {
+async fn still_runs(executions: &dyn ExecutionHistory, holder: &str) -> Result<bool, ControllerError> {
     if canary_aws::state_machine_of(holder).is_none() {
         return Ok(false);
     }
@@ -370,7 +370,7 @@ pub async fn rollback(
 /// history newest first, so a history of 25,000 events costs a page or two.
 pub async fn safety_net(
     event: Value,
-    executions: &dyn Executions,
+    executions: &dyn ExecutionHistory,
     aliases: &dyn Aliases,
     notifier: &dyn Notifier,
     now: DateTime<Utc>,

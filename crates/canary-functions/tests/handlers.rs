@@ -1,8 +1,9 @@
 //! The handlers against an in-memory Lambda and CloudWatch.
 
 use async_trait::async_trait;
-use canary_aws::{Aliases, AwsError, ExecutionInfo, Executions, Hooks, Metrics, Notifier, StateExit, WindowQuery};
-use canary_core::concurrency::RunningExecution;
+use canary_aws::{
+    Aliases, AwsError, ExecutionHistory, ExecutionInfo, Hooks, Metrics, Notifier, StateExit, WindowQuery,
+};
 use canary_core::{AlarmState, AliasState, HealthFigures, Next, Outcome, Routing, VersionFigures};
 use canary_functions::{ControllerError, advance, check, hook, prepare, rollback, safety_net, state_from};
 use chrono::{DateTime, Duration, TimeZone, Utc};
@@ -344,10 +345,7 @@ fn idle() -> History {
 }
 
 #[async_trait]
-impl Executions for History {
-    async fn start(&self, _: &str, _: Option<&str>, _: &str) -> Result<String, AwsError> {
-        unreachable!("the safety net starts nothing")
-    }
+impl ExecutionHistory for History {
     async fn describe(&self, arn: &str) -> Result<ExecutionInfo, AwsError> {
         Ok(ExecutionInfo {
             arn: arn.into(),
@@ -369,21 +367,6 @@ impl Executions for History {
         wanted: &(dyn for<'s> Fn(&'s str) -> bool + Sync),
     ) -> Result<Option<String>, AwsError> {
         Ok(self.0.iter().rev().filter_map(|e| e.output.clone()).find(|o| wanted(o)))
-    }
-    async fn recent(&self, _: &str, _: i32) -> Result<Vec<canary_aws::ExecutionSummary>, AwsError> {
-        unreachable!()
-    }
-    async fn stop(&self, _: &str, _: &str) -> Result<(), AwsError> {
-        unreachable!()
-    }
-    async fn approval_token(&self, _: &str) -> Result<Option<String>, AwsError> {
-        unreachable!()
-    }
-    async fn answer(&self, _: &str, _: Result<String, (String, String)>) -> Result<(), AwsError> {
-        unreachable!()
-    }
-    async fn running(&self, _: &str) -> Result<Vec<RunningExecution>, AwsError> {
-        unreachable!("Prepare takes the alias's lock instead of listing executions")
     }
 }
 

@@ -3,7 +3,10 @@
 use crate::render::{RolloutView, StatusView};
 use crate::start::{exit_code, follow};
 use crate::{AwsArgs, Failure, Output};
-use canary_aws::{Aliases, EventBridgeNotifier, ExecutionInfo, Executions, LambdaAliases, StepFunctionsExecutions};
+use canary_aws::{
+    Aliases, EventBridgeNotifier, ExecutionControl, ExecutionHistory, ExecutionInfo, LambdaAliases,
+    StepFunctionsExecutions,
+};
 use canary_core::Rollout;
 use canary_core::execution::interpret;
 use canary_functions::ControllerError;
@@ -47,7 +50,7 @@ async fn executions(aws: &AwsArgs, arn: &str) -> StepFunctionsExecutions {
 }
 
 /// The last rollout state an execution's history holds (read newest first).
-pub async fn last_state(executions: &dyn Executions, arn: &str) -> Result<Option<Rollout>, Failure> {
+pub async fn last_state(executions: &dyn ExecutionHistory, arn: &str) -> Result<Option<Rollout>, Failure> {
     let is_state = |output: &str| serde_json::from_str::<Rollout>(output).is_ok();
     let output = executions
         .newest_state_output(arn, &is_state)
@@ -57,7 +60,7 @@ pub async fn last_state(executions: &dyn Executions, arn: &str) -> Result<Option
 }
 
 /// What `status` reports of an execution: where the rollout stands, or how it ended.
-pub async fn status_of(executions: &dyn Executions, arn: &str) -> Result<StatusView, Failure> {
+pub async fn status_of(executions: &dyn ExecutionHistory, arn: &str) -> Result<StatusView, Failure> {
     let info = executions.describe(arn).await.map_err(|e| Failure::from_aws(format!("could not read {arn}"), &e))?;
     let result = interpret(&info.status, info.output.as_deref(), info.error.as_deref(), info.cause.as_deref());
     let finished_at = result.report.as_ref().map(|r| r.finished_at);
@@ -264,7 +267,7 @@ pub async fn abort(target: Target) -> Result<u8, Failure> {
 }
 
 /// Polls an execution until it is no longer running, for at most [`ABORT_WAIT`].
-async fn wait_until_ended(executions: &dyn Executions, arn: &str) -> Result<ExecutionInfo, Failure> {
+async fn wait_until_ended(executions: &dyn ExecutionHistory, arn: &str) -> Result<ExecutionInfo, Failure> {
     let deadline = std::time::Instant::now() + ABORT_WAIT;
     loop {
         let info =

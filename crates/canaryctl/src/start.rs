@@ -1,7 +1,7 @@
 //! `canaryctl start`: build the request from a file and flags, check it, start it, and follow it.
 
 use crate::{AwsArgs, Failure, Output, read_input, render};
-use canary_aws::{Executions, StepFunctionsExecutions};
+use canary_aws::{ExecutionControl, ExecutionHistory, Executions, StepFunctionsExecutions};
 use canary_core::execution::{ExecutionResult, interpret};
 use canary_core::{RolloutRequest, parse_request};
 use clap::Args;
@@ -233,7 +233,7 @@ async fn finished_rollouts(
 
 /// Follows an execution until it ends, passing each new progress line to `on_line`.
 pub async fn follow(
-    executions: &dyn Executions,
+    executions: &dyn ExecutionHistory,
     arn: &str,
     poll: Duration,
     timeout: Option<Duration>,
@@ -411,10 +411,7 @@ mod tests {
     }
 
     #[async_trait]
-    impl Executions for Scripted {
-        async fn start(&self, _: &str, _: Option<&str>, _: &str) -> Result<String, AwsError> {
-            unreachable!()
-        }
+    impl ExecutionHistory for Scripted {
         async fn describe(&self, arn: &str) -> Result<ExecutionInfo, AwsError> {
             let mut looks = self.looks.lock().unwrap();
             *looks += 1;
@@ -440,21 +437,6 @@ mod tests {
             _: &(dyn for<'s> Fn(&'s str) -> bool + Sync),
         ) -> Result<Option<String>, AwsError> {
             unreachable!("follow reads the history oldest first")
-        }
-        async fn running(&self, _: &str) -> Result<Vec<canary_core::concurrency::RunningExecution>, AwsError> {
-            Ok(Vec::new())
-        }
-        async fn recent(&self, _: &str, _: i32) -> Result<Vec<canary_aws::ExecutionSummary>, AwsError> {
-            unreachable!()
-        }
-        async fn stop(&self, _: &str, _: &str) -> Result<(), AwsError> {
-            unreachable!()
-        }
-        async fn approval_token(&self, _: &str) -> Result<Option<String>, AwsError> {
-            unreachable!()
-        }
-        async fn answer(&self, _: &str, _: Result<String, (String, String)>) -> Result<(), AwsError> {
-            unreachable!()
         }
     }
 
