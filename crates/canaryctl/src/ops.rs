@@ -91,6 +91,12 @@ pub async fn watch(target: Target, poll_seconds: u64, timeout: Option<u64>) -> R
     let arn = execution_arn(&target.execution, target.state_machine_arn.as_deref())?;
     let executions = executions(&target.aws, &arn).await;
     let output = target.output;
+    // Where it stands first (function, versions, step, weight, latest figures, gates), then one line a state.
+    let status = status_of(&executions, &arn).await?;
+    match output {
+        Output::Json => println!("{}", serde_json::to_string(&status).expect("status views serialise")),
+        Output::Text => println!("{status}\n"),
+    }
     let timeout = timeout.map(Duration::from_secs);
     let result = follow(&executions, &arn, Duration::from_secs(poll_seconds), timeout, |line| match output {
         // One JSON object a line, for machines following along.

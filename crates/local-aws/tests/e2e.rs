@@ -814,6 +814,8 @@ async fn operators_start_watch_status_abort_and_list() {
     let (code, stdout, stderr) = watcher.join().unwrap();
     assert_eq!(code, 1, "watch exits 1 when the rollout ends without promotion: {stdout}{stderr}");
     let lines: Vec<Value> = stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    // First where it stands, as fields; then one line a state; the result last.
+    assert_eq!((lines[0]["step"].as_u64(), lines[0]["weight_percent"].as_f64()), (Some(1), Some(25.0)), "{stdout}");
     assert!(lines.iter().any(|l| l["progress"].as_str().is_some_and(|p| p.starts_with("prepared:"))), "{stdout}");
     assert_eq!(lines.last().unwrap()["outcome"], "aborted", "{stdout}");
 
