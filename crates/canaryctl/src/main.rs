@@ -135,24 +135,49 @@ fn restore_default_sigpipe() {
     }
 }
 
+/// The documented exit codes (`EXIT_CODES`), each in one place.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    /// Done: planned, started, read, aborted with the alias restored, or (following) promoted.
+    Success = 0,
+    /// The rollout ended without promoting, or the operation does not apply to it as it is.
+    NotPromoted = 1,
+    /// The command line is wrong.
+    Usage = 2,
+    /// The request was refused; nothing moved.
+    Refused = 3,
+    /// AWS could not be reached or refused the call.
+    Aws = 4,
+    /// What was asked for does not exist.
+    NotFound = 5,
+    /// `--timeout` passed while the rollout still runs.
+    StillRunning = 6,
+}
+
+impl From<Exit> for ExitCode {
+    fn from(exit: Exit) -> ExitCode {
+        ExitCode::from(exit as u8)
+    }
+}
+
 /// A failure with the exit code it maps to.
 #[derive(Debug)]
 pub struct Failure {
-    pub code: u8,
+    pub code: Exit,
     pub message: String,
 }
 
 impl Failure {
     pub fn refused(message: impl Into<String>) -> Self {
-        Failure { code: 3, message: message.into() }
+        Failure { code: Exit::Refused, message: message.into() }
     }
     pub fn aws(message: impl Into<String>) -> Self {
-        Failure { code: 4, message: message.into() }
+        Failure { code: Exit::Aws, message: message.into() }
     }
     /// An AWS call that failed, after `what` ("could not read X"): exit 5 when what was asked for does not
     /// exist, 4 otherwise; one line that says what to do.
     pub fn from_aws(what: impl std::fmt::Display, error: &canary_aws::AwsError) -> Self {
-        let code = if matches!(error, canary_aws::AwsError::NotFound(_)) { 5 } else { 4 };
+        let code = if matches!(error, canary_aws::AwsError::NotFound(_)) { Exit::NotFound } else { Exit::Aws };
         Failure { code, message: format!("{what}: {error}") }
     }
 }
@@ -160,14 +185,14 @@ impl Failure {
 pub fn read_input(path: &PathBuf) -> Result<String, Failure> {
     if path.as_os_str() == "-" {
         std::io::read_to_string(std::io::stdin())
-            .map_err(|e| Failure { code: 2, message: format!("reading standard input: {e}") })
+            .map_err(|e| Failure { code: Exit::Usage, message: format!("reading standard input: {e}") })
     } else {
         std::fs::read_to_string(path)
-            .map_err(|e| Failure { code: 2, message: format!("reading {}: {e}", path.display()) })
+            .map_err(|e| Failure { code: Exit::Usage, message: format!("reading {}: {e}", path.display()) })
     }
 }
 
-fn plan(args: &start::RequestArgs, output: Output) -> Result<u8, Failure> {
+fn plan(args: &start::RequestArgs, output: Output) -> Result<Exit, Failure> {
     let (_, request) = start::build_request(args)?;
     match output {
         Output::Json => {
@@ -175,7 +200,7 @@ fn plan(args: &start::RequestArgs, output: Output) -> Result<u8, Failure> {
         }
         Output::Text => print!("{}", render::plan_text(&request)),
     }
-    Ok(0)
+    Ok(Exit::Success)
 }
 
 #[tokio::main]

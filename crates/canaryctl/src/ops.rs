@@ -2,7 +2,7 @@
 
 use crate::render::{RolloutView, StatusView};
 use crate::start::{exit_code, follow};
-use crate::{AwsArgs, Failure, Output};
+use crate::{AwsArgs, Exit, Failure, Output};
 use canary_aws::{
     Aliases, EventBridgeNotifier, ExecutionControl, ExecutionHistory, ExecutionInfo, LambdaAliases,
     StepFunctionsExecutions,
@@ -39,7 +39,7 @@ pub fn execution_arn(execution: &str, state_machine_arn: Option<&str>) -> Result
             Ok(format!("{}:{execution}", machine.replacen(":stateMachine:", ":execution:", 1)))
         }
         _ => Err(Failure {
-            code: 2,
+            code: Exit::Usage,
             message: format!("{execution} is a name: give --state-machine-arn (or the execution's ARN)"),
         }),
     }
@@ -77,17 +77,17 @@ pub async fn status_of(executions: &dyn ExecutionHistory, arn: &str) -> Result<S
     })
 }
 
-pub async fn status(target: Target) -> Result<u8, Failure> {
+pub async fn status(target: Target) -> Result<Exit, Failure> {
     let arn = execution_arn(&target.execution, target.state_machine_arn.as_deref())?;
     let status = status_of(&executions(&target.aws, &arn).await, &arn).await?;
     match target.output {
         Output::Json => println!("{}", serde_json::to_string(&status).expect("status views serialise")),
         Output::Text => println!("{status}"),
     }
-    Ok(0)
+    Ok(Exit::Success)
 }
 
-pub async fn watch(target: Target, poll_seconds: u64, timeout: Option<u64>) -> Result<u8, Failure> {
+pub async fn watch(target: Target, poll_seconds: u64, timeout: Option<u64>) -> Result<Exit, Failure> {
     let arn = execution_arn(&target.execution, target.state_machine_arn.as_deref())?;
     let executions = executions(&target.aws, &arn).await;
     let output = target.output;
@@ -137,7 +137,7 @@ pub struct ListArgs {
     pub aws: AwsArgs,
 }
 
-pub async fn list(args: ListArgs) -> Result<u8, Failure> {
+pub async fn list(args: ListArgs) -> Result<Exit, Failure> {
     let executions = executions(&args.aws, &args.state_machine_arn).await;
     let recent = executions
         .recent(&args.state_machine_arn, args.max)
@@ -182,16 +182,16 @@ pub async fn list(args: ListArgs) -> Result<u8, Failure> {
             }
         }
     }
-    Ok(0)
+    Ok(Exit::Success)
 }
 
-pub async fn promote(target: Target, full: bool) -> Result<u8, Failure> {
+pub async fn promote(target: Target, full: bool) -> Result<Exit, Failure> {
     let arn = execution_arn(&target.execution, target.state_machine_arn.as_deref())?;
     let executions = executions(&target.aws, &arn).await;
     let token =
         executions.approval_token(&arn).await.map_err(|e| Failure::from_aws(format!("could not read {arn}"), &e))?;
     let Some(token) = token else {
-        return Err(Failure { code: 1, message: format!("{arn} is not waiting for approval") });
+        return Err(Failure { code: Exit::NotPromoted, message: format!("{arn} is not waiting for approval") });
     };
     let decision = if full { "promote_full" } else { "promote" };
     executions
@@ -203,7 +203,7 @@ pub async fn promote(target: Target, full: bool) -> Result<u8, Failure> {
         Output::Json => println!("{}", json!({"execution_arn": arn, "decision": decision, "message": message})),
         Output::Text => println!("{message}"),
     }
-    Ok(0)
+    Ok(Exit::Success)
 }
 
 /// How long `abort` waits for the state machine's own rollback after failing an approval gate.
@@ -215,14 +215,17 @@ const ABORT_WAIT: Duration = Duration::from_secs(300);
 /// net does, with the same conditional rollback: a write of the stopped execution still in flight then
 /// fails, since the restore released the alias's lock. Exit 0: restored (or nothing had moved); 1: the
 /// alias could not be restored (changed by someone else); 4: AWS refused a call.
-pub async fn abort(target: Target) -> Result<u8, Failure> {
+pub async fn abort(target: Target) -> Result<Exit, Failure> {
     let arn = execution_arn(&target.execution, target.state_machine_arn.as_deref())?;
     let config = target.aws.config_for(&arn).await;
     let executions = StepFunctionsExecutions::from_config(&config);
     let aliases = LambdaAliases::from_config(&config);
     let info = executions.describe(&arn).await.map_err(|e| Failure::from_aws(format!("could not read {arn}"), &e))?;
     if info.status != "RUNNING" {
-        return Err(Failure { code: 1, message: format!("{} is not running: it ended {}", info.name, info.status) });
+        return Err(Failure {
+            code: Exit::NotPromoted,
+            message: format!("{} is not running: it ended {}", info.name, info.status),
+        });
     }
     let token =
         executions.approval_token(&arn).await.map_err(|e| Failure::from_aws(format!("could not read {arn}"), &e))?;
@@ -269,7 +272,7 @@ pub async fn abort(target: Target) -> Result<u8, Failure> {
         ),
         Output::Text => println!("{}: {message}{routes}", info.name),
     }
-    Ok(if restored { 0 } else { 1 })
+    Ok(if restored { Exit::Success } else { Exit::NotPromoted })
 }
 
 /// Polls an execution until it is no longer running, for at most [`ABORT_WAIT`].
@@ -283,7 +286,7 @@ async fn wait_until_ended(executions: &dyn ExecutionHistory, arn: &str) -> Resul
         }
         if std::time::Instant::now() > deadline {
             return Err(Failure {
-                code: 1,
+                code: Exit::NotPromoted,
                 message: format!("{arn} still runs {} s after the abort", ABORT_WAIT.as_secs()),
             });
         }
@@ -304,8 +307,8 @@ mod tests {
         );
         let arn = "arn:aws:states:eu-west-1:123456789012:execution:canary-rollout-prod:x";
         assert_eq!(execution_arn(arn, None).unwrap(), arn);
-        assert_eq!(execution_arn("x", None).unwrap_err().code, 2);
-        assert_eq!(execution_arn("x", Some("arn:aws:lambda:nope")).unwrap_err().code, 2);
+        assert_eq!(execution_arn("x", None).unwrap_err().code, Exit::Usage);
+        assert_eq!(execution_arn("x", Some("arn:aws:lambda:nope")).unwrap_err().code, Exit::Usage);
     }
 
     #[test]

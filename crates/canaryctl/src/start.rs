@@ -1,6 +1,6 @@
 //! `canaryctl start`: build the request from a file and flags, check it, start it, and follow it.
 
-use crate::{AwsArgs, Failure, Output, read_input, render};
+use crate::{AwsArgs, Exit, Failure, Output, read_input, render};
 use canary_aws::{ExecutionControl, ExecutionHistory, Executions, StepFunctionsExecutions};
 use canary_core::execution::{ExecutionResult, interpret};
 use canary_core::{RolloutRequest, parse_request};
@@ -164,7 +164,7 @@ pub fn default_name(request: &Value, now: chrono::DateTime<chrono::Utc>) -> Stri
     format!("{}{stamp}", &name[..name.len().min(80 - stamp.len())])
 }
 
-pub async fn run(args: StartArgs) -> Result<u8, Failure> {
+pub async fn run(args: StartArgs) -> Result<Exit, Failure> {
     let (request, checked) = build_request(&args.request)?;
     let name = args.name.clone().unwrap_or_else(|| default_name(&request, chrono::Utc::now()));
     let config = args.aws.config_for(&args.state_machine_arn).await;
@@ -191,7 +191,7 @@ pub async fn run(args: StartArgs) -> Result<u8, Failure> {
             Output::Json => println!("{}", json!({"execution_arn": arn})),
             Output::Text => println!("started {arn}"),
         }
-        return Ok(0);
+        return Ok(Exit::Success);
     }
     eprintln!("started {arn}");
     let deadline = args.timeout.map(Duration::from_secs);
@@ -258,7 +258,7 @@ pub async fn follow(
         }
         if deadline.is_some_and(|d| std::time::Instant::now() + poll > d) {
             return Err(Failure {
-                code: 6,
+                code: Exit::StillRunning,
                 message: format!(
                     "{arn} is still running after {} s; it goes on (canaryctl watch {arn} follows it again)",
                     timeout.unwrap_or_default().as_secs()
@@ -269,11 +269,11 @@ pub async fn follow(
     }
 }
 
-pub fn exit_code(result: &ExecutionResult) -> u8 {
+pub fn exit_code(result: &ExecutionResult) -> Exit {
     match result.outcome.as_str() {
-        "promoted" => 0,
-        "refused" => 3,
-        _ => 1,
+        "promoted" => Exit::Success,
+        "refused" => Exit::Refused,
+        _ => Exit::NotPromoted,
     }
 }
 
@@ -355,7 +355,7 @@ mod tests {
             build_request(&args(&["--function", "f", "--alias", "a", "--version", "2", "--all-at-once"])).unwrap();
         assert_eq!(at_once["strategy"], json!({"all_at_once": {}}));
         let failure = build_request(&args(&["--function", "f", "--alias", "a"])).unwrap_err();
-        assert_eq!(failure.code, 3);
+        assert_eq!(failure.code, Exit::Refused);
         assert!(failure.message.contains("version: is missing"), "{}", failure.message);
     }
 
@@ -377,7 +377,7 @@ mod tests {
         };
         let failure =
             follow(&scripted, "arn:exec", Duration::from_millis(1), Some(Duration::ZERO), |_| ()).await.unwrap_err();
-        assert_eq!(failure.code, 6);
+        assert_eq!(failure.code, Exit::StillRunning);
         assert!(failure.message.contains("still running") && failure.message.contains("watch arn:exec"));
     }
 
@@ -477,7 +477,7 @@ mod tests {
                 "step 1/2: alias routes 1 (90%) + 2 (10%), checked in 1m00s"
             ]
         );
-        assert_eq!((result.outcome.as_str(), exit_code(&result)), ("refused", 3));
+        assert_eq!((result.outcome.as_str(), exit_code(&result)), ("refused", Exit::Refused));
     }
 
     #[test]
@@ -501,7 +501,7 @@ mod tests {
         let result = |outcome: &str| ExecutionResult { outcome: outcome.into(), report: None, message: None };
         assert_eq!(
             [exit_code(&result("promoted")), exit_code(&result("rolled_back")), exit_code(&result("aborted"))],
-            [0, 1, 1]
+            [Exit::Success, Exit::NotPromoted, Exit::NotPromoted]
         );
     }
 }
