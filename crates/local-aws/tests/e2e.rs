@@ -196,7 +196,7 @@ async fn errors_roll_back_to_exactly_the_original_routing() {
     assert_eq!(report["reason"]["signal"], "error_rate");
     assert_eq!(report["reason"]["value"], 1.0);
     assert_eq!(report["routing"], json!({"function_version": "1", "additional_version_weights": {}}));
-    assert_eq!(stack.alias(&function).await, ("1".into(), HashMap::new()));
+    stack.assert_restored(&function, 0).await;
 }
 
 #[tokio::test]
@@ -211,7 +211,7 @@ async fn a_controller_function_failing_mid_rollout_rolls_back() {
     assert_eq!((status.as_str(), error.as_deref()), ("FAILED", Some("RolledBack")), "{report}");
     assert_eq!(report["reason"]["signal"], "error");
     assert!(report["reason"]["message"].as_str().unwrap().contains("InjectedFault"), "{report}");
-    assert_eq!(stack.alias(&function).await, ("1".into(), HashMap::new()));
+    stack.assert_restored(&function, 0).await;
 }
 
 #[tokio::test]
@@ -240,7 +240,7 @@ async fn a_refused_request_leaves_the_alias_untouched() {
         stack.rollout(json!({"function": function, "alias": "live", "version": "2", "strategy": {"linear": {"percent": 0, "interval_seconds": 1}}})).await;
     assert_eq!((status.as_str(), error.as_deref()), ("FAILED", Some("RequestRefused")), "{cause}");
     assert!(cause["errorMessage"].as_str().unwrap().contains("strategy.linear.percent"), "{cause}");
-    assert_eq!(stack.alias(&function).await, ("1".into(), HashMap::new()));
+    stack.assert_restored(&function, 0).await;
 }
 
 #[tokio::test]
@@ -438,7 +438,7 @@ async fn zero_traffic_never_promotes() {
     assert_eq!((status.as_str(), error.as_deref()), ("FAILED", Some("RolledBack")), "{report}");
     assert_eq!(report["reason"]["signal"], "invocations");
     assert!(report["reason"]["message"].as_str().unwrap().contains("after waiting"), "{report}");
-    assert_eq!(stack.alias(&function).await, ("1".into(), HashMap::new()));
+    stack.assert_restored(&function, 0).await;
 }
 
 #[tokio::test]
@@ -483,7 +483,7 @@ async fn a_version_significantly_worse_than_the_baseline_rolls_back() {
     assert_eq!((status.as_str(), error.as_deref()), ("FAILED", Some("RolledBack")), "{report}");
     assert_eq!(report["reason"]["signal"], "baseline");
     assert!(report["reason"]["p_value"].as_f64().unwrap() < 0.01, "{report}");
-    assert_eq!(stack.alias(&function).await, ("1".into(), HashMap::new()));
+    stack.assert_restored(&function, 0).await;
 }
 
 /// The AWS calls the router passed to moto since the last reset, by operation, for `function` (Lambda's
@@ -545,7 +545,7 @@ async fn a_version_failing_30_percent_is_rolled_back_long_before_its_hold_ends()
     let looks = report["steps"][0]["looks"].as_u64().unwrap_or(0);
     assert!(looks >= 1, "rolled back by a look within the hold: {report}");
     assert!(took < Duration::from_secs(40), "rolled back {took:?} after the start; the hold alone is 60 s");
-    assert_eq!(stack.alias(&function).await, ("1".into(), HashMap::new()));
+    stack.assert_restored(&function, 0).await;
 }
 
 #[tokio::test]
@@ -583,7 +583,7 @@ async fn a_latency_regression_rolls_back() {
     let (new, base) =
         (figures["new"]["p99_duration_ms"].as_f64().unwrap(), figures["baseline"]["p99_duration_ms"].as_f64().unwrap());
     assert!(new >= 2000.0 && new > 2.0 * base, "new p99 {new} ms against the baseline's {base} ms: {report}");
-    assert_eq!(stack.alias(&function).await, ("1".into(), HashMap::new()));
+    stack.assert_restored(&function, 0).await;
 }
 
 async fn alarm(stack: &Stack, name: &str, state: Option<&str>) {
@@ -646,7 +646,7 @@ async fn an_alarm_entering_alarm_during_the_rollout_rolls_back() {
     assert_eq!((status.as_str(), error.as_deref()), ("FAILED", Some("RolledBack")), "{report}");
     assert_eq!(report["reason"]["signal"], "alarm");
     assert!(report["reason"]["message"].as_str().unwrap().contains(&watched), "{report}");
-    assert_eq!(stack.alias(&function).await, ("1".into(), HashMap::new()));
+    stack.assert_restored(&function, 0).await;
 }
 
 #[tokio::test]
@@ -830,7 +830,7 @@ async fn operators_start_watch_status_abort_and_list() {
         .await
         .unwrap();
     assert_eq!(out.function_error(), None);
-    assert_eq!(stack.alias(&function).await, ("1".into(), HashMap::new()));
+    stack.assert_restored(&function, 0).await;
 
     let (code, stdout, _) = canaryctl_raw(&stack, &["status", &arn]);
     assert_eq!(code, 0);
@@ -907,7 +907,7 @@ async fn a_failing_post_traffic_hook_rolls_back_from_full_traffic() {
     let (status, error, report) = stack.rollout(input).await;
     assert_eq!((status.as_str(), error.as_deref()), ("FAILED", Some("RolledBack")), "{report}");
     assert_eq!(report["steps"].as_array().unwrap().last().unwrap()["percent"], 100.0, "it had reached 100%: {report}");
-    assert_eq!(stack.alias(&function).await, ("1".into(), HashMap::new()));
+    stack.assert_restored(&function, 0).await;
 }
 
 // ---- Approval gates (issue 5). ----
@@ -978,7 +978,7 @@ async fn a_paused_rollout_is_aborted_and_the_alias_restored() {
     let result: Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
     assert_eq!(result["outcome"], "aborted", "{result}");
     assert!(result["message"].as_str().unwrap().contains("Aborted"), "{result}");
-    assert_eq!(stack.alias(&function).await, ("1".into(), HashMap::new()));
+    stack.assert_restored(&function, 0).await;
 }
 
 // ---- Notifications (issue 5). ----
