@@ -162,6 +162,34 @@ pub enum Next {
     Done,
 }
 
+impl Next {
+    /// Every decision, for the tests that hold the state machine to them.
+    pub const ALL: [Next; 8] = [
+        Next::PreTraffic,
+        Next::Shift,
+        Next::Promote,
+        Next::Hold,
+        Next::AwaitApproval,
+        Next::PostTraffic,
+        Next::Rollback,
+        Next::Done,
+    ];
+
+    /// The state of `statemachine/canary.asl.json` its `Route` choice goes to.
+    pub fn state(self) -> &'static str {
+        match self {
+            Next::PreTraffic => "PreTraffic",
+            Next::Shift => "Shift",
+            Next::Promote => "Promote",
+            Next::Hold => "Hold",
+            Next::AwaitApproval => "AwaitApproval",
+            Next::PostTraffic => "PostTraffic",
+            Next::Rollback => "Rollback",
+            Next::Done => "Promoted",
+        }
+    }
+}
+
 /// What happened at one step.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StepRecord {

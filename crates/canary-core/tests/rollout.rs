@@ -873,3 +873,10 @@ fn a_move_is_planned_against_the_alias_as_the_rollout_left_it() {
     let moved = prepared.after_move("r2".into(), t0());
     assert_eq!(moved.alias_as_left().routing, moved.expected_routing());
 }
+
+#[test]
+fn every_decision_names_its_state_once() {
+    let states: std::collections::BTreeSet<&str> = Next::ALL.iter().map(|n| n.state()).collect();
+    assert_eq!(states.len(), Next::ALL.len());
+    assert_eq!(Next::Done.state(), "Promoted");
+}

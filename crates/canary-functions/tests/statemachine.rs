@@ -103,12 +103,21 @@ fn the_router_covers_every_decision_of_the_core() {
     assert_eq!(route["Default"], "Rollback", "an unknown decision must roll back");
     let routed: BTreeSet<String> =
         route["Choices"].as_array().unwrap().iter().map(|c| c["StringEquals"].as_str().unwrap().to_string()).collect();
-    for next in
-        [Next::PreTraffic, Next::Shift, Next::Promote, Next::Hold, Next::PostTraffic, Next::Done, Next::Rollback]
-    {
+    for next in Next::ALL {
         let name = serde_json::to_value(next).unwrap().as_str().unwrap().to_string();
-        assert!(routed.contains(&name) || next == Next::Rollback, "{name} is not routed");
+        let choice = route["Choices"].as_array().unwrap().iter().find(|c| c["StringEquals"] == name.as_str());
+        match choice {
+            Some(choice) => assert_eq!(choice["Next"], next.state(), "{name} goes to the wrong state"),
+            // Rollback is the default: any decision the router does not know rolls back.
+            None => assert_eq!(
+                (next, route["Default"].as_str()),
+                (Next::Rollback, Some(next.state())),
+                "{name} is not routed"
+            ),
+        }
+        assert!(definition["States"].get(next.state()).is_some(), "no state {}", next.state());
     }
+    assert_eq!(routed.len(), Next::ALL.len() - 1, "every choice is a decision of the core");
     assert_eq!(definition["States"]["Hold"]["SecondsPath"], "$.wait_seconds");
 }
 
