@@ -190,6 +190,10 @@ impl Next {
     }
 }
 
+/// The error an operator's abort at an approval gate fails the gate's task with (`canaryctl abort`, or
+/// `aws stepfunctions send-task-failure --error Aborted`).
+pub const ABORTED_ERROR: &str = "Aborted";
+
 /// What happened at one step.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StepRecord {
@@ -880,6 +884,15 @@ impl Rollout {
 
     fn fail(mut self, failure: Failure) -> Rollout {
         self.failure = Some(failure);
+        self.next = Next::Rollback;
+        self
+    }
+
+    /// Records a rollback that left the alias routing `routing`: the report, aborted when an operator's abort
+    /// at an approval gate brought it here (a task failure named [`ABORTED_ERROR`]), rolled back otherwise.
+    pub fn after_rollback(mut self, routing: Routing, now: DateTime<Utc>) -> Rollout {
+        let aborted = self.error.as_ref().is_some_and(|e| e.error == ABORTED_ERROR);
+        self.report = Some(self.report(if aborted { Outcome::Aborted } else { Outcome::RolledBack }, routing, now));
         self.next = Next::Rollback;
         self
     }

@@ -880,3 +880,18 @@ fn every_decision_names_its_state_once() {
     assert_eq!(states.len(), Next::ALL.len());
     assert_eq!(Next::Done.state(), "Promoted");
 }
+
+#[test]
+fn a_rollback_is_reported_aborted_only_after_an_operators_abort_at_a_gate() {
+    let linear = request(json!({"strategy": {"linear": {"percent": 50, "interval_seconds": 10}}}));
+    let failed = Rollout::prepare(linear, facts(), EXEC, t0())
+        .unwrap()
+        .after_move("r1".into(), t0())
+        .after_check(failing(), t0());
+    let rolled_back = failed.clone().after_rollback(Routing::to_version("1"), t0());
+    assert_eq!((rolled_back.report.as_ref().unwrap().outcome, rolled_back.next), (Outcome::RolledBack, Next::Rollback));
+    let operator =
+        TaskError { error: canary_core::rollout::ABORTED_ERROR.into(), cause: Some("canaryctl abort".into()) };
+    let aborted = Rollout { error: Some(operator), ..failed }.after_rollback(Routing::to_version("1"), t0());
+    assert_eq!(aborted.report.unwrap().outcome, Outcome::Aborted);
+}

@@ -14,7 +14,7 @@ use canary_aws::{Aliases, AwsError, ExecutionHistory, Hooks, Metrics, Notifier, 
 use canary_core::notice::{Task, notices};
 use canary_core::rollout::TaskError;
 use canary_core::safety_net::{SafetyNet, decide};
-use canary_core::{AliasState, MovePlan, Next, Outcome, Refusal, Rollout, parse_request};
+use canary_core::{AliasState, MovePlan, Next, Refusal, Rollout, parse_request};
 use chrono::{DateTime, Utc};
 use lambda_runtime::Diagnostic;
 use serde_json::{Value, json};
@@ -347,19 +347,11 @@ pub async fn gate(event: Value, now: DateTime<Utc>) -> Result<Value, ControllerE
 
 /// `Rollback`: restores the routing recorded by `Prepare`, exactly, unless someone else changed the alias.
 /// Returns the state with its report.
-pub async fn rollback(
-    mut state: Rollout,
-    aliases: &dyn Aliases,
-    now: DateTime<Utc>,
-) -> Result<Rollout, ControllerError> {
+pub async fn rollback(state: Rollout, aliases: &dyn Aliases, now: DateTime<Utc>) -> Result<Rollout, ControllerError> {
     let routing = carry_out(aliases, &state, |live| state.plan_rollback(live)).await?.routing;
+    let state = state.after_rollback(routing, now);
     let (function, alias) = (&state.request.function, &state.request.alias);
-    // An operator's abort at an approval gate arrives as a task failure named "Aborted".
-    let aborted = state.error.as_ref().is_some_and(|e| e.error == "Aborted");
-    let report = state.report(if aborted { Outcome::Aborted } else { Outcome::RolledBack }, routing, now);
-    tracing::warn!(function, alias, reason = ?report.reason, "rolled back");
-    state.report = Some(report);
-    state.next = Next::Rollback;
+    tracing::warn!(function, alias, reason = ?state.report.as_ref().and_then(|r| r.reason.clone()), "rolled back");
     Ok(state)
 }
 

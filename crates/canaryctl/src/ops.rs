@@ -232,7 +232,7 @@ pub async fn abort(target: Target) -> Result<Exit, Failure> {
     let last = last_state(&executions, &arn).await?;
     let (message, restored) = if let Some(token) = token {
         // Waiting at a gate: failing its task lets the state machine roll back by itself.
-        let answer = Err(("Aborted".to_string(), "aborted with canaryctl abort".to_string()));
+        let answer = Err((canary_core::rollout::ABORTED_ERROR.to_string(), "aborted with canaryctl abort".to_string()));
         executions.answer(&token, answer).await.map_err(|e| Failure::from_aws("could not answer the gate", &e))?;
         let ended = wait_until_ended(&executions, &arn).await?;
         let result = interpret(&ended.status, ended.output.as_deref(), ended.error.as_deref(), ended.cause.as_deref());
