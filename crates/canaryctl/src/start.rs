@@ -146,18 +146,9 @@ pub fn build_request(args: &RequestArgs) -> Result<(Value, RolloutRequest), Fail
 }
 
 /// A readable, unique execution name: `function-alias-vVERSION-YYYYMMDDTHHMMSSZ`, within Step Functions'
-/// 80 characters of letters, digits, '-' and '_'.
-pub fn default_name(request: &Value, now: chrono::DateTime<chrono::Utc>) -> String {
-    let text = |key: &str, legacy: &str| {
-        request
-            .get(key)
-            .or_else(|| request.get(legacy))
-            .map(|v| v.as_str().map_or(v.to_string(), str::to_string))
-            .unwrap_or_default()
-    };
-    let function = text("function", "function-name");
-    let function = canary_core::request::function_name_of(&function);
-    let name = format!("{function}-{}-v{}", text("alias", "alias-name"), text("version", "new-version"));
+/// 80 characters of letters, digits, '-' and '_'. Made from the checked request, whichever form it came in.
+pub fn default_name(request: &RolloutRequest, now: chrono::DateTime<chrono::Utc>) -> String {
+    let name = format!("{}-{}-v{}", request.function_name(), request.alias, request.version);
     let name: String =
         name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect();
     let stamp = now.format("-%Y%m%dT%H%M%SZ").to_string();
@@ -166,7 +157,7 @@ pub fn default_name(request: &Value, now: chrono::DateTime<chrono::Utc>) -> Stri
 
 pub async fn run(args: StartArgs) -> Result<Exit, Failure> {
     let (request, checked) = build_request(&args.request)?;
-    let name = args.name.clone().unwrap_or_else(|| default_name(&request, chrono::Utc::now()));
+    let name = args.name.clone().unwrap_or_else(|| default_name(&checked, chrono::Utc::now()));
     let config = args.aws.config_for(&args.state_machine_arn).await;
     let executions = StepFunctionsExecutions::from_config(&config);
     // The state machine refuses a second rollout of a busy alias too (a console start bypasses this
@@ -484,12 +475,15 @@ mod tests {
     fn default_names_are_readable_unique_and_valid() {
         use chrono::TimeZone;
         let now = chrono::Utc.with_ymd_and_hms(2026, 11, 28, 12, 0, 5).unwrap();
-        let canonical =
-            json!({"function": "arn:aws:lambda:us-east-1:1:function:orders", "alias": "live", "version": "42"});
+        let checked = |request: Value| canary_core::parse_request(&request).unwrap();
+        let canonical = checked(
+            json!({"function": "arn:aws:lambda:us-east-1:123456789012:function:orders", "alias": "live", "version": "42"}),
+        );
         assert_eq!(default_name(&canonical, now), "orders-live-v42-20261128T120005Z");
-        let legacy = json!({"function-name": "MyFunction", "alias-name": "MyAlias", "new-version": 2});
+        let legacy = checked(json!({"function-name": "MyFunction", "alias-name": "MyAlias", "new-version": 2,
+                                    "steps": 4, "interval": 60}));
         assert_eq!(default_name(&legacy, now), "MyFunction-MyAlias-v2-20261128T120005Z");
-        let long = json!({"function": "f".repeat(64), "alias": "a".repeat(40), "version": "$LATEST"});
+        let long = checked(json!({"function": "f".repeat(64), "alias": "a".repeat(40), "version": "7"}));
         let name = default_name(&long, now);
         assert_eq!(name.len(), 80);
         assert!(name.ends_with("-20261128T120005Z"));
