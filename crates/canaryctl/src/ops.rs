@@ -1,6 +1,6 @@
 //! Operating rollouts that run: `status`, `watch`, `list`, `abort`.
 
-use crate::render::{RolloutView, StatusView};
+use crate::render::{ListRow, RolloutView, StatusView};
 use crate::start::{exit_code, follow};
 use crate::{AwsArgs, Exit, Failure, Output};
 use canary_aws::{
@@ -162,23 +162,23 @@ pub async fn list(args: ListArgs) -> Result<Exit, Failure> {
         }
         let outcome =
             interpret(&info.status, info.output.as_deref(), info.error.as_deref(), info.cause.as_deref()).outcome;
-        rows.push(json!({"name": execution.name, "execution_arn": execution.arn, "status": execution.status, "outcome": outcome,
-                         "function": function, "alias": alias, "version": version, "started_at": execution.started_at}));
+        rows.push(ListRow {
+            name: execution.name,
+            execution_arn: execution.arn,
+            status: execution.status,
+            outcome,
+            function,
+            alias,
+            version,
+            started_at: execution.started_at,
+        });
     }
     match args.output {
-        Output::Json => println!("{}", Value::Array(rows)),
+        Output::Json => println!("{}", serde_json::to_string(&rows).expect("rows serialise")),
         Output::Text => {
-            println!("{:<44} {:<16} {:<28} {:>7} started", "execution", "outcome", "function:alias", "version");
+            println!("{}", ListRow::header());
             for row in rows {
-                let s = |k: &str| row[k].as_str().unwrap_or("").to_string();
-                println!(
-                    "{:<44} {:<16} {:<28} {:>7} {}",
-                    s("name"),
-                    s("outcome"),
-                    format!("{}:{}", s("function"), s("alias")),
-                    s("version"),
-                    s("started_at")
-                );
+                println!("{row}");
             }
         }
     }

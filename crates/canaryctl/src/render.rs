@@ -219,8 +219,69 @@ mod tests {
     }
 
     #[test]
+    fn a_list_row_is_a_json_object_or_a_line_under_its_header() {
+        let row = super::ListRow {
+            name: "orders-live-v42-20261130T120000Z".into(),
+            execution_arn: "arn:exec".into(),
+            status: "SUCCEEDED".into(),
+            outcome: "promoted".into(),
+            function: "orders".into(),
+            alias: "live".into(),
+            version: "42".into(),
+            started_at: Utc.with_ymd_and_hms(2026, 11, 30, 12, 0, 0).unwrap(),
+        };
+        let json = serde_json::to_value(&row).unwrap();
+        assert_eq!(
+            (json["outcome"].as_str(), json["started_at"].as_str()),
+            (Some("promoted"), Some("2026-11-30T12:00:00Z"))
+        );
+        let line = row.to_string();
+        assert!(
+            line.starts_with("orders-live-v42-20261130T120000Z") && line.ends_with("42 2026-11-30T12:00:00Z"),
+            "{line}"
+        );
+        let header = super::ListRow::header();
+        assert_eq!(header.find("outcome"), line.find("promoted"), "{header}\n{line}");
+    }
+
+    #[test]
     fn a_step_waiting_for_traffic_after_its_hold_says_so() {
         assert!(checked("wait", 300, 2).starts_with("step 1/2: too little traffic (2 invocations"));
+    }
+}
+
+/// One execution in `canaryctl list`: a JSON object, or a line of the table.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ListRow {
+    pub name: String,
+    pub execution_arn: String,
+    pub status: String,
+    pub outcome: String,
+    pub function: String,
+    pub alias: String,
+    pub version: String,
+    pub started_at: chrono::DateTime<chrono::Utc>,
+}
+
+impl ListRow {
+    /// The table's header, aligned as the rows are.
+    pub fn header() -> String {
+        format!("{:<44} {:<16} {:<28} {:>7} started", "execution", "outcome", "function:alias", "version")
+    }
+}
+
+impl std::fmt::Display for ListRow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let target = format!("{}:{}", self.function, self.alias);
+        write!(
+            f,
+            "{:<44} {:<16} {:<28} {:>7} {}",
+            self.name,
+            self.outcome,
+            target,
+            self.version,
+            self.started_at.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
+        )
     }
 }
 
