@@ -444,7 +444,15 @@ fn the_safety_net_restores_only_rollouts_left_unfinished() {
         s.report = Some(s.report(Outcome::Promoted, Routing::to_version("2"), t0()));
         s
     };
-    let restores = |decision: SafetyNet| matches!(decision, SafetyNet::Restore(_));
+    // A restore says why, for the rollback's report: the execution ended before the rollout did.
+    let restores = |decision: SafetyNet| match decision {
+        SafetyNet::Restore(state) => {
+            let error = state.error.unwrap();
+            assert!(error.error == "ExecutionEnded" && error.cause.unwrap().contains("the safety net restored"));
+            true
+        }
+        SafetyNet::Nothing(_) => false,
+    };
     // (status, last state in the history, restores?)
     let cases = [
         ("ABORTED", Some(shifted.clone()), true),

@@ -12,7 +12,6 @@ pub mod serve;
 
 use canary_aws::{Aliases, AwsError, ExecutionHistory, Hooks, Metrics, Notifier, WindowQuery};
 use canary_core::notice::{Task, notices};
-use canary_core::rollout::TaskError;
 use canary_core::safety_net::{SafetyNet, decide};
 use canary_core::{AliasState, MovePlan, Next, Refusal, Rollout, parse_request};
 use chrono::{DateTime, Utc};
@@ -394,13 +393,7 @@ pub async fn restore_ended(
             tracing::info!(execution = arn, status, reason, "safety net: nothing to restore");
             Ok(json!({"execution": arn, "status": status, "action": "none", "reason": reason}))
         }
-        SafetyNet::Restore(mut state) => {
-            state.error = Some(TaskError {
-                error: "ExecutionEnded".into(),
-                cause: Some(format!(
-                    "the execution ended {status} before the rollout finished; the safety net restored the alias"
-                )),
-            });
+        SafetyNet::Restore(state) => {
             let restored = rollback(*state, aliases, now).await?;
             announce(notifier, Task::Rollback, &restored).await;
             let routing = restored.report.map(|r| r.routing);
