@@ -115,7 +115,10 @@ fn python_with_boto3() -> Result<PathBuf, String> {
     if !python.exists() {
         step("installing boto3 into target/bench/python");
         run("python3", &["-m", "venv", &venv.to_string_lossy()])?;
-        run(&venv.join("bin/pip").to_string_lossy(), &["install", "--quiet", "--disable-pip-version-check", "boto3==1.44.8"])?;
+        run(
+            &venv.join("bin/pip").to_string_lossy(),
+            &["install", "--quiet", "--disable-pip-version-check", "boto3==1.44.8"],
+        )?;
     }
     Ok(python)
 }
