@@ -23,11 +23,9 @@ fn health(extra: Value) -> Value {
     health
 }
 
-fn rollout(health: Value) -> Rollout {
-    let request = parse_request(&json!({"function": "orders-api", "alias": "live", "version": "2",
-        "strategy": {"canary": {"percent": 10, "bake_seconds": 300}},
-        "health": health}))
-    .unwrap();
+/// A rollout of `request` prepared at t0 against an alias at version 1.
+fn prepared(request: Value) -> Rollout {
+    let request = parse_request(&request).unwrap();
     let facts = LiveFacts {
         function_exists: true,
         version_exists: true,
@@ -37,6 +35,11 @@ fn rollout(health: Value) -> Rollout {
         lock: None,
     };
     Rollout::prepare(request, facts, EXEC, t0()).unwrap()
+}
+
+fn rollout(health: Value) -> Rollout {
+    prepared(json!({"function": "orders-api", "alias": "live", "version": "2",
+        "strategy": {"canary": {"percent": 10, "bake_seconds": 300}}, "health": health}))
 }
 
 fn figures(new: (u64, u64), old: (u64, u64)) -> HealthFigures {
@@ -206,20 +209,10 @@ impl Rng {
 /// minute split by the weights and each version failing at its rate; returns whether it was rolled back and
 /// at which look.
 fn simulate(rng: &mut Rng, new_rate: f64, old_rate: f64, confidence: f64) -> Option<u32> {
-    let request = parse_request(&json!({"function": "orders-api", "alias": "live", "version": "2",
+    let mut rollout = prepared(json!({"function": "orders-api", "alias": "live", "version": "2",
         "strategy": {"linear": {"percent": 25, "interval_seconds": 300}},
         "health": {"check_interval_seconds": 60, "metrics_delay_seconds": 0, "min_invocations": 1,
-                   "compare_to_baseline": true, "max_error_rate": 0.5, "baseline_confidence": confidence}}))
-    .unwrap();
-    let facts = LiveFacts {
-        function_exists: true,
-        version_exists: true,
-        alias: Some(AliasState { routing: Routing::to_version("1"), revision_id: "r0".into(), description: "".into() }),
-        alarms: Vec::new(),
-        missing_hooks: Vec::new(),
-        lock: None,
-    };
-    let mut rollout = Rollout::prepare(request, facts, EXEC, t0()).unwrap();
+                   "compare_to_baseline": true, "max_error_rate": 0.5, "baseline_confidence": confidence}}));
     let mut now = t0();
     let mut step_totals = ((0, 0), (0, 0));
     let mut looks = 0;
