@@ -15,12 +15,14 @@ mod error;
 mod events;
 mod lambda;
 mod sfn;
+mod tls;
 
 pub use cloudwatch::CloudWatchMetrics;
 pub use error::AwsError;
 pub use events::EventBridgeNotifier;
 pub use lambda::{LambdaAliases, LambdaHooks};
 pub use sfn::StepFunctionsExecutions;
+pub use tls::{AMAZON_ROOTS_PEM, TrustRoots};
 
 fn time_of(t: &aws_smithy_types::DateTime) -> DateTime<Utc> {
     DateTime::from_timestamp(t.secs(), t.subsec_nanos()).unwrap_or_default()
@@ -39,6 +41,8 @@ pub struct ConfigOptions {
     pub endpoint_url: Option<String>,
     pub region: Option<String>,
     pub profile: Option<String>,
+    /// The certificate authorities the HTTPS client trusts: the system's unless told otherwise.
+    pub trust_roots: TrustRoots,
 }
 
 /// How long one AWS call may take, retries included, and one attempt of it. The controller's functions
@@ -62,6 +66,9 @@ pub async fn load_config(options: &ConfigOptions) -> aws_config::SdkConfig {
     }
     if let Some(region) = &options.region {
         loader = loader.region(aws_config::Region::new(region.clone()));
+    }
+    if let Some(client) = options.trust_roots.http_client() {
+        loader = loader.http_client(client);
     }
     loader.load().await
 }

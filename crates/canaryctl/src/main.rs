@@ -108,6 +108,7 @@ impl AwsArgs {
             endpoint_url: self.endpoint_url.clone(),
             region: self.region.clone(),
             profile: self.profile.clone(),
+            ..canary_aws::ConfigOptions::default()
         }
     }
 
