@@ -33,6 +33,8 @@ fn stack_file() -> PathBuf {
 pub struct Stack {
     pub endpoint_url: String,
     pub state_machine_arn: String,
+    /// moto itself, behind the router: calls made here are not counted (the benches' own polling).
+    pub moto_url: String,
 }
 
 impl Stack {
@@ -177,7 +179,8 @@ pub async fn up() -> Result<Stack, String> {
     stack["region"] = json!(REGION);
     stack["state_machine_arn"] = json!(state_machine_arn);
     std::fs::write(stack_file(), serde_json::to_string_pretty(&stack).expect("json")).map_err(|e| e.to_string())?;
-    Ok(Stack { endpoint_url, state_machine_arn })
+    let moto_url = stack["moto_url"].as_str().unwrap_or_default().to_string();
+    Ok(Stack { endpoint_url, state_machine_arn, moto_url })
 }
 
 fn start_processes() -> Result<String, String> {

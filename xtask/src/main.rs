@@ -7,6 +7,8 @@
 //!   false rollbacks, time to rollback and blast radius over seeded synthetic traffic.
 //! - `bench perf`: the controller's cold init and peak RSS against a `lambda_runtime` hello world and Python
 //!   + boto3, and its artifact's size (docs/performance.md).
+//! - `bench rollouts`: on the local stack, a rollout's AWS calls, transitions and history events per judged
+//!   step, `Prepare`'s calls against the rollouts running, and how many rollouts the emulator carries at once.
 //! - `demo`: a real canary rollout on the local stack, then one that rolls back on its own.
 //! - `local up` / `local down` / `local status`: the local AWS stack on 127.0.0.1.
 //!
@@ -17,12 +19,13 @@ mod bench;
 mod demo;
 mod local;
 mod perf;
+mod rollouts;
 mod test;
 mod tools;
 
 use std::process::ExitCode;
 
-const USAGE: &str = "usage: cargo xtask <test | lint | audit | packaging | coverage | e2e | demo [--keep] | bench detection [--chart FILE] | bench perf | local up | local down | local status>";
+const USAGE: &str = "usage: cargo xtask <test | lint | audit | packaging | coverage | e2e | demo [--keep] | bench detection [--chart FILE] | bench perf | bench rollouts | local up | local down | local status>";
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -36,6 +39,7 @@ async fn main() -> ExitCode {
         ["coverage"] => test::coverage(),
         ["e2e"] => test::e2e().await,
         ["bench", "perf"] => perf::perf(),
+        ["bench", "rollouts"] => rollouts::rollouts().await,
         ["bench", "detection"] => bench::detection(None),
         ["bench", "detection", "--chart", path] => bench::detection(Some(path)),
         ["demo"] => demo::run(false).await,

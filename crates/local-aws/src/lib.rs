@@ -1,6 +1,7 @@
 //! The local AWS stack's library: the router's pure parts (which function and qualifier an Invoke names,
 //! which version an alias's weights send one invocation to) and fixtures for the demo and the tests.
 
+pub mod control;
 pub mod fixtures;
 
 use canary_core::Routing;
@@ -71,7 +72,8 @@ pub fn environment_key(environment: &BTreeMap<String, String>) -> String {
 /// assert_eq!(op("GET", "/2015-03-31/functions/orders/aliases/live", None, ""), ("GetAlias".into(), "orders".into()));
 /// assert_eq!(op("POST", "/", Some("AWSEvents.PutEvents"), "{}"), ("PutEvents".into(), "".into()));
 /// assert_eq!(op("POST", "/", None, "Action=GetMetricData&Version=2010-08-01"), ("GetMetricData".into(), "".into()));
-/// assert_eq!(op("GET", "/2015-03-31/functions/orders/configuration", None, ""), ("GET functions/configuration".into(), "orders".into()));
+/// assert_eq!(op("GET", "/2015-03-31/functions/orders/configuration", None, ""), ("GetFunctionConfiguration".into(), "orders".into()));
+/// assert_eq!(op("GET", "/2015-03-31/functions/orders/policy", None, ""), ("GET functions/policy".into(), "orders".into()));
 /// ```
 pub fn operation_of(method: &str, path: &str, target: Option<&str>, body: &[u8]) -> (String, String) {
     if let Some(target) = target {
@@ -93,7 +95,16 @@ pub fn operation_of(method: &str, path: &str, target: Option<&str>, body: &[u8])
             (operation.to_string(), function.to_string())
         }
         [_, "functions", function, rest @ ..] => {
-            (format!("{method} functions/{}", rest.join("/")), function.to_string())
+            let operation = match (method, rest) {
+                ("GET", []) => "GetFunction",
+                ("GET", ["configuration"]) => "GetFunctionConfiguration",
+                ("PUT", ["configuration"]) => "UpdateFunctionConfiguration",
+                ("POST", ["versions"]) => "PublishVersion",
+                ("GET", ["versions"]) => "ListVersionsByFunction",
+                ("POST", ["aliases"]) => "CreateAlias",
+                _ => return (format!("{method} functions/{}", rest.join("/")), function.to_string()),
+            };
+            (operation.to_string(), function.to_string())
         }
         _ => (format!("{method} {path}"), String::new()),
     }

@@ -26,6 +26,7 @@ use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
+use local_aws::control::CallCount;
 use local_aws::{environment_key, function_ref, invoke_error, is_version, pick_version};
 use serde::Deserialize;
 use std::collections::{BTreeMap, HashMap};
@@ -150,13 +151,17 @@ async fn to_moto(State(app): State<Arc<AppState>>, request: Request<Body>) -> Re
     }
 }
 
-async fn list_calls(State(app): State<Arc<AppState>>) -> axum::Json<serde_json::Value> {
+async fn list_calls(State(app): State<Arc<AppState>>) -> axum::Json<Vec<CallCount>> {
     let calls = app.calls.lock().await;
-    let rows: Vec<serde_json::Value> = calls
+    let rows = calls
         .iter()
-        .map(|((operation, function), count)| serde_json::json!({"operation": operation, "function": function, "count": count}))
+        .map(|((operation, function), count)| CallCount {
+            operation: operation.clone(),
+            function: function.clone(),
+            count: *count,
+        })
         .collect();
-    axum::Json(serde_json::Value::Array(rows))
+    axum::Json(rows)
 }
 
 async fn clear_calls(State(app): State<Arc<AppState>>) -> StatusCode {
