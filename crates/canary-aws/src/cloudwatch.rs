@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use aws_sdk_cloudwatch::Client;
 use aws_sdk_cloudwatch::types::{Dimension, Metric, MetricDataQuery, MetricStat};
 use aws_smithy_types::DateTime as SmithyTime;
-use canary_core::{AlarmState, HealthFigures, VersionFigures};
+use canary_core::{AlarmState, AlarmValue, HealthFigures, VersionFigures};
 use std::collections::HashMap;
 
 /// [`Metrics`] on CloudWatch's `AWS/Lambda` namespace, as Lambda publishes it for invocations through an
@@ -130,7 +130,7 @@ impl Metrics for CloudWatchMetrics {
             for (name, state, updated) in metric.chain(composite) {
                 states.push(AlarmState {
                     name: name.unwrap_or_default().to_string(),
-                    state: state.map_or("INSUFFICIENT_DATA", |s| s.as_str()).to_string(),
+                    state: state.map_or(AlarmValue::InsufficientData, |s| AlarmValue::parse(s.as_str())),
                     // Sub-second precision: an alarm that fires in the second the rollout started must still
                     // count as after it.
                     updated_at: updated

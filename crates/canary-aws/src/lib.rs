@@ -30,6 +30,7 @@ fn time_of(t: &aws_smithy_types::DateTime) -> DateTime<Utc> {
 
 use async_trait::async_trait;
 use canary_core::concurrency::RunningExecution;
+use canary_core::execution::ExecutionStatus;
 use canary_core::{AlarmState, AliasState, HealthFigures, HookOutcome, Routing};
 use chrono::{DateTime, Utc};
 
@@ -131,8 +132,7 @@ pub trait Metrics: Send + Sync {
 pub struct ExecutionInfo {
     pub arn: String,
     pub name: String,
-    /// RUNNING, SUCCEEDED, FAILED, TIMED_OUT, ABORTED or PENDING_REDRIVE.
-    pub status: String,
+    pub status: ExecutionStatus,
     pub input: Option<String>,
     pub output: Option<String>,
     pub error: Option<String>,
@@ -145,7 +145,7 @@ pub struct ExecutionInfo {
 pub struct ExecutionSummary {
     pub arn: String,
     pub name: String,
-    pub status: String,
+    pub status: ExecutionStatus,
     pub started_at: DateTime<Utc>,
 }
 

@@ -31,7 +31,7 @@ impl ExecutionHistory for StepFunctionsExecutions {
         Ok(ExecutionInfo {
             arn: out.execution_arn().to_string(),
             name: out.name().unwrap_or_default().to_string(),
-            status: out.status().as_str().to_string(),
+            status: canary_core::execution::ExecutionStatus::parse(out.status().as_str()),
             input: out.input().map(str::to_string),
             output: out.output().map(str::to_string),
             error: out.error().map(str::to_string),
@@ -161,7 +161,7 @@ impl ExecutionControl for StepFunctionsExecutions {
             .map(|e| ExecutionSummary {
                 arn: e.execution_arn().to_string(),
                 name: e.name().to_string(),
-                status: e.status().as_str().to_string(),
+                status: canary_core::execution::ExecutionStatus::parse(e.status().as_str()),
                 started_at: time_of(e.start_date()),
             })
             .collect();

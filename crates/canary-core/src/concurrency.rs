@@ -1,6 +1,7 @@
 //! One rollout per alias: a second execution for the same function and alias is refused, whoever starts
 //! it (canaryctl, the console, another pipeline).
 
+use crate::execution::ExecutionOutcome;
 use crate::refusal::Refusal;
 use crate::request::{RolloutRequest, parse_request};
 use chrono::{DateTime, Utc};
@@ -54,15 +55,15 @@ pub fn refuse_if_alias_busy(
 pub struct FinishedExecution {
     pub name: String,
     pub input: String,
-    pub outcome: String,
+    pub outcome: ExecutionOutcome,
 }
 
 /// Whether an outcome is a verdict on the version (a refusal or a failure to start is not), and whether
 /// the controller or an operator rejected it.
-fn verdict(outcome: &str) -> Option<bool> {
+fn verdict(outcome: ExecutionOutcome) -> Option<bool> {
     match outcome {
-        "promoted" => Some(false),
-        "rolled_back" | "aborted" => Some(true),
+        ExecutionOutcome::Promoted => Some(false),
+        ExecutionOutcome::RolledBack | ExecutionOutcome::Aborted => Some(true),
         _ => None,
     }
 }
@@ -72,14 +73,14 @@ fn verdict(outcome: &str) -> Option<bool> {
 /// who means it says so (`canaryctl start --retry-rejected`). `finished` is newest first.
 pub fn refuse_if_rejected(request: &RolloutRequest, finished: &[FinishedExecution]) -> Result<(), Refusal> {
     match latest_verdict(request, finished) {
-        Some(execution) if verdict(&execution.outcome) == Some(true) => Err(Refusal::one(
+        Some(execution) if verdict(execution.outcome) == Some(true) => Err(Refusal::one(
             "version",
             format!(
                 "version {} of {}:{} was {} by its last rollout, {}",
                 request.version,
                 request.function_name(),
                 request.alias,
-                execution.outcome.replace('_', " "),
+                execution.outcome.as_str().replace('_', " "),
                 execution.name
             ),
             "publish a fixed version; to roll this one out again anyway, pass --retry-rejected",
@@ -94,7 +95,7 @@ pub fn latest_verdict<'a>(
     request: &RolloutRequest,
     finished: &'a [FinishedExecution],
 ) -> Option<&'a FinishedExecution> {
-    finished.iter().filter(|execution| verdict(&execution.outcome).is_some()).find(|execution| {
+    finished.iter().filter(|execution| verdict(execution.outcome).is_some()).find(|execution| {
         let value = serde_json::from_str(&execution.input).unwrap_or(serde_json::Value::Null);
         parse_request(&value).is_ok_and(|r| {
             r.function_name() == request.function_name() && r.alias == request.alias && r.version == request.version

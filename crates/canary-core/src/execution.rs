@@ -3,11 +3,99 @@
 use crate::rollout::{Report, TaskError};
 use serde::{Deserialize, Serialize};
 
+/// A Step Functions execution's status, as `DescribeExecution` and `ListExecutions` name it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ExecutionStatus {
+    Running,
+    Succeeded,
+    Failed,
+    TimedOut,
+    Aborted,
+    PendingRedrive,
+}
+
+impl ExecutionStatus {
+    pub const ALL: [ExecutionStatus; 6] = [
+        ExecutionStatus::Running,
+        ExecutionStatus::Succeeded,
+        ExecutionStatus::Failed,
+        ExecutionStatus::TimedOut,
+        ExecutionStatus::Aborted,
+        ExecutionStatus::PendingRedrive,
+    ];
+
+    /// Its name in the Step Functions API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ExecutionStatus::Running => "RUNNING",
+            ExecutionStatus::Succeeded => "SUCCEEDED",
+            ExecutionStatus::Failed => "FAILED",
+            ExecutionStatus::TimedOut => "TIMED_OUT",
+            ExecutionStatus::Aborted => "ABORTED",
+            ExecutionStatus::PendingRedrive => "PENDING_REDRIVE",
+        }
+    }
+
+    /// The status the API names `name`. A status this code does not know yet (the API may add one) is an
+    /// execution that ended without promoting: `Failed`, never `Running` or `Succeeded`.
+    ///
+    /// ```
+    /// use canary_core::execution::ExecutionStatus;
+    /// assert_eq!(ExecutionStatus::parse("TIMED_OUT"), ExecutionStatus::TimedOut);
+    /// assert_eq!(ExecutionStatus::parse("SOMETHING_NEW"), ExecutionStatus::Failed);
+    /// ```
+    pub fn parse(name: &str) -> ExecutionStatus {
+        ExecutionStatus::ALL.into_iter().find(|s| s.as_str() == name).unwrap_or(ExecutionStatus::Failed)
+    }
+}
+
+impl std::fmt::Display for ExecutionStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
+/// What an execution means for the rollout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ExecutionOutcome {
+    Running,
+    Promoted,
+    RolledBack,
+    Refused,
+    Aborted,
+    TimedOut,
+    RollbackFailed,
+    Failed,
+}
+
+impl ExecutionOutcome {
+    /// Its name in canaryctl's JSON, and in words with spaces for underscores.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ExecutionOutcome::Running => "running",
+            ExecutionOutcome::Promoted => "promoted",
+            ExecutionOutcome::RolledBack => "rolled_back",
+            ExecutionOutcome::Refused => "refused",
+            ExecutionOutcome::Aborted => "aborted",
+            ExecutionOutcome::TimedOut => "timed_out",
+            ExecutionOutcome::RollbackFailed => "rollback_failed",
+            ExecutionOutcome::Failed => "failed",
+        }
+    }
+}
+
+impl std::fmt::Display for ExecutionOutcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
 /// A rollout's result as `canaryctl` reports it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ExecutionResult {
-    /// `running`, `promoted`, `rolled_back`, `refused`, `aborted`, `timed_out`, `rollback_failed` or `failed`.
-    pub outcome: String,
+    pub outcome: ExecutionOutcome,
     /// The execution's report, when it produced one (promoted or rolled back).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub report: Option<Report>,
@@ -19,45 +107,64 @@ pub struct ExecutionResult {
 impl ExecutionResult {
     /// True only when the new version was promoted.
     pub fn promoted(&self) -> bool {
-        self.outcome == "promoted"
+        self.outcome == ExecutionOutcome::Promoted
     }
 }
 
 /// Reads a Step Functions execution's status, output, error and cause.
 ///
 /// ```
-/// use canary_core::execution::interpret;
-/// assert_eq!(interpret("RUNNING", None, None, None).outcome, "running");
-/// let refused = interpret("FAILED", None, Some("RequestRefused"), Some(r#"{"errorMessage":"version: ..."}"#));
-/// assert_eq!((refused.outcome.as_str(), refused.message.as_deref()), ("refused", Some("version: ...")));
+/// use canary_core::execution::{ExecutionOutcome, ExecutionStatus::*, interpret};
+/// assert_eq!(interpret(Running, None, None, None).outcome, ExecutionOutcome::Running);
+/// let refused = interpret(Failed, None, Some("RequestRefused"), Some(r#"{"errorMessage":"version: ..."}"#));
+/// assert_eq!((refused.outcome, refused.message.as_deref()), (ExecutionOutcome::Refused, Some("version: ...")));
 /// ```
-pub fn interpret(status: &str, output: Option<&str>, error: Option<&str>, cause: Option<&str>) -> ExecutionResult {
+pub fn interpret(
+    status: ExecutionStatus,
+    output: Option<&str>,
+    error: Option<&str>,
+    cause: Option<&str>,
+) -> ExecutionResult {
+    use ExecutionOutcome as O;
+    use ExecutionStatus as S;
     let report = |text: Option<&str>| text.and_then(|t| serde_json::from_str::<Report>(t).ok());
     let task_message = || {
         let error = TaskError { error: error.unwrap_or_default().to_string(), cause: cause.map(str::to_string) };
         Some(error.message()).filter(|m| !m.is_empty())
     };
-    let result = |outcome: &str, report: Option<Report>, message: Option<String>| ExecutionResult {
-        outcome: outcome.to_string(),
+    let result = |outcome: ExecutionOutcome, report: Option<Report>, message: Option<String>| ExecutionResult {
+        outcome,
         message: message.or_else(|| report.as_ref().and_then(|r| r.reason.as_ref()).map(|r| r.message.clone())),
         report,
     };
     match (status, error) {
-        ("RUNNING", _) => result("running", None, None),
-        ("SUCCEEDED", _) => result("promoted", report(output), None),
+        (S::Running, _) => result(O::Running, None, None),
+        (S::Succeeded, _) => result(O::Promoted, report(output), None),
         // An abort at an approval gate rolls back too; the report says which it was.
-        ("FAILED", Some("RolledBack")) => {
+        (S::Failed, Some("RolledBack")) => {
             let report = report(cause);
             let aborted = report.as_ref().is_some_and(|r| r.outcome == crate::rollout::Outcome::Aborted);
-            result(if aborted { "aborted" } else { "rolled_back" }, report, None)
+            result(if aborted { O::Aborted } else { O::RolledBack }, report, None)
         }
-        ("FAILED", Some("RequestRefused")) => result("refused", None, task_message()),
-        ("FAILED", Some("RollbackFailed")) => result("rollback_failed", None, task_message()),
-        ("ABORTED", _) => result("aborted", None, Some("the execution was stopped".into())),
-        ("TIMED_OUT", _) => result("timed_out", None, Some("the execution timed out".into())),
+        (S::Failed, Some("RequestRefused")) => result(O::Refused, None, task_message()),
+        (S::Failed, Some("RollbackFailed")) => result(O::RollbackFailed, None, task_message()),
+        // The state machine's NotStarted state puts the original error ahead of its cause: "ERROR: CAUSE".
+        (S::Failed, Some("NotStarted")) => {
+            let cause = cause.unwrap_or_default();
+            let why = match cause.split_once(": ") {
+                Some((original, detail)) => {
+                    let detail = TaskError { error: original.to_string(), cause: Some(detail.to_string()) };
+                    format!("{original}: {}", detail.message())
+                }
+                None => cause.to_string(),
+            };
+            result(O::Failed, None, Some(format!("preparing failed, nothing moved: {why}")))
+        }
+        (S::Aborted, _) => result(O::Aborted, None, Some("the execution was stopped".into())),
+        (S::TimedOut, _) => result(O::TimedOut, None, Some("the execution timed out".into())),
         (_, error) => {
-            let message = task_message().map(|m| format!("{}: {m}", error.unwrap_or(status)));
-            result("failed", None, message.or_else(|| Some(format!("the execution ended {status}"))))
+            let message = task_message().map(|m| format!("{}: {m}", error.unwrap_or(status.as_str())));
+            result(O::Failed, None, message.or_else(|| Some(format!("the execution ended {status}"))))
         }
     }
 }

@@ -44,9 +44,51 @@ impl VersionFigures {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AlarmState {
     pub name: String,
-    /// OK, ALARM or INSUFFICIENT_DATA.
-    pub state: String,
+    pub state: AlarmValue,
     pub updated_at: DateTime<Utc>,
+}
+
+/// A CloudWatch alarm's state value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum AlarmValue {
+    Ok,
+    Alarm,
+    InsufficientData,
+}
+
+impl AlarmValue {
+    /// The value CloudWatch names `name`; one this code does not know yet is not `ALARM`, so it reads as
+    /// insufficient data (reported, never a rollback).
+    ///
+    /// ```
+    /// use canary_core::AlarmValue;
+    /// assert_eq!(AlarmValue::parse("ALARM"), AlarmValue::Alarm);
+    /// assert_eq!(AlarmValue::parse("OK"), AlarmValue::Ok);
+    /// assert_eq!(AlarmValue::parse("SOMETHING_NEW"), AlarmValue::InsufficientData);
+    /// ```
+    pub fn parse(name: &str) -> AlarmValue {
+        match name {
+            "OK" => AlarmValue::Ok,
+            "ALARM" => AlarmValue::Alarm,
+            _ => AlarmValue::InsufficientData,
+        }
+    }
+
+    /// Its name in the CloudWatch API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AlarmValue::Ok => "OK",
+            AlarmValue::Alarm => "ALARM",
+            AlarmValue::InsufficientData => "INSUFFICIENT_DATA",
+        }
+    }
+}
+
+impl std::fmt::Display for AlarmValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.as_str())
+    }
 }
 
 /// The figures one health check reads: the new version's, the version it replaces over the same window,
@@ -99,7 +141,7 @@ impl Signal {
 
 impl std::fmt::Display for Signal {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
+        f.pad(self.as_str())
     }
 }
 
@@ -273,7 +315,7 @@ fn judge_by(
 /// Rule 1: one check per watched alarm.
 fn alarm_checks(figures: &HealthFigures, started_at: DateTime<Utc>) -> Vec<Check> {
     let check = |alarm: &AlarmState| {
-        let firing = alarm.state == "ALARM";
+        let firing = alarm.state == AlarmValue::Alarm;
         let since_rollout = alarm.updated_at > started_at;
         let message = match (firing, since_rollout) {
             (true, true) => {

@@ -17,8 +17,8 @@ pub mod safety_net;
 pub mod schedule;
 pub mod sequential;
 
-pub use health::{AlarmState, Check, Failure, HealthFigures, Verdict, VersionFigures};
+pub use health::{AlarmState, AlarmValue, Check, Failure, HealthFigures, Verdict, VersionFigures};
 pub use refusal::{FieldError, Refusal};
 pub use request::{Approval, HealthPolicy, Hooks, NoData, RolloutRequest, Strategy, parse_request, parse_request_str};
-pub use rollout::{AliasState, HookOutcome, LiveFacts, MovePlan, Next, Outcome, Report, Rollout, Routing};
+pub use rollout::{AliasState, Hook, HookOutcome, LiveFacts, MovePlan, Next, Outcome, Report, Rollout, Routing};
 pub use schedule::{Schedule, Step};

@@ -223,12 +223,83 @@ fn is_zero(n: &u32) -> bool {
 /// One run of a traffic hook.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct HookRecord {
-    /// `pre_traffic` or `post_traffic`.
-    pub hook: String,
+    pub hook: Hook,
     pub function: String,
     pub passed: bool,
     pub message: String,
     pub at: DateTime<Utc>,
+}
+
+/// An operator's decision at an approval gate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Decision {
+    /// On to the gated step.
+    Promote,
+    /// Straight to 100%.
+    PromoteFull,
+}
+
+impl Decision {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Decision::Promote => "promote",
+            Decision::PromoteFull => "promote_full",
+        }
+    }
+
+    /// The answer to send with the gate's task token (SendTaskSuccess's output).
+    pub fn answer(self) -> serde_json::Value {
+        serde_json::json!({ "decision": self })
+    }
+
+    /// The decision in an answer, `{"decision": "promote" | "promote_full"}`; anything else is refused.
+    ///
+    /// ```
+    /// use canary_core::rollout::Decision;
+    /// assert_eq!(Decision::from_answer(Some(&Decision::PromoteFull.answer())), Ok(Decision::PromoteFull));
+    /// assert!(Decision::from_answer(Some(&serde_json::json!({"decision": "yes"}))).unwrap_err().contains("\"yes\""));
+    /// assert!(Decision::from_answer(None).unwrap_err().contains("no decision"));
+    /// ```
+    pub fn from_answer(answer: Option<&serde_json::Value>) -> Result<Decision, String> {
+        let fix = "answer {\"decision\": \"promote\"} or {\"decision\": \"promote_full\"}";
+        match answer.and_then(|a| a.get("decision")) {
+            None => Err(format!("no decision in the answer: {fix}")),
+            Some(value) => {
+                serde_json::from_value(value.clone()).map_err(|_| format!("unknown decision {value}: {fix}"))
+            }
+        }
+    }
+}
+
+impl std::fmt::Display for Decision {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
+/// A traffic hook: before any traffic moves, or once the new version carries all of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Hook {
+    PreTraffic,
+    PostTraffic,
+}
+
+impl Hook {
+    /// Its name in the request (`hooks.pre_traffic`), the payload and the report.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Hook::PreTraffic => "pre_traffic",
+            Hook::PostTraffic => "post_traffic",
+        }
+    }
+}
+
+impl std::fmt::Display for Hook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.as_str())
+    }
 }
 
 /// What a hook function answered.
@@ -525,17 +596,23 @@ impl Rollout {
     }
 
     /// Applies an operator's decision at an approval gate: `promote` goes on to the gated step,
-    /// `promote_full` straight to 100%. Anything else is refused with what would be right.
-    pub fn after_approval(mut self, decision: &str) -> Result<Rollout, String> {
+    /// `promote_full` straight to 100%.
+    pub fn after_approval(mut self, decision: Decision) -> Result<Rollout, String> {
         if self.next != Next::AwaitApproval {
             return Err(format!("the rollout is not waiting for approval (next: {:?})", self.next));
         }
         match decision {
-            "promote" => self.approved.push(self.next_index()),
-            "promote_full" => self.skip_to_final = true,
-            other => return Err(format!("unknown decision \"{other}\": use \"promote\" or \"promote_full\"")),
+            Decision::Promote => self.approved.push(self.next_index()),
+            Decision::PromoteFull => self.skip_to_final = true,
         }
         Ok(self.go_to_next_move())
+    }
+
+    /// Applies the answer the state machine placed in the state (`approval`), and removes it: a decision
+    /// that is not `promote` or `promote_full` is refused with what would be right.
+    pub fn apply_answer(mut self) -> Result<(Decision, Rollout), String> {
+        let decision = Decision::from_answer(self.decision.take().as_ref())?;
+        Ok((decision, self.after_approval(decision)?))
     }
 
     pub fn schedule(&self) -> Schedule {
@@ -685,7 +762,7 @@ impl Rollout {
     /// The new version carries all traffic and passed every check: the post-traffic hook runs, if there is
     /// one that has not run, and then the rollout is promoted.
     fn finish(mut self, now: DateTime<Utc>) -> Rollout {
-        let post_traffic_ran = self.hooks_run.iter().any(|h| h.hook == "post_traffic");
+        let post_traffic_ran = self.hooks_run.iter().any(|h| h.hook == Hook::PostTraffic);
         if self.request.hooks.post_traffic.is_some() && !post_traffic_ran {
             self.next = Next::PostTraffic;
             return self;
@@ -833,10 +910,10 @@ impl Rollout {
 
     /// The hook to run now, with its function and the payload it is invoked with: the function, the alias,
     /// and both versions (what CodeDeploy's hook payload leaves out). `None` unless `next` is a hook.
-    pub fn hook_call(&self) -> Option<(&'static str, String, serde_json::Value)> {
+    pub fn hook_call(&self) -> Option<(Hook, String, serde_json::Value)> {
         let (hook, function) = match self.next {
-            Next::PreTraffic => ("pre_traffic", self.request.hooks.pre_traffic.clone()?),
-            Next::PostTraffic => ("post_traffic", self.request.hooks.post_traffic.clone()?),
+            Next::PreTraffic => (Hook::PreTraffic, self.request.hooks.pre_traffic.clone()?),
+            Next::PostTraffic => (Hook::PostTraffic, self.request.hooks.post_traffic.clone()?),
             _ => return None,
         };
         let payload = serde_json::json!({
@@ -853,7 +930,7 @@ impl Rollout {
     pub fn after_hook(mut self, outcome: HookOutcome, now: DateTime<Utc>) -> Rollout {
         let Some((hook, function, _)) = self.hook_call() else { return self };
         self.hooks_run.push(HookRecord {
-            hook: hook.into(),
+            hook,
             function: function.clone(),
             passed: outcome.passed,
             message: bounded(&outcome.message, MAX_MESSAGE_CHARS),
@@ -868,7 +945,7 @@ impl Rollout {
                 message: format!("the {hook} hook {function} failed: {}", bounded(&outcome.message, MAX_MESSAGE_CHARS)),
             });
         }
-        if hook == "post_traffic" {
+        if hook == Hook::PostTraffic {
             return self.finish(now);
         }
         self.go_to_next_move()

@@ -1,6 +1,7 @@
 //! The safety net: what to do for an execution that ended without the controller finishing its job,
 //! because it was stopped from the console, timed out, or failed outside the state machine's Catch paths.
 
+use crate::execution::ExecutionStatus;
 use crate::rollout::{Outcome, Rollout, TaskError};
 
 /// The safety net's decision for one ended execution.
@@ -17,11 +18,13 @@ pub enum SafetyNet {
 ///
 /// ```
 /// use canary_core::safety_net::{SafetyNet, decide};
-/// assert!(matches!(decide("SUCCEEDED", None), SafetyNet::Nothing(_)));
-/// assert!(matches!(decide("ABORTED", None), SafetyNet::Nothing(_))); // stopped before Prepare finished
+/// use canary_core::execution::ExecutionStatus;
+/// assert!(matches!(decide(ExecutionStatus::Succeeded, None), SafetyNet::Nothing(_)));
+/// // Stopped before Prepare finished:
+/// assert!(matches!(decide(ExecutionStatus::Aborted, None), SafetyNet::Nothing(_)));
 /// ```
-pub fn decide(status: &str, last_state: Option<Rollout>) -> SafetyNet {
-    if status == "SUCCEEDED" || status == "RUNNING" {
+pub fn decide(status: ExecutionStatus, last_state: Option<Rollout>) -> SafetyNet {
+    if matches!(status, ExecutionStatus::Succeeded | ExecutionStatus::Running) {
         return SafetyNet::Nothing(format!("the execution is {status}"));
     }
     let Some(state) = last_state else {

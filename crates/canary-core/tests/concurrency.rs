@@ -58,7 +58,7 @@ fn a_version_rejected_by_its_last_rollout_is_not_rolled_out_again() {
     let ended = |name: &str, version: &str, outcome: &str| FinishedExecution {
         name: name.into(),
         input: json!({"function": "orders", "alias": "live", "version": version}).to_string(),
-        outcome: outcome.into(),
+        outcome: serde_json::from_value(serde_json::json!(outcome)).unwrap(),
     };
     let other_alias = FinishedExecution {
         input: json!({"function": "orders", "alias": "beta", "version": "2"}).to_string(),

@@ -1,4 +1,4 @@
-use canary_core::execution::interpret;
+use canary_core::execution::{ExecutionStatus, interpret};
 use canary_core::rollout::Report;
 use serde_json::json;
 
@@ -43,13 +43,38 @@ fn outcomes() {
             Some("TransientAwsError: Rate exceeded"),
         ),
         ("FAILED", None, None, None, "failed", Some("the execution ended FAILED")),
+        (
+            "FAILED",
+            None,
+            Some("NotStarted"),
+            Some(r#"Lambda.Unknown: {"errorType":"Lambda.Unknown","errorMessage":"the function crashed"}"#),
+            "failed",
+            Some("preparing failed, nothing moved: Lambda.Unknown: the function crashed"),
+        ),
+        (
+            "FAILED",
+            None,
+            Some("NotStarted"),
+            Some("no separator"),
+            "failed",
+            Some("preparing failed, nothing moved: no separator"),
+        ),
         ("ABORTED", None, None, None, "aborted", Some("the execution was stopped")),
         ("TIMED_OUT", None, None, None, "timed_out", Some("the execution timed out")),
     ];
     for (status, output, error, cause, outcome, message) in cases {
-        let result = interpret(status, output, error, cause);
+        let result = interpret(ExecutionStatus::parse(status), output, error, cause);
         assert_eq!((result.outcome.as_str(), result.message.as_deref()), (outcome, message), "{status} {error:?}");
+        assert_eq!(serde_json::to_value(result.outcome).unwrap(), json!(outcome), "the JSON name is as_str's");
         assert_eq!(result.promoted(), outcome == "promoted");
         assert_eq!(result.report.is_some(), output.is_some() || error == Some("RolledBack"));
+    }
+}
+
+#[test]
+fn statuses_keep_the_api_names() {
+    for status in ExecutionStatus::ALL {
+        assert_eq!(ExecutionStatus::parse(status.as_str()), status);
+        assert_eq!(serde_json::to_value(status).unwrap(), json!(status.to_string()));
     }
 }

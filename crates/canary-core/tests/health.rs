@@ -1,4 +1,6 @@
-use canary_core::health::{AlarmState, HealthFigures, Judgement, Verdict, VersionFigures, fisher_worse_p_value, judge};
+use canary_core::health::{
+    AlarmState, AlarmValue, HealthFigures, Judgement, Verdict, VersionFigures, fisher_worse_p_value, judge,
+};
 use canary_core::request::HealthPolicy;
 use chrono::{DateTime, Duration, TimeZone, Utc};
 
@@ -156,7 +158,7 @@ fn latency_against_the_baseline() {
 fn alarms_that_fire_during_the_rollout_fail_it() {
     let alarm = |name: &str, state: &str, minutes: i64| AlarmState {
         name: name.into(),
-        state: state.into(),
+        state: AlarmValue::parse(state),
         updated_at: started() + Duration::minutes(minutes),
     };
     let with_alarms = |alarms: Vec<AlarmState>| HealthFigures { new: version(100, 0), alarms, ..Default::default() };

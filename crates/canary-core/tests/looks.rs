@@ -158,7 +158,7 @@ fn an_alarm_fails_a_look_at_once() {
     let mut firing = figures((10, 0), (90, 0));
     firing.alarms = vec![canary_core::AlarmState {
         name: "orders-5xx".into(),
-        state: "ALARM".into(),
+        state: canary_core::AlarmValue::Alarm,
         updated_at: t0() + Duration::seconds(30),
     }];
     let rollout = rollout.after_check(Some(firing), t0() + Duration::seconds(120));

@@ -1,7 +1,7 @@
 //! The rollout's decisions, and the state machine's loop modelled on an in-memory alias.
 
 use canary_core::health::{HealthFigures, Verdict, VersionFigures};
-use canary_core::rollout::{HISTORY_LIMIT, TaskError, percent_text};
+use canary_core::rollout::{Decision, HISTORY_LIMIT, TaskError, percent_text};
 use canary_core::{AliasState, LiveFacts, MovePlan, Next, Outcome, Rollout, RolloutRequest, Routing, parse_request};
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use serde_json::{Value, json};
@@ -82,7 +82,7 @@ fn prepare_refuses_before_anything_moves() {
         assert_eq!(refusal.fields(), fields, "{facts:?}: {refusal}");
     }
     let watched = request(json!({"health": {"alarms": ["known", "unknown"]}}));
-    let known = canary_core::AlarmState { name: "known".into(), state: "OK".into(), updated_at: t0() };
+    let known = canary_core::AlarmState { name: "known".into(), state: canary_core::AlarmValue::Ok, updated_at: t0() };
     let refusal = Rollout::prepare(watched, LiveFacts { alarms: vec![known], ..facts() }, EXEC, t0()).unwrap_err();
     assert_eq!(refusal.fields(), ["health.alarms[1]"]);
 }
@@ -138,7 +138,7 @@ fn run(
                 assert_eq!(rollout.plan_release(&alias), MovePlan::AlreadyDone, "released once");
                 return (seen, rollout, alias);
             }
-            Next::AwaitApproval => rollout = rollout.after_approval("promote").unwrap(),
+            Next::AwaitApproval => rollout = rollout.after_approval(Decision::Promote).unwrap(),
             Next::PreTraffic | Next::PostTraffic => {
                 rollout = rollout.after_hook(canary_core::HookOutcome { passed: true, message: "ok".into() }, now)
             }
@@ -431,6 +431,7 @@ fn routing_and_percent_display() {
 
 #[test]
 fn the_safety_net_restores_only_rollouts_left_unfinished() {
+    use canary_core::execution::ExecutionStatus;
     use canary_core::safety_net::{SafetyNet, decide};
     let prepared = Rollout::prepare(request(json!({})), facts(), EXEC, t0()).unwrap();
     let shifted = prepared.clone().after_move("r1".into(), t0());
@@ -467,7 +468,7 @@ fn the_safety_net_restores_only_rollouts_left_unfinished() {
     ];
     for (status, state, expected) in cases {
         let has_state = state.is_some();
-        assert_eq!(restores(decide(status, state)), expected, "{status}, state: {has_state}");
+        assert_eq!(restores(decide(ExecutionStatus::parse(status), state)), expected, "{status}, state: {has_state}");
     }
 }
 
@@ -487,7 +488,7 @@ fn hooks_run_before_any_traffic_and_after_promotion() {
     let rollout = Rollout::prepare(both.clone(), facts(), EXEC, t0()).unwrap();
     assert_eq!(rollout.next, Next::PreTraffic);
     let (hook, function, payload) = rollout.hook_call().unwrap();
-    assert_eq!((hook, function.as_str()), ("pre_traffic", "orders-smoke"));
+    assert_eq!((hook.as_str(), function.as_str()), ("pre_traffic", "orders-smoke"));
     assert_eq!(
         payload,
         json!({"hook": "pre_traffic", "function": "orders-api", "alias": "live", "old_version": "1", "new_version": "2"})
@@ -503,7 +504,7 @@ fn hooks_run_before_any_traffic_and_after_promotion() {
     let moved = rollout.after_hook(passed(), t0()).after_move("r1".into(), t0());
     let promoted = moved.after_check(healthy(), t0()).after_move("r2".into(), t0());
     assert_eq!((promoted.next, promoted.report.is_none()), (Next::PostTraffic, true));
-    assert_eq!(promoted.hook_call().unwrap().0, "post_traffic");
+    assert_eq!(promoted.hook_call().unwrap().0, canary_core::rollout::Hook::PostTraffic);
     let done = promoted.clone().after_hook(passed(), t0());
     assert_eq!(done.next, Next::Done);
     let report = done.report.unwrap();
@@ -540,19 +541,23 @@ fn approval_gates_pause_before_their_percentages() {
     let paused = rollout.after_move("r1".into(), t0()).after_check(healthy(), t0());
     assert_eq!((paused.next, paused.next_index()), (Next::AwaitApproval, 1));
     // promote: on to 50%, and no second pause there.
-    let promoted = paused.clone().after_approval("promote").unwrap();
+    let promoted = paused.clone().after_approval(Decision::Promote).unwrap();
     assert_eq!((promoted.next, promoted.approved.clone()), (Next::Shift, vec![1]));
     let at_50 = promoted.after_move("r2".into(), t0());
     assert_eq!(at_50.expected_routing().additional_version_weights["2"], 0.5);
     assert_eq!(at_50.after_check(healthy(), t0()).next, Next::Shift, "75% is not gated");
     // promote_full: straight to 100%, skipping 50 and 75.
-    let full = paused.clone().after_approval("promote_full").unwrap();
+    let full = paused.clone().after_approval(Decision::PromoteFull).unwrap();
     assert_eq!((full.next, full.next_index()), (Next::Promote, 3));
     let done = full.after_move("r3".into(), t0());
     assert_eq!((done.next, done.expected_routing()), (Next::Done, Routing::to_version("2")));
     // Decisions the gate does not know, or a rollout that is not waiting, are refused.
-    assert!(paused.clone().after_approval("yes").unwrap_err().contains("promote_full"));
-    assert!(done.after_approval("promote").unwrap_err().contains("not waiting"));
+    let answered = |answer: Value| Rollout { decision: Some(answer), ..paused.clone() }.apply_answer();
+    assert!(answered(json!({"decision": "yes"})).unwrap_err().contains("promote_full"));
+    assert!(answered(json!(null)).unwrap_err().contains("no decision"));
+    let (decision, applied) = answered(Decision::PromoteFull.answer()).unwrap();
+    assert_eq!((decision, applied.decision.is_none()), (Decision::PromoteFull, true));
+    assert!(done.after_approval(Decision::Promote).unwrap_err().contains("not waiting"));
 
     // A gate at the first step pauses before any traffic moves; after a pre-traffic hook when there is one.
     let first = Rollout::prepare(gated(json!([25]), json!({})), facts(), EXEC, t0()).unwrap();
@@ -602,7 +607,7 @@ fn notices_follow_the_rollout() {
     let mut aborted = failed;
     aborted.report = Some(aborted.report(Outcome::Aborted, Routing::to_version("1"), t0()));
     assert_eq!(kinds(Task::Rollback, &aborted), ["Rollout Aborted"]);
-    let done = passed.after_approval("promote").unwrap().after_move("r2".into(), t0());
+    let done = passed.after_approval(Decision::Promote).unwrap().after_move("r2".into(), t0());
     assert_eq!(kinds(Task::Move, &done), ["Rollout Promoted"]);
     assert_eq!(notices(Task::Move, &done)[0].detail["report"]["outcome"], "promoted");
     assert_eq!(kinds(Task::Hook, &done), ["Rollout Promoted"]);
@@ -639,7 +644,7 @@ fn events_of_slowest_run(request: RolloutRequest) -> (u64, Rollout) {
             }
             Next::AwaitApproval => {
                 events += 6 + 5;
-                rollout = rollout.after_approval("promote").unwrap();
+                rollout = rollout.after_approval(Decision::Promote).unwrap();
             }
             Next::PreTraffic | Next::PostTraffic => {
                 events += 5;
@@ -702,7 +707,7 @@ fn busiest_figures(request: &RolloutRequest, firing: bool) -> Option<HealthFigur
         .iter()
         .map(|name| canary_core::AlarmState {
             name: name.clone(),
-            state: if firing { "ALARM" } else { "OK" }.into(),
+            state: if firing { canary_core::AlarmValue::Alarm } else { canary_core::AlarmValue::Ok },
             updated_at: t0() + Duration::days(300),
         })
         .collect();
@@ -728,7 +733,7 @@ fn the_largest_accepted_rollout_fits_step_functions_limits() {
             Next::PreTraffic => {
                 rollout.after_hook(canary_core::HookOutcome { passed: true, message: long.clone() }, now)
             }
-            Next::AwaitApproval => rollout.after_approval("promote").unwrap(),
+            Next::AwaitApproval => rollout.after_approval(Decision::Promote).unwrap(),
             Next::Shift | Next::Promote => {
                 revision += 1;
                 rollout.after_move(format!("r{revision}"), now)

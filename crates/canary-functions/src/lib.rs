@@ -11,6 +11,8 @@
 pub mod serve;
 
 use canary_aws::{Aliases, AwsError, ExecutionHistory, Hooks, Metrics, Notifier, WindowQuery};
+use canary_core::AlarmValue;
+use canary_core::execution::ExecutionStatus;
 use canary_core::notice::{Task, notices};
 use canary_core::safety_net::{SafetyNet, decide};
 use canary_core::{AliasState, MovePlan, Next, Refusal, Rollout, parse_request};
@@ -128,7 +130,7 @@ pub async fn prepare(
         }
     }
     let alarms = metrics.alarm_states(&request.health.alarms).await?;
-    for alarm in alarms.iter().filter(|a| a.state == "ALARM") {
+    for alarm in alarms.iter().filter(|a| a.state == AlarmValue::Alarm) {
         tracing::warn!(alarm = alarm.name, since = %alarm.updated_at, "alarm already in ALARM: reported, not blocking");
     }
     let lock = match alias.as_ref().and_then(|a| canary_core::lock::holder(&a.description)) {
@@ -185,7 +187,7 @@ async fn still_runs(executions: &dyn ExecutionHistory, holder: &str) -> Result<b
         return Ok(false);
     }
     match executions.describe(holder).await {
-        Ok(info) => Ok(info.status == "RUNNING"),
+        Ok(info) => Ok(info.status == ExecutionStatus::Running),
         Err(AwsError::NotFound(_)) => Ok(false),
         Err(other) => Err(other.into()),
     }
@@ -309,7 +311,7 @@ pub async fn hook(
         return Err(ControllerError::InvalidState(format!("no hook is due: the state says {:?}", state.next)));
     };
     let outcome = hooks.run(&function, &payload).await?;
-    tracing::info!(hook, function, passed = outcome.passed, message = outcome.message, "hook ran");
+    tracing::info!(%hook, function, passed = outcome.passed, message = outcome.message, "hook ran");
     release_if_done(aliases, state.after_hook(outcome, now)).await
 }
 
@@ -317,7 +319,7 @@ pub async fn hook(
 /// token), it announces the pause and how to continue; invoked with the state and the operator's answer
 /// (`approval.decision`), it applies it. A decision other than `promote` or `promote_full` fails, and the
 /// rollout rolls back: it never goes on without a clear approval.
-pub async fn gate(event: Value, now: DateTime<Utc>) -> Result<Value, ControllerError> {
+pub async fn gate(event: Value, notifier: &dyn Notifier, now: DateTime<Utc>) -> Result<Value, ControllerError> {
     // Invoked with the task token, the rollout has just paused. The token is a bearer credential (whoever
     // holds it can skip every check): it is never logged nor returned. canaryctl reads it from the
     // execution's history, which takes states:GetExecutionHistory.
@@ -334,13 +336,11 @@ pub async fn gate(event: Value, now: DateTime<Utc>) -> Result<Value, ControllerE
             how,
             "paused for approval"
         );
+        announce(notifier, Task::Paused, &state).await;
         return Ok(json!({"paused_before_percent": percent, "how_to_continue": how, "at": now}));
     }
-    let mut state = state_from(event)?;
-    let decision = state.decision.take();
-    let decision = decision.as_ref().and_then(|d| d.get("decision")).and_then(Value::as_str).unwrap_or("(none)");
-    let state = state.after_approval(decision).map_err(ControllerError::InvalidState)?;
-    tracing::info!(function = state.request.function, decision, next = ?state.next, "approval applied");
+    let (decision, state) = state_from(event)?.apply_answer().map_err(ControllerError::InvalidState)?;
+    tracing::info!(function = state.request.function, %decision, next = ?state.next, "approval applied");
     Ok(serde_json::to_value(state).expect("states serialise"))
 }
 
@@ -371,18 +371,18 @@ pub async fn safety_net(
     };
     let status = executions.describe(arn).await?.status;
     let is_state = |output: &str| serde_json::from_str::<Rollout>(output).is_ok();
-    let last_state = match status.as_str() {
-        "RUNNING" => None,
+    let last_state = match status {
+        ExecutionStatus::Running => None,
         _ => executions.newest_state_output(arn, &is_state).await?.and_then(|o| serde_json::from_str(&o).ok()),
     };
-    restore_ended(arn, &status, last_state, aliases, notifier, now).await
+    restore_ended(arn, status, last_state, aliases, notifier, now).await
 }
 
 /// Restores the alias of an ended execution from its last rollout state, as the safety net and `canaryctl
 /// abort` do: nothing when the controller finished the job or nothing moved, else the conditional rollback.
 pub async fn restore_ended(
     arn: &str,
-    status: &str,
+    status: ExecutionStatus,
     last_state: Option<Rollout>,
     aliases: &dyn Aliases,
     notifier: &dyn Notifier,
@@ -390,14 +390,14 @@ pub async fn restore_ended(
 ) -> Result<Value, ControllerError> {
     match decide(status, last_state) {
         SafetyNet::Nothing(reason) => {
-            tracing::info!(execution = arn, status, reason, "safety net: nothing to restore");
+            tracing::info!(execution = arn, %status, reason, "safety net: nothing to restore");
             Ok(json!({"execution": arn, "status": status, "action": "none", "reason": reason}))
         }
         SafetyNet::Restore(state) => {
             let restored = rollback(*state, aliases, now).await?;
             announce(notifier, Task::Rollback, &restored).await;
             let routing = restored.report.map(|r| r.routing);
-            tracing::warn!(execution = arn, status, ?routing, "safety net restored the alias");
+            tracing::warn!(execution = arn, %status, ?routing, "safety net restored the alias");
             Ok(json!({"execution": arn, "status": status, "action": "restored", "routing": routing}))
         }
     }

@@ -154,18 +154,7 @@ pub async fn serve(task: ControllerTask) -> Result<(), Error> {
             })
             .await
         }
-        ControllerTask::Gate => {
-            run(|payload: Value| async {
-                // Invoked with a task token, the rollout has just paused at its gate.
-                let paused = payload.get("token").and(payload.get("state")).cloned();
-                let result = crate::gate(payload, now()).await?;
-                if let Some(state) = paused.and_then(|s| state_from(s).ok()) {
-                    crate::announce(&notifier, Task::Paused, &state).await;
-                }
-                Ok(result)
-            })
-            .await
-        }
+        ControllerTask::Gate => run(|payload| crate::gate(payload, &notifier, now())).await,
         ControllerTask::SafetyNet => {
             let (executions, aliases) =
                 (StepFunctionsExecutions::from_config(&config), LambdaAliases::from_config(&config));

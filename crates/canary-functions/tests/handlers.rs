@@ -124,7 +124,11 @@ impl Metrics for FakeMetrics {
         Ok(names
             .iter()
             .filter(|n| *n == "orders-5xx")
-            .map(|n| AlarmState { name: n.clone(), state: "ALARM".into(), updated_at: t0() + Duration::hours(1) })
+            .map(|n| AlarmState {
+                name: n.clone(),
+                state: canary_core::AlarmValue::Alarm,
+                updated_at: t0() + Duration::hours(1),
+            })
             .collect())
     }
 }
@@ -350,7 +354,7 @@ impl ExecutionHistory for History {
         Ok(ExecutionInfo {
             arn: arn.into(),
             name: arn.rsplit(':').next().unwrap().into(),
-            status: self.1.into(),
+            status: canary_core::execution::ExecutionStatus::parse(self.1),
             input: None,
             output: None,
             error: None,
@@ -577,8 +581,10 @@ async fn the_approval_gates_task_token_is_never_logged_or_returned() {
     let state = prepare(input, &lambda, &metrics(0, 0), &idle(), t0()).await.unwrap();
     assert_eq!(state.next, Next::AwaitApproval);
     let token = "AQCEAAAAKgAAAAMAAAAAAAAAAbearer-credential";
-    let paused = canary_functions::gate(json!({"state": state, "token": token}), t0()).await.unwrap();
+    let notifier = quiet_notifier();
+    let paused = canary_functions::gate(json!({"state": state, "token": token}), &notifier, t0()).await.unwrap();
     assert!(!paused.to_string().contains(token), "{paused}");
+    assert_eq!(*notifier.0.lock().unwrap(), ["Rollout Paused For Approval"], "the pause is announced");
     assert!(paused["how_to_continue"].as_str().unwrap().contains("canaryctl promote"), "{paused}");
 }
 

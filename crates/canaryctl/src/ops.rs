@@ -8,7 +8,8 @@ use canary_aws::{
     StepFunctionsExecutions,
 };
 use canary_core::Rollout;
-use canary_core::execution::interpret;
+use canary_core::execution::{ExecutionStatus, interpret};
+use canary_core::rollout::Decision;
 use canary_functions::ControllerError;
 use chrono::Utc;
 use clap::Args;
@@ -62,7 +63,7 @@ pub async fn last_state(executions: &dyn ExecutionHistory, arn: &str) -> Result<
 /// What `status` reports of an execution: where the rollout stands, or how it ended.
 pub async fn status_of(executions: &dyn ExecutionHistory, arn: &str) -> Result<StatusView, Failure> {
     let info = executions.describe(arn).await.map_err(|e| Failure::from_aws(format!("could not read {arn}"), &e))?;
-    let result = interpret(&info.status, info.output.as_deref(), info.error.as_deref(), info.cause.as_deref());
+    let result = interpret(info.status, info.output.as_deref(), info.error.as_deref(), info.cause.as_deref());
     let finished_at = result.report.as_ref().map(|r| r.finished_at);
     let rollout = last_state(executions, arn).await?.map(|state| RolloutView::of(&state, finished_at, Utc::now()));
     Ok(StatusView {
@@ -161,7 +162,7 @@ pub async fn list(args: ListArgs) -> Result<Exit, Failure> {
             continue;
         }
         let outcome =
-            interpret(&info.status, info.output.as_deref(), info.error.as_deref(), info.cause.as_deref()).outcome;
+            interpret(info.status, info.output.as_deref(), info.error.as_deref(), info.cause.as_deref()).outcome;
         rows.push(ListRow {
             name: execution.name,
             execution_arn: execution.arn,
@@ -193,9 +194,9 @@ pub async fn promote(target: Target, full: bool) -> Result<Exit, Failure> {
     let Some(token) = token else {
         return Err(Failure { code: Exit::NotPromoted, message: format!("{arn} is not waiting for approval") });
     };
-    let decision = if full { "promote_full" } else { "promote" };
+    let decision = if full { Decision::PromoteFull } else { Decision::Promote };
     executions
-        .answer(&token, Ok(json!({"decision": decision}).to_string()))
+        .answer(&token, Ok(decision.answer().to_string()))
         .await
         .map_err(|e| Failure::from_aws("could not answer the approval gate", &e))?;
     let message = if full { "promoted: straight to 100%" } else { "promoted: on to the next step" };
@@ -221,7 +222,7 @@ pub async fn abort(target: Target) -> Result<Exit, Failure> {
     let executions = StepFunctionsExecutions::from_config(&config);
     let aliases = LambdaAliases::from_config(&config);
     let info = executions.describe(&arn).await.map_err(|e| Failure::from_aws(format!("could not read {arn}"), &e))?;
-    if info.status != "RUNNING" {
+    if info.status != ExecutionStatus::Running {
         return Err(Failure {
             code: Exit::NotPromoted,
             message: format!("{} is not running: it ended {}", info.name, info.status),
@@ -235,7 +236,7 @@ pub async fn abort(target: Target) -> Result<Exit, Failure> {
         let answer = Err((canary_core::rollout::ABORTED_ERROR.to_string(), "aborted with canaryctl abort".to_string()));
         executions.answer(&token, answer).await.map_err(|e| Failure::from_aws("could not answer the gate", &e))?;
         let ended = wait_until_ended(&executions, &arn).await?;
-        let result = interpret(&ended.status, ended.output.as_deref(), ended.error.as_deref(), ended.cause.as_deref());
+        let result = interpret(ended.status, ended.output.as_deref(), ended.error.as_deref(), ended.cause.as_deref());
         let restored = ended.error.as_deref() == Some("RolledBack");
         (format!("aborted at the approval gate; the rollout ended {}", result.outcome), restored)
     } else {
@@ -244,7 +245,16 @@ pub async fn abort(target: Target) -> Result<Exit, Failure> {
             .await
             .map_err(|e| Failure::from_aws(format!("could not stop {arn}"), &e))?;
         let notifier = EventBridgeNotifier::from_config(&config);
-        match canary_functions::restore_ended(&arn, "ABORTED", last.clone(), &aliases, &notifier, Utc::now()).await {
+        match canary_functions::restore_ended(
+            &arn,
+            ExecutionStatus::Aborted,
+            last.clone(),
+            &aliases,
+            &notifier,
+            Utc::now(),
+        )
+        .await
+        {
             Ok(result) if result["action"] == "restored" => ("stopped; the alias was restored".to_string(), true),
             Ok(result) => (format!("stopped; {}", result["reason"].as_str().unwrap_or("nothing to restore")), true),
             Err(ControllerError::AliasChangedConcurrently(why)) => (format!("stopped, but not restored: {why}"), false),
@@ -281,7 +291,7 @@ async fn wait_until_ended(executions: &dyn ExecutionHistory, arn: &str) -> Resul
     loop {
         let info =
             executions.describe(arn).await.map_err(|e| Failure::from_aws(format!("could not read {arn}"), &e))?;
-        if info.status != "RUNNING" {
+        if info.status != ExecutionStatus::Running {
             return Ok(info);
         }
         if std::time::Instant::now() > deadline {
@@ -297,6 +307,7 @@ async fn wait_until_ended(executions: &dyn ExecutionHistory, arn: &str) -> Resul
 #[cfg(test)]
 mod tests {
     use super::*;
+    use canary_core::execution::ExecutionOutcome;
 
     #[test]
     fn names_resolve_under_the_state_machine() {
@@ -345,14 +356,14 @@ mod tests {
             ..Default::default()
         };
         let state = Rollout::prepare(request, facts, "arn:aws:states:us-east-1:1:execution:m:deploy-42", t0).unwrap();
-        let state = state.after_approval("promote").unwrap().after_move("r1".into(), t0);
+        let state = state.after_approval(canary_core::rollout::Decision::Promote).unwrap().after_move("r1".into(), t0);
         // A look at 3m00s that passed: the second step is gated.
         let state = state.after_check(Some(figures), t0 + chrono::Duration::seconds(180));
         let view = StatusView {
             execution_arn: "arn:exec".into(),
             name: "deploy-42".into(),
-            status: "RUNNING".into(),
-            outcome: "running".into(),
+            status: ExecutionStatus::Running,
+            outcome: ExecutionOutcome::Running,
             started_at: t0,
             message: None,
             report: None,
@@ -377,8 +388,8 @@ mod tests {
         );
         let refused = StatusView {
             name: "deploy-43".into(),
-            status: "FAILED".into(),
-            outcome: "refused".into(),
+            status: ExecutionStatus::Failed,
+            outcome: ExecutionOutcome::Refused,
             message: Some("version: ...".into()),
             rollout: None,
             ..view

@@ -1,5 +1,6 @@
 //! What `canaryctl` prints: plans, progress lines and results, as text for people and JSON for machines.
 
+use canary_core::execution::{ExecutionOutcome, ExecutionStatus};
 use canary_core::rollout::percent_text;
 use canary_core::{Check, Next, Rollout, RolloutRequest, Verdict};
 use serde_json::{Value, json};
@@ -166,7 +167,7 @@ pub fn progress_line(state_name: &str, output: Option<&str>) -> Option<String> {
         }
         "PreTraffic" | "PostTraffic" => rollout.hooks_run.last().map(|h| {
             let verdict = if h.passed { "passed" } else { "failed" };
-            format!("{} hook {} {verdict}: {}", h.hook.replace('_', "-"), h.function, h.message)
+            format!("{} hook {} {verdict}: {}", h.hook.as_str().replace('_', "-"), h.function, h.message)
         }),
         "Rollback" => rollout.report.map(|r| format!("rolled back: alias routes {}", r.routing)),
         _ => None,
@@ -176,6 +177,7 @@ pub fn progress_line(state_name: &str, output: Option<&str>) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::progress_line;
+    use canary_core::execution::{ExecutionOutcome, ExecutionStatus};
     use canary_core::health::{HealthFigures, VersionFigures};
     use canary_core::{AliasState, LiveFacts, Rollout, Routing, parse_request};
     use chrono::{Duration, TimeZone, Utc};
@@ -223,8 +225,8 @@ mod tests {
         let row = super::ListRow {
             name: "orders-live-v42-20261130T120000Z".into(),
             execution_arn: "arn:exec".into(),
-            status: "SUCCEEDED".into(),
-            outcome: "promoted".into(),
+            status: ExecutionStatus::Succeeded,
+            outcome: ExecutionOutcome::Promoted,
             function: "orders".into(),
             alias: "live".into(),
             version: "42".into(),
@@ -255,8 +257,8 @@ mod tests {
 pub struct ListRow {
     pub name: String,
     pub execution_arn: String,
-    pub status: String,
-    pub outcome: String,
+    pub status: ExecutionStatus,
+    pub outcome: ExecutionOutcome,
     pub function: String,
     pub alias: String,
     pub version: String,
@@ -291,10 +293,10 @@ impl std::fmt::Display for ListRow {
 pub struct StatusView {
     pub execution_arn: String,
     pub name: String,
-    /// Step Functions' status: RUNNING, SUCCEEDED, FAILED, ABORTED, TIMED_OUT.
-    pub status: String,
-    /// What it means for the rollout: running, promoted, rolled_back, refused, aborted, ...
-    pub outcome: String,
+    /// Step Functions' status.
+    pub status: ExecutionStatus,
+    /// What it means for the rollout.
+    pub outcome: ExecutionOutcome,
     pub started_at: chrono::DateTime<chrono::Utc>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
@@ -412,7 +414,7 @@ impl std::fmt::Display for StatusView {
                 "\n  {}:{} from version {} to {}, step {} of {}",
                 r.function, r.alias, r.old_version, r.new_version, r.step, r.step_count
             )?;
-            let left = if self.status == "RUNNING" { "routes" } else { "was last set to" };
+            let left = if self.status == ExecutionStatus::Running { "routes" } else { "was last set to" };
             write!(f, "\n  alias {left} {}; elapsed {}", r.routing, duration_text(r.elapsed_seconds as u64))?;
             if let Some(at) = r.next_check_at {
                 write!(f, ", next check at {}", at.format("%H:%M:%S UTC"))?;

@@ -2,7 +2,7 @@
 
 use crate::{AwsArgs, Exit, Failure, Output, read_input, render};
 use canary_aws::{ExecutionControl, ExecutionHistory, Executions, StepFunctionsExecutions};
-use canary_core::execution::{ExecutionResult, interpret};
+use canary_core::execution::{ExecutionOutcome, ExecutionResult, ExecutionStatus, interpret};
 use canary_core::{RolloutRequest, parse_request};
 use clap::Args;
 use serde_json::{Map, Value, json};
@@ -207,9 +207,9 @@ async fn finished_rollouts(
         .await
         .map_err(|e| Failure::from_aws("could not list recent rollouts", &e))?;
     let mut finished = Vec::new();
-    for execution in recent.iter().filter(|e| e.status != "RUNNING") {
+    for execution in recent.iter().filter(|e| e.status != ExecutionStatus::Running) {
         let info = executions.describe(&execution.arn).await.map_err(|e| Failure::from_aws("could not read it", &e))?;
-        let outcome = interpret(&info.status, info.output.as_deref(), info.error.as_deref(), info.cause.as_deref());
+        let outcome = interpret(info.status, info.output.as_deref(), info.error.as_deref(), info.cause.as_deref());
         finished.push(canary_core::concurrency::FinishedExecution {
             name: info.name,
             input: info.input.unwrap_or_default(),
@@ -244,8 +244,8 @@ pub async fn follow(
                 on_line(line);
             }
         }
-        if info.status != "RUNNING" {
-            return Ok(interpret(&info.status, info.output.as_deref(), info.error.as_deref(), info.cause.as_deref()));
+        if info.status != ExecutionStatus::Running {
+            return Ok(interpret(info.status, info.output.as_deref(), info.error.as_deref(), info.cause.as_deref()));
         }
         if deadline.is_some_and(|d| std::time::Instant::now() + poll > d) {
             return Err(Failure {
@@ -261,9 +261,9 @@ pub async fn follow(
 }
 
 pub fn exit_code(result: &ExecutionResult) -> Exit {
-    match result.outcome.as_str() {
-        "promoted" => Exit::Success,
-        "refused" => Exit::Refused,
+    match result.outcome {
+        ExecutionOutcome::Promoted => Exit::Success,
+        ExecutionOutcome::Refused => Exit::Refused,
         _ => Exit::NotPromoted,
     }
 }
@@ -357,7 +357,7 @@ mod tests {
             end: ExecutionInfo {
                 arn: "arn:exec".into(),
                 name: "x".into(),
-                status: "SUCCEEDED".into(),
+                status: ExecutionStatus::Succeeded,
                 input: None,
                 started_at: chrono::DateTime::default(),
                 output: None,
@@ -408,7 +408,7 @@ mod tests {
             *looks += 1;
             if *looks < 3 {
                 Ok(ExecutionInfo {
-                    status: "RUNNING".into(),
+                    status: ExecutionStatus::Running,
                     output: None,
                     error: None,
                     cause: None,
@@ -450,7 +450,7 @@ mod tests {
             end: ExecutionInfo {
                 arn: "arn:exec".into(),
                 name: "x".into(),
-                status: "FAILED".into(),
+                status: ExecutionStatus::Failed,
                 input: None,
                 started_at: chrono::DateTime::default(),
                 output: None,
@@ -492,10 +492,22 @@ mod tests {
 
     #[test]
     fn exit_codes() {
-        let result = |outcome: &str| ExecutionResult { outcome: outcome.into(), report: None, message: None };
+        let result = |outcome| ExecutionResult { outcome, report: None, message: None };
+        use ExecutionOutcome::*;
+        let codes = [Promoted, Refused, RolledBack, Aborted, TimedOut, RollbackFailed, Failed, Running]
+            .map(|outcome| exit_code(&result(outcome)));
         assert_eq!(
-            [exit_code(&result("promoted")), exit_code(&result("rolled_back")), exit_code(&result("aborted"))],
-            [Exit::Success, Exit::NotPromoted, Exit::NotPromoted]
+            codes,
+            [
+                Exit::Success,
+                Exit::Refused,
+                Exit::NotPromoted,
+                Exit::NotPromoted,
+                Exit::NotPromoted,
+                Exit::NotPromoted,
+                Exit::NotPromoted,
+                Exit::NotPromoted
+            ]
         );
     }
 }

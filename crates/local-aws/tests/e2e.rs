@@ -216,6 +216,20 @@ async fn a_controller_function_failing_mid_rollout_rolls_back() {
 
 #[tokio::test]
 #[ignore = "needs the local AWS stack: run through cargo xtask test"]
+async fn a_prepare_that_fails_ends_not_started_with_the_error_in_its_cause() {
+    let stack = Stack::get().await;
+    let function = service(&stack, &[&[], &[]]).await;
+    // A function error is not retried: the Catch sends it to NotStarted, whose error is always NotStarted
+    // (a Fail state may not raise the States.* names that Catch also catches) and whose cause names it.
+    stack.fault("canary-prepare", "error", 1).await;
+    let (status, error, cause) = stack.rollout(request(&function, "2", json!({"enabled": false}))).await;
+    assert_eq!((status.as_str(), error.as_deref()), ("FAILED", Some("NotStarted")), "{cause}");
+    assert!(cause.as_str().is_some_and(|c| c.starts_with("InjectedFault: ")), "{cause}");
+    stack.assert_restored(&function, 0).await;
+}
+
+#[tokio::test]
+#[ignore = "needs the local AWS stack: run through cargo xtask test"]
 async fn throttled_controller_calls_are_retried_not_stranded() {
     let stack = Stack::get().await;
     let function = service(&stack, &[&[], &[]]).await;
