@@ -5,7 +5,6 @@ use crate::tools::{self, path_with_venv, root, step};
 // The controller functions, named as their local binaries: `ControllerTask` is the one list of them.
 use canary_functions::serve::ControllerTask;
 use serde_json::{Value, json};
-use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
@@ -78,19 +77,6 @@ fn wait_for_port(port: u16, what: &str, seconds: u64) -> Result<(), String> {
         std::thread::sleep(Duration::from_millis(100));
     }
     Ok(())
-}
-
-/// A minimal HTTP POST on loopback; enough for moto's configuration API.
-fn post(port: u16, path: &str, body: &str) -> Result<String, String> {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).map_err(|e| e.to_string())?;
-    let request = format!(
-        "POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    stream.write_all(request.as_bytes()).map_err(|e| e.to_string())?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response).map_err(|e| e.to_string())?;
-    Ok(response)
 }
 
 /// Starts a process in its own process group, so that stopping the group stops everything it started.
@@ -170,7 +156,7 @@ pub async fn up() -> Result<Stack, String> {
         Some(stack) => stack["endpoint_url"].as_str().unwrap_or_default().to_string(),
         None => {
             down()?;
-            start_processes()?
+            start_processes().await?
         }
     };
     let state_machine_arn = deploy_controller(&endpoint_url).await?;
@@ -183,7 +169,7 @@ pub async fn up() -> Result<Stack, String> {
     Ok(Stack { endpoint_url, state_machine_arn, moto_url })
 }
 
-fn start_processes() -> Result<String, String> {
+async fn start_processes() -> Result<String, String> {
     step("starting moto and the router on 127.0.0.1");
     let (moto_port, router_port) = (free_port()?, free_port()?);
     let moto = spawn(
@@ -200,13 +186,11 @@ fn start_processes() -> Result<String, String> {
     let stack = json!({"processes": {"moto": moto}, "moto_url": format!("http://127.0.0.1:{moto_port}")});
     std::fs::write(stack_file(), stack.to_string()).map_err(|e| e.to_string())?;
     wait_for_port(moto_port, "moto", 60)?;
-    let answer = post(
-        moto_port,
-        "/moto-api/config",
-        r#"{"stepfunctions": {"execute_state_machine": true}, "lambda": {"use_docker": false}}"#,
-    )?;
-    if !answer.starts_with("HTTP/1.1 2") && !answer.starts_with("HTTP/1.0 2") {
-        return Err(format!("moto refused the configuration: {answer}"));
+    let config = r#"{"stepfunctions": {"execute_state_machine": true}, "lambda": {"use_docker": false}}"#;
+    let moto_url = format!("http://127.0.0.1:{moto_port}");
+    let (status, answer) = local_aws::control::request(&moto_url, "POST", "/moto-api/config", config).await?;
+    if !(200..300).contains(&status) {
+        return Err(format!("moto refused the configuration: {status} {answer}"));
     }
     let router = spawn(
         "router",

@@ -24,7 +24,7 @@ impl Stack {
         let var = |name: &str| std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set: {NEEDS_STACK}"));
         let endpoint_url = var("CANARY_E2E_ENDPOINT_URL");
         // Faults a failed test armed and never triggered must not leak into the next test.
-        assert_eq!(http(&endpoint_url, "DELETE", "/_local/faults", "").0, 204, "clearing faults");
+        assert_eq!(http(&endpoint_url, "DELETE", "/_local/faults", "").await.0, 204, "clearing faults");
         Stack {
             config: sdk_config(&endpoint_url).await,
             endpoint_url,
@@ -115,7 +115,7 @@ impl Stack {
 
     async fn fault_for(&self, function: &str, kind: &str, count: u32, seconds: u64) {
         let body = json!({"function": function, "kind": kind, "count": count, "seconds": seconds}).to_string();
-        let (status, _) = http(&self.endpoint_url, "POST", "/_local/faults", &body);
+        let (status, _) = http(&self.endpoint_url, "POST", "/_local/faults", &body).await;
         assert_eq!(status, 204, "arming a fault");
     }
 
@@ -125,20 +125,9 @@ impl Stack {
     }
 }
 
-/// A small blocking HTTP request on loopback, for the router's fault endpoint.
-fn http(base: &str, method: &str, path: &str, body: &str) -> (u16, String) {
-    use std::io::{Read, Write};
-    let authority = base.trim_start_matches("http://");
-    let mut stream = std::net::TcpStream::connect(authority).expect("router");
-    let request = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {authority}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    stream.write_all(request.as_bytes()).unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
-    let status = response.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
-    (status, response)
+/// A request to the router's own API (`/_local/...`): its status and body.
+async fn http(base: &str, method: &str, path: &str, body: &str) -> (u16, String) {
+    local_aws::control::request(base, method, path, body).await.expect("the router answers")
 }
 
 fn unique() -> String {
@@ -237,7 +226,7 @@ async fn throttled_controller_calls_are_retried_not_stranded() {
     stack.fault("canary-shift", "throttle", 2).await;
     let (status, _, report) = stack.rollout(request(&function, "2", json!({"enabled": false}))).await;
     assert_eq!(status, "SUCCEEDED", "{report}");
-    let (_, armed) = http(&stack.endpoint_url, "GET", "/_local/faults", "");
+    let (_, armed) = http(&stack.endpoint_url, "GET", "/_local/faults", "").await;
     assert!(armed.ends_with("{}"), "both throttles were served, and retried past: {armed}");
     assert_eq!(stack.alias(&function).await, ("2".into(), HashMap::new()));
 }
@@ -502,13 +491,11 @@ async fn a_version_significantly_worse_than_the_baseline_rolls_back() {
 
 /// The AWS calls the router passed to moto since the last reset, by operation, for `function` (Lambda's
 /// alias calls name it) or for no function (the other services).
-fn calls(stack: &Stack, function: &str) -> HashMap<String, u64> {
-    let (_, response) = http(&stack.endpoint_url, "GET", "/_local/calls", "");
-    let body = response.split("\r\n\r\n").nth(1).unwrap_or("[]");
-    let rows: Vec<Value> = serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {body}"));
-    rows.iter()
-        .filter(|r| r["function"] == function || r["function"] == "")
-        .map(|r| (r["operation"].as_str().unwrap().to_string(), r["count"].as_u64().unwrap()))
+async fn calls(stack: &Stack, function: &str) -> HashMap<String, u64> {
+    let rows = local_aws::control::calls(&stack.endpoint_url).await.expect("the router's call counts");
+    rows.into_iter()
+        .filter(|r| r.function == function || r.function.is_empty())
+        .map(|r| (r.operation, r.count))
         .collect()
 }
 
@@ -517,14 +504,14 @@ fn calls(stack: &Stack, function: &str) -> HashMap<String, u64> {
 async fn a_judged_step_costs_one_alias_write_one_metrics_read_and_no_alias_read() {
     let stack = Stack::get().await;
     let function = service(&stack, &[&[], &[]]).await;
-    assert_eq!(http(&stack.endpoint_url, "DELETE", "/_local/calls", "").0, 204);
+    assert_eq!(http(&stack.endpoint_url, "DELETE", "/_local/calls", "").await.0, 204);
     // Four steps, three of them held and judged; no traffic needed to count calls.
     let input = json!({"function": function, "alias": "live", "version": "2",
                        "strategy": {"linear": {"percent": 25, "interval_seconds": 1}},
                        "health": {"metrics_delay_seconds": 0, "no_data": "pass"}});
     let (status, _, report) = stack.rollout(input).await;
     assert_eq!(status, "SUCCEEDED", "{report}");
-    let calls = calls(&stack, &function);
+    let calls = calls(&stack, &function).await;
     let count = |operation: &str| calls.get(operation).copied().unwrap_or(0);
     // Prepare reads the alias once and writes the lock on that revision; each of the 4 moves is one
     // conditional write; the promotion's release of the lock is one more. No write reads the alias first.
@@ -1065,7 +1052,7 @@ async fn after_write_fault(stack: &Stack, controller_function: &str, kind: &str)
     let function = service(stack, &[&[], &[]]).await;
     stack.fault(controller_function, kind, 1).await;
     let outcome = stack.rollout(request(&function, "2", json!({"enabled": false}))).await;
-    let (_, armed) = http(&stack.endpoint_url, "GET", "/_local/faults", "");
+    let (_, armed) = http(&stack.endpoint_url, "GET", "/_local/faults", "").await;
     assert!(armed.ends_with("{}"), "the fault was served: {armed}");
     assert_eq!(outcome.0, "SUCCEEDED", "{controller_function} failed ({kind}) after its write: {outcome:?}");
     assert_eq!(stack.alias(&function).await, ("2".into(), HashMap::new()));
@@ -1106,7 +1093,7 @@ async fn a_rollback_whose_answer_is_lost_after_its_write_still_ends_restored() {
         stack.fault("canary-rollback", kind, 1).await;
         let (status, error, report) = stack.rollout(request(&function, "2", json!({"enabled": false}))).await;
         assert_eq!((status.as_str(), error.as_deref()), ("FAILED", Some("RolledBack")), "{kind}: {report}");
-        let (_, armed) = http(&stack.endpoint_url, "GET", "/_local/faults", "");
+        let (_, armed) = http(&stack.endpoint_url, "GET", "/_local/faults", "").await;
         assert!(armed.ends_with("{}"), "both faults were served: {armed}");
         stack.assert_restored(&function, 0).await;
     }
