@@ -70,9 +70,7 @@ fn linear(function: &str, percent: u32, interval: u32, health: Value) -> Value {
 
 impl Bench<'_> {
     async fn service(&self) -> Result<String, String> {
-        let name = unique("bench");
-        deploy_versions(&self.lambda, &name, "sample-service", "live", &[&[], &[]]).await?;
-        Ok(name)
+        Ok(self.services(1).await?.remove(0))
     }
 
     /// `count` services, deployed ten at a time.

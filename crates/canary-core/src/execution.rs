@@ -71,7 +71,7 @@ pub enum ExecutionOutcome {
 }
 
 impl ExecutionOutcome {
-    /// Its name in canaryctl's JSON, and in words with spaces for underscores.
+    /// Its name in canaryctl's JSON and text.
     pub fn as_str(self) -> &'static str {
         match self {
             ExecutionOutcome::Running => "running",
