@@ -570,59 +570,11 @@ fn validate(raw: RawRequest, mut problems: Problems) -> Result<RolloutRequest, R
     let health = check_health(&mut problems, raw.health.unwrap_or_default());
     let hooks =
         raw.hooks.map_or_else(Hooks::default, |h| Hooks { pre_traffic: h.pre_traffic, post_traffic: h.post_traffic });
-    for (name, value) in [("hooks.pre_traffic", &hooks.pre_traffic), ("hooks.post_traffic", &hooks.post_traffic)] {
-        if let Some(value) = value {
-            check_function(&mut problems, name, value);
-            // A hook tests the rollout from outside; the function being rolled out cannot vouch for itself.
-            if function.as_deref().is_some_and(|f| function_name_of(f) == function_name_of(value)) {
-                problems.add(
-                    name,
-                    format!("\"{value}\" is the function being rolled out"),
-                    "give a separate hook function (for example one that calls the new version's health route)",
-                );
-            }
-        }
-    }
+    check_hooks(&mut problems, &hooks, function.as_deref());
     let approval = Approval { before_percent: raw.approval.and_then(|a| a.before_percent).unwrap_or_default() };
-    if approval.before_percent.len() > MAX_STEPS {
-        problems.add(
-            "approval.before_percent",
-            format!("{} gates, more than a rollout has steps ({MAX_STEPS} at most)", approval.before_percent.len()),
-            "gate each step at most once",
-        );
-    } else if let Some(strategy) = &strategy {
-        let steps = Schedule::from_strategy(strategy).steps;
-        let mut seen = std::collections::HashSet::new();
-        for (i, percent) in approval.before_percent.iter().enumerate() {
-            if !seen.insert(percent.to_bits()) {
-                problems.add(
-                    format!("approval.before_percent[{i}]"),
-                    format!("{percent} is listed twice"),
-                    "list each gated step once",
-                );
-            } else if !steps.iter().any(|s| crate::schedule::same_percent(s.percent, *percent)) {
-                let shown: Vec<String> = steps.iter().take(10).map(|s| format!("{}", s.percent)).collect();
-                problems.add(
-                    format!("approval.before_percent[{i}]"),
-                    format!("{percent} is not a step of this rollout's schedule"),
-                    format!(
-                        "use one of its steps: {}{}",
-                        shown.join(", "),
-                        if steps.len() > 10 { ", ..." } else { "" }
-                    ),
-                );
-            }
-        }
-    }
+    check_approval(&mut problems, &approval, strategy.as_ref());
     if let (Some(strategy), Some(health)) = (&strategy, &health) {
-        let total = Schedule::from_strategy(strategy).estimated_seconds(health);
-        if total > MAX_ROLLOUT_SECONDS {
-            problems.add(
-                "strategy",
-                format!("the rollout would take {total} s, more than the {MAX_ROLLOUT_SECONDS} s a Step Functions execution may run"),
-                "use fewer steps or shorter holds",
-            );
-        }
+        check_duration(&mut problems, strategy, health);
     }
     problems.into_result(())?;
     // Every part that is None added a problem above, so past this point all are present.
@@ -637,6 +589,65 @@ fn validate(raw: RawRequest, mut problems: Problems) -> Result<RolloutRequest, R
     };
     check_history_budget(&request)?;
     Ok(request)
+}
+
+/// Each hook is a function, and not the one being rolled out.
+fn check_hooks(problems: &mut Problems, hooks: &Hooks, function: Option<&str>) {
+    for (name, value) in [("hooks.pre_traffic", &hooks.pre_traffic), ("hooks.post_traffic", &hooks.post_traffic)] {
+        let Some(value) = value else { continue };
+        check_function(problems, name, value);
+        // A hook tests the rollout from outside; the function being rolled out cannot vouch for itself.
+        if function.is_some_and(|f| function_name_of(f) == function_name_of(value)) {
+            problems.add(
+                name,
+                format!("\"{value}\" is the function being rolled out"),
+                "give a separate hook function (for example one that calls the new version's health route)",
+            );
+        }
+    }
+}
+
+/// Each gate stands before a step of the schedule, once. Without a valid strategy only the count is checked.
+fn check_approval(problems: &mut Problems, approval: &Approval, strategy: Option<&Strategy>) {
+    if approval.before_percent.len() > MAX_STEPS {
+        problems.add(
+            "approval.before_percent",
+            format!("{} gates, more than a rollout has steps ({MAX_STEPS} at most)", approval.before_percent.len()),
+            "gate each step at most once",
+        );
+        return;
+    }
+    let Some(strategy) = strategy else { return };
+    let steps = Schedule::from_strategy(strategy).steps;
+    let mut seen = std::collections::HashSet::new();
+    for (i, percent) in approval.before_percent.iter().enumerate() {
+        if !seen.insert(percent.to_bits()) {
+            problems.add(
+                format!("approval.before_percent[{i}]"),
+                format!("{percent} is listed twice"),
+                "list each gated step once",
+            );
+        } else if !steps.iter().any(|s| crate::schedule::same_percent(s.percent, *percent)) {
+            let shown: Vec<String> = steps.iter().take(10).map(|s| format!("{}", s.percent)).collect();
+            problems.add(
+                format!("approval.before_percent[{i}]"),
+                format!("{percent} is not a step of this rollout's schedule"),
+                format!("use one of its steps: {}{}", shown.join(", "), if steps.len() > 10 { ", ..." } else { "" }),
+            );
+        }
+    }
+}
+
+/// The whole rollout, holds and metric delays included, fits in one Step Functions execution.
+fn check_duration(problems: &mut Problems, strategy: &Strategy, health: &HealthPolicy) {
+    let total = Schedule::from_strategy(strategy).estimated_seconds(health);
+    if total > MAX_ROLLOUT_SECONDS {
+        problems.add(
+            "strategy",
+            format!("the rollout would take {total} s, more than the {MAX_ROLLOUT_SECONDS} s a Step Functions execution may run"),
+            "use fewer steps or shorter holds",
+        );
+    }
 }
 
 /// Refuses a request whose execution could, in the worst case it allows, outgrow Step Functions' history
@@ -819,81 +830,101 @@ fn check_seconds(problems: &mut Problems, field: &str, seconds: u64, min: u64) -
     ok
 }
 
+/// Checks the strategy: exactly one kind, each checked by its own rules. None when it is wrong (a problem
+/// was added).
 fn check_strategy(problems: &mut Problems, raw: Option<RawStrategy>) -> Option<Strategy> {
     let Some(raw) = raw else { return Some(Strategy::default()) };
-    let given = [raw.linear.is_some(), raw.canary.is_some(), raw.steps.is_some(), raw.all_at_once.is_some()];
-    if given.iter().filter(|g| **g).count() != 1 {
+    match raw {
+        RawStrategy { linear: Some(linear), canary: None, steps: None, all_at_once: None } => {
+            check_linear(problems, linear)
+        }
+        RawStrategy { linear: None, canary: Some(canary), steps: None, all_at_once: None } => {
+            check_canary(problems, canary)
+        }
+        RawStrategy { linear: None, canary: None, steps: Some(steps), all_at_once: None } => {
+            check_steps(problems, steps)
+        }
+        RawStrategy { linear: None, canary: None, steps: None, all_at_once: Some(all_at_once) } => {
+            check_all_at_once(problems, all_at_once)
+        }
+        _ => {
+            problems.add(
+                "strategy",
+                "must hold exactly one of linear, canary, steps, all_at_once",
+                r#"e.g. {"linear": {"percent": 10, "interval_seconds": 60}}"#,
+            );
+            None
+        }
+    }
+}
+
+fn check_linear(problems: &mut Problems, linear: RawLinear) -> Option<Strategy> {
+    let percent = required_number(problems, "strategy.linear.percent", linear.percent, "10");
+    let interval = required_number(problems, "strategy.linear.interval_seconds", linear.interval_seconds, "60");
+    let (percent, interval) = (percent?, interval?);
+    let percent_ok = check_percent(problems, "strategy.linear.percent", percent, true);
+    let interval_ok = check_seconds(problems, "strategy.linear.interval_seconds", interval, 1);
+    if percent_ok && Schedule::linear_step_count(percent) > MAX_STEPS as f64 {
         problems.add(
-            "strategy",
-            "must hold exactly one of linear, canary, steps, all_at_once",
-            r#"e.g. {"linear": {"percent": 10, "interval_seconds": 60}}"#,
+            "strategy.linear.percent",
+            format!("{percent}% per step takes more than {MAX_STEPS} steps to reach 100%"),
+            format!(
+                "use at least {}% per step; a Step Functions execution's history holds 25,000 events",
+                100.0 / MAX_STEPS as f64
+            ),
         );
         return None;
     }
-    if let Some(linear) = raw.linear {
-        let percent = required_number(problems, "strategy.linear.percent", linear.percent, "10");
-        let interval = required_number(problems, "strategy.linear.interval_seconds", linear.interval_seconds, "60");
-        let (Some(percent), Some(interval)) = (percent, interval) else { return None };
-        let percent_ok = check_percent(problems, "strategy.linear.percent", percent, true);
-        let interval_ok = check_seconds(problems, "strategy.linear.interval_seconds", interval, 1);
-        if percent_ok && Schedule::linear_step_count(percent) > MAX_STEPS as f64 {
+    (percent_ok && interval_ok).then_some(Strategy::Linear { percent, interval_seconds: interval })
+}
+
+fn check_canary(problems: &mut Problems, canary: RawCanary) -> Option<Strategy> {
+    let percent = required_number(problems, "strategy.canary.percent", canary.percent, "10");
+    let bake = required_number(problems, "strategy.canary.bake_seconds", canary.bake_seconds, "600");
+    let (percent, bake) = (percent?, bake?);
+    let percent_ok = check_percent(problems, "strategy.canary.percent", percent, false);
+    let bake_ok = check_seconds(problems, "strategy.canary.bake_seconds", bake, 1);
+    (percent_ok && bake_ok).then_some(Strategy::Canary { percent, bake_seconds: bake })
+}
+
+fn check_steps(problems: &mut Problems, steps: Vec<StepSpec>) -> Option<Strategy> {
+    if steps.is_empty() {
+        problems.add("strategy.steps", "is empty", "list at least one step below 100%, or use all_at_once");
+        return None;
+    }
+    if steps.len() >= MAX_STEPS {
+        problems.add(
+            "strategy.steps",
+            format!("{} steps is more than the {} a rollout may take", steps.len(), MAX_STEPS - 1),
+            "list fewer steps; a Step Functions execution's history holds 25,000 events",
+        );
+        return None;
+    }
+    let mut ok = true;
+    for (i, step) in steps.iter().enumerate() {
+        ok &= check_percent(problems, &format!("strategy.steps[{i}].percent"), step.percent, false);
+        ok &= check_seconds(problems, &format!("strategy.steps[{i}].hold_seconds"), step.hold_seconds, 1);
+        if i > 0 && step.percent - steps[i - 1].percent < MIN_PERCENT_STEP - PERCENT_ROUNDING {
             problems.add(
-                "strategy.linear.percent",
-                format!("{percent}% per step takes more than {MAX_STEPS} steps to reach 100%"),
+                format!("strategy.steps[{i}].percent"),
                 format!(
-                    "use at least {}% per step; a Step Functions execution's history holds 25,000 events",
-                    100.0 / MAX_STEPS as f64
+                    "{} does not increase on the step before ({}) by at least {MIN_PERCENT_STEP} percentage points",
+                    step.percent,
+                    steps[i - 1].percent
                 ),
+                "list the percentages in increasing order, each at least 0.001 above the one before",
             );
-            return None;
+            ok = false;
         }
-        return (percent_ok && interval_ok).then_some(Strategy::Linear { percent, interval_seconds: interval });
     }
-    if let Some(canary) = raw.canary {
-        let percent = required_number(problems, "strategy.canary.percent", canary.percent, "10");
-        let bake = required_number(problems, "strategy.canary.bake_seconds", canary.bake_seconds, "600");
-        let (Some(percent), Some(bake)) = (percent, bake) else { return None };
-        let percent_ok = check_percent(problems, "strategy.canary.percent", percent, false);
-        let bake_ok = check_seconds(problems, "strategy.canary.bake_seconds", bake, 1);
-        return (percent_ok && bake_ok).then_some(Strategy::Canary { percent, bake_seconds: bake });
-    }
-    if let Some(steps) = raw.steps {
-        if steps.is_empty() {
-            problems.add("strategy.steps", "is empty", "list at least one step below 100%, or use all_at_once");
-            return None;
-        }
-        if steps.len() >= MAX_STEPS {
-            problems.add(
-                "strategy.steps",
-                format!("{} steps is more than the {} a rollout may take", steps.len(), MAX_STEPS - 1),
-                "list fewer steps; a Step Functions execution's history holds 25,000 events",
-            );
-            return None;
-        }
-        let mut ok = true;
-        for (i, step) in steps.iter().enumerate() {
-            ok &= check_percent(problems, &format!("strategy.steps[{i}].percent"), step.percent, false);
-            ok &= check_seconds(problems, &format!("strategy.steps[{i}].hold_seconds"), step.hold_seconds, 1);
-            if i > 0 && step.percent - steps[i - 1].percent < MIN_PERCENT_STEP - PERCENT_ROUNDING {
-                problems.add(
-                    format!("strategy.steps[{i}].percent"),
-                    format!(
-                        "{} does not increase on the step before ({}) by at least {MIN_PERCENT_STEP} percentage points",
-                        step.percent,
-                        steps[i - 1].percent
-                    ),
-                    "list the percentages in increasing order, each at least 0.001 above the one before",
-                );
-                ok = false;
-            }
-        }
-        return ok.then_some(Strategy::Steps(steps));
-    }
-    let bake_seconds = raw.all_at_once.and_then(|a| a.bake_seconds);
-    if let Some(bake) = bake_seconds {
+    ok.then_some(Strategy::Steps(steps))
+}
+
+fn check_all_at_once(problems: &mut Problems, all_at_once: RawAllAtOnce) -> Option<Strategy> {
+    if let Some(bake) = all_at_once.bake_seconds {
         check_seconds(problems, "strategy.all_at_once.bake_seconds", bake, 0).then_some(())?;
     }
-    Some(Strategy::AllAtOnce { bake_seconds })
+    Some(Strategy::AllAtOnce { bake_seconds: all_at_once.bake_seconds })
 }
 
 fn required_number<T>(problems: &mut Problems, field: &str, value: Option<T>, example: &str) -> Option<T> {
@@ -903,15 +934,25 @@ fn required_number<T>(problems: &mut Problems, field: &str, value: Option<T>, ex
     value
 }
 
+/// Checks the health policy: its limits, its alarms and its timings, every problem reported. None when any is
+/// wrong.
 fn check_health(problems: &mut Problems, raw: RawHealth) -> Option<HealthPolicy> {
+    let limit_given = raw.max_error_rate.is_some();
+    let policy = health_policy(raw);
+    let limits_ok = check_health_limits(problems, &policy, limit_given);
+    let alarms_ok = check_alarm_names(problems, &policy.alarms);
+    let timings_ok = check_health_timings(problems, &policy);
+    (limits_ok && alarms_ok && timings_ok).then_some(policy)
+}
+
+/// The policy the request asks for, its defaults filled in.
+fn health_policy(raw: RawHealth) -> HealthPolicy {
     let defaults = HealthPolicy::default();
-    let compare_to_baseline = raw.compare_to_baseline.unwrap_or(false);
-    let max_error_rate = raw.max_error_rate.or(defaults.max_error_rate);
-    let policy = HealthPolicy {
+    HealthPolicy {
         enabled: raw.enabled.unwrap_or(defaults.enabled),
-        max_error_rate,
+        max_error_rate: raw.max_error_rate.or(defaults.max_error_rate),
         min_invocations: raw.min_invocations.unwrap_or(defaults.min_invocations),
-        compare_to_baseline,
+        compare_to_baseline: raw.compare_to_baseline.unwrap_or(false),
         baseline_confidence: raw.baseline_confidence.unwrap_or(defaults.baseline_confidence),
         max_latency_p99_increase: raw.max_latency_p99_increase,
         alarms: raw.alarms.unwrap_or_default(),
@@ -919,12 +960,16 @@ fn check_health(problems: &mut Problems, raw: RawHealth) -> Option<HealthPolicy>
         no_data_max_wait_seconds: raw.no_data_max_wait_seconds.unwrap_or(defaults.no_data_max_wait_seconds),
         metrics_delay_seconds: raw.metrics_delay_seconds.unwrap_or(defaults.metrics_delay_seconds),
         check_interval_seconds: raw.check_interval_seconds,
-    };
+    }
+}
+
+/// The error-rate limit, the baseline test's confidence and the p99 limit.
+fn check_health_limits(problems: &mut Problems, policy: &HealthPolicy, limit_given: bool) -> bool {
     let mut ok = true;
     // The baseline test compares the two versions over the same window; at 100% the old version serves
     // nothing, so the test cannot fail the new one there. Alone, it would promote a version failing every
     // call under all_at_once with a bake: an absolute limit must be given with it, chosen for the service.
-    if policy.enabled && compare_to_baseline && raw.max_error_rate.is_none() {
+    if policy.enabled && policy.compare_to_baseline && !limit_given {
         problems.add(
             "health.max_error_rate",
             "is required with health.compare_to_baseline: once the new version carries all traffic the old one \
@@ -958,15 +1003,21 @@ fn check_health(problems: &mut Problems, raw: RawHealth) -> Option<HealthPolicy>
         );
         ok = false;
     }
-    if policy.alarms.len() > MAX_ALARMS {
+    ok
+}
+
+/// At most [`MAX_ALARMS`] alarms, each a name, none twice.
+fn check_alarm_names(problems: &mut Problems, alarms: &[String]) -> bool {
+    let mut ok = true;
+    if alarms.len() > MAX_ALARMS {
         problems.add(
             "health.alarms",
-            format!("{} alarms is more than the {MAX_ALARMS} a rollout may watch", policy.alarms.len()),
+            format!("{} alarms is more than the {MAX_ALARMS} a rollout may watch", alarms.len()),
             "watch fewer alarms, or a composite alarm over them",
         );
         ok = false;
     }
-    for (i, name) in policy.alarms.iter().enumerate() {
+    for (i, name) in alarms.iter().enumerate() {
         if name.trim().is_empty() || name.len() > 255 {
             problems.add(
                 format!("health.alarms[{i}]"),
@@ -974,11 +1025,17 @@ fn check_health(problems: &mut Problems, raw: RawHealth) -> Option<HealthPolicy>
                 "give the alarm's name, 1 to 255 characters",
             );
             ok = false;
-        } else if policy.alarms[..i].contains(name) {
+        } else if alarms[..i].contains(name) {
             problems.add(format!("health.alarms[{i}]"), format!("\"{name}\" is listed twice"), "list each alarm once");
             ok = false;
         }
     }
+    ok
+}
+
+/// How long the metrics may lag, how long to wait for data, how often to look within a hold.
+fn check_health_timings(problems: &mut Problems, policy: &HealthPolicy) -> bool {
+    let mut ok = true;
     if policy.metrics_delay_seconds > MAX_METRICS_DELAY_SECONDS {
         problems.add(
             "health.metrics_delay_seconds",
@@ -991,7 +1048,7 @@ fn check_health(problems: &mut Problems, raw: RawHealth) -> Option<HealthPolicy>
     if let Some(interval) = policy.check_interval_seconds {
         ok &= check_seconds(problems, "health.check_interval_seconds", interval, 1);
     }
-    ok.then_some(policy)
+    ok
 }
 
 #[cfg(test)]

@@ -439,112 +439,8 @@ impl Rollout {
         execution: &str,
         now: DateTime<Utc>,
     ) -> Result<Rollout, Refusal> {
-        let function = &request.function;
-        // A function in another account or region than the controller's cannot be rolled out by it: its
-        // alias is out of reach and its metrics would be read where it does not run.
-        if let Some(here) = crate::request::arn_location(execution) {
-            let mut elsewhere = Problems::default();
-            let fields = [
-                ("function", Some(function)),
-                ("hooks.pre_traffic", request.hooks.pre_traffic.as_ref()),
-                ("hooks.post_traffic", request.hooks.post_traffic.as_ref()),
-            ];
-            for (field, arn) in fields {
-                if let Some(there) = arn.and_then(|a| crate::request::arn_location(a)).filter(|there| *there != here) {
-                    elsewhere.add(
-                        field,
-                        format!(
-                            "is in {} account {} (partition {}), but this controller runs in {} account {}",
-                            there.1, there.2, there.0, here.1, here.2
-                        ),
-                        "deploy the controller where the function runs, or give a function of this account and region",
-                    );
-                }
-            }
-            elsewhere.into_result(())?;
-        }
-        if !facts.function_exists {
-            return Err(Refusal::one(
-                "function",
-                format!("no function \"{function}\" exists in this account and region"),
-                "check the name, the account and the region (AWS_REGION)",
-            ));
-        }
-        let mut problems = Problems::default();
-        if !facts.version_exists {
-            problems.add(
-                "version",
-                format!("\"{function}\" has no published version {}", request.version),
-                "publish it first (aws lambda publish-version) or give an existing version",
-            );
-        }
-        let Some(alias) = facts.alias else {
-            problems.add(
-                "alias",
-                format!("\"{function}\" has no alias \"{}\"", request.alias),
-                format!(
-                    "create it first: aws lambda create-alias --function-name {function} --name {} ...",
-                    request.alias
-                ),
-            );
-            return Err(problems.into_refusal());
-        };
-        let current = &alias.routing.function_version;
-        if current == "$LATEST" {
-            problems.add(
-                "alias",
-                format!("\"{}\" points to $LATEST, which cannot share traffic by weight", request.alias),
-                "point the alias at a published version first",
-            );
-        } else if current == &request.version {
-            problems.add(
-                "version",
-                format!("the alias \"{}\" already routes to version {current}", request.alias),
-                "give the new version to roll out; there is nothing to do",
-            );
-        }
-        for (i, name) in request.health.alarms.iter().enumerate() {
-            if !facts.alarms.iter().any(|a| &a.name == name) {
-                problems.add(
-                    format!("health.alarms[{i}]"),
-                    format!("no CloudWatch alarm named \"{name}\" exists in this account and region"),
-                    "check the name, or create the alarm first",
-                );
-            }
-        }
-        for (field, hook) in
-            [("hooks.pre_traffic", &request.hooks.pre_traffic), ("hooks.post_traffic", &request.hooks.post_traffic)]
-        {
-            if let Some(hook) = hook.as_ref().filter(|h| facts.missing_hooks.contains(h)) {
-                problems.add(
-                    field,
-                    format!("no function \"{hook}\" exists in this account and region"),
-                    "deploy the hook function first",
-                );
-            }
-        }
-        // The description to put back: the alias's own, or the one a lock kept (ours from an earlier attempt
-        // of this Prepare, or a stale one of an execution that ended without releasing it).
-        if let Some(held) = facts.lock.as_ref().filter(|held| held.running && held.execution != execution) {
-            problems.add(
-                "alias",
-                format!("another rollout of {function}:{} is running: {}", request.alias, held.execution),
-                format!("wait for it to end, or stop it (canaryctl abort {}) and start again", held.execution),
-            );
-        }
-        let original_description =
-            lock::holder(&alias.description).map_or(alias.description.as_str(), |(_, original)| original).to_string();
-        if !alias.routing.additional_version_weights.is_empty() {
-            problems.add(
-                "alias",
-                format!(
-                    "\"{}\" already shares traffic ({}): another rollout is running or was left unfinished",
-                    request.alias, alias.routing
-                ),
-                "wait for it, or finish it by hand (update-alias with an empty AdditionalVersionWeights)",
-            );
-        }
-        problems.into_result(())?;
+        check_location(&request, execution)?;
+        let (alias, original_description) = check_facts(&request, facts, execution)?;
         let schedule = request.schedule();
         let rollout = Rollout {
             old_version: alias.routing.function_version.clone(),
@@ -830,19 +726,7 @@ impl Rollout {
             let evidence = self.evidence.get_or_insert_with(Evidence::default);
             evidence.observe(self.step.unwrap_or(0), &figures.new, &figures.baseline, policy.max_error_rate);
             if let Some(rest) = rest_of_hold {
-                let (failure, checks) = look_within_hold(&policy, figures, self.started_at, evidence);
-                if let Some(record) = self.history.last_mut() {
-                    record.checked_at = Some(now);
-                    record.figures = Some(HealthFigures { alarms: Vec::new(), ..figures.clone() });
-                    record.checks = kept_checks(checks);
-                    record.looks += 1;
-                }
-                if let Some(failure) = failure {
-                    return self.fail(failure);
-                }
-                self.wait_seconds = rest.min(policy.check_interval_seconds.unwrap_or(rest));
-                self.next = Next::Hold;
-                return self;
+                return self.after_look_within_hold(figures, rest, now);
             }
         }
         let (verdict, checks) = match &figures {
@@ -866,32 +750,61 @@ impl Rollout {
             Verdict::Pass => self.advance(now),
             Verdict::Fail(failure) => self.fail(failure),
             Verdict::Inconclusive { invocations, min_invocations } => {
-                let too_quiet = |waited: u64| Failure {
-                    signal: Signal::Invocations,
-                    value: invocations as f64,
-                    threshold: min_invocations as f64,
-                    p_value: None,
-                    message: format!(
-                        "the new version had {invocations} invocations, fewer than the {min_invocations} needed to judge it{}",
-                        if waited > 0 { format!(", after waiting {waited} s more") } else { String::new() }
-                    ),
-                };
-                match policy.no_data {
-                    NoData::Pass => self.advance(now),
-                    NoData::Fail => self.fail(too_quiet(0)),
-                    NoData::Wait => {
-                        let hold = self.schedule().step(self.step.unwrap_or(0)).hold_seconds;
-                        let recheck = crate::budget::recheck_seconds(hold, policy.no_data_max_wait_seconds);
-                        if self.waited_for_data_seconds + recheck <= policy.no_data_max_wait_seconds {
-                            self.waited_for_data_seconds += recheck;
-                            self.wait_seconds = recheck;
-                            self.next = Next::Hold;
-                            self
-                        } else {
-                            let waited = self.waited_for_data_seconds;
-                            self.fail(too_quiet(waited))
-                        }
-                    }
+                self.after_too_few_invocations(invocations, min_invocations, now)
+            }
+        }
+    }
+
+    /// A look within the hold, `rest` seconds before its end: fails the step as soon as the evidence is
+    /// conclusive, or holds until the next look (or the end of the hold).
+    fn after_look_within_hold(mut self, figures: &HealthFigures, rest: u64, now: DateTime<Utc>) -> Rollout {
+        let policy = &self.request.health;
+        let evidence = self.evidence.as_ref().expect("a look within the hold has just observed its evidence");
+        let (failure, checks) = look_within_hold(policy, figures, self.started_at, evidence);
+        let wait = rest.min(policy.check_interval_seconds.unwrap_or(rest));
+        if let Some(record) = self.history.last_mut() {
+            record.checked_at = Some(now);
+            record.figures = Some(HealthFigures { alarms: Vec::new(), ..figures.clone() });
+            record.checks = kept_checks(checks);
+            record.looks += 1;
+        }
+        if let Some(failure) = failure {
+            return self.fail(failure);
+        }
+        self.wait_seconds = wait;
+        self.next = Next::Hold;
+        self
+    }
+
+    /// The end of a hold in which the new version served too few invocations to judge: what
+    /// `health.no_data` says (promote the step, fail it, or wait a little longer for traffic).
+    fn after_too_few_invocations(mut self, invocations: u64, min_invocations: u64, now: DateTime<Utc>) -> Rollout {
+        let too_quiet = |waited: u64| Failure {
+            signal: Signal::Invocations,
+            value: invocations as f64,
+            threshold: min_invocations as f64,
+            p_value: None,
+            message: format!(
+                "the new version had {invocations} invocations, fewer than the {min_invocations} needed to judge it{}",
+                if waited > 0 { format!(", after waiting {waited} s more") } else { String::new() }
+            ),
+        };
+        let policy = &self.request.health;
+        match policy.no_data {
+            NoData::Pass => self.advance(now),
+            NoData::Fail => self.fail(too_quiet(0)),
+            NoData::Wait => {
+                let hold = self.schedule().step(self.step.unwrap_or(0)).hold_seconds;
+                let max_wait = policy.no_data_max_wait_seconds;
+                let recheck = crate::budget::recheck_seconds(hold, max_wait);
+                if self.waited_for_data_seconds + recheck <= max_wait {
+                    self.waited_for_data_seconds += recheck;
+                    self.wait_seconds = recheck;
+                    self.next = Next::Hold;
+                    self
+                } else {
+                    let waited = self.waited_for_data_seconds;
+                    self.fail(too_quiet(waited))
                 }
             }
         }
@@ -1035,5 +948,136 @@ impl Rollout {
             hooks: self.hooks_run.clone(),
             reason: matches!(outcome, Outcome::RolledBack | Outcome::Aborted).then(|| self.rollback_reason()),
         }
+    }
+}
+/// A function in another account or region than the controller's cannot be rolled out by it: its alias is out
+/// of reach and its metrics would be read where it does not run. The same holds for its hooks.
+fn check_location(request: &RolloutRequest, execution: &str) -> Result<(), Refusal> {
+    let Some(here) = crate::request::arn_location(execution) else { return Ok(()) };
+    let mut elsewhere = Problems::default();
+    let fields = [
+        ("function", Some(&request.function)),
+        ("hooks.pre_traffic", request.hooks.pre_traffic.as_ref()),
+        ("hooks.post_traffic", request.hooks.post_traffic.as_ref()),
+    ];
+    for (field, arn) in fields {
+        if let Some(there) = arn.and_then(|a| crate::request::arn_location(a)).filter(|there| *there != here) {
+            elsewhere.add(
+                field,
+                format!(
+                    "is in {} account {} (partition {}), but this controller runs in {} account {}",
+                    there.1, there.2, there.0, here.1, here.2
+                ),
+                "deploy the controller where the function runs, or give a function of this account and region",
+            );
+        }
+    }
+    elsewhere.into_result(())
+}
+
+/// Checks the request against what the account holds. A missing function is the only problem reported (nothing
+/// else can be looked at), a missing alias ends the checks (nothing about routing can be said); every other
+/// problem is reported together. Returns the alias and the description to put back when the rollout ends.
+fn check_facts(request: &RolloutRequest, facts: LiveFacts, execution: &str) -> Result<(AliasState, String), Refusal> {
+    let function = &request.function;
+    if !facts.function_exists {
+        return Err(Refusal::one(
+            "function",
+            format!("no function \"{function}\" exists in this account and region"),
+            "check the name, the account and the region (AWS_REGION)",
+        ));
+    }
+    let mut problems = Problems::default();
+    if !facts.version_exists {
+        problems.add(
+            "version",
+            format!("\"{function}\" has no published version {}", request.version),
+            "publish it first (aws lambda publish-version) or give an existing version",
+        );
+    }
+    let Some(alias) = facts.alias else {
+        problems.add(
+            "alias",
+            format!("\"{function}\" has no alias \"{}\"", request.alias),
+            format!("create it first: aws lambda create-alias --function-name {function} --name {} ...", request.alias),
+        );
+        return Err(problems.into_refusal());
+    };
+    check_alias_target(&mut problems, request, &alias);
+    check_dependencies(&mut problems, request, &facts.alarms, &facts.missing_hooks);
+    if let Some(held) = facts.lock.as_ref().filter(|held| held.running && held.execution != execution) {
+        problems.add(
+            "alias",
+            format!("another rollout of {function}:{} is running: {}", request.alias, held.execution),
+            format!("wait for it to end, or stop it (canaryctl abort {}) and start again", held.execution),
+        );
+    }
+    check_alias_free(&mut problems, request, &alias);
+    problems.into_result(())?;
+    // The description to put back: the alias's own, or the one a lock kept (ours from an earlier attempt of this
+    // Prepare, or a stale one of an execution that ended without releasing it).
+    let original_description =
+        lock::holder(&alias.description).map_or(alias.description.as_str(), |(_, original)| original).to_string();
+    Ok((alias, original_description))
+}
+
+/// The alias points at a published version, and not already at the one to roll out.
+fn check_alias_target(problems: &mut Problems, request: &RolloutRequest, alias: &AliasState) {
+    let current = &alias.routing.function_version;
+    if current == "$LATEST" {
+        problems.add(
+            "alias",
+            format!("\"{}\" points to $LATEST, which cannot share traffic by weight", request.alias),
+            "point the alias at a published version first",
+        );
+    } else if current == &request.version {
+        problems.add(
+            "version",
+            format!("the alias \"{}\" already routes to version {current}", request.alias),
+            "give the new version to roll out; there is nothing to do",
+        );
+    }
+}
+
+/// Every alarm the request watches and every hook it calls exists.
+fn check_dependencies(
+    problems: &mut Problems,
+    request: &RolloutRequest,
+    alarms: &[AlarmState],
+    missing_hooks: &[String],
+) {
+    for (i, name) in request.health.alarms.iter().enumerate() {
+        if !alarms.iter().any(|a| &a.name == name) {
+            problems.add(
+                format!("health.alarms[{i}]"),
+                format!("no CloudWatch alarm named \"{name}\" exists in this account and region"),
+                "check the name, or create the alarm first",
+            );
+        }
+    }
+    for (field, hook) in
+        [("hooks.pre_traffic", &request.hooks.pre_traffic), ("hooks.post_traffic", &request.hooks.post_traffic)]
+    {
+        if let Some(hook) = hook.as_ref().filter(|h| missing_hooks.contains(h)) {
+            problems.add(
+                field,
+                format!("no function \"{hook}\" exists in this account and region"),
+                "deploy the hook function first",
+            );
+        }
+    }
+}
+
+/// The alias shares no traffic yet: weights left by another rollout, running or unfinished, are not ours to move.
+fn check_alias_free(problems: &mut Problems, request: &RolloutRequest, alias: &AliasState) {
+    if !alias.routing.additional_version_weights.is_empty() {
+        problems.add(
+            "alias",
+            format!(
+                "\"{}\" already shares traffic ({}): another rollout is running or was left unfinished",
+                request.alias, alias.routing
+            ),
+            "wait for it, or finish it by hand (update-alias with an empty AdditionalVersionWeights)",
+        );
     }
 }
