@@ -79,25 +79,18 @@ fn figures_of(values: &HashMap<String, Vec<f64>>, prefix: &str) -> VersionFigure
 impl Metrics for CloudWatchMetrics {
     async fn figures(&self, query: &WindowQuery) -> Result<HealthFigures, AwsError> {
         let mut values: HashMap<String, Vec<f64>> = HashMap::new();
-        let mut next_token: Option<String> = None;
-        loop {
-            let out = self
-                .client
-                .get_metric_data()
-                .set_metric_data_queries(Some(queries(query)))
-                .start_time(SmithyTime::from_secs(query.start.timestamp()))
-                .end_time(SmithyTime::from_secs(query.end.timestamp().max(query.start.timestamp() + 1)))
-                .set_next_token(next_token)
-                .send()
-                .await
-                .map_err(classify)?;
-            for result in out.metric_data_results() {
+        let mut pages = self
+            .client
+            .get_metric_data()
+            .set_metric_data_queries(Some(queries(query)))
+            .start_time(SmithyTime::from_secs(query.start.timestamp()))
+            .end_time(SmithyTime::from_secs(query.end.timestamp().max(query.start.timestamp() + 1)))
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            for result in page.map_err(classify)?.metric_data_results() {
                 let id = result.id().unwrap_or_default().to_string();
                 values.entry(id).or_default().extend_from_slice(result.values());
-            }
-            next_token = out.next_token().map(str::to_string);
-            if next_token.is_none() {
-                break;
             }
         }
         Ok(HealthFigures {
@@ -113,36 +106,24 @@ impl Metrics for CloudWatchMetrics {
         if names.is_empty() {
             return Ok(states);
         }
-        let mut next_token: Option<String> = None;
-        loop {
-            let out = self
-                .client
-                .describe_alarms()
-                .set_alarm_names(Some(names.to_vec()))
-                .set_next_token(next_token)
-                .send()
-                .await
-                .map_err(classify)?;
+        let mut pages = self.client.describe_alarms().set_alarm_names(Some(names.to_vec())).into_paginator().send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(classify)?;
             let metric =
-                out.metric_alarms().iter().map(|a| (a.alarm_name(), a.state_value(), a.state_updated_timestamp()));
+                page.metric_alarms().iter().map(|a| (a.alarm_name(), a.state_value(), a.state_updated_timestamp()));
             let composite =
-                out.composite_alarms().iter().map(|a| (a.alarm_name(), a.state_value(), a.state_updated_timestamp()));
+                page.composite_alarms().iter().map(|a| (a.alarm_name(), a.state_value(), a.state_updated_timestamp()));
             for (name, state, updated) in metric.chain(composite) {
                 states.push(AlarmState {
                     name: name.unwrap_or_default().to_string(),
                     state: state.map_or(AlarmValue::InsufficientData, |s| AlarmValue::parse(s.as_str())),
                     // Sub-second precision: an alarm that fires in the second the rollout started must still
                     // count as after it.
-                    updated_at: updated
-                        .and_then(|t| chrono::DateTime::from_timestamp(t.secs(), t.subsec_nanos()))
-                        .unwrap_or_default(),
+                    updated_at: updated.map(crate::time_of).unwrap_or_default(),
                 });
             }
-            next_token = out.next_token().map(str::to_string);
-            if next_token.is_none() {
-                return Ok(states);
-            }
         }
+        Ok(states)
     }
 }
 

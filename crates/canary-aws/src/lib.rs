@@ -24,8 +24,11 @@ pub use lambda::{LambdaAliases, LambdaHooks};
 pub use sfn::StepFunctionsExecutions;
 pub use tls::{AMAZON_ROOTS_PEM, TrustRoots};
 
+/// An SDK time in chrono's terms, sub-seconds kept; a time chrono cannot hold (beyond year 262,143) reads as
+/// the epoch, which no decision treats as recent.
 fn time_of(t: &aws_smithy_types::DateTime) -> DateTime<Utc> {
-    DateTime::from_timestamp(t.secs(), t.subsec_nanos()).unwrap_or_default()
+    use aws_smithy_types_convert::date_time::DateTimeExt;
+    t.to_chrono_utc().unwrap_or_default()
 }
 
 use async_trait::async_trait;

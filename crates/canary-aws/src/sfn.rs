@@ -41,17 +41,9 @@ impl ExecutionHistory for StepFunctionsExecutions {
     }
     async fn state_exits(&self, execution_arn: &str) -> Result<Vec<StateExit>, AwsError> {
         let mut exits = Vec::new();
-        let mut next_token: Option<String> = None;
-        loop {
-            let out = self
-                .client
-                .get_execution_history()
-                .execution_arn(execution_arn)
-                .set_next_token(next_token)
-                .send()
-                .await
-                .map_err(classify)?;
-            for event in out.events() {
+        let mut pages = self.client.get_execution_history().execution_arn(execution_arn).into_paginator().send();
+        while let Some(page) = pages.next().await {
+            for event in page.map_err(classify)?.events() {
                 let exited = matches!(
                     event.r#type(),
                     HistoryEventType::TaskStateExited
@@ -66,10 +58,6 @@ impl ExecutionHistory for StepFunctionsExecutions {
                         output: details.output().map(str::to_string),
                     });
                 }
-            }
-            next_token = out.next_token().map(str::to_string);
-            if next_token.is_none() {
-                break;
             }
         }
         Ok(exits)
@@ -117,34 +105,26 @@ impl ExecutionControl for StepFunctionsExecutions {
     }
     async fn running(&self, state_machine_arn: &str) -> Result<Vec<RunningExecution>, AwsError> {
         let mut running = Vec::new();
-        let mut next_token: Option<String> = None;
-        loop {
-            let out = self
-                .client
-                .list_executions()
-                .state_machine_arn(state_machine_arn)
-                .status_filter(ExecutionStatus::Running)
-                .set_next_token(next_token)
-                .send()
-                .await
-                .map_err(classify)?;
-            for execution in out.executions() {
+        let mut pages = self
+            .client
+            .list_executions()
+            .state_machine_arn(state_machine_arn)
+            .status_filter(ExecutionStatus::Running)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            for execution in page.map_err(classify)?.executions() {
                 let arn = execution.execution_arn();
                 let described = self.client.describe_execution().execution_arn(arn).send().await.map_err(classify)?;
-                let started = execution.start_date();
                 running.push(RunningExecution {
                     arn: arn.to_string(),
                     name: execution.name().to_string(),
-                    started_at: chrono::DateTime::from_timestamp(started.secs(), started.subsec_nanos())
-                        .unwrap_or_default(),
+                    started_at: time_of(execution.start_date()),
                     input: described.input().unwrap_or("null").to_string(),
                 });
             }
-            next_token = out.next_token().map(str::to_string);
-            if next_token.is_none() {
-                return Ok(running);
-            }
         }
+        Ok(running)
     }
     async fn recent(&self, state_machine_arn: &str, max: i32) -> Result<Vec<ExecutionSummary>, AwsError> {
         let out = self
@@ -173,17 +153,9 @@ impl ExecutionControl for StepFunctionsExecutions {
         // The gate's token is in the parameters of the task it scheduled; it is pending while the gate state
         // has been entered and not left.
         let (mut waiting, mut token) = (false, None);
-        let mut next_token: Option<String> = None;
-        loop {
-            let out = self
-                .client
-                .get_execution_history()
-                .execution_arn(execution_arn)
-                .set_next_token(next_token)
-                .send()
-                .await
-                .map_err(classify)?;
-            for event in out.events() {
+        let mut pages = self.client.get_execution_history().execution_arn(execution_arn).into_paginator().send();
+        while let Some(page) = pages.next().await {
+            for event in page.map_err(classify)?.events() {
                 match event.r#type() {
                     HistoryEventType::TaskStateEntered => {
                         waiting = event.state_entered_event_details().is_some_and(|d| d.name() == APPROVAL_STATE);
@@ -202,11 +174,8 @@ impl ExecutionControl for StepFunctionsExecutions {
                     _ => {}
                 }
             }
-            next_token = out.next_token().map(str::to_string);
-            if next_token.is_none() {
-                return Ok(if waiting { token } else { None });
-            }
         }
+        Ok(if waiting { token } else { None })
     }
     async fn answer(&self, token: &str, answer: Result<String, (String, String)>) -> Result<(), AwsError> {
         match answer {
