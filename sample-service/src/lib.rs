@@ -10,6 +10,8 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
+use lambda_http::aws_lambda_events::apigw::{ApiGatewayProxyRequest, ApiGatewayProxyRequestContext};
+pub use lambda_http::http::Method;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use std::collections::HashMap;
@@ -22,6 +24,29 @@ pub fn app() -> Router {
         .route("/orders/{id}", get(get_order))
         .route("/quote", get(quote))
         .fallback(not_found)
+}
+
+/// An API Gateway REST API proxy event (`{proxy+}` resource) for `method path` on `stage`: what API Gateway
+/// sends the service. The smoke hook and the local stack's traffic call the service through Lambda with it.
+pub fn api_gateway_event(method: Method, path: &str, stage: &str, account: &str) -> ApiGatewayProxyRequest {
+    let mut context = ApiGatewayProxyRequestContext::default();
+    context.account_id = Some(account.into());
+    context.resource_id = Some("proxy".into());
+    context.stage = Some(stage.into());
+    context.request_id = Some(format!("{stage}-{}", fastrand::u64(..)));
+    context.identity.source_ip = Some("127.0.0.1".into());
+    context.resource_path = Some("/{proxy+}".into());
+    context.http_method = method.clone();
+    context.apiid = Some(stage.into());
+    context.path = Some(format!("/{stage}{path}"));
+    context.protocol = Some("HTTP/1.1".into());
+    let mut event = ApiGatewayProxyRequest::default();
+    event.resource = Some("/{proxy+}".into());
+    event.path = Some(path.into());
+    event.http_method = method;
+    event.path_parameters = HashMap::from([("proxy".into(), path.trim_start_matches('/').into())]);
+    event.request_context = context;
+    event
 }
 
 /// A JSON error, the one shape every failure of this API has.

@@ -71,3 +71,19 @@ fn faults_come_from_the_versions_environment() {
     // Nonsense is no fault rather than a crash of every invocation.
     assert_eq!(Faults::from_lookup(env(&[("FAULT_ERROR_RATE", "2"), ("FAULT_LATENCY_MS", "x")])), Faults::default());
 }
+
+#[test]
+fn the_api_gateway_event_is_one_lambda_http_reads_as_a_rest_api_request() {
+    use lambda_http::RequestExt;
+    let event = sample_service::api_gateway_event(sample_service::Method::GET, "/orders/ord-1", "prod", "123456789012");
+    let json = serde_json::to_value(&event).unwrap();
+    assert_eq!(json["httpMethod"], "GET");
+    assert_eq!(json["resource"], "/{proxy+}");
+    assert_eq!(json["pathParameters"]["proxy"], "orders/ord-1");
+    assert_eq!(json["requestContext"]["stage"], "prod");
+    assert_eq!(json["requestContext"]["path"], "/prod/orders/ord-1");
+    let request = lambda_http::request::from_str(&json.to_string()).expect("lambda_http reads the event");
+    assert_eq!(request.method(), "GET");
+    assert!(request.uri().path().ends_with("/orders/ord-1"), "{}", request.uri());
+    assert!(matches!(request.request_context(), lambda_http::request::RequestContext::ApiGatewayV1(_)));
+}

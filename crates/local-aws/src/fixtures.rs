@@ -4,7 +4,7 @@
 use aws_sdk_lambda::Client;
 use aws_sdk_lambda::primitives::Blob;
 use aws_sdk_lambda::types::{Environment, FunctionCode, Runtime};
-use serde_json::json;
+use sample_service::Method;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -105,20 +105,6 @@ pub async fn deploy_versions(
     Ok(published)
 }
 
-/// An API Gateway REST proxy event, as API Gateway sends it to the sample service.
-pub fn api_event(method: &str, path: &str) -> serde_json::Value {
-    json!({
-        "resource": "/{proxy+}", "path": path, "httpMethod": method,
-        "headers": {"Host": "api.local"}, "multiValueHeaders": {},
-        "queryStringParameters": null, "multiValueQueryStringParameters": null,
-        "pathParameters": {"proxy": path.trim_start_matches('/')}, "stageVariables": null,
-        "requestContext": {"accountId": ACCOUNT, "resourceId": "proxy", "stage": "prod", "requestId": "local",
-            "identity": {"sourceIp": "127.0.0.1"}, "resourcePath": "/{proxy+}", "httpMethod": method,
-            "apiId": "local", "path": format!("/prod{path}"), "protocol": "HTTP/1.1", "requestTimeEpoch": 0},
-        "body": null, "isBase64Encoded": false
-    })
-}
-
 /// What the traffic saw, per executed version: (invocations, function errors).
 pub type TrafficCounts = BTreeMap<String, (u64, u64)>;
 
@@ -142,7 +128,8 @@ impl Traffic {
         let stop = Arc::new(AtomicBool::new(false));
         let counts = Arc::new(Mutex::new(TrafficCounts::new()));
         let (function, alias) = (function.to_string(), alias.to_string());
-        let payload = Blob::new(api_event("GET", "/orders/ord-0000abcd").to_string());
+        let event = sample_service::api_gateway_event(Method::GET, "/orders/ord-0000abcd", "prod", ACCOUNT);
+        let payload = Blob::new(serde_json::to_vec(&event).expect("an event serializes"));
         let task = tokio::spawn({
             let (stop, counts) = (stop.clone(), counts.clone());
             async move {

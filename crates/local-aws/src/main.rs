@@ -21,6 +21,7 @@ use axum::body::{Body, Bytes};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, Request, Response, StatusCode, Uri};
 use axum::routing::post;
+use canary_aws::Aliases;
 use clap::Parser;
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
@@ -62,6 +63,8 @@ struct AppState {
     moto: String,
     http: HttpClient,
     lambda: aws_sdk_lambda::Client,
+    /// The controller's own alias adapter, so the router reads weights exactly as the controller does.
+    aliases: canary_aws::LambdaAliases,
     cloudwatch: aws_sdk_cloudwatch::Client,
     /// One `cargo lambda watch` per distinct version environment: environment key -> base URL.
     runners: Mutex<HashMap<String, String>>,
@@ -271,72 +274,34 @@ async fn invoke(
     }
 }
 
+/// Runs one invocation as Lambda would: the version the qualifier picks, with that version's environment,
+/// its metrics published when it ran through an alias.
 async fn run_invocation(app: &Arc<AppState>, function: &str, qualifier: Option<String>, body: Bytes) -> Response<Body> {
-    let function = function.to_string();
-    // An alias picks a version by its weights; a version or no qualifier runs as named.
-    let (version, alias) = match qualifier {
-        Some(q) if !is_version(&q) => match app.lambda.get_alias().function_name(&function).name(&q).send().await {
-            Ok(out) => {
-                let routing = canary_core::Routing {
-                    function_version: out.function_version().unwrap_or("$LATEST").to_string(),
-                    additional_version_weights: out
-                        .routing_config()
-                        .and_then(|r| r.additional_version_weights())
-                        .map(|w| w.iter().map(|(k, v)| (k.clone(), *v)).collect())
-                        .unwrap_or_default(),
-                };
-                (pick_version(&routing, fastrand::f64()), Some(q))
-            }
-            Err(_) => {
-                return lambda_error(404, "ResourceNotFoundException", &format!("Function not found: {function}:{q}"));
-            }
-        },
-        other => (other.unwrap_or_else(|| "$LATEST".into()), None),
+    let (version, alias) = match pick(app, function, qualifier).await {
+        Ok(picked) => picked,
+        Err(refused) => return refused,
     };
-    let config = match app.lambda.get_function_configuration().function_name(&function).qualifier(&version).send().await
-    {
-        Ok(config) => config,
-        Err(_) => {
-            return lambda_error(
-                404,
-                "ResourceNotFoundException",
-                &format!("Function not found: {function}:{version}"),
-            );
-        }
+    let mut environment = match version_environment(app, function, &version).await {
+        Ok(environment) => environment,
+        Err(refused) => return refused,
     };
-    let mut environment: BTreeMap<String, String> = config
-        .environment()
-        .and_then(|e| e.variables())
-        .map(|v| v.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
-        .unwrap_or_default();
     // The binary that is this function's code: LOCAL_BINARY names it, else the function's own name.
-    let binary = environment.remove("LOCAL_BINARY").unwrap_or_else(|| function.clone());
-    let base = match runner(app, &environment).await {
-        Ok(base) => base,
-        Err(e) => return lambda_error(500, "ServiceException", &e),
-    };
-    let uri: Uri = format!("{base}/2015-03-31/functions/{binary}/invocations").parse().expect("valid URI");
-    let request = Request::post(uri).header("content-type", "application/json").body(Full::new(body)).expect("valid");
+    let binary = environment.remove("LOCAL_BINARY").unwrap_or_else(|| function.to_string());
     let started = Instant::now();
-    let result = send(&app.http, request).await;
-    let duration_ms = started.elapsed().as_secs_f64() * 1000.0;
-    let (status, payload) = match result {
-        Ok((status, _, payload)) => (status, payload),
-        Err(e) => return lambda_error(500, "ServiceException", &format!("runner did not answer: {e}")),
-    };
-    let failed = match status {
-        200 => false,
-        500 => true,
-        _ => {
+    let (failed, payload) = match run_code(app, &environment, &binary, body).await {
+        Ok(Some(ran)) => ran,
+        Ok(None) => {
             let message = format!(
                 "no local code for {function}: name a workspace binary in its LOCAL_BINARY environment variable"
             );
             return lambda_error(404, "ResourceNotFoundException", &message);
         }
+        Err(e) => return lambda_error(500, "ServiceException", &e),
     };
+    let duration_ms = started.elapsed().as_secs_f64() * 1000.0;
     if let Some(alias) = alias {
         let app = app.clone();
-        let (function, version) = (function.clone(), version.clone());
+        let (function, version) = (function.to_string(), version.clone());
         tokio::spawn(async move { publish(&app, &function, &alias, &version, failed, duration_ms).await });
     }
     let mut headers = vec![("X-Amz-Executed-Version", version.as_str()), ("content-type", "application/json")];
@@ -344,6 +309,61 @@ async fn run_invocation(app: &Arc<AppState>, function: &str, qualifier: Option<S
         headers.push(("X-Amz-Function-Error", "Unhandled"));
     }
     response(200, &headers, payload)
+}
+
+/// The version one invocation runs, and the alias it came through: an alias picks a version by its weights
+/// (read through the controller's own adapter); a version or no qualifier runs as named.
+async fn pick(
+    app: &AppState,
+    function: &str,
+    qualifier: Option<String>,
+) -> Result<(String, Option<String>), Response<Body>> {
+    match qualifier {
+        Some(q) if !is_version(&q) => match app.aliases.get_alias(function, &q).await {
+            Ok(Some(alias)) => Ok((pick_version(&alias.routing, fastrand::f64()), Some(q))),
+            Ok(None) => {
+                Err(lambda_error(404, "ResourceNotFoundException", &format!("Function not found: {function}:{q}")))
+            }
+            Err(e) => Err(lambda_error(500, "ServiceException", &format!("cannot read {function}:{q}: {e}"))),
+        },
+        other => Ok((other.unwrap_or_else(|| "$LATEST".into()), None)),
+    }
+}
+
+/// The environment variables of one version of a function.
+async fn version_environment(
+    app: &AppState,
+    function: &str,
+    version: &str,
+) -> Result<BTreeMap<String, String>, Response<Body>> {
+    let config = app.lambda.get_function_configuration().function_name(function).qualifier(version).send().await;
+    let config = config.map_err(|_| {
+        lambda_error(404, "ResourceNotFoundException", &format!("Function not found: {function}:{version}"))
+    })?;
+    Ok(config
+        .environment()
+        .and_then(|e| e.variables())
+        .map(|v| v.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+        .unwrap_or_default())
+}
+
+/// Runs `binary` under the runner of this environment: whether it failed and its answer, or None when the
+/// runner has no such binary.
+async fn run_code(
+    app: &AppState,
+    environment: &BTreeMap<String, String>,
+    binary: &str,
+    body: Bytes,
+) -> Result<Option<(bool, Bytes)>, String> {
+    let base = runner(app, environment).await?;
+    let uri: Uri = format!("{base}/2015-03-31/functions/{binary}/invocations").parse().expect("valid URI");
+    let request = Request::post(uri).header("content-type", "application/json").body(Full::new(body)).expect("valid");
+    let (status, _, payload) = send(&app.http, request).await.map_err(|e| format!("runner did not answer: {e}"))?;
+    Ok(match status {
+        200 => Some((false, payload)),
+        500 => Some((true, payload)),
+        _ => None,
+    })
 }
 
 /// Publishes one invocation's metrics as Lambda does for invocations through an alias.
@@ -461,6 +481,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         moto: args.moto.trim_end_matches('/').to_string(),
         http: Client::builder(TokioExecutor::new()).build_http(),
         lambda: aws_sdk_lambda::Client::new(&config),
+        aliases: canary_aws::LambdaAliases::from_config(&config),
         cloudwatch: aws_sdk_cloudwatch::Client::new(&config),
         runners: Mutex::new(HashMap::new()),
         faults: Mutex::new(HashMap::new()),

@@ -6,20 +6,8 @@
 
 use aws_sdk_lambda::primitives::Blob;
 use lambda_runtime::{Error, LambdaEvent, service_fn};
-use sample_service::Faults;
+use sample_service::{Faults, Method, api_gateway_event};
 use serde_json::{Value, json};
-
-fn health_event() -> Value {
-    json!({
-        "resource": "/{proxy+}", "path": "/health", "httpMethod": "GET", "headers": {"Host": "smoke-hook"},
-        "multiValueHeaders": {}, "queryStringParameters": null, "multiValueQueryStringParameters": null,
-        "pathParameters": {"proxy": "health"}, "stageVariables": null,
-        "requestContext": {"accountId": "smoke", "resourceId": "proxy", "stage": "smoke", "requestId": "smoke-hook",
-            "identity": {"sourceIp": "127.0.0.1"}, "resourcePath": "/{proxy+}", "httpMethod": "GET", "apiId": "smoke",
-            "path": "/smoke/health", "protocol": "HTTP/1.1", "requestTimeEpoch": 0},
-        "body": null, "isBase64Encoded": false
-    })
-}
 
 async fn smoke(event: Value, lambda: &aws_sdk_lambda::Client, faults: Faults) -> Result<Value, Error> {
     if faults.fails(fastrand::f64()) {
@@ -32,7 +20,7 @@ async fn smoke(event: Value, lambda: &aws_sdk_lambda::Client, faults: Faults) ->
         .invoke()
         .function_name(function)
         .qualifier(version)
-        .payload(Blob::new(health_event().to_string()))
+        .payload(Blob::new(serde_json::to_vec(&api_gateway_event(Method::GET, "/health", "smoke", "smoke"))?))
         .send()
         .await?;
     let answer: Value = serde_json::from_slice(out.payload().map_or(&[][..], |p| p.as_ref())).unwrap_or(Value::Null);
