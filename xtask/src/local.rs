@@ -4,6 +4,7 @@
 use crate::tools::{self, path_with_venv, root, step};
 // The controller functions, named as their local binaries: `ControllerTask` is the one list of them.
 use canary_functions::serve::ControllerTask;
+use rustix::process::{Pid, Signal};
 use serde_json::{Value, json};
 use std::net::{TcpListener, TcpStream};
 use std::os::unix::process::CommandExt;
@@ -105,14 +106,12 @@ fn program_of(role: &str) -> &'static str {
 /// Whether `pid` still runs the program this stack started for `role`, and leads its own process group
 /// that is not ours (so signalling the group stops exactly what `up` started).
 fn ours(role: &str, pid: u64) -> bool {
-    let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else { return false };
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let own = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    // Field 5 of /proc/PID/stat is the process group; the command name (field 2) has no spaces here.
-    let group = |stat: &str| stat.split_whitespace().nth(4).and_then(|g| g.parse::<u64>().ok());
+    let Some(pid) = i32::try_from(pid).ok().and_then(Pid::from_raw) else { return false };
+    // The command line is only in /proc; the process group comes from the kernel directly.
+    let Ok(cmdline) = std::fs::read(format!("/proc/{}/cmdline", pid.as_raw_nonzero())) else { return false };
     String::from_utf8_lossy(&cmdline).contains(program_of(role))
-        && group(&stat) == Some(pid)
-        && group(&own) != Some(pid)
+        && rustix::process::getpgid(Some(pid)).is_ok_and(|group| group == pid)
+        && rustix::process::getpgrp() != pid
 }
 
 fn read_stack() -> Option<Value> {
@@ -331,11 +330,14 @@ pub fn down() -> Result<(), String> {
     // anyone by now.
     let processes: Vec<(String, u64)> =
         our_processes(&stack).into_iter().filter(|(role, pid)| ours(role, *pid)).collect();
-    let signal = |name: &str, pid: u64| {
-        let _ = Command::new("kill").args([name, "--", &format!("-{pid}")]).stderr(Stdio::null()).status();
+    // `ours` held for each, so each PID fits a Pid.
+    let signal = |signal: Signal, pid: u64| {
+        if let Some(pid) = i32::try_from(pid).ok().and_then(Pid::from_raw) {
+            let _ = rustix::process::kill_process_group(pid, signal);
+        }
     };
     for (_, pid) in &processes {
-        signal("-TERM", *pid);
+        signal(Signal::TERM, *pid);
     }
     let deadline = Instant::now() + Duration::from_secs(10);
     while processes.iter().any(|(role, pid)| ours(role, *pid)) && Instant::now() < deadline {
@@ -343,7 +345,7 @@ pub fn down() -> Result<(), String> {
     }
     for (role, pid) in &processes {
         if ours(role, *pid) {
-            signal("-KILL", *pid);
+            signal(Signal::KILL, *pid);
         }
     }
     if !processes.is_empty() {
