@@ -7,7 +7,7 @@
 
 use crate::budget;
 use crate::refusal::{FieldError, Problems, Refusal};
-use crate::schedule::{MAX_STEPS, Schedule};
+use crate::schedule::{MAX_STEPS, PERCENT_TOLERANCE, Schedule};
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 
@@ -799,13 +799,10 @@ fn check_version(problems: &mut Problems, version: &str) {
 /// every weight a person or a dashboard can tell apart, with room for arithmetic rounding.
 pub const MIN_PERCENT_STEP: f64 = 0.001;
 
-/// Rounding allowed when comparing percentages against [`MIN_PERCENT_STEP`] (10.001 - 10 is 0.00099999...).
-const PERCENT_ROUNDING: f64 = 1e-9;
-
 fn check_percent(problems: &mut Problems, field: &str, percent: f64, allow_100: bool) -> bool {
-    let below_100 = percent <= 100.0 - MIN_PERCENT_STEP + PERCENT_ROUNDING;
+    let below_100 = percent <= 100.0 - MIN_PERCENT_STEP + PERCENT_TOLERANCE;
     let ok = percent.is_finite()
-        && percent >= MIN_PERCENT_STEP - PERCENT_ROUNDING
+        && percent >= MIN_PERCENT_STEP - PERCENT_TOLERANCE
         && (below_100 || (allow_100 && percent == 100.0));
     if !ok {
         let top = if allow_100 { "100".to_string() } else { format!("{}", 100.0 - MIN_PERCENT_STEP) };
@@ -904,7 +901,7 @@ fn check_steps(problems: &mut Problems, steps: Vec<StepSpec>) -> Option<Strategy
     for (i, step) in steps.iter().enumerate() {
         ok &= check_percent(problems, &format!("strategy.steps[{i}].percent"), step.percent, false);
         ok &= check_seconds(problems, &format!("strategy.steps[{i}].hold_seconds"), step.hold_seconds, 1);
-        if i > 0 && step.percent - steps[i - 1].percent < MIN_PERCENT_STEP - PERCENT_ROUNDING {
+        if i > 0 && step.percent - steps[i - 1].percent < MIN_PERCENT_STEP - PERCENT_TOLERANCE {
             problems.add(
                 format!("strategy.steps[{i}].percent"),
                 format!(

@@ -71,7 +71,8 @@ fn kept_checks(checks: Vec<Check>) -> Vec<Check> {
     alarms
 }
 
-/// Weights that differ by less than this are the same weight (Lambda stores them as doubles).
+/// Weights (fractions, 0 to 1) that differ by less than this are the same weight: Lambda stores them as
+/// doubles. Percentages have their own, [`crate::schedule::PERCENT_TOLERANCE`].
 const WEIGHT_TOLERANCE: f64 = 1e-9;
 
 /// Where an alias sends traffic: its version, and the extra versions with their weights (0 to 1).

@@ -10,9 +10,10 @@ use serde::{Deserialize, Serialize};
 /// while waiting for traffic, and the rollback. It also admits the legacy `steps: 1000`.
 pub const MAX_STEPS: usize = 1000;
 
-/// Weights closer to 100% than this are 100%: it absorbs f64 rounding in `k * percent`, and is far below
-/// the smallest step allowed (0.1%).
-const EPSILON: f64 = 1e-9;
+/// The f64 rounding allowed when comparing percentages: weights closer to 100% than this are 100%, two
+/// percentages closer than this are the same step, 10.001 - 10 (0.00099999...) is a step of 0.001. Far below
+/// the finest step allowed (0.001 percentage points). The one tolerance for percentages.
+pub(crate) const PERCENT_TOLERANCE: f64 = 1e-9;
 
 /// Whether two percentages name the same step: equal but for f64 rounding (far below the finest step,
 /// 0.001 percentage points).
@@ -22,7 +23,7 @@ const EPSILON: f64 = 1e-9;
 /// assert!(same_percent(0.1 + 0.2, 0.3) && !same_percent(30.0, 30.001));
 /// ```
 pub fn same_percent(a: f64, b: f64) -> bool {
-    (a - b).abs() < EPSILON
+    (a - b).abs() < PERCENT_TOLERANCE
 }
 
 /// One step: the new version's share of traffic, in percent, and how long it is held before it is judged.
@@ -61,7 +62,7 @@ impl Schedule {
     /// assert_eq!(Schedule::linear_step_count(100.0 / 3.0), 3.0);
     /// ```
     pub fn linear_step_count(percent: f64) -> f64 {
-        (100.0 / percent - EPSILON).ceil().max(1.0)
+        (100.0 / percent - PERCENT_TOLERANCE).ceil().max(1.0)
     }
 
     /// The schedule a (validated) strategy describes.

@@ -85,6 +85,16 @@ impl Stack {
     }
 
     /// The alias's description: a rollout's lock while it runs, the alias's own before and after.
+    /// What a person does in the console mid-rollout: point `live` at `version` alone, whatever the rollout
+    /// wrote last (no revision given).
+    async fn point_by_hand(&self, function: &str, version: &str) {
+        let routing = aws_sdk_lambda::types::AliasRoutingConfiguration::builder()
+            .set_additional_version_weights(Some(HashMap::new()))
+            .build();
+        let change = self.lambda().update_alias().function_name(function).name("live").function_version(version);
+        change.routing_config(routing).send().await.expect("the person's change is written");
+    }
+
     async fn description(&self, function: &str) -> String {
         let out = self.lambda().get_alias().function_name(function).name("live").send().await.expect("alias");
         out.description().unwrap_or_default().to_string()
@@ -271,20 +281,7 @@ async fn a_concurrent_change_to_the_alias_is_never_overwritten() {
     let started = stack.start(&input, None).await;
     // Wait for the first shift, then a person points the alias at a hotfix.
     stack.first_shift(&function).await;
-    stack
-        .lambda()
-        .update_alias()
-        .function_name(&function)
-        .name("live")
-        .function_version("3")
-        .routing_config(
-            aws_sdk_lambda::types::AliasRoutingConfiguration::builder()
-                .set_additional_version_weights(Some(HashMap::new()))
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
+    stack.point_by_hand(&function, "3").await;
     let (status, error, cause) = stack.wait(&started).await;
     assert_eq!((status.as_str(), error.as_deref()), ("FAILED", Some("RollbackFailed")), "{cause}");
     assert!(cause.to_string().contains("someone else changed it"), "{cause}");
@@ -1133,20 +1130,7 @@ async fn an_operators_promotion_by_hand_mid_rollout_survives() {
         "strategy": {"linear": {"percent": 25, "interval_seconds": 4}}, "health": {"enabled": false}});
     let arn = stack.start(&input, None).await;
     stack.first_shift(&function).await;
-    stack
-        .lambda()
-        .update_alias()
-        .function_name(&function)
-        .name("live")
-        .function_version("2")
-        .routing_config(
-            aws_sdk_lambda::types::AliasRoutingConfiguration::builder()
-                .set_additional_version_weights(Some(HashMap::new()))
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
+    stack.point_by_hand(&function, "2").await;
     let (status, error, cause) = stack.wait(&arn).await;
     assert_eq!((status.as_str(), error.as_deref()), ("FAILED", Some("RollbackFailed")), "{cause}");
     assert_eq!(stack.alias(&function).await, ("2".into(), HashMap::new()), "the operator's promotion stands");
