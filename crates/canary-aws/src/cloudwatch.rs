@@ -1,4 +1,5 @@
 use crate::error::classify;
+use crate::lazy::OnFirstUse;
 use crate::{AwsError, Metrics, WindowQuery};
 use async_trait::async_trait;
 use aws_sdk_cloudwatch::Client;
@@ -11,16 +12,16 @@ use std::collections::HashMap;
 /// alias: dimensions `FunctionName`, `Resource` (`function:alias`) and `ExecutedVersion`.
 #[derive(Debug, Clone)]
 pub struct CloudWatchMetrics {
-    client: Client,
+    client: OnFirstUse<Client>,
 }
 
 impl CloudWatchMetrics {
     pub fn new(client: Client) -> Self {
-        Self { client }
+        Self { client: OnFirstUse::built(client) }
     }
 
     pub fn from_config(config: &aws_config::SdkConfig) -> Self {
-        Self::new(Client::new(config))
+        Self { client: OnFirstUse::from_config(config, Client::new) }
     }
 }
 
@@ -81,6 +82,7 @@ impl Metrics for CloudWatchMetrics {
         let mut values: HashMap<String, Vec<f64>> = HashMap::new();
         let mut pages = self
             .client
+            .get()
             .get_metric_data()
             .set_metric_data_queries(Some(queries(query)))
             .start_time(SmithyTime::from_secs(query.start.timestamp()))
@@ -106,7 +108,8 @@ impl Metrics for CloudWatchMetrics {
         if names.is_empty() {
             return Ok(states);
         }
-        let mut pages = self.client.describe_alarms().set_alarm_names(Some(names.to_vec())).into_paginator().send();
+        let mut pages =
+            self.client.get().describe_alarms().set_alarm_names(Some(names.to_vec())).into_paginator().send();
         while let Some(page) = pages.next().await {
             let page = page.map_err(classify)?;
             let metric =

@@ -1,4 +1,5 @@
 use crate::error::classify;
+use crate::lazy::OnFirstUse;
 use crate::{AwsError, Notifier};
 use async_trait::async_trait;
 use aws_sdk_eventbridge::Client;
@@ -8,18 +9,19 @@ use canary_core::notice::{Notice, SOURCE};
 /// [`Notifier`] on an EventBridge bus: each notice is an event with source `lambda-canary`.
 #[derive(Debug, Clone)]
 pub struct EventBridgeNotifier {
-    client: Client,
+    client: OnFirstUse<Client>,
     bus: String,
 }
 
 impl EventBridgeNotifier {
     pub fn new(client: Client, bus: impl Into<String>) -> Self {
-        Self { client, bus: bus.into() }
+        Self { client: OnFirstUse::built(client), bus: bus.into() }
     }
 
     /// On the bus named by `CANARY_EVENT_BUS`, or the account's default bus.
     pub fn from_config(config: &aws_config::SdkConfig) -> Self {
-        Self::new(Client::new(config), std::env::var("CANARY_EVENT_BUS").unwrap_or_else(|_| "default".into()))
+        let bus = std::env::var("CANARY_EVENT_BUS").unwrap_or_else(|_| "default".into());
+        Self { client: OnFirstUse::from_config(config, Client::new), bus }
     }
 }
 
@@ -36,7 +38,8 @@ impl Notifier for EventBridgeNotifier {
                     .event_bus_name(&self.bus)
                     .build()
             });
-            let out = self.client.put_events().set_entries(Some(entries.collect())).send().await.map_err(classify)?;
+            let out =
+                self.client.get().put_events().set_entries(Some(entries.collect())).send().await.map_err(classify)?;
             if out.failed_entry_count() > 0 {
                 let reasons: Vec<String> =
                     out.entries().iter().filter_map(|e| e.error_message().map(str::to_string)).collect();

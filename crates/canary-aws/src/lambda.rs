@@ -1,4 +1,5 @@
 use crate::error::classify;
+use crate::lazy::OnFirstUse;
 use crate::{Aliases, AwsError, Hooks};
 use async_trait::async_trait;
 use aws_sdk_lambda::Client;
@@ -9,16 +10,16 @@ use std::collections::HashMap;
 /// [`Aliases`] on the Lambda API.
 #[derive(Debug, Clone)]
 pub struct LambdaAliases {
-    client: Client,
+    client: OnFirstUse<Client>,
 }
 
 impl LambdaAliases {
     pub fn new(client: Client) -> Self {
-        Self { client }
+        Self { client: OnFirstUse::built(client) }
     }
 
     pub fn from_config(config: &aws_config::SdkConfig) -> Self {
-        Self::new(Client::new(config))
+        Self { client: OnFirstUse::from_config(config, Client::new) }
     }
 }
 
@@ -51,17 +52,17 @@ fn alias_state(
 impl Aliases for LambdaAliases {
     async fn function_exists(&self, function: &str) -> Result<bool, AwsError> {
         not_found_is_false(
-            self.client.get_function_configuration().function_name(function).send().await.map_err(classify),
+            self.client.get().get_function_configuration().function_name(function).send().await.map_err(classify),
         )
     }
 
     async fn version_exists(&self, function: &str, version: &str) -> Result<bool, AwsError> {
-        let request = self.client.get_function_configuration().function_name(function).qualifier(version);
+        let request = self.client.get().get_function_configuration().function_name(function).qualifier(version);
         not_found_is_false(request.send().await.map_err(classify))
     }
 
     async fn get_alias(&self, function: &str, alias: &str) -> Result<Option<AliasState>, AwsError> {
-        match self.client.get_alias().function_name(function).name(alias).send().await.map_err(classify) {
+        match self.client.get().get_alias().function_name(function).name(alias).send().await.map_err(classify) {
             Ok(out) => Ok(Some(alias_state(
                 out.function_version(),
                 out.routing_config(),
@@ -86,6 +87,7 @@ impl Aliases for LambdaAliases {
             routing.additional_version_weights.iter().map(|(v, w)| (v.clone(), *w)).collect();
         let out = self
             .client
+            .get()
             .update_alias()
             .function_name(function)
             .name(alias)
@@ -103,7 +105,7 @@ impl Aliases for LambdaAliases {
 /// [`Hooks`] on Lambda's Invoke API.
 #[derive(Debug, Clone)]
 pub struct LambdaHooks {
-    client: Client,
+    client: OnFirstUse<Client>,
 }
 
 /// A hook may run for Lambda's 15 minutes; its synchronous Invoke waits that long, not the controller's
@@ -112,16 +114,19 @@ pub const HOOK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(900
 
 impl LambdaHooks {
     pub fn new(client: Client) -> Self {
-        Self { client }
+        Self { client: OnFirstUse::built(client) }
     }
 
     pub fn from_config(config: &aws_config::SdkConfig) -> Self {
-        let timeouts = aws_config::timeout::TimeoutConfig::builder()
-            .operation_timeout(HOOK_TIMEOUT)
-            .operation_attempt_timeout(HOOK_TIMEOUT)
-            .read_timeout(HOOK_TIMEOUT)
-            .build();
-        Self::new(Client::from_conf(aws_sdk_lambda::config::Builder::from(config).timeout_config(timeouts).build()))
+        fn build(config: &aws_config::SdkConfig) -> Client {
+            let timeouts = aws_config::timeout::TimeoutConfig::builder()
+                .operation_timeout(HOOK_TIMEOUT)
+                .operation_attempt_timeout(HOOK_TIMEOUT)
+                .read_timeout(HOOK_TIMEOUT)
+                .build();
+            Client::from_conf(aws_sdk_lambda::config::Builder::from(config).timeout_config(timeouts).build())
+        }
+        Self { client: OnFirstUse::from_config(config, build) }
     }
 }
 
@@ -156,6 +161,7 @@ impl Hooks for LambdaHooks {
     async fn run(&self, function: &str, payload: &serde_json::Value) -> Result<HookOutcome, AwsError> {
         let out = self
             .client
+            .get()
             .invoke()
             .function_name(function)
             .payload(aws_sdk_lambda::primitives::Blob::new(payload.to_string()))

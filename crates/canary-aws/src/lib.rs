@@ -1,8 +1,9 @@
-//! The controller's view of AWS: five narrow traits, each with an SDK implementation.
+//! The controller's view of AWS: six narrow traits, each with an SDK implementation.
 //!
 //! - [`Aliases`]: read and conditionally write a Lambda alias's routing (Lambda control plane).
 //! - [`Metrics`]: one window's health figures for the new and the old version, and alarm states (CloudWatch).
-//! - [`Executions`]: start, follow and stop rollouts (Step Functions).
+//! - [`ExecutionHistory`]: what the controller's functions read of an execution; [`ExecutionControl`]:
+//!   start, list, stop and answer executions (canaryctl); [`Executions`] is both (Step Functions).
 //! - [`Hooks`]: invoke traffic hooks (Lambda).
 //! - [`Notifier`]: publish rollout events (EventBridge).
 //!
@@ -14,6 +15,7 @@ mod cloudwatch;
 mod error;
 mod events;
 mod lambda;
+mod lazy;
 mod sfn;
 mod tls;
 
@@ -47,6 +49,33 @@ pub struct ConfigOptions {
     pub profile: Option<String>,
     /// The certificate authorities the HTTPS client trusts: the system's unless told otherwise.
     pub trust_roots: TrustRoots,
+    /// Read the credentials from `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY` and `AWS_SESSION_TOKEN` only,
+    /// instead of building the standard chain (which builds an STS client for web identity as it loads).
+    pub environment_credentials: bool,
+}
+
+impl ConfigOptions {
+    /// The controller's options, from its environment (`vars`, as from [`std::env::vars`]): its trust roots
+    /// ([`TrustRoots::for_controller`]), and the credentials straight from the environment when they are
+    /// there, as Lambda puts the function role's (the standard chain would pick them first anyway).
+    ///
+    /// ```
+    /// use canary_aws::ConfigOptions;
+    /// let env = |pairs: &[(&str, &str)]| pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<Vec<_>>();
+    /// let lambda = env(&[("AWS_ACCESS_KEY_ID", "ASIA..."), ("AWS_SECRET_ACCESS_KEY", "s"), ("AWS_SESSION_TOKEN", "t")]);
+    /// assert!(ConfigOptions::for_controller(lambda).environment_credentials);
+    /// assert!(!ConfigOptions::for_controller(env(&[("AWS_ACCESS_KEY_ID", "AKIA...")])).environment_credentials);
+    /// assert!(!ConfigOptions::for_controller(env(&[("AWS_PROFILE", "ops")])).environment_credentials);
+    /// ```
+    pub fn for_controller(vars: impl IntoIterator<Item = (String, String)>) -> ConfigOptions {
+        let vars: Vec<(String, String)> = vars.into_iter().collect();
+        let set = |name: &str| vars.iter().any(|(k, v)| k == name && !v.is_empty());
+        ConfigOptions {
+            environment_credentials: set("AWS_ACCESS_KEY_ID") && set("AWS_SECRET_ACCESS_KEY"),
+            trust_roots: TrustRoots::for_controller(vars.iter().cloned()),
+            ..ConfigOptions::default()
+        }
+    }
 }
 
 /// How long one AWS call may take, retries included, and one attempt of it. The controller's functions
@@ -73,6 +102,9 @@ pub async fn load_config(options: &ConfigOptions) -> aws_config::SdkConfig {
     }
     if let Some(client) = options.trust_roots.http_client() {
         loader = loader.http_client(client);
+    }
+    if options.environment_credentials {
+        loader = loader.credentials_provider(aws_config::environment::EnvironmentVariableCredentialsProvider::new());
     }
     loader.load().await
 }

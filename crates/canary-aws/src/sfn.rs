@@ -1,4 +1,5 @@
 use crate::error::classify;
+use crate::lazy::OnFirstUse;
 use crate::{AwsError, ExecutionControl, ExecutionHistory, ExecutionInfo, ExecutionSummary, StateExit, time_of};
 use async_trait::async_trait;
 use aws_sdk_sfn::Client;
@@ -11,23 +12,23 @@ const APPROVAL_STATE: &str = "AwaitApproval";
 /// [`ExecutionHistory`] and [`ExecutionControl`] on the Step Functions API.
 #[derive(Debug, Clone)]
 pub struct StepFunctionsExecutions {
-    client: Client,
+    client: OnFirstUse<Client>,
 }
 
 impl StepFunctionsExecutions {
     pub fn new(client: Client) -> Self {
-        Self { client }
+        Self { client: OnFirstUse::built(client) }
     }
 
     pub fn from_config(config: &aws_config::SdkConfig) -> Self {
-        Self::new(Client::new(config))
+        Self { client: OnFirstUse::from_config(config, Client::new) }
     }
 }
 
 #[async_trait]
 impl ExecutionHistory for StepFunctionsExecutions {
     async fn describe(&self, execution_arn: &str) -> Result<ExecutionInfo, AwsError> {
-        let out = self.client.describe_execution().execution_arn(execution_arn).send().await.map_err(classify)?;
+        let out = self.client.get().describe_execution().execution_arn(execution_arn).send().await.map_err(classify)?;
         Ok(ExecutionInfo {
             arn: out.execution_arn().to_string(),
             name: out.name().unwrap_or_default().to_string(),
@@ -41,7 +42,7 @@ impl ExecutionHistory for StepFunctionsExecutions {
     }
     async fn state_exits(&self, execution_arn: &str) -> Result<Vec<StateExit>, AwsError> {
         let mut exits = Vec::new();
-        let mut pages = self.client.get_execution_history().execution_arn(execution_arn).into_paginator().send();
+        let mut pages = self.client.get().get_execution_history().execution_arn(execution_arn).into_paginator().send();
         while let Some(page) = pages.next().await {
             for event in page.map_err(classify)?.events() {
                 let exited = matches!(
@@ -69,6 +70,7 @@ impl ExecutionHistory for StepFunctionsExecutions {
     ) -> Result<Option<String>, AwsError> {
         let mut pages = self
             .client
+            .get()
             .get_execution_history()
             .execution_arn(execution_arn)
             .reverse_order(true)
@@ -94,6 +96,7 @@ impl ExecutionControl for StepFunctionsExecutions {
     async fn start(&self, state_machine_arn: &str, name: Option<&str>, input: &str) -> Result<String, AwsError> {
         let out = self
             .client
+            .get()
             .start_execution()
             .state_machine_arn(state_machine_arn)
             .set_name(name.map(str::to_string))
@@ -107,6 +110,7 @@ impl ExecutionControl for StepFunctionsExecutions {
         let mut running = Vec::new();
         let mut pages = self
             .client
+            .get()
             .list_executions()
             .state_machine_arn(state_machine_arn)
             .status_filter(ExecutionStatus::Running)
@@ -115,7 +119,8 @@ impl ExecutionControl for StepFunctionsExecutions {
         while let Some(page) = pages.next().await {
             for execution in page.map_err(classify)?.executions() {
                 let arn = execution.execution_arn();
-                let described = self.client.describe_execution().execution_arn(arn).send().await.map_err(classify)?;
+                let described =
+                    self.client.get().describe_execution().execution_arn(arn).send().await.map_err(classify)?;
                 running.push(RunningExecution {
                     arn: arn.to_string(),
                     name: execution.name().to_string(),
@@ -129,6 +134,7 @@ impl ExecutionControl for StepFunctionsExecutions {
     async fn recent(&self, state_machine_arn: &str, max: i32) -> Result<Vec<ExecutionSummary>, AwsError> {
         let out = self
             .client
+            .get()
             .list_executions()
             .state_machine_arn(state_machine_arn)
             .max_results(max)
@@ -153,7 +159,7 @@ impl ExecutionControl for StepFunctionsExecutions {
         // The gate's token is in the parameters of the task it scheduled; it is pending while the gate state
         // has been entered and not left.
         let (mut waiting, mut token) = (false, None);
-        let mut pages = self.client.get_execution_history().execution_arn(execution_arn).into_paginator().send();
+        let mut pages = self.client.get().get_execution_history().execution_arn(execution_arn).into_paginator().send();
         while let Some(page) = pages.next().await {
             for event in page.map_err(classify)?.events() {
                 match event.r#type() {
@@ -180,17 +186,24 @@ impl ExecutionControl for StepFunctionsExecutions {
     async fn answer(&self, token: &str, answer: Result<String, (String, String)>) -> Result<(), AwsError> {
         match answer {
             Ok(output) => {
-                self.client.send_task_success().task_token(token).output(output).send().await.map_err(classify)?;
+                self.client
+                    .get()
+                    .send_task_success()
+                    .task_token(token)
+                    .output(output)
+                    .send()
+                    .await
+                    .map_err(classify)?;
             }
             Err((error, cause)) => {
-                let request = self.client.send_task_failure().task_token(token).error(error).cause(cause);
+                let request = self.client.get().send_task_failure().task_token(token).error(error).cause(cause);
                 request.send().await.map_err(classify)?;
             }
         }
         Ok(())
     }
     async fn stop(&self, execution_arn: &str, cause: &str) -> Result<(), AwsError> {
-        self.client.stop_execution().execution_arn(execution_arn).cause(cause).send().await.map_err(classify)?;
+        self.client.get().stop_execution().execution_arn(execution_arn).cause(cause).send().await.map_err(classify)?;
         Ok(())
     }
 }

@@ -1,7 +1,7 @@
 //! Which certificate authorities the HTTPS client trusts.
 //!
 //! The SDK's default client reads the system trust store before its first call: on a Debian-like system
-//! every file of `/etc/ssl/certs`, about 4.7 ms of a controller function's 8 ms cold start
+//! every file of `/etc/ssl/certs`, about 4 ms, half of what a controller function's cold start was
 //! (docs/performance.md). The controller only ever calls AWS service endpoints, whose certificates all
 //! chain to the five roots of Amazon Trust Services, so it can trust exactly those, compiled in, and read no
 //! file. Amazon Trust Services recommends all five for a custom trust store
@@ -67,7 +67,17 @@ impl TrustRoots {
             .with_trust_store(TrustStore::empty().with_pem_certificate(pem))
             .build()
             .expect("a trust store of PEM certificates is a valid TLS context");
+        // Every client built from the configuration asks the HTTP client to build a connector once, with no
+        // settings, only to load its trust store early (`validate_base_client_config`) and drops it; real
+        // requests ask with their settings. The first such check builds the real thing; later ones get a
+        // plain-HTTP connector instead of parsing the roots once more per client (five clients for
+        // `Prepare`). A plain-HTTP connector refuses `https` URLs, so even used by mistake it would fail,
+        // never send in the clear.
+        let checked = std::sync::atomic::AtomicBool::new(false);
         Some(Builder::new().build_with_connector_fn(move |settings, components| {
+            if settings.is_none() && components.is_none() && checked.swap(true, std::sync::atomic::Ordering::Relaxed) {
+                return ConnectorBuilder::default().build_http();
+            }
             let mut connector = ConnectorBuilder::default()
                 .tls_provider(Provider::Rustls(CryptoMode::AwsLc))
                 .tls_context(context.clone());

@@ -86,12 +86,16 @@ async fn alias_server() -> u16 {
 }
 
 fn aliases(port: u16, roots: TrustRoots) -> LambdaAliases {
+    aliases_over(port, roots.http_client().expect("a client of its own"))
+}
+
+fn aliases_over(port: u16, http: aws_smithy_runtime_api::client::http::SharedHttpClient) -> LambdaAliases {
     let config = aws_sdk_lambda::Config::builder()
         .behavior_version(BehaviorVersion::latest())
         .region(Region::new("us-east-1"))
         .credentials_provider(Credentials::new("testing", "testing", None, None, "test"))
         .endpoint_url(format!("https://localhost:{port}"))
-        .http_client(roots.http_client().expect("a client of its own"))
+        .http_client(http)
         .retry_config(aws_sdk_lambda::config::retry::RetryConfig::disabled())
         .build();
     LambdaAliases::new(aws_sdk_lambda::Client::from_conf(config))
@@ -110,6 +114,25 @@ async fn the_client_with_amazon_roots_refuses_a_certificate_from_anyone_else() {
     let error = aliases(port, TrustRoots::Amazon).get_alias("orders", "live").await.unwrap_err();
     let message = format!("{error:?}");
     assert!(message.contains("UnknownIssuer"), "{message}");
+}
+
+/// Each client built on one HTTP client checks it once at construction (a connector built and dropped); only
+/// the first check parses the roots. Every client must still speak TLS with them.
+#[tokio::test]
+async fn clients_built_on_one_http_client_all_speak_tls_with_its_roots() {
+    let port = alias_server().await;
+    let http = TrustRoots::Pem(TEST_CA.into()).http_client().expect("a client of its own");
+    let clients: Vec<LambdaAliases> = (0..3).map(|_| aliases_over(port, http.clone())).collect();
+    for client in &clients {
+        let alias = client.get_alias("orders", "live").await;
+        assert_eq!(alias.expect("the call went through").expect("an alias").revision_id, "r-1");
+    }
+    let amazon = TrustRoots::Amazon.http_client().expect("a client of its own");
+    let refused: Vec<LambdaAliases> = (0..2).map(|_| aliases_over(port, amazon.clone())).collect();
+    for client in &refused {
+        let message = format!("{:?}", client.get_alias("orders", "live").await.unwrap_err());
+        assert!(message.contains("UnknownIssuer"), "{message}");
+    }
 }
 
 #[test]

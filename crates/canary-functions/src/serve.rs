@@ -8,7 +8,7 @@
 use crate::{ControllerError, state_from};
 use canary_aws::{
     CloudWatchMetrics, ConfigOptions, EventBridgeNotifier, LambdaAliases, LambdaHooks, StepFunctionsExecutions,
-    TrustRoots, load_config,
+    load_config,
 };
 use canary_core::Next;
 use canary_core::notice::Task;
@@ -100,8 +100,7 @@ impl ControllerTask {
 
 /// Serves `task` until the Lambda runtime stops, building only the clients it needs.
 pub async fn serve(task: ControllerTask) -> Result<(), Error> {
-    let trust_roots = TrustRoots::for_controller(std::env::vars());
-    let config = load_config(&ConfigOptions { trust_roots, ..ConfigOptions::default() }).await;
+    let config = load_config(&ConfigOptions::for_controller(std::env::vars())).await;
     let notifier = EventBridgeNotifier::from_config(&config);
     let now = chrono::Utc::now;
     match task {
