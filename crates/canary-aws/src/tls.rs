@@ -67,12 +67,11 @@ impl TrustRoots {
             .with_trust_store(TrustStore::empty().with_pem_certificate(pem))
             .build()
             .expect("a trust store of PEM certificates is a valid TLS context");
-        // Every client built from the configuration asks the HTTP client to build a connector once, with no
-        // settings, only to load its trust store early (`validate_base_client_config`) and drops it; real
-        // requests ask with their settings. The first such check builds the real thing; later ones get a
-        // plain-HTTP connector instead of parsing the roots once more per client (five clients for
-        // `Prepare`). A plain-HTTP connector refuses `https` URLs, so even used by mistake it would fail,
-        // never send in the clear.
+        // Every SDK client built on this HTTP client asks it once for a connector, with no settings, only to
+        // load its trust store early (`validate_base_client_config`), and drops it; real requests ask with
+        // their settings. The first such check builds the real thing; later ones (one per service client)
+        // get a plain-HTTP connector instead of parsing the roots again. A plain-HTTP connector refuses
+        // `https` URLs, so even used by mistake it would fail, never send in the clear.
         let checked = std::sync::atomic::AtomicBool::new(false);
         Some(Builder::new().build_with_connector_fn(move |settings, components| {
             if settings.is_none() && components.is_none() && checked.swap(true, std::sync::atomic::Ordering::Relaxed) {
