@@ -477,11 +477,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .region(aws_config::Region::new(args.region.clone()))
         .load()
         .await;
+    let lambda = aws_sdk_lambda::Client::new(&config);
     let app = Arc::new(AppState {
         moto: args.moto.trim_end_matches('/').to_string(),
         http: Client::builder(TokioExecutor::new()).build_http(),
-        lambda: aws_sdk_lambda::Client::new(&config),
-        aliases: canary_aws::LambdaAliases::from_config(&config),
+        // One Lambda client serves both: the adapter wraps the router's own.
+        aliases: canary_aws::LambdaAliases::new(lambda.clone()),
+        lambda,
         cloudwatch: aws_sdk_cloudwatch::Client::new(&config),
         runners: Mutex::new(HashMap::new()),
         faults: Mutex::new(HashMap::new()),
