@@ -8,10 +8,11 @@
 //! are fake and given in the environment, so no client looks anything up.
 
 use crate::tools::{root, run, step};
+use std::ffi::{OsStr, OsString};
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// Rounds per candidate; each round runs every candidate once, in a shuffled order.
@@ -40,11 +41,35 @@ struct Sample {
 
 /// Spawns `candidate` against a fake Runtime API and measures it up to its first poll.
 fn measure(candidate: &Candidate) -> Result<Sample, String> {
+    let mut command = Command::new(&candidate.command[0]);
+    command.args(&candidate.command[1..]);
+    for (key, value) in &candidate.env {
+        command.env(key, value);
+    }
+    let (init, peak_rss_kb) = until_first_poll(&mut command, candidate.name, Duration::from_secs(30), |child| {
+        let peak = peak_rss_kb(child.id());
+        let _ = child.kill();
+        let _ = child.wait();
+        peak
+    })?;
+    Ok(Sample { init, peak_rss_kb })
+}
+
+/// Runs `command` as Lambda would start a function, with a fake Runtime API on 127.0.0.1 and fake
+/// credentials and region, until it first asks for an event; then hands the process to `at_poll`, which
+/// must end it. Returns the time from spawn to that poll, and what `at_poll` returned. `command`'s own
+/// environment is kept on top of the Lambda one (`CANARY_TASK`, say).
+pub fn until_first_poll<T>(
+    command: &mut Command,
+    name: &str,
+    deadline: Duration,
+    at_poll: impl FnOnce(&mut Child) -> T,
+) -> Result<(Duration, T), String> {
     let listener = TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
     let api = listener.local_addr().map_err(|e| e.to_string())?.to_string();
-    let mut command = Command::new(&candidate.command[0]);
+    let own: Vec<(OsString, Option<OsString>)> =
+        command.get_envs().map(|(k, v)| (k.to_owned(), v.map(OsStr::to_owned))).collect();
     command
-        .args(&candidate.command[1..])
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("AWS_LAMBDA_RUNTIME_API", &api)
@@ -60,13 +85,14 @@ fn measure(candidate: &Candidate) -> Result<Sample, String> {
         .env("AWS_EC2_METADATA_DISABLED", "true")
         .stdout(Stdio::null())
         .stderr(Stdio::null());
-    for (key, value) in &candidate.env {
-        command.env(key, value);
+    for (key, value) in own {
+        if let Some(value) = value {
+            command.env(key, value);
+        }
     }
     let started = Instant::now();
-    let mut child = command.spawn().map_err(|e| format!("{}: {e}", candidate.name))?;
+    let mut child = command.spawn().map_err(|e| format!("{name}: {e}"))?;
     listener.set_nonblocking(true).map_err(|e| e.to_string())?;
-    let deadline = started + Duration::from_secs(30);
     let result = loop {
         match listener.accept() {
             Ok((stream, _)) => {
@@ -75,12 +101,12 @@ fn measure(candidate: &Candidate) -> Result<Sample, String> {
                 BufReader::new(&stream).read_line(&mut line).map_err(|e| e.to_string())?;
                 if line.contains("/runtime/invocation/next") {
                     let init = started.elapsed();
-                    break Ok(Sample { init, peak_rss_kb: peak_rss_kb(child.id()) });
+                    return Ok((init, at_poll(&mut child)));
                 }
             }
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                if Instant::now() > deadline {
-                    break Err(format!("{} did not poll for an event within 30 s", candidate.name));
+                if started.elapsed() > deadline {
+                    break Err(format!("{name} did not poll for an event within {} s", deadline.as_secs()));
                 }
                 std::thread::sleep(Duration::from_micros(200));
             }
@@ -174,19 +200,20 @@ pub fn perf() -> Result<(), String> {
         }
     }
     let hello = median(&mut samples[0].iter().map(|s| s.init.as_secs_f64() * 1e3).collect::<Vec<_>>());
-    println!("\n| candidate | cold init, median (min-max) ms | x hello world | peak RSS, median MB |");
-    println!("|---|---:|---:|---:|");
+    let hello_rss = median(&mut samples[0].iter().map(|s| s.peak_rss_kb as f64 / 1024.0).collect::<Vec<_>>());
+    println!("\n| candidate | cold init, median (min-max) ms | x hello world | peak RSS, median MB | x hello world |");
+    println!("|---|---:|---:|---:|---:|");
     for (candidate, samples) in candidates.iter().zip(&samples) {
         let mut init: Vec<f64> = samples.iter().map(|s| s.init.as_secs_f64() * 1e3).collect();
         let mut rss: Vec<f64> = samples.iter().map(|s| s.peak_rss_kb as f64 / 1024.0).collect();
-        let med = median(&mut init);
+        let (med, rss) = (median(&mut init), median(&mut rss));
         println!(
-            "| {} | {med:.1} ({:.1}-{:.1}) | {:.1} | {:.1} |",
+            "| {} | {med:.1} ({:.1}-{:.1}) | {:.1} | {rss:.1} | {:.1} |",
             candidate.name,
             init[0],
             init[init.len() - 1],
             med / hello,
-            median(&mut rss)
+            rss / hello_rss
         );
     }
     let binary = release.join("canary-controller");
