@@ -42,6 +42,7 @@ pub fn startup_order() -> Result<(), String> {
     for task in ControllerTask::ALL {
         step(&format!("{}: callgrind from exec to the first poll", task.name()));
         let profile = target.join(format!("callgrind.{}", task.name()));
+        let _ = std::fs::remove_file(&profile); // never read a profile an earlier run left
         let mut valgrind = Command::new("valgrind");
         valgrind
             .args(["--tool=callgrind", "--demangle=no", &format!("--callgrind-out-file={}", profile.display())])
