@@ -8,7 +8,6 @@
 //! are fake and given in the environment, so no client looks anything up.
 
 use crate::tools::{root, run, step};
-use std::ffi::{OsStr, OsString};
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -43,10 +42,8 @@ struct Sample {
 fn measure(candidate: &Candidate) -> Result<Sample, String> {
     let mut command = Command::new(&candidate.command[0]);
     command.args(&candidate.command[1..]);
-    for (key, value) in &candidate.env {
-        command.env(key, value);
-    }
-    let (init, peak_rss_kb) = until_first_poll(&mut command, candidate.name, Duration::from_secs(30), |child| {
+    let deadline = Duration::from_secs(30);
+    let (init, peak_rss_kb) = until_first_poll(&mut command, &candidate.env, candidate.name, deadline, |child| {
         let peak = peak_rss_kb(child.id());
         let _ = child.kill();
         let _ = child.wait();
@@ -57,18 +54,17 @@ fn measure(candidate: &Candidate) -> Result<Sample, String> {
 
 /// Runs `command` as Lambda would start a function, with a fake Runtime API on 127.0.0.1 and fake
 /// credentials and region, until it first asks for an event; then hands the process to `at_poll`, which
-/// must end it. Returns the time from spawn to that poll, and what `at_poll` returned. `command`'s own
-/// environment is kept on top of the Lambda one (`CANARY_TASK`, say).
+/// must end it. Returns the time from spawn to that poll, and what `at_poll` returned. `env` is set on top
+/// of the Lambda environment (`CANARY_TASK`, say).
 pub fn until_first_poll<T>(
     command: &mut Command,
+    env: &[(&str, String)],
     name: &str,
     deadline: Duration,
     at_poll: impl FnOnce(&mut Child) -> T,
 ) -> Result<(Duration, T), String> {
     let listener = TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
     let api = listener.local_addr().map_err(|e| e.to_string())?.to_string();
-    let own: Vec<(OsString, Option<OsString>)> =
-        command.get_envs().map(|(k, v)| (k.to_owned(), v.map(OsStr::to_owned))).collect();
     command
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
@@ -85,10 +81,8 @@ pub fn until_first_poll<T>(
         .env("AWS_EC2_METADATA_DISABLED", "true")
         .stdout(Stdio::null())
         .stderr(Stdio::null());
-    for (key, value) in own {
-        if let Some(value) = value {
-            command.env(key, value);
-        }
+    for (key, value) in env {
+        command.env(key, value);
     }
     let started = Instant::now();
     let mut child = command.spawn().map_err(|e| format!("{name}: {e}"))?;
@@ -199,21 +193,27 @@ pub fn perf() -> Result<(), String> {
             samples[i].push(measure(&candidates[i])?);
         }
     }
-    let hello = median(&mut samples[0].iter().map(|s| s.init.as_secs_f64() * 1e3).collect::<Vec<_>>());
-    let hello_rss = median(&mut samples[0].iter().map(|s| s.peak_rss_kb as f64 / 1024.0).collect::<Vec<_>>());
+    // Per candidate: init times sorted (ms), median init, median peak RSS (MB); the hello world is row 0.
+    let figures: Vec<(Vec<f64>, f64, f64)> = samples
+        .iter()
+        .map(|samples| {
+            let mut init: Vec<f64> = samples.iter().map(|s| s.init.as_secs_f64() * 1e3).collect();
+            let mut rss: Vec<f64> = samples.iter().map(|s| s.peak_rss_kb as f64 / 1024.0).collect();
+            let (init_median, rss_median) = (median(&mut init), median(&mut rss));
+            (init, init_median, rss_median)
+        })
+        .collect();
+    let (_, hello_init, hello_rss) = figures[0];
     println!("\n| candidate | cold init, median (min-max) ms | x hello world | peak RSS, median MB | x hello world |");
     println!("|---|---:|---:|---:|---:|");
-    for (candidate, samples) in candidates.iter().zip(&samples) {
-        let mut init: Vec<f64> = samples.iter().map(|s| s.init.as_secs_f64() * 1e3).collect();
-        let mut rss: Vec<f64> = samples.iter().map(|s| s.peak_rss_kb as f64 / 1024.0).collect();
-        let (med, rss) = (median(&mut init), median(&mut rss));
+    for (candidate, (init, init_median, rss_median)) in candidates.iter().zip(&figures) {
         println!(
-            "| {} | {med:.1} ({:.1}-{:.1}) | {:.1} | {rss:.1} | {:.1} |",
+            "| {} | {init_median:.1} ({:.1}-{:.1}) | {:.1} | {rss_median:.1} | {:.1} |",
             candidate.name,
             init[0],
             init[init.len() - 1],
-            med / hello,
-            rss / hello_rss
+            init_median / hello_init,
+            rss_median / hello_rss
         );
     }
     let binary = release.join("canary-controller");

@@ -46,9 +46,9 @@ pub fn startup_order() -> Result<(), String> {
         let mut valgrind = Command::new("valgrind");
         valgrind
             .args(["--tool=callgrind", "--demangle=no", &format!("--callgrind-out-file={}", profile.display())])
-            .arg(&binary)
-            .env("CANARY_TASK", task.name());
-        until_first_poll(&mut valgrind, task.name(), Duration::from_secs(120), |child| {
+            .arg(&binary);
+        let env = [("CANARY_TASK", task.name().to_string())];
+        until_first_poll(&mut valgrind, &env, task.name(), Duration::from_secs(120), |child| {
             // callgrind writes its profile when the process ends on a signal it can catch.
             if let Some(pid) = rustix::process::Pid::from_raw(child.id() as i32) {
                 let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
