@@ -9,8 +9,6 @@
 //!   + boto3, and its artifact's size (docs/performance.md).
 //! - `bench rollouts`: on the local stack, a rollout's AWS calls, transitions and history events per judged
 //!   step, `Prepare`'s calls against the rollouts running, and how many rollouts the emulator carries at once.
-//! - `startup-order`: regenerates the linker script that places the controller's start-up code together
-//!   (`crates/canary-functions/startup-order.ld`; needs valgrind; docs/performance.md).
 //! - `demo`: a real canary rollout on the local stack, then one that rolls back on its own.
 //! - `local up` / `local down` / `local status`: the local AWS stack on 127.0.0.1.
 //!
@@ -22,13 +20,12 @@ mod demo;
 mod local;
 mod perf;
 mod rollouts;
-mod startup;
 mod test;
 mod tools;
 
 use std::process::ExitCode;
 
-const USAGE: &str = "usage: cargo xtask <test | lint | audit | packaging | coverage | e2e | demo [--keep] | bench detection [--chart FILE] | bench perf | bench rollouts | startup-order | local up | local down | local status>";
+const USAGE: &str = "usage: cargo xtask <test | lint | audit | packaging | coverage | e2e | demo [--keep] | bench detection [--chart FILE] | bench perf | bench rollouts | local up | local down | local status>";
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -45,7 +42,6 @@ async fn main() -> ExitCode {
         ["bench", "rollouts"] => rollouts::rollouts().await,
         ["bench", "detection"] => bench::detection(None),
         ["bench", "detection", "--chart", path] => bench::detection(Some(path)),
-        ["startup-order"] => startup::startup_order(),
         ["demo"] => demo::run(false).await,
         ["demo", "--keep"] => demo::run(true).await,
         ["local", "up"] => local::up().await.map(|stack| println!("{}", stack.describe())),

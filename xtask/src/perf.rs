@@ -56,7 +56,7 @@ fn measure(candidate: &Candidate) -> Result<Sample, String> {
 /// credentials and region, until it first asks for an event; then hands the process to `at_poll`, which
 /// must end it. Returns the time from spawn to that poll, and what `at_poll` returned. `env` is set on top
 /// of the Lambda environment (`CANARY_TASK`, say).
-pub fn until_first_poll<T>(
+fn until_first_poll<T>(
     command: &mut Command,
     env: &[(&str, String)],
     name: &str,
