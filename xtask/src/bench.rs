@@ -7,8 +7,8 @@
 //! policy sees the same runs (run i of a scenario uses the same seed under every policy).
 //!
 //! Ours is the core's real decision code, driven as the state machine drives it (`Rollout::after_move`,
-//! `after_check`, with the windows `health_window` asks for). The anchors are modelled from their docs and
-//! code (`../shared/ANCHORS.md`), and generously: they see complete data after the same metrics delay.
+//! `after_check`, with the windows `health_window` asks for). The anchors (the seed's
+//! rule and CodeDeploy's alarm, docs/detection.md) are modelled from their public docs and code, and generously: they see complete data after the same metrics delay.
 
 use canary_core::health::{HealthFigures, VersionFigures};
 use canary_core::{AliasState, LiveFacts, Next, Rollout, Routing, parse_request};

@@ -1,3 +1,6 @@
+//! CloudWatch: [`CloudWatchMetrics`] reads one window's figures of both versions in one `GetMetricData`
+//! request, and the watched alarms' states (`DescribeAlarms`).
+
 use crate::error::classify;
 use crate::lazy::OnFirstUse;
 use crate::{AwsError, Metrics, WindowQuery};

@@ -1,3 +1,5 @@
+//! Every SDK failure sorted into an [`AwsError`] kind that says whether a retry can help and what to do.
+
 use aws_sdk_lambda::error::{DisplayErrorContext, SdkError};
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 

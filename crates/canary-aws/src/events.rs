@@ -1,3 +1,6 @@
+//! EventBridge: [`EventBridgeNotifier`] publishes the rollout's events (`PutEvents`, source `lambda-canary`)
+//! to the bus `CANARY_EVENT_BUS` names (the account's default bus without it).
+
 use crate::error::classify;
 use crate::lazy::OnFirstUse;
 use crate::{AwsError, Notifier};

@@ -1,6 +1,10 @@
+//! Lambda: [`LambdaAliases`] reads and conditionally writes an alias (`GetAlias`, `UpdateAlias` with
+//! `RevisionId`) and asks whether a function or version exists (`GetFunctionConfiguration`);
+//! [`LambdaHooks`] invokes a traffic hook synchronously and reads its answer.
+
 use crate::error::classify;
 use crate::lazy::OnFirstUse;
-use crate::{Aliases, AwsError, Hooks};
+use crate::{Aliases, AwsError, HookRunner};
 use async_trait::async_trait;
 use aws_sdk_lambda::Client;
 use aws_sdk_lambda::types::AliasRoutingConfiguration;
@@ -102,7 +106,7 @@ impl Aliases for LambdaAliases {
     }
 }
 
-/// [`Hooks`] on Lambda's Invoke API.
+/// [`HookRunner`] on Lambda's Invoke API.
 #[derive(Debug, Clone)]
 pub struct LambdaHooks {
     client: OnFirstUse<Client>,
@@ -157,7 +161,7 @@ pub(crate) fn hook_outcome(function_error: Option<&str>, payload: &[u8]) -> Hook
 }
 
 #[async_trait]
-impl Hooks for LambdaHooks {
+impl HookRunner for LambdaHooks {
     async fn run(&self, function: &str, payload: &serde_json::Value) -> Result<HookOutcome, AwsError> {
         let out = self
             .client

@@ -3,7 +3,8 @@
 //! Building an SDK client parses its service's endpoint rules and compiles their region patterns, about a
 //! tenth of a millisecond per service (`docs/performance.md`). A controller function builds its adapters at
 //! start-up but calls some services only now and then (`Prepare` reads CloudWatch only when the request
-//! lists alarms, Step Functions only for a lock left by another execution), so each adapter builds its
+//! lists alarms or judges latency at full traffic, Step Functions only for a lock left by another
+//! execution), so each adapter builds its
 //! client when it first calls it: nothing is built before the function's first poll, and an invocation
 //! pays only for the services it calls.
 

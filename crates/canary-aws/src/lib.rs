@@ -4,7 +4,7 @@
 //! - [`Metrics`]: one window's health figures for the new and the old version, and alarm states (CloudWatch).
 //! - [`ExecutionHistory`]: what the controller's functions read of an execution; [`ExecutionControl`]:
 //!   start, list, stop and answer executions (canaryctl); [`Executions`] is both (Step Functions).
-//! - [`Hooks`]: invoke traffic hooks (Lambda).
+//! - [`HookRunner`]: invoke traffic hooks (Lambda).
 //! - [`Notifier`]: publish rollout events (EventBridge).
 //!
 //! Architecture invariant: nothing here decides anything. Decisions are `canary-core`'s; this crate turns
@@ -19,6 +19,7 @@ mod lazy;
 mod sfn;
 mod tls;
 
+pub use aws_config::SdkConfig;
 pub use cloudwatch::CloudWatchMetrics;
 pub use error::AwsError;
 pub use events::EventBridgeNotifier;
@@ -130,7 +131,7 @@ pub trait Aliases: Send + Sync {
 
 /// Traffic hooks: Lambda functions the rollout invokes before and after the traffic shift.
 #[async_trait]
-pub trait Hooks: Send + Sync {
+pub trait HookRunner: Send + Sync {
     /// Invokes `function` synchronously with `payload`. It fails when the function fails, or answers
     /// `{"passed": false, "reason": "..."}`.
     async fn run(&self, function: &str, payload: &serde_json::Value) -> Result<HookOutcome, AwsError>;
@@ -206,6 +207,17 @@ pub trait ExecutionHistory: Send + Sync {
         execution_arn: &str,
         wanted: &(dyn for<'s> Fn(&'s str) -> bool + Sync),
     ) -> Result<Option<String>, AwsError>;
+}
+
+/// The last rollout state an execution's history holds: the output of the newest state it left that is one.
+/// The history is read newest first, so a long one costs a page or two.
+pub async fn last_rollout_state(
+    executions: &dyn ExecutionHistory,
+    execution_arn: &str,
+) -> Result<Option<canary_core::Rollout>, AwsError> {
+    let is_state = |output: &str| serde_json::from_str::<canary_core::Rollout>(output).is_ok();
+    let output = executions.newest_state_output(execution_arn, &is_state).await?;
+    Ok(output.and_then(|o| serde_json::from_str(&o).ok()))
 }
 
 /// Starting, listing, stopping and answering executions: what only the command line does.

@@ -1,13 +1,14 @@
+//! Step Functions: [`StepFunctionsExecutions`] describes executions and reads their histories (newest first
+//! where only the last state is wanted), and starts, lists, stops and answers them for `canaryctl`.
+
 use crate::error::classify;
 use crate::lazy::OnFirstUse;
 use crate::{AwsError, ExecutionControl, ExecutionHistory, ExecutionInfo, ExecutionSummary, StateExit, time_of};
 use async_trait::async_trait;
 use aws_sdk_sfn::Client;
 use aws_sdk_sfn::types::{ExecutionStatus, HistoryEventType};
+use canary_core::asl::State;
 use canary_core::concurrency::RunningExecution;
-
-/// The state machine's approval gate (statemachine/canary.asl.json).
-const APPROVAL_STATE: &str = "AwaitApproval";
 
 /// [`ExecutionHistory`] and [`ExecutionControl`] on the Step Functions API.
 #[derive(Debug, Clone)]
@@ -159,12 +160,13 @@ impl ExecutionControl for StepFunctionsExecutions {
         // The gate's token is in the parameters of the task it scheduled; it is pending while the gate state
         // has been entered and not left.
         let (mut waiting, mut token) = (false, None);
+        let gate = State::AwaitApproval.as_str();
         let mut pages = self.client.get().get_execution_history().execution_arn(execution_arn).into_paginator().send();
         while let Some(page) = pages.next().await {
             for event in page.map_err(classify)?.events() {
                 match event.r#type() {
                     HistoryEventType::TaskStateEntered => {
-                        waiting = event.state_entered_event_details().is_some_and(|d| d.name() == APPROVAL_STATE);
+                        waiting = event.state_entered_event_details().is_some_and(|d| d.name() == gate);
                         token = None;
                     }
                     HistoryEventType::TaskScheduled if waiting => {
@@ -173,7 +175,7 @@ impl ExecutionControl for StepFunctionsExecutions {
                         token = parameters["Payload"]["token"].as_str().map(str::to_string);
                     }
                     HistoryEventType::TaskStateExited
-                        if event.state_exited_event_details().is_some_and(|d| d.name() == APPROVAL_STATE) =>
+                        if event.state_exited_event_details().is_some_and(|d| d.name() == gate) =>
                     {
                         waiting = false;
                     }

@@ -1,11 +1,16 @@
 //! What a finished (or running) execution means for the rollout, from what Step Functions reports.
 
+use crate::asl::ErrorName;
 use crate::rollout::{Report, TaskError};
 use serde::{Deserialize, Serialize};
+use strum::{EnumString, IntoStaticStr, VariantArray};
 
 /// A Step Functions execution's status, as `DescribeExecution` and `ListExecutions` name it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, IntoStaticStr, EnumString, VariantArray, strum::Display,
+)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+#[strum(serialize_all = "SCREAMING_SNAKE_CASE")]
 pub enum ExecutionStatus {
     Running,
     Succeeded,
@@ -16,25 +21,9 @@ pub enum ExecutionStatus {
 }
 
 impl ExecutionStatus {
-    pub const ALL: [ExecutionStatus; 6] = [
-        ExecutionStatus::Running,
-        ExecutionStatus::Succeeded,
-        ExecutionStatus::Failed,
-        ExecutionStatus::TimedOut,
-        ExecutionStatus::Aborted,
-        ExecutionStatus::PendingRedrive,
-    ];
-
     /// Its name in the Step Functions API.
     pub fn as_str(self) -> &'static str {
-        match self {
-            ExecutionStatus::Running => "RUNNING",
-            ExecutionStatus::Succeeded => "SUCCEEDED",
-            ExecutionStatus::Failed => "FAILED",
-            ExecutionStatus::TimedOut => "TIMED_OUT",
-            ExecutionStatus::Aborted => "ABORTED",
-            ExecutionStatus::PendingRedrive => "PENDING_REDRIVE",
-        }
+        self.into()
     }
 
     /// The status the API names `name`. A status this code does not know yet (the API may add one) is an
@@ -46,19 +35,14 @@ impl ExecutionStatus {
     /// assert_eq!(ExecutionStatus::parse("SOMETHING_NEW"), ExecutionStatus::Failed);
     /// ```
     pub fn parse(name: &str) -> ExecutionStatus {
-        ExecutionStatus::ALL.into_iter().find(|s| s.as_str() == name).unwrap_or(ExecutionStatus::Failed)
-    }
-}
-
-impl std::fmt::Display for ExecutionStatus {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.pad(self.as_str())
+        name.parse().unwrap_or(ExecutionStatus::Failed)
     }
 }
 
 /// What an execution means for the rollout.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, IntoStaticStr, VariantArray, strum::Display)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum ExecutionOutcome {
     Running,
     Promoted,
@@ -73,22 +57,7 @@ pub enum ExecutionOutcome {
 impl ExecutionOutcome {
     /// Its name in canaryctl's JSON and text.
     pub fn as_str(self) -> &'static str {
-        match self {
-            ExecutionOutcome::Running => "running",
-            ExecutionOutcome::Promoted => "promoted",
-            ExecutionOutcome::RolledBack => "rolled_back",
-            ExecutionOutcome::Refused => "refused",
-            ExecutionOutcome::Aborted => "aborted",
-            ExecutionOutcome::TimedOut => "timed_out",
-            ExecutionOutcome::RollbackFailed => "rollback_failed",
-            ExecutionOutcome::Failed => "failed",
-        }
-    }
-}
-
-impl std::fmt::Display for ExecutionOutcome {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.pad(self.as_str())
+        self.into()
     }
 }
 
@@ -137,19 +106,21 @@ pub fn interpret(
         message: message.or_else(|| report.as_ref().and_then(|r| r.reason.as_ref()).map(|r| r.message.clone())),
         report,
     };
-    match (status, error) {
+    // The execution's error: one of the definition's `Fail` states' (`ErrorName`), or any other text.
+    let named = error.and_then(|e| e.parse::<ErrorName>().ok());
+    match (status, named) {
         (S::Running, _) => result(O::Running, None, None),
         (S::Succeeded, _) => result(O::Promoted, report(output), None),
         // An abort at an approval gate rolls back too; the report says which it was.
-        (S::Failed, Some("RolledBack")) => {
+        (S::Failed, Some(ErrorName::RolledBack)) => {
             let report = report(cause);
             let aborted = report.as_ref().is_some_and(|r| r.outcome == crate::rollout::Outcome::Aborted);
             result(if aborted { O::Aborted } else { O::RolledBack }, report, None)
         }
-        (S::Failed, Some("RequestRefused")) => result(O::Refused, None, task_message()),
-        (S::Failed, Some("RollbackFailed")) => result(O::RollbackFailed, None, task_message()),
+        (S::Failed, Some(ErrorName::RequestRefused)) => result(O::Refused, None, task_message()),
+        (S::Failed, Some(ErrorName::RollbackFailed)) => result(O::RollbackFailed, None, task_message()),
         // The state machine's NotStarted state puts the original error ahead of its cause: "ERROR: CAUSE".
-        (S::Failed, Some("NotStarted")) => {
+        (S::Failed, Some(ErrorName::NotStarted)) => {
             let cause = cause.unwrap_or_default();
             let why = match cause.split_once(": ") {
                 Some((original, detail)) => {
@@ -162,7 +133,7 @@ pub fn interpret(
         }
         (S::Aborted, _) => result(O::Aborted, None, Some("the execution was stopped".into())),
         (S::TimedOut, _) => result(O::TimedOut, None, Some("the execution timed out".into())),
-        (_, error) => {
+        _ => {
             let message = task_message().map(|m| format!("{}: {m}", error.unwrap_or(status.as_str())));
             result(O::Failed, None, message.or_else(|| Some(format!("the execution ended {status}"))))
         }

@@ -21,6 +21,7 @@ use crate::sequential::Evidence;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use statrs::distribution::{DiscreteCDF, Hypergeometric};
+use strum::{EnumString, IntoStaticStr};
 
 /// What CloudWatch says about one version over one window.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
@@ -49,8 +50,9 @@ pub struct AlarmState {
 }
 
 /// A CloudWatch alarm's state value.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, IntoStaticStr, EnumString, strum::Display)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+#[strum(serialize_all = "SCREAMING_SNAKE_CASE")]
 pub enum AlarmValue {
     Ok,
     Alarm,
@@ -68,26 +70,12 @@ impl AlarmValue {
     /// assert_eq!(AlarmValue::parse("SOMETHING_NEW"), AlarmValue::InsufficientData);
     /// ```
     pub fn parse(name: &str) -> AlarmValue {
-        match name {
-            "OK" => AlarmValue::Ok,
-            "ALARM" => AlarmValue::Alarm,
-            _ => AlarmValue::InsufficientData,
-        }
+        name.parse().unwrap_or(AlarmValue::InsufficientData)
     }
 
     /// Its name in the CloudWatch API.
     pub fn as_str(self) -> &'static str {
-        match self {
-            AlarmValue::Ok => "OK",
-            AlarmValue::Alarm => "ALARM",
-            AlarmValue::InsufficientData => "INSUFFICIENT_DATA",
-        }
-    }
-}
-
-impl std::fmt::Display for AlarmValue {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.pad(self.as_str())
+        self.into()
     }
 }
 
@@ -106,8 +94,9 @@ pub struct HealthFigures {
 }
 
 /// What a check measured, or what failed a rollout. Serialised as its snake_case name (`error_rate`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, IntoStaticStr, strum::Display)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum Signal {
     /// A watched CloudWatch alarm.
     Alarm,
@@ -126,22 +115,9 @@ pub enum Signal {
 }
 
 impl Signal {
+    /// Its name in the report (`error_rate`), as serialised.
     pub fn as_str(self) -> &'static str {
-        match self {
-            Signal::Alarm => "alarm",
-            Signal::ErrorRate => "error_rate",
-            Signal::Baseline => "baseline",
-            Signal::LatencyP99 => "latency_p99",
-            Signal::Invocations => "invocations",
-            Signal::Hook => "hook",
-            Signal::Error => "error",
-        }
-    }
-}
-
-impl std::fmt::Display for Signal {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.pad(self.as_str())
+        self.into()
     }
 }
 
@@ -156,6 +132,9 @@ pub struct Check {
     /// The baseline comparison's test statistic: the one-sided p-value.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub p_value: Option<f64>,
+    /// The rule could not be applied (nothing to compare with): it passes, and the message says why.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub skipped: bool,
     pub message: String,
 }
 
@@ -333,6 +312,7 @@ fn alarm_checks(figures: &HealthFigures, started_at: DateTime<Utc>) -> Vec<Check
             threshold: 0.0,
             passed: !(firing && since_rollout),
             p_value: None,
+            skipped: false,
             message,
         }
     };
@@ -355,6 +335,7 @@ fn error_rate_check(policy: &HealthPolicy, max_error_rate: f64, new: &VersionFig
         threshold: max_error_rate,
         passed,
         p_value: None,
+        skipped: false,
         message: format!("{}, {relation} the {} allowed", failed_of(new), percent(max_error_rate)),
     }
 }
@@ -374,6 +355,7 @@ fn error_rate_sequential_check(
         threshold: max_error_rate,
         passed: !above,
         p_value: Some(p_value),
+        skipped: false,
         message: format!(
             "{} so far in this step: {} above the {} allowed (sequential p = {:.4})",
             failed_of(new),
@@ -394,6 +376,7 @@ fn baseline_check(policy: &HealthPolicy, figures: &HealthFigures, test: Baseline
             threshold: 0.0,
             passed: true,
             p_value: None,
+            skipped: true,
             message: "the old version served no traffic in this window: nothing to compare with".into(),
         };
     }
@@ -411,6 +394,7 @@ fn baseline_check(policy: &HealthPolicy, figures: &HealthFigures, test: Baseline
         threshold: baseline.error_rate(),
         passed: !worse,
         p_value: Some(p_value),
+        skipped: false,
         message: format!(
             "the new version's error rate {} against the old version's {} ({} of {}): p = {:.4}{over}, {} at {}% confidence",
             percent(new.error_rate()),
@@ -443,6 +427,7 @@ fn latency_check(max_increase: f64, figures: &HealthFigures) -> Check {
                 threshold: max_increase,
                 passed,
                 p_value: None,
+                skipped: false,
                 message: format!(
                     "the new version's p99 duration {new_p99:.1} ms is {:+.1}% against {whose} {base_p99:.1} ms, {} the {:+.1}% allowed",
                     increase * 100.0,
@@ -457,6 +442,7 @@ fn latency_check(max_increase: f64, figures: &HealthFigures) -> Check {
             threshold: max_increase,
             passed: true,
             p_value: None,
+            skipped: true,
             message: "no p99 duration for both versions in this window: latency not compared".into(),
         },
     }

@@ -4,6 +4,7 @@
 //! Architecture invariant: this crate does no IO. It knows nothing of AWS SDKs, tokio or the clock; the
 //! caller passes in what it read and the current time, and gets back decisions as values.
 
+pub mod asl;
 pub mod budget;
 pub mod concurrency;
 pub mod execution;

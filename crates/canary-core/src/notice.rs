@@ -108,11 +108,6 @@ pub fn traffic_metric(task: Task, state: &Rollout, now: chrono::DateTime<chrono:
         _ => return None,
     };
     let version = &state.request.version;
-    let share = if &routing.function_version == version {
-        1.0
-    } else {
-        routing.additional_version_weights.get(version).copied().unwrap_or(0.0)
-    };
     Some(json!({
         "_aws": {
             "Timestamp": now.timestamp_millis(),
@@ -125,6 +120,6 @@ pub fn traffic_metric(task: Task, state: &Rollout, now: chrono::DateTime<chrono:
         "FunctionName": crate::request::function_name_of(&state.request.function),
         "Alias": state.request.alias,
         "NewVersion": version,
-        TRAFFIC_METRIC: share * 100.0,
+        TRAFFIC_METRIC: routing.percent_of(version),
     }))
 }

@@ -1,8 +1,10 @@
 //! The safety net: what to do for an execution that ended without the controller finishing its job,
 //! because it was stopped from the console, timed out, or failed outside the state machine's Catch paths.
 
+use crate::asl::ErrorName;
 use crate::execution::ExecutionStatus;
-use crate::rollout::{Outcome, Rollout, TaskError};
+use crate::rollout::{Outcome, Rollout, Routing, TaskError};
+use serde::{Deserialize, Serialize};
 
 /// The safety net's decision for one ended execution.
 #[derive(Debug, Clone, PartialEq)]
@@ -35,7 +37,7 @@ pub fn decide(status: ExecutionStatus, last_state: Option<Rollout>) -> SafetyNet
         Some(Outcome::Promoted) => SafetyNet::Nothing("the controller already promoted".into()),
         _ => SafetyNet::Restore(Box::new(Rollout {
             error: Some(TaskError {
-                error: "ExecutionEnded".into(),
+                error: ErrorName::ExecutionEnded.as_str().into(),
                 cause: Some(format!(
                     "the execution ended {status} before the rollout finished; the safety net restored the alias"
                 )),
@@ -43,4 +45,24 @@ pub fn decide(status: ExecutionStatus, last_state: Option<Rollout>) -> SafetyNet
             ..state
         })),
     }
+}
+
+/// What the safety net did for one ended execution: its function's answer, which `canaryctl abort` reads too.
+/// Serialised flat: `{"execution": ..., "status": "ABORTED", "action": "restored", "routing": {...}}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Handled {
+    pub execution: String,
+    pub status: ExecutionStatus,
+    #[serde(flatten)]
+    pub action: Action,
+}
+
+/// What the safety net did.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum Action {
+    /// Nothing to restore, and why.
+    None { reason: String },
+    /// The alias was restored; what it routes now.
+    Restored { routing: Option<Routing> },
 }

@@ -1,6 +1,7 @@
 use canary_core::execution::{ExecutionStatus, interpret};
 use canary_core::rollout::Report;
 use serde_json::json;
+use strum::VariantArray;
 
 fn report(outcome: &str, reason: Option<&str>) -> String {
     let mut report = json!({"outcome": outcome, "function": "f", "alias": "live", "old_version": "1", "new_version": "2",
@@ -73,8 +74,8 @@ fn outcomes() {
 
 #[test]
 fn statuses_keep_the_api_names() {
-    for status in ExecutionStatus::ALL {
-        assert_eq!(ExecutionStatus::parse(status.as_str()), status);
+    for status in ExecutionStatus::VARIANTS {
+        assert_eq!(ExecutionStatus::parse(status.as_str()), *status);
         assert_eq!(serde_json::to_value(status).unwrap(), json!(status.to_string()));
     }
 }

@@ -5,6 +5,7 @@ use canary_core::AlarmValue;
 use canary_core::execution::{ExecutionOutcome, ExecutionStatus};
 use canary_core::rollout::{Decision, Hook};
 use serde_json::json;
+use strum::VariantArray;
 
 fn same_name<T: serde::Serialize + std::fmt::Display>(value: T, name: &str) {
     assert_eq!(value.to_string(), name);
@@ -32,9 +33,9 @@ fn execution_outcomes() {
 
 #[test]
 fn execution_statuses() {
-    for status in ExecutionStatus::ALL {
+    for status in ExecutionStatus::VARIANTS {
         same_name(status, status.as_str());
-        assert_eq!(ExecutionStatus::parse(status.as_str()), status);
+        assert_eq!(ExecutionStatus::parse(status.as_str()), *status);
     }
     assert_eq!(ExecutionStatus::parse("A_STATUS_FROM_LATER"), ExecutionStatus::Failed, "ended, not promoted");
 }

@@ -1,4 +1,4 @@
-//! Every refusal of INPUT.md, and both accepted forms, through one `check` helper.
+//! Every refusal of the contract (docs/request.md), and both accepted forms, through one `check` helper.
 
 use canary_core::request::{MAX_HOLD_SECONDS, NoData, Strategy, parse_request, parse_request_str};
 use serde_json::{Value, json};
@@ -284,7 +284,7 @@ fn health_fields() {
     parse_request(&with(base(), "health", json!({"compare_to_baseline": false, "alarms": []}))).unwrap();
 }
 
-/// INPUT.md's full example is understood whole.
+/// The contract's full example (docs/request.md) is understood whole.
 #[test]
 fn the_full_example_is_understood() {
     let mut example = json!({

@@ -10,11 +10,12 @@
 
 pub mod serve;
 
-use canary_aws::{Aliases, AwsError, ExecutionHistory, Hooks, Metrics, Notifier, WindowQuery};
+use canary_aws::{Aliases, AwsError, ExecutionHistory, HookRunner, Metrics, Notifier, WindowQuery};
 use canary_core::AlarmValue;
+use canary_core::asl::ErrorName;
 use canary_core::execution::ExecutionStatus;
 use canary_core::notice::{Task, notices};
-use canary_core::safety_net::{SafetyNet, decide};
+use canary_core::safety_net::{Action, Handled, SafetyNet, decide};
 use canary_core::{AliasState, MovePlan, Next, Refusal, Rollout, parse_request};
 use chrono::{DateTime, Utc};
 use lambda_runtime::Diagnostic;
@@ -42,13 +43,13 @@ pub enum ControllerError {
 
 impl ControllerError {
     /// The error type the state machine sees (`Diagnostic.error_type`).
-    pub fn error_type(&self) -> &'static str {
+    pub fn error_type(&self) -> ErrorName {
         match self {
-            ControllerError::Refused(_) => "RequestRefused",
-            ControllerError::Transient(_) => "TransientAwsError",
-            ControllerError::AliasChangedConcurrently(_) => "AliasChangedConcurrently",
-            ControllerError::Aws(_) => "AwsError",
-            ControllerError::InvalidState(_) => "InvalidState",
+            ControllerError::Refused(_) => ErrorName::RequestRefused,
+            ControllerError::Transient(_) => ErrorName::TransientAwsError,
+            ControllerError::AliasChangedConcurrently(_) => ErrorName::AliasChangedConcurrently,
+            ControllerError::Aws(_) => ErrorName::AwsError,
+            ControllerError::InvalidState(_) => ErrorName::InvalidState,
         }
     }
 }
@@ -61,7 +62,7 @@ impl From<AwsError> for ControllerError {
 
 impl From<ControllerError> for Diagnostic {
     fn from(error: ControllerError) -> Diagnostic {
-        Diagnostic { error_type: error.error_type().to_string(), error_message: error.to_string() }
+        Diagnostic { error_type: error.error_type().as_str().to_string(), error_message: error.to_string() }
     }
 }
 
@@ -239,7 +240,7 @@ async fn carry_out(
 
 /// `Shift` and `Promote`: moves the alias to the next step of the schedule. A retry after a move that
 /// happened is a no-op; a change by someone else fails with `AliasChangedConcurrently`.
-pub async fn advance(
+pub async fn move_alias(
     state: Rollout,
     expected: Next,
     aliases: &dyn Aliases,
@@ -303,7 +304,7 @@ pub async fn check(
 /// and decides what comes next; a failed hook rolls back, a passed post-traffic hook ends the rollout.
 pub async fn hook(
     state: Rollout,
-    hooks: &dyn Hooks,
+    hooks: &dyn HookRunner,
     aliases: &dyn Aliases,
     now: DateTime<Utc>,
 ) -> Result<Rollout, ControllerError> {
@@ -365,15 +366,14 @@ pub async fn safety_net(
     aliases: &dyn Aliases,
     notifier: &dyn Notifier,
     now: DateTime<Utc>,
-) -> Result<Value, ControllerError> {
+) -> Result<Handled, ControllerError> {
     let Some(arn) = event["detail"]["executionArn"].as_str() else {
         return Err(ControllerError::InvalidState("not a Step Functions execution status change event".into()));
     };
     let status = executions.describe(arn).await?.status;
-    let is_state = |output: &str| serde_json::from_str::<Rollout>(output).is_ok();
     let last_state = match status {
         ExecutionStatus::Running => None,
-        _ => executions.newest_state_output(arn, &is_state).await?.and_then(|o| serde_json::from_str(&o).ok()),
+        _ => canary_aws::last_rollout_state(executions, arn).await?,
     };
     restore_ended(arn, status, last_state, aliases, notifier, now).await
 }
@@ -387,18 +387,19 @@ pub async fn restore_ended(
     aliases: &dyn Aliases,
     notifier: &dyn Notifier,
     now: DateTime<Utc>,
-) -> Result<Value, ControllerError> {
+) -> Result<Handled, ControllerError> {
+    let handled = |action| Handled { execution: arn.to_string(), status, action };
     match decide(status, last_state) {
         SafetyNet::Nothing(reason) => {
             tracing::info!(execution = arn, %status, reason, "safety net: nothing to restore");
-            Ok(json!({"execution": arn, "status": status, "action": "none", "reason": reason}))
+            Ok(handled(Action::None { reason }))
         }
         SafetyNet::Restore(state) => {
             let restored = rollback(*state, aliases, now).await?;
             announce(notifier, Task::Rollback, &restored).await;
             let routing = restored.report.map(|r| r.routing);
             tracing::warn!(execution = arn, %status, ?routing, "safety net restored the alias");
-            Ok(json!({"execution": arn, "status": status, "action": "restored", "routing": routing}))
+            Ok(handled(Action::Restored { routing }))
         }
     }
 }

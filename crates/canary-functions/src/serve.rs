@@ -98,72 +98,69 @@ impl ControllerTask {
     }
 }
 
-/// Serves `task` until the Lambda runtime stops, building only the clients it needs.
+/// Serves `task` until the Lambda runtime stops.
 pub async fn serve(task: ControllerTask) -> Result<(), Error> {
     let config = load_config(&ConfigOptions::for_controller(std::env::vars())).await;
-    let notifier = EventBridgeNotifier::from_config(&config);
-    let now = chrono::Utc::now;
-    match task {
-        ControllerTask::Prepare => {
-            let (aliases, metrics) = (LambdaAliases::from_config(&config), CloudWatchMetrics::from_config(&config));
-            let executions = StepFunctionsExecutions::from_config(&config);
-            run(|payload| async {
-                let state = crate::prepare(payload, &aliases, &metrics, &executions, now()).await?;
-                crate::announce(&notifier, Task::Prepare, &state).await;
-                Ok(state)
-            })
-            .await
-        }
-        ControllerTask::Shift | ControllerTask::Promote => {
-            let aliases = LambdaAliases::from_config(&config);
-            let next = if task == ControllerTask::Shift { Next::Shift } else { Next::Promote };
-            run(|payload| async {
-                let state = crate::advance(state_from(payload)?, next, &aliases, now()).await?;
-                publish_traffic(Task::Move, &state);
-                crate::announce(&notifier, Task::Move, &state).await;
-                Ok(state)
-            })
-            .await
-        }
-        ControllerTask::Check => {
-            let (metrics, aliases) = (CloudWatchMetrics::from_config(&config), LambdaAliases::from_config(&config));
-            run(|payload| async {
-                let state = crate::check(state_from(payload)?, &metrics, &aliases, now()).await?;
-                crate::announce(&notifier, Task::Check, &state).await;
-                Ok(state)
-            })
-            .await
-        }
-        ControllerTask::Rollback => {
-            let aliases = LambdaAliases::from_config(&config);
-            run(|payload| async {
-                let state = crate::rollback(state_from(payload)?, &aliases, now()).await?;
-                publish_traffic(Task::Rollback, &state);
-                crate::announce(&notifier, Task::Rollback, &state).await;
-                Ok(state)
-            })
-            .await
-        }
-        ControllerTask::Hook => {
-            let (hooks, aliases) = (LambdaHooks::from_config(&config), LambdaAliases::from_config(&config));
-            run(|payload| async {
-                let state = crate::hook(state_from(payload)?, &hooks, &aliases, now()).await?;
-                crate::announce(&notifier, Task::Hook, &state).await;
-                Ok(state)
-            })
-            .await
-        }
-        ControllerTask::Gate => run(|payload| crate::gate(payload, &notifier, now())).await,
-        ControllerTask::SafetyNet => {
-            let (executions, aliases) =
-                (StepFunctionsExecutions::from_config(&config), LambdaAliases::from_config(&config));
-            run(|payload| crate::safety_net(payload, &executions, &aliases, &notifier, now())).await
+    let clients = Clients::from_config(&config);
+    run(|payload| handle(task, payload, &clients, chrono::Utc::now())).await
+}
+
+/// The adapters the controller's functions use. Each builds its SDK client on its first call, so building
+/// them all costs nothing at start-up and an invocation pays only for the services its task calls.
+struct Clients {
+    aliases: LambdaAliases,
+    metrics: CloudWatchMetrics,
+    executions: StepFunctionsExecutions,
+    hooks: LambdaHooks,
+    notifier: EventBridgeNotifier,
+}
+
+impl Clients {
+    fn from_config(config: &canary_aws::SdkConfig) -> Clients {
+        Clients {
+            aliases: LambdaAliases::from_config(config),
+            metrics: CloudWatchMetrics::from_config(config),
+            executions: StepFunctionsExecutions::from_config(config),
+            hooks: LambdaHooks::from_config(config),
+            notifier: EventBridgeNotifier::from_config(config),
         }
     }
 }
 
-/// The new version's share of the alias's traffic after a write, as one Embedded Metric Format line on
-/// stdout: CloudWatch Logs makes it a metric (the dashboard's traffic graph) without an API call.
+/// One invocation of `task`: its handler, then, for a task that returns the rollout's state, the traffic
+/// share it logs and the events it announces.
+async fn handle(
+    task: ControllerTask,
+    payload: Value,
+    clients: &Clients,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<Value, ControllerError> {
+    let Clients { aliases, metrics, executions, hooks, notifier } = clients;
+    let (state, announced) = match task {
+        ControllerTask::Prepare => (crate::prepare(payload, aliases, metrics, executions, now).await?, Task::Prepare),
+        ControllerTask::Shift => {
+            (crate::move_alias(state_from(payload)?, Next::Shift, aliases, now).await?, Task::Move)
+        }
+        ControllerTask::Promote => {
+            (crate::move_alias(state_from(payload)?, Next::Promote, aliases, now).await?, Task::Move)
+        }
+        ControllerTask::Check => (crate::check(state_from(payload)?, metrics, aliases, now).await?, Task::Check),
+        ControllerTask::Rollback => (crate::rollback(state_from(payload)?, aliases, now).await?, Task::Rollback),
+        ControllerTask::Hook => (crate::hook(state_from(payload)?, hooks, aliases, now).await?, Task::Hook),
+        ControllerTask::Gate => return crate::gate(payload, notifier, now).await,
+        ControllerTask::SafetyNet => {
+            let handled = crate::safety_net(payload, executions, aliases, notifier, now).await?;
+            return Ok(serde_json::to_value(handled).expect("safety net results serialise"));
+        }
+    };
+    publish_traffic(announced, &state);
+    crate::announce(notifier, announced, &state).await;
+    Ok(serde_json::to_value(state).expect("states serialise"))
+}
+
+/// The new version's share of the alias's traffic after a write (a move or the rollback; nothing for other
+/// tasks), as one Embedded Metric Format line on stdout: CloudWatch Logs makes it a metric (the dashboard's
+/// traffic graph) without an API call.
 fn publish_traffic(task: Task, state: &canary_core::Rollout) {
     if let Some(metric) = canary_core::notice::traffic_metric(task, state, chrono::Utc::now()) {
         println!("{metric}");
@@ -171,11 +168,10 @@ fn publish_traffic(task: Task, state: &canary_core::Rollout) {
 }
 
 /// The Lambda runtime loop over one handler of the event's payload.
-async fn run<F, Fut, T>(handler: F) -> Result<(), Error>
+async fn run<F, Fut>(handler: F) -> Result<(), Error>
 where
     F: Fn(Value) -> Fut,
-    Fut: Future<Output = Result<T, ControllerError>>,
-    T: serde::Serialize,
+    Fut: Future<Output = Result<Value, ControllerError>>,
 {
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| handler(event.payload))).await
 }

@@ -2,10 +2,12 @@
 
 use async_trait::async_trait;
 use canary_aws::{
-    Aliases, AwsError, ExecutionHistory, ExecutionInfo, Hooks, Metrics, Notifier, StateExit, WindowQuery,
+    Aliases, AwsError, ExecutionHistory, ExecutionInfo, HookRunner, Metrics, Notifier, StateExit, WindowQuery,
 };
+use canary_core::asl::ErrorName;
+use canary_core::safety_net::Action;
 use canary_core::{AlarmState, AliasState, HealthFigures, Next, Outcome, Routing, VersionFigures};
-use canary_functions::{ControllerError, advance, check, hook, prepare, rollback, safety_net, state_from};
+use canary_functions::{ControllerError, check, hook, move_alias, prepare, rollback, safety_net, state_from};
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use lambda_runtime::Diagnostic;
 use serde_json::{Value, json};
@@ -166,7 +168,7 @@ async fn bad_requests_are_refused_with_nothing_written() {
     let lambda = FakeLambda::new();
     for (input, field) in cases {
         let error = prepare(input.clone(), &lambda, &metrics(0, 0), &idle(), t0()).await.unwrap_err();
-        assert_eq!(error.error_type(), "RequestRefused", "{input}");
+        assert_eq!(error.error_type(), ErrorName::RequestRefused, "{input}");
         let ControllerError::Refused(refusal) = &error else { panic!("{error:?}") };
         assert_eq!(refusal.fields(), [field], "{input}");
         let diagnostic = Diagnostic::from(error);
@@ -196,7 +198,7 @@ async fn a_full_rollout_through_the_handlers() {
     let mut now = t0();
     while state.next != Next::Done {
         state = match state.next {
-            Next::Shift | Next::Promote => advance(state.clone(), state.next, &lambda, now).await.unwrap(),
+            Next::Shift | Next::Promote => move_alias(state.clone(), state.next, &lambda, now).await.unwrap(),
             Next::Hold => {
                 now += Duration::seconds(state.wait_seconds as i64);
                 check(state, &healthy, &lambda, now).await.unwrap()
@@ -221,9 +223,9 @@ async fn a_full_rollout_through_the_handlers() {
 async fn a_retried_shift_writes_nothing_more() {
     let lambda = FakeLambda::new();
     let state = prepare(request(), &lambda, &metrics(0, 0), &idle(), t0()).await.unwrap();
-    let first = advance(state.clone(), Next::Shift, &lambda, t0()).await.unwrap();
+    let first = move_alias(state.clone(), Next::Shift, &lambda, t0()).await.unwrap();
     // Step Functions retries with the same input when the first answer was lost.
-    let retried = advance(state, Next::Shift, &lambda, t0()).await.unwrap();
+    let retried = move_alias(state, Next::Shift, &lambda, t0()).await.unwrap();
     assert_eq!(lambda.writes(), 2, "the lock and one move");
     assert_eq!(first.revision_id, retried.revision_id);
     assert_eq!(first.expected_routing(), retried.expected_routing());
@@ -233,16 +235,19 @@ async fn a_retried_shift_writes_nothing_more() {
 async fn a_concurrent_change_is_reported_and_kept() {
     let lambda = FakeLambda::new();
     let state = prepare(request(), &lambda, &metrics(0, 0), &idle(), t0()).await.unwrap();
-    let shifted = advance(state, Next::Shift, &lambda, t0()).await.unwrap();
+    let shifted = move_alias(state, Next::Shift, &lambda, t0()).await.unwrap();
     let hotfix = Routing::to_version("3");
     lambda.set_by_someone_else(hotfix.clone());
     let mut after = shifted.after_check(None, t0());
     assert_eq!(after.next, Next::Promote);
-    let error = advance(after.clone(), Next::Promote, &lambda, t0()).await.unwrap_err();
-    assert_eq!(error.error_type(), "AliasChangedConcurrently");
-    after.error = Some(canary_core::rollout::TaskError { error: "AliasChangedConcurrently".into(), cause: None });
+    let error = move_alias(after.clone(), Next::Promote, &lambda, t0()).await.unwrap_err();
+    assert_eq!(error.error_type(), ErrorName::AliasChangedConcurrently);
+    after.error = Some(canary_core::rollout::TaskError {
+        error: ErrorName::AliasChangedConcurrently.as_str().into(),
+        cause: None,
+    });
     let error = rollback(after, &lambda, t0()).await.unwrap_err();
-    assert_eq!(error.error_type(), "AliasChangedConcurrently");
+    assert_eq!(error.error_type(), ErrorName::AliasChangedConcurrently);
     assert_eq!(lambda.routing(), hotfix, "someone else's change is never overwritten");
 }
 
@@ -251,17 +256,24 @@ async fn a_revision_that_moves_between_read_and_write_is_retryable() {
     let lambda = FakeLambda::new();
     let state = prepare(request(), &lambda, &metrics(0, 0), &idle(), t0()).await.unwrap();
     lambda.fail_next(AwsError::Transient("Rate exceeded".into()));
-    let error = advance(state.clone(), Next::Shift, &lambda, t0()).await.unwrap_err();
-    assert_eq!(error.error_type(), "TransientAwsError");
+    let error = move_alias(state.clone(), Next::Shift, &lambda, t0()).await.unwrap_err();
+    assert_eq!(error.error_type(), ErrorName::TransientAwsError);
     lambda.fail_next(AwsError::Other("AccessDeniedException".into()));
-    assert_eq!(advance(state.clone(), Next::Shift, &lambda, t0()).await.unwrap_err().error_type(), "AwsError");
+    assert_eq!(
+        move_alias(state.clone(), Next::Shift, &lambda, t0()).await.unwrap_err().error_type(),
+        ErrorName::AwsError
+    );
     // The write is refused (the revision moved), the alias read shows it as this rollout left it, and the
     // write planned on that read finds yet another revision (a description edit, say).
     lambda.fail_next(AwsError::RevisionChanged("PreconditionFailedException".into()));
     lambda.pass_next();
     lambda.fail_next(AwsError::RevisionChanged("PreconditionFailedException".into()));
-    let error = advance(state.clone(), Next::Shift, &lambda, t0()).await.unwrap_err();
-    assert_eq!(error.error_type(), "TransientAwsError", "Step Functions retries it, and the retry reads afresh");
+    let error = move_alias(state.clone(), Next::Shift, &lambda, t0()).await.unwrap_err();
+    assert_eq!(
+        error.error_type(),
+        ErrorName::TransientAwsError,
+        "Step Functions retries it, and the retry reads afresh"
+    );
     assert!(lambda.failures.lock().unwrap().is_empty(), "the write was the call that failed");
     assert_eq!(lambda.writes(), 1, "only Prepare's lock");
 }
@@ -271,18 +283,18 @@ async fn a_move_writes_first_and_reads_the_alias_only_when_the_write_is_refused(
     let lambda = FakeLambda::new();
     let state = prepare(request(), &lambda, &metrics(0, 0), &idle(), t0()).await.unwrap();
     let reads = *lambda.reads.lock().unwrap();
-    let shifted = advance(state.clone(), Next::Shift, &lambda, t0()).await.unwrap();
+    let shifted = move_alias(state.clone(), Next::Shift, &lambda, t0()).await.unwrap();
     assert_eq!((*lambda.reads.lock().unwrap() - reads, lambda.writes()), (0, 2), "one call: the conditional write");
     // Retried after that write landed (its answer lost): the write is refused, the read shows the move done.
-    let retried = advance(state, Next::Shift, &lambda, t0()).await.unwrap();
+    let retried = move_alias(state, Next::Shift, &lambda, t0()).await.unwrap();
     assert_eq!((*lambda.reads.lock().unwrap() - reads, lambda.writes()), (1, 2), "read once, nothing written");
     assert_eq!(retried.revision_id, shifted.revision_id);
     // Someone else moved the alias: refused, read, reported, never overwritten.
     let checked = check(shifted, &metrics(100, 0), &lambda, t0() + Duration::seconds(600)).await.unwrap();
     assert!(matches!(checked.next, Next::Shift | Next::Promote), "{:?}", checked.next);
     lambda.set_by_someone_else(Routing::to_version("1"));
-    let error = advance(checked.clone(), checked.next, &lambda, t0() + Duration::seconds(601)).await.unwrap_err();
-    assert_eq!(error.error_type(), "AliasChangedConcurrently");
+    let error = move_alias(checked.clone(), checked.next, &lambda, t0() + Duration::seconds(601)).await.unwrap_err();
+    assert_eq!(error.error_type(), ErrorName::AliasChangedConcurrently);
     assert_eq!(*lambda.reads.lock().unwrap() - reads, 2, "the refused write made it read");
     assert_eq!(lambda.routing(), Routing::to_version("1"), "the foreign change stands");
 }
@@ -291,7 +303,7 @@ async fn a_move_writes_first_and_reads_the_alias_only_when_the_write_is_refused(
 async fn rollback_restores_the_original_and_explains_why() {
     let lambda = FakeLambda::new();
     let state = prepare(request(), &lambda, &metrics(0, 0), &idle(), t0()).await.unwrap();
-    let shifted = advance(state, Next::Shift, &lambda, t0()).await.unwrap();
+    let shifted = move_alias(state, Next::Shift, &lambda, t0()).await.unwrap();
     let failed = check(shifted, &metrics(100, 40), &lambda, t0() + Duration::seconds(5)).await.unwrap();
     assert_eq!(failed.next, Next::Rollback);
     let done = rollback(failed.clone(), &lambda, t0()).await.unwrap();
@@ -313,7 +325,7 @@ async fn an_alarm_that_fires_during_the_rollout_fails_the_check_whatever_the_tra
     let mut input = request();
     input["health"]["alarms"] = json!(["orders-5xx"]);
     let state = prepare(input, &lambda, &metrics(0, 0), &idle(), t0()).await.unwrap();
-    let shifted = advance(state, Next::Shift, &lambda, t0()).await.unwrap();
+    let shifted = move_alias(state, Next::Shift, &lambda, t0()).await.unwrap();
     let checked = check(shifted, &metrics(100, 0), &lambda, t0() + Duration::hours(2)).await.unwrap();
     assert_eq!(checked.next, Next::Rollback);
     let record = checked.history.last().unwrap();
@@ -327,17 +339,20 @@ async fn an_alarm_that_fires_during_the_rollout_fails_the_check_whatever_the_tra
 async fn states_that_do_not_fit_the_handler_are_rejected() {
     let lambda = FakeLambda::new();
     let state = prepare(request(), &lambda, &metrics(0, 0), &idle(), t0()).await.unwrap();
-    assert_eq!(advance(state.clone(), Next::Promote, &lambda, t0()).await.unwrap_err().error_type(), "InvalidState");
-    assert_eq!(check(state, &metrics(1, 0), &lambda, t0()).await.unwrap_err().error_type(), "InvalidState");
-    assert_eq!(state_from(json!({"x": 1})).unwrap_err().error_type(), "InvalidState");
+    assert_eq!(
+        move_alias(state.clone(), Next::Promote, &lambda, t0()).await.unwrap_err().error_type(),
+        ErrorName::InvalidState
+    );
+    assert_eq!(check(state, &metrics(1, 0), &lambda, t0()).await.unwrap_err().error_type(), ErrorName::InvalidState);
+    assert_eq!(state_from(json!({"x": 1})).unwrap_err().error_type(), ErrorName::InvalidState);
     lambda.set_by_someone_else(Routing::to_version("1"));
     *lambda.alias.lock().unwrap() = None;
     let state = prepare(request(), &FakeLambda::new(), &metrics(0, 0), &idle(), t0()).await.unwrap();
     assert_eq!(
-        advance(state.clone(), Next::Shift, &lambda, t0()).await.unwrap_err().error_type(),
-        "AliasChangedConcurrently"
+        move_alias(state.clone(), Next::Shift, &lambda, t0()).await.unwrap_err().error_type(),
+        ErrorName::AliasChangedConcurrently
     );
-    assert_eq!(rollback(state, &lambda, t0()).await.unwrap_err().error_type(), "AliasChangedConcurrently");
+    assert_eq!(rollback(state, &lambda, t0()).await.unwrap_err().error_type(), ErrorName::AliasChangedConcurrently);
 }
 
 /// An execution history (the states it left, with their outputs), and the status DescribeExecution reports
@@ -387,7 +402,7 @@ async fn a_second_rollout_of_a_locked_alias_is_refused_by_the_state_machine() {
     assert_eq!(lambda.description(), canary_core::lock::marker(FIRST, "orders, production"));
     let second = json!({"request": request(), "execution": SECOND});
     let error = prepare(second.clone(), &lambda, &metrics(0, 0), &running, t0()).await.unwrap_err();
-    assert_eq!(error.error_type(), "RequestRefused");
+    assert_eq!(error.error_type(), ErrorName::RequestRefused);
     assert!(error.to_string().contains("alias: another rollout of orders:live is running: "), "{error}");
     assert!(error.to_string().contains(FIRST), "{error}");
     assert_eq!(lambda.writes(), 1, "only the first one's lock");
@@ -419,10 +434,10 @@ async fn a_lock_lost_to_a_simultaneous_prepare_is_retried_then_refused() {
     lambda.fail_next(AwsError::RevisionChanged("PreconditionFailedException".into()));
     let mine = json!({"request": request(), "execution": SECOND});
     let error = prepare(mine.clone(), &lambda, &metrics(0, 0), &running, t0()).await.unwrap_err();
-    assert_eq!(error.error_type(), "TransientAwsError");
+    assert_eq!(error.error_type(), ErrorName::TransientAwsError);
     prepare(json!({"request": request(), "execution": FIRST}), &lambda, &metrics(0, 0), &running, t0()).await.unwrap();
     let error = prepare(mine, &lambda, &metrics(0, 0), &running, t0()).await.unwrap_err();
-    assert_eq!(error.error_type(), "RequestRefused");
+    assert_eq!(error.error_type(), ErrorName::RequestRefused);
     assert_eq!(lambda.writes(), 1, "exactly one lock was written");
 }
 
@@ -439,7 +454,7 @@ fn ended(status: &str) -> Value {
 async fn the_safety_net_restores_a_stopped_rollout_exactly() {
     let lambda = FakeLambda::new();
     let prepared = prepare(request(), &lambda, &metrics(0, 0), &idle(), t0()).await.unwrap();
-    let shifted = advance(prepared.clone(), Next::Shift, &lambda, t0()).await.unwrap();
+    let shifted = move_alias(prepared.clone(), Next::Shift, &lambda, t0()).await.unwrap();
     assert_ne!(lambda.routing(), Routing::to_version("1"));
     let history = History(
         vec![
@@ -451,7 +466,7 @@ async fn the_safety_net_restores_a_stopped_rollout_exactly() {
         "ABORTED",
     );
     let result = safety_net(ended("ABORTED"), &history, &lambda, &quiet_notifier(), t0()).await.unwrap();
-    assert_eq!(result["action"], "restored");
+    assert!(matches!(result.action, Action::Restored { .. }), "{result:?}");
     assert_eq!(lambda.routing(), Routing::to_version("1"));
     // Delivered twice (EventBridge delivers at least once): the second finds nothing to write.
     let writes = lambda.writes();
@@ -463,35 +478,30 @@ async fn the_safety_net_restores_a_stopped_rollout_exactly() {
 async fn the_safety_net_leaves_finished_rollouts_and_foreign_changes_alone() {
     let lambda = FakeLambda::new();
     let prepared = prepare(request(), &lambda, &metrics(0, 0), &idle(), t0()).await.unwrap();
-    let shifted = advance(prepared, Next::Shift, &lambda, t0()).await.unwrap();
+    let shifted = move_alias(prepared, Next::Shift, &lambda, t0()).await.unwrap();
     let failed = check(shifted.clone(), &metrics(100, 50), &lambda, t0() + Duration::seconds(5)).await.unwrap();
     let rolled_back = rollback(failed, &lambda, t0()).await.unwrap();
     let finished = History(vec![exit(9, "Rollback", &serde_json::to_string(&rolled_back).unwrap())], "FAILED");
     let result = safety_net(ended("FAILED"), &finished, &lambda, &quiet_notifier(), t0()).await.unwrap();
-    assert_eq!(
-        (result["action"].as_str(), result["reason"].as_str()),
-        (Some("none"), Some("the controller already rolled back"))
-    );
+    assert_eq!(result.action, Action::None { reason: "the controller already rolled back".into() });
     let empty = History(Vec::new(), "TIMED_OUT");
-    assert_eq!(
-        safety_net(ended("TIMED_OUT"), &empty, &lambda, &quiet_notifier(), t0()).await.unwrap()["action"],
-        "none"
-    );
+    let result = safety_net(ended("TIMED_OUT"), &empty, &lambda, &quiet_notifier(), t0()).await.unwrap();
+    assert!(matches!(result.action, Action::None { .. }), "{result:?}");
     // Someone pointed the alias elsewhere after the rollout stopped: their change stands.
     lambda.set_by_someone_else(Routing::to_version("3"));
     let stopped = History(vec![exit(5, "Shift", &serde_json::to_string(&shifted).unwrap())], "ABORTED");
     let error = safety_net(ended("ABORTED"), &stopped, &lambda, &quiet_notifier(), t0()).await.unwrap_err();
-    assert_eq!(error.error_type(), "AliasChangedConcurrently");
+    assert_eq!(error.error_type(), ErrorName::AliasChangedConcurrently);
     assert_eq!(lambda.routing(), Routing::to_version("3"));
     let error = safety_net(json!({"detail": {}}), &stopped, &lambda, &quiet_notifier(), t0()).await.unwrap_err();
-    assert_eq!(error.error_type(), "InvalidState");
+    assert_eq!(error.error_type(), ErrorName::InvalidState);
 }
 
 /// Hook functions: `smoke` passes, `broken` fails; every payload is kept.
 struct FakeHooks(Mutex<Vec<(String, Value)>>);
 
 #[async_trait]
-impl Hooks for FakeHooks {
+impl HookRunner for FakeHooks {
     async fn run(&self, function: &str, payload: &Value) -> Result<canary_core::HookOutcome, AwsError> {
         self.0.lock().unwrap().push((function.to_string(), payload.clone()));
         Ok(canary_core::HookOutcome { passed: function == "smoke", message: format!("{function} answered") })
@@ -524,8 +534,13 @@ async fn a_failing_pre_traffic_hook_rolls_back_before_any_traffic_moves() {
     let mut passing = prepare(input.clone(), &lambda, &metrics(0, 0), &idle(), t0()).await.unwrap();
     passing.request.hooks.pre_traffic = Some("smoke".into());
     assert_eq!(hook(passing.clone(), &hooks, &lambda, t0()).await.unwrap().next, Next::Shift);
-    let moved = advance(hook(passing, &hooks, &lambda, t0()).await.unwrap(), Next::Shift, &lambda, t0()).await.unwrap();
-    assert_eq!(hook(moved, &hooks, &lambda, t0()).await.unwrap_err().error_type(), "InvalidState", "no hook is due");
+    let moved =
+        move_alias(hook(passing, &hooks, &lambda, t0()).await.unwrap(), Next::Shift, &lambda, t0()).await.unwrap();
+    assert_eq!(
+        hook(moved, &hooks, &lambda, t0()).await.unwrap_err().error_type(),
+        ErrorName::InvalidState,
+        "no hook is due"
+    );
     input["hooks"] = json!({"post_traffic": "nowhere"});
     let error = prepare(input, &lambda, &metrics(0, 0), &idle(), t0()).await.unwrap_err();
     assert!(error.to_string().contains("hooks.post_traffic"), "{error}");
@@ -566,7 +581,7 @@ async fn announcing_publishes_and_never_fails_the_task() {
     let () = announce(&failing, Task::Prepare, &state).await;
     assert_eq!(*failing.0.lock().unwrap(), ["Rollout Started"]);
     // The safety net announces the restore it made.
-    let shifted = advance(state.clone(), Next::Shift, &lambda, t0()).await.unwrap();
+    let shifted = move_alias(state.clone(), Next::Shift, &lambda, t0()).await.unwrap();
     let history = History(vec![exit(5, "Shift", &serde_json::to_string(&shifted).unwrap())], "ABORTED");
     let notifier = quiet_notifier();
     safety_net(ended("ABORTED"), &history, &lambda, &notifier, t0()).await.unwrap();

@@ -8,31 +8,38 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+/// The exit codes, as `--help` prints them; README.md shows the same text (a test holds them together).
 const EXIT_CODES: &str = "Exit codes:
-  0  success: the plan is valid, the rollout started, was promoted past its gate or stopped, the status was
-     read, or (start --wait, watch) the new version was promoted
-  1  the rollout ended without promoting: rolled back, aborted, timed out, or failed; abort of an
-     execution that is not running; promote of one that is not waiting for approval
-  2  the command line is wrong
-  3  the request was refused (bad input, or the live alias does not allow it); nothing moved
+  0  done: the plan is valid; the rollout started; the status was read; a paused rollout was promoted;
+     an abort left the alias restored; (start --wait, watch) the new version was promoted
+  1  the rollout ended without promoting (rolled back, aborted, timed out, failed); an abort could not
+     restore the alias (someone else changed it); abort of an execution that is not running; promote of
+     one that is not waiting for approval
+  2  the command line is wrong, or a file it names cannot be read
+  3  the request was refused (bad input, another rollout of the alias is running, or the version was
+     rejected by its last rollout); nothing moved
   4  AWS could not be reached or refused the call (credentials, permissions, state machine ARN)
   5  what was asked for does not exist (an execution, a state machine)
-  6  --timeout passed while following a rollout that still runs (it goes on)
+  6  --timeout passed while following a rollout that still runs (it goes on; watch follows it again)";
 
-Examples:
-  canaryctl plan --input deploy/prod-rollout.json --function orders-api --version 42
+const EXAMPLES: &str = "Examples:
+  canaryctl plan --input deploy/prod-rollout.json --version 42
   canaryctl start --function orders-api --alias live --version 42 --linear 10 --interval 120 --wait
   canaryctl --region eu-west-1 -o json status orders-api-live-v42-20261130T120000Z
   canaryctl watch EXECUTION_ARN --timeout 3600
   canaryctl promote EXECUTION_ARN --full";
 
+fn after_help() -> String {
+    format!("{EXIT_CODES}\n\n{EXAMPLES}")
+}
+
 #[derive(Debug, Parser)]
-#[command(name = "canaryctl", version, about = "Canary rollouts of AWS Lambda aliases", after_help = EXIT_CODES)]
-#[command(after_long_help = EXIT_CODES)]
+#[command(name = "canaryctl", version, about = "Canary rollouts of AWS Lambda aliases", after_help = after_help())]
+#[command(after_long_help = after_help())]
 struct Cli {
     #[command(subcommand)]
     command: Command,
-    /// How results are printed, for every subcommand: text, or json for machines.
+    /// How results are printed, for every subcommand: text, or json for machines. Example: --output json
     #[arg(long, short = 'o', global = true, value_enum, default_value_t = Output::Text)]
     output: Output,
     #[command(flatten)]
@@ -54,7 +61,7 @@ enum Command {
     Watch {
         #[command(flatten)]
         target: ops::Target,
-        /// Seconds between looks.
+        /// Seconds between looks at the execution. Example: --poll-seconds 10
         #[arg(long, value_name = "SECONDS", default_value_t = 5)]
         poll_seconds: u64,
         /// Stop following after this many seconds (exit 6; the rollout goes on). Example: --timeout 3600
@@ -69,7 +76,7 @@ enum Command {
     Promote {
         #[command(flatten)]
         target: ops::Target,
-        /// Skip the remaining steps: straight to 100%.
+        /// Skip the remaining steps: straight to 100%. Example: --full
         #[arg(long)]
         full: bool,
     },
@@ -161,39 +168,39 @@ impl From<Exit> for ExitCode {
     }
 }
 
-/// A failure with the exit code it maps to.
+/// What went wrong, with the exit code it maps to (`EXIT_CODES`).
 #[derive(Debug)]
-pub struct Failure {
+pub struct CliError {
     pub code: Exit,
     pub message: String,
 }
 
-impl Failure {
+impl CliError {
     pub fn refused(message: impl Into<String>) -> Self {
-        Failure { code: Exit::Refused, message: message.into() }
+        CliError { code: Exit::Refused, message: message.into() }
     }
     pub fn aws(message: impl Into<String>) -> Self {
-        Failure { code: Exit::Aws, message: message.into() }
+        CliError { code: Exit::Aws, message: message.into() }
     }
     /// An AWS call that failed, after `what` ("could not read X"): exit 5 when what was asked for does not
     /// exist, 4 otherwise; one line that says what to do.
     pub fn from_aws(what: impl std::fmt::Display, error: &canary_aws::AwsError) -> Self {
         let code = if matches!(error, canary_aws::AwsError::NotFound(_)) { Exit::NotFound } else { Exit::Aws };
-        Failure { code, message: format!("{what}: {error}") }
+        CliError { code, message: format!("{what}: {error}") }
     }
 }
 
-pub fn read_input(path: &PathBuf) -> Result<String, Failure> {
+pub fn read_input(path: &PathBuf) -> Result<String, CliError> {
     if path.as_os_str() == "-" {
         std::io::read_to_string(std::io::stdin())
-            .map_err(|e| Failure { code: Exit::Usage, message: format!("reading standard input: {e}") })
+            .map_err(|e| CliError { code: Exit::Usage, message: format!("reading standard input: {e}") })
     } else {
         std::fs::read_to_string(path)
-            .map_err(|e| Failure { code: Exit::Usage, message: format!("reading {}: {e}", path.display()) })
+            .map_err(|e| CliError { code: Exit::Usage, message: format!("reading {}: {e}", path.display()) })
     }
 }
 
-fn plan(args: &start::RequestArgs, output: Output) -> Result<Exit, Failure> {
+fn plan(args: &start::RequestArgs, output: Output) -> Result<Exit, CliError> {
     let (_, request) = start::build_request(args)?;
     match output {
         Output::Json => {
@@ -225,5 +232,32 @@ async fn main() -> ExitCode {
             eprintln!("canaryctl: {}", failure.message);
             ExitCode::from(failure.code)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn every_flag_has_an_example_in_its_help() {
+        let cli = Cli::command();
+        let mut missing = Vec::new();
+        for subcommand in cli.get_subcommands() {
+            for arg in subcommand.get_arguments().filter(|a| !a.is_positional()) {
+                let help = arg.get_long_help().or(arg.get_help()).map(|h| h.to_string()).unwrap_or_default();
+                if !help.contains("Example: ") {
+                    missing.push(format!("{} --{}", subcommand.get_name(), arg.get_long().unwrap_or_default()));
+                }
+            }
+        }
+        assert!(missing.is_empty(), "flags without an example in their help: {missing:?}");
+    }
+
+    #[test]
+    fn the_readme_shows_the_exit_codes_the_help_prints() {
+        let readme = include_str!("../../../README.md");
+        assert!(readme.contains(EXIT_CODES), "README.md's exit codes differ from --help's (EXIT_CODES)");
     }
 }

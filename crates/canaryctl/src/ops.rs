@@ -2,14 +2,16 @@
 
 use crate::render::{ListRow, RolloutView, StatusView};
 use crate::start::{exit_code, follow};
-use crate::{AwsArgs, Exit, Failure, Output};
+use crate::{AwsArgs, CliError, Exit, Output};
 use canary_aws::{
     Aliases, EventBridgeNotifier, ExecutionControl, ExecutionHistory, ExecutionInfo, LambdaAliases,
     StepFunctionsExecutions,
 };
 use canary_core::Rollout;
+use canary_core::asl::ErrorName;
 use canary_core::execution::{ExecutionStatus, interpret};
 use canary_core::rollout::Decision;
+use canary_core::safety_net::{Action, Handled};
 use canary_functions::ControllerError;
 use chrono::Utc;
 use clap::Args;
@@ -31,7 +33,7 @@ pub struct Target {
 }
 
 /// The execution ARN of a name or ARN: `arn:...:stateMachine:M` + `NAME` -> `arn:...:execution:M:NAME`.
-pub fn execution_arn(execution: &str, state_machine_arn: Option<&str>) -> Result<String, Failure> {
+pub fn execution_arn(execution: &str, state_machine_arn: Option<&str>) -> Result<String, CliError> {
     if execution.starts_with("arn:") {
         return Ok(execution.to_string());
     }
@@ -39,7 +41,7 @@ pub fn execution_arn(execution: &str, state_machine_arn: Option<&str>) -> Result
         Some(machine) if machine.contains(":stateMachine:") => {
             Ok(format!("{}:{execution}", machine.replacen(":stateMachine:", ":execution:", 1)))
         }
-        _ => Err(Failure {
+        _ => Err(CliError {
             code: Exit::Usage,
             message: format!("{execution} is a name: give --state-machine-arn (or the execution's ARN)"),
         }),
@@ -51,18 +53,15 @@ async fn executions(aws: &AwsArgs, arn: &str) -> StepFunctionsExecutions {
 }
 
 /// The last rollout state an execution's history holds (read newest first).
-pub async fn last_state(executions: &dyn ExecutionHistory, arn: &str) -> Result<Option<Rollout>, Failure> {
-    let is_state = |output: &str| serde_json::from_str::<Rollout>(output).is_ok();
-    let output = executions
-        .newest_state_output(arn, &is_state)
+pub async fn last_state(executions: &dyn ExecutionHistory, arn: &str) -> Result<Option<Rollout>, CliError> {
+    canary_aws::last_rollout_state(executions, arn)
         .await
-        .map_err(|e| Failure::from_aws(format!("could not read {arn}"), &e))?;
-    Ok(output.and_then(|o| serde_json::from_str(&o).ok()))
+        .map_err(|e| CliError::from_aws(format!("could not read {arn}"), &e))
 }
 
 /// What `status` reports of an execution: where the rollout stands, or how it ended.
-pub async fn status_of(executions: &dyn ExecutionHistory, arn: &str) -> Result<StatusView, Failure> {
-    let info = executions.describe(arn).await.map_err(|e| Failure::from_aws(format!("could not read {arn}"), &e))?;
+pub async fn status_of(executions: &dyn ExecutionHistory, arn: &str) -> Result<StatusView, CliError> {
+    let info = executions.describe(arn).await.map_err(|e| CliError::from_aws(format!("could not read {arn}"), &e))?;
     let result = interpret(info.status, info.output.as_deref(), info.error.as_deref(), info.cause.as_deref());
     let finished_at = result.report.as_ref().map(|r| r.finished_at);
     let rollout = last_state(executions, arn).await?.map(|state| RolloutView::of(&state, finished_at, Utc::now()));
@@ -78,7 +77,7 @@ pub async fn status_of(executions: &dyn ExecutionHistory, arn: &str) -> Result<S
     })
 }
 
-pub async fn status(target: Target) -> Result<Exit, Failure> {
+pub async fn status(target: Target) -> Result<Exit, CliError> {
     let arn = execution_arn(&target.execution, target.state_machine_arn.as_deref())?;
     let status = status_of(&executions(&target.aws, &arn).await, &arn).await?;
     match target.output {
@@ -88,7 +87,7 @@ pub async fn status(target: Target) -> Result<Exit, Failure> {
     Ok(Exit::Success)
 }
 
-pub async fn watch(target: Target, poll_seconds: u64, timeout: Option<u64>) -> Result<Exit, Failure> {
+pub async fn watch(target: Target, poll_seconds: u64, timeout: Option<u64>) -> Result<Exit, CliError> {
     let arn = execution_arn(&target.execution, target.state_machine_arn.as_deref())?;
     let executions = executions(&target.aws, &arn).await;
     let output = target.output;
@@ -123,13 +122,13 @@ pub struct ListArgs {
     /// The controller's state machine. Example: --state-machine-arn arn:aws:states:eu-west-1:123456789012:stateMachine:canary-rollout-prod
     #[arg(long, env = "CANARY_STATE_MACHINE_ARN", value_name = "ARN")]
     pub state_machine_arn: String,
-    /// Only rollouts of this function.
+    /// Only rollouts of this function. Example: --function orders-api
     #[arg(long)]
     pub function: Option<String>,
-    /// Only rollouts of this alias.
+    /// Only rollouts of this alias. Example: --alias live
     #[arg(long)]
     pub alias: Option<String>,
-    /// How many of the most recent executions to look at.
+    /// How many of the most recent executions to look at. Example: --max 50
     #[arg(long, default_value_t = 20)]
     pub max: i32,
     #[arg(skip)]
@@ -138,18 +137,18 @@ pub struct ListArgs {
     pub aws: AwsArgs,
 }
 
-pub async fn list(args: ListArgs) -> Result<Exit, Failure> {
+pub async fn list(args: ListArgs) -> Result<Exit, CliError> {
     let executions = executions(&args.aws, &args.state_machine_arn).await;
     let recent = executions
         .recent(&args.state_machine_arn, args.max)
         .await
-        .map_err(|e| Failure::from_aws("could not list executions", &e))?;
+        .map_err(|e| CliError::from_aws("could not list executions", &e))?;
     let mut rows = Vec::new();
     for execution in recent {
         let info = executions
             .describe(&execution.arn)
             .await
-            .map_err(|e| Failure::from_aws(format!("could not read {}", execution.arn), &e))?;
+            .map_err(|e| CliError::from_aws(format!("could not read {}", execution.arn), &e))?;
         let input: Value = info.input.as_deref().and_then(|i| serde_json::from_str(i).ok()).unwrap_or(Value::Null);
         let request = canary_core::parse_request(&input).ok();
         let (function, alias, version) = request
@@ -186,19 +185,19 @@ pub async fn list(args: ListArgs) -> Result<Exit, Failure> {
     Ok(Exit::Success)
 }
 
-pub async fn promote(target: Target, full: bool) -> Result<Exit, Failure> {
+pub async fn promote(target: Target, full: bool) -> Result<Exit, CliError> {
     let arn = execution_arn(&target.execution, target.state_machine_arn.as_deref())?;
     let executions = executions(&target.aws, &arn).await;
     let token =
-        executions.approval_token(&arn).await.map_err(|e| Failure::from_aws(format!("could not read {arn}"), &e))?;
+        executions.approval_token(&arn).await.map_err(|e| CliError::from_aws(format!("could not read {arn}"), &e))?;
     let Some(token) = token else {
-        return Err(Failure { code: Exit::NotPromoted, message: format!("{arn} is not waiting for approval") });
+        return Err(CliError { code: Exit::NotPromoted, message: format!("{arn} is not waiting for approval") });
     };
     let decision = if full { Decision::PromoteFull } else { Decision::Promote };
     executions
         .answer(&token, Ok(decision.answer().to_string()))
         .await
-        .map_err(|e| Failure::from_aws("could not answer the approval gate", &e))?;
+        .map_err(|e| CliError::from_aws("could not answer the approval gate", &e))?;
     let message = if full { "promoted: straight to 100%" } else { "promoted: on to the next step" };
     match target.output {
         Output::Json => println!("{}", json!({"execution_arn": arn, "decision": decision, "message": message})),
@@ -216,34 +215,37 @@ const ABORT_WAIT: Duration = Duration::from_secs(300);
 /// net does, with the same conditional rollback: a write of the stopped execution still in flight then
 /// fails, since the restore released the alias's lock. Exit 0: restored (or nothing had moved); 1: the
 /// alias could not be restored (changed by someone else); 4: AWS refused a call.
-pub async fn abort(target: Target) -> Result<Exit, Failure> {
+pub async fn abort(target: Target) -> Result<Exit, CliError> {
     let arn = execution_arn(&target.execution, target.state_machine_arn.as_deref())?;
     let config = target.aws.config_for(&arn).await;
     let executions = StepFunctionsExecutions::from_config(&config);
     let aliases = LambdaAliases::from_config(&config);
-    let info = executions.describe(&arn).await.map_err(|e| Failure::from_aws(format!("could not read {arn}"), &e))?;
+    let info = executions.describe(&arn).await.map_err(|e| CliError::from_aws(format!("could not read {arn}"), &e))?;
     if info.status != ExecutionStatus::Running {
-        return Err(Failure {
+        return Err(CliError {
             code: Exit::NotPromoted,
             message: format!("{} is not running: it ended {}", info.name, info.status),
         });
     }
     let token =
-        executions.approval_token(&arn).await.map_err(|e| Failure::from_aws(format!("could not read {arn}"), &e))?;
+        executions.approval_token(&arn).await.map_err(|e| CliError::from_aws(format!("could not read {arn}"), &e))?;
     let last = last_state(&executions, &arn).await?;
     let (message, restored) = if let Some(token) = token {
         // Waiting at a gate: failing its task lets the state machine roll back by itself.
-        let answer = Err((canary_core::rollout::ABORTED_ERROR.to_string(), "aborted with canaryctl abort".to_string()));
-        executions.answer(&token, answer).await.map_err(|e| Failure::from_aws("could not answer the gate", &e))?;
+        let answer = Err((
+            canary_core::asl::ErrorName::Aborted.as_str().to_string(),
+            "aborted with canaryctl abort".to_string(),
+        ));
+        executions.answer(&token, answer).await.map_err(|e| CliError::from_aws("could not answer the gate", &e))?;
         let ended = wait_until_ended(&executions, &arn).await?;
         let result = interpret(ended.status, ended.output.as_deref(), ended.error.as_deref(), ended.cause.as_deref());
-        let restored = ended.error.as_deref() == Some("RolledBack");
+        let restored = ended.error.as_deref() == Some(ErrorName::RolledBack.as_str());
         (format!("aborted at the approval gate; the rollout ended {}", result.outcome), restored)
     } else {
         executions
             .stop(&arn, "aborted with canaryctl abort")
             .await
-            .map_err(|e| Failure::from_aws(format!("could not stop {arn}"), &e))?;
+            .map_err(|e| CliError::from_aws(format!("could not stop {arn}"), &e))?;
         let notifier = EventBridgeNotifier::from_config(&config);
         match canary_functions::restore_ended(
             &arn,
@@ -255,11 +257,13 @@ pub async fn abort(target: Target) -> Result<Exit, Failure> {
         )
         .await
         {
-            Ok(result) if result["action"] == "restored" => ("stopped; the alias was restored".to_string(), true),
-            Ok(result) => (format!("stopped; {}", result["reason"].as_str().unwrap_or("nothing to restore")), true),
+            Ok(Handled { action: Action::Restored { .. }, .. }) => {
+                ("stopped; the alias was restored".to_string(), true)
+            }
+            Ok(Handled { action: Action::None { reason }, .. }) => (format!("stopped; {reason}"), true),
             Err(ControllerError::AliasChangedConcurrently(why)) => (format!("stopped, but not restored: {why}"), false),
             Err(other) => {
-                return Err(Failure::aws(format!(
+                return Err(CliError::aws(format!(
                     "stopped, but the alias could not be restored: {other}; the safety net retries it"
                 )));
             }
@@ -270,7 +274,7 @@ pub async fn abort(target: Target) -> Result<Exit, Failure> {
         Some(state) => aliases
             .get_alias(&state.request.function, &state.request.alias)
             .await
-            .map_err(|e| Failure::from_aws("could not read the alias", &e))?
+            .map_err(|e| CliError::from_aws("could not read the alias", &e))?
             .map(|a| a.routing),
         None => None,
     };
@@ -286,16 +290,16 @@ pub async fn abort(target: Target) -> Result<Exit, Failure> {
 }
 
 /// Polls an execution until it is no longer running, for at most [`ABORT_WAIT`].
-async fn wait_until_ended(executions: &dyn ExecutionHistory, arn: &str) -> Result<ExecutionInfo, Failure> {
+async fn wait_until_ended(executions: &dyn ExecutionHistory, arn: &str) -> Result<ExecutionInfo, CliError> {
     let deadline = std::time::Instant::now() + ABORT_WAIT;
     loop {
         let info =
-            executions.describe(arn).await.map_err(|e| Failure::from_aws(format!("could not read {arn}"), &e))?;
+            executions.describe(arn).await.map_err(|e| CliError::from_aws(format!("could not read {arn}"), &e))?;
         if info.status != ExecutionStatus::Running {
             return Ok(info);
         }
         if std::time::Instant::now() > deadline {
-            return Err(Failure {
+            return Err(CliError {
                 code: Exit::NotPromoted,
                 message: format!("{arn} still runs {} s after the abort", ABORT_WAIT.as_secs()),
             });
@@ -373,7 +377,8 @@ mod tests {
             view.to_string(),
             "deploy-42: running\n  orders:live from version 41 to 42, step 1 of 4\n  alias routes 41 (70%) + 42 (30%); \
              elapsed 4m10s\n  new version: 120 invocations, 1 error (0.833%), p99 210.0 ms\n  old version: 280 invocations, 2 \
-             errors (0.714%), p99 200.0 ms\n  approval gates: before 30% (passed), before 60% (ahead)"
+             errors (0.714%), p99 200.0 ms\n  approval gates: before 30% (passed), before 60% (ahead)\n  next: await_approval before \
+             60%: canaryctl promote deploy-42 [--full], or canaryctl abort deploy-42"
         );
         let json = serde_json::to_value(&view).unwrap();
         assert_eq!(
@@ -381,6 +386,10 @@ mod tests {
             (Some(1), Some(4), Some(30.0))
         );
         assert_eq!(json["routing"]["additional_version_weights"]["42"], 0.3);
+        assert_eq!(
+            (json["next"].as_str(), json["paused_before_percent"].as_f64()),
+            (Some("await_approval"), Some(60.0))
+        );
         assert_eq!((json["elapsed_seconds"].as_i64(), json["figures"]["new"]["errors"].as_u64()), (Some(250), Some(1)));
         assert_eq!(
             json["gates"],

@@ -1,5 +1,6 @@
 //! What `canaryctl` prints: plans, progress lines and results, as text for people and JSON for machines.
 
+use canary_core::asl::State;
 use canary_core::execution::{ExecutionOutcome, ExecutionStatus};
 use canary_core::rollout::percent_text;
 use canary_core::{Check, Next, Rollout, RolloutRequest, Verdict};
@@ -98,11 +99,12 @@ pub fn plan_text(request: &RolloutRequest) -> String {
 fn check_text(check: &Check) -> Option<String> {
     use canary_core::health::Signal;
     match check.signal {
+        Signal::Baseline if check.skipped => Some("old version idle".to_string()),
         Signal::Baseline => Some(match check.p_value {
             Some(p) => format!("old version {} (p = {p:.3})", percent_text(check.threshold * 100.0)),
-            None => "old version idle".to_string(),
+            None => format!("old version {}", percent_text(check.threshold * 100.0)),
         }),
-        Signal::LatencyP99 if check.message.starts_with("no p99") => Some("p99 not compared".into()),
+        Signal::LatencyP99 if check.skipped => Some("p99 not compared".into()),
         Signal::LatencyP99 => Some(format!("p99 {:+.1}%", check.value * 100.0)),
         Signal::Alarm if check.value > 0.0 && check.passed => Some(check.message.clone()),
         Signal::Alarm | Signal::ErrorRate | Signal::Invocations | Signal::Hook | Signal::Error => None,
@@ -114,8 +116,8 @@ pub fn progress_line(state_name: &str, output: Option<&str>) -> Option<String> {
     let rollout: Rollout = serde_json::from_str(output?).ok()?;
     let count = rollout.step_count;
     let number = rollout.step.map_or(0, |s| s + 1);
-    match state_name {
-        "Prepare" => Some(format!(
+    match state_name.parse::<State>().ok()? {
+        State::Prepare => Some(format!(
             "prepared: {}:{} from version {} to {} in {count} step{}",
             rollout.request.function,
             rollout.request.alias,
@@ -123,7 +125,7 @@ pub fn progress_line(state_name: &str, output: Option<&str>) -> Option<String> {
             rollout.request.version,
             if count == 1 { "" } else { "s" }
         )),
-        "Shift" | "Promote" => Some(format!(
+        State::Shift | State::Promote => Some(format!(
             "step {number}/{count}: alias routes {}{}",
             rollout.expected_routing(),
             if rollout.next == Next::Hold {
@@ -132,7 +134,7 @@ pub fn progress_line(state_name: &str, output: Option<&str>) -> Option<String> {
                 String::new()
             }
         )),
-        "CheckHealth" => {
+        State::CheckHealth => {
             let record = rollout.history.last()?;
             let figures = record.figures.as_ref().map(|f| {
                 let errors = f.new.errors;
@@ -165,11 +167,11 @@ pub fn progress_line(state_name: &str, output: Option<&str>) -> Option<String> {
                 _ => format!("step {number}/{count} healthy: {figures}"),
             })
         }
-        "PreTraffic" | "PostTraffic" => rollout.hooks_run.last().map(|h| {
+        State::PreTraffic | State::PostTraffic => rollout.hooks_run.last().map(|h| {
             let verdict = if h.passed { "passed" } else { "failed" };
             format!("{} hook {} {verdict}: {}", h.hook.as_str().replace('_', "-"), h.function, h.message)
         }),
-        "Rollback" => rollout.report.map(|r| format!("rolled back: alias routes {}", r.routing)),
+        State::Rollback => rollout.report.map(|r| format!("rolled back: alias routes {}", r.routing)),
         _ => None,
     }
 }
@@ -332,6 +334,9 @@ pub struct RolloutView {
     /// Every approval gate, and whether it was passed.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub gates: Vec<GateView>,
+    /// The percentage the rollout is paused before, while it waits at an approval gate.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub paused_before_percent: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_step: Option<canary_core::rollout::StepRecord>,
 }
@@ -349,12 +354,7 @@ impl RolloutView {
         now: chrono::DateTime<chrono::Utc>,
     ) -> Self {
         let routing = state.expected_routing();
-        let version = &state.request.version;
-        let weight = if &routing.function_version == version {
-            100.0
-        } else {
-            routing.additional_version_weights.get(version).map_or(0.0, |w| w * 100.0)
-        };
+        let weight = routing.percent_of(&state.request.version);
         let record = state.history.last();
         let next_check_at = (state.next == Next::Hold && finished_at.is_none())
             .then(|| record.and_then(|r| r.checked_at.or(Some(r.started_at))))
@@ -379,7 +379,7 @@ impl RolloutView {
             function: state.request.function.clone(),
             alias: state.request.alias.clone(),
             old_version: state.old_version.clone(),
-            new_version: version.clone(),
+            new_version: state.request.version.clone(),
             step: state.step.map_or(0, |s| s + 1),
             step_count: state.step_count,
             routing,
@@ -389,6 +389,8 @@ impl RolloutView {
             next_check_at,
             figures: record.and_then(|r| r.figures.clone()),
             gates,
+            paused_before_percent: (state.next == Next::AwaitApproval && finished_at.is_none())
+                .then(|| schedule.step(state.next_index()).percent),
             last_step: record.cloned(),
         }
     }
@@ -436,6 +438,19 @@ impl std::fmt::Display for StatusView {
                     })
                     .collect();
                 write!(f, "\n  approval gates: {}", gates.join(", "))?;
+            }
+            let running = self.status == ExecutionStatus::Running;
+            match r.paused_before_percent {
+                Some(percent) if running => write!(
+                    f,
+                    "\n  next: {} before {}: canaryctl promote {name} [--full], or canaryctl abort {name}",
+                    r.next.as_str(),
+                    percent_text(percent),
+                    name = self.name
+                )?,
+                // A held step says when it is checked next, above.
+                _ if running && r.next != Next::Hold => write!(f, "\n  next: {}", r.next.as_str())?,
+                _ => {}
             }
         }
         if let Some(message) = &self.message {

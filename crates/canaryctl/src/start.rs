@@ -1,6 +1,6 @@
 //! `canaryctl start`: build the request from a file and flags, check it, start it, and follow it.
 
-use crate::{AwsArgs, Exit, Failure, Output, read_input, render};
+use crate::{AwsArgs, CliError, Exit, Output, read_input, render};
 use canary_aws::{ExecutionControl, ExecutionHistory, Executions, StepFunctionsExecutions};
 use canary_core::execution::{ExecutionOutcome, ExecutionResult, ExecutionStatus, interpret};
 use canary_core::{RolloutRequest, parse_request};
@@ -26,19 +26,23 @@ pub struct RequestArgs {
     /// The published version to roll out. Example: --version 42
     #[arg(long = "version", value_name = "VERSION")]
     pub new_version: Option<String>,
-    /// Linear strategy: this percent more at every step (a percent, 0 < p < 100). Example: --linear 10
+    /// Linear strategy: this percent more at every step (0 < p <= 100; 100 moves all traffic in one step).
+    /// Example: --linear 10
     #[arg(long, value_name = "PERCENT", conflicts_with_all = ["canary", "all_at_once", "bake"])]
     pub linear: Option<f64>,
-    /// Seconds each linear step is held (default 60). Example: --linear 10 --interval 120
-    #[arg(long, value_name = "SECONDS", requires = "linear")]
+    /// Seconds each linear step is held (default 60); alone, it changes the interval of the file's linear
+    /// strategy. Example: --linear 10 --interval 120
+    #[arg(long, value_name = "SECONDS", conflicts_with_all = ["canary", "all_at_once", "bake"])]
     pub interval: Option<u64>,
-    /// Canary strategy: this percent first, held --bake seconds, then 100%. Example: --canary 5 --bake 600
-    #[arg(long, value_name = "PERCENT", requires = "bake", conflicts_with = "all_at_once")]
+    /// Canary strategy: this percent first, held --bake seconds (or the file's canary bake), then 100%.
+    /// Example: --canary 5 --bake 600
+    #[arg(long, value_name = "PERCENT", conflicts_with = "all_at_once")]
     pub canary: Option<f64>,
-    /// Seconds the canary (or all-at-once) step is watched. Example: --all-at-once --bake 300
+    /// Seconds the canary (or all-at-once) step is watched; alone, it changes the bake of the file's canary or
+    /// all_at_once strategy. Example: --all-at-once --bake 300
     #[arg(long, value_name = "SECONDS")]
     pub bake: Option<u64>,
-    /// Straight to 100%, watched for --bake seconds if given.
+    /// Straight to 100%, watched for --bake seconds if given. Example: --all-at-once --bake 300
     #[arg(long)]
     pub all_at_once: bool,
     /// The new version's highest acceptable error rate, a fraction from 0 to 1 (not a percent).
@@ -58,9 +62,95 @@ pub struct RequestArgs {
     /// instead of at the end of the hold (60 matches CloudWatch's resolution). Example: --check-interval 60
     #[arg(long, value_name = "SECONDS")]
     pub check_interval: Option<u64>,
-    /// Turn health checks off: every step passes.
+    /// Turn health checks off: every step passes. Example: --linear 50 --interval 60 --no-health-check
     #[arg(long, conflicts_with_all = ["max_error_rate", "min_invocations", "no_data", "check_interval"])]
     pub no_health_check: bool,
+}
+
+impl RequestArgs {
+    /// Whether any flag changes the request (beyond naming its file).
+    fn changes_anything(&self) -> bool {
+        let RequestArgs {
+            input: _,
+            function,
+            alias,
+            new_version,
+            linear,
+            interval,
+            canary,
+            bake,
+            all_at_once,
+            max_error_rate,
+            min_invocations,
+            no_data,
+            metrics_delay,
+            check_interval,
+            no_health_check,
+        } = self;
+        function.is_some()
+            || alias.is_some()
+            || new_version.is_some()
+            || linear.is_some()
+            || interval.is_some()
+            || canary.is_some()
+            || bake.is_some()
+            || *all_at_once
+            || max_error_rate.is_some()
+            || min_invocations.is_some()
+            || no_data.is_some()
+            || metrics_delay.is_some()
+            || check_interval.is_some()
+            || *no_health_check
+    }
+
+    /// The strategy the flags ask for, on top of the file's (`file`, the request's `strategy` object if it
+    /// has one): a whole strategy (`--linear`, `--canary`, `--all-at-once`), or one of the file's numbers
+    /// changed (`--interval` alone, `--bake` alone). `None` leaves the file's strategy as it is. A flag that
+    /// has nothing to change is refused, never dropped.
+    fn strategy(&self, file: Option<&Value>) -> Result<Option<Value>, CliError> {
+        let from_file = |kind: &str, field: &str| file.and_then(|s| s.get(kind)).and_then(|k| k.get(field)).cloned();
+        let usage = |message: &str| CliError { code: Exit::Usage, message: message.to_string() };
+        if let Some(percent) = self.linear {
+            let interval = self.interval.map(|i| json!(i)).or_else(|| from_file("linear", "interval_seconds"));
+            return Ok(Some(
+                json!({"linear": {"percent": percent, "interval_seconds": interval.unwrap_or(json!(60))}}),
+            ));
+        }
+        if let Some(percent) = self.canary {
+            let bake = self.bake.map(|b| json!(b)).or_else(|| from_file("canary", "bake_seconds")).ok_or_else(|| {
+                usage("--canary needs --bake SECONDS (how long the canary step is watched), or a file whose canary gives bake_seconds")
+            })?;
+            return Ok(Some(json!({"canary": {"percent": percent, "bake_seconds": bake}})));
+        }
+        if self.all_at_once {
+            let bake = self.bake.map(|b| json!(b)).or_else(|| from_file("all_at_once", "bake_seconds"));
+            return Ok(Some(json!({"all_at_once": bake.map_or(json!({}), |b| json!({"bake_seconds": b}))})));
+        }
+        let mut changed = file.cloned();
+        if let Some(interval) = self.interval {
+            let linear = changed.as_mut().and_then(|s| s.get_mut("linear")).and_then(Value::as_object_mut);
+            let linear = linear.ok_or_else(|| {
+                usage(
+                    "--interval changes a linear strategy: give --linear PERCENT too, or a file with a linear strategy",
+                )
+            })?;
+            linear.insert("interval_seconds".into(), json!(interval));
+        }
+        if let Some(bake) = self.bake {
+            let baked = changed.as_mut().and_then(|s| {
+                let kind = if s.get("canary").is_some() { "canary" } else { "all_at_once" };
+                s.get_mut(kind).and_then(Value::as_object_mut)
+            });
+            let baked = baked.ok_or_else(|| {
+                usage(
+                    "--bake changes a canary or all_at_once strategy: give --canary PERCENT or --all-at-once too, or \
+                     a file with one of them",
+                )
+            })?;
+            baked.insert("bake_seconds".into(), json!(bake));
+        }
+        Ok(changed.filter(|_| self.interval.is_some() || self.bake.is_some()))
+    }
 }
 
 #[derive(Debug, Clone, Args)]
@@ -71,19 +161,23 @@ pub struct StartArgs {
     #[arg(long, env = "CANARY_STATE_MACHINE_ARN", value_name = "ARN")]
     pub state_machine_arn: String,
     /// The execution's name (unique per state machine for 90 days; default: function-alias-vVERSION-time).
+    /// Example: --name orders-api-release-2026-12-03
     #[arg(long)]
     pub name: Option<String>,
     /// Follow the rollout to its end; the exit code then says whether the new version was promoted.
+    /// Example: --wait
     #[arg(long)]
     pub wait: bool,
-    /// With --wait: stop following after this many seconds (exit 6; the rollout goes on). Example: --timeout 3600
+    /// With --wait: stop following after this many seconds (exit 6; the rollout goes on).
+    /// Example: --wait --timeout 3600
     #[arg(long, value_name = "SECONDS", requires = "wait")]
     pub timeout: Option<u64>,
     /// Roll out a version even though its last rollout to this alias was rolled back or aborted (without
     /// it, such a version is refused: a pipeline that runs again must not bring a rejected version back).
+    /// Example: --retry-rejected
     #[arg(long)]
     pub retry_rejected: bool,
-    /// Seconds between looks at a followed execution.
+    /// Seconds between looks at a followed execution. Example: --wait --poll-seconds 10
     #[arg(long, value_name = "SECONDS", default_value_t = 5)]
     pub poll_seconds: u64,
     #[arg(skip)]
@@ -92,36 +186,32 @@ pub struct StartArgs {
     pub aws: AwsArgs,
 }
 
-/// The request: the file's fields, then the flags on top; as sent (JSON) and as checked.
-pub fn build_request(args: &RequestArgs) -> Result<(Value, RolloutRequest), Failure> {
+/// The request: the file's fields, then the flags on top; as sent (JSON) and as checked. A file in the
+/// legacy form is sent as it is, or, when flags change it, in the canonical form it means.
+pub fn build_request(args: &RequestArgs) -> Result<(Value, RolloutRequest), CliError> {
     let mut request = match &args.input {
         Some(path) => {
             let text = read_input(path)?;
             canary_core::request::read_request_json(&text)
-                .map_err(|refusal| Failure::refused(format!("{}: {refusal}", path.display())))?
+                .map_err(|refusal| CliError::refused(format!("{}: {refusal}", path.display())))?
         }
         None => Value::Object(Map::new()),
     };
+    if canary_core::request::is_legacy(&request) && args.changes_anything() {
+        let checked = parse_request(&request).map_err(|refusal| CliError::refused(refusal.to_string()))?;
+        request = serde_json::to_value(checked).expect("requests serialise");
+    }
     let Some(object) = request.as_object_mut() else {
         // Not an object: the core's refusal names the input and says what a request looks like.
         let refusal = parse_request(&request).err().map(|r| r.to_string());
-        return Err(Failure::refused(refusal.unwrap_or_else(|| "the request must be a JSON object".into())));
+        return Err(CliError::refused(refusal.unwrap_or_else(|| "the request must be a JSON object".into())));
     };
     for (key, value) in [("function", &args.function), ("alias", &args.alias), ("version", &args.new_version)] {
         if let Some(value) = value {
             object.insert(key.into(), json!(value));
         }
     }
-    let strategy = if let Some(percent) = args.linear {
-        Some(json!({"linear": {"percent": percent, "interval_seconds": args.interval.unwrap_or(60)}}))
-    } else if let Some(percent) = args.canary {
-        Some(json!({"canary": {"percent": percent, "bake_seconds": args.bake}}))
-    } else if args.all_at_once {
-        Some(json!({"all_at_once": args.bake.map_or(json!({}), |b| json!({"bake_seconds": b}))}))
-    } else {
-        None
-    };
-    if let Some(strategy) = strategy {
+    if let Some(strategy) = args.strategy(object.get("strategy"))? {
         object.insert("strategy".into(), strategy);
     }
     let health = [
@@ -137,11 +227,11 @@ pub fn build_request(args: &RequestArgs) -> Result<(Value, RolloutRequest), Fail
             let entry = object.entry("health").or_insert_with(|| json!({}));
             entry
                 .as_object_mut()
-                .ok_or_else(|| Failure::refused("health: must be an object"))?
+                .ok_or_else(|| CliError::refused("health: must be an object"))?
                 .insert(key.into(), value);
         }
     }
-    let checked = parse_request(&request).map_err(|refusal| Failure::refused(refusal.to_string()))?;
+    let checked = parse_request(&request).map_err(|refusal| CliError::refused(refusal.to_string()))?;
     Ok((request, checked))
 }
 
@@ -155,7 +245,7 @@ pub fn default_name(request: &RolloutRequest, now: chrono::DateTime<chrono::Utc>
     format!("{}{stamp}", &name[..name.len().min(80 - stamp.len())])
 }
 
-pub async fn run(args: StartArgs) -> Result<Exit, Failure> {
+pub async fn run(args: StartArgs) -> Result<Exit, CliError> {
     let (request, checked) = build_request(&args.request)?;
     let name = args.name.clone().unwrap_or_else(|| default_name(&checked, chrono::Utc::now()));
     let config = args.aws.config_for(&args.state_machine_arn).await;
@@ -165,18 +255,18 @@ pub async fn run(args: StartArgs) -> Result<Exit, Failure> {
     let running = executions
         .running(&args.state_machine_arn)
         .await
-        .map_err(|e| Failure::from_aws("could not list running rollouts", &e))?;
+        .map_err(|e| CliError::from_aws("could not list running rollouts", &e))?;
     canary_core::concurrency::refuse_if_alias_busy(&checked, None, chrono::Utc::now(), &running)
-        .map_err(|refusal| Failure::refused(refusal.to_string()))?;
+        .map_err(|refusal| CliError::refused(refusal.to_string()))?;
     if !args.retry_rejected {
         let finished = finished_rollouts(&executions, &args.state_machine_arn, &checked).await?;
         canary_core::concurrency::refuse_if_rejected(&checked, &finished)
-            .map_err(|refusal| Failure::refused(refusal.to_string()))?;
+            .map_err(|refusal| CliError::refused(refusal.to_string()))?;
     }
     let arn = executions
         .start(&args.state_machine_arn, Some(&name), &request.to_string())
         .await
-        .map_err(|e| Failure::from_aws("could not start the rollout", &e))?;
+        .map_err(|e| CliError::from_aws("could not start the rollout", &e))?;
     if !args.wait {
         match args.output {
             Output::Json => println!("{}", json!({"execution_arn": arn})),
@@ -201,14 +291,15 @@ async fn finished_rollouts(
     executions: &dyn Executions,
     state_machine_arn: &str,
     request: &RolloutRequest,
-) -> Result<Vec<canary_core::concurrency::FinishedExecution>, Failure> {
+) -> Result<Vec<canary_core::concurrency::FinishedExecution>, CliError> {
     let recent = executions
         .recent(state_machine_arn, RECENT_EXECUTIONS)
         .await
-        .map_err(|e| Failure::from_aws("could not list recent rollouts", &e))?;
+        .map_err(|e| CliError::from_aws("could not list recent rollouts", &e))?;
     let mut finished = Vec::new();
     for execution in recent.iter().filter(|e| e.status != ExecutionStatus::Running) {
-        let info = executions.describe(&execution.arn).await.map_err(|e| Failure::from_aws("could not read it", &e))?;
+        let info =
+            executions.describe(&execution.arn).await.map_err(|e| CliError::from_aws("could not read it", &e))?;
         let outcome = interpret(info.status, info.output.as_deref(), info.error.as_deref(), info.cause.as_deref());
         finished.push(canary_core::concurrency::FinishedExecution {
             name: info.name,
@@ -229,14 +320,14 @@ pub async fn follow(
     poll: Duration,
     timeout: Option<Duration>,
     mut on_line: impl FnMut(String),
-) -> Result<ExecutionResult, Failure> {
+) -> Result<ExecutionResult, CliError> {
     let mut seen = HashSet::new();
     let deadline = timeout.map(|t| std::time::Instant::now() + t);
     loop {
         let info =
-            executions.describe(arn).await.map_err(|e| Failure::from_aws(format!("could not read {arn}"), &e))?;
+            executions.describe(arn).await.map_err(|e| CliError::from_aws(format!("could not read {arn}"), &e))?;
         let exits =
-            executions.state_exits(arn).await.map_err(|e| Failure::from_aws(format!("could not read {arn}"), &e))?;
+            executions.state_exits(arn).await.map_err(|e| CliError::from_aws(format!("could not read {arn}"), &e))?;
         for exit in exits {
             if seen.insert(exit.event_id)
                 && let Some(line) = render::progress_line(&exit.state_name, exit.output.as_deref())
@@ -248,7 +339,7 @@ pub async fn follow(
             return Ok(interpret(info.status, info.output.as_deref(), info.error.as_deref(), info.cause.as_deref()));
         }
         if deadline.is_some_and(|d| std::time::Instant::now() + poll > d) {
-            return Err(Failure {
+            return Err(CliError {
                 code: Exit::StillRunning,
                 message: format!(
                     "{arn} is still running after {} s; it goes on (canaryctl watch {arn} follows it again)",
@@ -345,9 +436,9 @@ mod tests {
         let (at_once, _) =
             build_request(&args(&["--function", "f", "--alias", "a", "--version", "2", "--all-at-once"])).unwrap();
         assert_eq!(at_once["strategy"], json!({"all_at_once": {}}));
-        let failure = build_request(&args(&["--function", "f", "--alias", "a"])).unwrap_err();
-        assert_eq!(failure.code, Exit::Refused);
-        assert!(failure.message.contains("version: is missing"), "{}", failure.message);
+        let error = build_request(&args(&["--function", "f", "--alias", "a"])).unwrap_err();
+        assert_eq!(error.code, Exit::Refused);
+        assert!(error.message.contains("version: is missing"), "{}", error.message);
     }
 
     #[tokio::test]
@@ -385,13 +476,48 @@ mod tests {
             &["--linear", "10", "--bake", "60"][..],
             &["--linear", "10", "--canary", "5", "--bake", "60"],
             &["--canary", "5", "--bake", "60", "--all-at-once"],
-            &["--interval", "60"],
             &["--no-health-check", "--max-error-rate", "0.1"],
             &["--no-data", "maybe"],
         ] {
             let error = Wrapper::try_parse_from(base.iter().chain(conflict)).unwrap_err();
             assert_eq!(error.exit_code(), 2, "{conflict:?}");
         }
+    }
+
+    #[test]
+    fn a_strategy_flag_alone_changes_the_files_strategy_or_is_refused() {
+        let file = |name: &str| format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
+        let linear = file("linear.json");
+        let (request, _) = build_request(&args(&["--input", &linear, "--interval", "300"])).unwrap();
+        assert_eq!(request["strategy"]["linear"]["interval_seconds"], 300, "--interval alone changes the file's");
+        assert_eq!(request["strategy"]["linear"]["percent"], 10, "and keeps its percent");
+        let (request, _) = build_request(&args(&["--input", &linear, "--canary", "5", "--bake", "60"])).unwrap();
+        assert_eq!(request["strategy"], json!({"canary": {"percent": 5.0, "bake_seconds": 60}}));
+        let base = ["--function", "f", "--alias", "a", "--version", "2"];
+        for (extra, named) in [
+            (&["--interval", "60"][..], "--interval"),
+            (&["--bake", "60"], "--bake"),
+            (&["--canary", "5"], "--canary needs --bake"),
+            (&["--input", &linear, "--bake", "60"], "--bake"),
+        ] {
+            let error = build_request(&args(&[&base[..], extra].concat())).unwrap_err();
+            assert_eq!(error.code, Exit::Usage, "{extra:?}");
+            assert!(error.message.contains(named), "{extra:?}: {}", error.message);
+        }
+        let (request, _) = build_request(&args(&[&base[..], &["--all-at-once", "--bake", "30"]].concat())).unwrap();
+        assert_eq!(request["strategy"], json!({"all_at_once": {"bake_seconds": 30}}));
+    }
+
+    #[test]
+    fn flags_change_a_legacy_file_through_the_canonical_form_it_means() {
+        let legacy = format!("{}/tests/fixtures/legacy.json", env!("CARGO_MANIFEST_DIR"));
+        let (untouched, _) = build_request(&args(&["--input", &legacy])).unwrap();
+        assert!(untouched.get("function-name").is_some(), "without flags the file is sent as it is: {untouched}");
+        let (changed, checked) =
+            build_request(&args(&["--input", &legacy, "--version", "9", "--interval", "30"])).unwrap();
+        assert_eq!((changed["version"].as_str(), checked.version.as_str()), (Some("9"), "9"));
+        assert_eq!(changed["strategy"]["linear"]["interval_seconds"], 30);
+        assert!(changed.get("function-name").is_none() && changed["function"] == "MyFunction", "{changed}");
     }
 
     /// An execution that runs for two looks, then ends as scripted.

@@ -201,6 +201,10 @@ fn unreachable(args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut command = Command::new(env!("CARGO_BIN_EXE_canaryctl"));
     command.args(args).args(["--endpoint-url", "http://127.0.0.1:9"]).env_clear();
     command.env("HOME", &home).env("AWS_EC2_METADATA_DISABLED", "true").env("PATH", "/usr/bin:/bin");
+    // Under coverage, the binary writes its profile where cargo-llvm-cov says, not into the working directory.
+    if let Ok(profile) = std::env::var("LLVM_PROFILE_FILE") {
+        command.env("LLVM_PROFILE_FILE", profile);
+    }
     command.envs(env.iter().copied()).output().unwrap()
 }
 

@@ -4,7 +4,6 @@
 pub mod control;
 pub mod fixtures;
 
-use canary_core::Routing;
 use std::collections::BTreeMap;
 
 /// The function name and qualifier of an Invoke path segment: a name, `name:qualifier`, or a function
@@ -39,21 +38,20 @@ pub fn is_version(qualifier: &str) -> bool {
 /// takes its weight's share, the alias's own version the rest, as Lambda's weighted aliases do.
 ///
 /// ```
-/// use canary_core::Routing;
 /// use local_aws::pick_version;
-/// let routing = Routing { function_version: "1".into(), additional_version_weights: [("2".into(), 0.25)].into() };
-/// assert_eq!(pick_version(&routing, 0.1), "2");
-/// assert_eq!(pick_version(&routing, 0.5), "1");
+/// let weights = [("2".to_string(), 0.25)].into();
+/// assert_eq!(pick_version("1", &weights, 0.1), "2");
+/// assert_eq!(pick_version("1", &weights, 0.5), "1");
 /// ```
-pub fn pick_version(routing: &Routing, draw: f64) -> String {
+pub fn pick_version(function_version: &str, weights: &BTreeMap<String, f64>, draw: f64) -> String {
     let mut upper = 0.0;
-    for (version, weight) in &routing.additional_version_weights {
+    for (version, weight) in weights {
         upper += weight;
         if draw < upper {
             return version.clone();
         }
     }
-    routing.function_version.clone()
+    function_version.to_string()
 }
 
 /// A stable name for one version environment, so equal environments share one runner.
@@ -142,21 +140,18 @@ mod tests {
 
     #[test]
     fn weighted_choice_follows_the_weights() {
-        let routing = Routing {
-            function_version: "1".into(),
-            additional_version_weights: [("2".into(), 0.1), ("3".into(), 0.2)].into(),
-        };
+        let weights = BTreeMap::from([("2".to_string(), 0.1), ("3".to_string(), 0.2)]);
         let draws = 10_000;
         let mut counts = BTreeMap::new();
         for i in 0..draws {
-            *counts.entry(pick_version(&routing, i as f64 / draws as f64)).or_insert(0) += 1;
+            *counts.entry(pick_version("1", &weights, i as f64 / draws as f64)).or_insert(0) += 1;
         }
         // Cumulative f64 weights (0.1 + 0.2 = 0.30000000000000004) may move a draw at a boundary.
         for (version, expected) in [("1", 7000), ("2", 1000), ("3", 2000)] {
             let count: i32 = counts[version];
             assert!((count - expected).abs() <= 1, "version {version}: {count} of {draws}, expected {expected}");
         }
-        assert_eq!(pick_version(&Routing::to_version("4"), 0.99), "4");
+        assert_eq!(pick_version("4", &BTreeMap::new(), 0.99), "4");
     }
 
     #[test]

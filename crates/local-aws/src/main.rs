@@ -21,7 +21,7 @@ use axum::body::{Body, Bytes};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, Request, Response, StatusCode, Uri};
 use axum::routing::post;
-use canary_aws::Aliases;
+use canary_core::asl::ErrorName;
 use clap::Parser;
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
@@ -63,8 +63,6 @@ struct AppState {
     moto: String,
     http: HttpClient,
     lambda: aws_sdk_lambda::Client,
-    /// The controller's own alias adapter, so the router reads weights exactly as the controller does.
-    aliases: canary_aws::LambdaAliases,
     cloudwatch: aws_sdk_cloudwatch::Client,
     /// One `cargo lambda watch` per distinct version environment: environment key -> base URL.
     runners: Mutex<HashMap<String, String>>,
@@ -79,18 +77,28 @@ struct AppState {
 #[derive(Debug, Clone, Deserialize)]
 struct Fault {
     function: String,
-    /// `error` (the function fails without running), `throttle` (Invoke answers 429), `timeout_after` (the
-    /// function runs, then the caller sees `Sandbox.Timedout` as for a function that ran out of time after
-    /// its writes), `lost_after` (the function runs, then Invoke fails with Lambda's HTTP 500
-    /// `ServiceException`: its answer is lost), or `delay` (the function runs `seconds` late: a task in flight
-    /// for that long).
-    kind: String,
+    kind: FaultKind,
     count: u32,
     #[serde(default)]
     seconds: u64,
 }
 
-const FAULT_KINDS: [&str; 5] = ["error", "throttle", "timeout_after", "lost_after", "delay"];
+/// What an armed fault does to an invocation (`"kind"` in `POST /_local/faults`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum FaultKind {
+    /// The function fails without running.
+    Error,
+    /// Invoke answers 429, as Lambda's throttling does.
+    Throttle,
+    /// The function runs, then the caller sees `Sandbox.Timedout`, as for a function that ran out of time
+    /// after its writes.
+    TimeoutAfter,
+    /// The function runs, then Invoke fails with Lambda's HTTP 500 `ServiceException`: its answer is lost.
+    LostAfter,
+    /// The function runs `seconds` late: a task in flight for that long.
+    Delay,
+}
 
 #[derive(Debug, Deserialize)]
 struct InvokeQuery {
@@ -173,7 +181,7 @@ async fn clear_calls(State(app): State<Arc<AppState>>) -> StatusCode {
 }
 
 async fn set_fault(State(app): State<Arc<AppState>>, axum::Json(fault): axum::Json<Fault>) -> StatusCode {
-    if fault.count == 0 || !FAULT_KINDS.contains(&fault.kind.as_str()) {
+    if fault.count == 0 {
         return StatusCode::BAD_REQUEST;
     }
     eprintln!("fault armed: {fault:?}");
@@ -256,20 +264,25 @@ async fn invoke(
         let body = serde_json::json!({"errorType": error_type, "errorMessage": message});
         response(200, &[("X-Amz-Function-Error", "Unhandled"), ("X-Amz-Executed-Version", "$LATEST")], body.to_string())
     };
-    match fault.as_ref().map(|f| f.kind.as_str()) {
-        Some("throttle") => return lambda_error(429, "TooManyRequestsException", "Rate Exceeded. (injected)"),
-        Some("error") => return function_error("InjectedFault", format!("fault injected into {function}")),
-        Some("delay") => tokio::time::sleep(Duration::from_secs(fault.as_ref().map_or(0, |f| f.seconds))).await,
+    match fault.as_ref().map(|f| f.kind) {
+        Some(FaultKind::Throttle) => {
+            return lambda_error(429, "TooManyRequestsException", "Rate Exceeded. (injected)");
+        }
+        Some(FaultKind::Error) => return function_error("InjectedFault", format!("fault injected into {function}")),
+        Some(FaultKind::Delay) => {
+            tokio::time::sleep(Duration::from_secs(fault.as_ref().map_or(0, |f| f.seconds))).await;
+        }
         _ => {}
     }
     let answer = run_invocation(&app, &function, qualifier, body).await;
     // Whatever the function wrote stays written; only its answer is lost.
-    match fault.as_ref().map(|f| f.kind.as_str()) {
+    match fault.as_ref().map(|f| f.kind) {
         // What Lambda answers for a function that ran out of time.
-        Some("timeout_after") => {
-            function_error("Sandbox.Timedout", "Task timed out after 30.00 seconds (injected after it ran)".into())
-        }
-        Some("lost_after") => lambda_error(500, "ServiceException", "injected after the function ran"),
+        Some(FaultKind::TimeoutAfter) => function_error(
+            ErrorName::SandboxTimedout.as_str(),
+            "Task timed out after 30.00 seconds (injected after it ran)".into(),
+        ),
+        Some(FaultKind::LostAfter) => lambda_error(500, "ServiceException", "injected after the function ran"),
         _ => answer,
     }
 }
@@ -311,21 +324,34 @@ async fn run_invocation(app: &Arc<AppState>, function: &str, qualifier: Option<S
     response(200, &headers, payload)
 }
 
-/// The version one invocation runs, and the alias it came through: an alias picks a version by its weights
-/// (read through the controller's own adapter); a version or no qualifier runs as named.
+/// The version one invocation runs, and the alias it came through: an alias picks a version by its weights;
+/// a version or no qualifier runs as named. The alias is read with the plain SDK, not the controller's
+/// adapter, so the local stack is an oracle independent of the code under test: a bug in how the controller
+/// reads or writes weights shows as traffic going where the controller did not mean it to.
 async fn pick(
     app: &AppState,
     function: &str,
     qualifier: Option<String>,
 ) -> Result<(String, Option<String>), Response<Body>> {
     match qualifier {
-        Some(q) if !is_version(&q) => match app.aliases.get_alias(function, &q).await {
-            Ok(Some(alias)) => Ok((pick_version(&alias.routing, fastrand::f64()), Some(q))),
-            Ok(None) => {
-                Err(lambda_error(404, "ResourceNotFoundException", &format!("Function not found: {function}:{q}")))
+        Some(q) if !is_version(&q) => {
+            let read = app.lambda.get_alias().function_name(function).name(&q).send().await;
+            match read {
+                Ok(alias) => {
+                    let weights = alias.routing_config().and_then(|r| r.additional_version_weights());
+                    let weights: BTreeMap<String, f64> = weights.cloned().unwrap_or_default().into_iter().collect();
+                    let version = pick_version(alias.function_version().unwrap_or_default(), &weights, fastrand::f64());
+                    Ok((version, Some(q)))
+                }
+                Err(e) if e.as_service_error().is_some_and(|e| e.is_resource_not_found_exception()) => {
+                    Err(lambda_error(404, "ResourceNotFoundException", &format!("Function not found: {function}:{q}")))
+                }
+                Err(e) => {
+                    let e = aws_sdk_lambda::error::DisplayErrorContext(&e);
+                    Err(lambda_error(500, "ServiceException", &format!("cannot read {function}:{q}: {e}")))
+                }
             }
-            Err(e) => Err(lambda_error(500, "ServiceException", &format!("cannot read {function}:{q}: {e}"))),
-        },
+        }
         other => Ok((other.unwrap_or_else(|| "$LATEST".into()), None)),
     }
 }
@@ -481,8 +507,6 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let app = Arc::new(AppState {
         moto: args.moto.trim_end_matches('/').to_string(),
         http: Client::builder(TokioExecutor::new()).build_http(),
-        // One Lambda client serves both: the adapter wraps the router's own.
-        aliases: canary_aws::LambdaAliases::new(lambda.clone()),
         lambda,
         cloudwatch: aws_sdk_cloudwatch::Client::new(&config),
         runners: Mutex::new(HashMap::new()),

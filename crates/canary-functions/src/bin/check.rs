@@ -1,4 +1,5 @@
 //! `CheckHealth`: judges the current step from CloudWatch and decides what comes next; a passed bake at
+//! full traffic ends the rollout.
 //!
 //! The local stack's binary for this task; on AWS `canary-controller` serves it (see `serve`).
 

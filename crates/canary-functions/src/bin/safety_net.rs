@@ -1,4 +1,5 @@
 //! `canary-safety-net`: restores the alias of a rollout whose execution was stopped, timed out, or failed
+//! outside the state machine's own rollback.
 //!
 //! The local stack's binary for this task; on AWS `canary-controller` serves it (see `serve`).
 

@@ -1,0 +1,205 @@
+//! Checking a request read from JSON: every field in range, every relation between fields, the whole rollout
+//! inside Step Functions' limits; every problem collected so that one refusal names them all.
+
+use super::arn::{check_function, function_name_of, is_name};
+use super::json::RawRequest;
+use super::policy::check_health;
+use super::strategy::check_strategy;
+use super::{Approval, HealthPolicy, Hooks, MAX_ROLLOUT_SECONDS, NoData, RolloutRequest, Strategy};
+use crate::budget;
+use crate::refusal::{Problems, Refusal};
+use crate::schedule::{MAX_STEPS, Schedule};
+
+pub(super) fn validate(raw: RawRequest, mut problems: Problems) -> Result<RolloutRequest, Refusal> {
+    let function = required(&mut problems, "function", raw.function, "the function's name or ARN, e.g. \"orders-api\"");
+    let alias = required(&mut problems, "alias", raw.alias, "the alias that carries production traffic, e.g. \"live\"");
+    let version = required(&mut problems, "version", raw.version, "a published version number, e.g. \"42\"");
+    if let Some(function) = &function {
+        check_function(&mut problems, "function", function);
+    }
+    if let Some(alias) = &alias {
+        check_alias(&mut problems, alias);
+    }
+    if let Some(version) = &version {
+        check_version(&mut problems, version);
+    }
+    let strategy = check_strategy(&mut problems, raw.strategy);
+    let health = check_health(&mut problems, raw.health.unwrap_or_default());
+    let hooks =
+        raw.hooks.map_or_else(Hooks::default, |h| Hooks { pre_traffic: h.pre_traffic, post_traffic: h.post_traffic });
+    check_hooks(&mut problems, &hooks, function.as_deref());
+    let approval = Approval { before_percent: raw.approval.and_then(|a| a.before_percent).unwrap_or_default() };
+    check_approval(&mut problems, &approval, strategy.as_ref());
+    if let (Some(strategy), Some(health)) = (&strategy, &health) {
+        check_duration(&mut problems, strategy, health);
+    }
+    problems.into_result(())?;
+    // Every part that is None added a problem above, so past this point all are present.
+    let request = RolloutRequest {
+        function: function.unwrap_or_default(),
+        alias: alias.unwrap_or_default(),
+        version: version.unwrap_or_default(),
+        strategy: strategy.unwrap_or_default(),
+        health: health.unwrap_or_default(),
+        hooks,
+        approval,
+    };
+    check_history_budget(&request)?;
+    Ok(request)
+}
+
+/// Each hook is a function, and not the one being rolled out.
+fn check_hooks(problems: &mut Problems, hooks: &Hooks, function: Option<&str>) {
+    for (name, value) in [("hooks.pre_traffic", &hooks.pre_traffic), ("hooks.post_traffic", &hooks.post_traffic)] {
+        let Some(value) = value else { continue };
+        check_function(problems, name, value);
+        // A hook tests the rollout from outside; the function being rolled out cannot vouch for itself.
+        if function.is_some_and(|f| function_name_of(f) == function_name_of(value)) {
+            problems.add(
+                name,
+                format!("\"{value}\" is the function being rolled out"),
+                "give a separate hook function (for example one that calls the new version's health route)",
+            );
+        }
+    }
+}
+
+/// Each gate stands before a step of the schedule, once. Without a valid strategy only the count is checked.
+fn check_approval(problems: &mut Problems, approval: &Approval, strategy: Option<&Strategy>) {
+    if approval.before_percent.len() > MAX_STEPS {
+        problems.add(
+            "approval.before_percent",
+            format!("{} gates, more than a rollout has steps ({MAX_STEPS} at most)", approval.before_percent.len()),
+            "gate each step at most once",
+        );
+        return;
+    }
+    let Some(strategy) = strategy else { return };
+    let steps = Schedule::from_strategy(strategy).steps;
+    let mut seen = std::collections::HashSet::new();
+    for (i, percent) in approval.before_percent.iter().enumerate() {
+        if !seen.insert(percent.to_bits()) {
+            problems.add(
+                format!("approval.before_percent[{i}]"),
+                format!("{percent} is listed twice"),
+                "list each gated step once",
+            );
+        } else if !steps.iter().any(|s| crate::schedule::same_percent(s.percent, *percent)) {
+            let shown: Vec<String> = steps.iter().take(10).map(|s| format!("{}", s.percent)).collect();
+            problems.add(
+                format!("approval.before_percent[{i}]"),
+                format!("{percent} is not a step of this rollout's schedule"),
+                format!("use one of its steps: {}{}", shown.join(", "), if steps.len() > 10 { ", ..." } else { "" }),
+            );
+        }
+    }
+}
+
+/// The whole rollout, holds and metric delays included, fits in one Step Functions execution.
+fn check_duration(problems: &mut Problems, strategy: &Strategy, health: &HealthPolicy) {
+    let total = Schedule::from_strategy(strategy).estimated_seconds(health);
+    if total > MAX_ROLLOUT_SECONDS {
+        problems.add(
+            "strategy",
+            format!("the rollout would take {total} s, more than the {MAX_ROLLOUT_SECONDS} s a Step Functions execution may run"),
+            "use fewer steps or shorter holds",
+        );
+    }
+}
+
+/// Refuses a request whose execution could, in the worst case it allows, outgrow Step Functions' history
+/// limit, naming each field that adds to it.
+fn check_history_budget(request: &RolloutRequest) -> Result<(), Refusal> {
+    let costs = budget::worst_case_events(request);
+    if costs.fits() {
+        return Ok(());
+    }
+    let mut problems = Problems::default();
+    let usable = budget::HISTORY_EVENT_LIMIT - budget::RETRY_RESERVE;
+    let what = format!(
+        "in the worst case this rollout writes {} Step Functions history events, more than the {usable} it may \
+         use (an execution stops at {}; {} are kept for retries)",
+        costs.total(),
+        budget::HISTORY_EVENT_LIMIT,
+        budget::RETRY_RESERVE
+    );
+    let steps = request.schedule().len();
+    problems.add(
+        "strategy",
+        format!("{what}; its {steps} steps cost up to {}", costs.steps),
+        "use fewer steps (a larger percent per step, or fewer listed steps)",
+    );
+    let health = &request.health;
+    if let Some(interval) = health.check_interval_seconds.filter(|_| health.enabled) {
+        problems.add(
+            "health.check_interval_seconds",
+            format!("each held step is looked at every {interval} s (9 events a look)"),
+            "look less often, e.g. every 60 s (CloudWatch's resolution)",
+        );
+    }
+    if health.enabled && health.no_data == NoData::Wait {
+        problems.add(
+            "health.no_data_max_wait_seconds",
+            format!(
+                "while it waits for traffic, each held step may be checked again up to {} times (9 events each)",
+                budget::MAX_RECHECKS
+            ),
+            "lower it to 0, or set health.no_data to \"fail\"",
+        );
+    }
+    if costs.gates > 0 {
+        problems.add(
+            "approval.before_percent",
+            format!("its {} approval gates cost {} events", request.approval.before_percent.len(), costs.gates),
+            "gate fewer steps",
+        );
+    }
+    problems.into_result(())
+}
+
+pub(super) fn required(problems: &mut Problems, field: &str, value: Option<String>, example: &str) -> Option<String> {
+    match value {
+        Some(v) if !v.trim().is_empty() => Some(v),
+        Some(_) => {
+            problems.add(field, "is empty", format!("give {example}"));
+            None
+        }
+        None => {
+            problems.add(field, "is missing", format!("give {example}"));
+            None
+        }
+    }
+}
+
+fn check_alias(problems: &mut Problems, alias: &str) {
+    if !is_name(alias, 128) || alias.chars().all(|c| c.is_ascii_digit()) {
+        problems.add(
+            "alias",
+            format!("\"{alias}\" is not a valid alias name"),
+            "use 1 to 128 letters, digits, '-' or '_', not only digits (e.g. \"live\")",
+        );
+    }
+}
+
+fn check_version(problems: &mut Problems, version: &str) {
+    if version == "$LATEST" {
+        problems.add(
+            "version",
+            "$LATEST is mutable, so a rollout of it cannot be verified or rolled back",
+            "publish a version (aws lambda publish-version) and give its number",
+        );
+    } else if version.starts_with('0') || !version.chars().all(|c| c.is_ascii_digit()) || version.len() > 10 {
+        problems.add(
+            "version",
+            format!("\"{version}\" is not a published version number"),
+            "give the number PublishVersion returned, e.g. \"42\"",
+        );
+    }
+}
+
+pub(super) fn required_number<T>(problems: &mut Problems, field: &str, value: Option<T>, example: &str) -> Option<T> {
+    if value.is_none() {
+        problems.add(field, "is missing", format!("give a number, e.g. {example}"));
+    }
+    value
+}

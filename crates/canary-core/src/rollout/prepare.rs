@@ -1,0 +1,229 @@
+//! Starting a rollout: the request checked against what the live account holds, the original routing and
+//! description recorded, and the alias's lock planned. Nothing moves here.
+
+use super::routing::{AliasState, MovePlan};
+use super::{Next, Rollout};
+use crate::health::AlarmState;
+use crate::lock;
+use crate::refusal::{Problems, Refusal};
+use crate::request::RolloutRequest;
+use chrono::{DateTime, Utc};
+
+/// What the live account says about the request's names, read by the prepare Lambda.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LiveFacts {
+    pub function_exists: bool,
+    pub version_exists: bool,
+    pub alias: Option<AliasState>,
+    /// The request's alarms that exist, with their states.
+    pub alarms: Vec<AlarmState>,
+    /// The request's hook functions that do not exist.
+    pub missing_hooks: Vec<String>,
+    /// The rollout lock the alias carries, if any, and whether its execution still runs.
+    pub lock: Option<lock::Held>,
+}
+
+impl Rollout {
+    /// Checks the request against the live account and starts the rollout, or refuses it with the
+    /// alias untouched.
+    /// `execution` is the ARN of the execution preparing it, whose marker will hold the alias.
+    pub fn prepare(
+        request: RolloutRequest,
+        facts: LiveFacts,
+        execution: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Rollout, Refusal> {
+        check_location(&request, execution)?;
+        let (alias, original_description) = check_facts(&request, facts, execution)?;
+        let schedule = request.schedule();
+        let rollout = Rollout {
+            old_version: alias.routing.function_version.clone(),
+            original: alias.routing,
+            revision_id: alias.revision_id,
+            lock: lock::marker(execution, &original_description),
+            original_description,
+            step: None,
+            step_count: schedule.len(),
+            step_started_at: None,
+            waited_for_data_seconds: 0,
+            wait_seconds: 0,
+            started_at: now,
+            history: Vec::new(),
+            history_omitted: 0,
+            hooks_run: Vec::new(),
+            approved: Vec::new(),
+            skip_to_final: false,
+            failure: None,
+            report: None,
+            decision: None,
+            error: None,
+            baseline_before: None,
+            evidence: None,
+            next: Next::Shift,
+            request,
+        };
+        Ok(if rollout.request.hooks.pre_traffic.is_some() {
+            Rollout { next: Next::PreTraffic, ..rollout }
+        } else {
+            rollout.go_to_next_move()
+        })
+    }
+
+    /// What `Prepare` writes to hold the alias: its lock marker, the routing unchanged, on condition that
+    /// the alias is still at the revision it read. A retried `Prepare` finds its own marker and writes nothing.
+    pub fn plan_lock(&self, live: &AliasState) -> MovePlan {
+        if live.description == self.lock {
+            MovePlan::AlreadyDone
+        } else if live.revision_id == self.revision_id {
+            MovePlan::Write {
+                routing: live.routing.clone(),
+                description: self.lock.clone(),
+                revision_id: live.revision_id.clone(),
+            }
+        } else {
+            MovePlan::Conflict(format!(
+                "the alias \"{}\" changed while the rollout was being prepared (it now routes {})",
+                self.request.alias, live.routing
+            ))
+        }
+    }
+
+    /// Records the lock `Prepare` wrote (or found already written by its earlier attempt): the alias is held
+    /// as of `revision_id`.
+    pub fn after_lock(mut self, revision_id: String) -> Rollout {
+        self.revision_id = revision_id;
+        self
+    }
+}
+
+/// A function in another account or region than the controller's cannot be rolled out by it: its alias is out
+/// of reach and its metrics would be read where it does not run. The same holds for its hooks.
+fn check_location(request: &RolloutRequest, execution: &str) -> Result<(), Refusal> {
+    let Some(here) = crate::request::arn_location(execution) else { return Ok(()) };
+    let mut elsewhere = Problems::default();
+    let fields = [
+        ("function", Some(&request.function)),
+        ("hooks.pre_traffic", request.hooks.pre_traffic.as_ref()),
+        ("hooks.post_traffic", request.hooks.post_traffic.as_ref()),
+    ];
+    for (field, arn) in fields {
+        if let Some(there) = arn.and_then(|a| crate::request::arn_location(a)).filter(|there| *there != here) {
+            elsewhere.add(
+                field,
+                format!(
+                    "is in {} account {} (partition {}), but this controller runs in {} account {}",
+                    there.1, there.2, there.0, here.1, here.2
+                ),
+                "deploy the controller where the function runs, or give a function of this account and region",
+            );
+        }
+    }
+    elsewhere.into_result(())
+}
+
+/// Checks the request against what the account holds. A missing function is the only problem reported (nothing
+/// else can be looked at), a missing alias ends the checks (nothing about routing can be said); every other
+/// problem is reported together. Returns the alias and the description to put back when the rollout ends.
+fn check_facts(request: &RolloutRequest, facts: LiveFacts, execution: &str) -> Result<(AliasState, String), Refusal> {
+    let function = &request.function;
+    if !facts.function_exists {
+        return Err(Refusal::one(
+            "function",
+            format!("no function \"{function}\" exists in this account and region"),
+            "check the name, the account and the region (AWS_REGION)",
+        ));
+    }
+    let mut problems = Problems::default();
+    if !facts.version_exists {
+        problems.add(
+            "version",
+            format!("\"{function}\" has no published version {}", request.version),
+            "publish it first (aws lambda publish-version) or give an existing version",
+        );
+    }
+    let Some(alias) = facts.alias else {
+        problems.add(
+            "alias",
+            format!("\"{function}\" has no alias \"{}\"", request.alias),
+            format!("create it first: aws lambda create-alias --function-name {function} --name {} ...", request.alias),
+        );
+        return Err(problems.into_refusal());
+    };
+    check_alias_target(&mut problems, request, &alias);
+    check_dependencies(&mut problems, request, &facts.alarms, &facts.missing_hooks);
+    if let Some(held) = facts.lock.as_ref().filter(|held| held.running && held.execution != execution) {
+        problems.add(
+            "alias",
+            format!("another rollout of {function}:{} is running: {}", request.alias, held.execution),
+            format!("wait for it to end, or stop it (canaryctl abort {}) and start again", held.execution),
+        );
+    }
+    check_alias_free(&mut problems, request, &alias);
+    problems.into_result(())?;
+    // The description to put back: the alias's own, or the one a lock kept (ours from an earlier attempt of this
+    // Prepare, or a stale one of an execution that ended without releasing it).
+    let original_description =
+        lock::holder(&alias.description).map_or(alias.description.as_str(), |(_, original)| original).to_string();
+    Ok((alias, original_description))
+}
+
+/// The alias points at a published version, and not already at the one to roll out.
+fn check_alias_target(problems: &mut Problems, request: &RolloutRequest, alias: &AliasState) {
+    let current = &alias.routing.function_version;
+    if current == "$LATEST" {
+        problems.add(
+            "alias",
+            format!("\"{}\" points to $LATEST, which cannot share traffic by weight", request.alias),
+            "point the alias at a published version first",
+        );
+    } else if current == &request.version {
+        problems.add(
+            "version",
+            format!("the alias \"{}\" already routes to version {current}", request.alias),
+            "give the new version to roll out; there is nothing to do",
+        );
+    }
+}
+
+/// Every alarm the request watches and every hook it calls exists.
+fn check_dependencies(
+    problems: &mut Problems,
+    request: &RolloutRequest,
+    alarms: &[AlarmState],
+    missing_hooks: &[String],
+) {
+    for (i, name) in request.health.alarms.iter().enumerate() {
+        if !alarms.iter().any(|a| &a.name == name) {
+            problems.add(
+                format!("health.alarms[{i}]"),
+                format!("no CloudWatch alarm named \"{name}\" exists in this account and region"),
+                "check the name, or create the alarm first",
+            );
+        }
+    }
+    for (field, hook) in
+        [("hooks.pre_traffic", &request.hooks.pre_traffic), ("hooks.post_traffic", &request.hooks.post_traffic)]
+    {
+        if let Some(hook) = hook.as_ref().filter(|h| missing_hooks.contains(h)) {
+            problems.add(
+                field,
+                format!("no function \"{hook}\" exists in this account and region"),
+                "deploy the hook function first",
+            );
+        }
+    }
+}
+
+/// The alias shares no traffic yet: weights left by another rollout, running or unfinished, are not ours to move.
+fn check_alias_free(problems: &mut Problems, request: &RolloutRequest, alias: &AliasState) {
+    if !alias.routing.additional_version_weights.is_empty() {
+        problems.add(
+            "alias",
+            format!(
+                "\"{}\" already shares traffic ({}): another rollout is running or was left unfinished",
+                request.alias, alias.routing
+            ),
+            "wait for it, or finish it by hand (update-alias with an empty AdditionalVersionWeights)",
+        );
+    }
+}

@@ -1,0 +1,276 @@
+//! The loop, the moves and their retries, rollbacks, the lock, and what a state says about itself.
+
+use crate::*;
+
+#[test]
+fn a_healthy_rollout_is_promoted_through_every_weight() {
+    let rollout = Rollout::prepare(
+        request(json!({"strategy": {"linear": {"percent": 25, "interval_seconds": 30}}})),
+        facts(),
+        EXEC,
+        t0(),
+    )
+    .unwrap();
+    let (seen, done, alias) = run(rollout, |_| healthy());
+    let weights: Vec<String> = seen.iter().map(|r| r.to_string()).collect();
+    assert_eq!(weights, ["1 (100%)", "1 (75%) + 2 (25%)", "1 (50%) + 2 (50%)", "1 (25%) + 2 (75%)", "2 (100%)"]);
+    assert_eq!(alias.routing, Routing::to_version("2"));
+    let report = done.report.clone().expect("a finished rollout carries its report");
+    assert_eq!(report.outcome, Outcome::Promoted);
+    assert_eq!(report.steps.len(), 4);
+    assert!(report.steps[..3].iter().all(|s| s.verdict == Some(Verdict::Pass) && s.figures.is_some()));
+    // Each held step waits its hold plus the metrics delay before it is judged.
+    assert_eq!(report.finished_at - report.started_at, Duration::seconds(3 * (30 + 60)));
+    assert!(report.reason.is_none());
+}
+
+#[test]
+fn an_unhealthy_step_rolls_back_to_exactly_the_original_routing() {
+    let rollout = Rollout::prepare(request(json!({})), facts(), EXEC, t0()).unwrap();
+    let (seen, failed, alias) = run(rollout, |step| if step == 2 { failing() } else { healthy() });
+    assert_eq!(alias.routing, failed.original);
+    assert_eq!(seen.len(), 5, "three shifts and the rollback: {seen:?}");
+    let reason = failed.rollback_reason();
+    assert_eq!((reason.signal.as_str(), reason.value, reason.threshold), ("error_rate", 0.5, 0.01));
+    let report = failed.report(Outcome::RolledBack, alias.routing.clone(), t0());
+    assert_eq!(report.reason, Some(reason));
+    assert_eq!(report.steps.len(), 3);
+}
+
+#[test]
+fn all_at_once_with_a_bake_is_checked_after_promotion_and_can_roll_back() {
+    let req = request(json!({"strategy": {"all_at_once": {"bake_seconds": 60}}}));
+    let (seen, _, alias) = run(Rollout::prepare(req.clone(), facts(), EXEC, t0()).unwrap(), |_| healthy());
+    assert_eq!((seen.len(), alias.routing.clone()), (2, Routing::to_version("2")));
+    let (seen, failed, alias) = run(Rollout::prepare(req, facts(), EXEC, t0()).unwrap(), |_| failing());
+    assert_eq!(seen.last().unwrap(), &Routing::to_version("1"));
+    assert_eq!((failed.next, alias.routing), (Next::Rollback, Routing::to_version("1")));
+    let (seen, done, _) =
+        run(Rollout::prepare(request(json!({"strategy": {"all_at_once": {}}})), facts(), EXEC, t0()).unwrap(), |_| {
+            failing()
+        });
+    assert_eq!((seen.len(), done.next), (2, Next::Done), "no bake: promoted without a check");
+}
+
+/// The sample we replace loops until Step Functions' history limit at 101 steps. Here 1,000 steps
+/// terminate, with every weight distinct, and the history stays within a state's size limit.
+#[test]
+fn a_thousand_step_rollout_terminates_with_bounded_history() {
+    let legacy = parse_request(&json!({"function-name": "orders-api", "alias-name": "live", "new-version": "2",
+                                      "steps": 1000, "interval": 1, "health-check": false}))
+    .unwrap();
+    let (seen, done, _) = run(Rollout::prepare(legacy, facts(), EXEC, t0()).unwrap(), |_| None);
+    assert_eq!(seen.len(), 1001);
+    assert_eq!(done.history.len(), HISTORY_LIMIT);
+    assert_eq!(done.history_omitted, 1000 - HISTORY_LIMIT);
+    assert_eq!(done.history.last().unwrap().step, 1000);
+    let size = serde_json::to_string(&done).unwrap().len();
+    assert!(size < 128 * 1024, "state is {size} bytes; Step Functions allows 256 KiB");
+}
+
+#[test]
+fn no_data_policies() {
+    let with_no_data = |no_data: &str, max_wait: u64| {
+        let req = request(json!({"strategy": {"canary": {"percent": 10, "bake_seconds": 30}},
+            "health": {"no_data": no_data, "no_data_max_wait_seconds": max_wait, "metrics_delay_seconds": 0}}));
+        run(Rollout::prepare(req, facts(), EXEC, t0()).unwrap(), |_| quiet())
+    };
+    let (_, passed, _) = with_no_data("pass", 0);
+    assert_eq!(passed.next, Next::Done);
+    let (_, failed, _) = with_no_data("fail", 600);
+    let reason = failed.rollback_reason();
+    assert_eq!((reason.signal.as_str(), reason.threshold), ("invocations", 10.0));
+    // wait: re-checked every 30 s (the hold, at most 60), up to 100 s more: three extensions, then it fails.
+    let (_, waited, _) = with_no_data("wait", 100);
+    assert_eq!((waited.next, waited.waited_for_data_seconds), (Next::Rollback, 90));
+    assert!(
+        waited.rollback_reason().message.contains("after waiting 90 s more"),
+        "{}",
+        waited.rollback_reason().message
+    );
+    assert_eq!(waited.history[0].checked_at, Some(t0() + Duration::seconds(30 + 90)));
+    // Traffic that arrives during the extension lets the rollout go on.
+    let req = request(json!({"strategy": {"canary": {"percent": 10, "bake_seconds": 30}}}));
+    let mut checks = 0;
+    let (_, late, _) = run(Rollout::prepare(req, facts(), EXEC, t0()).unwrap(), |_| {
+        checks += 1;
+        if checks < 3 { quiet() } else { healthy() }
+    });
+    assert_eq!((late.next, checks), (Next::Done, 3));
+}
+
+#[test]
+fn health_window_covers_the_step_up_to_complete_metrics() {
+    let rollout = Rollout::prepare(request(json!({})), facts(), EXEC, t0()).unwrap();
+    assert_eq!(rollout.health_window(t0()), None);
+    let moved = rollout.after_move("r1".into(), t0());
+    assert_eq!(moved.wait_seconds, 60 + 60);
+    assert_eq!(moved.health_window(t0() + Duration::seconds(120)), Some((t0(), t0() + Duration::seconds(60))));
+    // Checked too early, the window is empty rather than reaching into incomplete data.
+    assert_eq!(moved.health_window(t0() + Duration::seconds(10)), Some((t0(), t0())));
+    assert!(moved.needs_metrics());
+}
+
+#[test]
+fn a_retried_move_is_a_no_op_and_a_foreign_change_is_a_conflict() {
+    let rollout = Rollout::prepare(request(json!({})), facts(), EXEC, t0()).unwrap().after_lock("r1".into());
+    let target = rollout.routing_at(rollout.schedule().steps[0]);
+    let held = held_at(&rollout, Routing::to_version("1"));
+    assert_eq!(
+        rollout.plan_move(&held),
+        MovePlan::Write { routing: target.clone(), description: rollout.lock.clone(), revision_id: "r1".into() }
+    );
+    // The first attempt wrote the weight but its answer was lost: the retry finds it done.
+    let written = AliasState { routing: target.clone(), revision_id: "r2".into(), ..held.clone() };
+    assert_eq!(rollout.plan_move(&written), MovePlan::AlreadyDone);
+    // Someone pointed the alias at a hotfix meanwhile: it is reported, never overwritten.
+    let hotfix = AliasState { routing: Routing::to_version("7"), revision_id: "r9".into(), ..held.clone() };
+    match rollout.plan_move(&hotfix) {
+        MovePlan::Conflict(message) => assert!(message.contains("now routes 7 (100%)"), "{message}"),
+        other => panic!("{other:?}"),
+    }
+    // The lock was released (by an abort, or broken by hand): nothing more is written.
+    match rollout.plan_move(&alias_at("1")) {
+        MovePlan::Conflict(message) => assert!(message.contains("no longer held by this rollout"), "{message}"),
+        other => panic!("{other:?}"),
+    }
+    // A promotion that wrote 100%, gave the alias back, and then timed out: its retry finds it all done.
+    let halves = request(json!({"strategy": {"linear": {"percent": 50, "interval_seconds": 30}}}));
+    let halves = Rollout::prepare(halves, facts(), EXEC, t0()).unwrap().after_lock("r1".into());
+    let promoting = halves.after_move("r2".into(), t0()).after_check(healthy(), t0());
+    assert_eq!(promoting.next, Next::Promote);
+    let released =
+        AliasState { routing: Routing::to_version("2"), revision_id: "r4".into(), description: "orders".into() };
+    assert_eq!(promoting.plan_move(&released), MovePlan::AlreadyDone);
+    assert_eq!(promoting.plan_release(&released), MovePlan::AlreadyDone);
+    let moved = rollout.after_move("r2".into(), t0());
+    assert_eq!(moved.expected_routing(), target);
+    let reverted = AliasState { revision_id: "r3".into(), ..held };
+    assert!(matches!(moved.plan_move(&reverted), MovePlan::Conflict(_)), "the alias went back behind our back");
+}
+
+#[test]
+fn rollback_restores_exactly_and_never_overwrites_someone_else() {
+    let prepared = Rollout::prepare(request(json!({})), facts(), EXEC, t0()).unwrap().after_lock("r1".into());
+    let rollout = prepared.clone().after_move("r2".into(), t0());
+    let mid = held_at(&rollout, rollout.expected_routing());
+    let restore =
+        MovePlan::Write { routing: Routing::to_version("1"), description: "orders".into(), revision_id: "r2".into() };
+    assert_eq!(rollout.plan_rollback(&mid), restore, "the routing and the description come back");
+    assert_eq!(rollout.plan_rollback(&alias_at("1")), MovePlan::AlreadyDone, "a retried rollback does nothing");
+    // Held at the original routing (a hook failed before any traffic moved, or an operator set it back by
+    // hand): the lock is released with the original put back.
+    let held_original = AliasState { revision_id: "r7".into(), ..held_at(&rollout, Routing::to_version("1")) };
+    assert!(matches!(rollout.plan_rollback(&held_original), MovePlan::Write { .. }));
+    // A failure at 100% that this execution wrote (a bake, a post-traffic hook) restores the original too.
+    let promoted = rollout.clone().after_move("r3".into(), t0());
+    assert!(matches!(promoted.plan_rollback(&held_at(&promoted, Routing::to_version("2"))), MovePlan::Write { .. }));
+    // An operator promoted by hand mid-rollout (or pointed the alias at a hotfix): their change is kept.
+    for version in ["2", "9"] {
+        let theirs = AliasState { revision_id: "r-operator".into(), ..held_at(&rollout, Routing::to_version(version)) };
+        match rollout.plan_rollback(&theirs) {
+            MovePlan::Conflict(message) => assert!(message.contains("left as it is"), "{message}"),
+            other => panic!("{version}: {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn a_move_in_flight_when_the_rollout_failed_is_rolled_back() {
+    // The shift's function wrote the next weight and then timed out: the state still says `shift`, and the
+    // alias is at a revision the state never saw. That routing is the move's own target, held by this
+    // execution: restored.
+    let rollout = Rollout::prepare(request(json!({})), facts(), EXEC, t0()).unwrap().after_lock("r1".into());
+    assert_eq!(rollout.next, Next::Shift);
+    let target = rollout.routing_at(rollout.schedule().steps[0]);
+    let landed = AliasState { revision_id: "r2".into(), ..held_at(&rollout, target.clone()) };
+    assert!(matches!(rollout.plan_rollback(&landed), MovePlan::Write { .. }));
+    // The same routing at a foreign revision while holding (no move in flight) is someone else's.
+    let holding = rollout.clone().after_move("r2".into(), t0());
+    assert_eq!(holding.next, Next::Hold);
+    let next = holding.routing_at(holding.schedule().steps[1]);
+    let theirs = AliasState { revision_id: "r-operator".into(), ..held_at(&holding, next) };
+    assert!(matches!(holding.plan_rollback(&theirs), MovePlan::Conflict(_)));
+}
+
+#[test]
+fn the_alias_is_locked_by_one_execution_at_a_time() {
+    let other = "arn:aws:states:eu-west-1:123456789012:execution:canary-rollout:deploy-3";
+    let locked = |execution: &str, running: bool| LiveFacts {
+        alias: Some(AliasState { description: canary_core::lock::marker(execution, "orders"), ..alias_at("1") }),
+        lock: Some(canary_core::lock::Held { execution: execution.into(), running }),
+        ..facts()
+    };
+    // Another execution holds it and runs: refused, naming it.
+    let refusal = Rollout::prepare(request(json!({})), locked(other, true), EXEC, t0()).unwrap_err();
+    assert_eq!(refusal.fields(), ["alias"]);
+    assert!(refusal.to_string().contains("deploy-3"), "{refusal}");
+    // Its execution ended without releasing it: the stale lock is broken, and its original description kept.
+    let stale = Rollout::prepare(request(json!({})), locked(other, false), EXEC, t0()).unwrap();
+    assert_eq!(stale.original_description, "orders");
+    assert_eq!(stale.lock, canary_core::lock::marker(EXEC, "orders"));
+    // Our own, written by an earlier attempt of this Prepare: taken as ours, nothing more written.
+    let retried = Rollout::prepare(request(json!({})), locked(EXEC, true), EXEC, t0()).unwrap();
+    let live = locked(EXEC, true).alias.unwrap();
+    assert_eq!(retried.plan_lock(&live), MovePlan::AlreadyDone);
+    assert_eq!(retried.original_description, "orders");
+    // The alias changed between Prepare's read and its write: the write is not made (a retry re-reads).
+    let fresh = Rollout::prepare(request(json!({})), facts(), EXEC, t0()).unwrap();
+    assert!(matches!(
+        fresh.plan_lock(&AliasState { revision_id: "r5".into(), ..alias_at("1") }),
+        MovePlan::Conflict(_)
+    ));
+    // Released once, then never again.
+    let done = fresh.after_lock("r1".into());
+    assert_eq!(done.plan_release(&alias_at("2")), MovePlan::AlreadyDone);
+}
+
+#[test]
+fn lock_markers_fit_an_alias_description() {
+    let arn = format!("arn:aws:states:eu-west-1:123456789012:execution:{}:{}", "m".repeat(80), "n".repeat(80));
+    let long = "d".repeat(256);
+    let marker = canary_core::lock::marker(&arn, &long);
+    assert_eq!(marker.chars().count(), canary_core::lock::MAX_DESCRIPTION);
+    assert_eq!(canary_core::lock::holder(&marker).unwrap().0, arn);
+    assert_eq!(canary_core::lock::holder(&canary_core::lock::marker(&arn, "")), Some((arn.as_str(), "")));
+}
+
+#[test]
+fn rollback_reasons_from_task_errors() {
+    let mut rollout = Rollout::prepare(request(json!({})), facts(), EXEC, t0()).unwrap();
+    assert_eq!(rollout.rollback_reason().signal, canary_core::health::Signal::Error);
+    let lambda_cause = json!({"errorType": "AliasChangedConcurrently", "errorMessage": "someone moved it"}).to_string();
+    rollout.error = Some(TaskError { error: "AliasChangedConcurrently".into(), cause: Some(lambda_cause) });
+    assert_eq!(rollout.rollback_reason().message, "AliasChangedConcurrently: someone moved it");
+    rollout.error = Some(TaskError { error: "States.Timeout".into(), cause: Some("task timed out".into()) });
+    assert_eq!(rollout.rollback_reason().message, "States.Timeout: task timed out");
+    rollout.error = Some(TaskError { error: "States.TaskFailed".into(), cause: None });
+    assert_eq!(rollout.rollback_reason().message, "States.TaskFailed: ");
+}
+
+#[test]
+fn the_state_survives_the_state_machine() {
+    // Step Functions adds `error` beside the state on a Catch; the state must read back with it.
+    let rollout = Rollout::prepare(request(json!({})), facts(), EXEC, t0()).unwrap().after_move("r1".into(), t0());
+    let mut value = serde_json::to_value(&rollout).unwrap();
+    value["error"] = json!({"Error": "States.Timeout", "Cause": "late"});
+    let back: Rollout = serde_json::from_value(value).unwrap();
+    assert_eq!(back.error.unwrap().error, "States.Timeout");
+    assert_eq!(serde_json::to_value(Next::Promote).unwrap(), json!("promote"));
+}
+
+#[test]
+fn routing_and_percent_display() {
+    assert_eq!(percent_text(10.0), "10%");
+    assert_eq!(percent_text(100.0 / 3.0), "33.333%");
+    assert_eq!(percent_text(0.1), "0.1%");
+    let a = Routing { function_version: "1".into(), additional_version_weights: BTreeMap::from([("2".into(), 0.1)]) };
+    let b = Routing {
+        function_version: "1".into(),
+        additional_version_weights: BTreeMap::from([("2".into(), 0.1 + 1e-12)]),
+    };
+    assert!(a.same_as(&b));
+    assert!(!a.same_as(&Routing::to_version("1")));
+    assert!(!a.same_as(&Routing { additional_version_weights: BTreeMap::from([("3".into(), 0.1)]), ..a.clone() }));
+    assert_eq!(a.to_string(), "1 (90%) + 2 (10%)");
+}

@@ -1,0 +1,350 @@
+//! What operators and other systems see: the safety net after a console Stop, one rollout per alias,
+//! canaryctl's verbs, traffic hooks, approval gates and rollout events.
+
+use crate::*;
+
+// ---- The safety net (issue 5). ----
+
+/// Stopped from the console during a hold: no Catch runs; EventBridge's rule (played by the router here)
+/// invokes the safety net, which restores the alias.
+#[tokio::test]
+#[ignore = "needs the local AWS stack: run through cargo xtask test"]
+async fn a_console_stop_during_a_hold_is_restored_by_the_safety_net() {
+    let stack = Stack::get().await;
+    let function = service(&stack, &[&[], &[]]).await;
+    let input = json!({"function": function, "alias": "live", "version": "2",
+        "strategy": {"linear": {"percent": 25, "interval_seconds": 30}}, "health": {"enabled": false}});
+    let arn = stack.start(&input, None).await;
+    stack.first_shift(&function).await;
+    stack.stop(&arn).await;
+    assert_eq!(stack.wait(&arn).await.0, "ABORTED");
+    stack.assert_restored(&function, 30).await;
+}
+
+/// Stopped from the console while paused at an approval gate.
+#[tokio::test]
+#[ignore = "needs the local AWS stack: run through cargo xtask test"]
+async fn a_console_stop_at_an_approval_gate_is_restored_by_the_safety_net() {
+    let stack = Stack::get().await;
+    let function = service(&stack, &[&[], &[]]).await;
+    let name = paused(&stack, &function, 25, 50).await;
+    assert_eq!(stack.alias(&function).await.1.get("2").copied(), Some(0.25));
+    let arn = format!("{}:{name}", stack.state_machine_arn.replacen(":stateMachine:", ":execution:", 1));
+    stack.stop(&arn).await;
+    stack.assert_restored(&function, 30).await;
+}
+
+/// Stopped while a shift is in flight (its function starts 6 s late): the safety net restores and gives the
+/// lock back, so the shift that lands afterwards finds the alias no longer held and writes nothing.
+#[tokio::test]
+#[ignore = "needs the local AWS stack: run through cargo xtask test"]
+async fn a_console_stop_while_a_shift_is_in_flight_leaves_no_traffic_moved() {
+    let stack = Stack::get().await;
+    let function = service(&stack, &[&[], &[]]).await;
+    stack.fault_for("canary-shift", "delay", 1, 6).await;
+    let input = json!({"function": function, "alias": "live", "version": "2",
+        "strategy": {"linear": {"percent": 25, "interval_seconds": 30}}, "health": {"enabled": false}});
+    let arn = stack.start(&input, None).await;
+    // Prepare has held the alias: the shift is in flight.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !stack.description(&function).await.starts_with(canary_core::lock::PREFIX) {
+        assert!(Instant::now() < deadline, "the rollout never took the alias");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    stack.stop(&arn).await;
+    stack.assert_restored(&function, 30).await;
+    // The delayed shift runs now, and must not move anything.
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    stack.assert_restored(&function, 0).await;
+}
+
+/// One rollout per alias: a second start is refused with the running execution's name, by the state
+/// machine itself (a console start) and by canaryctl, while the first goes on.
+#[tokio::test]
+#[ignore = "needs the local AWS stack: run through cargo xtask test"]
+async fn a_second_rollout_of_a_busy_alias_is_refused() {
+    let stack = Stack::get().await;
+    let function = service(&stack, &[&[], &[], &[]]).await;
+    let first_name = format!("e2e-first-{}", unique());
+    let input = |version: &str| {
+        json!({"function": function, "alias": "live", "version": version,
+               "strategy": {"linear": {"percent": 50, "interval_seconds": 8}}, "health": {"enabled": false}})
+    };
+    let first = stack.start(&input("2"), Some(&first_name)).await;
+    // The first holds the alias once its Prepare has written the lock. (Of two starts at the same moment,
+    // whichever locks first proceeds: of_two_simultaneous_starts_for_one_alias_exactly_one_proceeds.)
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !stack.description(&function).await.starts_with(canary_core::lock::PREFIX) {
+        assert!(Instant::now() < deadline, "the first rollout never took the alias");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (status, error, cause) = stack.rollout(input("3")).await;
+    assert_eq!((status.as_str(), error.as_deref()), ("FAILED", Some("RequestRefused")), "{cause}");
+    let message = cause["errorMessage"].as_str().unwrap();
+    assert!(message.contains("alias: another rollout") && message.contains(&first_name), "{message}");
+    let (code, result) = tokio::task::spawn_blocking({
+        let (stack, function) = (clone_stack(&stack), function.clone());
+        move || canaryctl(&stack, &function, "3", &["--no-health-check"])
+    })
+    .await
+    .unwrap();
+    assert_eq!(code, 3, "{result}");
+    assert!(result["stderr"].as_str().unwrap().contains(&first_name), "{result}");
+    let (status, _, report) = stack.wait(&first).await;
+    assert_eq!(status, "SUCCEEDED", "the first rollout went on: {report}");
+    assert_eq!(stack.alias(&function).await, ("2".into(), HashMap::new()));
+}
+
+/// An operator starts a rollout from CI, reads its status, watches it, aborts it; the safety net (here
+/// given the event EventBridge delivers in AWS) restores the alias; status, watch and list then report it.
+#[tokio::test]
+#[ignore = "needs the local AWS stack: run through cargo xtask test"]
+async fn operators_start_watch_status_abort_and_list() {
+    let stack = Stack::get().await;
+    let function = service(&stack, &[&[], &[]]).await;
+    let start = [
+        "start",
+        "--function",
+        &function,
+        "--alias",
+        "live",
+        "--version",
+        "2",
+        "--linear",
+        "25",
+        "--interval",
+        "30",
+        "--no-health-check",
+        "--output",
+        "json",
+    ];
+    let (code, stdout, stderr) = canaryctl_raw(&stack, &start);
+    assert_eq!(code, 0, "{stderr}");
+    let arn = serde_json::from_str::<Value>(&stdout).unwrap()["execution_arn"].as_str().unwrap().to_string();
+    let name = arn.rsplit(':').next().unwrap().to_string();
+    stack.first_shift(&function).await;
+
+    let (code, stdout, stderr) = canaryctl_raw(&stack, &["status", &name, "--output", "json"]);
+    assert_eq!(code, 0, "{stderr}");
+    let status: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!((status["status"].as_str(), status["outcome"].as_str()), (Some("RUNNING"), Some("running")), "{status}");
+    assert_eq!((status["step"].as_u64(), status["step_count"].as_u64()), (Some(1), Some(4)), "{status}");
+    assert_eq!(status["routing"]["additional_version_weights"]["2"], 0.25, "{status}");
+
+    let watcher = std::thread::spawn({
+        let (stack, name) = (clone_stack(&stack), name.clone());
+        move || canaryctl_raw(&stack, &["watch", &name, "--output", "json", "--poll-seconds", "1"])
+    });
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let (code, stdout, stderr) = canaryctl_raw(&stack, &["abort", &name]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(stdout.contains("the alias was restored; alias routes 1 (100%)"), "{stdout}");
+    let (code, stdout, stderr) = watcher.join().unwrap();
+    assert_eq!(code, 1, "watch exits 1 when the rollout ends without promotion: {stdout}{stderr}");
+    let lines: Vec<Value> = stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    // First where it stands, as fields; then one line a state; the result last.
+    assert_eq!((lines[0]["step"].as_u64(), lines[0]["weight_percent"].as_f64()), (Some(1), Some(25.0)), "{stdout}");
+    assert!(lines.iter().any(|l| l["progress"].as_str().is_some_and(|p| p.starts_with("prepared:"))), "{stdout}");
+    assert_eq!(lines.last().unwrap()["outcome"], "aborted", "{stdout}");
+
+    let event = json!({"source": "aws.states", "detail-type": "Step Functions Execution Status Change",
+        "detail": {"executionArn": arn, "status": "ABORTED"}});
+    let out = stack
+        .lambda()
+        .invoke()
+        .function_name("canary-safety-net")
+        .payload(aws_sdk_lambda::primitives::Blob::new(event.to_string()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.function_error(), None);
+    stack.assert_restored(&function, 0).await;
+
+    let (code, stdout, _) = canaryctl_raw(&stack, &["status", &arn]);
+    assert_eq!(code, 0);
+    assert!(stdout.starts_with(&format!("{name}: aborted")), "{stdout}");
+    let (code, _, _) = canaryctl_raw(&stack, &["watch", &name]);
+    assert_eq!(code, 1, "watching a finished rollout reports how it ended");
+    let (code, _, stderr) = canaryctl_raw(&stack, &["abort", &name]);
+    assert_eq!(code, 1, "{stderr}");
+    let (code, stdout, stderr) = canaryctl_raw(&stack, &["list", "--function", &function, "--output", "json"]);
+    assert_eq!(code, 0, "{stderr}");
+    let rows: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(rows.as_array().unwrap().len(), 1, "{rows}");
+    assert_eq!(
+        (rows[0]["name"].as_str(), rows[0]["outcome"].as_str()),
+        (Some(name.as_str()), Some("aborted")),
+        "{rows}"
+    );
+}
+
+// ---- Traffic hooks (issue 5). ----
+
+async fn smoke_hook(stack: &Stack, variables: &[(&str, &str)]) -> String {
+    let name = format!("e2e-hook-{}", unique());
+    local_aws::fixtures::deploy_function(&stack.lambda(), &name, "sample-smoke-hook", variables).await.expect("hook");
+    name
+}
+
+#[tokio::test]
+#[ignore = "needs the local AWS stack: run through cargo xtask test"]
+async fn a_failing_pre_traffic_hook_rolls_back_before_any_traffic_moved() {
+    let stack = Stack::get().await;
+    let function = service(&stack, &[&[], &[]]).await;
+    let hook = smoke_hook(&stack, &[("FAULT_ERROR_RATE", "1")]).await;
+    let description = stack.description(&function).await;
+    let mut input = linear(&function, "2", json!({"enabled": false}));
+    input["hooks"] = json!({"pre_traffic": hook});
+    let (status, error, report) = stack.rollout(input).await;
+    assert_eq!((status.as_str(), error.as_deref()), ("FAILED", Some("RolledBack")), "{report}");
+    assert_eq!(report["reason"]["signal"], "hook");
+    assert!(report["reason"]["message"].as_str().unwrap().contains("injected fault"), "{report}");
+    assert_eq!(report["steps"], json!([]), "no step was taken");
+    // Only the lock was written, and given back: the routing never moved.
+    stack.assert_restored(&function, 0).await;
+    assert_eq!(stack.description(&function).await, description);
+}
+
+#[tokio::test]
+#[ignore = "needs the local AWS stack: run through cargo xtask test"]
+async fn passing_hooks_see_both_versions_and_the_rollout_is_promoted() {
+    let stack = Stack::get().await;
+    let function = service(&stack, &[&[], &[]]).await;
+    let hook = smoke_hook(&stack, &[]).await;
+    let mut input = linear(&function, "2", json!({"enabled": false}));
+    input["hooks"] = json!({"pre_traffic": hook, "post_traffic": hook});
+    let (status, _, report) = stack.rollout(input).await;
+    assert_eq!(status, "SUCCEEDED", "{report}");
+    let hooks = report["hooks"].as_array().unwrap();
+    assert_eq!(hooks.len(), 2, "{report}");
+    assert_eq!((hooks[0]["hook"].as_str(), hooks[1]["hook"].as_str()), (Some("pre_traffic"), Some("post_traffic")));
+    assert!(hooks.iter().all(|h| h["passed"] == true), "{report}");
+    // The smoke hook called the new version itself, which is what the payload's new_version is for.
+    assert!(hooks[0]["message"].as_str().unwrap().contains(&format!("{function}:2 answered 200")), "{report}");
+    assert_eq!(stack.alias(&function).await, ("2".into(), HashMap::new()));
+}
+
+#[tokio::test]
+#[ignore = "needs the local AWS stack: run through cargo xtask test"]
+async fn a_failing_post_traffic_hook_rolls_back_from_full_traffic() {
+    let stack = Stack::get().await;
+    let function = service(&stack, &[&[], &[]]).await;
+    let hook = smoke_hook(&stack, &[("FAULT_ERROR_RATE", "1")]).await;
+    let mut input = linear(&function, "2", json!({"enabled": false}));
+    input["hooks"] = json!({"post_traffic": hook});
+    let (status, error, report) = stack.rollout(input).await;
+    assert_eq!((status.as_str(), error.as_deref()), ("FAILED", Some("RolledBack")), "{report}");
+    assert_eq!(report["steps"].as_array().unwrap().last().unwrap()["percent"], 100.0, "it had reached 100%: {report}");
+    stack.assert_restored(&function, 0).await;
+}
+
+// ---- Approval gates (issue 5). ----
+
+/// Starts a gated rollout and waits until it pauses at its gate; returns the execution's name.
+async fn paused(stack: &Stack, function: &str, percent: u32, before: u32) -> String {
+    let input = json!({"function": function, "alias": "live", "version": "2",
+        "strategy": {"linear": {"percent": percent, "interval_seconds": 1}}, "health": {"enabled": false},
+        "approval": {"before_percent": [before]}});
+    let arn = stack.start(&input, None).await;
+    let name = arn.rsplit(':').next().unwrap().to_string();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (_, stdout, _) = canaryctl_raw(stack, &["status", &name, "--output", "json"]);
+        if serde_json::from_str::<Value>(&stdout).is_ok_and(|s| s["next"] == "await_approval") {
+            return name;
+        }
+        assert!(Instant::now() < deadline, "{name} never paused: {stdout}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test]
+#[ignore = "needs the local AWS stack: run through cargo xtask test"]
+async fn a_paused_rollout_is_promoted() {
+    let stack = Stack::get().await;
+    let function = service(&stack, &[&[], &[]]).await;
+    let name = paused(&stack, &function, 50, 50).await;
+    assert_eq!(stack.alias(&function).await, ("1".into(), HashMap::new()), "paused before any traffic moved");
+    let (code, stdout, stderr) = canaryctl_raw(&stack, &["promote", &name]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    let (code, stdout, _) = canaryctl_raw(&stack, &["watch", &name, "--poll-seconds", "1"]);
+    assert_eq!(code, 0, "{stdout}");
+    assert_eq!(stack.alias(&function).await, ("2".into(), HashMap::new()));
+    let (code, _, stderr) = canaryctl_raw(&stack, &["promote", &name]);
+    assert_eq!(code, 1, "a finished rollout is not waiting: {stderr}");
+}
+
+#[tokio::test]
+#[ignore = "needs the local AWS stack: run through cargo xtask test"]
+async fn promote_full_goes_straight_to_100() {
+    let stack = Stack::get().await;
+    let function = service(&stack, &[&[], &[]]).await;
+    let name = paused(&stack, &function, 25, 50).await;
+    assert_eq!(stack.alias(&function).await.1.get("2").copied(), Some(0.25), "paused at 25%, before 50%");
+    let (code, stdout, stderr) = canaryctl_raw(&stack, &["promote", &name, "--full"]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    let (code, stdout, _) = canaryctl_raw(&stack, &["watch", &name, "--output", "json", "--poll-seconds", "1"]);
+    assert_eq!(code, 0, "{stdout}");
+    let result: Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    let percents: Vec<f64> =
+        result["report"]["steps"].as_array().unwrap().iter().map(|s| s["percent"].as_f64().unwrap()).collect();
+    assert_eq!(percents, [25.0, 100.0], "50% and 75% were skipped");
+    assert_eq!(stack.alias(&function).await, ("2".into(), HashMap::new()));
+}
+
+#[tokio::test]
+#[ignore = "needs the local AWS stack: run through cargo xtask test"]
+async fn a_paused_rollout_is_aborted_and_the_alias_restored() {
+    let stack = Stack::get().await;
+    let function = service(&stack, &[&[], &[]]).await;
+    let name = paused(&stack, &function, 25, 50).await;
+    let (code, stdout, stderr) = canaryctl_raw(&stack, &["abort", &name]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(stdout.contains("approval gate"), "{stdout}");
+    let (code, stdout, _) = canaryctl_raw(&stack, &["watch", &name, "--output", "json", "--poll-seconds", "1"]);
+    assert_eq!(code, 1, "{stdout}");
+    let result: Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    assert_eq!(result["outcome"], "aborted", "{result}");
+    assert!(result["message"].as_str().unwrap().contains("Aborted"), "{result}");
+    stack.assert_restored(&function, 0).await;
+}
+
+// ---- Notifications (issue 5). ----
+
+/// Rollout events reach whoever subscribes: an EventBridge rule on source lambda-canary delivers them to a
+/// queue, in order, each naming the rollout.
+#[tokio::test]
+#[ignore = "needs the local AWS stack: run through cargo xtask test"]
+async fn rollout_events_are_published_to_eventbridge() {
+    let stack = Stack::get().await;
+    let function = service(&stack, &[&[], &[]]).await;
+    let sqs = aws_sdk_sqs::Client::new(&stack.config);
+    let events = aws_sdk_eventbridge::Client::new(&stack.config);
+    let queue = format!("e2e-events-{}", unique()).replace(['.', ':'], "-");
+    let url = sqs.create_queue().queue_name(&queue).send().await.unwrap().queue_url().unwrap().to_string();
+    let pattern = json!({"source": ["lambda-canary"], "detail": {"function": [function]}});
+    events.put_rule().name(&queue).event_pattern(pattern.to_string()).send().await.unwrap();
+    let target = aws_sdk_eventbridge::types::Target::builder()
+        .id("queue")
+        .arn(format!("arn:aws:sqs:us-east-1:123456789012:{queue}"))
+        .build()
+        .unwrap();
+    events.put_targets().rule(&queue).targets(target).send().await.unwrap();
+
+    let (status, _, report) = stack.rollout(linear(&function, "2", json!({"enabled": false}))).await;
+    assert_eq!(status, "SUCCEEDED", "{report}");
+    let mut received: Vec<Value> = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while received.len() < 3 && Instant::now() < deadline {
+        let out =
+            sqs.receive_message().queue_url(&url).max_number_of_messages(10).wait_time_seconds(1).send().await.unwrap();
+        received.extend(out.messages().iter().filter_map(|m| serde_json::from_str(m.body()?).ok()));
+    }
+    let kinds: Vec<&str> = received.iter().filter_map(|e| e["detail-type"].as_str()).collect();
+    assert_eq!(kinds, ["Rollout Started", "Rollout Step Passed", "Rollout Promoted"], "{received:?}");
+    assert!(
+        received.iter().all(|e| e["detail"]["new_version"] == "2" && e["detail"]["alias"] == "live"),
+        "{received:?}"
+    );
+    assert_eq!(received[2]["detail"]["report"]["outcome"], "promoted");
+}
