@@ -249,6 +249,7 @@ fn ours(traffic: &mut Traffic, looks: bool) -> RunResult {
         alarms: Vec::new(),
         missing_hooks: Vec::new(),
         lock: None,
+        deployment: canary_core::deployment::Deployment::AWS,
     };
     let execution = "arn:aws:states:us-east-1:123456789012:execution:canary-rollout:bench";
     let mut rollout = Rollout::prepare(request, facts, execution, t0()).expect("prepared");

@@ -283,6 +283,10 @@ pub fn definition() -> Result<String, String> {
             );
         }
     }
+    // The local stack publishes every invocation's metrics at once: its rollouts may hold for seconds.
+    for (name, value) in canary_core::deployment::Deployment::LOCAL.substitutions() {
+        text = text.replace(&format!("${{{name}}}"), &value);
+    }
     if let Some(at) = text.find("${") {
         return Err(format!(
             "statemachine/canary.asl.json: no substitution for {}",

@@ -6,7 +6,7 @@ use crate::lazy::OnFirstUse;
 use crate::{AwsError, Metrics, WindowQuery};
 use async_trait::async_trait;
 use aws_sdk_cloudwatch::Client;
-use aws_sdk_cloudwatch::types::{Dimension, Metric, MetricDataQuery, MetricStat};
+use aws_sdk_cloudwatch::types::{AlarmType, Dimension, Metric, MetricDataQuery, MetricStat};
 use aws_smithy_types::DateTime as SmithyTime;
 use canary_core::{AlarmState, AlarmValue, HealthFigures, VersionFigures};
 use std::collections::HashMap;
@@ -111,8 +111,10 @@ impl Metrics for CloudWatchMetrics {
         if names.is_empty() {
             return Ok(states);
         }
-        let mut pages =
-            self.client.get().describe_alarms().set_alarm_names(Some(names.to_vec())).into_paginator().send();
+        // Without AlarmTypes, DescribeAlarms answers metric alarms only: a composite alarm would read as missing.
+        let types = vec![AlarmType::MetricAlarm, AlarmType::CompositeAlarm];
+        let request = self.client.get().describe_alarms().set_alarm_names(Some(names.to_vec()));
+        let mut pages = request.set_alarm_types(Some(types)).into_paginator().send();
         while let Some(page) = pages.next().await {
             let page = page.map_err(classify)?;
             let metric =
@@ -219,7 +221,12 @@ mod tests {
         use aws_sdk_cloudwatch::operation::describe_alarms::DescribeAlarmsOutput;
         use aws_sdk_cloudwatch::types::{CompositeAlarm, MetricAlarm, StateValue};
         let rule = mock!(Client::describe_alarms)
-            .match_requests(|r| r.alarm_names() == ["orders-5xx", "orders-all", "gone"])
+            .match_requests(|r| {
+                use aws_sdk_cloudwatch::types::AlarmType;
+                r.alarm_names() == ["orders-5xx", "orders-all", "gone"]
+                    && r.alarm_types().contains(&AlarmType::CompositeAlarm)
+                    && r.alarm_types().contains(&AlarmType::MetricAlarm)
+            })
             .then_output(|| {
                 DescribeAlarmsOutput::builder()
                     .metric_alarms(

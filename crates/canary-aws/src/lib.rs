@@ -231,6 +231,8 @@ pub trait ExecutionControl: Send + Sync {
     async fn recent(&self, state_machine_arn: &str, max: i32) -> Result<Vec<ExecutionSummary>, AwsError>;
     /// Stops a running execution.
     async fn stop(&self, execution_arn: &str, cause: &str) -> Result<(), AwsError>;
+    /// The state machine's definition (its ASL, substitutions filled).
+    async fn definition(&self, state_machine_arn: &str) -> Result<String, AwsError>;
     /// The task token of the approval gate the execution waits at, if it waits at one.
     async fn approval_token(&self, execution_arn: &str) -> Result<Option<String>, AwsError>;
     /// Answers a waiting task: `Ok(output)` succeeds it, `Err((error, cause))` fails it.

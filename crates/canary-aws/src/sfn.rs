@@ -208,6 +208,10 @@ impl ExecutionControl for StepFunctionsExecutions {
         self.client.get().stop_execution().execution_arn(execution_arn).cause(cause).send().await.map_err(classify)?;
         Ok(())
     }
+    async fn definition(&self, state_machine_arn: &str) -> Result<String, AwsError> {
+        let request = self.client.get().describe_state_machine().state_machine_arn(state_machine_arn);
+        Ok(request.send().await.map_err(classify)?.definition().to_string())
+    }
 }
 
 #[cfg(test)]
@@ -260,6 +264,26 @@ mod tests {
         let info = executions.describe("arn:exec").await.unwrap();
         assert_eq!((info.status.as_str(), info.error.as_deref(), info.output), ("FAILED", Some("RolledBack"), None));
         assert_eq!(info.name, "deploy-42");
+    }
+
+    #[tokio::test]
+    async fn the_definition_is_read_from_the_state_machine() {
+        use aws_sdk_sfn::operation::describe_state_machine::DescribeStateMachineOutput;
+        let rule = mock!(Client::describe_state_machine)
+            .match_requests(|r| r.state_machine_arn() == Some("arn:sm"))
+            .then_output(|| {
+                DescribeStateMachineOutput::builder()
+                    .state_machine_arn("arn:sm")
+                    .name("canary-rollout")
+                    .definition(r#"{"StartAt": "Prepare"}"#)
+                    .role_arn("arn:role")
+                    .r#type(aws_sdk_sfn::types::StateMachineType::Standard)
+                    .creation_date(aws_sdk_sfn::primitives::DateTime::from_secs(0))
+                    .build()
+                    .unwrap()
+            });
+        let executions = StepFunctionsExecutions::new(mock_client!(aws_sdk_sfn, [&rule]));
+        assert_eq!(executions.definition("arn:sm").await.unwrap(), r#"{"StartAt": "Prepare"}"#);
     }
 
     #[tokio::test]

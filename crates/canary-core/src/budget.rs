@@ -1,6 +1,7 @@
 //! What a rollout costs Step Functions in the worst case its request allows, so that a request that could
 //! not finish within an execution's limits is refused before anything moves: an execution that reaches
-//! 25,000 history events fails at once, with no Catch and no rollback of its own.
+//! 25,000 history events, or runs a year, fails at once, with no Catch and no rollback of its own. Both are
+//! counted here: the history events ([`worst_case_events`]) and the time ([`durations`]).
 //!
 //! Counted as AWS writes the history of this state machine (`statemachine/canary.asl.json`): a task state
 //! is 5 events (entered, scheduled, started, succeeded, exited), a choice or a wait 2, and a task-token
@@ -110,5 +111,78 @@ impl Costs {
     /// Whether it fits an execution with [`RETRY_RESERVE`] events to spare.
     pub fn fits(&self) -> bool {
         self.total() + RETRY_RESERVE <= HISTORY_EVENT_LIMIT
+    }
+}
+
+/// How long an approval gate waits for an answer, at most: the definition's `AwaitApproval` timeout.
+pub const GATE_TIMEOUT_SECONDS: u64 = 7 * 24 * 3600;
+
+/// How long one run of a traffic hook may take, at most: the definition's hook tasks' timeout.
+pub const HOOK_TIMEOUT_SECONDS: u64 = 960;
+
+/// How long an execution of a request takes, by what the time comes from: typically its holds and the
+/// waits for complete metrics; at worst also every wait for traffic, every gate and every hook as long as
+/// each may take.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct Durations {
+    /// Every held step's hold.
+    pub holds: u64,
+    /// The wait after each held step for its metrics to be complete.
+    pub metrics_delays: u64,
+    /// At worst, every held step waiting for traffic as long as `no_data: wait` allows.
+    pub no_data_waits: u64,
+    /// At worst, every approval gate unanswered until it times out.
+    pub gates: u64,
+    /// At worst, every hook running until its timeout.
+    pub hooks: u64,
+}
+
+impl Durations {
+    /// When all goes well.
+    pub fn typical(&self) -> u64 {
+        self.holds + self.metrics_delays
+    }
+
+    /// The longest the request allows, retries of failed tasks aside (seconds each).
+    pub fn worst(&self) -> u64 {
+        self.typical() + self.no_data_waits + self.gates + self.hooks
+    }
+}
+
+/// How long an execution of `request` takes, typically and at worst.
+///
+/// ```
+/// use canary_core::budget::durations;
+/// let request = canary_core::parse_request_str(r#"{"function": "f", "alias": "live", "version": "2",
+///     "strategy": {"canary": {"percent": 10, "bake_seconds": 600}}, "approval": {"before_percent": [100]}}"#).unwrap();
+/// let d = durations(&request);
+/// assert_eq!((d.typical(), d.no_data_waits, d.gates), (600 + 120, 600, 7 * 24 * 3600));
+/// ```
+pub fn durations(request: &RolloutRequest) -> Durations {
+    let health = &request.health;
+    let held = request.schedule().steps.iter().filter(|s| s.hold_seconds > 0).count() as u64;
+    let waits = if health.enabled && health.no_data == NoData::Wait { health.no_data_max_wait_seconds } else { 0 };
+    Durations {
+        holds: request.schedule().total_hold_seconds(),
+        metrics_delays: held * health.effective_metrics_delay(),
+        no_data_waits: held * waits,
+        gates: request.approval.before_percent.len() as u64 * GATE_TIMEOUT_SECONDS,
+        hooks: [&request.hooks.pre_traffic, &request.hooks.post_traffic].iter().filter(|h| h.is_some()).count() as u64
+            * HOOK_TIMEOUT_SECONDS,
+    }
+}
+
+/// A duration for people: `45s`, `12m05s`, `3h20m`, `9d04h`.
+///
+/// ```
+/// use canary_core::budget::duration_text;
+/// assert_eq!([45, 725, 12_000, 788_400].map(duration_text), ["45s", "12m05s", "3h20m", "9d03h"]);
+/// ```
+pub fn duration_text(seconds: u64) -> String {
+    match seconds {
+        s if s < 60 => format!("{s}s"),
+        s if s < 3600 => format!("{}m{:02}s", s / 60, s % 60),
+        s if s < 86_400 => format!("{}h{:02}m", s / 3600, (s % 3600) / 60),
+        s => format!("{}d{:02}h", s / 86_400, (s % 86_400) / 3600),
     }
 }

@@ -7,6 +7,7 @@
 pub mod asl;
 pub mod budget;
 pub mod concurrency;
+pub mod deployment;
 pub mod execution;
 pub mod health;
 pub mod lock;

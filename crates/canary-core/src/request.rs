@@ -59,6 +59,12 @@ pub fn parse_request(input: &Value) -> Result<RolloutRequest, Refusal> {
     }
 }
 
+/// A refusal of a request checked after parsing (against the live account, or the deployment) in the terms
+/// its author wrote: the legacy form's field names for a legacy request.
+pub fn as_given(input: &Value, refusal: Refusal) -> Refusal {
+    if is_legacy(input) { legacy::rename_legacy_fields(refusal) } else { refusal }
+}
+
 /// Whether `input` is in the legacy form of the AWS Lambda Deployer sample: an object with its
 /// `function-name`, `alias-name` or `new-version` keys.
 ///
@@ -129,6 +135,17 @@ impl RolloutRequest {
     /// The weights the alias will carry, in order, with the seconds each is held.
     pub fn schedule(&self) -> Schedule {
         Schedule::from_strategy(&self.strategy)
+    }
+
+    /// The request in its canonical form as a person would write it, which reads back as the same request:
+    /// with health checks off, `"health": {"enabled": false}` alone (the other fields would be refused as
+    /// ignored).
+    pub fn as_written(&self) -> Value {
+        let mut written = serde_json::to_value(self).expect("requests serialise");
+        if !self.health.enabled {
+            written["health"] = serde_json::json!({"enabled": false});
+        }
+        written
     }
 }
 

@@ -33,6 +33,7 @@ fn prepared(request: Value) -> Rollout {
         alarms: Vec::new(),
         missing_hooks: Vec::new(),
         lock: None,
+        deployment: canary_core::deployment::Deployment::LOCAL,
     };
     Rollout::prepare(request, facts, EXEC, t0()).unwrap()
 }

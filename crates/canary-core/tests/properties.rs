@@ -1,11 +1,17 @@
 //! Properties of the request checks and schedules, on generated requests: an accepted request's schedule
-//! strictly increases, ends at exactly 100%, and fits every Step Functions limit in its worst case; a
-//! refused one names a field and a fix; no input makes parsing panic.
+//! strictly increases, ends at exactly 100%, and fits every Step Functions limit in its worst case; an
+//! accepted request with health checks on rolls back a version that fails every call; a refused one names a
+//! field and a fix; no input makes parsing panic.
 
-use canary_core::budget::{HISTORY_EVENT_LIMIT, RETRY_RESERVE, worst_case_events};
+use canary_core::budget::{HISTORY_EVENT_LIMIT, RETRY_RESERVE, durations, worst_case_events};
+use canary_core::deployment::Deployment;
+use canary_core::health::{HealthFigures, VersionFigures};
 use canary_core::request::{MAX_ROLLOUT_SECONDS, MIN_PERCENT_STEP, parse_request_str};
+use canary_core::rollout::Decision;
 use canary_core::schedule::MAX_STEPS;
+use canary_core::{AliasState, LiveFacts, Next, Rollout, Routing};
 use canary_core::{Refusal, RolloutRequest, parse_request};
+use chrono::{Duration, TimeZone, Utc};
 use proptest::prelude::*;
 use serde_json::{Value, json};
 
@@ -43,21 +49,29 @@ fn strategy() -> impl Strategy<Value = Value> {
 }
 
 fn health() -> impl Strategy<Value = Value> {
-    (
-        any::<bool>(),
+    let on = (
         prop_oneof![Just("wait"), Just("fail"), Just("pass")],
         seconds(),
-        proptest::option::of(-0.5..1.5f64),
+        proptest::option::of(prop_oneof![-0.5..1.5f64, Just(1.0), Just(0.0), 0.9..1.0f64]),
         any::<bool>(),
+        prop_oneof![0..3u64, 1..100u64, 100..100_000u64],
+        proptest::option::of(prop_oneof![1..120u64, 120..10_000u64]),
     )
-        .prop_map(|(enabled, no_data, wait, rate, baseline)| {
-            let mut health = json!({"enabled": enabled, "no_data": no_data, "no_data_max_wait_seconds": wait,
-                                    "compare_to_baseline": baseline, "metrics_delay_seconds": 60});
+        .prop_map(|(no_data, wait, rate, baseline, min_invocations, interval)| {
+            let mut health = json!({"no_data": no_data, "compare_to_baseline": baseline,
+                                    "min_invocations": min_invocations, "metrics_delay_seconds": 60});
+            if no_data == "wait" {
+                health["no_data_max_wait_seconds"] = json!(wait);
+            }
             if let Some(rate) = rate {
                 health["max_error_rate"] = json!(rate);
             }
+            if let Some(interval) = interval {
+                health["check_interval_seconds"] = json!(interval);
+            }
             health
-        })
+        });
+    prop_oneof![on, Just(json!({"enabled": false}))]
 }
 
 fn request() -> impl Strategy<Value = Value> {
@@ -76,7 +90,52 @@ fn check_accepted(request: &RolloutRequest) {
     }
     assert!(schedule.steps[..schedule.len() - 1].iter().all(|s| s.percent < 100.0 && s.percent > 0.0));
     assert!(worst_case_events(request).total() + RETRY_RESERVE <= HISTORY_EVENT_LIMIT);
-    assert!(schedule.estimated_seconds(&request.health) <= MAX_ROLLOUT_SECONDS);
+    assert!(durations(request).worst() <= MAX_ROLLOUT_SECONDS);
+    if request.health.enabled {
+        assert_eq!(with_every_call_failing(request), Next::Rollback, "promoted a version failing every call");
+    }
+}
+
+/// Drives the rollout as the state machine does, the new version failing every one of its calls, each
+/// judged window holding as many of them as the policy needs to judge (`min_invocations`, at least 20), the
+/// old version 200 calls without an error; every gate approved. Returns where it ended.
+fn with_every_call_failing(request: &RolloutRequest) -> Next {
+    let t0 = Utc.with_ymd_and_hms(2026, 12, 3, 12, 0, 0).unwrap();
+    let facts = LiveFacts {
+        function_exists: true,
+        version_exists: true,
+        alias: Some(AliasState {
+            routing: Routing::to_version("41"),
+            revision_id: "r0".into(),
+            description: String::new(),
+        }),
+        alarms: Vec::new(),
+        missing_hooks: Vec::new(),
+        lock: None,
+        deployment: Deployment::LOCAL,
+    };
+    let execution = "arn:aws:states:us-east-1:123456789012:execution:canary-rollout:property";
+    let mut rollout = Rollout::prepare(request.clone(), facts, execution, t0).expect("an accepted request prepares");
+    let calls = request.health.min_invocations.max(20);
+    let failing = HealthFigures {
+        new: VersionFigures { invocations: calls, errors: calls, ..VersionFigures::default() },
+        baseline: VersionFigures { invocations: 200, errors: 0, ..VersionFigures::default() },
+        ..HealthFigures::default()
+    };
+    let mut now = t0;
+    for _ in 0..100_000 {
+        rollout = match rollout.next {
+            Next::Shift | Next::Promote => rollout.after_move("r".into(), now),
+            Next::Hold => {
+                now += Duration::seconds(rollout.wait_seconds as i64);
+                rollout.after_check(Some(failing.clone()), now)
+            }
+            Next::AwaitApproval => rollout.after_approval(Decision::Promote).expect("waiting at a gate"),
+            next @ (Next::Rollback | Next::Done) => return next,
+            next => unreachable!("no hooks are generated: {next:?}"),
+        };
+    }
+    panic!("the rollout did not end")
 }
 
 fn check_refused(refusal: &Refusal) {

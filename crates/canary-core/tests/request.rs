@@ -65,7 +65,9 @@ fn accepted_forms() {
         (json!({"all_at_once": {"bake_seconds": 300}}), Strategy::AllAtOnce { bake_seconds: Some(300) }),
     ];
     for (strategy, expected) in cases {
-        let request = parse_request(&with(base(), "strategy", strategy.clone())).unwrap();
+        // Health checks off: all_at_once without a bake and linear 100% hold no step to judge.
+        let unjudged = with(base(), "health", json!({"enabled": false}));
+        let request = parse_request(&with(unjudged, "strategy", strategy.clone())).unwrap();
         assert_eq!(&request.strategy, expected, "{strategy}");
     }
     let steps = json!({"steps": [{"percent": 1, "hold_seconds": 60}, {"percent": 50, "hold_seconds": 600}]});
@@ -244,7 +246,10 @@ fn out_of_range_strategies_are_refused() {
     refused(with(base(), "strategy", json!({"steps": too_many})), &["strategy.steps"]);
     // 60 steps held a week each run past the year an execution may live.
     let too_long: Vec<Value> = (1..=60).map(|i| json!({"percent": i, "hold_seconds": MAX_HOLD_SECONDS})).collect();
-    refused(with(base(), "strategy", json!({"steps": too_long})), &["strategy"]);
+    refused(
+        with(base(), "strategy", json!({"steps": too_long})),
+        &["strategy", "health.metrics_delay_seconds", "health.no_data_max_wait_seconds"],
+    );
 }
 
 #[test]
@@ -252,16 +257,24 @@ fn health_fields() {
     let request = parse_request(&with(
         base(),
         "health",
-        json!({"max_error_rate": 0.05, "min_invocations": 0, "no_data": "pass", "metrics_delay_seconds": 0, "enabled": false}),
+        json!({"max_error_rate": 0.05, "min_invocations": 1, "no_data": "pass", "metrics_delay_seconds": 0}),
     ))
     .unwrap();
     assert_eq!(
         (request.health.max_error_rate, request.health.min_invocations, request.health.no_data),
-        (Some(0.05), 0, NoData::Pass)
+        (Some(0.05), 1, NoData::Pass)
     );
-    assert!(!request.health.enabled);
+    assert!(request.health.enabled);
+    let off = parse_request(&with(base(), "health", json!({"enabled": false}))).unwrap();
+    assert!(!off.health.enabled);
     let cases: &[(Value, &[&str])] = &[
         (json!({"max_error_rate": 1.5}), &["health.max_error_rate"]),
+        (json!({"max_error_rate": 1.0}), &["health.max_error_rate"]),
+        (json!({"min_invocations": 0}), &["health.min_invocations"]),
+        (json!({"enabled": false, "no_data": "pass", "alarms": ["a"]}), &["health.no_data", "health.alarms"]),
+        (json!({"no_data": "pass", "no_data_max_wait_seconds": 60}), &["health.no_data_max_wait_seconds"]),
+        (json!({"alarms": ["a\tb"]}), &["health.alarms[0]"]),
+        (json!({"alarms": ["a".repeat(256)]}), &["health.alarms[0]"]),
         (json!({"max_error_rate": -0.1}), &["health.max_error_rate"]),
         (json!({"metrics_delay_seconds": 3601}), &["health.metrics_delay_seconds"]),
         (json!({"no_data_max_wait_seconds": MAX_HOLD_SECONDS + 1}), &["health.no_data_max_wait_seconds"]),
@@ -280,6 +293,8 @@ fn health_fields() {
     for (health, fields) in cases {
         refused(with(base(), "health", health.clone()), fields);
     }
+    // 255 characters of two bytes each are a valid alarm name: CloudWatch counts characters.
+    parse_request(&with(base(), "health", json!({"alarms": ["é".repeat(255)]}))).unwrap();
     // compare_to_baseline: false is what the controller does anyway, so it is accepted.
     parse_request(&with(base(), "health", json!({"compare_to_baseline": false, "alarms": []}))).unwrap();
 }
@@ -326,8 +341,10 @@ fn compare_to_baseline_needs_an_absolute_limit_too() {
         parse_request(&with(base(), "health", json!({"compare_to_baseline": true, "max_error_rate": 0.2}))).unwrap();
     assert_eq!(both.health.max_error_rate, Some(0.2));
     // With health checks off, nothing is judged, and nothing is asked for.
-    let off = json!({"compare_to_baseline": true, "enabled": false});
+    let off = json!({"enabled": false});
     assert_eq!(parse_request(&with(base(), "health", off)).unwrap().health.max_error_rate, Some(0.01));
+    let ignored = json!({"compare_to_baseline": true, "enabled": false});
+    refused(with(base(), "health", ignored), &["health.compare_to_baseline"]);
 }
 
 #[test]
@@ -335,12 +352,17 @@ fn the_canonical_form_round_trips() {
     for strategy in [
         json!({"linear": {"percent": 100.0 / 3.0, "interval_seconds": 5}}),
         json!({"steps": [{"percent": 1, "hold_seconds": 60}]}),
-        json!({"all_at_once": {}}),
+        json!({"all_at_once": {"bake_seconds": 60}}),
     ] {
         let request = parse_request(&with(base(), "strategy", strategy)).unwrap();
-        let again = parse_request(&serde_json::to_value(&request).unwrap()).unwrap();
+        let again = parse_request(&request.as_written()).unwrap();
         assert_eq!(request, again);
     }
+    // With health checks off, the other health fields are left out, or they would be refused as ignored.
+    let off = with(with(base(), "health", json!({"enabled": false})), "strategy", json!({"all_at_once": {}}));
+    let request = parse_request(&off).unwrap();
+    assert_eq!(request.as_written()["health"], json!({"enabled": false}));
+    assert_eq!(parse_request(&request.as_written()).unwrap(), request);
 }
 
 #[test]

@@ -13,6 +13,7 @@ pub mod serve;
 use canary_aws::{Aliases, AwsError, ExecutionHistory, HookRunner, Metrics, Notifier, WindowQuery};
 use canary_core::AlarmValue;
 use canary_core::asl::ErrorName;
+use canary_core::deployment::Deployment;
 use canary_core::execution::ExecutionStatus;
 use canary_core::notice::{Task, notices};
 use canary_core::safety_net::{Action, Handled, SafetyNet, decide};
@@ -98,8 +99,9 @@ pub const DIRECT_INVOCATION: &str = "direct-invocation";
 /// conditional on the revision it read. Of two executions preparing the same alias at once, exactly one
 /// takes it; the other is refused (after a retry that re-reads the alias). Traffic does not move.
 ///
-/// The state machine passes `{"request": <the execution input>, "execution": <its ARN>}`; a bare request
-/// (a direct invocation) locks the alias as [`DIRECT_INVOCATION`], which no running execution is.
+/// The state machine passes `{"request": <the execution input>, "execution": <its ARN>, "deployment": <where
+/// it runs>}` ([`canary_core::deployment`]); a bare request (a direct invocation) locks the alias as
+/// [`DIRECT_INVOCATION`], which no running execution is, and is judged as on AWS.
 pub async fn prepare(
     input: Value,
     aliases: &dyn Aliases,
@@ -107,10 +109,19 @@ pub async fn prepare(
     executions: &dyn ExecutionHistory,
     now: DateTime<Utc>,
 ) -> Result<Rollout, ControllerError> {
-    let wrapped = input.as_object().is_some_and(|o| o.len() == 2 && o.contains_key("request"));
-    let (input, execution) = match input.get("execution").and_then(Value::as_str) {
-        Some(execution) if wrapped => (input["request"].clone(), Some(execution.to_string())),
-        _ => (input, None),
+    // A request never has a `request` key (unknown fields are refused), so this is the state machine's wrapper.
+    let wrapped = input.get("request").is_some() && input.get("execution").is_some();
+    let (input, execution, deployment) = match input.get("execution").and_then(Value::as_str) {
+        Some(execution) if wrapped => {
+            let deployment = match input.get("deployment") {
+                Some(facts) => serde_json::from_value(facts.clone()).map_err(|e| {
+                    ControllerError::InvalidState(format!("the state machine's deployment facts are not valid: {e}"))
+                })?,
+                None => Deployment::default(),
+            };
+            (input["request"].clone(), Some(execution.to_string()), deployment)
+        }
+        _ => (input, None, Deployment::default()),
     };
     let execution = execution.unwrap_or_else(|| DIRECT_INVOCATION.to_string());
     let request = parse_request(&input).map_err(ControllerError::Refused)?;
@@ -142,8 +153,10 @@ pub async fn prepare(
         None => None,
     };
     let read = alias.clone();
-    let facts = canary_core::LiveFacts { function_exists, version_exists, alias, alarms, missing_hooks, lock };
-    let mut rollout = Rollout::prepare(request, facts, &execution, now).map_err(ControllerError::Refused)?;
+    let facts =
+        canary_core::LiveFacts { function_exists, version_exists, alias, alarms, missing_hooks, lock, deployment };
+    let mut rollout = Rollout::prepare(request, facts, &execution, now)
+        .map_err(|refusal| ControllerError::Refused(canary_core::request::as_given(&input, refusal)))?;
     if let Some((start, end)) = rollout.baseline_before_window(now) {
         let before = metrics.figures(&window_query(&rollout, start, end)).await?.baseline;
         rollout = rollout.with_baseline_before(before);

@@ -148,7 +148,7 @@ fn t0() -> DateTime<Utc> {
 
 fn request() -> Value {
     json!({"function": "orders", "alias": "live", "version": "2",
-           "strategy": {"linear": {"percent": 50, "interval_seconds": 5}}, "health": {"metrics_delay_seconds": 0}})
+           "strategy": {"linear": {"percent": 50, "interval_seconds": 60}}, "health": {"metrics_delay_seconds": 60}})
 }
 
 #[tokio::test]
@@ -216,7 +216,7 @@ async fn a_full_rollout_through_the_handlers() {
         (queries[0].function_name.as_str(), queries[0].new_version.as_str(), queries[0].baseline_version.as_str()),
         ("orders", "2", "1")
     );
-    assert_eq!(queries[0].end - queries[0].start, Duration::seconds(5), "the whole step window");
+    assert_eq!(queries[0].end - queries[0].start, Duration::seconds(60), "the whole step window");
 }
 
 #[tokio::test]

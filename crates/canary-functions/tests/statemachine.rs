@@ -3,6 +3,8 @@
 
 use canary_core::Next;
 use canary_core::asl::{ErrorName, FUNCTION_DIED, SERVICE_FAILURES, State};
+use canary_core::deployment::Deployment;
+use canary_functions::serve::ControllerTask;
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
 use strum::VariantArray;
@@ -148,24 +150,32 @@ fn the_router_covers_every_decision_of_the_core() {
 }
 
 #[test]
-fn the_definition_is_parameterised_by_the_controller_function_arns() {
+fn the_definition_is_parameterised_by_the_controller_function_arns_and_the_deployment() {
     let text = serde_json::to_string(&definition()).unwrap();
     let mut found = BTreeSet::new();
     for piece in text.split("${").skip(1) {
         found.insert(piece.split('}').next().unwrap().to_string());
     }
-    let expected: BTreeSet<String> = [
-        "PrepareFunctionArn",
-        "ShiftFunctionArn",
-        "CheckFunctionArn",
-        "PromoteFunctionArn",
-        "RollbackFunctionArn",
-        "HookFunctionArn",
-        "GateFunctionArn",
-    ]
-    .map(String::from)
-    .into();
+    let functions = ControllerTask::ALL.into_iter().filter_map(ControllerTask::substitution);
+    let facts = Deployment::AWS.substitutions().map(|(name, _)| name);
+    let expected: BTreeSet<String> = functions.chain(facts).map(String::from).collect();
     assert_eq!(found, expected);
+    // Filled with AWS's facts, Prepare reads them back as such.
+    let mut filled = text.clone();
+    for (name, value) in Deployment::AWS.substitutions() {
+        filled = filled.replace(&format!("${{{name}}}"), &value);
+    }
+    assert_eq!(Deployment::from_definition(&filled), Some(Deployment::AWS));
+}
+
+/// The waits the core counts in a rollout's worst case are the definition's own.
+#[test]
+fn the_worst_case_counts_the_definitions_timeouts() {
+    let definition = definition();
+    let timeout = |state: State| definition["States"][state.as_str()]["TimeoutSeconds"].as_u64().unwrap();
+    assert_eq!(timeout(State::AwaitApproval), canary_core::budget::GATE_TIMEOUT_SECONDS);
+    assert_eq!(timeout(State::PreTraffic), canary_core::budget::HOOK_TIMEOUT_SECONDS);
+    assert_eq!(timeout(State::PostTraffic), canary_core::budget::HOOK_TIMEOUT_SECONDS);
 }
 
 #[test]

@@ -25,6 +25,9 @@ fn block_keys(text: &str, header: &str) -> BTreeSet<String> {
         if line.trim().is_empty() || depth <= indent {
             break;
         }
+        if line.trim_start().starts_with('#') {
+            continue;
+        }
         if let Some((key, _)) = line.trim().split_once(':') {
             keys.insert(key.to_string());
         }
@@ -38,6 +41,10 @@ fn every_placeholder_of_the_definition_has_a_substitution() {
     let placeholders: BTreeSet<String> =
         definition.split("${").skip(1).map(|p| p.split('}').next().unwrap().to_string()).collect();
     assert_eq!(block_keys(&template(), "DefinitionSubstitutions:"), placeholders);
+    // On AWS the deployment's facts are AWS's.
+    for (name, value) in canary_core::deployment::Deployment::AWS.substitutions() {
+        assert!(template().contains(&format!("{name}: \"{value}\"")), "template.yaml sets {name} to {value}");
+    }
     assert!(template().contains("DefinitionUri: statemachine/canary.asl.json"));
 }
 

@@ -50,7 +50,7 @@ struct Cli {
 enum Command {
     /// Check a rollout request offline and print the weights the alias will carry, in order.
     /// Takes the same request flags as start. Example: plan --input deploy/prod-rollout.json --version 7
-    Plan(start::RequestArgs),
+    Plan(PlanArgs),
     /// Start a rollout through the controller's state machine; with --wait, follow it to the end.
     /// Example: start --input deploy/prod-rollout.json --version 42 --wait
     Start(Box<start::StartArgs>),
@@ -200,12 +200,36 @@ pub fn read_input(path: &PathBuf) -> Result<String, CliError> {
     }
 }
 
-fn plan(args: &start::RequestArgs, output: Output) -> Result<Exit, CliError> {
-    let (_, request) = start::build_request(args)?;
+/// `plan`'s arguments: the request, and where it will run.
+#[derive(Debug, Clone, Args)]
+struct PlanArgs {
+    #[command(flatten)]
+    request: start::RequestArgs,
+    /// Where the rollout will run: its metrics' resolution and delay decide which holds, looks and delays can
+    /// be judged (aws: per minute, at least 60 s late; local: the local stack, per second).
+    /// Example: --runs-on local
+    #[arg(long, value_enum, default_value_t = RunsOn::Aws)]
+    runs_on: RunsOn,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum RunsOn {
+    Aws,
+    Local,
+}
+
+fn plan(args: &PlanArgs, output: Output) -> Result<Exit, CliError> {
+    let (input, request) = start::build_request(&args.request)?;
+    let (deployment, runs_on) = match args.runs_on {
+        RunsOn::Aws => (canary_core::deployment::Deployment::AWS, "aws"),
+        RunsOn::Local => (canary_core::deployment::Deployment::LOCAL, "local"),
+    };
+    start::check_deployment(&input, &request, &deployment, runs_on)?;
     match output {
-        Output::Json => {
-            println!("{}", serde_json::to_string_pretty(&render::plan_json(&request)).expect("plans serialise"))
-        }
+        Output::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&render::plan_json(&request, runs_on)).expect("plans serialise")
+        ),
         Output::Text => print!("{}", render::plan_text(&request)),
     }
     Ok(Exit::Success)

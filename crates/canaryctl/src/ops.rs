@@ -348,6 +348,7 @@ mod tests {
             alarms: Vec::new(),
             missing_hooks: Vec::new(),
             lock: None,
+            deployment: canary_core::deployment::Deployment::LOCAL,
         };
         let figures = HealthFigures {
             new: VersionFigures { invocations: 120, errors: 1, p99_duration_ms: Some(210.0), ..Default::default() },

@@ -8,14 +8,18 @@ use serde_json::{Value, json};
 use std::fmt::Write;
 
 /// The plan as JSON: every weight the alias will carry, in order, ending at 100, with the seconds held at each.
-pub fn plan_json(request: &RolloutRequest) -> Value {
+pub fn plan_json(request: &RolloutRequest, runs_on: &str) -> Value {
     let schedule = request.schedule();
+    let durations = canary_core::budget::durations(request);
     json!({
         "request": request,
+        "runs_on": runs_on,
         "steps": schedule.steps,
         "judged_steps": judged_steps(request),
         "total_seconds": schedule.total_hold_seconds(),
-        "estimated_seconds": schedule.estimated_seconds(&request.health),
+        "estimated_seconds": durations.typical(),
+        "worst_case_seconds": durations.worst(),
+        "durations": durations,
     })
 }
 
@@ -39,12 +43,35 @@ fn judged_text(request: &RolloutRequest) -> String {
     }
 }
 
-pub fn duration_text(seconds: u64) -> String {
-    match seconds {
-        s if s < 60 => format!("{s}s"),
-        s if s < 3600 => format!("{}m{:02}s", s / 60, s % 60),
-        s => format!("{}h{:02}m", s / 3600, (s % 3600) / 60),
+pub use canary_core::budget::duration_text;
+
+/// The typical and the worst-case duration, the worst with what makes it.
+fn durations_text(request: &RolloutRequest) -> String {
+    let d = canary_core::budget::durations(request);
+    let health = &request.health;
+    let mut text = format!(
+        "Traffic held {} in all; typically about {} with the {} s wait for complete metrics at each step.",
+        duration_text(d.holds),
+        duration_text(d.typical()),
+        health.effective_metrics_delay(),
+    );
+    let mut worst = Vec::new();
+    if d.no_data_waits > 0 {
+        worst.push(format!("every held step waiting {} s more for traffic", health.no_data_max_wait_seconds));
     }
+    if d.gates > 0 {
+        worst.push(format!(
+            "every approval gate unanswered for {}",
+            duration_text(canary_core::budget::GATE_TIMEOUT_SECONDS)
+        ));
+    }
+    if d.hooks > 0 {
+        worst.push(format!("every hook running {}", duration_text(canary_core::budget::HOOK_TIMEOUT_SECONDS)));
+    }
+    if !worst.is_empty() {
+        text.push_str(&format!("\nAt worst {}: {}.", duration_text(d.worst()), worst.join(", ")));
+    }
+    text
 }
 
 pub fn plan_text(request: &RolloutRequest) -> String {
@@ -57,13 +84,7 @@ pub fn plan_text(request: &RolloutRequest) -> String {
         let _ =
             writeln!(out, "{:>6}  {:>10}  {:>8}", i + 1, percent_text(step.percent), duration_text(step.hold_seconds));
     }
-    let _ = writeln!(
-        out,
-        "Traffic held {} in all; about {} with the {} s wait for complete metrics at each step.",
-        duration_text(schedule.total_hold_seconds()),
-        duration_text(schedule.estimated_seconds(health)),
-        health.effective_metrics_delay(),
-    );
+    let _ = writeln!(out, "{}", durations_text(request));
     if !health.enabled {
         let _ = writeln!(out, "Health checks are off: every step passes.");
         return out;
@@ -203,6 +224,7 @@ mod tests {
             alarms: Vec::new(),
             missing_hooks: Vec::new(),
             lock: None,
+            deployment: canary_core::deployment::Deployment::LOCAL,
         };
         let t0 = Utc.with_ymd_and_hms(2026, 11, 30, 12, 0, 0).unwrap();
         let rollout = Rollout::prepare(request, facts, "arn:aws:states:us-east-1:1:execution:m:x", t0).unwrap();

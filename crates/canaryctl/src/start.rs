@@ -62,8 +62,12 @@ pub struct RequestArgs {
     /// instead of at the end of the hold (60 matches CloudWatch's resolution). Example: --check-interval 60
     #[arg(long, value_name = "SECONDS")]
     pub check_interval: Option<u64>,
-    /// Turn health checks off: every step passes. Example: --linear 50 --interval 60 --no-health-check
-    #[arg(long, conflicts_with_all = ["max_error_rate", "min_invocations", "no_data", "check_interval"])]
+    /// Turn health checks off: every step passes; the file's health policy is left out (the request says
+    /// only `"health": {"enabled": false}`). Example: --linear 50 --interval 60 --no-health-check
+    #[arg(
+        long,
+        conflicts_with_all = ["max_error_rate", "min_invocations", "no_data", "check_interval", "metrics_delay"]
+    )]
     pub no_health_check: bool,
 }
 
@@ -199,7 +203,7 @@ pub fn build_request(args: &RequestArgs) -> Result<(Value, RolloutRequest), CliE
     };
     if canary_core::request::is_legacy(&request) && args.changes_anything() {
         let checked = parse_request(&request).map_err(|refusal| CliError::refused(refusal.to_string()))?;
-        request = serde_json::to_value(checked).expect("requests serialise");
+        request = checked.as_written();
     }
     let Some(object) = request.as_object_mut() else {
         // Not an object: the core's refusal names the input and says what a request looks like.
@@ -214,13 +218,16 @@ pub fn build_request(args: &RequestArgs) -> Result<(Value, RolloutRequest), CliE
     if let Some(strategy) = args.strategy(object.get("strategy"))? {
         object.insert("strategy".into(), strategy);
     }
+    // Off means off: the file's other health fields would be refused as ignored.
+    if args.no_health_check {
+        object.insert("health".into(), json!({"enabled": false}));
+    }
     let health = [
         ("max_error_rate", args.max_error_rate.map(|v| json!(v))),
         ("min_invocations", args.min_invocations.map(|v| json!(v))),
         ("no_data", args.no_data.as_ref().map(|v| json!(v))),
         ("metrics_delay_seconds", args.metrics_delay.map(|v| json!(v))),
         ("check_interval_seconds", args.check_interval.map(|v| json!(v))),
-        ("enabled", args.no_health_check.then_some(json!(false))),
     ];
     for (key, value) in health {
         if let Some(value) = value {
@@ -245,11 +252,32 @@ pub fn default_name(request: &RolloutRequest, now: chrono::DateTime<chrono::Utc>
     format!("{}{stamp}", &name[..name.len().min(80 - stamp.len())])
 }
 
+/// Refuses a request that could not be judged where it runs (`where_`: "aws", "local", or the state
+/// machine's ARN), naming the fields in the terms the request was written in.
+pub fn check_deployment(
+    input: &Value,
+    request: &RolloutRequest,
+    deployment: &canary_core::deployment::Deployment,
+    where_: &str,
+) -> Result<(), CliError> {
+    deployment.check(request).map_err(|refusal| {
+        let refusal = canary_core::request::as_given(input, refusal);
+        CliError::refused(format!("{refusal}\n(checked against where it runs: {where_})"))
+    })
+}
+
 pub async fn run(args: StartArgs) -> Result<Exit, CliError> {
     let (request, checked) = build_request(&args.request)?;
     let name = args.name.clone().unwrap_or_else(|| default_name(&checked, chrono::Utc::now()));
     let config = args.aws.config_for(&args.state_machine_arn).await;
     let executions = StepFunctionsExecutions::from_config(&config);
+    // What the deployed Prepare will check the request against: the facts in its state machine's definition.
+    let definition = executions
+        .definition(&args.state_machine_arn)
+        .await
+        .map_err(|e| CliError::from_aws("could not read the state machine", &e))?;
+    let deployment = canary_core::deployment::Deployment::from_definition(&definition).unwrap_or_default();
+    check_deployment(&request, &checked, &deployment, &args.state_machine_arn)?;
     // The state machine refuses a second rollout of a busy alias too (a console start bypasses this
     // check); checking first says so before an execution is created for nothing.
     let running = executions
@@ -393,6 +421,7 @@ mod tests {
 
     #[test]
     fn flags_build_the_request_and_override_the_file() {
+        let file = |name: &str| format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
         let (request, _) = build_request(&args(&[
             "--input",
             concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/linear.json"),
@@ -426,16 +455,26 @@ mod tests {
             "--linear",
             "25",
             "--no-health-check",
-            "--metrics-delay",
-            "0",
         ]))
         .unwrap();
         assert_eq!(flags_only["strategy"], json!({"linear": {"percent": 25.0, "interval_seconds": 60}}));
-        assert_eq!(flags_only["health"], json!({"enabled": false, "metrics_delay_seconds": 0}));
+        assert_eq!(flags_only["health"], json!({"enabled": false}));
+        let (file_off, _) = build_request(&args(&["--input", &file("linear.json"), "--no-health-check"])).unwrap();
+        assert_eq!(file_off["health"], json!({"enabled": false}), "the file's policy is left out, not refused");
         assert!(!checked.health.enabled, "the checked request is returned with the JSON");
-        let (at_once, _) =
-            build_request(&args(&["--function", "f", "--alias", "a", "--version", "2", "--all-at-once"])).unwrap();
-        assert_eq!(at_once["strategy"], json!({"all_at_once": {}}));
+        let (at_once, _) = build_request(&args(&[
+            "--function",
+            "f",
+            "--alias",
+            "a",
+            "--version",
+            "2",
+            "--all-at-once",
+            "--bake",
+            "60",
+        ]))
+        .unwrap();
+        assert_eq!(at_once["strategy"], json!({"all_at_once": {"bake_seconds": 60}}));
         let error = build_request(&args(&["--function", "f", "--alias", "a"])).unwrap_err();
         assert_eq!(error.code, Exit::Refused);
         assert!(error.message.contains("version: is missing"), "{}", error.message);

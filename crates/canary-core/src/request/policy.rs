@@ -2,18 +2,56 @@
 
 use super::json::RawHealth;
 use super::strategy::check_seconds;
-use super::{HealthPolicy, MAX_ALARMS, MAX_METRICS_DELAY_SECONDS};
+use super::{HealthPolicy, MAX_ALARMS, MAX_METRICS_DELAY_SECONDS, NoData};
 use crate::refusal::Problems;
 
 /// Checks the health policy: its limits, its alarms and its timings, every problem reported. None when any is
 /// wrong.
 pub(super) fn check_health(problems: &mut Problems, raw: RawHealth) -> Option<HealthPolicy> {
     let limit_given = raw.max_error_rate.is_some();
+    let ignored_ok = check_nothing_ignored(problems, &raw);
     let policy = health_policy(raw);
     let limits_ok = check_health_limits(problems, &policy, limit_given);
     let alarms_ok = check_alarm_names(problems, &policy.alarms);
     let timings_ok = check_health_timings(problems, &policy);
-    (limits_ok && alarms_ok && timings_ok).then_some(policy)
+    (ignored_ok && limits_ok && alarms_ok && timings_ok).then_some(policy)
+}
+
+/// A field given that nothing would read is refused, not dropped: with health checks off, every other health
+/// field; with `no_data` other than `wait`, how long to wait.
+fn check_nothing_ignored(problems: &mut Problems, raw: &RawHealth) -> bool {
+    let mut ok = true;
+    if raw.enabled == Some(false) {
+        let given = [
+            ("max_error_rate", raw.max_error_rate.is_some()),
+            ("min_invocations", raw.min_invocations.is_some()),
+            ("no_data", raw.no_data.is_some()),
+            ("no_data_max_wait_seconds", raw.no_data_max_wait_seconds.is_some()),
+            ("compare_to_baseline", raw.compare_to_baseline.is_some()),
+            ("baseline_confidence", raw.baseline_confidence.is_some()),
+            ("max_latency_p99_increase", raw.max_latency_p99_increase.is_some()),
+            ("alarms", raw.alarms.is_some()),
+            ("metrics_delay_seconds", raw.metrics_delay_seconds.is_some()),
+            ("check_interval_seconds", raw.check_interval_seconds.is_some()),
+        ];
+        for (field, _) in given.iter().filter(|(_, given)| *given) {
+            problems.add(
+                format!("health.{field}"),
+                "is ignored: health.enabled is false, so no health check runs",
+                "remove it, or turn the health checks on (leave health.enabled out)",
+            );
+            ok = false;
+        }
+    }
+    if raw.no_data_max_wait_seconds.is_some() && raw.no_data.is_some_and(|n| n != NoData::Wait) {
+        problems.add(
+            "health.no_data_max_wait_seconds",
+            "is ignored: only health.no_data \"wait\" waits for traffic",
+            "remove it, or set health.no_data to \"wait\"",
+        );
+        ok = false;
+    }
+    ok
 }
 
 /// The policy the request asks for, its defaults filled in.
@@ -49,11 +87,19 @@ fn check_health_limits(problems: &mut Problems, policy: &HealthPolicy, limit_giv
         );
         ok = false;
     }
-    if let Some(rate) = policy.max_error_rate.filter(|r| !(r.is_finite() && (0.0..=1.0).contains(r))) {
+    if let Some(rate) = policy.max_error_rate.filter(|r| !(r.is_finite() && (0.0..1.0).contains(r))) {
         problems.add(
             "health.max_error_rate",
-            format!("{rate} is out of range"),
-            "use a fraction from 0 to 1, e.g. 0.01 for 1% of invocations",
+            format!("{rate} is out of range: a version failing every call is not above a limit of 1 or more"),
+            "use a fraction from 0 to below 1, e.g. 0.01 for 1% of invocations",
+        );
+        ok = false;
+    }
+    if policy.min_invocations == 0 {
+        problems.add(
+            "health.min_invocations",
+            "0 would count a window with no invocations as evidence of health",
+            "use at least 1 (the default is 10)",
         );
         ok = false;
     }
@@ -77,7 +123,8 @@ fn check_health_limits(problems: &mut Problems, policy: &HealthPolicy, limit_giv
     ok
 }
 
-/// At most [`MAX_ALARMS`] alarms, each a name, none twice.
+/// At most [`MAX_ALARMS`] alarms, each a name as CloudWatch takes it (1 to 255 characters, no control
+/// characters), none twice.
 fn check_alarm_names(problems: &mut Problems, alarms: &[String]) -> bool {
     let mut ok = true;
     if alarms.len() > MAX_ALARMS {
@@ -89,11 +136,13 @@ fn check_alarm_names(problems: &mut Problems, alarms: &[String]) -> bool {
         ok = false;
     }
     for (i, name) in alarms.iter().enumerate() {
-        if name.trim().is_empty() || name.len() > 255 {
+        if name.trim().is_empty() || name.chars().count() > 255 || name.chars().any(char::is_control) {
+            let shown: String = name.chars().take(60).collect();
+            let cut = if shown.len() < name.len() { "..." } else { "" };
             problems.add(
                 format!("health.alarms[{i}]"),
-                "is not an alarm name",
-                "give the alarm's name, 1 to 255 characters",
+                format!("{shown:?}{cut} is not a CloudWatch alarm name"),
+                "give the alarm's name: 1 to 255 characters, none of them a control character (a newline, a tab)",
             );
             ok = false;
         } else if alarms[..i].contains(name) {

@@ -49,6 +49,20 @@ fn check_linear(problems: &mut Problems, linear: RawLinear) -> Option<Strategy> 
         );
         return None;
     }
+    // The last step before 100% is (n - 1) x percent: 33.33333 would hold traffic at 99.99999%, closer to
+    // 100% than the finest weight the controller supports.
+    let last_held = percent.map(|p| (Schedule::linear_step_count(p) - 1.0) * p);
+    if let Some(last) = last_held.filter(|last| *last > 100.0 - MIN_PERCENT_STEP + PERCENT_TOLERANCE) {
+        problems.add(
+            "strategy.linear.percent",
+            format!(
+                "its last step before 100% would hold {last}%, closer to 100% than the finest weight ({MIN_PERCENT_STEP} \
+                 percentage points)"
+            ),
+            "use a percent that divides 100 evenly (10, 20, 25) or whose last step stays 0.001 below 100 (33.333)",
+        );
+        return None;
+    }
     Some(Strategy::Linear { percent: percent?, interval_seconds: interval? })
 }
 

@@ -6,7 +6,7 @@ use super::json::RawRequest;
 use super::policy::check_health;
 use super::strategy::check_strategy;
 use super::{Approval, HealthPolicy, Hooks, MAX_ROLLOUT_SECONDS, NoData, RolloutRequest, Strategy};
-use crate::budget;
+use crate::budget::{self, duration_text};
 use crate::refusal::{Problems, Refusal};
 use crate::schedule::{MAX_STEPS, Schedule};
 
@@ -31,7 +31,7 @@ pub(super) fn validate(raw: RawRequest, mut problems: Problems) -> Result<Rollou
     let approval = Approval { before_percent: raw.approval.and_then(|a| a.before_percent).unwrap_or_default() };
     check_approval(&mut problems, &approval, strategy.as_ref());
     if let (Some(strategy), Some(health)) = (&strategy, &health) {
-        check_duration(&mut problems, strategy, health);
+        check_something_is_judged(&mut problems, strategy, health);
     }
     problems.into_result(())?;
     // Every part that is None added a problem above, so past this point all are present.
@@ -45,6 +45,7 @@ pub(super) fn validate(raw: RawRequest, mut problems: Problems) -> Result<Rollou
         approval,
     };
     check_history_budget(&request)?;
+    check_time_budget(&request)?;
     Ok(request)
 }
 
@@ -95,16 +96,75 @@ fn check_approval(problems: &mut Problems, approval: &Approval, strategy: Option
     }
 }
 
-/// The whole rollout, holds and metric delays included, fits in one Step Functions execution.
-fn check_duration(problems: &mut Problems, strategy: &Strategy, health: &HealthPolicy) {
-    let total = Schedule::from_strategy(strategy).estimated_seconds(health);
-    if total > MAX_ROLLOUT_SECONDS {
+/// With health checks on, at least one step is held, and so judged: otherwise the policy could never fail a
+/// version, even one failing every call (`all_at_once` without a bake, or `linear` 100%).
+fn check_something_is_judged(problems: &mut Problems, strategy: &Strategy, health: &HealthPolicy) {
+    if health.enabled && Schedule::from_strategy(strategy).steps.iter().all(|s| s.hold_seconds == 0) {
         problems.add(
             "strategy",
-            format!("the rollout would take {total} s, more than the {MAX_ROLLOUT_SECONDS} s a Step Functions execution may run"),
-            "use fewer steps or shorter holds",
+            "holds no step, so the health checks would never run and a version failing every call would be promoted",
+            "hold the new version: all_at_once with bake_seconds, or a canary, linear (below 100%) or steps \
+             strategy; or turn the checks off on purpose with health.enabled: false",
         );
     }
+}
+
+/// Refuses a request whose execution could, in the worst case it allows, run past Step Functions' limit of a
+/// year (then the execution times out part-way), naming each field that adds to it.
+fn check_time_budget(request: &RolloutRequest) -> Result<(), Refusal> {
+    let time = budget::durations(request);
+    if time.worst() <= MAX_ROLLOUT_SECONDS {
+        return Ok(());
+    }
+    let mut problems = Problems::default();
+    let what = format!(
+        "at worst this rollout runs {}, longer than the {} a Step Functions execution may run (a year, less a day \
+         kept for retries and the rollback)",
+        duration_text(time.worst()),
+        duration_text(MAX_ROLLOUT_SECONDS)
+    );
+    let steps = request.schedule().len();
+    problems.add(
+        "strategy",
+        format!("{what}; its {steps} steps hold traffic {} in all", duration_text(time.holds)),
+        "use fewer steps or shorter holds",
+    );
+    let health = &request.health;
+    if time.metrics_delays > 0 {
+        problems.add(
+            "health.metrics_delay_seconds",
+            format!(
+                "each held step waits {} s more for complete metrics: {} in all",
+                health.metrics_delay_seconds,
+                duration_text(time.metrics_delays)
+            ),
+            "lower it (Lambda's metrics typically arrive about 120 s late)",
+        );
+    }
+    if time.no_data_waits > 0 {
+        problems.add(
+            "health.no_data_max_wait_seconds",
+            format!(
+                "each held step may wait {} s more for traffic: {} in all",
+                health.no_data_max_wait_seconds,
+                duration_text(time.no_data_waits)
+            ),
+            "lower it, or set health.no_data to \"fail\"",
+        );
+    }
+    if time.gates > 0 {
+        problems.add(
+            "approval.before_percent",
+            format!(
+                "each of its {} approval gates may wait {} for an answer: {} in all",
+                request.approval.before_percent.len(),
+                duration_text(budget::GATE_TIMEOUT_SECONDS),
+                duration_text(time.gates)
+            ),
+            "gate fewer steps",
+        );
+    }
+    problems.into_result(())
 }
 
 /// Refuses a request whose execution could, in the worst case it allows, outgrow Step Functions' history

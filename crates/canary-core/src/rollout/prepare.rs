@@ -3,6 +3,7 @@
 
 use super::routing::{AliasState, MovePlan};
 use super::{Next, Rollout};
+use crate::deployment::Deployment;
 use crate::health::AlarmState;
 use crate::lock;
 use crate::refusal::{Problems, Refusal};
@@ -21,6 +22,8 @@ pub struct LiveFacts {
     pub missing_hooks: Vec<String>,
     /// The rollout lock the alias carries, if any, and whether its execution still runs.
     pub lock: Option<lock::Held>,
+    /// Where the controller runs: what a window needs to be complete there.
+    pub deployment: Deployment,
 }
 
 impl Rollout {
@@ -34,6 +37,7 @@ impl Rollout {
         now: DateTime<Utc>,
     ) -> Result<Rollout, Refusal> {
         check_location(&request, execution)?;
+        facts.deployment.check(&request)?;
         let (alias, original_description) = check_facts(&request, facts, execution)?;
         let schedule = request.schedule();
         let rollout = Rollout {

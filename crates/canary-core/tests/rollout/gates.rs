@@ -96,7 +96,9 @@ fn hooks_run_before_any_traffic_and_after_promotion() {
     assert_eq!(failed_after.clone().after_hook(passed(), t0()), failed_after, "no hook is due: nothing changes");
 
     // Only a pre-traffic hook, with an all-at-once strategy: straight to promotion after it.
-    let at_once = request(json!({"strategy": {"all_at_once": {}}, "hooks": {"pre_traffic": "orders-smoke"}}));
+    let at_once = request(
+        json!({"strategy": {"all_at_once": {}}, "health": {"enabled": false}, "hooks": {"pre_traffic": "orders-smoke"}}),
+    );
     let after = Rollout::prepare(at_once, facts(), EXEC, t0()).unwrap().after_hook(passed(), t0());
     assert_eq!(after.next, Next::Promote);
     assert_eq!(after.after_move("r1".into(), t0()).next, Next::Done);

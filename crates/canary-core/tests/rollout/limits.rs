@@ -67,12 +67,13 @@ fn no_accepted_request_outgrows_the_execution_history() {
 }
 
 /// The largest request that is accepted: the longest names, 50 alarms of 255 characters, 999 listed steps,
-/// as many approval gates as the history budget admits, both hooks.
+/// as many approval gates as a year admits (each may wait a week), both hooks.
 fn largest_request() -> RolloutRequest {
     let arn = |name: &str| format!("arn:aws-us-gov:lambda:us-gov-west-1:123456789012:function:{name}");
     let alarms: Vec<String> = (0..50).map(|i| format!("{i:02}{}", "a".repeat(253))).collect();
     let steps: Vec<Value> = (1..=999).map(|i| json!({"percent": i as f64 / 10.0, "hold_seconds": 1})).collect();
-    let gates: Vec<f64> = (1..=530).map(|i| i as f64 / 10.0).collect();
+    // Each gate may wait a week: 51 keep the worst case inside the year an execution may run.
+    let gates: Vec<f64> = (1..=51).map(|i| i as f64 / 10.0).collect();
     let input = json!({"function": arn(&"f".repeat(64)), "alias": "a".repeat(128), "version": "4294967295",
         "strategy": {"steps": steps},
         "health": {"alarms": alarms, "no_data": "fail", "compare_to_baseline": true, "max_error_rate": 0.01,

@@ -48,6 +48,7 @@ fn facts() -> LiveFacts {
         alarms: Vec::new(),
         missing_hooks: Vec::new(),
         lock: None,
+        deployment: canary_core::deployment::Deployment::LOCAL,
     }
 }
 
@@ -101,7 +102,8 @@ fn prepare_records_the_original_routing() {
     assert_eq!(rollout.original, Routing::to_version("1"));
     assert_eq!((rollout.old_version.as_str(), rollout.step, rollout.step_count), ("1", None, 10));
     assert_eq!(rollout.next, Next::Shift);
-    let at_once = Rollout::prepare(request(json!({"strategy": {"all_at_once": {}}})), facts(), EXEC, t0()).unwrap();
+    let unjudged = request(json!({"strategy": {"all_at_once": {}}, "health": {"enabled": false}}));
+    let at_once = Rollout::prepare(unjudged, facts(), EXEC, t0()).unwrap();
     assert_eq!(at_once.next, Next::Promote);
 }
 

@@ -45,11 +45,9 @@ fn all_at_once_with_a_bake_is_checked_after_promotion_and_can_roll_back() {
     let (seen, failed, alias) = run(Rollout::prepare(req, facts(), EXEC, t0()).unwrap(), |_| failing());
     assert_eq!(seen.last().unwrap(), &Routing::to_version("1"));
     assert_eq!((failed.next, alias.routing), (Next::Rollback, Routing::to_version("1")));
-    let (seen, done, _) =
-        run(Rollout::prepare(request(json!({"strategy": {"all_at_once": {}}})), facts(), EXEC, t0()).unwrap(), |_| {
-            failing()
-        });
-    assert_eq!((seen.len(), done.next), (2, Next::Done), "no bake: promoted without a check");
+    let unjudged = request(json!({"strategy": {"all_at_once": {}}, "health": {"enabled": false}}));
+    let (seen, done, _) = run(Rollout::prepare(unjudged, facts(), EXEC, t0()).unwrap(), |_| failing());
+    assert_eq!((seen.len(), done.next), (2, Next::Done), "no bake, health checks off: promoted without a check");
 }
 
 /// The sample we replace loops until Step Functions' history limit at 101 steps. Here 1,000 steps
@@ -71,8 +69,11 @@ fn a_thousand_step_rollout_terminates_with_bounded_history() {
 #[test]
 fn no_data_policies() {
     let with_no_data = |no_data: &str, max_wait: u64| {
-        let req = request(json!({"strategy": {"canary": {"percent": 10, "bake_seconds": 30}},
-            "health": {"no_data": no_data, "no_data_max_wait_seconds": max_wait, "metrics_delay_seconds": 0}}));
+        let mut health = json!({"no_data": no_data, "metrics_delay_seconds": 0});
+        if no_data == "wait" {
+            health["no_data_max_wait_seconds"] = json!(max_wait);
+        }
+        let req = request(json!({"strategy": {"canary": {"percent": 10, "bake_seconds": 30}}, "health": health}));
         run(Rollout::prepare(req, facts(), EXEC, t0()).unwrap(), |_| quiet())
     };
     let (_, passed, _) = with_no_data("pass", 0);

@@ -66,7 +66,7 @@ async fn a_version_significantly_worse_than_the_baseline_rolls_back() {
     let function = service(&stack, &[&[], &[("FAULT_ERROR_RATE", "0.8")]]).await;
     let traffic = traffic(&stack, &function);
     // No absolute limit that could fail it first: the baseline comparison decides.
-    let health = json!({"compare_to_baseline": true, "max_error_rate": 1.0, "min_invocations": 10,
+    let health = json!({"compare_to_baseline": true, "max_error_rate": 0.99, "min_invocations": 10,
                         "metrics_delay_seconds": 1});
     let (status, error, report) = stack.rollout(linear(&function, "2", health)).await;
     traffic.stop().await;
@@ -200,7 +200,7 @@ async fn an_alarm_already_firing_does_not_block_the_fix() {
     let firing = format!("e2e-firing-{}", unique());
     alarm(&stack, &firing, Some("ALARM")).await;
     tokio::time::sleep(Duration::from_millis(50)).await;
-    let health = json!({"alarms": [firing], "min_invocations": 0, "no_data": "pass", "metrics_delay_seconds": 0});
+    let health = json!({"alarms": [firing], "min_invocations": 1, "no_data": "pass", "metrics_delay_seconds": 0});
     let (status, _, report) = stack.rollout(linear(&function, "2", health)).await;
     assert_eq!(status, "SUCCEEDED", "{report}");
     let check = &report["steps"][0]["checks"][0];
@@ -216,7 +216,7 @@ async fn an_alarm_entering_alarm_during_the_rollout_rolls_back() {
     alarm(&stack, &watched, None).await;
     let input = json!({"function": function, "alias": "live", "version": "2",
         "strategy": {"linear": {"percent": 25, "interval_seconds": 2}},
-        "health": {"alarms": [watched], "min_invocations": 0, "no_data": "pass", "metrics_delay_seconds": 0}});
+        "health": {"alarms": [watched], "min_invocations": 1, "no_data": "pass", "metrics_delay_seconds": 0}});
     let started = stack.start(&input, None).await;
     stack.first_shift(&function).await;
     alarm(&stack, &watched, Some("ALARM")).await;

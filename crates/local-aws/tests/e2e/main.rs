@@ -214,9 +214,13 @@ fn canaryctl(stack: &Stack, function: &str, version: &str, extra: &[&str]) -> (i
             "--interval",
             "2",
         ])
-        .args(["--metrics-delay", "1", "--wait", "--poll-seconds", "1", "--output", "json"])
+        .args(["--wait", "--poll-seconds", "1", "--output", "json"])
         // Health flags contradict --no-health-check, which canaryctl refuses.
-        .args(if extra.contains(&"--no-health-check") { &[][..] } else { &["--min-invocations", "10"][..] })
+        .args(if extra.contains(&"--no-health-check") {
+            &[][..]
+        } else {
+            &["--min-invocations", "10", "--metrics-delay", "1"][..]
+        })
         .args(["--endpoint-url", &stack.endpoint_url, "--state-machine-arn", &stack.state_machine_arn])
         .args(extra)
         .env("AWS_ACCESS_KEY_ID", "testing")
