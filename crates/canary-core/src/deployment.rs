@@ -143,3 +143,20 @@ fn seconds<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u64, D::Error> 
         Given::Text(text) => text.parse().map_err(serde::de::Error::custom),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn facts_read_as_numbers_or_as_the_text_a_substitution_leaves() {
+        let facts = |value: serde_json::Value| serde_json::from_value::<Deployment>(value);
+        let numbers = serde_json::json!({"metrics_resolution_seconds": 1, "min_metrics_delay_seconds": 0});
+        assert_eq!(facts(numbers).unwrap(), Deployment::LOCAL);
+        let text = serde_json::json!({"metrics_resolution_seconds": "60", "min_metrics_delay_seconds": "60"});
+        assert_eq!(facts(text).unwrap(), Deployment::AWS);
+        let unfilled = serde_json::json!({"metrics_resolution_seconds": "${MetricsResolutionSeconds}", "min_metrics_delay_seconds": "60"});
+        assert!(facts(unfilled).is_err(), "a placeholder left unfilled is not a fact");
+        assert_eq!(Deployment::default(), Deployment::AWS, "a definition that says nothing is judged as AWS");
+    }
+}
