@@ -49,6 +49,8 @@ const TRANSIENT_CODES: &[&str] = &[
     "InternalFailure",
     "InternalServiceError",
     "EC2ThrottledException",
+    // Lambda: an update of the function is in progress (HTTP 409); the same write succeeds once it is done.
+    "ResourceConflictException",
 ];
 
 const NOT_FOUND_CODES: &[&str] = &["ResourceNotFoundException", "ExecutionDoesNotExist", "StateMachineDoesNotExist"];

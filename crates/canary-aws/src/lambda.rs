@@ -160,19 +160,36 @@ pub(crate) fn hook_outcome(function_error: Option<&str>, payload: &[u8]) -> Hook
     }
 }
 
+/// A hook whose call failed after it was sent (it timed out, or its answer was lost): it may have run, so it
+/// is a failed hook, never retried (a hook runs at most once). `None` for a call that never reached it.
+pub(crate) fn unanswered<E, R>(error: &aws_sdk_lambda::error::SdkError<E, R>) -> Option<HookOutcome> {
+    use aws_sdk_lambda::error::SdkError;
+    let what = match error {
+        SdkError::TimeoutError(_) => "it did not answer in time",
+        SdkError::ResponseError(_) => "its answer was lost",
+        _ => return None,
+    };
+    Some(HookOutcome {
+        passed: false,
+        message: format!("{what}: it may have run, so it is not run a second time and counts as failed"),
+    })
+}
+
 #[async_trait]
 impl HookRunner for LambdaHooks {
     async fn run(&self, function: &str, payload: &serde_json::Value) -> Result<HookOutcome, AwsError> {
-        let out = self
+        let sent = self
             .client
             .get()
             .invoke()
             .function_name(function)
             .payload(aws_sdk_lambda::primitives::Blob::new(payload.to_string()))
             .send()
-            .await
-            .map_err(classify)?;
-        Ok(hook_outcome(out.function_error(), out.payload().map_or(&[][..], |p| p.as_ref())))
+            .await;
+        match sent {
+            Ok(out) => Ok(hook_outcome(out.function_error(), out.payload().map_or(&[][..], |p| p.as_ref()))),
+            Err(error) => unanswered(&error).ok_or_else(|| classify(error)),
+        }
     }
 }
 
@@ -339,6 +356,35 @@ mod tests {
             .retry_config(aws_sdk_lambda::config::retry::RetryConfig::disabled())));
         assert!(matches!(aliases.get_alias("f", "a").await, Err(AwsError::Transient(_))));
         assert!(matches!(aliases.get_alias("f", "a").await, Err(AwsError::Other(_))));
+    }
+
+    #[test]
+    fn a_hook_that_may_have_run_fails_and_one_never_reached_is_retried() {
+        use aws_sdk_lambda::error::SdkError;
+        use aws_sdk_lambda::operation::invoke::InvokeError;
+        let timed_out: SdkError<InvokeError, ()> = SdkError::timeout_error("operation timeout (all attempts)");
+        let outcome = unanswered(&timed_out).expect("a hook that may have run is a failed hook");
+        assert!(!outcome.passed && outcome.message.contains("not run a second time"), "{outcome:?}");
+        let never_sent: SdkError<InvokeError, ()> = SdkError::construction_failure("no endpoint");
+        assert_eq!(unanswered(&never_sent), None, "a call that never reached the hook may be retried");
+    }
+
+    /// Lambda answers ResourceConflictException (HTTP 409) while an update of the function is in progress:
+    /// the same write succeeds once it is done, so a rollback that meets one must be retried, not failed.
+    #[tokio::test]
+    async fn an_update_in_progress_is_transient() {
+        use aws_sdk_lambda::types::error::ResourceConflictException;
+        let conflict = mock!(Client::update_alias).then_error(|| {
+            UpdateAliasError::ResourceConflictException(
+                ResourceConflictException::builder()
+                    .message("The operation cannot be performed at this time. An update is in progress.")
+                    .meta(wire("ResourceConflictException"))
+                    .build(),
+            )
+        });
+        let aliases = LambdaAliases::new(mock_client!(aws_sdk_lambda, [&conflict]));
+        let error = aliases.update_alias("f", "a", &Routing::to_version("1"), "", "r1").await.unwrap_err();
+        assert!(error.is_transient(), "{error:?}");
     }
 
     #[tokio::test]

@@ -183,6 +183,35 @@ pub async fn main(task: Result<ControllerTask, String>) -> Result<(), Error> {
         eprintln!("{message}");
         std::process::exit(2)
     });
-    lambda_runtime::tracing::init_default_subscriber();
+    init_logging();
     serve(task).await
+}
+
+/// Where the Lambda runtime logs every event it receives, whole, at TRACE. An approval gate's event carries
+/// its task token, a bearer credential (whoever holds it can skip every check), so this target is capped at
+/// DEBUG whatever level the function is asked to log at: the token is logged at no level.
+pub const EVENT_LOG_TARGET: &str = "lambda_runtime::layers::api_response";
+
+/// The log filter: the level Lambda's logging controls set (`AWS_LAMBDA_LOG_LEVEL`, else `RUST_LOG`'s
+/// directives, else INFO), with [`EVENT_LOG_TARGET`] never below DEBUG.
+pub fn log_filter(level: Option<&str>) -> lambda_runtime::tracing::subscriber::EnvFilter {
+    use lambda_runtime::tracing::subscriber::filter::{EnvFilter, LevelFilter};
+    let level = level.and_then(|l| l.parse::<LevelFilter>().ok()).unwrap_or(LevelFilter::INFO);
+    let filter = EnvFilter::builder().with_default_directive(level.into()).from_env_lossy();
+    filter.add_directive(format!("{EVENT_LOG_TARGET}=debug").parse().expect("a valid directive"))
+}
+
+/// Logging as `lambda_runtime`'s default subscriber sets it up (Lambda's advanced logging controls: level and
+/// JSON format), with [`log_filter`].
+fn init_logging() {
+    let level = std::env::var("AWS_LAMBDA_LOG_LEVEL").ok();
+    let subscriber = lambda_runtime::tracing::subscriber::fmt()
+        .with_target(false)
+        .without_time()
+        .with_env_filter(log_filter(level.as_deref()));
+    if std::env::var("AWS_LAMBDA_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json")) {
+        subscriber.json().init();
+    } else {
+        subscriber.init();
+    }
 }

@@ -95,11 +95,9 @@ fn every_task_is_bounded_retried_and_caught() {
         // Every task retries the service's own failures; what else it retries depends on whether its work may
         // run twice.
         let expected: BTreeSet<ErrorName> = match name {
-            // The user's code: one that died, or timed out, is a failed hook. Retrying States.Timeout lets
-            // it run twice (issue 24 takes it out).
-            State::PreTraffic | State::PostTraffic => {
-                SERVICE_FAILURES.into_iter().chain([ErrorName::StatesTimeout]).collect()
-            }
+            // The user's code: one that died or ran out of time is a failed hook, never run twice. Only
+            // failures before it ran (the service's) are retried.
+            State::PreTraffic | State::PostTraffic => SERVICE_FAILURES.into(),
             // A task-token wait: a retry would issue a new token and wait another week.
             State::AwaitApproval => SERVICE_FAILURES.into(),
             // The controller's own: a move, check or rollback that already happened is detected and not
