@@ -205,6 +205,10 @@ async fn start_processes() -> Result<String, String> {
                     // The template's EventBridge rule on ended executions, played by the router.
                     "--safety-net",
                     &safety_net(),
+                    // The template's schedule is every 5 minutes; the local stack sweeps every 10 s so that a
+                    // test of a lost event ends in seconds.
+                    "--sweep-every",
+                    "10",
                     "--account",
                     ACCOUNT,
                 ])
@@ -275,13 +279,11 @@ pub fn definition() -> Result<String, String> {
     let path = root().join("statemachine/canary.asl.json");
     let mut text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
     for task in ControllerTask::ALL {
-        if let Some(substitution) = task.substitution() {
-            let function = task.binary();
-            text = text.replace(
-                &format!("${{{substitution}}}"),
-                &format!("arn:aws:lambda:{REGION}:{ACCOUNT}:function:{function}"),
-            );
-        }
+        let (substitution, function) = (task.substitution(), task.binary());
+        text = text.replace(
+            &format!("${{{substitution}}}"),
+            &format!("arn:aws:lambda:{REGION}:{ACCOUNT}:function:{function}"),
+        );
     }
     // The local stack publishes every invocation's metrics at once: its rollouts may hold for seconds.
     for (name, value) in canary_core::deployment::Deployment::LOCAL.substitutions() {

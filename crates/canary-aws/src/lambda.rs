@@ -106,6 +106,42 @@ impl Aliases for LambdaAliases {
     }
 }
 
+/// Invokes a function synchronously and reads its answer: what `canaryctl abort` asks of the stack's safety
+/// net.
+#[derive(Debug, Clone)]
+pub struct LambdaFunctions {
+    client: OnFirstUse<Client>,
+}
+
+/// A function's answer: its JSON, or its error (`errorType`, `errorMessage`).
+pub type Answer = Result<serde_json::Value, (String, String)>;
+
+impl LambdaFunctions {
+    pub fn new(client: Client) -> Self {
+        Self { client: OnFirstUse::built(client) }
+    }
+
+    pub fn from_config(config: &aws_config::SdkConfig) -> Self {
+        Self { client: OnFirstUse::from_config(config, Client::new) }
+    }
+
+    /// Invokes `function` with `payload` and waits for its answer.
+    pub async fn invoke(&self, function: &str, payload: &serde_json::Value) -> Result<Answer, AwsError> {
+        let request = self.client.get().invoke().function_name(function);
+        let out = request.payload(aws_sdk_lambda::primitives::Blob::new(payload.to_string())).send().await;
+        let out = out.map_err(classify)?;
+        let answer: serde_json::Value =
+            out.payload().and_then(|p| serde_json::from_slice(p.as_ref()).ok()).unwrap_or(serde_json::Value::Null);
+        Ok(match out.function_error() {
+            None => Ok(answer),
+            Some(kind) => {
+                let text = |key: &str| answer.get(key).and_then(|v| v.as_str()).map(str::to_string);
+                Err((text("errorType").unwrap_or_else(|| kind.to_string()), text("errorMessage").unwrap_or_default()))
+            }
+        })
+    }
+}
+
 /// [`HookRunner`] on Lambda's Invoke API.
 #[derive(Debug, Clone)]
 pub struct LambdaHooks {
@@ -356,6 +392,31 @@ mod tests {
             .retry_config(aws_sdk_lambda::config::retry::RetryConfig::disabled())));
         assert!(matches!(aliases.get_alias("f", "a").await, Err(AwsError::Transient(_))));
         assert!(matches!(aliases.get_alias("f", "a").await, Err(AwsError::Other(_))));
+    }
+
+    #[tokio::test]
+    async fn a_function_answers_its_json_or_its_error() {
+        use aws_sdk_lambda::operation::invoke::InvokeOutput;
+        use aws_sdk_lambda::primitives::Blob;
+        let answered = mock!(Client::invoke)
+            .match_requests(|r| r.function_name() == Some("canary-safety-net"))
+            .then_output(|| InvokeOutput::builder().payload(Blob::new(r#"{"action": "restored"}"#)).build());
+        let failed = mock!(Client::invoke).then_output(|| {
+            InvokeOutput::builder()
+                .function_error("Unhandled")
+                .payload(Blob::new(r#"{"errorType": "AliasChangedConcurrently", "errorMessage": "someone"}"#))
+                .build()
+        });
+        let functions = LambdaFunctions::new(mock_client!(aws_sdk_lambda, RuleMode::Sequential, [&answered, &failed]));
+        let payload = serde_json::json!({"detail": {"executionArn": "arn:exec"}});
+        assert_eq!(
+            functions.invoke("canary-safety-net", &payload).await.unwrap(),
+            Ok(serde_json::json!({"action": "restored"}))
+        );
+        assert_eq!(
+            functions.invoke("canary-safety-net", &payload).await.unwrap(),
+            Err(("AliasChangedConcurrently".into(), "someone".into()))
+        );
     }
 
     #[test]

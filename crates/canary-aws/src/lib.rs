@@ -23,7 +23,7 @@ pub use aws_config::SdkConfig;
 pub use cloudwatch::CloudWatchMetrics;
 pub use error::AwsError;
 pub use events::EventBridgeNotifier;
-pub use lambda::{LambdaAliases, LambdaHooks};
+pub use lambda::{Answer, LambdaAliases, LambdaFunctions, LambdaHooks};
 pub use sfn::StepFunctionsExecutions;
 pub use tls::{AMAZON_ROOTS_PEM, TrustRoots};
 
@@ -183,6 +183,8 @@ pub struct ExecutionSummary {
     pub name: String,
     pub status: ExecutionStatus,
     pub started_at: DateTime<Utc>,
+    /// When it ended; `None` while it runs.
+    pub stopped_at: Option<DateTime<Utc>>,
 }
 
 /// One entry of an execution's history: a state left, with its output.
@@ -198,8 +200,9 @@ pub struct StateExit {
 #[async_trait]
 pub trait ExecutionHistory: Send + Sync {
     async fn describe(&self, execution_arn: &str) -> Result<ExecutionInfo, AwsError>;
-    /// The states the execution has left so far, oldest first.
-    async fn state_exits(&self, execution_arn: &str) -> Result<Vec<StateExit>, AwsError>;
+    /// The states the execution has left since event `after` (0: since it started), oldest first. The
+    /// history is read newest first and reading stops at `after`.
+    async fn state_exits_after(&self, execution_arn: &str, after: i64) -> Result<Vec<StateExit>, AwsError>;
     /// The output of the newest state the execution left for which `wanted` holds: the history is read
     /// newest first, one page at a time, and reading stops there (a 25,000-event history is not read whole).
     async fn newest_state_output(
@@ -207,6 +210,13 @@ pub trait ExecutionHistory: Send + Sync {
         execution_arn: &str,
         wanted: &(dyn for<'s> Fn(&'s str) -> bool + Sync),
     ) -> Result<Option<String>, AwsError>;
+    /// The state machine's executions that ended ABORTED, TIMED_OUT or FAILED at `since` or later: what the
+    /// safety net's sweep looks at.
+    async fn ended_since(
+        &self,
+        state_machine_arn: &str,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<ExecutionSummary>, AwsError>;
 }
 
 /// The last rollout state an execution's history holds: the output of the newest state it left that is one.

@@ -41,11 +41,17 @@ impl ExecutionHistory for StepFunctionsExecutions {
             started_at: time_of(out.start_date()),
         })
     }
-    async fn state_exits(&self, execution_arn: &str) -> Result<Vec<StateExit>, AwsError> {
+    async fn state_exits_after(&self, execution_arn: &str, after: i64) -> Result<Vec<StateExit>, AwsError> {
         let mut exits = Vec::new();
-        let mut pages = self.client.get().get_execution_history().execution_arn(execution_arn).into_paginator().send();
-        while let Some(page) = pages.next().await {
+        // Newest first, down to the last event already seen: a follower polling every few seconds reads a
+        // page, not the whole history again.
+        let request = self.client.get().get_execution_history().execution_arn(execution_arn).reverse_order(true);
+        let mut pages = request.into_paginator().send();
+        'pages: while let Some(page) = pages.next().await {
             for event in page.map_err(classify)?.events() {
+                if event.id() <= after {
+                    break 'pages;
+                }
                 let exited = matches!(
                     event.r#type(),
                     HistoryEventType::TaskStateExited
@@ -62,6 +68,7 @@ impl ExecutionHistory for StepFunctionsExecutions {
                 }
             }
         }
+        exits.reverse();
         Ok(exits)
     }
     async fn newest_state_output(
@@ -89,6 +96,40 @@ impl ExecutionHistory for StepFunctionsExecutions {
             }
         }
         Ok(None)
+    }
+    async fn ended_since(
+        &self,
+        state_machine_arn: &str,
+        since: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Vec<ExecutionSummary>, AwsError> {
+        let mut ended = Vec::new();
+        // One listing per status (the API filters by one at a time). It is sorted by start, not by end, so a
+        // long rollout stopped now sits deep in it: every page is read, a thousand executions at a time (Step
+        // Functions keeps ended executions 90 days).
+        for status in [ExecutionStatus::Aborted, ExecutionStatus::TimedOut, ExecutionStatus::Failed] {
+            let request = self.client.get().list_executions().state_machine_arn(state_machine_arn);
+            let mut pages = request.status_filter(status).max_results(1000).into_paginator().send();
+            while let Some(page) = pages.next().await {
+                for execution in page.map_err(classify)?.executions() {
+                    let stopped_at = execution.stop_date().map(time_of);
+                    if stopped_at.is_some_and(|at| at >= since) {
+                        ended.push(summary(execution));
+                    }
+                }
+            }
+        }
+        Ok(ended)
+    }
+}
+
+/// An execution of a listing, in the controller's terms.
+fn summary(execution: &aws_sdk_sfn::types::ExecutionListItem) -> ExecutionSummary {
+    ExecutionSummary {
+        arn: execution.execution_arn().to_string(),
+        name: execution.name().to_string(),
+        status: canary_core::execution::ExecutionStatus::parse(execution.status().as_str()),
+        started_at: time_of(execution.start_date()),
+        stopped_at: execution.stop_date().map(time_of),
     }
 }
 
@@ -142,16 +183,7 @@ impl ExecutionControl for StepFunctionsExecutions {
             .send()
             .await
             .map_err(classify)?;
-        let mut executions: Vec<ExecutionSummary> = out
-            .executions()
-            .iter()
-            .map(|e| ExecutionSummary {
-                arn: e.execution_arn().to_string(),
-                name: e.name().to_string(),
-                status: canary_core::execution::ExecutionStatus::parse(e.status().as_str()),
-                started_at: time_of(e.start_date()),
-            })
-            .collect();
+        let mut executions: Vec<ExecutionSummary> = out.executions().iter().map(summary).collect();
         executions.sort_by_key(|e| std::cmp::Reverse(e.started_at));
         executions.truncate(max.max(0) as usize);
         Ok(executions)
@@ -489,7 +521,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn history_keeps_state_exits_across_pages() {
+    async fn new_state_exits_are_read_newest_first_down_to_the_last_seen() {
         let event = |id: i64, kind: HistoryEventType, name: &str| {
             HistoryEvent::builder()
                 .id(id)
@@ -499,33 +531,53 @@ mod tests {
                 .build()
                 .unwrap()
         };
-        let rule = mock!(Client::get_execution_history)
-            .sequence()
-            .output(move || {
-                GetExecutionHistoryOutput::builder()
-                    .events(event(3, HistoryEventType::TaskStateExited, "Shift"))
-                    .events(
-                        HistoryEvent::builder()
-                            .id(4)
-                            .timestamp(DateTime::from_secs(4))
-                            .r#type(HistoryEventType::WaitStateEntered)
-                            .build()
-                            .unwrap(),
-                    )
-                    .next_token("more")
-                    .build()
-                    .unwrap()
-            })
-            .output(move || {
-                GetExecutionHistoryOutput::builder()
-                    .events(event(7, HistoryEventType::TaskStateExited, "CheckHealth"))
-                    .build()
-                    .unwrap()
-            })
-            .build();
+        let entered = |id: i64| {
+            HistoryEvent::builder()
+                .id(id)
+                .timestamp(DateTime::from_secs(id))
+                .r#type(HistoryEventType::WaitStateEntered)
+                .build()
+                .unwrap()
+        };
+        // The history newest first, in pages: 9, 8 | 7, 4 | 3.
+        let pages = || {
+            mock!(Client::get_execution_history)
+                .match_requests(|r| r.reverse_order() == Some(true))
+                .sequence()
+                .output(move || {
+                    GetExecutionHistoryOutput::builder()
+                        .events(event(9, HistoryEventType::TaskStateExited, "CheckHealth"))
+                        .events(entered(8))
+                        .next_token("page-2")
+                        .build()
+                        .unwrap()
+                })
+                .output(move || {
+                    GetExecutionHistoryOutput::builder()
+                        .events(event(7, HistoryEventType::TaskStateExited, "Shift"))
+                        .events(entered(4))
+                        .next_token("page-3")
+                        .build()
+                        .unwrap()
+                })
+                .output(move || {
+                    GetExecutionHistoryOutput::builder()
+                        .events(event(3, HistoryEventType::TaskStateExited, "Prepare"))
+                        .build()
+                        .unwrap()
+                })
+                .build()
+        };
+        let names = |exits: Vec<StateExit>| exits.into_iter().map(|e| (e.event_id, e.state_name)).collect::<Vec<_>>();
+        let rule = pages();
         let executions = StepFunctionsExecutions::new(mock_client!(aws_sdk_sfn, [&rule]));
-        let exits = executions.state_exits("arn:exec").await.unwrap();
-        let names: Vec<(i64, &str)> = exits.iter().map(|e| (e.event_id, e.state_name.as_str())).collect();
-        assert_eq!(names, [(3, "Shift"), (7, "CheckHealth")]);
+        let all = executions.state_exits_after("arn:exec", 0).await.unwrap();
+        assert_eq!(names(all), [(3, "Prepare".into()), (7, "Shift".into()), (9, "CheckHealth".into())]);
+        assert_eq!(rule.num_calls(), 3);
+        // Seen up to event 7: the first two pages are read, and only what is newer is returned.
+        let rule = pages();
+        let executions = StepFunctionsExecutions::new(mock_client!(aws_sdk_sfn, [&rule]));
+        assert_eq!(names(executions.state_exits_after("arn:exec", 7).await.unwrap()), [(9, "CheckHealth".into())]);
+        assert_eq!(rule.num_calls(), 2, "reading stopped at the last event seen");
     }
 }

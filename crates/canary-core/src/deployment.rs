@@ -63,6 +63,22 @@ impl Deployment {
         serde_json::from_value(facts.clone()).ok()
     }
 
+    /// The stack's safety net function, which a definition names (`controller.safety_net_function` among
+    /// `Prepare`'s parameters) so that `canaryctl abort` has the deployed controller restore an alias.
+    ///
+    /// ```
+    /// use canary_core::deployment::Deployment;
+    /// let definition = r#"{"States": {"Prepare": {"Parameters": {"Payload": {"controller":
+    ///     {"safety_net_function": "arn:aws:lambda:eu-west-1:123456789012:function:net"}}}}}}"#;
+    /// assert_eq!(Deployment::safety_net_of(definition).as_deref(), Some("arn:aws:lambda:eu-west-1:123456789012:function:net"));
+    /// assert_eq!(Deployment::safety_net_of("{}"), None);
+    /// ```
+    pub fn safety_net_of(definition: &str) -> Option<String> {
+        let definition: serde_json::Value = serde_json::from_str(definition).ok()?;
+        let function = definition.pointer("/States/Prepare/Parameters/Payload/controller/safety_net_function")?;
+        function.as_str().map(str::to_string)
+    }
+
     /// Refuses what would be judged on incomplete windows here: holds and looks shorter than the metrics'
     /// resolution, and a metrics delay shorter than the least after which they are complete. Every field is
     /// named; nothing is checked when health checks are off (nothing is judged).

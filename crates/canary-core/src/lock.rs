@@ -7,14 +7,28 @@
 //! fails instead of moving traffic after the restore.
 //!
 //! The marker keeps the alias's own description after it, so that a retried `Prepare` (which finds its own
-//! marker) still knows what to put back. An alias description holds at most 256 characters: a longer
-//! original is cut in the marker, and only that retried path would restore the cut text.
+//! marker) still knows what to put back. An alias description holds at most 256 characters, so `Prepare`
+//! refuses an alias whose description would not fit beside the marker ([`room_beside`]): it is never cut.
+//! Ownership is the routing: someone may edit the description during a rollout, and the controller puts
+//! the marker back over their text (`Rollout::adopt`), which the state keeps whole.
 
 /// How every marker begins.
 pub const PREFIX: &str = "canary-rollout lock: ";
 
 /// The longest description Lambda stores on an alias.
 pub const MAX_DESCRIPTION: usize = 256;
+
+/// How many characters of an alias's own description fit beside `execution`'s marker.
+///
+/// ```
+/// use canary_core::lock::{MAX_DESCRIPTION, marker, room_beside};
+/// let arn = "arn:aws:states:eu-west-1:123456789012:execution:canary-rollout:deploy-42";
+/// let fits = "d".repeat(room_beside(arn));
+/// assert_eq!(marker(arn, &fits).chars().count(), MAX_DESCRIPTION);
+/// ```
+pub fn room_beside(execution: &str) -> usize {
+    MAX_DESCRIPTION.saturating_sub(PREFIX.chars().count() + execution.chars().count() + 1)
+}
 
 /// The description an execution writes to hold an alias: the marker, then the original description.
 ///

@@ -13,13 +13,14 @@ use serde_json::{Value, json};
 pub const SOURCE: &str = "lambda-canary";
 
 /// Every `detail-type` the controller publishes (the template's notification rule selects among them).
-pub const DETAIL_TYPES: [&str; 6] = [
+pub const DETAIL_TYPES: [&str; 7] = [
     "Rollout Started",
     "Rollout Step Passed",
     "Rollout Paused For Approval",
     "Rollout Promoted",
     "Rollout Rolled Back",
     "Rollout Aborted",
+    "Rollout Taken Over",
 ];
 
 /// One event to publish: its `detail-type` and `detail`.
@@ -92,6 +93,36 @@ pub fn notices(task: Task, state: &Rollout) -> Vec<Notice> {
     }
     out
 }
+
+/// Someone else set the alias's routing during the rollout (a hand promotion, a hotfix, a revert): the
+/// controller kept their change and stopped. The event says what the alias routes now, and why.
+pub fn taken_over(state: &Rollout, routing: &crate::Routing, message: &str) -> Notice {
+    Notice {
+        detail_type: "Rollout Taken Over",
+        detail: detail(state, json!({"routing": routing, "routes": routing.to_string(), "message": message})),
+    }
+}
+
+/// The metric the sweep publishes each time it runs: how many aliases held by ended executions it put back
+/// (`LambdaCanary/SweepRestored`, dimension `StateMachine`), as an Embedded Metric Format line. Anything
+/// but 0 means an ending's event was lost or its handling failed: the template alarms on it.
+pub fn sweep_metric(state_machine: &str, restored: usize, now: chrono::DateTime<chrono::Utc>) -> Value {
+    json!({
+        "_aws": {
+            "Timestamp": now.timestamp_millis(),
+            "CloudWatchMetrics": [{
+                "Namespace": TRAFFIC_NAMESPACE,
+                "Dimensions": [["StateMachine"]],
+                "Metrics": [{"Name": SWEEP_METRIC, "Unit": "Count"}],
+            }],
+        },
+        "StateMachine": state_machine.rsplit(':').next().unwrap_or(state_machine),
+        SWEEP_METRIC: restored,
+    })
+}
+
+/// The sweep's metric: aliases put back that an ended execution still held.
+pub const SWEEP_METRIC: &str = "SweepRestored";
 
 /// The namespace and name of the metric the controller publishes whenever it moves an alias: the share of
 /// the alias's traffic the new version gets, so a dashboard can draw a rollout over time.

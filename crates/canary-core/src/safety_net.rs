@@ -1,9 +1,12 @@
 //! The safety net: what to do for an execution that ended without the controller finishing its job,
-//! because it was stopped from the console, timed out, or failed outside the state machine's Catch paths.
+//! because it was stopped (from the console, or by `canaryctl abort`), timed out, or failed outside the
+//! state machine's Catch paths. It runs on the "Step Functions Execution Status Change" event, and on a
+//! schedule (the sweep) for every alias an ended execution still holds, in case that event was lost.
 
 use crate::asl::ErrorName;
 use crate::execution::ExecutionStatus;
-use crate::rollout::{Outcome, Rollout, Routing, TaskError};
+use crate::lock;
+use crate::rollout::{AliasState, MovePlan, Outcome, Rollout, Routing, TaskError};
 use serde::{Deserialize, Serialize};
 
 /// The safety net's decision for one ended execution.
@@ -12,38 +15,85 @@ pub enum SafetyNet {
     /// Nothing to restore, and why.
     Nothing(String),
     /// Restore this rollout's original routing (with the usual conditional rollback). Its `error` says why,
-    /// as the rollback's report will.
+    /// as the rollback's report will: `Aborted` for a stopped execution, `ExecutionEnded` otherwise.
     Restore(Box<Rollout>),
+    /// The execution ended before its rollout was prepared (nothing moved), but `Prepare` may have written
+    /// its lock before failing: give the alias its description back if it still carries this execution's.
+    Release,
 }
 
-/// Decides from the execution's final status and the last rollout state its history holds.
+/// How an execution ended, as `DescribeExecution` says.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Ended<'a> {
+    pub status: ExecutionStatus,
+    /// The execution's error: a `Fail` state's, for one the controller ended.
+    pub error: Option<&'a str>,
+    pub cause: Option<&'a str>,
+}
+
+/// Decides from how the execution ended and the last rollout state its history holds.
 ///
 /// ```
-/// use canary_core::safety_net::{SafetyNet, decide};
+/// use canary_core::safety_net::{Ended, SafetyNet, decide};
 /// use canary_core::execution::ExecutionStatus;
-/// assert!(matches!(decide(ExecutionStatus::Succeeded, None), SafetyNet::Nothing(_)));
-/// // Stopped before Prepare finished:
-/// assert!(matches!(decide(ExecutionStatus::Aborted, None), SafetyNet::Nothing(_)));
+/// let ended = |status| Ended { status, error: None, cause: None };
+/// assert!(matches!(decide(&ended(ExecutionStatus::Succeeded), None), SafetyNet::Nothing(_)));
+/// // Stopped before Prepare finished: nothing moved, but its lock may be on the alias.
+/// assert_eq!(decide(&ended(ExecutionStatus::Aborted), None), SafetyNet::Release);
 /// ```
-pub fn decide(status: ExecutionStatus, last_state: Option<Rollout>) -> SafetyNet {
+pub fn decide(ended: &Ended, last_state: Option<Rollout>) -> SafetyNet {
+    let status = ended.status;
     if matches!(status, ExecutionStatus::Succeeded | ExecutionStatus::Running) {
         return SafetyNet::Nothing(format!("the execution is {status}"));
     }
-    let Some(state) = last_state else {
-        return SafetyNet::Nothing("the execution ended before its rollout was prepared: nothing moved".into());
-    };
+    if ended.error == Some(ErrorName::RollbackFailed.as_str()) && taken_over(ended.cause) {
+        return SafetyNet::Nothing(
+            "someone else set the alias's routing: the controller kept their change and announced it".into(),
+        );
+    }
+    let Some(state) = last_state else { return SafetyNet::Release };
     match state.report.as_ref().map(|r| r.outcome) {
-        Some(Outcome::RolledBack) => SafetyNet::Nothing("the controller already rolled back".into()),
+        Some(Outcome::RolledBack | Outcome::Aborted) => SafetyNet::Nothing("the controller already rolled back".into()),
         Some(Outcome::Promoted) => SafetyNet::Nothing("the controller already promoted".into()),
-        _ => SafetyNet::Restore(Box::new(Rollout {
-            error: Some(TaskError {
-                error: ErrorName::ExecutionEnded.as_str().into(),
-                cause: Some(format!(
-                    "the execution ended {status} before the rollout finished; the safety net restored the alias"
-                )),
-            }),
-            ..state
-        })),
+        _ => {
+            // A stopped execution was stopped by someone: an abort, reported as one.
+            let (error, how) = match status {
+                ExecutionStatus::Aborted => (ErrorName::Aborted, "was stopped"),
+                _ => (ErrorName::ExecutionEnded, "ended"),
+            };
+            SafetyNet::Restore(Box::new(Rollout {
+                error: Some(TaskError {
+                    error: error.as_str().into(),
+                    cause: Some(format!(
+                        "the execution {how} ({status}) before the rollout finished; the safety net restored the alias"
+                    )),
+                }),
+                ..state
+            }))
+        }
+    }
+}
+
+/// Whether a `RollbackFailed` cause (the rollback task's Lambda error) says the alias was taken over by hand
+/// rather than that AWS kept failing (which the safety net retries).
+fn taken_over(cause: Option<&str>) -> bool {
+    let error_type = cause
+        .and_then(|c| serde_json::from_str::<serde_json::Value>(c).ok())
+        .and_then(|c| c.get("errorType").and_then(|t| t.as_str()).map(str::to_string));
+    error_type.as_deref() == Some(ErrorName::AliasChangedConcurrently.as_str())
+}
+
+/// What releasing the lock of an execution that ended before its rollout was prepared writes: the
+/// description its marker kept, the routing as it is (nothing moved). Nothing when the alias does not carry
+/// `execution`'s marker.
+pub fn plan_release_unprepared(execution: &str, live: &AliasState) -> MovePlan {
+    match lock::holder(&live.description) {
+        Some((holder, original)) if holder == execution => MovePlan::Write {
+            routing: live.routing.clone(),
+            description: original.to_string(),
+            revision_id: live.revision_id.clone(),
+        },
+        _ => MovePlan::AlreadyDone,
     }
 }
 
@@ -65,4 +115,14 @@ pub enum Action {
     None { reason: String },
     /// The alias was restored; what it routes now.
     Restored { routing: Option<Routing> },
+    /// Nothing had moved, and the lock its `Prepare` left on the alias was released.
+    Released,
+}
+
+/// What a sweep found: the ended executions it looked at, and what it did for each that still held its
+/// alias.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Swept {
+    pub looked_at: usize,
+    pub handled: Vec<Handled>,
 }

@@ -16,7 +16,7 @@ use canary_core::asl::ErrorName;
 use canary_core::deployment::Deployment;
 use canary_core::execution::ExecutionStatus;
 use canary_core::notice::{Task, notices};
-use canary_core::safety_net::{Action, Handled, SafetyNet, decide};
+use canary_core::safety_net::{Action, Ended, Handled, SafetyNet, Swept, decide};
 use canary_core::{AliasState, MovePlan, Next, Refusal, Rollout, parse_request};
 use chrono::{DateTime, Utc};
 use lambda_runtime::Diagnostic;
@@ -83,6 +83,15 @@ pub async fn announce(notifier: &dyn Notifier, task: Task, state: &Rollout) {
         Ok(Ok(())) => tracing::info!(events = ?notices.iter().map(|n| n.detail_type).collect::<Vec<_>>(), "published"),
         Ok(Err(error)) => tracing::warn!(%error, "rollout events not published"),
         Err(_) => tracing::warn!(seconds = PUBLISH_TIMEOUT.as_secs(), "rollout events not published in time"),
+    }
+}
+
+/// Publishes one notice, as [`announce`] does: bounded, best effort.
+async fn announce_notice(notifier: &dyn Notifier, notice: canary_core::notice::Notice) {
+    match tokio::time::timeout(PUBLISH_TIMEOUT, notifier.publish(std::slice::from_ref(&notice))).await {
+        Ok(Ok(())) => tracing::info!(event = notice.detail_type, "published"),
+        Ok(Err(error)) => tracing::warn!(%error, "rollout event not published"),
+        Err(_) => tracing::warn!(seconds = PUBLISH_TIMEOUT.as_secs(), "rollout event not published in time"),
     }
 }
 
@@ -163,7 +172,7 @@ pub async fn prepare(
     }
     // Prepared, so the alias exists: the lock is written on the revision just read.
     let read = read.expect("a prepared rollout's alias exists");
-    let locked = match carry_out_presumed(aliases, &rollout, &read, |live| rollout.plan_lock(live)).await {
+    let locked = match carry_out_presumed(aliases, &rollout, &read, |live| rollout.plan_lock(live)).await?.written() {
         // The alias moved between the read and the lock: a retry reads it again, and decides again.
         Err(ControllerError::AliasChangedConcurrently(message)) => {
             return Err(ControllerError::Transient(AwsError::RevisionChanged(message)));
@@ -207,22 +216,48 @@ async fn still_runs(executions: &dyn ExecutionHistory, holder: &str) -> Result<b
     }
 }
 
+/// What carrying out a plan came to.
+enum Carried {
+    /// Written: the alias as it is now.
+    Written(AliasState),
+    /// Nothing to write: the alias as it is now.
+    AlreadyDone(AliasState),
+    /// Only the alias's description changed since this execution wrote it ([`MovePlan::DescriptionChanged`]):
+    /// the alias as it is now.
+    DescriptionChanged(AliasState),
+    /// Someone else set the alias's routing, or another rollout holds it: the alias as it is now, and why.
+    Conflict(AliasState, String),
+}
+
+impl Carried {
+    /// The alias as written, for a plan that can neither meet a changed description nor give the alias up.
+    fn written(self) -> Result<AliasState, ControllerError> {
+        match self {
+            Carried::Written(alias) | Carried::AlreadyDone(alias) => Ok(alias),
+            Carried::DescriptionChanged(live) => Err(ControllerError::AliasChangedConcurrently(format!(
+                "the alias's description changed to {:?} under this rollout",
+                live.description
+            ))),
+            Carried::Conflict(_, message) => Err(ControllerError::AliasChangedConcurrently(message)),
+        }
+    }
+}
+
 /// Carries out `plan` writing first: planned against the alias as this execution last saw it (`presumed`: as
 /// it left it, or as `Prepare` just read it), the write is conditional on that revision, so it lands only on
-/// an alias nobody touched since. Only when
-/// it is refused (the revision moved: someone else, or this task's own earlier attempt whose answer was
-/// lost) or the alias is gone is the alias read and the plan made again on what is there ([`carry_out`]).
-/// A move costs one call instead of two.
+/// an alias nobody touched since. Only when it is refused (the revision moved: someone else, or this task's
+/// own earlier attempt whose answer was lost) or the alias is gone is the alias read and the plan made again
+/// on what is there ([`carry_out`]). A move costs one call instead of two.
 async fn carry_out_presumed(
     aliases: &dyn Aliases,
     state: &Rollout,
     presumed: &AliasState,
     plan: impl Fn(&AliasState) -> MovePlan,
-) -> Result<AliasState, ControllerError> {
+) -> Result<Carried, ControllerError> {
     let (function, alias) = (&state.request.function, &state.request.alias);
     if let MovePlan::Write { routing, description, revision_id } = plan(presumed) {
         match aliases.update_alias(function, alias, &routing, &description, &revision_id).await {
-            Ok(written) => return Ok(written),
+            Ok(written) => return Ok(Carried::Written(written)),
             Err(AwsError::RevisionChanged(_) | AwsError::NotFound(_)) => {}
             Err(other) => return Err(other.into()),
         }
@@ -230,25 +265,25 @@ async fn carry_out_presumed(
     carry_out(aliases, state, plan).await
 }
 
-/// Reads the rollout, lets `plan` decide, and carries the plan out: nothing when it is done already,
-/// a write conditional on the revision just read, or an error when someone else changed the alias.
-/// Returns the alias as it is afterwards.
+/// Reads the alias, lets `plan` decide, and carries the plan out: nothing when it is done already, a write
+/// conditional on the revision just read, or what stands in its way.
 async fn carry_out(
     aliases: &dyn Aliases,
     state: &Rollout,
     plan: impl FnOnce(&AliasState) -> MovePlan,
-) -> Result<AliasState, ControllerError> {
+) -> Result<Carried, ControllerError> {
     let (function, alias) = (&state.request.function, &state.request.alias);
     let live = aliases.get_alias(function, alias).await?.ok_or_else(|| {
         ControllerError::AliasChangedConcurrently(format!("the alias \"{alias}\" was deleted during the rollout"))
     })?;
-    match plan(&live) {
-        MovePlan::AlreadyDone => Ok(live),
+    Ok(match plan(&live) {
+        MovePlan::AlreadyDone => Carried::AlreadyDone(live),
         MovePlan::Write { routing, description, revision_id } => {
-            Ok(aliases.update_alias(function, alias, &routing, &description, &revision_id).await?)
+            Carried::Written(aliases.update_alias(function, alias, &routing, &description, &revision_id).await?)
         }
-        MovePlan::Conflict(message) => Err(ControllerError::AliasChangedConcurrently(message)),
-    }
+        MovePlan::DescriptionChanged => Carried::DescriptionChanged(live),
+        MovePlan::Conflict(message) => Carried::Conflict(live, message),
+    })
 }
 
 /// `Shift` and `Promote`: moves the alias to the next step of the schedule. A retry after a move that
@@ -257,6 +292,7 @@ pub async fn move_alias(
     state: Rollout,
     expected: Next,
     aliases: &dyn Aliases,
+    executions: &dyn ExecutionHistory,
     now: DateTime<Utc>,
 ) -> Result<Rollout, ControllerError> {
     if state.next != expected {
@@ -265,7 +301,26 @@ pub async fn move_alias(
             state.next
         )));
     }
-    let written = carry_out_presumed(aliases, &state, &state.alias_as_left(), |live| state.plan_move(live)).await?;
+    let carried = carry_out_presumed(aliases, &state, &state.alias_as_left(), |live| state.plan_move(live)).await?;
+    let (state, written) = match carried {
+        // Only the description changed (a person, a stack update): the alias is still this rollout's, unless
+        // its execution has ended, whose ending released it (a late write of a stopped execution must not
+        // move traffic after the safety net restored the alias).
+        Carried::DescriptionChanged(live) => {
+            let execution = canary_core::lock::holder(&state.lock).map(|(e, _)| e.to_string()).unwrap_or_default();
+            if !still_runs(executions, &execution).await? {
+                return Err(ControllerError::AliasChangedConcurrently(format!(
+                    "this rollout's execution has ended and released the alias \"{}\": nothing moves",
+                    state.request.alias
+                )));
+            }
+            tracing::warn!(description = live.description, "the alias's description was changed: carrying on");
+            let state = state.adopt(&live);
+            let written = carry_out(aliases, &state, |live| state.plan_move(live)).await?.written()?;
+            (state, written)
+        }
+        other => (state, other.written()?),
+    };
     let state = state.after_move(written.revision_id, now);
     let (function, alias) = (&state.request.function, &state.request.alias);
     tracing::info!(function, alias, routing = %state.expected_routing(), next = ?state.next, "alias moved");
@@ -277,15 +332,15 @@ async fn release_if_done(aliases: &dyn Aliases, state: Rollout) -> Result<Rollou
     if state.next != Next::Done {
         return Ok(state);
     }
-    match carry_out_presumed(aliases, &state, &state.alias_as_left(), |live| state.plan_release(live)).await {
-        Ok(_) => Ok(state),
-        // Promoted, then changed by someone else: theirs is kept, and the rollout is still promoted.
-        Err(ControllerError::AliasChangedConcurrently(message)) => {
-            tracing::warn!(message, "promoted, but the alias was changed before its lock was released");
-            Ok(state)
+    match carry_out_presumed(aliases, &state, &state.alias_as_left(), |live| state.plan_release(live)).await? {
+        Carried::Written(_) | Carried::AlreadyDone(_) => {}
+        // Promoted, then its description set by someone else (theirs stays) or its routing changed (theirs is
+        // kept): the rollout is still promoted.
+        Carried::DescriptionChanged(live) | Carried::Conflict(live, _) => {
+            tracing::warn!(routing = %live.routing, description = live.description, "promoted; the alias was changed since");
         }
-        Err(other) => Err(other),
     }
+    Ok(state)
 }
 
 /// `CheckHealth`: judges the current step's window and decides what comes next (a passed bake at 100%
@@ -358,61 +413,185 @@ pub async fn gate(event: Value, notifier: &dyn Notifier, now: DateTime<Utc>) -> 
     Ok(serde_json::to_value(state).expect("states serialise"))
 }
 
-/// `Rollback`: restores the routing recorded by `Prepare`, exactly, unless someone else changed the alias.
-/// Returns the state with its report.
-pub async fn rollback(state: Rollout, aliases: &dyn Aliases, now: DateTime<Utc>) -> Result<Rollout, ControllerError> {
-    let routing = carry_out(aliases, &state, |live| state.plan_rollback(live)).await?.routing;
-    let state = state.after_rollback(routing, now);
+/// `Rollback`: restores the routing recorded by `Prepare`, exactly, unless someone else changed the alias's
+/// routing: then theirs is kept, the hand-over announced ("Rollout Taken Over", with what the alias routes),
+/// and the task fails (`RollbackFailed`). Returns the state with its report, and whether this call wrote
+/// the alias (a retry, or a second safety net delivery, finds it restored and writes nothing).
+pub async fn rollback(
+    state: Rollout,
+    aliases: &dyn Aliases,
+    notifier: &dyn Notifier,
+    now: DateTime<Utc>,
+) -> Result<(Rollout, bool), ControllerError> {
+    let (live, wrote) = match carry_out(aliases, &state, |live| state.plan_rollback(live)).await? {
+        Carried::Written(live) => (live, true),
+        Carried::AlreadyDone(live) => (live, false),
+        Carried::Conflict(live, message) => {
+            tracing::warn!(routing = %live.routing, message, "the alias was taken over by hand: left as it is");
+            // Their routing stays; this rollout's lock comes off it, the description put back (best effort: a
+            // write refused now means they changed it again, and the next rollout breaks the stale lock).
+            if let MovePlan::Write { routing, description, revision_id } = state.plan_release(&live) {
+                let (function, alias) = (&state.request.function, &state.request.alias);
+                if let Err(error) = aliases.update_alias(function, alias, &routing, &description, &revision_id).await {
+                    tracing::warn!(%error, "the lock was not released from the alias taken over");
+                }
+            }
+            announce_notice(notifier, canary_core::notice::taken_over(&state, &live.routing, &message)).await;
+            return Err(ControllerError::AliasChangedConcurrently(message));
+        }
+        changed @ Carried::DescriptionChanged(_) => {
+            return Err(changed.written().expect_err("a changed description is not written"));
+        }
+    };
+    let state = state.after_rollback(live.routing, now);
     let (function, alias) = (&state.request.function, &state.request.alias);
     tracing::warn!(function, alias, reason = ?state.report.as_ref().and_then(|r| r.reason.clone()), "rolled back");
-    Ok(state)
+    Ok((state, wrote))
 }
 
-/// `canary-safety-net`: for an execution that ended ABORTED, TIMED_OUT or FAILED (an EventBridge "Step
-/// Functions Execution Status Change" event), restores the alias's original routing unless the
-/// controller already finished the job. The execution's status is read again (`DescribeExecution`), never
-/// taken from the event: a running execution is never touched. The last rollout state is read from the
-/// history newest first, so a history of 25,000 events costs a page or two.
+/// `canary-safety-net`. Given an execution (an EventBridge "Step Functions Execution Status Change" event
+/// for one that ended ABORTED, TIMED_OUT or FAILED, or `canaryctl abort`'s request in the same shape), it
+/// puts the alias back as the controller would have: [`restore_ended`]. Given `{"sweep": <state machine
+/// ARN>}` (its schedule), it looks for the aliases ended executions still hold: [`sweep`].
 pub async fn safety_net(
     event: Value,
     executions: &dyn ExecutionHistory,
     aliases: &dyn Aliases,
     notifier: &dyn Notifier,
     now: DateTime<Utc>,
-) -> Result<Handled, ControllerError> {
-    let Some(arn) = event["detail"]["executionArn"].as_str() else {
-        return Err(ControllerError::InvalidState("not a Step Functions execution status change event".into()));
+) -> Result<Value, ControllerError> {
+    let answer = if let Some(state_machine) = event["sweep"].as_str() {
+        serde_json::to_value(sweep(state_machine, executions, aliases, notifier, now).await?)
+    } else if let Some(arn) = event["detail"]["executionArn"].as_str() {
+        serde_json::to_value(restore_ended(arn, executions, aliases, notifier, now).await?)
+    } else {
+        return Err(ControllerError::InvalidState(
+            "neither an execution's status change ({\"detail\": {\"executionArn\": ...}}) nor a sweep \
+             ({\"sweep\": STATE_MACHINE_ARN})"
+                .into(),
+        ));
     };
-    let status = executions.describe(arn).await?.status;
-    let last_state = match status {
-        ExecutionStatus::Running => None,
-        _ => canary_aws::last_rollout_state(executions, arn).await?,
-    };
-    restore_ended(arn, status, last_state, aliases, notifier, now).await
+    Ok(answer.expect("safety net answers serialise"))
 }
 
-/// Restores the alias of an ended execution from its last rollout state, as the safety net and `canaryctl
-/// abort` do: nothing when the controller finished the job or nothing moved, else the conditional rollback.
+/// For one ended execution, what the controller would have done: nothing when it finished the job; the
+/// conditional rollback of its alias to the routing it recorded; or, when it ended before its rollout was
+/// prepared, the release of the lock its `Prepare` may have left. The execution's status is read again
+/// (`DescribeExecution`), never taken from an event: a running execution is never touched. The last rollout
+/// state is read from the history newest first, so a history of 25,000 events costs a page or two. What
+/// it restores, and only that, is announced: a second delivery of the same ending writes nothing and says
+/// nothing.
 pub async fn restore_ended(
     arn: &str,
-    status: ExecutionStatus,
-    last_state: Option<Rollout>,
+    executions: &dyn ExecutionHistory,
     aliases: &dyn Aliases,
     notifier: &dyn Notifier,
     now: DateTime<Utc>,
 ) -> Result<Handled, ControllerError> {
+    let info = executions.describe(arn).await?;
+    let status = info.status;
+    let last_state = match status {
+        ExecutionStatus::Running => None,
+        _ => canary_aws::last_rollout_state(executions, arn).await?,
+    };
     let handled = |action| Handled { execution: arn.to_string(), status, action };
-    match decide(status, last_state) {
+    let ended = Ended { status, error: info.error.as_deref(), cause: info.cause.as_deref() };
+    match decide(&ended, last_state) {
         SafetyNet::Nothing(reason) => {
             tracing::info!(execution = arn, %status, reason, "safety net: nothing to restore");
             Ok(handled(Action::None { reason }))
         }
-        SafetyNet::Restore(state) => {
-            let restored = rollback(*state, aliases, now).await?;
-            announce(notifier, Task::Rollback, &restored).await;
-            let routing = restored.report.map(|r| r.routing);
-            tracing::warn!(execution = arn, %status, ?routing, "safety net restored the alias");
-            Ok(handled(Action::Restored { routing }))
+        SafetyNet::Restore(state) => match rollback(*state, aliases, notifier, now).await? {
+            (restored, true) => {
+                announce(notifier, Task::Rollback, &restored).await;
+                let routing = restored.report.map(|r| r.routing);
+                tracing::warn!(execution = arn, %status, ?routing, "safety net restored the alias");
+                Ok(handled(Action::Restored { routing }))
+            }
+            (_, false) => Ok(handled(Action::None { reason: "the alias was already restored".into() })),
+        },
+        SafetyNet::Release => {
+            let Some(request) = info.input.as_deref().and_then(|i| canary_core::parse_request_str(i).ok()) else {
+                return Ok(handled(Action::None { reason: "nothing moved, and its input names no alias".into() }));
+            };
+            let Some(live) = aliases.get_alias(&request.function, &request.alias).await? else {
+                return Ok(handled(Action::None { reason: "nothing moved, and the alias is gone".into() }));
+            };
+            match canary_core::safety_net::plan_release_unprepared(arn, &live) {
+                MovePlan::Write { routing, description, revision_id } => {
+                    aliases
+                        .update_alias(&request.function, &request.alias, &routing, &description, &revision_id)
+                        .await?;
+                    tracing::warn!(execution = arn, %status, "nothing moved; the lock its Prepare left was released");
+                    Ok(handled(Action::Released))
+                }
+                _ => Ok(handled(Action::None {
+                    reason: "the execution ended before its rollout was prepared: nothing moved".into(),
+                })),
+            }
         }
     }
+}
+
+/// How far back the sweep looks for ended executions. It runs every few minutes (the template's schedule),
+/// so each ending is looked at many times; an alias an ended execution still holds is restored at the first.
+pub const SWEEP_WINDOW: chrono::Duration = chrono::Duration::hours(2);
+
+/// The sweep: every execution of `state_machine` that ended ABORTED, TIMED_OUT or FAILED within
+/// [`SWEEP_WINDOW`] and whose alias still carries its lock is handled as its status change event would have
+/// been ([`restore_ended`]): AWS delivers those events at best effort, and one lost would leave the alias
+/// part-shifted and locked. One that cannot be handled now is logged and retried at the next sweep; the
+/// first such error is returned once every other is done. Each alias it restores is counted in the metric
+/// `LambdaCanary/SweepRestored`, which the template alarms on.
+pub async fn sweep(
+    state_machine: &str,
+    executions: &dyn ExecutionHistory,
+    aliases: &dyn Aliases,
+    notifier: &dyn Notifier,
+    now: DateTime<Utc>,
+) -> Result<Swept, ControllerError> {
+    let ended = executions.ended_since(state_machine, now - SWEEP_WINDOW).await?;
+    let mut swept = Swept { looked_at: ended.len(), handled: Vec::new() };
+    let mut first_error = None;
+    for execution in ended {
+        match sweep_one(&execution.arn, executions, aliases, notifier, now).await {
+            Ok(Some(handled)) => swept.handled.push(handled),
+            Ok(None) => {}
+            Err(error) => {
+                tracing::error!(execution = execution.arn, %error, "sweep: not handled, retried at the next sweep");
+                first_error.get_or_insert(error);
+            }
+        }
+    }
+    let restored = swept.handled.iter().filter(|h| !matches!(h.action, Action::None { .. })).count();
+    println!("{}", canary_core::notice::sweep_metric(state_machine, restored, now));
+    if restored > 0 {
+        tracing::warn!(restored, "sweep: aliases held by ended executions were put back");
+    }
+    first_error.map_or(Ok(swept), Err)
+}
+
+/// One ended execution of the sweep: handled when the alias its input names still carries its lock.
+async fn sweep_one(
+    arn: &str,
+    executions: &dyn ExecutionHistory,
+    aliases: &dyn Aliases,
+    notifier: &dyn Notifier,
+    now: DateTime<Utc>,
+) -> Result<Option<Handled>, ControllerError> {
+    let info = executions.describe(arn).await?;
+    // Ended by the controller's own rollback, or refused before its lock: it holds nothing.
+    let clean = [ErrorName::RolledBack, ErrorName::RequestRefused].map(ErrorName::as_str);
+    if info.error.as_deref().is_some_and(|e| clean.contains(&e)) {
+        return Ok(None);
+    }
+    let Some(request) = info.input.as_deref().and_then(|i| canary_core::parse_request_str(i).ok()) else {
+        return Ok(None);
+    };
+    let Some(live) = aliases.get_alias(&request.function, &request.alias).await? else { return Ok(None) };
+    if canary_core::lock::holder(&live.description).map(|(holder, _)| holder) != Some(arn) {
+        return Ok(None);
+    }
+    tracing::warn!(execution = arn, status = %info.status, "sweep: an ended execution still holds its alias");
+    Ok(Some(restore_ended(arn, executions, aliases, notifier, now).await?))
 }

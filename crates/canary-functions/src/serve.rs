@@ -62,10 +62,11 @@ impl ControllerTask {
         format!("canary-{}", self.name())
     }
 
-    /// The substitution in the state machine's definition that names its function; the safety net is not
-    /// in the state machine (EventBridge invokes it).
-    pub fn substitution(self) -> Option<&'static str> {
-        Some(match self {
+    /// The substitution in the state machine's definition that names its function. The safety net is no
+    /// state of it (EventBridge invokes it), but the definition names it too, so that `canaryctl abort` finds
+    /// the stack's own.
+    pub fn substitution(self) -> &'static str {
+        match self {
             ControllerTask::Prepare => "PrepareFunctionArn",
             ControllerTask::Shift => "ShiftFunctionArn",
             ControllerTask::Check => "CheckFunctionArn",
@@ -73,8 +74,8 @@ impl ControllerTask {
             ControllerTask::Rollback => "RollbackFunctionArn",
             ControllerTask::Hook => "HookFunctionArn",
             ControllerTask::Gate => "GateFunctionArn",
-            ControllerTask::SafetyNet => return None,
-        })
+            ControllerTask::SafetyNet => "SafetyNetFunctionArn",
+        }
     }
 
     /// The task a `CANARY_TASK` value names, or what to set instead.
@@ -139,19 +140,18 @@ async fn handle(
     let (state, announced) = match task {
         ControllerTask::Prepare => (crate::prepare(payload, aliases, metrics, executions, now).await?, Task::Prepare),
         ControllerTask::Shift => {
-            (crate::move_alias(state_from(payload)?, Next::Shift, aliases, now).await?, Task::Move)
+            (crate::move_alias(state_from(payload)?, Next::Shift, aliases, executions, now).await?, Task::Move)
         }
         ControllerTask::Promote => {
-            (crate::move_alias(state_from(payload)?, Next::Promote, aliases, now).await?, Task::Move)
+            (crate::move_alias(state_from(payload)?, Next::Promote, aliases, executions, now).await?, Task::Move)
         }
         ControllerTask::Check => (crate::check(state_from(payload)?, metrics, aliases, now).await?, Task::Check),
-        ControllerTask::Rollback => (crate::rollback(state_from(payload)?, aliases, now).await?, Task::Rollback),
+        ControllerTask::Rollback => {
+            (crate::rollback(state_from(payload)?, aliases, notifier, now).await?.0, Task::Rollback)
+        }
         ControllerTask::Hook => (crate::hook(state_from(payload)?, hooks, aliases, now).await?, Task::Hook),
         ControllerTask::Gate => return crate::gate(payload, notifier, now).await,
-        ControllerTask::SafetyNet => {
-            let handled = crate::safety_net(payload, executions, aliases, notifier, now).await?;
-            return Ok(serde_json::to_value(handled).expect("safety net results serialise"));
-        }
+        ControllerTask::SafetyNet => return crate::safety_net(payload, executions, aliases, notifier, now).await,
     };
     publish_traffic(announced, &state);
     crate::announce(notifier, announced, &state).await;

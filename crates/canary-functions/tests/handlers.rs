@@ -64,6 +64,12 @@ impl FakeLambda {
     fn description(&self) -> String {
         self.alias.lock().unwrap().clone().unwrap().description
     }
+    /// A description someone else set (a person, a stack update): the routing stays.
+    fn describe_by_someone_else(&self, description: &str) {
+        let mut alias = self.alias.lock().unwrap();
+        let routing = alias.as_ref().map(|a| a.routing.clone()).unwrap();
+        *alias = Some(AliasState { routing, revision_id: "edited".into(), description: description.into() });
+    }
     fn writes(&self) -> usize {
         self.writes.lock().unwrap().len()
     }
@@ -198,7 +204,9 @@ async fn a_full_rollout_through_the_handlers() {
     let mut now = t0();
     while state.next != Next::Done {
         state = match state.next {
-            Next::Shift | Next::Promote => move_alias(state.clone(), state.next, &lambda, now).await.unwrap(),
+            Next::Shift | Next::Promote => {
+                move_alias(state.clone(), state.next, &lambda, &running(), now).await.unwrap()
+            }
             Next::Hold => {
                 now += Duration::seconds(state.wait_seconds as i64);
                 check(state, &healthy, &lambda, now).await.unwrap()
@@ -223,9 +231,9 @@ async fn a_full_rollout_through_the_handlers() {
 async fn a_retried_shift_writes_nothing_more() {
     let lambda = FakeLambda::new();
     let state = prepare(request(), &lambda, &metrics(0, 0), &idle(), t0()).await.unwrap();
-    let first = move_alias(state.clone(), Next::Shift, &lambda, t0()).await.unwrap();
+    let first = move_alias(state.clone(), Next::Shift, &lambda, &running(), t0()).await.unwrap();
     // Step Functions retries with the same input when the first answer was lost.
-    let retried = move_alias(state, Next::Shift, &lambda, t0()).await.unwrap();
+    let retried = move_alias(state, Next::Shift, &lambda, &running(), t0()).await.unwrap();
     assert_eq!(lambda.writes(), 2, "the lock and one move");
     assert_eq!(first.revision_id, retried.revision_id);
     assert_eq!(first.expected_routing(), retried.expected_routing());
@@ -235,18 +243,18 @@ async fn a_retried_shift_writes_nothing_more() {
 async fn a_concurrent_change_is_reported_and_kept() {
     let lambda = FakeLambda::new();
     let state = prepare(request(), &lambda, &metrics(0, 0), &idle(), t0()).await.unwrap();
-    let shifted = move_alias(state, Next::Shift, &lambda, t0()).await.unwrap();
+    let shifted = move_alias(state, Next::Shift, &lambda, &running(), t0()).await.unwrap();
     let hotfix = Routing::to_version("3");
     lambda.set_by_someone_else(hotfix.clone());
     let mut after = shifted.after_check(None, t0());
     assert_eq!(after.next, Next::Promote);
-    let error = move_alias(after.clone(), Next::Promote, &lambda, t0()).await.unwrap_err();
+    let error = move_alias(after.clone(), Next::Promote, &lambda, &running(), t0()).await.unwrap_err();
     assert_eq!(error.error_type(), ErrorName::AliasChangedConcurrently);
     after.error = Some(canary_core::rollout::TaskError {
         error: ErrorName::AliasChangedConcurrently.as_str().into(),
         cause: None,
     });
-    let error = rollback(after, &lambda, t0()).await.unwrap_err();
+    let error = rollback(after, &lambda, &quiet_notifier(), t0()).await.unwrap_err();
     assert_eq!(error.error_type(), ErrorName::AliasChangedConcurrently);
     assert_eq!(lambda.routing(), hotfix, "someone else's change is never overwritten");
 }
@@ -256,11 +264,11 @@ async fn a_revision_that_moves_between_read_and_write_is_retryable() {
     let lambda = FakeLambda::new();
     let state = prepare(request(), &lambda, &metrics(0, 0), &idle(), t0()).await.unwrap();
     lambda.fail_next(AwsError::Transient("Rate exceeded".into()));
-    let error = move_alias(state.clone(), Next::Shift, &lambda, t0()).await.unwrap_err();
+    let error = move_alias(state.clone(), Next::Shift, &lambda, &running(), t0()).await.unwrap_err();
     assert_eq!(error.error_type(), ErrorName::TransientAwsError);
     lambda.fail_next(AwsError::Other("AccessDeniedException".into()));
     assert_eq!(
-        move_alias(state.clone(), Next::Shift, &lambda, t0()).await.unwrap_err().error_type(),
+        move_alias(state.clone(), Next::Shift, &lambda, &running(), t0()).await.unwrap_err().error_type(),
         ErrorName::AwsError
     );
     // The write is refused (the revision moved), the alias read shows it as this rollout left it, and the
@@ -268,7 +276,7 @@ async fn a_revision_that_moves_between_read_and_write_is_retryable() {
     lambda.fail_next(AwsError::RevisionChanged("PreconditionFailedException".into()));
     lambda.pass_next();
     lambda.fail_next(AwsError::RevisionChanged("PreconditionFailedException".into()));
-    let error = move_alias(state.clone(), Next::Shift, &lambda, t0()).await.unwrap_err();
+    let error = move_alias(state.clone(), Next::Shift, &lambda, &running(), t0()).await.unwrap_err();
     assert_eq!(
         error.error_type(),
         ErrorName::TransientAwsError,
@@ -283,17 +291,19 @@ async fn a_move_writes_first_and_reads_the_alias_only_when_the_write_is_refused(
     let lambda = FakeLambda::new();
     let state = prepare(request(), &lambda, &metrics(0, 0), &idle(), t0()).await.unwrap();
     let reads = *lambda.reads.lock().unwrap();
-    let shifted = move_alias(state.clone(), Next::Shift, &lambda, t0()).await.unwrap();
+    let shifted = move_alias(state.clone(), Next::Shift, &lambda, &running(), t0()).await.unwrap();
     assert_eq!((*lambda.reads.lock().unwrap() - reads, lambda.writes()), (0, 2), "one call: the conditional write");
     // Retried after that write landed (its answer lost): the write is refused, the read shows the move done.
-    let retried = move_alias(state, Next::Shift, &lambda, t0()).await.unwrap();
+    let retried = move_alias(state, Next::Shift, &lambda, &running(), t0()).await.unwrap();
     assert_eq!((*lambda.reads.lock().unwrap() - reads, lambda.writes()), (1, 2), "read once, nothing written");
     assert_eq!(retried.revision_id, shifted.revision_id);
     // Someone else moved the alias: refused, read, reported, never overwritten.
     let checked = check(shifted, &metrics(100, 0), &lambda, t0() + Duration::seconds(600)).await.unwrap();
     assert!(matches!(checked.next, Next::Shift | Next::Promote), "{:?}", checked.next);
     lambda.set_by_someone_else(Routing::to_version("1"));
-    let error = move_alias(checked.clone(), checked.next, &lambda, t0() + Duration::seconds(601)).await.unwrap_err();
+    let error = move_alias(checked.clone(), checked.next, &lambda, &running(), t0() + Duration::seconds(601))
+        .await
+        .unwrap_err();
     assert_eq!(error.error_type(), ErrorName::AliasChangedConcurrently);
     assert_eq!(*lambda.reads.lock().unwrap() - reads, 2, "the refused write made it read");
     assert_eq!(lambda.routing(), Routing::to_version("1"), "the foreign change stands");
@@ -303,10 +313,10 @@ async fn a_move_writes_first_and_reads_the_alias_only_when_the_write_is_refused(
 async fn rollback_restores_the_original_and_explains_why() {
     let lambda = FakeLambda::new();
     let state = prepare(request(), &lambda, &metrics(0, 0), &idle(), t0()).await.unwrap();
-    let shifted = move_alias(state, Next::Shift, &lambda, t0()).await.unwrap();
+    let shifted = move_alias(state, Next::Shift, &lambda, &running(), t0()).await.unwrap();
     let failed = check(shifted, &metrics(100, 40), &lambda, t0() + Duration::seconds(5)).await.unwrap();
     assert_eq!(failed.next, Next::Rollback);
-    let done = rollback(failed.clone(), &lambda, t0()).await.unwrap();
+    let done = rollback(failed.clone(), &lambda, &quiet_notifier(), t0()).await.unwrap().0;
     assert_eq!(lambda.routing(), Routing::to_version("1"));
     assert_eq!(lambda.description(), "orders, production");
     let report = done.report.unwrap();
@@ -315,7 +325,7 @@ async fn rollback_restores_the_original_and_explains_why() {
     assert_eq!(report.reason.unwrap().signal, canary_core::health::Signal::ErrorRate);
     // Retrying the rollback finds the alias restored and writes nothing.
     let writes = lambda.writes();
-    rollback(failed, &lambda, t0()).await.unwrap();
+    rollback(failed, &lambda, &quiet_notifier(), t0()).await.unwrap();
     assert_eq!(lambda.writes(), writes);
 }
 
@@ -325,7 +335,7 @@ async fn an_alarm_that_fires_during_the_rollout_fails_the_check_whatever_the_tra
     let mut input = request();
     input["health"]["alarms"] = json!(["orders-5xx"]);
     let state = prepare(input, &lambda, &metrics(0, 0), &idle(), t0()).await.unwrap();
-    let shifted = move_alias(state, Next::Shift, &lambda, t0()).await.unwrap();
+    let shifted = move_alias(state, Next::Shift, &lambda, &running(), t0()).await.unwrap();
     let checked = check(shifted, &metrics(100, 0), &lambda, t0() + Duration::hours(2)).await.unwrap();
     assert_eq!(checked.next, Next::Rollback);
     let record = checked.history.last().unwrap();
@@ -340,7 +350,7 @@ async fn states_that_do_not_fit_the_handler_are_rejected() {
     let lambda = FakeLambda::new();
     let state = prepare(request(), &lambda, &metrics(0, 0), &idle(), t0()).await.unwrap();
     assert_eq!(
-        move_alias(state.clone(), Next::Promote, &lambda, t0()).await.unwrap_err().error_type(),
+        move_alias(state.clone(), Next::Promote, &lambda, &running(), t0()).await.unwrap_err().error_type(),
         ErrorName::InvalidState
     );
     assert_eq!(check(state, &metrics(1, 0), &lambda, t0()).await.unwrap_err().error_type(), ErrorName::InvalidState);
@@ -349,10 +359,13 @@ async fn states_that_do_not_fit_the_handler_are_rejected() {
     *lambda.alias.lock().unwrap() = None;
     let state = prepare(request(), &FakeLambda::new(), &metrics(0, 0), &idle(), t0()).await.unwrap();
     assert_eq!(
-        move_alias(state.clone(), Next::Shift, &lambda, t0()).await.unwrap_err().error_type(),
+        move_alias(state.clone(), Next::Shift, &lambda, &running(), t0()).await.unwrap_err().error_type(),
         ErrorName::AliasChangedConcurrently
     );
-    assert_eq!(rollback(state, &lambda, t0()).await.unwrap_err().error_type(), ErrorName::AliasChangedConcurrently);
+    assert_eq!(
+        rollback(state, &lambda, &quiet_notifier(), t0()).await.unwrap_err().error_type(),
+        ErrorName::AliasChangedConcurrently
+    );
 }
 
 /// An execution history (the states it left, with their outputs), and the status DescribeExecution reports
@@ -361,6 +374,16 @@ struct History(Vec<StateExit>, &'static str);
 
 fn idle() -> History {
     History(Vec::new(), "SUCCEEDED")
+}
+
+/// The safety net's answer to an execution's ending.
+fn handled(answer: Value) -> canary_core::safety_net::Handled {
+    serde_json::from_value(answer).expect("the safety net answers what it did for the execution")
+}
+
+/// The execution of the rollout in hand, still running.
+fn running() -> History {
+    History(Vec::new(), "RUNNING")
 }
 
 #[async_trait]
@@ -377,8 +400,8 @@ impl ExecutionHistory for History {
             started_at: t0(),
         })
     }
-    async fn state_exits(&self, _: &str) -> Result<Vec<StateExit>, AwsError> {
-        Ok(self.0.clone())
+    async fn state_exits_after(&self, _: &str, after: i64) -> Result<Vec<StateExit>, AwsError> {
+        Ok(self.0.iter().filter(|e| e.event_id > after).cloned().collect())
     }
     async fn newest_state_output(
         &self,
@@ -386,6 +409,9 @@ impl ExecutionHistory for History {
         wanted: &(dyn for<'s> Fn(&'s str) -> bool + Sync),
     ) -> Result<Option<String>, AwsError> {
         Ok(self.0.iter().rev().filter_map(|e| e.output.clone()).find(|o| wanted(o)))
+    }
+    async fn ended_since(&self, _: &str, _: DateTime<Utc>) -> Result<Vec<canary_aws::ExecutionSummary>, AwsError> {
+        Ok(Vec::new())
     }
 }
 
@@ -454,7 +480,7 @@ fn ended(status: &str) -> Value {
 async fn the_safety_net_restores_a_stopped_rollout_exactly() {
     let lambda = FakeLambda::new();
     let prepared = prepare(request(), &lambda, &metrics(0, 0), &idle(), t0()).await.unwrap();
-    let shifted = move_alias(prepared.clone(), Next::Shift, &lambda, t0()).await.unwrap();
+    let shifted = move_alias(prepared.clone(), Next::Shift, &lambda, &running(), t0()).await.unwrap();
     assert_ne!(lambda.routing(), Routing::to_version("1"));
     let history = History(
         vec![
@@ -465,7 +491,7 @@ async fn the_safety_net_restores_a_stopped_rollout_exactly() {
         ],
         "ABORTED",
     );
-    let result = safety_net(ended("ABORTED"), &history, &lambda, &quiet_notifier(), t0()).await.unwrap();
+    let result = handled(safety_net(ended("ABORTED"), &history, &lambda, &quiet_notifier(), t0()).await.unwrap());
     assert!(matches!(result.action, Action::Restored { .. }), "{result:?}");
     assert_eq!(lambda.routing(), Routing::to_version("1"));
     // Delivered twice (EventBridge delivers at least once): the second finds nothing to write.
@@ -478,14 +504,14 @@ async fn the_safety_net_restores_a_stopped_rollout_exactly() {
 async fn the_safety_net_leaves_finished_rollouts_and_foreign_changes_alone() {
     let lambda = FakeLambda::new();
     let prepared = prepare(request(), &lambda, &metrics(0, 0), &idle(), t0()).await.unwrap();
-    let shifted = move_alias(prepared, Next::Shift, &lambda, t0()).await.unwrap();
+    let shifted = move_alias(prepared, Next::Shift, &lambda, &running(), t0()).await.unwrap();
     let failed = check(shifted.clone(), &metrics(100, 50), &lambda, t0() + Duration::seconds(5)).await.unwrap();
-    let rolled_back = rollback(failed, &lambda, t0()).await.unwrap();
+    let rolled_back = rollback(failed, &lambda, &quiet_notifier(), t0()).await.unwrap().0;
     let finished = History(vec![exit(9, "Rollback", &serde_json::to_string(&rolled_back).unwrap())], "FAILED");
-    let result = safety_net(ended("FAILED"), &finished, &lambda, &quiet_notifier(), t0()).await.unwrap();
+    let result = handled(safety_net(ended("FAILED"), &finished, &lambda, &quiet_notifier(), t0()).await.unwrap());
     assert_eq!(result.action, Action::None { reason: "the controller already rolled back".into() });
     let empty = History(Vec::new(), "TIMED_OUT");
-    let result = safety_net(ended("TIMED_OUT"), &empty, &lambda, &quiet_notifier(), t0()).await.unwrap();
+    let result = handled(safety_net(ended("TIMED_OUT"), &empty, &lambda, &quiet_notifier(), t0()).await.unwrap());
     assert!(matches!(result.action, Action::None { .. }), "{result:?}");
     // Someone pointed the alias elsewhere after the rollout stopped: their change stands.
     lambda.set_by_someone_else(Routing::to_version("3"));
@@ -526,7 +552,7 @@ async fn a_failing_pre_traffic_hook_rolls_back_before_any_traffic_moves() {
         payload,
         json!({"hook": "pre_traffic", "function": "orders", "alias": "live", "old_version": "1", "new_version": "2"})
     );
-    let rolled_back = rollback(failed, &lambda, t0()).await.unwrap();
+    let rolled_back = rollback(failed, &lambda, &quiet_notifier(), t0()).await.unwrap().0;
     assert_eq!(lambda.writes(), 2, "traffic never moved: the lock was taken and given back");
     assert_eq!((lambda.routing(), lambda.description()), (Routing::to_version("1"), "orders, production".into()));
     assert_eq!(rolled_back.report.unwrap().reason.unwrap().signal, canary_core::health::Signal::Hook);
@@ -534,8 +560,9 @@ async fn a_failing_pre_traffic_hook_rolls_back_before_any_traffic_moves() {
     let mut passing = prepare(input.clone(), &lambda, &metrics(0, 0), &idle(), t0()).await.unwrap();
     passing.request.hooks.pre_traffic = Some("smoke".into());
     assert_eq!(hook(passing.clone(), &hooks, &lambda, t0()).await.unwrap().next, Next::Shift);
-    let moved =
-        move_alias(hook(passing, &hooks, &lambda, t0()).await.unwrap(), Next::Shift, &lambda, t0()).await.unwrap();
+    let moved = move_alias(hook(passing, &hooks, &lambda, t0()).await.unwrap(), Next::Shift, &lambda, &running(), t0())
+        .await
+        .unwrap();
     assert_eq!(
         hook(moved, &hooks, &lambda, t0()).await.unwrap_err().error_type(),
         ErrorName::InvalidState,
@@ -580,11 +607,24 @@ async fn announcing_publishes_and_never_fails_the_task() {
     let failing = FakeNotifier(Mutex::new(Vec::new()), true);
     let () = announce(&failing, Task::Prepare, &state).await;
     assert_eq!(*failing.0.lock().unwrap(), ["Rollout Started"]);
-    // The safety net announces the restore it made.
-    let shifted = move_alias(state.clone(), Next::Shift, &lambda, t0()).await.unwrap();
+    // The safety net announces the restore it made, once: a stopped execution was aborted by someone.
+    let shifted = move_alias(state.clone(), Next::Shift, &lambda, &running(), t0()).await.unwrap();
     let history = History(vec![exit(5, "Shift", &serde_json::to_string(&shifted).unwrap())], "ABORTED");
     let notifier = quiet_notifier();
     safety_net(ended("ABORTED"), &history, &lambda, &notifier, t0()).await.unwrap();
+    assert_eq!(*notifier.0.lock().unwrap(), ["Rollout Aborted"]);
+    // Delivered again (EventBridge, or canaryctl abort's own call racing the event): nothing to write, and
+    // nothing more is announced.
+    let again = handled(safety_net(ended("ABORTED"), &history, &lambda, &notifier, t0()).await.unwrap());
+    assert!(matches!(again.action, Action::None { .. }), "{again:?}");
+    assert_eq!(*notifier.0.lock().unwrap(), ["Rollout Aborted"], "one announcement per ending");
+    // One that timed out was rolled back.
+    let lambda = FakeLambda::new();
+    let state = prepare(request(), &lambda, &metrics(0, 0), &idle(), t0()).await.unwrap();
+    let shifted = move_alias(state, Next::Shift, &lambda, &running(), t0()).await.unwrap();
+    let history = History(vec![exit(5, "Shift", &serde_json::to_string(&shifted).unwrap())], "TIMED_OUT");
+    let notifier = quiet_notifier();
+    safety_net(ended("TIMED_OUT"), &history, &lambda, &notifier, t0()).await.unwrap();
     assert_eq!(*notifier.0.lock().unwrap(), ["Rollout Rolled Back"]);
 }
 
@@ -676,4 +716,123 @@ async fn prepare_reads_the_old_versions_latency_when_full_traffic_will_be_judged
     let other = FakeLambda::new();
     assert!(prepare(request(), &other, &metrics, &idle(), t0()).await.unwrap().baseline_before.is_none());
     assert!(metrics.0.lock().unwrap().is_empty());
+}
+
+/// Only routing is ownership: a description edited mid-rollout (here between the first and the second shift)
+/// is carried over while the rollout's execution runs, and kept at the end; the same edit met by the late
+/// write of an execution that has ended (stopped, then restored) moves nothing.
+#[tokio::test]
+async fn a_description_edit_is_carried_over_only_while_the_execution_runs() {
+    let request = json!({"function": "orders", "alias": "live", "version": "2",
+        "strategy": {"linear": {"percent": 25, "interval_seconds": 60}}, "health": {"metrics_delay_seconds": 60}});
+    let lambda = FakeLambda::new();
+    let prepared = prepare(json!({"request": request, "execution": FIRST}), &lambda, &metrics(0, 0), &running(), t0())
+        .await
+        .unwrap();
+    let shifted = move_alias(prepared.clone(), Next::Shift, &lambda, &running(), t0()).await.unwrap();
+    let checked = check(shifted, &metrics(100, 0), &lambda, t0() + Duration::seconds(120)).await.unwrap();
+    lambda.describe_by_someone_else("orders, managed by CloudFormation");
+    let moved = move_alias(checked.clone(), Next::Shift, &lambda, &running(), t0()).await.unwrap();
+    assert_eq!(lambda.routing().additional_version_weights["2"], 0.5, "the step went on");
+    assert!(lambda.description().ends_with("orders, managed by CloudFormation"), "{}", lambda.description());
+    assert_eq!(moved.original_description, "orders, managed by CloudFormation", "theirs is put back at the end");
+    // The same edit, met by an execution that has ended: nothing moves.
+    let lambda = FakeLambda::new();
+    let prepared = prepare(json!({"request": request, "execution": FIRST}), &lambda, &metrics(0, 0), &running(), t0())
+        .await
+        .unwrap();
+    lambda.describe_by_someone_else("orders, production");
+    let writes = lambda.writes();
+    let stopped = History(Vec::new(), "ABORTED");
+    let error = move_alias(prepared, Next::Shift, &lambda, &stopped, t0()).await.unwrap_err();
+    assert_eq!(error.error_type(), ErrorName::AliasChangedConcurrently);
+    assert!(error.to_string().contains("has ended"), "{error}");
+    assert_eq!((lambda.writes(), lambda.routing()), (writes, Routing::to_version("1")), "nothing moved");
+}
+
+/// Someone set the routing by hand during the rollout: the rollback keeps it and announces the hand-over,
+/// with what the alias routes.
+#[tokio::test]
+async fn a_routing_taken_over_by_hand_is_kept_and_announced() {
+    let lambda = FakeLambda::new();
+    let state = prepare(request(), &lambda, &metrics(0, 0), &idle(), t0()).await.unwrap();
+    let shifted = move_alias(state, Next::Shift, &lambda, &running(), t0()).await.unwrap();
+    lambda.set_by_someone_else(Routing::to_version("3"));
+    let notifier = quiet_notifier();
+    let error = rollback(shifted, &lambda, &notifier, t0()).await.unwrap_err();
+    assert_eq!(error.error_type(), ErrorName::AliasChangedConcurrently);
+    assert_eq!(*notifier.0.lock().unwrap(), ["Rollout Taken Over"]);
+    assert_eq!(lambda.routing(), Routing::to_version("3"), "theirs stands");
+    assert_eq!(lambda.description(), "orders, production", "the lock comes off, the description put back");
+}
+
+/// An execution whose Prepare wrote its lock and then failed (or was stopped) moved nothing, but its marker
+/// would stay on the alias: the safety net gives the alias its description back.
+#[tokio::test]
+async fn the_safety_net_releases_the_lock_of_an_execution_that_never_moved() {
+    let lambda = FakeLambda::new();
+    let arn = "arn:aws:states:us-east-1:123456789012:execution:canary-rollout:x";
+    prepare(json!({"request": request(), "execution": arn}), &lambda, &metrics(0, 0), &running(), t0()).await.unwrap();
+    assert!(lambda.description().starts_with(canary_core::lock::PREFIX));
+    let history = Described { status: "FAILED", input: request(), ended: Vec::new() };
+    let result = handled(safety_net(ended("FAILED"), &history, &lambda, &quiet_notifier(), t0()).await.unwrap());
+    assert_eq!(result.action, Action::Released);
+    assert_eq!((lambda.description(), lambda.routing()), ("orders, production".into(), Routing::to_version("1")));
+}
+
+/// An execution as Step Functions describes it, with its input, and the ended executions a sweep lists.
+struct Described {
+    status: &'static str,
+    input: Value,
+    ended: Vec<canary_aws::ExecutionSummary>,
+}
+
+#[async_trait]
+impl ExecutionHistory for Described {
+    async fn describe(&self, arn: &str) -> Result<ExecutionInfo, AwsError> {
+        let info = History(Vec::new(), self.status).describe(arn).await?;
+        Ok(ExecutionInfo { input: Some(self.input.to_string()), ..info })
+    }
+    async fn state_exits_after(&self, _: &str, _: i64) -> Result<Vec<StateExit>, AwsError> {
+        Ok(Vec::new())
+    }
+    async fn newest_state_output(
+        &self,
+        _: &str,
+        _: &(dyn for<'s> Fn(&'s str) -> bool + Sync),
+    ) -> Result<Option<String>, AwsError> {
+        Ok(None)
+    }
+    async fn ended_since(&self, _: &str, _: DateTime<Utc>) -> Result<Vec<canary_aws::ExecutionSummary>, AwsError> {
+        Ok(self.ended.clone())
+    }
+}
+
+/// The sweep puts back what an ended execution still holds (its status change event was lost), and leaves
+/// aliases no ended execution holds.
+#[tokio::test]
+async fn the_sweep_restores_what_an_ended_execution_still_holds() {
+    let lambda = FakeLambda::new();
+    let arn = "arn:aws:states:us-east-1:123456789012:execution:canary-rollout:lost";
+    prepare(json!({"request": request(), "execution": arn}), &lambda, &metrics(0, 0), &running(), t0()).await.unwrap();
+    let summary = |arn: &str| canary_aws::ExecutionSummary {
+        arn: arn.into(),
+        name: "lost".into(),
+        status: canary_core::execution::ExecutionStatus::Aborted,
+        started_at: t0(),
+        stopped_at: Some(t0()),
+    };
+    let other = "arn:aws:states:us-east-1:123456789012:execution:canary-rollout:other";
+    let history = Described { status: "ABORTED", input: request(), ended: vec![summary(other), summary(arn)] };
+    let notifier = quiet_notifier();
+    let sweep = json!({"sweep": "arn:aws:states:us-east-1:123456789012:stateMachine:canary-rollout"});
+    let swept: canary_core::safety_net::Swept =
+        serde_json::from_value(safety_net(sweep.clone(), &history, &lambda, &notifier, t0()).await.unwrap()).unwrap();
+    assert_eq!(swept.looked_at, 2);
+    assert_eq!(swept.handled.len(), 1, "only the execution that holds the alias: {swept:?}");
+    assert_eq!(swept.handled[0].action, Action::Released, "it never moved: its lock is released");
+    assert_eq!(lambda.description(), "orders, production");
+    let again: canary_core::safety_net::Swept =
+        serde_json::from_value(safety_net(sweep, &history, &lambda, &notifier, t0()).await.unwrap()).unwrap();
+    assert!(again.handled.is_empty(), "nothing held any more: {again:?}");
 }

@@ -154,7 +154,7 @@ fn the_definition_is_parameterised_by_the_controller_function_arns_and_the_deplo
     for piece in text.split("${").skip(1) {
         found.insert(piece.split('}').next().unwrap().to_string());
     }
-    let functions = ControllerTask::ALL.into_iter().filter_map(ControllerTask::substitution);
+    let functions = ControllerTask::ALL.into_iter().map(ControllerTask::substitution);
     let facts = Deployment::AWS.substitutions().map(|(name, _)| name);
     let expected: BTreeSet<String> = functions.chain(facts).map(String::from).collect();
     assert_eq!(found, expected);

@@ -4,15 +4,13 @@ use crate::render::{ListRow, RolloutView, StatusView};
 use crate::start::{exit_code, follow};
 use crate::{AwsArgs, CliError, Exit, Output};
 use canary_aws::{
-    Aliases, EventBridgeNotifier, ExecutionControl, ExecutionHistory, ExecutionInfo, LambdaAliases,
-    StepFunctionsExecutions,
+    Aliases, ExecutionControl, ExecutionHistory, ExecutionInfo, LambdaAliases, LambdaFunctions, StepFunctionsExecutions,
 };
 use canary_core::Rollout;
 use canary_core::asl::ErrorName;
 use canary_core::execution::{ExecutionStatus, interpret};
 use canary_core::rollout::Decision;
 use canary_core::safety_net::{Action, Handled};
-use canary_functions::ControllerError;
 use chrono::Utc;
 use clap::Args;
 use serde_json::{Value, json};
@@ -209,17 +207,17 @@ pub async fn promote(target: Target, full: bool) -> Result<Exit, CliError> {
 /// How long `abort` waits for the state machine's own rollback after failing an approval gate.
 const ABORT_WAIT: Duration = Duration::from_secs(300);
 
-/// Aborts a running rollout and returns only once the alias is restored (or says why it could not be).
-/// At an approval gate it fails the gate's task, and the state machine rolls back by itself; anywhere else
-/// (a hold, a shift, a check, a hook) it stops the execution and restores the alias itself, as the safety
-/// net does, with the same conditional rollback: a write of the stopped execution still in flight then
-/// fails, since the restore released the alias's lock. Exit 0: restored (or nothing had moved); 1: the
-/// alias could not be restored (changed by someone else); 4: AWS refused a call.
+/// Aborts a running rollout and returns only once the alias is restored (or says why it could not be). The
+/// deployed controller does the restoring, with the stack's own role, code and event bus; the command only
+/// signals it. At an approval gate it fails the gate's task with `Aborted`, and the state machine rolls back
+/// by itself. Anywhere else (a hold, a shift, a check, a hook) it stops the execution and invokes the
+/// stack's safety net for it, synchronously, as the execution's status change event would: the same
+/// conditional rollback, after which a write of the stopped execution still in flight fails. What it prints
+/// it reads afterwards: the execution's status and what the alias routes.
 pub async fn abort(target: Target) -> Result<Exit, CliError> {
     let arn = execution_arn(&target.execution, target.state_machine_arn.as_deref())?;
     let config = target.aws.config_for(&arn).await;
     let executions = StepFunctionsExecutions::from_config(&config);
-    let aliases = LambdaAliases::from_config(&config);
     let info = executions.describe(&arn).await.map_err(|e| CliError::from_aws(format!("could not read {arn}"), &e))?;
     if info.status != ExecutionStatus::Running {
         return Err(CliError {
@@ -229,50 +227,25 @@ pub async fn abort(target: Target) -> Result<Exit, CliError> {
     }
     let token =
         executions.approval_token(&arn).await.map_err(|e| CliError::from_aws(format!("could not read {arn}"), &e))?;
-    let last = last_state(&executions, &arn).await?;
-    let (message, restored) = if let Some(token) = token {
-        // Waiting at a gate: failing its task lets the state machine roll back by itself.
-        let answer = Err((
-            canary_core::asl::ErrorName::Aborted.as_str().to_string(),
-            "aborted with canaryctl abort".to_string(),
-        ));
-        executions.answer(&token, answer).await.map_err(|e| CliError::from_aws("could not answer the gate", &e))?;
-        let ended = wait_until_ended(&executions, &arn).await?;
-        let result = interpret(ended.status, ended.output.as_deref(), ended.error.as_deref(), ended.cause.as_deref());
-        let restored = ended.error.as_deref() == Some(ErrorName::RolledBack.as_str());
-        (format!("aborted at the approval gate; the rollout ended {}", result.outcome), restored)
-    } else {
-        executions
-            .stop(&arn, "aborted with canaryctl abort")
-            .await
-            .map_err(|e| CliError::from_aws(format!("could not stop {arn}"), &e))?;
-        let notifier = EventBridgeNotifier::from_config(&config);
-        match canary_functions::restore_ended(
-            &arn,
-            ExecutionStatus::Aborted,
-            last.clone(),
-            &aliases,
-            &notifier,
-            Utc::now(),
-        )
-        .await
-        {
-            Ok(Handled { action: Action::Restored { .. }, .. }) => {
-                ("stopped; the alias was restored".to_string(), true)
-            }
-            Ok(Handled { action: Action::None { reason }, .. }) => (format!("stopped; {reason}"), true),
-            Err(ControllerError::AliasChangedConcurrently(why)) => (format!("stopped, but not restored: {why}"), false),
-            Err(other) => {
-                return Err(CliError::aws(format!(
-                    "stopped, but the alias could not be restored: {other}; the safety net retries it"
-                )));
-            }
+    let (message, restored) = match token {
+        Some(token) => {
+            // Waiting at a gate: failing its task lets the state machine roll back by itself.
+            let answer = Err((ErrorName::Aborted.as_str().to_string(), "aborted with canaryctl abort".to_string()));
+            executions.answer(&token, answer).await.map_err(|e| CliError::from_aws("could not answer the gate", &e))?;
+            let ended = wait_until_ended(&executions, &arn).await?;
+            let result =
+                interpret(ended.status, ended.output.as_deref(), ended.error.as_deref(), ended.cause.as_deref());
+            let restored = ended.error.as_deref() == Some(ErrorName::RolledBack.as_str());
+            (format!("aborted at the approval gate; the rollout ended {}", result.outcome), restored)
         }
+        None => stop_and_restore(&executions, &config, &arn).await?,
     };
-    // Say what the alias routes now, read from Lambda, not what the controller meant it to.
-    let routing = match &last {
-        Some(state) => aliases
-            .get_alias(&state.request.function, &state.request.alias)
+    // Say what is so now, read afresh: the execution's status, and what the alias routes.
+    let status = executions.describe(&arn).await.map(|i| i.status).unwrap_or(info.status);
+    let request = info.input.as_deref().and_then(|i| canary_core::parse_request_str(i).ok());
+    let routing = match &request {
+        Some(request) => LambdaAliases::from_config(&config)
+            .get_alias(&request.function, &request.alias)
             .await
             .map_err(|e| CliError::from_aws("could not read the alias", &e))?
             .map(|a| a.routing),
@@ -282,11 +255,55 @@ pub async fn abort(target: Target) -> Result<Exit, CliError> {
     match target.output {
         Output::Json => println!(
             "{}",
-            json!({"execution_arn": arn, "outcome": "aborted", "restored": restored, "routing": routing, "message": message})
+            json!({"execution_arn": arn, "outcome": "aborted", "status": status, "restored": restored,
+                   "routing": routing, "message": message})
         ),
         Output::Text => println!("{}: {message}{routes}", info.name),
     }
     Ok(if restored { Exit::Success } else { Exit::NotPromoted })
+}
+
+/// Stops the execution and has the stack's safety net restore its alias: (what happened, restored).
+async fn stop_and_restore(
+    executions: &StepFunctionsExecutions,
+    config: &aws_config::SdkConfig,
+    arn: &str,
+) -> Result<(String, bool), CliError> {
+    let machine = canary_aws::state_machine_of(arn).unwrap_or_default();
+    let definition = executions
+        .definition(&machine)
+        .await
+        .map_err(|e| CliError::from_aws("could not read the state machine", &e))?;
+    let Some(safety_net) = canary_core::deployment::Deployment::safety_net_of(&definition) else {
+        return Err(CliError::aws(format!(
+            "{machine} names no safety net (deploy the current template): nothing was stopped"
+        )));
+    };
+    executions
+        .stop(arn, "aborted with canaryctl abort")
+        .await
+        .map_err(|e| CliError::from_aws(format!("could not stop {arn}"), &e))?;
+    let event = json!({"source": "canaryctl.abort", "detail": {"executionArn": arn}});
+    let answer = LambdaFunctions::from_config(config).invoke(&safety_net, &event).await.map_err(|e| {
+        CliError::from_aws(format!("stopped, but the safety net ({safety_net}) could not be invoked; it runs on the execution's status change and at its next sweep"), &e)
+    })?;
+    match answer.map(serde_json::from_value::<Handled>) {
+        Ok(Ok(Handled { action: Action::Restored { .. }, .. })) => Ok(("stopped; the alias was restored".into(), true)),
+        Ok(Ok(Handled { action: Action::Released, .. })) => {
+            Ok(("stopped before anything moved; its lock on the alias was released".into(), true))
+        }
+        Ok(Ok(Handled { action: Action::None { reason }, .. })) => Ok((format!("stopped; {reason}"), true)),
+        Ok(Err(error)) => {
+            Err(CliError::aws(format!("stopped, but the safety net answered what canaryctl cannot read: {error}")))
+        }
+        Err((kind, why)) if kind == ErrorName::AliasChangedConcurrently.as_str() => {
+            Ok((format!("stopped, but not restored: {why}"), false))
+        }
+        Err((kind, why)) => Err(CliError::aws(format!(
+            "stopped, but the alias could not be restored yet ({kind}: {why}); the safety net retries it on the \
+             execution's status change and at its next sweep"
+        ))),
+    }
 }
 
 /// Polls an execution until it is no longer running, for at most [`ABORT_WAIT`].

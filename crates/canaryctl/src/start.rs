@@ -6,7 +6,6 @@ use canary_core::execution::{ExecutionOutcome, ExecutionResult, ExecutionStatus,
 use canary_core::{RolloutRequest, parse_request};
 use clap::Args;
 use serde_json::{Map, Value, json};
-use std::collections::HashSet;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -341,7 +340,9 @@ async fn finished_rollouts(
     Ok(finished)
 }
 
-/// Follows an execution until it ends, passing each new progress line to `on_line`.
+/// Follows an execution until it ends, passing each new progress line to `on_line`. Each look costs two calls
+/// (`DescribeExecution`, and the history newer than the last event seen, a page), so at the default poll of
+/// 5 s a follower makes 24 calls a minute however long the history grows.
 pub async fn follow(
     executions: &dyn ExecutionHistory,
     arn: &str,
@@ -349,17 +350,18 @@ pub async fn follow(
     timeout: Option<Duration>,
     mut on_line: impl FnMut(String),
 ) -> Result<ExecutionResult, CliError> {
-    let mut seen = HashSet::new();
+    let mut seen = 0;
     let deadline = timeout.map(|t| std::time::Instant::now() + t);
     loop {
         let info =
             executions.describe(arn).await.map_err(|e| CliError::from_aws(format!("could not read {arn}"), &e))?;
-        let exits =
-            executions.state_exits(arn).await.map_err(|e| CliError::from_aws(format!("could not read {arn}"), &e))?;
+        let exits = executions
+            .state_exits_after(arn, seen)
+            .await
+            .map_err(|e| CliError::from_aws(format!("could not read {arn}"), &e))?;
         for exit in exits {
-            if seen.insert(exit.event_id)
-                && let Some(line) = render::progress_line(&exit.state_name, exit.output.as_deref())
-            {
+            seen = seen.max(exit.event_id);
+            if let Some(line) = render::progress_line(&exit.state_name, exit.output.as_deref()) {
                 on_line(line);
             }
         }
@@ -583,9 +585,9 @@ mod tests {
                 Ok(ExecutionInfo { arn: arn.into(), ..self.end.clone() })
             }
         }
-        async fn state_exits(&self, _: &str) -> Result<Vec<StateExit>, AwsError> {
+        async fn state_exits_after(&self, _: &str, after: i64) -> Result<Vec<StateExit>, AwsError> {
             let looks = *self.looks.lock().unwrap();
-            Ok(self.exits.iter().take(looks).cloned().collect())
+            Ok(self.exits.iter().take(looks).filter(|e| e.event_id > after).cloned().collect())
         }
         async fn newest_state_output(
             &self,
@@ -593,6 +595,13 @@ mod tests {
             _: &(dyn for<'s> Fn(&'s str) -> bool + Sync),
         ) -> Result<Option<String>, AwsError> {
             unreachable!("follow reads the history oldest first")
+        }
+        async fn ended_since(
+            &self,
+            _: &str,
+            _: chrono::DateTime<chrono::Utc>,
+        ) -> Result<Vec<canary_aws::ExecutionSummary>, AwsError> {
+            unreachable!("only the safety net sweeps")
         }
     }
 

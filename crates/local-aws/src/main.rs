@@ -12,7 +12,9 @@
 //! - With `--safety-net FUNCTION`, it plays the template's EventBridge rule: every execution of a state
 //!   machine that ends ABORTED, TIMED_OUT or FAILED is delivered to FUNCTION, asynchronously, as the
 //!   "Step Functions Execution Status Change" event EventBridge sends. moto's EventBridge does not emit
-//!   Step Functions' status changes, so without this the console's Stop would go unhandled locally.
+//!   Step Functions' status changes, so without this the console's Stop would go unhandled locally. With
+//!   `--sweep-every SECONDS` it also plays the sweep's schedule. A `drop_delivery` fault loses deliveries,
+//!   as EventBridge may; a `conflict_on_write` fault answers a function's alias writes with HTTP 409.
 //!
 //! It binds 127.0.0.1 only. The runners it starts share its process group, so stopping the group stops all.
 
@@ -55,6 +57,10 @@ struct Args {
     /// The account in the events' ARNs.
     #[arg(long, default_value = "123456789012")]
     account: String,
+    /// Plays the template's schedule of the safety net's sweep: every this many seconds, the safety net is
+    /// invoked with `{"sweep": STATE_MACHINE_ARN}` for each state machine.
+    #[arg(long, value_name = "SECONDS", requires = "safety_net")]
+    sweep_every: Option<u64>,
 }
 
 type HttpClient = Client<HttpConnector, Full<Bytes>>;
@@ -98,6 +104,18 @@ enum FaultKind {
     LostAfter,
     /// The function runs `seconds` late: a task in flight for that long.
     Delay,
+    /// The function's next `UpdateAlias` calls answer HTTP 409 `ResourceConflictException`, as Lambda does
+    /// while an update of the function is in progress.
+    ConflictOnWrite,
+    /// The next deliveries of an ended execution to the safety net (the function named) are lost, as an
+    /// EventBridge event may be: only the sweep can then restore its alias.
+    DropDelivery,
+}
+
+impl FaultKind {
+    /// The faults an invocation of the function meets.
+    const ON_INVOKE: [FaultKind; 5] =
+        [FaultKind::Error, FaultKind::Throttle, FaultKind::TimeoutAfter, FaultKind::LostAfter, FaultKind::Delay];
 }
 
 #[derive(Debug, Deserialize)]
@@ -143,7 +161,12 @@ async fn to_moto(State(app): State<Arc<AppState>>, request: Request<Body>) -> Re
     };
     let target = parts.headers.get("x-amz-target").and_then(|v| v.to_str().ok());
     let call = local_aws::operation_of(parts.method.as_str(), parts.uri.path(), target, &bytes);
-    *app.calls.lock().await.entry(call).or_insert(0) += 1;
+    *app.calls.lock().await.entry(call.clone()).or_insert(0) += 1;
+    if call.0 == "UpdateAlias" && take_fault(&app, &call.1, &[FaultKind::ConflictOnWrite]).await.is_some() {
+        let message =
+            "The operation cannot be performed at this time. An update is in progress for resource (injected)";
+        return lambda_error(409, "ResourceConflictException", message);
+    }
     let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
     let uri: Uri = format!("{}{path}", app.moto).parse().expect("valid moto URI");
     let mut forward = Request::builder().method(parts.method).uri(uri);
@@ -200,9 +223,10 @@ async fn clear_faults(State(app): State<Arc<AppState>>) -> StatusCode {
     StatusCode::NO_CONTENT
 }
 
-async fn take_fault(app: &AppState, function: &str) -> Option<Fault> {
+/// Takes one use of the fault armed for `function`, when it is one of `kinds`.
+async fn take_fault(app: &AppState, function: &str, kinds: &[FaultKind]) -> Option<Fault> {
     let mut faults = app.faults.lock().await;
-    let fault = faults.get_mut(function)?;
+    let fault = faults.get_mut(function).filter(|f| kinds.contains(&f.kind))?;
     fault.count -= 1;
     let taken = fault.clone();
     if fault.count == 0 {
@@ -259,7 +283,7 @@ async fn invoke(
     body: Bytes,
 ) -> Response<Body> {
     let (function, qualifier) = function_ref(&segment, query.qualifier.as_deref());
-    let fault = take_fault(&app, &function).await;
+    let fault = take_fault(&app, &function, &FaultKind::ON_INVOKE).await;
     let function_error = |error_type: &str, message: String| {
         let body = serde_json::json!({"errorType": error_type, "errorMessage": message});
         response(200, &[("X-Amz-Function-Error", "Unhandled"), ("X-Amz-Executed-Version", "$LATEST")], body.to_string())
@@ -473,6 +497,10 @@ async fn watch_executions(app: Arc<AppState>, sfn: aws_sdk_sfn::Client, function
                             "cause": described.cause(),
                         }
                     });
+                    if take_fault(&app, &function, &[FaultKind::DropDelivery]).await.is_some() {
+                        eprintln!("execution {arn} ended {status}: its delivery to {function} is lost (injected)");
+                        continue;
+                    }
                     eprintln!("execution {arn} ended {status}: delivering it to {function}");
                     let (app, function) = (app.clone(), function.clone());
                     tokio::spawn(async move {
@@ -482,6 +510,26 @@ async fn watch_executions(app: Arc<AppState>, sfn: aws_sdk_sfn::Client, function
                         eprintln!("{function} answered (failed: {failed}): {}", String::from_utf8_lossy(&body));
                     });
                 }
+            }
+        }
+    }
+}
+
+/// Plays the template's scheduled rule of the safety net's sweep: every `every`, the safety net is invoked
+/// asynchronously with `{"sweep": STATE_MACHINE_ARN}` for each state machine. Runs until the router stops.
+async fn sweep_on_schedule(app: Arc<AppState>, sfn: aws_sdk_sfn::Client, function: String, every: Duration) {
+    loop {
+        tokio::time::sleep(every).await;
+        let Ok(machines) = sfn.list_state_machines().send().await else { continue };
+        for machine in machines.state_machines() {
+            let event = serde_json::json!({"sweep": machine.state_machine_arn()});
+            let answer = run_invocation(&app, &function, None, Bytes::from(event.to_string())).await;
+            let failed = answer.headers().contains_key("X-Amz-Function-Error");
+            let body = answer.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+            let body = String::from_utf8_lossy(&body);
+            // Quiet when there is nothing to report: it runs every few seconds.
+            if failed || body.contains("\"action\"") {
+                eprintln!("sweep of {}: (failed: {failed}) {body}", machine.state_machine_arn());
             }
         }
     }
@@ -518,6 +566,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     });
     if let Some(function) = args.safety_net {
         let sfn = aws_sdk_sfn::Client::new(&config);
+        if let Some(seconds) = args.sweep_every {
+            tokio::spawn(sweep_on_schedule(app.clone(), sfn.clone(), function.clone(), Duration::from_secs(seconds)));
+        }
         tokio::spawn(watch_executions(app.clone(), sfn, function, args.account));
     }
     let routes = Router::new()

@@ -163,11 +163,25 @@ fn check_facts(request: &RolloutRequest, facts: LiveFacts, execution: &str) -> R
         );
     }
     check_alias_free(&mut problems, request, &alias);
-    problems.into_result(())?;
     // The description to put back: the alias's own, or the one a lock kept (ours from an earlier attempt of this
     // Prepare, or a stale one of an execution that ended without releasing it).
     let original_description =
         lock::holder(&alias.description).map_or(alias.description.as_str(), |(_, original)| original).to_string();
+    let (length, room) = (original_description.chars().count(), lock::room_beside(execution));
+    if length > room {
+        problems.add(
+            "alias",
+            format!(
+                "its description is {length} characters, and the rollout's lock marker beside it would pass the {} \
+                 Lambda keeps: it would be cut, and could not be put back whole",
+                lock::MAX_DESCRIPTION
+            ),
+            format!(
+                "shorten the alias's description to at most {room} characters (aws lambda update-alias --description)"
+            ),
+        );
+    }
+    problems.into_result(())?;
     Ok((alias, original_description))
 }
 

@@ -2,6 +2,7 @@
 //! it: every write conditional on the revision this execution last wrote, never over someone else's change.
 
 use super::{Next, Rollout};
+use crate::lock;
 use crate::schedule::Step;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -73,14 +74,19 @@ pub struct AliasState {
     pub description: String,
 }
 
-/// What a move (shift or promote) must do to the live alias.
+/// What a write of the alias (the lock, a move, the release, a rollback) must do, given the alias as it is.
 #[derive(Debug, Clone, PartialEq)]
 pub enum MovePlan {
-    /// The alias already routes as the step wants: an earlier attempt of this same move succeeded.
+    /// The alias already is as the write wants it: an earlier attempt of the same write succeeded, or
+    /// there is nothing left to do.
     AlreadyDone,
     /// Write `routing` and `description`, on condition that the alias is still at `revision_id`.
     Write { routing: Routing, description: String, revision_id: String },
-    /// Someone else changed the alias: never overwrite it.
+    /// The alias routes as this rollout left it, but at a revision it did not write: only its description
+    /// changed (a person, or a stack update). A move carries on from it ([`Rollout::adopt`]) if its
+    /// execution still runs; one that ended was released, and must not move traffic.
+    DescriptionChanged,
+    /// Someone else changed the alias's routing, or another rollout holds it: never overwrite it.
     Conflict(String),
 }
 
@@ -120,41 +126,63 @@ impl Rollout {
         }
     }
 
-    /// What the next move (shift or promote) must do, given the alias as it is now. Only an alias this
-    /// execution still holds, at the revision it last wrote, is written. A retried move that already
-    /// happened does nothing; a change made by someone else is reported, never overwritten.
+    /// Whether `description` carries this execution's lock marker (possibly over a description someone
+    /// edited since).
+    pub fn holds(&self, description: &str) -> bool {
+        let mine = lock::holder(&self.lock).map(|(execution, _)| execution);
+        lock::holder(description).is_some_and(|(execution, _)| Some(execution) == mine)
+    }
+
+    /// Whether `description` carries another execution's lock marker.
+    fn held_by_another(&self, description: &str) -> bool {
+        lock::holder(description).is_some() && !self.holds(description)
+    }
+
+    /// Carries on from an alias whose description someone changed while its routing stayed as this rollout
+    /// left it: its revision is the one to write on, its description the one to put back at the end, and
+    /// the lock marker goes back on over it. Ownership is the routing; a description is anyone's to edit.
+    pub fn adopt(mut self, live: &AliasState) -> Rollout {
+        let theirs = lock::holder(&live.description).map_or(live.description.as_str(), |(_, text)| text).to_string();
+        let execution = lock::holder(&self.lock).map(|(e, _)| e.to_string()).unwrap_or_default();
+        self.revision_id = live.revision_id.clone();
+        self.lock = lock::marker(&execution, &theirs);
+        self.original_description = theirs;
+        self
+    }
+
+    /// What the next move (shift or promote) must do, given the alias as it is now. The alias is this
+    /// rollout's while it routes as the rollout left it and no other rollout's lock is on it: at the revision
+    /// it last wrote, it is written; at another (only its description changed), the handler may adopt it. A
+    /// retried move that already happened does nothing; a routing someone else set is reported, never
+    /// overwritten.
     pub fn plan_move(&self, live: &AliasState) -> MovePlan {
-        let step = self.schedule().steps[self.next_index()];
-        let target = self.routing_at(step);
-        // A promotion whose function died after it had also given the alias back: done, and released.
-        let released_by_us = step.is_final() && live.description == self.original_description;
-        if live.routing.same_as(&target) && released_by_us {
+        let target = self.routing_at(self.schedule().steps[self.next_index()]);
+        if live.routing.same_as(&target) {
             MovePlan::AlreadyDone
-        } else if live.description != self.lock {
+        } else if self.held_by_another(&live.description) {
             MovePlan::Conflict(format!(
-                "the alias \"{}\" is no longer held by this rollout (its description is now {:?}): someone \
-                 else changed it or ended the rollout",
+                "the alias \"{}\" is held by another rollout ({:?}): someone ended this one",
                 self.request.alias, live.description
             ))
-        } else if live.routing.same_as(&target) {
-            MovePlan::AlreadyDone
-        } else if live.revision_id == self.revision_id {
-            MovePlan::Write { routing: target, description: self.lock.clone(), revision_id: live.revision_id.clone() }
-        } else {
+        } else if !live.routing.same_as(&self.expected_routing()) {
             MovePlan::Conflict(format!(
-                "the alias \"{}\" now routes {} at a revision this rollout did not write (it left {}): someone \
-                 else changed it",
+                "the alias \"{}\" now routes {}, not the {} this rollout left: someone else changed its routing",
                 self.request.alias,
                 live.routing,
                 self.expected_routing()
             ))
+        } else if live.revision_id == self.revision_id {
+            MovePlan::Write { routing: target, description: self.lock.clone(), revision_id: live.revision_id.clone() }
+        } else {
+            MovePlan::DescriptionChanged
         }
     }
 
-    /// What ending a promoted rollout writes: the original description back, the routing as it is. Nothing
-    /// when the alias is not held by this execution any more.
+    /// What ending a promoted rollout writes: the description to put back, the routing as it is. Nothing
+    /// when the alias no longer carries this execution's lock (someone set its description since: theirs
+    /// stays).
     pub fn plan_release(&self, live: &AliasState) -> MovePlan {
-        if live.description != self.lock {
+        if !self.holds(&live.description) {
             return MovePlan::AlreadyDone;
         }
         MovePlan::Write {
@@ -164,28 +192,30 @@ impl Rollout {
         }
     }
 
-    /// What a rollback must do, given the alias as it is now. It restores the original routing and
-    /// description exactly when the alias is as this execution last wrote it (its revision), or as the move
-    /// that was in flight when the rollout failed would have left it, or at the original routing while still
-    /// held; anything else is someone else's change, reported and never overwritten.
+    /// What a rollback must do, given the alias as it is now. It restores the original routing when the alias
+    /// routes as this execution left it, or as the move in flight when the rollout failed would have left
+    /// it, or still at the original routing: a description edited since is no claim on the alias, and is
+    /// kept at the end. Any other routing, or another rollout's lock, is someone else's, reported and never
+    /// overwritten.
     pub fn plan_rollback(&self, live: &AliasState) -> MovePlan {
-        if live.routing.same_as(&self.original) && live.description != self.lock {
+        let held = self.holds(&live.description);
+        if live.routing.same_as(&self.original) && !held {
             return MovePlan::AlreadyDone;
         }
         let in_flight = matches!(self.next, Next::Shift | Next::Promote)
-            && live.description == self.lock
             && live.routing.same_as(&self.routing_at(self.schedule().step(self.next_index())));
-        let held_at_original = live.description == self.lock && live.routing.same_as(&self.original);
-        if live.revision_id == self.revision_id || in_flight || held_at_original {
-            MovePlan::Write {
-                routing: self.original.clone(),
-                description: self.original_description.clone(),
-                revision_id: live.revision_id.clone(),
-            }
+        let ours = live.revision_id == self.revision_id
+            || live.routing.same_as(&self.expected_routing())
+            || in_flight
+            || live.routing.same_as(&self.original);
+        if ours && !self.held_by_another(&live.description) {
+            // The description to leave: the original, or the one someone set during the rollout.
+            let description = if held { self.original_description.clone() } else { live.description.clone() };
+            MovePlan::Write { routing: self.original.clone(), description, revision_id: live.revision_id.clone() }
         } else {
             MovePlan::Conflict(format!(
-                "the alias \"{}\" now routes {} at a revision this rollout did not write: someone else changed it, \
-                 so it was left as it is (the original routing was {})",
+                "the alias \"{}\" now routes {}, which this rollout did not set: someone else changed it, so it was \
+                 left as it is (the original routing was {})",
                 self.request.alias, live.routing, self.original
             ))
         }

@@ -5,7 +5,7 @@ use crate::*;
 #[test]
 fn the_safety_net_restores_only_rollouts_left_unfinished() {
     use canary_core::execution::ExecutionStatus;
-    use canary_core::safety_net::{SafetyNet, decide};
+    use canary_core::safety_net::{Ended, SafetyNet, decide};
     let prepared = Rollout::prepare(request(json!({})), facts(), EXEC, t0()).unwrap();
     let shifted = prepared.clone().after_move("r1".into(), t0());
     let rolled_back = {
@@ -18,30 +18,38 @@ fn the_safety_net_restores_only_rollouts_left_unfinished() {
         s.report = Some(s.report(Outcome::Promoted, Routing::to_version("2"), t0()));
         s
     };
-    // A restore says why, for the rollback's report: the execution ended before the rollout did.
-    let restores = |decision: SafetyNet| match decision {
+    // A restore says why, for the rollback's report: stopped (an abort), or ended otherwise.
+    let restores = |decision: SafetyNet, status: &str| match decision {
         SafetyNet::Restore(state) => {
             let error = state.error.unwrap();
-            assert!(error.error == "ExecutionEnded" && error.cause.unwrap().contains("the safety net restored"));
-            true
+            let expected = if status == "ABORTED" { "Aborted" } else { "ExecutionEnded" };
+            assert_eq!(error.error, expected, "{status}");
+            assert!(error.cause.unwrap().contains("the safety net restored"));
+            "restore"
         }
-        SafetyNet::Nothing(_) => false,
+        SafetyNet::Release => "release",
+        SafetyNet::Nothing(_) => "nothing",
     };
-    // (status, last state in the history, restores?)
+    let taken_over = r#"{"errorType": "AliasChangedConcurrently", "errorMessage": "someone else changed it"}"#;
+    let kept_failing = r#"{"errorType": "TransientAwsError", "errorMessage": "throttled"}"#;
+    // (status, error and cause, last state in the history, what the safety net does)
     let cases = [
-        ("ABORTED", Some(shifted.clone()), true),
-        ("TIMED_OUT", Some(shifted.clone()), true),
-        ("FAILED", Some(shifted.clone()), true), // e.g. RollbackFailed after AWS kept failing: try again
-        ("ABORTED", Some(prepared), true),       // stopped while the first shift was in flight
-        ("ABORTED", None, false),
-        ("FAILED", Some(rolled_back), false),
-        ("FAILED", Some(promoted), false),
-        ("SUCCEEDED", Some(shifted.clone()), false),
-        ("RUNNING", Some(shifted), false),
+        ("ABORTED", None, Some(shifted.clone()), "restore"),
+        ("TIMED_OUT", None, Some(shifted.clone()), "restore"),
+        ("FAILED", Some(kept_failing), Some(shifted.clone()), "restore"), // RollbackFailed, AWS kept failing: again
+        ("FAILED", Some(taken_over), Some(shifted.clone()), "nothing"),   // handed over by hand: theirs is kept
+        ("ABORTED", None, Some(prepared), "restore"),                     // stopped while the first shift was in flight
+        ("ABORTED", None, None, "release"),                               // before its rollout was prepared
+        ("FAILED", None, Some(rolled_back), "nothing"),
+        ("FAILED", None, Some(promoted), "nothing"),
+        ("SUCCEEDED", None, Some(shifted.clone()), "nothing"),
+        ("RUNNING", None, Some(shifted), "nothing"),
     ];
-    for (status, state, expected) in cases {
+    for (status, cause, state, expected) in cases {
         let has_state = state.is_some();
-        assert_eq!(restores(decide(ExecutionStatus::parse(status), state)), expected, "{status}, state: {has_state}");
+        let error = cause.map(|_| "RollbackFailed");
+        let ended = Ended { status: ExecutionStatus::parse(status), error, cause };
+        assert_eq!(restores(decide(&ended, state), status), expected, "{status} {cause:?}, state: {has_state}");
     }
 }
 

@@ -130,9 +130,15 @@ fn a_retried_move_is_a_no_op_and_a_foreign_change_is_a_conflict() {
         MovePlan::Conflict(message) => assert!(message.contains("now routes 7 (100%)"), "{message}"),
         other => panic!("{other:?}"),
     }
-    // The lock was released (by an abort, or broken by hand): nothing more is written.
-    match rollout.plan_move(&alias_at("1")) {
-        MovePlan::Conflict(message) => assert!(message.contains("no longer held by this rollout"), "{message}"),
+    // The routing as this rollout left it, the lock gone: released by an ending (the safety net, an abort),
+    // or only its description edited by someone. The move's handler tells them apart by whether its
+    // execution still runs, and only then carries on from it (adopt).
+    assert_eq!(rollout.plan_move(&alias_at("1")), MovePlan::DescriptionChanged);
+    // Another rollout holds it now (this one was stopped, and its lock taken over): never written.
+    let other = "arn:aws:states:eu-west-1:123456789012:execution:canary-rollout:deploy-3";
+    let taken = AliasState { description: canary_core::lock::marker(other, "orders"), ..alias_at("1") };
+    match rollout.plan_move(&taken) {
+        MovePlan::Conflict(message) => assert!(message.contains("held by another rollout"), "{message}"),
         other => panic!("{other:?}"),
     }
     // A promotion that wrote 100%, gave the alias back, and then timed out: its retry finds it all done.
@@ -274,4 +280,53 @@ fn routing_and_percent_display() {
     assert!(!a.same_as(&Routing::to_version("1")));
     assert!(!a.same_as(&Routing { additional_version_weights: BTreeMap::from([("3".into(), 0.1)]), ..a.clone() }));
     assert_eq!(a.to_string(), "1 (90%) + 2 (10%)");
+}
+
+/// Only routing is ownership: someone who edits the alias's description mid-rollout (a person, a stack
+/// update) takes nothing from the rollout. It carries on from their revision, the lock marker over their
+/// text, and leaves their description at the end, whether promoted or rolled back.
+#[test]
+fn a_description_edited_mid_rollout_is_carried_over_and_kept() {
+    let request = request(json!({"strategy": {"linear": {"percent": 50, "interval_seconds": 30}}}));
+    let rollout = Rollout::prepare(request, facts(), EXEC, t0()).unwrap().after_lock("r1".into());
+    let rollout = rollout.after_move("r2".into(), t0()).after_check(healthy(), t0());
+    assert_eq!(rollout.next, Next::Promote);
+    let edited = AliasState {
+        routing: rollout.expected_routing(),
+        revision_id: "r-stack-update".into(),
+        description: "orders, managed by CloudFormation".into(),
+    };
+    assert_eq!(rollout.plan_move(&edited), MovePlan::DescriptionChanged);
+    // Carried over: written on their revision, the marker over their text.
+    let adopted = rollout.clone().adopt(&edited);
+    assert!(adopted.holds(&adopted.lock) && adopted.lock.ends_with("orders, managed by CloudFormation"));
+    let MovePlan::Write { description, revision_id, .. } = adopted.plan_move(&edited) else { panic!() };
+    assert_eq!((description.as_str(), revision_id.as_str()), (adopted.lock.as_str(), "r-stack-update"));
+    // Promoted, the release gives back their description, not the one from before the rollout.
+    let promoted = adopted.after_move("r5".into(), t0());
+    let held =
+        AliasState { routing: Routing::to_version("2"), revision_id: "r5".into(), description: promoted.lock.clone() };
+    let MovePlan::Write { description, .. } = promoted.plan_release(&held) else { panic!() };
+    assert_eq!(description, "orders, managed by CloudFormation");
+    // Rolled back without having carried it over (the safety net's state is older): the routing comes back,
+    // their description stays.
+    let MovePlan::Write { routing, description, .. } = rollout.plan_rollback(&edited) else { panic!() };
+    assert_eq!((routing, description.as_str()), (Routing::to_version("1"), "orders, managed by CloudFormation"));
+    // Someone who kept the marker but changed the text after it: still this rollout's, and their text is kept.
+    let kept_marker = AliasState { description: canary_core::lock::marker(EXEC, "orders, edited"), ..edited.clone() };
+    assert_eq!(rollout.clone().adopt(&kept_marker).original_description, "orders, edited");
+}
+
+#[test]
+fn an_alias_description_that_would_not_fit_beside_the_lock_is_refused() {
+    let room = canary_core::lock::room_beside(EXEC);
+    let long = AliasState { description: "d".repeat(room + 1), ..alias_at("1") };
+    let refusal =
+        Rollout::prepare(request(json!({})), LiveFacts { alias: Some(long), ..facts() }, EXEC, t0()).unwrap_err();
+    assert_eq!(refusal.fields(), ["alias"]);
+    assert!(refusal.to_string().contains(&format!("at most {room} characters")), "{refusal}");
+    let fits = AliasState { description: "d".repeat(room), ..alias_at("1") };
+    let prepared =
+        Rollout::prepare(request(json!({})), LiveFacts { alias: Some(fits), ..facts() }, EXEC, t0()).unwrap();
+    assert_eq!(prepared.lock.chars().count(), canary_core::lock::MAX_DESCRIPTION, "the marker and the text, whole");
 }

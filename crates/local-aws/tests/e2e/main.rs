@@ -4,8 +4,10 @@
 //!
 //! The tests are grouped by what they prove: [`rollouts`] (the loop, its faults and endings), [`health`]
 //! (each health rule on real traffic and metrics), [`operators`] (canaryctl, the safety net, hooks, gates,
-//! events). The stack's helpers are here, shared by all.
+//! events), [`endings`] (never stranded: lost events, description edits, conflicts, races). The stack's
+//! helpers are here, shared by all.
 
+mod endings;
 mod health;
 mod operators;
 mod rollouts;

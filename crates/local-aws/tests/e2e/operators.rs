@@ -241,7 +241,7 @@ async fn a_failing_post_traffic_hook_rolls_back_from_full_traffic() {
 // ---- Approval gates (issue 5). ----
 
 /// Starts a gated rollout and waits until it pauses at its gate; returns the execution's name.
-async fn paused(stack: &Stack, function: &str, percent: u32, before: u32) -> String {
+pub(crate) async fn paused(stack: &Stack, function: &str, percent: u32, before: u32) -> String {
     let input = json!({"function": function, "alias": "live", "version": "2",
         "strategy": {"linear": {"percent": percent, "interval_seconds": 1}}, "health": {"enabled": false},
         "approval": {"before_percent": [before]}});

@@ -125,6 +125,8 @@ async fn a_concurrent_change_to_the_alias_is_never_overwritten() {
     assert_eq!((status.as_str(), error.as_deref()), ("FAILED", Some("RollbackFailed")), "{cause}");
     assert!(cause.to_string().contains("someone else changed it"), "{cause}");
     assert_eq!(stack.alias(&function).await, ("3".into(), HashMap::new()), "the person's change stands");
+    let description = stack.description(&function).await;
+    assert!(!description.starts_with(canary_core::lock::PREFIX), "the lock came off: {description:?}");
 }
 
 #[tokio::test]

@@ -1,0 +1,136 @@
+//! Never stranded: every way an execution can end, with AWS dropping an event, someone editing the alias's
+//! description, Lambda refusing writes while an update is in progress, and an abort racing the sweep. Each
+//! ends promoted or exactly restored.
+
+use crate::operators::paused;
+use crate::*;
+
+/// The name the local stack gives the safety net (the template's `SafetyNetFunction`).
+const SAFETY_NET: &str = "canary-safety-net";
+
+impl Stack {
+    /// What a person or a stack update does to the alias's description alone: no revision given, the
+    /// routing untouched.
+    async fn edit_description(&self, function: &str, description: &str) {
+        let edit = self.lambda().update_alias().function_name(function).name("live").description(description);
+        edit.send().await.expect("the description is written");
+    }
+
+    /// Waits until `check` holds of the alias's description, for at most 60 s.
+    async fn description_until(&self, function: &str, check: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let description = self.description(function).await;
+            if check(&description) {
+                return description;
+            }
+            assert!(Instant::now() < deadline, "{function}: description still {description:?}");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+}
+
+/// A rollout held long enough at 25% to be acted on: health checks off, so nothing but the test ends it.
+fn held(function: &str) -> Value {
+    json!({"function": function, "alias": "live", "version": "2",
+           "strategy": {"linear": {"percent": 25, "interval_seconds": 60}}, "health": {"enabled": false}})
+}
+
+/// Stopped from the console mid-rollout, and the status change event EventBridge would deliver to the safety
+/// net is lost (AWS documents it as best effort): the sweep finds the alias the ended execution still holds,
+/// and restores it exactly.
+#[tokio::test]
+#[ignore = "needs the local AWS stack: run through cargo xtask test"]
+async fn a_lost_event_is_made_good_by_the_sweep() {
+    let stack = Stack::get().await;
+    let function = service(&stack, &[&[], &[]]).await;
+    let arn = stack.start(&held(&function), None).await;
+    stack.first_shift(&function).await;
+    stack.fault(SAFETY_NET, "drop_delivery", 1).await;
+    stack.stop(&arn).await;
+    // The sweep runs every 10 s locally (every 5 minutes on AWS).
+    stack.assert_restored(&function, 60).await;
+    let (_, armed) = http(&stack.endpoint_url, "GET", "/_local/faults", "").await;
+    assert!(!armed.contains(SAFETY_NET), "the event was delivered after all, so this proves nothing: {armed}");
+}
+
+/// Only routing is ownership: a description edited mid-rollout (a person, or a stack update of a
+/// template-managed alias) takes nothing from the rollout. It is promoted, and their description stays.
+#[tokio::test]
+#[ignore = "needs the local AWS stack: run through cargo xtask test"]
+async fn a_description_edited_during_a_hold_is_carried_over_and_kept() {
+    let stack = Stack::get().await;
+    let function = service(&stack, &[&[], &[]]).await;
+    let input = json!({"function": function, "alias": "live", "version": "2",
+        "strategy": {"linear": {"percent": 50, "interval_seconds": 3}}, "health": {"enabled": false}});
+    let arn = stack.start(&input, None).await;
+    stack.first_shift(&function).await;
+    stack.edit_description(&function, "orders, managed by CloudFormation").await;
+    let (status, error, output) = stack.wait(&arn).await;
+    assert_eq!((status.as_str(), error), ("SUCCEEDED", None), "{output}");
+    assert_eq!(stack.alias(&function).await, ("2".into(), HashMap::new()));
+    assert_eq!(stack.description(&function).await, "orders, managed by CloudFormation", "theirs is kept");
+}
+
+/// The same, at an approval gate, and then rolled back by an abort: the routing comes back exactly, their
+/// description stays.
+#[tokio::test]
+#[ignore = "needs the local AWS stack: run through cargo xtask test"]
+async fn a_description_edited_at_a_gate_is_kept_when_the_rollout_is_aborted() {
+    let stack = Stack::get().await;
+    let function = service(&stack, &[&[], &[]]).await;
+    let name = paused(&stack, &function, 25, 50).await;
+    stack.edit_description(&function, "edited at the gate").await;
+    let (code, stdout, stderr) = canaryctl_raw(&stack, &["abort", &name, "--output", "json"]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert_eq!(stack.alias(&function).await, ("1".into(), HashMap::new()), "the routing came back exactly");
+    assert_eq!(stack.description(&function).await, "edited at the gate", "their description stays");
+}
+
+/// Lambda answers ResourceConflictException while an update of the function is in progress: the write is
+/// retried, not failed, whether it is the lock, a move, or the rollback of a broken version.
+#[tokio::test]
+#[ignore = "needs the local AWS stack: run through cargo xtask test"]
+async fn writes_refused_while_an_update_is_in_progress_are_retried() {
+    let stack = Stack::get().await;
+    let function = service(&stack, &[&[], &[]]).await;
+    stack.fault(&function, "conflict_on_write", 2).await;
+    let input = json!({"function": function, "alias": "live", "version": "2",
+        "strategy": {"linear": {"percent": 50, "interval_seconds": 1}}, "health": {"enabled": false}});
+    let (status, error, output) = stack.rollout(input).await;
+    assert_eq!((status.as_str(), error), ("SUCCEEDED", None), "{output}");
+    assert_eq!(stack.alias(&function).await, ("2".into(), HashMap::new()));
+    // A version failing every call is rolled back, its rollback meeting the conflicts too.
+    let broken = service(&stack, &[&[], &[("FAULT_ERROR_RATE", "1")]]).await;
+    let traffic = traffic(&stack, &broken);
+    let arn = stack.start(&request(&broken, "2", quick_health()), None).await;
+    stack.first_shift(&broken).await;
+    stack.fault(&broken, "conflict_on_write", 2).await;
+    let (status, error, report) = stack.wait(&arn).await;
+    traffic.stop().await;
+    assert_eq!((status.as_str(), error.as_deref()), ("FAILED", Some("RolledBack")), "{report}");
+    stack.assert_restored(&broken, 0).await;
+}
+
+/// An operator's abort while the sweep runs (every 10 s here) and the status change event arrives: whoever
+/// restores first, the alias ends exactly restored, and the abort reports it.
+#[tokio::test]
+#[ignore = "needs the local AWS stack: run through cargo xtask test"]
+async fn an_abort_racing_the_sweep_and_the_event_ends_restored() {
+    let stack = Stack::get().await;
+    for _ in 0..3 {
+        let function = service(&stack, &[&[], &[]]).await;
+        let arn = stack.start(&held(&function), None).await;
+        stack.first_shift(&function).await;
+        let (code, stdout, stderr) = canaryctl_raw(&stack, &["abort", &arn, "--output", "json"]);
+        assert_eq!(code, 0, "{stdout}{stderr}");
+        let result: Value = serde_json::from_str(&stdout).unwrap();
+        assert_eq!((result["outcome"].as_str(), result["restored"].as_bool()), (Some("aborted"), Some(true)));
+        stack.assert_restored(&function, 0).await;
+        // Nothing moves afterwards: not the event's delivery, not a sweep.
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        stack.assert_restored(&function, 0).await;
+        let released = stack.description_until(&function, |d| !d.starts_with(canary_core::lock::PREFIX)).await;
+        assert!(!released.contains("canary"), "{released}");
+    }
+}
