@@ -175,4 +175,13 @@ mod tests {
         assert!(facts(unfilled).is_err(), "a placeholder left unfilled is not a fact");
         assert_eq!(Deployment::default(), Deployment::AWS, "a definition that says nothing is judged as AWS");
     }
+
+    #[test]
+    fn the_safety_net_is_read_from_the_definition() {
+        let named =
+            r#"{"States": {"Prepare": {"Parameters": {"Payload": {"controller": {"safety_net_function": "net"}}}}}}"#;
+        assert_eq!(Deployment::safety_net_of(named).as_deref(), Some("net"));
+        assert_eq!(Deployment::safety_net_of(r#"{"States": {}}"#), None, "an older definition names none");
+        assert_eq!(Deployment::safety_net_of("not json"), None);
+    }
 }

@@ -126,3 +126,25 @@ pub struct Swept {
     pub looked_at: usize,
     pub handled: Vec<Handled>,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_lock_of_the_execution_that_ended_is_released() {
+        let arn = "arn:aws:states:eu-west-1:123456789012:execution:canary-rollout:x";
+        let held = AliasState {
+            routing: Routing::to_version("1"),
+            revision_id: "r1".into(),
+            description: lock::marker(arn, "orders"),
+        };
+        let MovePlan::Write { description, routing, .. } = plan_release_unprepared(arn, &held) else { panic!() };
+        assert_eq!((description.as_str(), routing), ("orders", Routing::to_version("1")));
+        let other = lock::marker("arn:aws:states:eu-west-1:123456789012:execution:canary-rollout:y", "orders");
+        let theirs = AliasState { description: other, ..held.clone() };
+        assert_eq!(plan_release_unprepared(arn, &theirs), MovePlan::AlreadyDone, "another execution's lock stays");
+        let free = AliasState { description: "orders".into(), ..held };
+        assert_eq!(plan_release_unprepared(arn, &free), MovePlan::AlreadyDone);
+    }
+}
