@@ -330,3 +330,71 @@ fn an_alias_description_that_would_not_fit_beside_the_lock_is_refused() {
         Rollout::prepare(request(json!({})), LiveFacts { alias: Some(fits), ..facts() }, EXEC, t0()).unwrap();
     assert_eq!(prepared.lock.chars().count(), canary_core::lock::MAX_DESCRIPTION, "the marker and the text, whole");
 }
+
+/// A description edited before any state of the loop (every state in turn, a hook, a gate, a hold, a move,
+/// the release, the rollback) takes nothing from the rollout: it ends promoted, or exactly rolled back when
+/// its health fails, and the alias keeps the edited description. The loop is modelled as the handlers run it:
+/// a write planned against a changed description is carried over ([`Rollout::adopt`]) while the execution
+/// runs.
+#[test]
+fn a_description_edited_before_any_state_is_kept_whatever_the_ending() {
+    let request = request(json!({"strategy": {"linear": {"percent": 50, "interval_seconds": 30}},
+        "hooks": {"pre_traffic": "orders-smoke", "post_traffic": "orders-e2e"},
+        "approval": {"before_percent": [50]}}));
+    for fails in [false, true] {
+        for edit_before in 0..20 {
+            let mut alias = alias_at("1");
+            let mut rollout = Rollout::prepare(request.clone(), facts(), EXEC, t0()).unwrap();
+            let mut revision = 0;
+            let mut write = |alias: &mut AliasState, plan: MovePlan| {
+                if let MovePlan::Write { routing, description, revision_id } = plan {
+                    assert_eq!(revision_id, alias.revision_id, "writes are conditional on the revision read");
+                    revision += 1;
+                    *alias = AliasState { routing, description, revision_id: format!("r{revision}") };
+                }
+            };
+            let plan = rollout.plan_lock(&alias);
+            write(&mut alias, plan);
+            rollout = rollout.after_lock(alias.revision_id.clone());
+            let mut state = 0;
+            let ended = loop {
+                if state == edit_before {
+                    alias = AliasState { description: "edited".into(), revision_id: "edited".into(), ..alias };
+                }
+                state += 1;
+                rollout = match rollout.next {
+                    Next::Shift | Next::Promote => {
+                        if rollout.plan_move(&alias) == MovePlan::DescriptionChanged {
+                            rollout = rollout.adopt(&alias);
+                        }
+                        let plan = rollout.plan_move(&alias);
+                        write(&mut alias, plan);
+                        rollout.after_move(alias.revision_id.clone(), t0())
+                    }
+                    Next::Hold => rollout.after_check(if fails { failing() } else { healthy() }, t0()),
+                    Next::AwaitApproval => rollout.after_approval(Decision::Promote).unwrap(),
+                    Next::PreTraffic | Next::PostTraffic => {
+                        rollout.after_hook(canary_core::HookOutcome { passed: true, message: "ok".into() }, t0())
+                    }
+                    Next::Done => {
+                        let plan = rollout.plan_release(&alias);
+                        write(&mut alias, plan);
+                        break Next::Done;
+                    }
+                    Next::Rollback => {
+                        let plan = rollout.plan_rollback(&alias);
+                        write(&mut alias, plan);
+                        break Next::Rollback;
+                    }
+                };
+            };
+            let case = format!("edited before state {edit_before}, health failing: {fails}");
+            let expected = if fails { (Next::Rollback, "1") } else { (Next::Done, "2") };
+            assert_eq!((ended, alias.routing.clone()), (expected.0, Routing::to_version(expected.1)), "{case}");
+            // Edited before the loop ended: theirs is kept; edited after it: nothing to keep.
+            if edit_before < state {
+                assert_eq!(alias.description, "edited", "{case}");
+            }
+        }
+    }
+}
