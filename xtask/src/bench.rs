@@ -1,105 +1,197 @@
 //! `cargo xtask bench detection`: how fast each rollout policy rolls a bad version back, how many failed
-//! requests the bad version serves first (the blast radius), and how often it rolls a good one back.
+//! requests the bad version serves first (the blast radius), and how often it rolls a good one back, on
+//! steady traffic and on traffic closer to production (shared outages, errors in bursts, a few requests a
+//! minute, ramps, long rollouts, latency tails, a version that overloads what both share).
 //!
 //! Synthetic traffic, seeded and reproducible: Poisson arrivals each minute, split by the alias's weights,
-//! each request failing with its version's error probability and taking a log-normal duration. CloudWatch
-//! is modelled as one-minute buckets that become readable a metrics delay after the minute ends. Every
-//! policy sees the same runs (run i of a scenario uses the same seed under every policy).
+//! each request failing with its version's error probability (times the minute's burst, at least an
+//! outage's rate) and taking a log-normal duration. CloudWatch is modelled as one-minute buckets that
+//! become readable a metrics delay after the minute ends. Every policy sees the same runs (run i of a
+//! scenario uses the same seed under every policy).
 //!
-//! Ours is the core's real decision code, driven as the state machine drives it (`Rollout::after_move`,
-//! `after_check`, with the windows `health_window` asks for). The anchors (the seed's
-//! rule and CodeDeploy's alarm, docs/detection.md) are modelled from their public docs and code, and generously: they see complete data after the same metrics delay.
+//! Ours is the core's real decision code, driven as the state machine drives it (`Rollout::prepare`,
+//! `with_traffic_before` over the hour before, `after_move`, `after_check`, with the windows
+//! `health_window` asks for). The anchors (the seed's rule and CodeDeploy's alarm, docs/detection.md) are
+//! modelled from their public docs and code, and generously: they see complete data after the same
+//! metrics delay.
 
 use canary_core::health::{HealthFigures, VersionFigures};
+use canary_core::sequential::Counts;
 use canary_core::{AliasState, LiveFacts, Next, Rollout, Routing, parse_request};
 use chrono::{DateTime, Duration, TimeZone, Utc};
-use rand::SeedableRng;
 use rand::rngs::StdRng;
-use rand_distr::{Binomial, Distribution, LogNormal, Poisson};
+use rand::{RngExt as _, SeedableRng};
+use rand_distr::{Binomial, Distribution, Gamma, LogNormal, Poisson};
 use serde_json::json;
 use std::fmt::Write as _;
 
-/// Runs per policy and scenario.
-const RUNS: u64 = 1_000;
-/// How long a run is followed after the first traffic moved: a bad version never rolled back serves its
-/// failures until then.
-const HORIZON_MINUTES: i64 = 30;
+/// Runs per policy and scenario; `CANARY_BENCH_RUNS` sets fewer for a quick look.
+fn runs() -> u64 {
+    std::env::var("CANARY_BENCH_RUNS").ok().and_then(|r| r.parse().ok()).unwrap_or(1_000)
+}
+/// How long a promoted version is followed after it carries all traffic: a bad version never rolled back
+/// serves its failures until then.
+const FOLLOW_MINUTES: i64 = 30;
 /// CloudWatch's delay: a minute's bucket is complete this many minutes after it ends (Lambda metrics
 /// typically arrive about 2 minutes late).
 const DELAY_MINUTES: i64 = 2;
-/// Traffic before the rollout is simulated too, so that an alarm on the whole alias reads real buckets.
-const WARMUP_MINUTES: i64 = 5;
+/// Traffic before the rollout is simulated too: the hour `Prepare` reads, and its metrics delay.
+const WARMUP_MINUTES: i64 = 64;
 /// The error bounds the SPRT floor is computed for: ours rolls a good version back with probability at
 /// most 1 - baseline_confidence (0.99), and aims to catch a bad one 99 times in 100.
 const ALPHA: f64 = 0.01;
 const BETA: f64 = 0.01;
 
+/// How many requests a minute a run serves.
+#[derive(Clone, Copy)]
+enum Rate {
+    Fixed(f64),
+    /// Drawn uniformly for each run.
+    PerRun(f64, f64),
+    /// From the first to the second over the given minutes after the first traffic moved, then steady.
+    Ramp(f64, f64, i64),
+}
+
+/// Errors in bursts: each minute's error probability multiplied by a Gamma(k, 1/k) draw (mean 1), k chosen
+/// so that the old version's per-minute error counts at full traffic vary this many times more than
+/// binomial ones.
+#[derive(Clone, Copy)]
+enum Bursts {
+    None,
+    /// Each version draws its own bursts.
+    PerVersion(f64),
+    /// Both versions share each minute's draw (a retry storm, a shared dependency).
+    Shared(f64),
+}
+
+/// A downstream outage both versions see: from `start` (minutes after the first traffic moved) for
+/// `minutes`, every call fails at least at `rate`.
+#[derive(Clone, Copy)]
+struct Outage {
+    start: i64,
+    minutes: i64,
+    rate: f64,
+}
+
+/// Which request ours runs.
+#[derive(Clone, Copy, PartialEq)]
+enum Plan {
+    /// 10% for 5 minutes, 50% for 10, then all.
+    Standard,
+    /// Linear, 10% every 10 minutes.
+    LongLinear,
+}
+
 struct Scenario {
     name: &'static str,
-    requests_per_minute: f64,
+    rate: Rate,
     old_error_rate: f64,
     new_error_rate: f64,
     /// The new version's durations against the old version's (2.0 doubles its p99).
     new_latency_factor: f64,
+    /// The new version's log-normal sigma (the old version's is 0.3): a heavier tail.
+    new_latency_sigma: f64,
+    bursts: Bursts,
+    outage: Option<Outage>,
+    /// While the new version serves any traffic (from its second minute), every call of both versions
+    /// fails at least at this rate: its traffic overloads something both share.
+    overload: Option<f64>,
+    plan: Plan,
+    /// Whether the new version deserves promotion: its rollbacks are false ones.
+    healthy: bool,
+    /// Whether the anchors (seed, CodeDeploy) run it too.
+    anchors: bool,
 }
 
-const SCENARIOS: [Scenario; 7] = [
-    Scenario {
-        name: "healthy",
-        requests_per_minute: 100.0,
-        old_error_rate: 0.005,
-        new_error_rate: 0.005,
-        new_latency_factor: 1.0,
-    },
-    Scenario {
-        name: "slightly worse",
-        requests_per_minute: 100.0,
-        old_error_rate: 0.005,
-        new_error_rate: 0.01,
-        new_latency_factor: 1.0,
-    },
-    Scenario {
-        name: "bad",
-        requests_per_minute: 100.0,
-        old_error_rate: 0.005,
-        new_error_rate: 0.05,
-        new_latency_factor: 1.0,
-    },
-    Scenario {
-        name: "broken",
-        requests_per_minute: 100.0,
-        old_error_rate: 0.005,
-        new_error_rate: 0.3,
-        new_latency_factor: 1.0,
-    },
+const BASE: Scenario = Scenario {
+    name: "",
+    rate: Rate::Fixed(100.0),
+    old_error_rate: 0.005,
+    new_error_rate: 0.005,
+    new_latency_factor: 1.0,
+    new_latency_sigma: SIGMA,
+    bursts: Bursts::None,
+    outage: None,
+    overload: None,
+    plan: Plan::Standard,
+    healthy: true,
+    anchors: false,
+};
+
+/// The old version's log-normal sigma: a p99 near twice the median.
+const SIGMA: f64 = 0.3;
+
+const SCENARIOS: [Scenario; 25] = [
+    // The steady, independent traffic every policy runs on (the chart).
+    Scenario { name: "healthy", anchors: true, ..BASE },
+    Scenario { name: "slightly worse (1%)", new_error_rate: 0.01, healthy: false, anchors: true, ..BASE },
+    Scenario { name: "bad (5%)", new_error_rate: 0.05, healthy: false, anchors: true, ..BASE },
+    Scenario { name: "broken (20%)", new_error_rate: 0.2, healthy: false, anchors: true, ..BASE },
     Scenario {
         name: "broken, 5 req/min",
-        requests_per_minute: 5.0,
-        old_error_rate: 0.005,
-        new_error_rate: 0.3,
-        new_latency_factor: 1.0,
+        rate: Rate::Fixed(5.0),
+        new_error_rate: 0.2,
+        healthy: false,
+        anchors: true,
+        ..BASE
+    },
+    Scenario { name: "latency p99 x2", new_latency_factor: 2.0, healthy: false, anchors: true, ..BASE },
+    Scenario { name: "noisy baseline (3% both)", old_error_rate: 0.03, new_error_rate: 0.03, anchors: true, ..BASE },
+    // Traffic closer to production (issue 22).
+    Scenario {
+        name: "shared outage: both fail 20% for 3 min",
+        outage: Some(Outage { start: 7, minutes: 3, rate: 0.2 }),
+        ..BASE
+    },
+    Scenario { name: "bursts 2x, per version", bursts: Bursts::PerVersion(2.0), ..BASE },
+    Scenario { name: "bursts 5x, per version", bursts: Bursts::PerVersion(5.0), ..BASE },
+    Scenario { name: "bursts 10x, per version", bursts: Bursts::PerVersion(10.0), ..BASE },
+    Scenario { name: "bursts 2x, shared", bursts: Bursts::Shared(2.0), ..BASE },
+    Scenario { name: "bursts 5x, shared", bursts: Bursts::Shared(5.0), ..BASE },
+    Scenario { name: "bursts 10x, shared", bursts: Bursts::Shared(10.0), ..BASE },
+    Scenario {
+        name: "broken (20%), bursts 10x per version",
+        new_error_rate: 0.2,
+        bursts: Bursts::PerVersion(10.0),
+        healthy: false,
+        ..BASE
+    },
+    Scenario { name: "healthy, 1-5 req/min", rate: Rate::PerRun(1.0, 5.0), ..BASE },
+    Scenario {
+        name: "broken (20%), 1-5 req/min",
+        rate: Rate::PerRun(1.0, 5.0),
+        new_error_rate: 0.2,
+        healthy: false,
+        ..BASE
+    },
+    Scenario { name: "broken (20%), 20 req/min", rate: Rate::Fixed(20.0), new_error_rate: 0.2, healthy: false, ..BASE },
+    Scenario { name: "healthy, ramp 20 to 200 req/min", rate: Rate::Ramp(20.0, 200.0, 20), ..BASE },
+    Scenario { name: "healthy, linear 10% every 10 min", plan: Plan::LongLinear, ..BASE },
+    Scenario { name: "1.5x worse (0.75%)", new_error_rate: 0.0075, healthy: false, ..BASE },
+    Scenario { name: "latency, same versions, 10 req/min", rate: Rate::Fixed(10.0), ..BASE },
+    Scenario {
+        name: "latency, same p99 heavier tail, 10 req/min",
+        rate: Rate::Fixed(10.0),
+        // Sigma 0.4 with the median lowered to keep the p99: exp(2.326 * 0.3) = m * exp(2.326 * 0.4).
+        new_latency_factor: 0.792,
+        new_latency_sigma: 0.4,
+        ..BASE
     },
     Scenario {
-        name: "latency p99 x2",
-        requests_per_minute: 100.0,
-        old_error_rate: 0.005,
-        new_error_rate: 0.005,
+        name: "latency p99 x2, 10 req/min",
+        rate: Rate::Fixed(10.0),
         new_latency_factor: 2.0,
+        healthy: false,
+        ..BASE
     },
-    Scenario {
-        name: "noisy baseline",
-        requests_per_minute: 100.0,
-        old_error_rate: 0.03,
-        new_error_rate: 0.03,
-        new_latency_factor: 1.0,
-    },
+    Scenario { name: "overload: its traffic fails both (20%)", overload: Some(0.2), healthy: false, ..BASE },
 ];
 
 #[derive(Clone, Copy, PartialEq)]
 enum Policy {
-    /// Ours, looked at every minute within each hold.
+    /// Ours, with the looks the controller chooses (every minute here).
     OursLooks,
-    /// Ours, judged once at the end of each hold.
+    /// Ours, judged once at the end of each hold (`check_interval_seconds: 0`).
     OursEnd,
     /// AWS Lambda Deployer: linear 10 steps a minute, any error of the new version in the last minute rolls back.
     Seed,
@@ -119,11 +211,15 @@ const POLICIES: [Policy; 5] = [
 impl Policy {
     fn name(self) -> String {
         match self {
-            Policy::OursLooks => "ours, looks every minute".into(),
+            Policy::OursLooks => "ours (default looks)".into(),
             Policy::OursEnd => "ours, end of hold only".into(),
             Policy::Seed => "seed (Lambda Deployer)".into(),
             Policy::CodeDeploy { threshold } => format!("CodeDeploy, Errors > {threshold}"),
         }
+    }
+
+    fn is_ours(self) -> bool {
+        matches!(self, Policy::OursLooks | Policy::OursEnd)
     }
 }
 
@@ -141,40 +237,86 @@ struct Traffic<'a> {
     rng: StdRng,
     /// Indexed by minute + WARMUP_MINUTES: (new, old).
     minutes: Vec<(Minute, Minute)>,
-    durations: LogNormal<f64>,
+    /// This run's requests a minute, for [`Rate::PerRun`].
+    per_run: f64,
+    /// The minute the new version first served traffic.
+    first_traffic: Option<i64>,
 }
 
 impl<'a> Traffic<'a> {
     fn new(scenario: &'a Scenario, seed: u64) -> Traffic<'a> {
-        let mut traffic = Traffic {
-            scenario,
-            rng: StdRng::seed_from_u64(seed),
-            minutes: Vec::new(),
-            // A p99 near 200 ms: median 100 ms, sigma 0.3.
-            durations: LogNormal::new(100f64.ln(), 0.3).expect("valid log-normal"),
+        let mut rng = StdRng::seed_from_u64(seed);
+        let per_run = match scenario.rate {
+            Rate::PerRun(low, high) => low + (high - low) * rng.random::<f64>(),
+            Rate::Fixed(rate) | Rate::Ramp(rate, _, _) => rate,
         };
+        let mut traffic = Traffic { scenario, rng, minutes: Vec::new(), per_run, first_traffic: None };
         for _ in 0..WARMUP_MINUTES {
-            traffic.serve(0.0, false);
+            traffic.serve(0.0);
         }
         traffic
     }
 
+    fn requests_per_minute(&self, minute: i64) -> f64 {
+        match self.scenario.rate {
+            Rate::Ramp(from, to, over) => from + (to - from) * (minute.max(0) as f64 / over as f64).min(1.0),
+            _ => self.per_run,
+        }
+    }
+
+    /// The burst multiplier of one minute for a version failing at `rate` (1 without bursts).
+    fn burst(&mut self, factor: f64, rate: f64) -> f64 {
+        if factor <= 1.0 || rate <= 0.0 {
+            return 1.0;
+        }
+        // Var = n p + (n p)^2 / k for the full traffic's n: k = n p / (factor - 1).
+        let k = (self.per_run * rate / (factor - 1.0)).max(1e-3);
+        Gamma::new(k, 1.0 / k).expect("valid gamma").sample(&mut self.rng)
+    }
+
     /// Serves the next minute with the new version taking `share` of the requests.
-    fn serve(&mut self, share: f64, keep_durations: bool) {
+    fn serve(&mut self, share: f64) {
+        let now = self.now();
+        let scenario = self.scenario;
+        if share > 0.0 && self.first_traffic.is_none() {
+            self.first_traffic = Some(now);
+        }
         let arrivals =
-            Poisson::new(self.scenario.requests_per_minute).expect("positive rate").sample(&mut self.rng) as u64;
+            Poisson::new(self.requests_per_minute(now).max(1e-9)).expect("rate").sample(&mut self.rng) as u64;
         let new = binomial(&mut self.rng, arrivals, share);
-        let minute = |n: u64, rate: f64, factor: f64, rng: &mut StdRng| Minute {
+        let (mut new_rate, mut old_rate) = (scenario.new_error_rate, scenario.old_error_rate);
+        match scenario.bursts {
+            Bursts::None => {}
+            Bursts::PerVersion(factor) => {
+                new_rate *= self.burst(factor, scenario.new_error_rate);
+                old_rate *= self.burst(factor, scenario.old_error_rate);
+            }
+            Bursts::Shared(factor) => {
+                let burst = self.burst(factor, scenario.old_error_rate);
+                new_rate *= burst;
+                old_rate *= burst;
+            }
+        }
+        let mut floor = 0.0;
+        if let Some(outage) = scenario.outage.filter(|o| (o.start..o.start + o.minutes).contains(&now)) {
+            floor = outage.rate;
+        }
+        if let (Some(rate), Some(first)) = (scenario.overload, self.first_traffic)
+            && share > 0.0
+            && now > first
+        {
+            floor = f64::max(floor, rate);
+        }
+        let (new_rate, old_rate) = (new_rate.max(floor).min(1.0), old_rate.max(floor).min(1.0));
+        let new_durations = LogNormal::new((100.0 * scenario.new_latency_factor).ln(), scenario.new_latency_sigma);
+        let old_durations = LogNormal::new(100f64.ln(), SIGMA);
+        let minute = |n: u64, rate: f64, durations: LogNormal<f64>, rng: &mut StdRng| Minute {
             invocations: n,
             errors: binomial(rng, n, rate),
-            durations: if keep_durations {
-                (0..n).map(|_| self.durations.sample(rng) * factor).collect()
-            } else {
-                Vec::new()
-            },
+            durations: (0..n).map(|_| durations.sample(rng)).collect(),
         };
-        let new_minute = minute(new, self.scenario.new_error_rate, self.scenario.new_latency_factor, &mut self.rng);
-        let old_minute = minute(arrivals - new, self.scenario.old_error_rate, 1.0, &mut self.rng);
+        let new_minute = minute(new, new_rate, new_durations.expect("log-normal"), &mut self.rng);
+        let old_minute = minute(arrivals - new, old_rate, old_durations.expect("log-normal"), &mut self.rng);
         self.minutes.push((new_minute, old_minute));
     }
 
@@ -218,7 +360,8 @@ struct RunResult {
     rolled_back_at: Option<i64>,
     /// Minutes from the first traffic until the new version carried all of it.
     full_at: Option<i64>,
-    /// Failed requests the new version served before the rollback, or within the horizon.
+    /// Failed requests the new version served before the rollback, or until [`FOLLOW_MINUTES`] after
+    /// its promotion.
     failures: u64,
     /// The signal that rolled it back (ours only).
     reason: Option<String>,
@@ -228,16 +371,28 @@ fn t0() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 30, 12, 0, 0).unwrap()
 }
 
-/// Ours: 10% for five minutes as `Canary10Percent5Minutes`, then 50% for five more, so that a version
-/// a few times worse than the old one is seen often enough to be told apart from it before all traffic is
-/// on it.
+/// Ours, as a user would ask for it: `compare_to_baseline`, a 5% limit, a p99 at most 50% higher, and
+/// everything else as the defaults have it (looks every minute, metrics 120 s late, `no_data: wait` up to
+/// an hour before the promotion, shared outages up to 300 s).
+fn our_request(plan: Plan, looks: bool) -> canary_core::RolloutRequest {
+    let strategy = match plan {
+        Plan::Standard => {
+            json!({"steps": [{"percent": 10, "hold_seconds": 300}, {"percent": 50, "hold_seconds": 600}]})
+        }
+        Plan::LongLinear => json!({"linear": {"percent": 10, "interval_seconds": 600}}),
+    };
+    let mut health = json!({"compare_to_baseline": true, "max_error_rate": 0.05, "max_latency_p99_increase": 0.5,
+                            "metrics_delay_seconds": DELAY_MINUTES * 60});
+    if !looks {
+        health["check_interval_seconds"] = json!(0);
+    }
+    parse_request(&json!({"function": "orders-api", "alias": "live", "version": "2", "strategy": strategy,
+                          "health": health}))
+    .expect("the bench's request is valid")
+}
+
 fn ours(traffic: &mut Traffic, looks: bool) -> RunResult {
-    let request = parse_request(&json!({"function": "orders-api", "alias": "live", "version": "2",
-        "strategy": {"steps": [{"percent": 10, "hold_seconds": 300}, {"percent": 50, "hold_seconds": 600}]},
-        "health": {"compare_to_baseline": true, "max_error_rate": 0.1, "max_latency_p99_increase": 0.5,
-                   "min_invocations": 10, "metrics_delay_seconds": DELAY_MINUTES * 60,
-                   "check_interval_seconds": if looks { Some(60) } else { None }}}))
-    .expect("the bench's request is valid");
+    let request = our_request(traffic.scenario.plan, looks);
     let facts = LiveFacts {
         function_exists: true,
         version_exists: true,
@@ -253,6 +408,17 @@ fn ours(traffic: &mut Traffic, looks: bool) -> RunResult {
     };
     let execution = "arn:aws:states:us-east-1:123456789012:execution:canary-rollout:bench";
     let mut rollout = Rollout::prepare(request, facts, execution, t0()).expect("prepared");
+    // Prepare reads the old version's hour before, minute by minute.
+    let (start, end) = rollout.before_window(t0()).expect("health is judged");
+    let before: Vec<Counts> = (minute_of(start)..minute_of(end))
+        .map(|m| {
+            let old = &traffic.minute(m).1;
+            Counts { invocations: old.invocations, errors: old.errors, slow: 0 }
+        })
+        .filter(|c| c.invocations > 0)
+        .collect();
+    let durations = (minute_of(start)..minute_of(end)).flat_map(|m| traffic.minute(m).1.durations.clone()).collect();
+    rollout = rollout.with_traffic_before(&before, p99(durations));
     let at = |minute: i64| t0() + Duration::minutes(minute);
     let mut share = 0.0;
     let mut full_at = None;
@@ -272,11 +438,11 @@ fn ours(traffic: &mut Traffic, looks: bool) -> RunResult {
             Next::Hold => {
                 let minutes = rollout.wait_seconds.div_ceil(60);
                 for _ in 0..minutes {
-                    traffic.serve(share, true);
+                    traffic.serve(share);
                 }
                 let now = at(traffic.now());
                 let (start, end) = rollout.health_window(now).expect("a step is held");
-                let figures = window(traffic, minute_of(start), minute_of(end));
+                let figures = window(traffic, minute_of(start), minute_of(end), rollout.slow_threshold_ms());
                 rollout = rollout.after_check(Some(figures), now);
             }
             Next::Rollback => {
@@ -293,8 +459,8 @@ fn minute_of(at: DateTime<Utc>) -> i64 {
     (at - t0()).num_minutes()
 }
 
-/// What CloudWatch returns for minutes `start..end`.
-fn window(traffic: &Traffic, start: i64, end: i64) -> HealthFigures {
+/// What CloudWatch returns for minutes `start..end`, with the calls slower than `slow_above` ms counted.
+fn window(traffic: &Traffic, start: i64, end: i64, slow_above: Option<f64>) -> HealthFigures {
     let mut new = VersionFigures::default();
     let mut old = VersionFigures::default();
     let (mut new_durations, mut old_durations) = (Vec::new(), Vec::new());
@@ -307,24 +473,28 @@ fn window(traffic: &Traffic, start: i64, end: i64) -> HealthFigures {
         new_durations.extend_from_slice(&n.durations);
         old_durations.extend_from_slice(&o.durations);
     }
+    let slow = |durations: &[f64]| slow_above.map(|t| durations.iter().filter(|d| **d > t).count() as u64);
+    new.slow = slow(&new_durations);
+    old.slow = slow(&old_durations);
     new.p99_duration_ms = p99(new_durations);
     old.p99_duration_ms = p99(old_durations);
     HealthFigures { new, baseline: old, ..HealthFigures::default() }
 }
 
-/// A run that ended with the new version at full traffic: it serves until the horizon.
+/// A run that ended with the new version at full traffic: it serves [`FOLLOW_MINUTES`] more.
 fn promoted(traffic: &mut Traffic, full_at: Option<i64>) -> RunResult {
-    while traffic.now() < HORIZON_MINUTES {
-        traffic.serve(1.0, false);
+    let until = full_at.unwrap_or(traffic.now()) + FOLLOW_MINUTES;
+    while traffic.now() < until {
+        traffic.serve(1.0);
     }
-    RunResult { rolled_back_at: None, full_at, failures: traffic.failures_until(HORIZON_MINUTES), reason: None }
+    RunResult { rolled_back_at: None, full_at, failures: traffic.failures_until(until), reason: None }
 }
 
 /// The seed: weights 10%, 20%, ... 100%, one a minute; at the end of each minute it reads the new
 /// version's `Errors` of the newest complete minute, and any error rolls back.
 fn seed(traffic: &mut Traffic) -> RunResult {
     for step in 1..=10 {
-        traffic.serve(step as f64 / 10.0, false);
+        traffic.serve(step as f64 / 10.0);
         let now = traffic.now();
         if traffic.minute(now - 1 - DELAY_MINUTES).0.errors > 0 && now - 1 - DELAY_MINUTES >= 0 {
             return RunResult {
@@ -342,7 +512,7 @@ fn seed(traffic: &mut Traffic) -> RunResult {
 /// (both versions) evaluated each minute on the newest complete minute rolls back while the deployment runs.
 fn codedeploy(traffic: &mut Traffic, threshold: u64) -> RunResult {
     for _ in 0..5 {
-        traffic.serve(0.1, false);
+        traffic.serve(0.1);
         let now = traffic.now();
         let (new, old) = traffic.minute(now - 1 - DELAY_MINUTES);
         if new.errors + old.errors > threshold {
@@ -380,7 +550,7 @@ fn quantile(values: &mut [f64], q: f64) -> Option<f64> {
 /// The summary of one policy over one scenario's runs.
 struct Row {
     policy: Policy,
-    scenario: &'static str,
+    scenario: usize,
     rollback_rate: f64,
     time_to_rollback: (Option<f64>, Option<f64>),
     blast_radius: (f64, f64),
@@ -389,8 +559,15 @@ struct Row {
     reasons: Vec<(String, usize)>,
 }
 
-fn summarise(policy: Policy, scenario: &Scenario) -> Row {
-    let results: Vec<RunResult> = (0..RUNS).map(|i| run(policy, scenario, 1_000_003 * (i + 1))).collect();
+impl Row {
+    fn scenario(&self) -> &'static Scenario {
+        &SCENARIOS[self.scenario]
+    }
+}
+
+fn summarise(policy: Policy, index: usize) -> Row {
+    let scenario = &SCENARIOS[index];
+    let results: Vec<RunResult> = (0..runs()).map(|i| run(policy, scenario, 1_000_003 * (i + 1))).collect();
     let mut times: Vec<f64> = results.iter().filter_map(|r| r.rolled_back_at).map(|m| m as f64).collect();
     let mut failures: Vec<f64> = results.iter().map(|r| r.failures as f64).collect();
     let mut full: Vec<f64> =
@@ -406,12 +583,38 @@ fn summarise(policy: Policy, scenario: &Scenario) -> Row {
     Row {
         reasons,
         policy,
-        scenario: scenario.name,
-        rollback_rate: times.len() as f64 / RUNS as f64,
+        scenario: index,
+        rollback_rate: times.len() as f64 / results.len() as f64,
         time_to_rollback: (quantile(&mut times, 0.5), quantile(&mut times, 0.95)),
         blast_radius: (quantile(&mut failures, 0.5).unwrap_or(0.0), quantile(&mut failures, 0.95).unwrap_or(0.0)),
         time_to_full: quantile(&mut full, 0.5),
     }
+}
+
+/// Every (policy, scenario) row, computed on all cores.
+fn rows() -> Vec<Row> {
+    let jobs: Vec<(Policy, usize)> = (0..SCENARIOS.len())
+        .flat_map(|s| POLICIES.iter().filter(move |p| p.is_ours() || SCENARIOS[s].anchors).map(move |p| (*p, s)))
+        .collect();
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let mut rows: Vec<(usize, Row)> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut done = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some((policy, scenario)) = jobs.get(i) else { return done };
+                        done.push((i, summarise(*policy, *scenario)));
+                    }
+                })
+            })
+            .collect();
+        workers.into_iter().flat_map(|w| w.join().expect("a bench worker")).collect()
+    });
+    rows.sort_by_key(|(i, _)| *i);
+    rows.into_iter().map(|(_, row)| row).collect()
 }
 
 /// Wald's SPRT's expected number of failed requests before it tells `p1` from `p0` with the bench's error
@@ -431,32 +634,84 @@ fn minutes(value: Option<f64>) -> String {
     value.map_or("-".into(), |v| format!("{v:.0}"))
 }
 
+fn reasons(row: &Row) -> String {
+    row.reasons.iter().map(|(r, n)| format!("{r} {n}")).collect::<Vec<_>>().join(", ")
+}
+
 pub fn detection(chart: Option<&str>) -> Result<(), String> {
-    let rows: Vec<Row> = SCENARIOS.iter().flat_map(|s| POLICIES.iter().map(move |p| summarise(*p, s))).collect();
+    let rows = rows();
     let mut table = String::new();
     let _ = writeln!(
         table,
-        "{RUNS} seeded runs per row; metrics {DELAY_MINUTES} min late; blast radius = failed requests the new \
-         version served before the rollback (or in the {HORIZON_MINUTES} min after its first traffic)\n"
+        "{} seeded runs per row; metrics {DELAY_MINUTES} min late; failed requests = those the new version \
+         served before the rollback (or until {FOLLOW_MINUTES} min after it carried all traffic)\n",
+        runs()
     );
+    let _ = writeln!(table, "Steady, independent traffic (100 requests a minute unless said), every policy:\n");
     let _ = writeln!(
         table,
-        "| scenario | policy | rolled back | by | time to rollback, median / p95 (min) | blast radius, median / p95 | time to 100%, median (min) |"
+        "| scenario | policy | rolled back | by | time to rollback, median / p95 (min) | failed requests, median / p95 | time to 100%, median (min) |"
     );
     let _ = writeln!(table, "|---|---|---:|---|---:|---:|---:|");
-    for row in &rows {
+    for row in rows.iter().filter(|r| r.scenario().anchors) {
         let _ = writeln!(
             table,
             "| {} | {} | {:.1}% | {} | {} / {} | {:.0} / {:.0} | {} |",
-            row.scenario,
+            row.scenario().name,
             row.policy.name(),
             row.rollback_rate * 100.0,
-            row.reasons.iter().map(|(r, n)| format!("{r} {n}")).collect::<Vec<_>>().join(", "),
+            reasons(row),
             minutes(row.time_to_rollback.0),
             minutes(row.time_to_rollback.1),
             row.blast_radius.0,
             row.blast_radius.1,
             minutes(row.time_to_full),
+        );
+    }
+    let _ = writeln!(table, "\nTraffic closer to production, ours (a healthy version's rollbacks are false ones):\n");
+    let _ = writeln!(
+        table,
+        "| scenario | policy | healthy rolled back | broken caught | by | time to rollback, median / p95 (min) | failed requests, median / p95 | time to 100%, median (min) |"
+    );
+    let _ = writeln!(table, "|---|---|---:|---:|---|---:|---:|---:|");
+    for row in rows.iter().filter(|r| !r.scenario().anchors || r.policy.is_ours()) {
+        let rate = format!("{:.1}%", row.rollback_rate * 100.0);
+        let (false_rate, caught) = if row.scenario().healthy { (rate, "".into()) } else { ("".into(), rate) };
+        let _ = writeln!(
+            table,
+            "| {} | {} | {false_rate} | {caught} | {} | {} / {} | {:.0} / {:.0} | {} |",
+            row.scenario().name,
+            row.policy.name(),
+            reasons(row),
+            minutes(row.time_to_rollback.0),
+            minutes(row.time_to_rollback.1),
+            row.blast_radius.0,
+            row.blast_radius.1,
+            minutes(row.time_to_full),
+        );
+    }
+    let _ = writeln!(table, "\nAgainst the targets (ours, default looks):\n");
+    let ours: Vec<&Row> = rows.iter().filter(|r| r.policy == Policy::OursLooks).collect();
+    let worst_false =
+        ours.iter().filter(|r| r.scenario().healthy).max_by(|a, b| a.rollback_rate.total_cmp(&b.rollback_rate));
+    if let Some(row) = worst_false {
+        let _ = writeln!(
+            table,
+            "- healthy rolled back at most 1% in every scenario: {} (worst {:.1}%, {})",
+            if row.rollback_rate <= 0.01 { "met" } else { "MISSED" },
+            row.rollback_rate * 100.0,
+            row.scenario().name
+        );
+    }
+    for row in
+        ours.iter().filter(|r| r.scenario().name.starts_with("broken") || r.scenario().name.starts_with("overload"))
+    {
+        let _ = writeln!(
+            table,
+            "- {} caught {:.1}%, median failed requests {:.0}",
+            row.scenario().name,
+            row.rollback_rate * 100.0,
+            row.blast_radius.0
         );
     }
     let _ = writeln!(
@@ -468,11 +723,13 @@ pub fn detection(chart: Option<&str>) -> Result<(), String> {
         "| scenario | old rate | new rate | expected failed requests | with those served while the first minute's metrics are in flight |"
     );
     let _ = writeln!(table, "|---|---:|---:|---:|---:|");
-    for scenario in &SCENARIOS {
-        if let Some(floor) = sprt_floor(scenario.old_error_rate, scenario.new_error_rate) {
+    for scenario in SCENARIOS.iter().filter(|s| s.anchors) {
+        if let (Some(floor), Rate::Fixed(rate)) =
+            (sprt_floor(scenario.old_error_rate, scenario.new_error_rate), scenario.rate)
+        {
             // No policy reading CloudWatch can act before a minute's bucket is complete: at the first step's
             // 10%, the new version serves the metrics delay and one interval of failures meanwhile.
-            let in_flight = scenario.new_error_rate * 0.1 * scenario.requests_per_minute * (DELAY_MINUTES + 1) as f64;
+            let in_flight = scenario.new_error_rate * 0.1 * rate * (DELAY_MINUTES + 1) as f64;
             let _ = writeln!(
                 table,
                 "| {} | {:.1}% | {:.1}% | {floor:.1} | {:.1} |",
@@ -491,18 +748,21 @@ pub fn detection(chart: Option<&str>) -> Result<(), String> {
     Ok(())
 }
 
-/// Blast radius against the false-rollback rate (the healthy scenario's rollback rate), one point per policy
-/// and bad scenario.
+/// Failed requests against the false-rollback rate (the healthy scenario's rollback rate), one point per
+/// policy and bad scenario of the steady traffic; ours also on the production-like broken scenarios
+/// (marked +), at its worst false-rollback rate over the production-like healthy ones.
 fn draw(rows: &[Row], path: &str) -> Result<(), String> {
     use plotters::prelude::*;
-    let false_rate = |policy: Policy| {
-        rows.iter().find(|r| r.policy == policy && r.scenario == "healthy").map_or(0.0, |r| r.rollback_rate * 100.0)
+    let false_rate = |policy: Policy, production: bool| {
+        rows.iter()
+            .filter(|r| r.policy == policy && r.scenario().healthy && (r.scenario().anchors != production))
+            .map(|r| r.rollback_rate * 100.0)
+            .fold(0.0, f64::max)
     };
-    let bad = ["slightly worse", "bad", "broken", "broken, 5 req/min"];
-    let root = SVGBackend::new(path, (900, 560)).into_drawing_area();
+    let root = SVGBackend::new(path, (960, 600)).into_drawing_area();
     root.fill(&WHITE).map_err(|e| e.to_string())?;
     let mut chart = ChartBuilder::on(&root)
-        .caption("Blast radius against false rollbacks (healthy version)", ("sans-serif", 20))
+        .caption("Failed requests against false rollbacks (healthy versions)", ("sans-serif", 20))
         .margin(20)
         .x_label_area_size(50)
         .y_label_area_size(70)
@@ -516,12 +776,18 @@ fn draw(rows: &[Row], path: &str) -> Result<(), String> {
         .map_err(|e| e.to_string())?;
     let colours = [BLUE, CYAN, RED, MAGENTA, GREEN];
     for (policy, colour) in POLICIES.iter().zip(colours) {
-        let x = false_rate(*policy).max(0.1);
-        let points: Vec<(f64, f64, &str)> = rows
-            .iter()
-            .filter(|r| r.policy == *policy && bad.contains(&r.scenario))
-            .map(|r| (x, r.blast_radius.0.max(0.6), r.scenario))
-            .collect();
+        let mut points: Vec<(f64, f64, String)> = Vec::new();
+        for production in [false, true] {
+            let x = false_rate(*policy, production).max(0.1);
+            points.extend(
+                rows.iter()
+                    .filter(|r| r.policy == *policy && !r.scenario().healthy && r.scenario().anchors != production)
+                    .map(|r| {
+                        let mark = if production { "+ " } else { "" };
+                        (x, r.blast_radius.0.max(0.6), format!("{mark}{}", r.scenario().name))
+                    }),
+            );
+        }
         chart
             .draw_series(points.iter().map(|(x, y, _)| Circle::new((*x, *y), 5, colour.filled())))
             .map_err(|e| e.to_string())?
@@ -529,7 +795,7 @@ fn draw(rows: &[Row], path: &str) -> Result<(), String> {
             .legend(move |(x, y)| Circle::new((x, y), 5, colour.filled()));
         chart
             .draw_series(points.iter().map(|(x, y, name)| {
-                Text::new(name.to_string(), (*x * 1.15, *y), ("sans-serif", 11).into_font().color(&colour))
+                Text::new(name.clone(), (*x * 1.15, *y), ("sans-serif", 10).into_font().color(&colour))
             }))
             .map_err(|e| e.to_string())?;
     }
@@ -564,6 +830,45 @@ mod tests {
         assert_eq!((a.rolled_back_at, a.failures), (b.rolled_back_at, b.failures));
         let warmup = |seed| Traffic::new(broken, seed).minutes.iter().map(|m| m.1.invocations).collect::<Vec<_>>();
         assert_eq!(warmup(7), warmup(7));
+    }
+
+    #[test]
+    fn bursts_outages_and_overload_shape_the_traffic_as_described() {
+        // Bursts: per-minute error counts of the old version at full traffic vary about as many times more
+        // than binomial ones as asked.
+        let bursty = Scenario { bursts: Bursts::PerVersion(5.0), old_error_rate: 0.02, ..BASE };
+        let mut traffic = Traffic::new(&bursty, 3);
+        for _ in 0..2_000 {
+            traffic.serve(0.0);
+        }
+        let errors: Vec<f64> = traffic.minutes.iter().map(|m| m.1.errors as f64).collect();
+        let mean = errors.iter().sum::<f64>() / errors.len() as f64;
+        let variance = errors.iter().map(|e| (e - mean).powi(2)).sum::<f64>() / errors.len() as f64;
+        let ratio = variance / (mean * (1.0 - 0.02));
+        assert!((3.5..7.0).contains(&ratio), "variance {ratio:.2} times binomial");
+        // An outage fails both versions in its minutes only.
+        let outage = Scenario { outage: Some(Outage { start: 1, minutes: 1, rate: 1.0 }), ..BASE };
+        let mut traffic = Traffic::new(&outage, 3);
+        (0..3).for_each(|_| traffic.serve(0.5));
+        let failed = |m: i64| {
+            let (new, old) = traffic.minute(m);
+            new.errors + old.errors == new.invocations + old.invocations
+        };
+        assert_eq!((failed(0), failed(1), failed(2)), (false, true, false));
+        // Overload: from the new version's second minute of traffic on.
+        let overload = Scenario { overload: Some(1.0), ..BASE };
+        let mut traffic = Traffic::new(&overload, 3);
+        (0..3).for_each(|_| traffic.serve(0.1));
+        let old_failed = |m: i64| traffic.minute(m).1.errors == traffic.minute(m).1.invocations;
+        assert_eq!((old_failed(0), old_failed(1), old_failed(2)), (false, true, true));
+        // A ramp, and a rate drawn per run.
+        let ramp = Traffic::new(&SCENARIOS[18], 1);
+        assert_eq!(
+            (ramp.requests_per_minute(0), ramp.requests_per_minute(10), ramp.requests_per_minute(99)),
+            (20.0, 110.0, 200.0)
+        );
+        let low = Traffic::new(&SCENARIOS[15], 1);
+        assert!((1.0..5.0).contains(&low.per_run));
     }
 
     #[test]

@@ -27,7 +27,7 @@ fn canaryctl(stack: &Stack, version: &str) -> Result<i32, String> {
     );
     let status = fake_credentials(&mut Command::new(root().join("target/debug/canaryctl")))
         .args(["start", "--function", FUNCTION, "--alias", ALIAS, "--version", version])
-        .args(["--linear", "25", "--interval", "5", "--max-error-rate", "0.05", "--min-invocations", "10"])
+        .args(["--linear", "25", "--interval", "5", "--max-error-rate", "0.02", "--min-invocations", "10"])
         // Locally, metrics arrive at once; in AWS keep the default of 120 s.
         .args(["--metrics-delay", "1", "--wait", "--poll-seconds", "1"])
         // Each run deploys the service afresh, so an earlier run's verdict on "version 3" of the same name

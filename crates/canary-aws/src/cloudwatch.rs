@@ -3,13 +3,14 @@
 
 use crate::error::classify;
 use crate::lazy::OnFirstUse;
-use crate::{AwsError, Metrics, WindowQuery};
+use crate::{AwsError, Metrics, TrafficBefore, WindowQuery};
 use async_trait::async_trait;
 use aws_sdk_cloudwatch::Client;
 use aws_sdk_cloudwatch::types::{AlarmType, Dimension, Metric, MetricDataQuery, MetricStat};
 use aws_smithy_types::DateTime as SmithyTime;
+use canary_core::sequential::Counts;
 use canary_core::{AlarmState, AlarmValue, HealthFigures, VersionFigures};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 /// [`Metrics`] on CloudWatch's `AWS/Lambda` namespace, as Lambda publishes it for invocations through an
 /// alias: dimensions `FunctionName`, `Resource` (`function:alias`) and `ExecutedVersion`.
@@ -43,27 +44,39 @@ pub(crate) fn period_seconds(query: &WindowQuery) -> i32 {
     ((seconds + 59) / 60 * 60).min(i32::MAX as i64 / 60 * 60) as i32
 }
 
-fn queries(query: &WindowQuery) -> Vec<MetricDataQuery> {
+/// The statistic that counts a window's invocations slower than `ms`: CloudWatch's trimmed count with
+/// an exclusive lower bound, `TC(ms:)`.
+pub(crate) fn slow_stat(ms: f64) -> String {
+    format!("TC({ms:.3}:)")
+}
+
+/// One query of `metric`'s `stat` for `version` through the alias.
+fn query_of(query: &WindowQuery, version: &str, id: String, metric: &str, stat: &str, period: i32) -> MetricDataQuery {
     let resource = format!("{}:{}", query.function_name, query.alias);
+    let dimensions =
+        [("FunctionName", query.function_name.as_str()), ("Resource", &resource), ("ExecutedVersion", version)]
+            .map(|(name, value)| Dimension::builder().name(name).value(value).build());
+    let metric =
+        Metric::builder().namespace("AWS/Lambda").metric_name(metric).set_dimensions(Some(dimensions.to_vec())).build();
+    MetricDataQuery::builder()
+        .id(id)
+        .metric_stat(MetricStat::builder().metric(metric).period(period).stat(stat).build())
+        .return_data(true)
+        .build()
+}
+
+fn queries(query: &WindowQuery) -> Vec<MetricDataQuery> {
     let period = period_seconds(query);
+    let slow = query.slow_above_ms.map(slow_stat);
     [("new", &query.new_version), ("base", &query.baseline_version)]
         .into_iter()
         .flat_map(|(prefix, version)| {
-            let dimensions =
-                [("FunctionName", query.function_name.as_str()), ("Resource", &resource), ("ExecutedVersion", version)]
-                    .map(|(name, value)| Dimension::builder().name(name).value(value).build());
-            SERIES.iter().map(move |(id, metric, stat)| {
-                let metric = Metric::builder()
-                    .namespace("AWS/Lambda")
-                    .metric_name(*metric)
-                    .set_dimensions(Some(dimensions.to_vec()))
-                    .build();
-                MetricDataQuery::builder()
-                    .id(format!("{prefix}_{id}"))
-                    .metric_stat(MetricStat::builder().metric(metric).period(period).stat(*stat).build())
-                    .return_data(true)
-                    .build()
-            })
+            let series = SERIES.iter().map(|(id, metric, stat)| (*id, *metric, stat.to_string()));
+            let slow = slow.clone().map(|stat| ("slow", "Duration", stat));
+            series
+                .chain(slow)
+                .map(|(id, metric, stat)| query_of(query, version, format!("{prefix}_{id}"), metric, &stat, period))
+                .collect::<Vec<_>>()
         })
         .collect()
 }
@@ -76,7 +89,18 @@ fn figures_of(values: &HashMap<String, Vec<f64>>, prefix: &str) -> VersionFigure
         throttles: sum("throttles"),
         // Over several data points the worst p99 stands for the window: it never hides a slow minute.
         p99_duration_ms: values.get(&format!("{prefix}_p99")).and_then(|v| v.iter().copied().reduce(f64::max)),
+        slow: values.get(&format!("{prefix}_slow")).map(|v| v.iter().sum::<f64>().round() as u64),
     }
+}
+
+/// The queries of the old version's minutes before a rollout: invocations and errors a minute, p99 over all.
+fn before_queries(query: &WindowQuery) -> Vec<MetricDataQuery> {
+    let version = &query.baseline_version;
+    vec![
+        query_of(query, version, "invocations".into(), "Invocations", "Sum", 60),
+        query_of(query, version, "errors".into(), "Errors", "Sum", 60),
+        query_of(query, version, "p99".into(), "Duration", "p99", period_seconds(query)),
+    ]
 }
 
 #[async_trait]
@@ -98,12 +122,40 @@ impl Metrics for CloudWatchMetrics {
                 values.entry(id).or_default().extend_from_slice(result.values());
             }
         }
-        Ok(HealthFigures {
-            new: figures_of(&values, "new"),
-            baseline: figures_of(&values, "base"),
-            alarms: Vec::new(),
-            baseline_before: None,
-        })
+        Ok(HealthFigures { new: figures_of(&values, "new"), baseline: figures_of(&values, "base"), alarms: Vec::new() })
+    }
+
+    async fn traffic_before(&self, query: &WindowQuery) -> Result<TrafficBefore, AwsError> {
+        let mut minutes: BTreeMap<i64, Counts> = BTreeMap::new();
+        let mut p99 = None;
+        let mut pages = self
+            .client
+            .get()
+            .get_metric_data()
+            .set_metric_data_queries(Some(before_queries(query)))
+            .start_time(SmithyTime::from_secs(query.start.timestamp()))
+            .end_time(SmithyTime::from_secs(query.end.timestamp().max(query.start.timestamp() + 1)))
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            for result in page.map_err(classify)?.metric_data_results() {
+                let points = result.timestamps().iter().map(|t| t.secs()).zip(result.values().iter().copied());
+                match result.id().unwrap_or_default() {
+                    "invocations" => {
+                        points.for_each(|(t, v)| minutes.entry(t).or_default().invocations += v.round() as u64)
+                    }
+                    "errors" => points.for_each(|(t, v)| minutes.entry(t).or_default().errors += v.round() as u64),
+                    _ => p99 = result.values().iter().copied().reduce(f64::max).or(p99),
+                }
+            }
+        }
+        // A minute whose errors arrived without its invocations is not a minute of evidence.
+        let minutes = minutes
+            .into_values()
+            .filter(|c| c.invocations > 0)
+            .map(|c| Counts { errors: c.errors.min(c.invocations), ..c })
+            .collect();
+        Ok(TrafficBefore { minutes, p99_duration_ms: p99 })
     }
 
     async fn alarm_states(&self, names: &[String]) -> Result<Vec<AlarmState>, AwsError> {
@@ -152,6 +204,7 @@ mod tests {
             baseline_version: "1".into(),
             start,
             end: start + Duration::seconds(seconds),
+            slow_above_ms: None,
         }
     }
 
@@ -206,14 +259,72 @@ mod tests {
         let figures = metrics.figures(&query(150)).await.unwrap();
         assert_eq!(
             figures.new,
-            VersionFigures { invocations: 100, errors: 3, throttles: 0, p99_duration_ms: Some(250.5) }
+            VersionFigures { invocations: 100, errors: 3, throttles: 0, p99_duration_ms: Some(250.5), slow: None }
         );
         assert!(figures.alarms.is_empty());
         assert_eq!(
             figures.baseline,
-            VersionFigures { invocations: 900, errors: 1, throttles: 2, p99_duration_ms: None }
+            VersionFigures { invocations: 900, errors: 1, throttles: 2, p99_duration_ms: None, slow: None }
         );
         assert_eq!(rule.num_calls(), 2, "the second page was read");
+    }
+
+    #[tokio::test]
+    async fn slow_calls_are_counted_above_the_threshold_when_latency_is_judged() {
+        let rule = mock!(Client::get_metric_data)
+            .match_requests(|r| {
+                let queries = r.metric_data_queries();
+                let stats: Vec<&str> = queries.iter().filter_map(|q| q.metric_stat()?.stat()).collect();
+                queries.len() == 10 && queries[4].id() == Some("new_slow") && stats[4] == "TC(375.250:)"
+            })
+            .then_output(|| {
+                GetMetricDataOutput::builder()
+                    .metric_data_results(result("new_invocations", &[100.0]))
+                    .metric_data_results(result("new_slow", &[7.0]))
+                    .metric_data_results(result("base_invocations", &[900.0]))
+                    .build()
+            });
+        let metrics = CloudWatchMetrics::new(mock_client!(aws_sdk_cloudwatch, [&rule]));
+        let figures = metrics.figures(&WindowQuery { slow_above_ms: Some(375.25), ..query(60) }).await.unwrap();
+        assert_eq!((figures.new.slow, figures.baseline.slow), (Some(7), None));
+        assert_eq!(rule.num_calls(), 1);
+    }
+
+    #[tokio::test]
+    async fn the_hour_before_is_read_minute_by_minute_for_the_old_version() {
+        let at = |minute: i64| SmithyTime::from_secs(query(0).start.timestamp() + 60 * minute);
+        let series = move |id: &str, points: &[(i64, f64)]| {
+            MetricDataResult::builder()
+                .id(id)
+                .set_timestamps(Some(points.iter().map(|(m, _)| at(*m)).collect()))
+                .set_values(Some(points.iter().map(|(_, v)| *v).collect()))
+                .build()
+        };
+        let rule = mock!(Client::get_metric_data)
+            .match_requests(|r| {
+                let queries = r.metric_data_queries();
+                let stat = queries[0].metric_stat().unwrap();
+                let version = stat.metric().unwrap().dimensions()[2].value();
+                queries.len() == 3
+                    && stat.period() == Some(60)
+                    && version == Some("1")
+                    && queries[2].metric_stat().unwrap().period() == Some(3600)
+            })
+            .then_output(move || {
+                GetMetricDataOutput::builder()
+                    .metric_data_results(series("invocations", &[(0, 100.0), (1, 90.0), (2, 5.0)]))
+                    .metric_data_results(series("errors", &[(1, 2.0), (2, 9.0), (3, 1.0)]))
+                    .metric_data_results(series("p99", &[(0, 212.0)]))
+                    .build()
+            });
+        let metrics = CloudWatchMetrics::new(mock_client!(aws_sdk_cloudwatch, [&rule]));
+        let before = metrics.traffic_before(&query(3600)).await.unwrap();
+        let counts = |invocations, errors| Counts { invocations, errors, slow: 0 };
+        // Minute 3's error has no invocations: left out; minute 2's errors are capped at its invocations.
+        assert_eq!(
+            before,
+            TrafficBefore { minutes: vec![counts(100, 0), counts(90, 2), counts(5, 5)], p99_duration_ms: Some(212.0) }
+        );
     }
 
     #[tokio::test]

@@ -152,6 +152,15 @@ pub struct WindowQuery {
     pub baseline_version: String,
     pub start: DateTime<Utc>,
     pub end: DateTime<Utc>,
+    /// Count the invocations slower than this many milliseconds too (the latency rule's threshold).
+    pub slow_above_ms: Option<f64>,
+}
+
+/// The old version's traffic before a rollout: its minutes' counts, and its p99 over the whole window.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TrafficBefore {
+    pub minutes: Vec<canary_core::sequential::Counts>,
+    pub p99_duration_ms: Option<f64>,
 }
 
 /// Health figures from CloudWatch.
@@ -159,6 +168,9 @@ pub struct WindowQuery {
 pub trait Metrics: Send + Sync {
     /// The figures of both versions over the window, in one request (alarms left empty).
     async fn figures(&self, query: &WindowQuery) -> Result<HealthFigures, AwsError>;
+    /// The old version's (`baseline_version`'s) invocations and errors minute by minute over the window,
+    /// and its p99 over the whole window, in one request.
+    async fn traffic_before(&self, query: &WindowQuery) -> Result<TrafficBefore, AwsError>;
     /// The states of the named alarms that exist; a name with no alarm is left out.
     async fn alarm_states(&self, names: &[String]) -> Result<Vec<AlarmState>, AwsError>;
 }

@@ -101,7 +101,7 @@ impl Deployment {
                 problems.add(field, too_short("a hold of", hold), hold_fix.as_str());
             }
         }
-        if let Some(interval) = health.check_interval_seconds.filter(|i| *i < resolution) {
+        if let Some(interval) = health.check_interval_seconds.filter(|i| (1..resolution).contains(i)) {
             problems.add(
                 "health.check_interval_seconds",
                 too_short("a look every", interval),

@@ -1,26 +1,32 @@
-//! Health verdicts: whether the figures of one step's window let the rollout go on.
+//! Health verdicts: whether what the rollout has seen so far lets it go on.
 //!
-//! The rules, in the order they are applied:
+//! Every rule on the versions' counts is a sequential test of [`crate::sequential`], over every look of
+//! the whole rollout, at the one level `1 - baseline_confidence` (default 0.01): looked at every minute or
+//! once per step, a healthy version is rolled back by any one of them at most that often. The rules, in
+//! the order they are applied:
 //!
 //! 1. **Alarms**: a listed CloudWatch alarm that entered ALARM after the rollout started fails the step. One
 //!    already in ALARM when the rollout started is reported and does not block (it may be the very
 //!    problem the new version fixes).
-//! 2. **Error rate** (`max_error_rate`): the new version's errors / invocations over the window. Below
-//!    `min_invocations` the rate is noise, except when the errors alone already exceed the threshold at
-//!    the minimum: no run of successes could bring the rate back under it.
-//! 3. **Evidence** (`min_invocations`): fewer invocations of the new version than this judge nothing;
-//!    the verdict is inconclusive and `no_data` decides.
-//! 4. **Baseline** (`compare_to_baseline`): a one-sided Fisher's exact test of the new version's error
-//!    count against the old version's over the same window. The step fails when the new version's rate
-//!    is higher and the test is significant at `baseline_confidence` (default 0.99: a p-value below
-//!    0.01). Noise that the old version shows too is not significant, and so does not fail the new one.
-//! 5. **Latency** (`max_latency_p99_increase`): the new version's p99 `Duration` against the baseline's.
+//! 2. **Error rate** (`max_error_rate`): fails once the new version's error rate is *conclusively* above
+//!    the limit, never on a plain ratio of a small window. Intervals in which the old version failed
+//!    conclusively above the limit too (a shared outage) are not counted against the new one.
+//! 3. **Baseline** (`compare_to_baseline`): fails once the new version is conclusively worse than the old
+//!    one over the same intervals. Noise the old version shows too is not evidence, whatever its size.
+//! 4. **Latency** (`max_latency_p99_increase`): fails once more than 1% of the new version's calls are
+//!    conclusively slower than the old version's p99 before the rollout times 1 + the increase, and (while
+//!    the old version serves traffic) conclusively more often than the old version's own calls.
+//! 5. **Shared outage**: while both versions fail above the limit, no weight is raised; one that lasts
+//!    longer than `max_shared_outage_seconds` fails the step (the new version's traffic may be its cause).
+//! 6. **Evidence**: before the promotion, the new version must have served enough invocations over the
+//!    rollout for a broken version to have been caught ([`crate::sequential::invocations_to_detect`], and
+//!    at least `min_invocations`); otherwise the verdict is inconclusive and `no_data` decides. Conclusive
+//!    evidence always decides first, whatever the amount of traffic.
 
 use crate::request::HealthPolicy;
-use crate::sequential::Evidence;
+use crate::sequential::{Evidence, SLOW_SHARE};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use statrs::distribution::{DiscreteCDF, Hypergeometric};
 use strum::{EnumString, IntoStaticStr};
 
 /// What CloudWatch says about one version over one window.
@@ -32,6 +38,10 @@ pub struct VersionFigures {
     /// p99 of `Duration` in milliseconds; absent when the window had no invocations.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub p99_duration_ms: Option<f64>,
+    /// Invocations slower than the latency rule's threshold (CloudWatch's `TC(threshold:)` of `Duration`);
+    /// absent when latency is not judged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slow: Option<u64>,
 }
 
 impl VersionFigures {
@@ -87,10 +97,6 @@ pub struct HealthFigures {
     pub baseline: VersionFigures,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub alarms: Vec<AlarmState>,
-    /// The old version's figures before the rollout, for a window in which it serves nothing (at full
-    /// traffic): its p99 is what the new version's latency is compared with there.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub baseline_before: Option<VersionFigures>,
 }
 
 /// What a check measured, or what failed a rollout. Serialised as its snake_case name (`error_rate`).
@@ -104,8 +110,11 @@ pub enum Signal {
     ErrorRate,
     /// The new version's errors against the old version's.
     Baseline,
-    /// The new version's p99 duration against the old version's.
+    /// The new version's calls slower than the old version's p99 before the rollout (with the increase
+    /// allowed).
     LatencyP99,
+    /// Both versions failing above the limit for longer than `max_shared_outage_seconds`.
+    SharedOutage,
     /// Too little traffic to judge.
     Invocations,
     /// A traffic hook failed.
@@ -168,10 +177,16 @@ impl From<&Check> for Failure {
 pub enum Verdict {
     Pass,
     Fail(Failure),
-    /// Too little traffic to judge: `no_data` decides what happens.
+    /// Too little traffic to judge before the promotion: `no_data` decides what happens.
     Inconclusive {
         invocations: u64,
+        /// The invocations the promotion needs (`min_invocations`, or more for the error bound).
         min_invocations: u64,
+    },
+    /// Both versions fail above the limit: nothing is raised while it lasts.
+    SharedOutage {
+        seconds: u64,
+        max_seconds: u64,
     },
 }
 
@@ -186,109 +201,56 @@ fn percent(rate: f64) -> String {
     format!("{:.2}%", rate * 100.0)
 }
 
-/// The one-sided p-value of Fisher's exact test that the new version's error probability is higher than
-/// the baseline's: the chance of the new version having at least `new_errors` of all the errors, were
-/// both versions equally good.
-///
-/// ```
-/// use canary_core::health::fisher_worse_p_value;
-/// assert_eq!(fisher_worse_p_value(0, 100, 0, 100), 1.0); // no errors: nothing to see
-/// assert!(fisher_worse_p_value(10, 100, 1, 900) < 1e-6); // 10% against 0.1%: clearly worse
-/// assert!(fisher_worse_p_value(5, 100, 50, 1000) > 0.4); // 5% against 5%: noise
-/// ```
-pub fn fisher_worse_p_value(new_errors: u64, new_invocations: u64, base_errors: u64, base_invocations: u64) -> f64 {
-    // No errors, or inconsistent figures (more errors than invocations, as late or partial data can show):
-    // neither is evidence that the new version is worse.
-    if new_errors == 0 || new_errors > new_invocations || base_errors > base_invocations {
-        return 1.0;
-    }
-    let population = new_invocations + base_invocations;
-    let errors = new_errors + base_errors;
-    // Consistent figures always make a valid distribution; were one refused, it would prove nothing.
-    Hypergeometric::new(population, errors, new_invocations)
-        // P(X >= new_errors) = P(X > new_errors - 1).
-        .map_or(1.0, |distribution| distribution.sf(new_errors - 1).clamp(0.0, 1.0))
+/// When a look happens, which decides what a verdict may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Moment {
+    /// Within a hold: only conclusive evidence decides; otherwise the hold goes on.
+    WithinHold,
+    /// At the end of a hold that a shift follows.
+    EndOfHold,
+    /// At the end of the hold the promotion follows (or of the hold at 100%): the evidence must be enough.
+    BeforePromotion,
 }
 
-/// Which test the baseline rule applies.
+/// One look at the evidence.
 #[derive(Debug, Clone, Copy)]
-enum BaselineTest<'a> {
-    /// Fisher's exact test on this window alone: one look per step.
-    Fisher,
-    /// The sequential test over every look of the rollout ([`crate::sequential`]).
-    Sequential(&'a Evidence),
+pub struct Look<'a> {
+    pub policy: &'a HealthPolicy,
+    /// The current step's window: its alarms, and its counts for the messages.
+    pub figures: &'a HealthFigures,
+    /// Everything seen so far, this window included.
+    pub evidence: &'a Evidence,
+    pub started_at: DateTime<Utc>,
+    pub now: DateTime<Utc>,
+    pub moment: Moment,
+    /// The new version's invocations the promotion needs.
+    pub needed: u64,
+    /// The latency rule's threshold: the old version's p99 before the rollout times 1 + the increase.
+    pub slow_threshold_ms: Option<f64>,
 }
 
-/// Judges one window's figures by the policy's rules. `started_at` is when the rollout began, which
-/// tells an alarm that fired because of it from one that was already firing.
-pub fn judge(policy: &HealthPolicy, figures: &HealthFigures, started_at: DateTime<Utc>) -> Judgement {
-    judge_by(policy, figures, started_at, BaselineTest::Fisher)
-}
-
-/// Judges the window at the end of a hold whose evidence was also looked at within it: as [`judge`], but
-/// the baseline rule is the sequential test of `evidence` (which already holds this window), whose error
-/// bound covers every look.
-pub fn judge_at_end_of_looks(
-    policy: &HealthPolicy,
-    figures: &HealthFigures,
-    started_at: DateTime<Utc>,
-    evidence: &Evidence,
-) -> Judgement {
-    judge_by(policy, figures, started_at, BaselineTest::Sequential(evidence))
-}
-
-/// A look within a hold (`check_interval_seconds`): fails the step only on what is already conclusive (an
-/// alarm, or a sequential test of `evidence`, which already holds this window); otherwise the step is held
-/// on. Returns the failure, if any, and the checks made.
-pub fn look_within_hold(
-    policy: &HealthPolicy,
-    figures: &HealthFigures,
-    started_at: DateTime<Utc>,
-    evidence: &Evidence,
-) -> (Option<Failure>, Vec<Check>) {
-    let mut checks = alarm_checks(figures, started_at);
-    checks
-        .extend(policy.max_error_rate.map(|limit| error_rate_sequential_check(policy, limit, &figures.new, evidence)));
+/// Judges a look by the policy's rules: the first failed rule fails the step; otherwise a shared outage
+/// holds it, too little evidence before the promotion is inconclusive, and anything else passes.
+pub fn judge(look: &Look) -> Judgement {
+    let policy = look.policy;
+    let mut checks = alarm_checks(look.figures, look.started_at);
+    checks.extend(policy.max_error_rate.map(|limit| error_rate_check(look, limit)));
     if policy.compare_to_baseline {
-        checks.push(baseline_check(policy, figures, BaselineTest::Sequential(evidence)));
+        checks.push(baseline_check(look));
     }
-    (first_failure(&checks), checks)
-}
-
-/// The first failed check decides: rules are listed in the order they apply.
-fn first_failure(checks: &[Check]) -> Option<Failure> {
-    checks.iter().find(|c| !c.passed).map(Failure::from)
-}
-
-fn judge_by(
-    policy: &HealthPolicy,
-    figures: &HealthFigures,
-    started_at: DateTime<Utc>,
-    test: BaselineTest,
-) -> Judgement {
-    let failed = |checks: &[Check]| {
-        first_failure(checks).map(|f| Judgement { verdict: Verdict::Fail(f), checks: checks.to_vec() })
+    checks.extend(policy.max_latency_p99_increase.map(|increase| latency_check(look, increase)));
+    let outage = look.evidence.outage_seconds(look.now);
+    checks.extend(outage.map(|seconds| outage_check(policy, seconds)));
+    let verdict = if let Some(failure) = checks.iter().find(|c| !c.passed).map(Failure::from) {
+        Verdict::Fail(failure)
+    } else if let Some(seconds) = outage {
+        Verdict::SharedOutage { seconds, max_seconds: policy.max_shared_outage_seconds }
+    } else if look.moment == Moment::BeforePromotion && look.evidence.new_total.invocations < look.needed {
+        Verdict::Inconclusive { invocations: look.evidence.new_total.invocations, min_invocations: look.needed }
+    } else {
+        Verdict::Pass
     };
-    // Rules 1 and 2 can fail a step on any amount of traffic.
-    let mut checks = alarm_checks(figures, started_at);
-    if let Some(judgement) = failed(&checks) {
-        return judgement;
-    }
-    checks.extend(policy.max_error_rate.map(|limit| error_rate_check(policy, limit, &figures.new)));
-    if let Some(judgement) = failed(&checks) {
-        return judgement;
-    }
-    // Rule 3: the others need evidence.
-    let new = &figures.new;
-    if new.invocations < policy.min_invocations || new.invocations == 0 {
-        let verdict = Verdict::Inconclusive { invocations: new.invocations, min_invocations: policy.min_invocations };
-        return Judgement { verdict, checks };
-    }
-    if policy.compare_to_baseline {
-        checks.push(baseline_check(policy, figures, test));
-    }
-    checks.extend(policy.max_latency_p99_increase.map(|limit| latency_check(limit, figures)));
-    failed(&checks).unwrap_or(Judgement { verdict: Verdict::Pass, checks })
+    Judgement { verdict, checks }
 }
 
 /// Rule 1: one check per watched alarm.
@@ -319,57 +281,49 @@ fn alarm_checks(figures: &HealthFigures, started_at: DateTime<Utc>) -> Vec<Check
     figures.alarms.iter().map(check).collect()
 }
 
-fn failed_of(new: &VersionFigures) -> String {
-    format!("the new version failed {} of {} invocations ({})", new.errors, new.invocations, percent(new.error_rate()))
+/// The level every test is held to.
+fn alpha(policy: &HealthPolicy) -> f64 {
+    1.0 - policy.baseline_confidence
 }
 
-/// Rule 2 at the end of a hold: the window's rate against the limit, counting at least `min_invocations`.
-fn error_rate_check(policy: &HealthPolicy, max_error_rate: f64, new: &VersionFigures) -> Check {
-    let denominator = new.invocations.max(policy.min_invocations);
-    let rate = if denominator == 0 { 0.0 } else { new.errors as f64 / denominator as f64 };
-    let passed = rate <= max_error_rate;
-    let relation = if passed { "within" } else { "more than" };
-    Check {
-        signal: Signal::ErrorRate,
-        value: new.error_rate(),
-        threshold: max_error_rate,
-        passed,
-        p_value: None,
-        skipped: false,
-        message: format!("{}, {relation} the {} allowed", failed_of(new), percent(max_error_rate)),
-    }
+fn conclusively(yes: bool) -> &'static str {
+    if yes { "conclusively" } else { "not conclusively" }
 }
 
-/// Rule 2 within a hold: fails only when the sequential test is conclusive that the rate is above the limit.
-fn error_rate_sequential_check(
-    policy: &HealthPolicy,
-    max_error_rate: f64,
-    new: &VersionFigures,
-    evidence: &Evidence,
-) -> Check {
+/// Rule 2: conclusively above the limit, shared outages aside.
+fn error_rate_check(look: &Look, max_error_rate: f64) -> Check {
+    let evidence = look.evidence;
+    let total = evidence.new_total;
     let p_value = evidence.above_p_value();
-    let above = p_value <= 1.0 - policy.baseline_confidence;
+    let above = p_value <= alpha(look.policy);
+    let skipped = match evidence.skipped_invocations {
+        0 => String::new(),
+        n => format!(", {n} of them in shared outages and not counted"),
+    };
     Check {
         signal: Signal::ErrorRate,
-        value: new.error_rate(),
+        value: total.error_rate(),
         threshold: max_error_rate,
         passed: !above,
         p_value: Some(p_value),
         skipped: false,
         message: format!(
-            "{} so far in this step: {} above the {} allowed (sequential p = {:.4})",
-            failed_of(new),
-            if above { "conclusively" } else { "not conclusively" },
+            "the new version failed {} of {} invocations so far ({}{skipped}): {} above the {} allowed (p = {:.4})",
+            total.errors,
+            total.invocations,
+            percent(total.error_rate()),
+            conclusively(above),
             percent(max_error_rate),
             p_value
         ),
     }
 }
 
-/// Rule 4: the new version's errors against the old version's.
-fn baseline_check(policy: &HealthPolicy, figures: &HealthFigures, test: BaselineTest) -> Check {
-    let (new, baseline) = (&figures.new, &figures.baseline);
-    if baseline.invocations == 0 {
+/// Rule 3: the new version's errors against the old version's, over the same intervals.
+fn baseline_check(look: &Look) -> Check {
+    let (new, old) = (&look.figures.new, &look.figures.baseline);
+    let p_value = look.evidence.worse_p_value();
+    if old.invocations == 0 && p_value >= 1.0 {
         return Check {
             signal: Signal::Baseline,
             value: new.error_rate(),
@@ -377,73 +331,94 @@ fn baseline_check(policy: &HealthPolicy, figures: &HealthFigures, test: Baseline
             passed: true,
             p_value: None,
             skipped: true,
-            message: "the old version served no traffic in this window: nothing to compare with".into(),
+            message: "the old version served no traffic in this step: nothing to compare with".into(),
         };
     }
-    let (p_value, over) = match test {
-        BaselineTest::Fisher => {
-            (fisher_worse_p_value(new.errors, new.invocations, baseline.errors, baseline.invocations), "")
-        }
-        BaselineTest::Sequential(evidence) => (evidence.worse_p_value(), " over every look of the rollout"),
-    };
-    let alpha = 1.0 - policy.baseline_confidence;
-    let worse = new.error_rate() > baseline.error_rate() && p_value < alpha;
+    let worse = p_value <= alpha(look.policy);
     Check {
         signal: Signal::Baseline,
         value: new.error_rate(),
-        threshold: baseline.error_rate(),
+        threshold: old.error_rate(),
         passed: !worse,
         p_value: Some(p_value),
         skipped: false,
         message: format!(
-            "the new version's error rate {} against the old version's {} ({} of {}): p = {:.4}{over}, {} at {}% confidence",
+            "the new version's error rate {} against the old version's {} ({} of {}) in this step: {} worse over the \
+             rollout (p = {:.4}, {}% confidence)",
             percent(new.error_rate()),
-            percent(baseline.error_rate()),
-            baseline.errors,
-            baseline.invocations,
+            percent(old.error_rate()),
+            old.errors,
+            old.invocations,
+            conclusively(worse),
             p_value,
-            if worse { "significantly worse" } else { "not significantly worse" },
-            policy.baseline_confidence * 100.0
+            look.policy.baseline_confidence * 100.0
         ),
     }
 }
 
-/// Rule 5: the new version's p99 against the old version's, or against the old version's before the
-/// rollout when it serves nothing (at full traffic).
-fn latency_check(max_increase: f64, figures: &HealthFigures) -> Check {
-    let before = figures.baseline_before.as_ref().and_then(|b| b.p99_duration_ms);
-    let (base_p99, whose) = match (figures.baseline.p99_duration_ms, before) {
-        (Some(p99), _) => (Some(p99), "the old version's"),
-        (None, Some(p99)) => (Some(p99), "the old version's before the rollout,"),
-        (None, None) => (None, ""),
-    };
-    match (figures.new.p99_duration_ms, base_p99) {
-        (Some(new_p99), Some(base_p99)) if base_p99 > 0.0 => {
-            let increase = new_p99 / base_p99 - 1.0;
-            let passed = increase <= max_increase;
-            Check {
-                signal: Signal::LatencyP99,
-                value: increase,
-                threshold: max_increase,
-                passed,
-                p_value: None,
-                skipped: false,
-                message: format!(
-                    "the new version's p99 duration {new_p99:.1} ms is {:+.1}% against {whose} {base_p99:.1} ms, {} the {:+.1}% allowed",
-                    increase * 100.0,
-                    if passed { "within" } else { "more than" },
-                    max_increase * 100.0
-                ),
-            }
-        }
-        _ => Check {
+/// Rule 4: the new version's calls slower than the threshold, against 1% and against the old version's.
+fn latency_check(look: &Look, max_increase: f64) -> Check {
+    let Some(threshold) = look.slow_threshold_ms else {
+        return Check {
             signal: Signal::LatencyP99,
             value: 0.0,
             threshold: max_increase,
             passed: true,
             p_value: None,
             skipped: true,
-            message: "no p99 duration for both versions in this window: latency not compared".into(),
+            message: "the old version had no p99 duration in the hour before the rollout: latency not judged".into(),
+        };
+    };
+    let evidence = look.evidence;
+    let total = evidence.new_total;
+    let share = if total.invocations == 0 { 0.0 } else { total.slow as f64 / total.invocations as f64 };
+    let (p_share, p_old) = (evidence.slower_p_value(), evidence.slower_than_old_p_value());
+    let slower = p_share <= alpha(look.policy);
+    let against_old = if look.figures.baseline.invocations > 0 {
+        format!("; more often than the old version's calls: p = {p_old:.4}")
+    } else {
+        String::new()
+    };
+    Check {
+        signal: Signal::LatencyP99,
+        value: share,
+        threshold: SLOW_SHARE,
+        passed: !slower,
+        p_value: Some(p_share),
+        skipped: false,
+        message: format!(
+            "{} of the new version's {} invocations ({}) took longer than {threshold:.1} ms (the old version's p99 \
+             before the rollout {:+.0}%): {} more than 1% (p = {p_share:.4}){against_old}",
+            total.slow,
+            total.invocations,
+            percent(share),
+            max_increase * 100.0,
+            conclusively(slower)
+        ),
+    }
+}
+
+/// Rule 5: an outage both versions share, timed against its bound.
+fn outage_check(policy: &HealthPolicy, seconds: u64) -> Check {
+    let bound = policy.max_shared_outage_seconds;
+    let over = seconds >= bound;
+    Check {
+        signal: Signal::SharedOutage,
+        value: seconds as f64,
+        threshold: bound as f64,
+        passed: !over,
+        p_value: None,
+        skipped: false,
+        message: if over {
+            format!(
+                "both versions have failed above the limit for {seconds} s, the {bound} s \
+                 health.max_shared_outage_seconds allows: the new version's traffic may be the cause"
+            )
+        } else {
+            format!(
+                "both versions fail above the limit (for {seconds} s): not the new version's alone; no weight is \
+                 raised while it lasts, up to {bound} s"
+            )
         },
     }
 }

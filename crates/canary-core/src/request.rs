@@ -206,23 +206,33 @@ pub struct HealthPolicy {
     /// Fail the new version when its error rate is significantly higher than the version it replaces.
     #[serde(default)]
     pub compare_to_baseline: bool,
-    /// How sure the baseline comparison must be that the new version is worse (one-sided Fisher's exact test).
+    /// How sure every health test must be before it fails the new version (the baseline comparison, the
+    /// error-rate limit, the latency rule): a healthy version is rolled back by one of them at most
+    /// `1 - baseline_confidence` of the time, over every look of the rollout ([`crate::sequential`]).
     #[serde(default = "default_baseline_confidence")]
     pub baseline_confidence: f64,
-    /// Fail when the new version's p99 `Duration` exceeds the baseline's by more than this fraction.
+    /// Fail when more than 1% of the new version's calls take conclusively longer than the old version's
+    /// p99 `Duration` before the rollout times 1 + this fraction (its p99 is that much higher).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_latency_p99_increase: Option<f64>,
     /// CloudWatch alarms; one that enters ALARM after the rollout started fails it.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub alarms: Vec<String>,
     pub no_data: NoData,
-    /// With `no_data: wait`, the longest a step is held beyond its schedule waiting for traffic.
+    /// With `no_data: wait`, the longest the step before the promotion is held beyond its schedule waiting for
+    /// enough traffic to judge.
     pub no_data_max_wait_seconds: u64,
     pub metrics_delay_seconds: u64,
     /// Look at the evidence every this many seconds within a hold, and roll back as soon as it is conclusive
-    /// (sequential tests, [`crate::sequential`]); `None` judges each step once, at the end of its hold.
+    /// (sequential tests, [`crate::sequential`]); `Some(0)` looks once, at the end of each hold; `None` (the
+    /// default) chooses: every minute or more, up to 20 looks a hold, within the history budget
+    /// ([`crate::budget::look_interval`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub check_interval_seconds: Option<u64>,
+    /// How long both versions may fail above the limit together (an outage they share) before the step
+    /// fails: the new version's traffic may be its cause. No weight is raised meanwhile.
+    #[serde(default = "default_max_shared_outage_seconds")]
+    pub max_shared_outage_seconds: u64,
 }
 
 impl HealthPolicy {
@@ -237,6 +247,10 @@ fn default_baseline_confidence() -> f64 {
     0.99
 }
 
+fn default_max_shared_outage_seconds() -> u64 {
+    300
+}
+
 impl Default for HealthPolicy {
     fn default() -> Self {
         HealthPolicy {
@@ -248,9 +262,10 @@ impl Default for HealthPolicy {
             max_latency_p99_increase: None,
             alarms: Vec::new(),
             no_data: NoData::Wait,
-            no_data_max_wait_seconds: 600,
+            no_data_max_wait_seconds: 14_400,
             metrics_delay_seconds: 120,
             check_interval_seconds: None,
+            max_shared_outage_seconds: default_max_shared_outage_seconds(),
         }
     }
 }

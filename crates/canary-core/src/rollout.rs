@@ -14,7 +14,7 @@ mod routing;
 mod step;
 
 pub use approval::Decision;
-pub use check::{ALARM_CHECKS_KEPT, BASELINE_BEFORE_SECONDS};
+pub use check::{ALARM_CHECKS_KEPT, BEFORE_SECONDS, Before};
 pub use hook::{Hook, HookOutcome, HookRecord};
 pub use prepare::LiveFacts;
 pub use report::{MAX_MESSAGE_CHARS, Outcome, REPORT_STEPS, Report, TaskError};
@@ -22,7 +22,7 @@ pub use routing::{AliasState, MovePlan, Routing, percent_text};
 pub use step::{HISTORY_LIMIT, StepRecord};
 
 use crate::asl::State;
-use crate::health::{Failure, VersionFigures};
+use crate::health::Failure;
 use crate::request::RolloutRequest;
 use crate::schedule::Schedule;
 use crate::sequential::Evidence;
@@ -53,6 +53,9 @@ pub struct Rollout {
     pub step_started_at: Option<DateTime<Utc>>,
     /// Seconds this step has been held beyond its schedule waiting for enough traffic.
     pub waited_for_data_seconds: u64,
+    /// Seconds the rollout's steps have been held beyond their schedule through shared outages, in all.
+    #[serde(default)]
+    pub outage_held_seconds: u64,
     /// How long the next `Hold` waits.
     pub wait_seconds: u64,
     pub next: Next,
@@ -79,10 +82,10 @@ pub struct Rollout {
     /// Set by the state machine's `Catch` when a task failed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<TaskError>,
-    /// The old version's figures over the window before the rollout ([`Rollout::baseline_before_window`]).
+    /// The old version's traffic over the hour before the rollout ([`Rollout::before_window`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub baseline_before: Option<VersionFigures>,
-    /// The sequential tests' evidence so far, when steps are looked at within their holds.
+    pub before: Option<Before>,
+    /// The sequential tests' evidence so far: every health verdict's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub evidence: Option<Evidence>,
 }

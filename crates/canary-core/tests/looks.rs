@@ -62,9 +62,11 @@ fn at_first_step(health: Value) -> Rollout {
 fn the_first_look_comes_one_interval_and_the_metrics_delay_after_the_move() {
     let held = at_first_step(health(json!({})));
     assert_eq!((held.next, held.wait_seconds), (Next::Hold, 120));
-    // Without looks within, the hold and the delay pass before the only look.
-    let once = at_first_step(health(json!({"check_interval_seconds": null})));
+    // Looking only at the end of each hold (0), the hold and the delay pass before the only look.
+    let once = at_first_step(health(json!({"check_interval_seconds": 0})));
     assert_eq!(once.wait_seconds, 360);
+    // Left to the controller: every minute of a 300 s hold.
+    assert_eq!(at_first_step(health(json!({"check_interval_seconds": null}))).wait_seconds, 120);
     // An interval longer than the hold is one look, at its end.
     assert_eq!(at_first_step(health(json!({"check_interval_seconds": 900}))).wait_seconds, 360);
 }
@@ -130,27 +132,20 @@ fn the_error_limit_fails_a_look_only_when_conclusively_exceeded() {
 }
 
 #[test]
-fn the_end_of_a_looked_at_hold_judges_the_baseline_sequentially() {
+fn the_end_of_a_hold_judges_with_the_same_sequential_test_however_often_it_was_looked_at() {
     // 2 of 50 against 0 of 950: Fisher's test on this window alone says p = 0.0025 and would fail it at
-    // 99.5%. The sequential test, whose bound holds over every look, says p = 0.01: it passes.
+    // 99.5%, and a rollout of nine such judgements would multiply its error. The sequential test, whose
+    // bound holds over every look of the rollout, says p = 0.01: it passes, looked at once or five times.
     let window = figures((50, 2), (950, 0));
-    let once = at_first_step(health(json!({"check_interval_seconds": null, "baseline_confidence": 0.995})));
-    let once = once.after_check(Some(window.clone()), t0() + Duration::seconds(360));
-    assert_eq!(once.failure.as_ref().map(|f| f.signal.as_str()), Some("baseline"));
-    let looked = at_first_step(health(json!({"check_interval_seconds": 300, "baseline_confidence": 0.995})));
-    let looked = looked.after_check(Some(window), t0() + Duration::seconds(360));
-    assert_eq!(looked.next, Next::Promote, "{:?}", looked.history);
-    let check = looked
-        .history
-        .last()
-        .unwrap()
-        .checks
-        .iter()
-        .find(|c| c.signal == canary_core::health::Signal::Baseline)
-        .unwrap()
-        .clone();
-    assert!(check.passed && check.message.contains("over every look"), "{check:?}");
-    assert!((0.005..0.02).contains(&check.p_value.unwrap()), "{check:?}");
+    for interval in [0, 300] {
+        let rollout = at_first_step(health(json!({"check_interval_seconds": interval, "baseline_confidence": 0.995})));
+        let judged = rollout.after_check(Some(window.clone()), t0() + Duration::seconds(360));
+        assert_eq!(judged.next, Next::Promote, "{:?}", judged.history);
+        let record = judged.history.last().unwrap();
+        let check = record.checks.iter().find(|c| c.signal == canary_core::health::Signal::Baseline).unwrap();
+        assert!(check.passed && check.message.contains("over the rollout"), "{check:?}");
+        assert!((0.005..0.02).contains(&check.p_value.unwrap()), "{check:?}");
+    }
 }
 
 #[test]
@@ -175,9 +170,11 @@ fn looks_are_counted_in_the_history_budget_and_their_interval_is_checked() {
         request["health"] = json!({"check_interval_seconds": interval, "no_data": "fail"});
         worst_case_events(&parse_request(&request).unwrap()).steps
     };
-    // 9 held steps of 600 s (one look each, or ten a step at 60 s), then the unheld move to 100%.
-    assert_eq!(events(None), 9 * (7 + 9) + 7);
-    assert_eq!(events(Some(60)), 9 * (7 + 9 * 10) + 7);
+    // 9 held steps of 600 s (one look each, or ten a step at 60 s, as the controller chooses by default),
+    // then the unheld move to 100%, and up to 5 more looks through shared outages.
+    assert_eq!(events(Some(0)), 9 * (7 + 9) + 7 + 9 * 5);
+    assert_eq!(events(Some(60)), 9 * (7 + 9 * 10) + 7 + 9 * 5);
+    assert_eq!(events(None), events(Some(60)));
     let mut every_second = base.clone();
     every_second["health"] = json!({"check_interval_seconds": 1});
     let refusal = parse_request(&every_second).unwrap_err();
@@ -186,7 +183,7 @@ fn looks_are_counted_in_the_history_budget_and_their_interval_is_checked() {
         r#"{"function": "f", "alias": "live", "version": "2",
                                      "health": {"check_interval_seconds": 0}}"#,
     );
-    assert_eq!(zero.unwrap_err().fields(), ["health.check_interval_seconds"]);
+    assert_eq!(zero.unwrap().health.check_interval_seconds, Some(0), "0 is once, at the end of each hold");
 }
 
 /// A small deterministic generator (SplitMix64), so the simulated runs are the same on every machine.
@@ -263,4 +260,83 @@ fn a_clearly_broken_version_is_caught_at_the_first_look_the_evidence_allows() {
     let looks: Vec<u32> = (0..200).map(|_| simulate(&mut rng, 0.3, 0.0, 0.99).unwrap()).collect();
     let at_first = looks.iter().filter(|l| **l == 1).count();
     assert!(at_first >= 180 && looks.iter().all(|l| *l <= 3), "{looks:?}");
+}
+
+/// The hour before the rollout: 100 calls a minute, one error each.
+fn hour() -> Vec<canary_core::sequential::Counts> {
+    vec![canary_core::sequential::Counts { invocations: 100, errors: 1, slow: 0 }; 60]
+}
+
+#[test]
+fn an_outage_both_versions_share_holds_the_step_and_rolls_back_past_its_bound() {
+    // 10% for 300 s looked at every minute, a 5% limit; both versions fail 20% from the fourth minute on.
+    let rollout = rollout(health(json!({"max_error_rate": 0.05})))
+        .with_traffic_before(&hour(), None)
+        .after_move("r1".into(), t0());
+    let mut now = t0();
+    let mut rollout = rollout;
+    let (mut new, mut old) = ((0, 0), (0, 0));
+    let mut verdicts = Vec::new();
+    for minute in 1..30 {
+        if rollout.next != Next::Hold {
+            break;
+        }
+        now += Duration::seconds(rollout.wait_seconds as i64);
+        let failing = if minute >= 4 { 2 } else { 0 };
+        new = (new.0 + 10, new.1 + failing);
+        old = (old.0 + 90, old.1 + failing * 9);
+        rollout = rollout.after_check(Some(figures(new, old)), now);
+        verdicts.push(rollout.history.last().unwrap().verdict.clone());
+    }
+    assert_eq!(rollout.next, Next::Rollback, "{:?}", rollout.history);
+    let failure = rollout.failure.as_ref().unwrap();
+    assert_eq!(failure.signal, canary_core::health::Signal::SharedOutage, "{failure:?}");
+    assert!(failure.message.contains("may be the cause"), "{failure:?}");
+    // Held at the end of the hold (not raised), then failed once the outage outlasted 300 s.
+    assert!(verdicts.iter().any(|v| matches!(v, Some(Verdict::SharedOutage { .. }))), "{verdicts:?}");
+    assert_eq!(rollout.history.len(), 1, "no weight was raised during the outage");
+}
+
+#[test]
+fn held_through_outages_longer_than_the_bound_in_all_rolls_back() {
+    // Three held steps looked at once each; every hold ends in a short outage that is over a minute later.
+    let request = json!({"function": "orders-api", "alias": "live", "version": "2",
+        "strategy": {"linear": {"percent": 25, "interval_seconds": 300}},
+        "health": health(json!({"max_error_rate": 0.05, "max_shared_outage_seconds": 120, "check_interval_seconds": 0}))});
+    let mut rollout = prepared(request).with_traffic_before(&hour(), None);
+    let mut now = t0();
+    let mut look = 0;
+    let (mut new, mut old) = ((0, 0), (0, 0));
+    for _ in 0..20 {
+        match rollout.next {
+            Next::Shift | Next::Promote => {
+                rollout = rollout.after_move("r".into(), now);
+                (new, old) = ((0, 0), (0, 0));
+                look = 0;
+            }
+            Next::Hold => {
+                now += Duration::seconds(rollout.wait_seconds as i64);
+                look += 1;
+                // The end of each hold: an outage; the look after it: over.
+                let failing = if look == 1 { 20 } else { 0 };
+                new = (new.0 + 100, new.1 + failing);
+                old = (old.0 + 900, old.1 + failing * 9);
+                rollout = rollout.after_check(Some(figures(new, old)), now);
+            }
+            _ => break,
+        }
+    }
+    assert_eq!(rollout.next, Next::Rollback, "{:?}", rollout.history);
+    let failure = rollout.failure.as_ref().unwrap();
+    assert!(failure.message.contains("already been held 120 s"), "{failure:?}");
+    assert_eq!((rollout.outage_held_seconds, rollout.history.len()), (120, 3));
+}
+
+#[test]
+fn prepare_knows_what_the_rollout_can_gather_from_the_hour_before() {
+    let prepared = rollout(health(json!({})));
+    assert_eq!(prepared.outlook(), None, "nothing read yet");
+    let three_a_minute = vec![canary_core::sequential::Counts { invocations: 3, errors: 0, slow: 0 }; 60];
+    let outlook = prepared.with_traffic_before(&three_a_minute, None).outlook().unwrap();
+    assert_eq!((outlook.requests_per_minute, outlook.steps[0].expected_invocations), (3.0, 1.5));
 }

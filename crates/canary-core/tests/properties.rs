@@ -97,7 +97,7 @@ fn check_accepted(request: &RolloutRequest) {
 }
 
 /// Drives the rollout as the state machine does, the new version failing every one of its calls, each
-/// judged window holding as many of them as the policy needs to judge (`min_invocations`, at least 20), the
+/// judged window holding as many of them as the promotion needs (`Rollout::evidence_needed`, at least 20), the
 /// old version 200 calls without an error; every gate approved. Returns where it ended.
 fn with_every_call_failing(request: &RolloutRequest) -> Next {
     let t0 = Utc.with_ymd_and_hms(2026, 12, 3, 12, 0, 0).unwrap();
@@ -116,7 +116,8 @@ fn with_every_call_failing(request: &RolloutRequest) -> Next {
     };
     let execution = "arn:aws:states:us-east-1:123456789012:execution:canary-rollout:property";
     let mut rollout = Rollout::prepare(request.clone(), facts, execution, t0).expect("an accepted request prepares");
-    let calls = request.health.min_invocations.max(20);
+    // As many calls as the promotion needs (at most 100,000 in a window).
+    let calls = rollout.evidence_needed().max(20);
     let failing = HealthFigures {
         new: VersionFigures { invocations: calls, errors: calls, ..VersionFigures::default() },
         baseline: VersionFigures { invocations: 200, errors: 0, ..VersionFigures::default() },

@@ -42,8 +42,9 @@ fn minimal_request_takes_the_documented_defaults() {
     assert!(health.alarms.is_empty());
     assert_eq!(
         (health.no_data, health.metrics_delay_seconds, health.no_data_max_wait_seconds),
-        (NoData::Wait, 120, 600)
+        (NoData::Wait, 120, 14_400)
     );
+    assert_eq!((health.check_interval_seconds, health.max_shared_outage_seconds), (None, 300));
 }
 
 #[test]
@@ -73,25 +74,40 @@ fn accepted_forms() {
     let steps = json!({"steps": [{"percent": 1, "hold_seconds": 60}, {"percent": 50, "hold_seconds": 600}]});
     let request = parse_request(&with(base(), "strategy", steps)).unwrap();
     assert!(matches!(request.strategy, Strategy::Steps(ref s) if s.len() == 2));
-    // 1,000 steps fit Step Functions' history when a step never waits for traffic.
+    // 1,000 steps fit Step Functions' history: only the step before the promotion waits for traffic.
     let finest = with(base(), "strategy", json!({"linear": {"percent": 0.1, "interval_seconds": 1}}));
-    let quick = with(finest.clone(), "health", json!({"no_data": "fail"}));
-    assert_eq!(parse_request(&quick).unwrap().strategy, Strategy::Linear { percent: 0.1, interval_seconds: 1 });
-    refused(finest, &["strategy", "health.no_data_max_wait_seconds"]);
+    assert_eq!(parse_request(&finest).unwrap().strategy, Strategy::Linear { percent: 0.1, interval_seconds: 1 });
 }
 
 #[test]
 fn requests_that_could_outgrow_the_execution_history_are_refused() {
     use canary_core::budget::{HISTORY_EVENT_LIMIT, RETRY_RESERVE, worst_case_events};
-    // Each judged step costs 16 events, and up to 10 re-checks of 9 while it waits for traffic.
+    // Each step held a minute costs 16 events; the rollout up to 5 re-checks of 9 through shared outages,
+    // and 120 before the promotion while it waits for traffic (every 2 minutes for 4 hours).
     let linear =
         |percent: f64| with(base(), "strategy", json!({"linear": {"percent": percent, "interval_seconds": 60}}));
     let costs = worst_case_events(&parse_request(&linear(10.0)).unwrap());
-    assert_eq!(costs.steps, 9 * (7 + 9 * 11) + 7, "9 held steps and the final move");
-    // The largest linear rollout that fits, and the next one, refused before anything moves.
-    let fits = parse_request(&linear(100.0 / 216.0)).unwrap();
+    assert_eq!(costs.steps, 9 * (7 + 9) + 7 + 9 * (5 + 120), "9 held steps, the final move, the re-checks");
+    // Looked at every minute, held ten: the largest linear rollout that fits, and the next one, refused
+    // before anything moves.
+    let looked = |percent: f64| {
+        let health = json!({"check_interval_seconds": 60});
+        with(
+            with(base(), "strategy", json!({"linear": {"percent": percent, "interval_seconds": 600}})),
+            "health",
+            health,
+        )
+    };
+    let fits = parse_request(&looked(100.0 / 226.0)).unwrap();
     assert!(worst_case_events(&fits).total() + RETRY_RESERVE <= HISTORY_EVENT_LIMIT);
-    refused(linear(100.0 / 218.0), &["strategy", "health.no_data_max_wait_seconds"]);
+    refused(looked(100.0 / 227.0), &["strategy", "health.check_interval_seconds", "health.no_data_max_wait_seconds"]);
+    // Left to the controller, the looks fit: fewer a hold for a long rollout.
+    let auto =
+        |percent: f64| with(base(), "strategy", json!({"linear": {"percent": percent, "interval_seconds": 3600}}));
+    let long = parse_request(&auto(0.2)).unwrap();
+    assert!(worst_case_events(&long).total() + RETRY_RESERVE <= HISTORY_EVENT_LIMIT);
+    assert_eq!(canary_core::budget::look_interval(&long, 3600), 900, "4 looks a hold, not 20");
+    assert_eq!(canary_core::budget::look_interval(&parse_request(&auto(10.0)).unwrap(), 3600), 180);
     // Gates add theirs, and are named.
     let steps: Vec<Value> = (1..=900).map(|i| json!({"percent": i as f64 / 10.0, "hold_seconds": 1})).collect();
     let gates: Vec<f64> = (1..=900).map(|i| i as f64 / 10.0).collect();
@@ -248,7 +264,12 @@ fn out_of_range_strategies_are_refused() {
     let too_long: Vec<Value> = (1..=60).map(|i| json!({"percent": i, "hold_seconds": MAX_HOLD_SECONDS})).collect();
     refused(
         with(base(), "strategy", json!({"steps": too_long})),
-        &["strategy", "health.metrics_delay_seconds", "health.no_data_max_wait_seconds"],
+        &[
+            "strategy",
+            "health.metrics_delay_seconds",
+            "health.no_data_max_wait_seconds",
+            "health.max_shared_outage_seconds",
+        ],
     );
 }
 
@@ -412,12 +433,11 @@ fn legacy_refusals_name_the_legacy_fields() {
         &["function"],
     );
     parse_request(&legacy(json!(101), json!(1))).unwrap();
-    // 1,000 legacy steps fit without health checks; with them, a step may wait for traffic, and the
-    // execution's history could not hold it.
+    // 1,000 legacy steps fit, with health checks or without.
     let mut thousand = legacy(json!(1000), json!(1));
+    parse_request(&thousand).unwrap();
     thousand["health-check"] = json!(false);
     parse_request(&thousand).unwrap();
-    refused(legacy(json!(1000), json!(1)), &["steps"]);
 }
 
 #[test]
@@ -483,4 +503,34 @@ fn every_unknown_field_is_named_in_one_refusal() {
         many[format!("junk{i:02}")] = 1.into();
     }
     assert_eq!(canary_core::parse_request(&many).unwrap_err().fields().len(), 20);
+}
+
+#[test]
+fn the_outlook_says_what_each_hold_sees_and_how_long_the_promotion_waits() {
+    use canary_core::budget::outlook;
+    let canary = |health: Value| {
+        let strategy = json!({"canary": {"percent": 10, "bake_seconds": 300}});
+        parse_request(&with(with(base(), "strategy", strategy), "health", health)).unwrap()
+    };
+    let request = canary(json!({}));
+    // Busy: the evidence is there by the end of the hold.
+    let busy = outlook(&request, 200.0);
+    assert_eq!((busy.expected_wait_seconds, busy.decided_in_time), (0, true));
+    assert!(busy.describe(&request).ends_with("about 100 by the end of the last hold."), "{}", busy.describe(&request));
+    // Three a minute: waits, within the default 4 hours.
+    let text = outlook(&request, 3.0).describe(&request);
+    assert!(
+        text.contains("waits about 2h58m more for the rest (health.no_data_max_wait_seconds allows 4h00m)"),
+        "{text}"
+    );
+    // Too slow for the bound: says what decides, and what to change.
+    let slow = outlook(&request, 0.1);
+    assert!(!slow.decided_in_time && slow.describe(&request).contains("health.no_data (Wait) would decide"));
+    assert!(outlook(&request, 0.0).describe(&request).contains("for ever"));
+    // `fail` or `pass` never waits: the outlook says so as soon as the evidence is short.
+    assert!(!outlook(&canary(json!({"no_data": "pass"})), 3.0).decided_in_time);
+    // Health off: nothing is needed.
+    let off = canary(json!({"enabled": false}));
+    let text = outlook(&off, 3.0).describe(&off);
+    assert!(text.starts_with("At 3 requests a minute") && !text.contains("promotion"), "{text}");
 }

@@ -166,9 +166,20 @@ pub async fn prepare(
         canary_core::LiveFacts { function_exists, version_exists, alias, alarms, missing_hooks, lock, deployment };
     let mut rollout = Rollout::prepare(request, facts, &execution, now)
         .map_err(|refusal| ControllerError::Refused(canary_core::request::as_given(&input, refusal)))?;
-    if let Some((start, end)) = rollout.baseline_before_window(now) {
-        let before = metrics.figures(&window_query(&rollout, start, end)).await?.baseline;
-        rollout = rollout.with_baseline_before(before);
+    if let Some((start, end)) = rollout.before_window(now) {
+        let before = metrics.traffic_before(&window_query(&rollout, start, end)).await?;
+        rollout = rollout.with_traffic_before(&before.minutes, before.p99_duration_ms);
+        if let Some(outlook) = rollout.outlook() {
+            tracing::info!(
+                per_minute = outlook.requests_per_minute,
+                needed = outlook.needed,
+                expected_by_promotion = outlook.expected_by_promotion,
+                expected_wait_seconds = outlook.expected_wait_seconds,
+                decided_in_time = outlook.decided_in_time,
+                "{}",
+                outlook.describe(&rollout.request)
+            );
+        }
     }
     // Prepared, so the alias exists: the lock is written on the revision just read.
     let read = read.expect("a prepared rollout's alias exists");
@@ -200,6 +211,7 @@ fn window_query(rollout: &Rollout, start: DateTime<Utc>, end: DateTime<Utc>) -> 
         baseline_version: rollout.old_version.clone(),
         start,
         end,
+        slow_above_ms: rollout.slow_threshold_ms(),
     }
 }
 

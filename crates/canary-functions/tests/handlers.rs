@@ -2,10 +2,12 @@
 
 use async_trait::async_trait;
 use canary_aws::{
-    Aliases, AwsError, ExecutionHistory, ExecutionInfo, HookRunner, Metrics, Notifier, StateExit, WindowQuery,
+    Aliases, AwsError, ExecutionHistory, ExecutionInfo, HookRunner, Metrics, Notifier, StateExit, TrafficBefore,
+    WindowQuery,
 };
 use canary_core::asl::ErrorName;
 use canary_core::safety_net::Action;
+use canary_core::sequential::Counts;
 use canary_core::{AlarmState, AliasState, HealthFigures, Next, Outcome, Routing, VersionFigures};
 use canary_functions::{ControllerError, check, hook, move_alias, prepare, rollback, safety_net, state_from};
 use chrono::{DateTime, Duration, TimeZone, Utc};
@@ -126,6 +128,12 @@ impl Metrics for FakeMetrics {
     async fn figures(&self, query: &WindowQuery) -> Result<HealthFigures, AwsError> {
         self.0.lock().unwrap().push(query.clone());
         Ok(self.1.clone())
+    }
+    async fn traffic_before(&self, query: &WindowQuery) -> Result<TrafficBefore, AwsError> {
+        self.0.lock().unwrap().push(query.clone());
+        // An hour of 100 calls a minute with one error each, and a p99 of 200 ms.
+        let minute = Counts { invocations: 100, errors: 1, slow: 0 };
+        Ok(TrafficBefore { minutes: vec![minute; 60], p99_duration_ms: Some(200.0) })
     }
     async fn alarm_states(&self, names: &[String]) -> Result<Vec<AlarmState>, AwsError> {
         // One alarm exists, and it fired an hour after t0.
@@ -700,21 +708,27 @@ async fn prepare_refuses_every_request_of_the_corpus_naming_its_field() {
 }
 
 #[tokio::test]
-async fn prepare_reads_the_old_versions_latency_when_full_traffic_will_be_judged_against_it() {
+async fn prepare_reads_the_old_versions_hour_before_and_checks_ask_for_its_slow_calls() {
     let lambda = FakeLambda::new();
     let metrics = metrics(0, 0);
     let mut input = request();
-    input["strategy"] = json!({"all_at_once": {"bake_seconds": 600}});
     input["health"] = json!({"metrics_delay_seconds": 60, "max_latency_p99_increase": 0.5});
     let state = prepare(input, &lambda, &metrics, &idle(), t0()).await.unwrap();
-    assert!(state.baseline_before.is_some());
+    let before = state.before.unwrap();
+    assert_eq!((before.invocations, before.errors, before.p99_duration_ms), (6_000, 60, Some(200.0)));
+    assert_eq!(state.evidence.as_ref().unwrap().old_total.invocations, 6_000, "the tests start from it");
     let queries = metrics.0.lock().unwrap().clone();
     assert_eq!(queries.len(), 1);
-    assert_eq!((queries[0].baseline_version.as_str(), queries[0].end), ("1", t0() - Duration::seconds(60)));
-    // A linear rollout never judges full traffic: nothing is read.
+    assert_eq!(
+        (queries[0].baseline_version.as_str(), queries[0].start, queries[0].end),
+        ("1", t0() - Duration::seconds(3660), t0() - Duration::seconds(60))
+    );
+    assert_eq!(state.slow_threshold_ms(), Some(300.0), "the latency threshold: p99 before + 50%");
+    // Health checks off: nothing is read.
     let metrics = self::metrics(0, 0);
-    let other = FakeLambda::new();
-    assert!(prepare(request(), &other, &metrics, &idle(), t0()).await.unwrap().baseline_before.is_none());
+    let mut off = request();
+    off["health"] = json!({"enabled": false});
+    assert!(prepare(off, &FakeLambda::new(), &metrics, &idle(), t0()).await.unwrap().before.is_none());
     assert!(metrics.0.lock().unwrap().is_empty());
 }
 

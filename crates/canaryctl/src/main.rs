@@ -210,6 +210,18 @@ struct PlanArgs {
     /// Example: --runs-on local
     #[arg(long, value_enum, default_value_t = RunsOn::Aws)]
     runs_on: RunsOn,
+    /// The function's usual traffic: the plan then says how many invocations of the new version each held
+    /// step should see, and how long the promotion waits for the evidence it needs.
+    /// Example: --requests-per-minute 3
+    #[arg(long, value_name = "N", value_parser = positive_rate)]
+    requests_per_minute: Option<f64>,
+}
+
+fn positive_rate(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(rate) if rate.is_finite() && rate > 0.0 => Ok(rate),
+        _ => Err(format!("{text:?} is not a number of requests a minute above 0, e.g. 3 or 0.5")),
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -228,9 +240,10 @@ fn plan(args: &PlanArgs, output: Output) -> Result<Exit, CliError> {
     match output {
         Output::Json => println!(
             "{}",
-            serde_json::to_string_pretty(&render::plan_json(&request, runs_on)).expect("plans serialise")
+            serde_json::to_string_pretty(&render::plan_json(&request, runs_on, args.requests_per_minute))
+                .expect("plans serialise")
         ),
-        Output::Text => print!("{}", render::plan_text(&request)),
+        Output::Text => print!("{}", render::plan_text(&request, args.requests_per_minute)),
     }
     Ok(Exit::Success)
 }

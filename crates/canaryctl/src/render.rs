@@ -8,10 +8,13 @@ use serde_json::{Value, json};
 use std::fmt::Write;
 
 /// The plan as JSON: every weight the alias will carry, in order, ending at 100, with the seconds held at each.
-pub fn plan_json(request: &RolloutRequest, runs_on: &str) -> Value {
+pub fn plan_json(request: &RolloutRequest, runs_on: &str, requests_per_minute: Option<f64>) -> Value {
     let schedule = request.schedule();
     let durations = canary_core::budget::durations(request);
+    let outlook = requests_per_minute.map(|rate| canary_core::budget::outlook(request, rate));
     json!({
+        "evidence_needed": if request.health.enabled { canary_core::budget::evidence_needed(request) } else { 0 },
+        "evidence": outlook,
         "request": request,
         "runs_on": runs_on,
         "steps": schedule.steps,
@@ -57,7 +60,10 @@ fn durations_text(request: &RolloutRequest) -> String {
     );
     let mut worst = Vec::new();
     if d.no_data_waits > 0 {
-        worst.push(format!("every held step waiting {} s more for traffic", health.no_data_max_wait_seconds));
+        worst.push(format!("the last held step waiting {} more for traffic", duration_text(d.no_data_waits)));
+    }
+    if d.outage_waits > 0 {
+        worst.push(format!("steps held {} through outages both versions share", duration_text(d.outage_waits)));
     }
     if d.gates > 0 {
         worst.push(format!(
@@ -74,7 +80,7 @@ fn durations_text(request: &RolloutRequest) -> String {
     text
 }
 
-pub fn plan_text(request: &RolloutRequest) -> String {
+pub fn plan_text(request: &RolloutRequest, requests_per_minute: Option<f64>) -> String {
     let schedule = request.schedule();
     let health = &request.health;
     let mut out = String::new();
@@ -92,27 +98,53 @@ pub fn plan_text(request: &RolloutRequest) -> String {
     let _ = writeln!(out, "{}", judged_text(request));
     let mut rules = Vec::new();
     if let Some(rate) = health.max_error_rate {
-        rules.push(format!("above {} errors", percent_text(rate * 100.0)));
+        rules.push(format!("conclusively above {} errors", percent_text(rate * 100.0)));
     }
     if health.compare_to_baseline {
-        rules.push(format!(
-            "significantly worse than the old version ({}% confidence)",
-            health.baseline_confidence * 100.0
-        ));
+        rules.push("conclusively worse than the old version".to_string());
     }
     if let Some(increase) = health.max_latency_p99_increase {
-        rules.push(format!("p99 more than {} above the old version's", percent_text(increase * 100.0)));
+        rules.push(format!(
+            "more than 1% of its calls conclusively slower than the old version's p99 before the rollout +{}",
+            percent_text(increase * 100.0)
+        ));
     }
     if !health.alarms.is_empty() {
         rules.push(format!("when any of {} enters ALARM", health.alarms.join(", ")));
     }
+    let interval = match health.check_interval_seconds {
+        Some(0) => "once, at the end of each hold".to_string(),
+        Some(seconds) => format!("every {} within each hold", duration_text(seconds)),
+        None => "every minute or more within each hold (at most 20 looks a hold)".to_string(),
+    };
     let _ = writeln!(
         out,
-        "A step fails {}; judged on at least {} invocations (too few: {:?}).",
+        "The new version fails {}; looked at {interval}, at {}% confidence over the whole rollout.",
         rules.join(", or "),
-        health.min_invocations,
-        health.no_data
+        health.baseline_confidence * 100.0
     );
+    if health.max_error_rate.is_some() {
+        let _ = writeln!(
+            out,
+            "While both versions fail above the limit (an outage they share), no weight is raised; for longer than \
+             {} in all, it rolls back.",
+            duration_text(health.max_shared_outage_seconds)
+        );
+    }
+    let _ = writeln!(
+        out,
+        "The promotion needs {} invocations of the new version over the rollout (too few: {:?}{}).",
+        canary_core::budget::evidence_needed(request),
+        health.no_data,
+        if health.no_data == canary_core::NoData::Wait {
+            format!(", up to {} more", duration_text(health.no_data_max_wait_seconds))
+        } else {
+            String::new()
+        }
+    );
+    if let Some(rate) = requests_per_minute {
+        let _ = writeln!(out, "{}", canary_core::budget::outlook(request, rate).describe(request));
+    }
     out
 }
 
@@ -125,10 +157,16 @@ fn check_text(check: &Check) -> Option<String> {
             Some(p) => format!("old version {} (p = {p:.3})", percent_text(check.threshold * 100.0)),
             None => format!("old version {}", percent_text(check.threshold * 100.0)),
         }),
-        Signal::LatencyP99 if check.skipped => Some("p99 not compared".into()),
-        Signal::LatencyP99 => Some(format!("p99 {:+.1}%", check.value * 100.0)),
+        Signal::LatencyP99 if check.skipped => Some("latency not judged".into()),
+        Signal::LatencyP99 => Some(format!("{} slow", percent_text(check.value * 100.0))),
+        Signal::SharedOutage if check.passed => Some(check.message.clone()),
         Signal::Alarm if check.value > 0.0 && check.passed => Some(check.message.clone()),
-        Signal::Alarm | Signal::ErrorRate | Signal::Invocations | Signal::Hook | Signal::Error => None,
+        Signal::Alarm
+        | Signal::SharedOutage
+        | Signal::ErrorRate
+        | Signal::Invocations
+        | Signal::Hook
+        | Signal::Error => None,
     }
 }
 
@@ -139,12 +177,16 @@ pub fn progress_line(state_name: &str, output: Option<&str>) -> Option<String> {
     let number = rollout.step.map_or(0, |s| s + 1);
     match state_name.parse::<State>().ok()? {
         State::Prepare => Some(format!(
-            "prepared: {}:{} from version {} to {} in {count} step{}",
+            "prepared: {}:{} from version {} to {} in {count} step{}{}",
             rollout.request.function,
             rollout.request.alias,
             rollout.old_version,
             rollout.request.version,
-            if count == 1 { "" } else { "s" }
+            if count == 1 { "" } else { "s" },
+            match rollout.outlook() {
+                Some(outlook) => format!(". In the hour before: {}", outlook.describe(&rollout.request)),
+                None => String::new(),
+            }
         )),
         State::Shift | State::Promote => Some(format!(
             "step {number}/{count}: alias routes {}{}",
@@ -178,8 +220,17 @@ pub fn progress_line(state_name: &str, output: Option<&str>) -> Option<String> {
                     record.looks,
                     duration_text(rollout.wait_seconds)
                 ),
+                (Some(Verdict::SharedOutage { seconds, max_seconds }), Next::Hold) => format!(
+                    "step {number}/{count}: both versions failing for {} (rolled back after {}): {figures}; holding, \
+                     next look in {}",
+                    duration_text(*seconds),
+                    duration_text(*max_seconds),
+                    duration_text(rollout.wait_seconds)
+                ),
                 (_, Next::Hold) => format!(
-                    "step {number}/{count}: too little traffic ({figures}), waiting {} more",
+                    "step {number}/{count}: too little evidence to promote ({figures} in this step, {} needed over the \
+                     rollout), waiting {} more",
+                    rollout.evidence_needed(),
                     duration_text(rollout.wait_seconds)
                 ),
                 (_, Next::Rollback) => {
@@ -272,7 +323,8 @@ mod tests {
 
     #[test]
     fn a_step_waiting_for_traffic_after_its_hold_says_so() {
-        assert!(checked("wait", 300, 2).starts_with("step 1/2: too little traffic (2 invocations"));
+        let line = checked("wait", 300, 2);
+        assert!(line.starts_with("step 1/2: too little evidence to promote (2 invocations"), "{line}");
     }
 }
 

@@ -44,21 +44,23 @@ pub struct RequestArgs {
     /// Straight to 100%, watched for --bake seconds if given. Example: --all-at-once --bake 300
     #[arg(long)]
     pub all_at_once: bool,
-    /// The new version's highest acceptable error rate, a fraction from 0 to 1 (not a percent).
-    /// Example: --max-error-rate 0.02 (2% of invocations)
+    /// The new version's highest acceptable error rate, a fraction from 0 to 1 (not a percent): it is rolled
+    /// back once its rate is conclusively above it. Example: --max-error-rate 0.02 (2% of invocations)
     #[arg(long, value_name = "FRACTION")]
     pub max_error_rate: Option<f64>,
-    /// Fewer invocations of the new version than this in a step are not evidence. Example: --min-invocations 50
+    /// The fewest invocations of the new version, over the rollout, before it is promoted (more when the
+    /// error bound needs it; `plan` prints how many). Example: --min-invocations 50
     #[arg(long, value_name = "COUNT")]
     pub min_invocations: Option<u64>,
-    /// What a step with too little traffic does: wait, fail or pass. Example: --no-data fail
+    /// What the promotion does without the evidence it needs: wait (for more traffic), fail or pass.
+    /// Example: --no-data fail
     #[arg(long, value_name = "POLICY", value_parser = ["wait", "fail", "pass"])]
     pub no_data: Option<String>,
     /// Seconds CloudWatch data may arrive late (default 120). Example: --metrics-delay 180
     #[arg(long, value_name = "SECONDS")]
     pub metrics_delay: Option<u64>,
-    /// Seconds between looks within each hold: a version conclusively worse is rolled back at the next look
-    /// instead of at the end of the hold (60 matches CloudWatch's resolution). Example: --check-interval 60
+    /// Seconds between looks within each hold (default: chosen, every 60 s or more): a version conclusively
+    /// worse is rolled back at the next look; 0 looks once, at the end of each hold. Example: --check-interval 0
     #[arg(long, value_name = "SECONDS")]
     pub check_interval: Option<u64>,
     /// Turn health checks off: every step passes; the file's health policy is left out (the request says

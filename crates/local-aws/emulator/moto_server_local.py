@@ -1,10 +1,12 @@
 """moto's server, made to behave as AWS does where the controller's correctness depends on it.
 
-1. CloudWatch percentile statistics (p99, p95.5, ...). moto 5.2 knows only Sum, Average, Minimum, Maximum
-   and SampleCount; asked for a percentile in GetMetricData, it fails the whole request with HTTP 500. The
-   controller asks for p99 Duration in the same request as its counts, as it does in AWS, so the local
-   stack computes percentiles here: nearest-rank over the raw values of the period, which is what
-   CloudWatch does for values published one by one.
+1. CloudWatch percentile and trimmed-count statistics (p99, p95.5, TC(250:), ...). moto 5.2 knows only
+   Sum, Average, Minimum, Maximum and SampleCount; asked for anything else in GetMetricData, it fails the
+   whole request with HTTP 500. The controller asks for p99 Duration, and for the count of calls slower
+   than the latency rule's threshold (TC with absolute bounds: above the lower, at most the upper), in
+   the same request as its counts, as it does in AWS, so the local stack computes them here over the raw
+   values of the period: percentiles by nearest rank, which is what CloudWatch does for values published
+   one by one.
 2. Lambda alias revisions. In AWS every UpdateAlias gives the alias a new RevisionId, and an UpdateAlias
    naming a RevisionId that is not the current one fails with PreconditionFailedException (HTTP 412).
    moto keeps one RevisionId for ever and ignores the parameter ("not yet implemented"), so a
@@ -37,10 +39,21 @@ from moto.stepfunctions import responses as sfn_responses
 from moto.stepfunctions.parser.asl.eval import environment as sfn_environment
 
 _PERCENTILE = re.compile(r"p(\d{1,2}(?:\.\d+)?|100)")
+_TRIMMED_COUNT = re.compile(r"TC\(([0-9.]*):([0-9.]*)\)")
 _original = models.Statistics.get_statistics_for_type
 
 
+def trimmed_count(values, low, high):
+    """CloudWatch's TC(low:high) with absolute bounds: the values above low and at most high."""
+    low = float(low) if low else -math.inf
+    high = float(high) if high else math.inf
+    return float(sum(1 for v in values if low < v <= high))
+
+
 def get_statistics_for_type(self, stat):
+    trimmed = _TRIMMED_COUNT.fullmatch(stat)
+    if trimmed is not None:
+        return trimmed_count(self.metric_single_values_list, trimmed.group(1), trimmed.group(2))
     match = _PERCENTILE.fullmatch(stat)
     if match is None:
         return _original(self, stat)

@@ -88,6 +88,7 @@ pub(super) struct RawHealth {
     pub(super) alarms: Option<Vec<String>>,
     pub(super) metrics_delay_seconds: Option<u64>,
     pub(super) check_interval_seconds: Option<u64>,
+    pub(super) max_shared_outage_seconds: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]

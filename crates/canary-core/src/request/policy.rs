@@ -33,6 +33,7 @@ fn check_nothing_ignored(problems: &mut Problems, raw: &RawHealth) -> bool {
             ("alarms", raw.alarms.is_some()),
             ("metrics_delay_seconds", raw.metrics_delay_seconds.is_some()),
             ("check_interval_seconds", raw.check_interval_seconds.is_some()),
+            ("max_shared_outage_seconds", raw.max_shared_outage_seconds.is_some()),
         ];
         for (field, _) in given.iter().filter(|(_, given)| *given) {
             problems.add(
@@ -69,6 +70,7 @@ fn health_policy(raw: RawHealth) -> HealthPolicy {
         no_data_max_wait_seconds: raw.no_data_max_wait_seconds.unwrap_or(defaults.no_data_max_wait_seconds),
         metrics_delay_seconds: raw.metrics_delay_seconds.unwrap_or(defaults.metrics_delay_seconds),
         check_interval_seconds: raw.check_interval_seconds,
+        max_shared_outage_seconds: raw.max_shared_outage_seconds.unwrap_or(defaults.max_shared_outage_seconds),
     }
 }
 
@@ -165,8 +167,10 @@ fn check_health_timings(problems: &mut Problems, policy: &HealthPolicy) -> bool 
         ok = false;
     }
     ok &= check_seconds(problems, "health.no_data_max_wait_seconds", policy.no_data_max_wait_seconds, 0);
+    // 0 looks at each step once, at the end of its hold.
     if let Some(interval) = policy.check_interval_seconds {
-        ok &= check_seconds(problems, "health.check_interval_seconds", interval, 1);
+        ok &= check_seconds(problems, "health.check_interval_seconds", interval, 0);
     }
+    ok &= check_seconds(problems, "health.max_shared_outage_seconds", policy.max_shared_outage_seconds, 0);
     ok
 }

@@ -144,12 +144,15 @@ fn check_time_budget(request: &RolloutRequest) -> Result<(), Refusal> {
     if time.no_data_waits > 0 {
         problems.add(
             "health.no_data_max_wait_seconds",
-            format!(
-                "each held step may wait {} s more for traffic: {} in all",
-                health.no_data_max_wait_seconds,
-                duration_text(time.no_data_waits)
-            ),
+            format!("the step before the promotion may wait {} more for traffic", duration_text(time.no_data_waits)),
             "lower it, or set health.no_data to \"fail\"",
+        );
+    }
+    if time.outage_waits > 0 {
+        problems.add(
+            "health.max_shared_outage_seconds",
+            format!("steps may be held {} more through outages both versions share", duration_text(time.outage_waits)),
+            "lower it",
         );
     }
     if time.gates > 0 {
@@ -201,7 +204,8 @@ fn check_history_budget(request: &RolloutRequest) -> Result<(), Refusal> {
         problems.add(
             "health.no_data_max_wait_seconds",
             format!(
-                "while it waits for traffic, each held step may be checked again up to {} times (9 events each)",
+                "while it waits for traffic before the promotion, the last held step may be checked again up to {} \
+                 times (9 events each)",
                 budget::MAX_RECHECKS
             ),
             "lower it to 0, or set health.no_data to \"fail\"",

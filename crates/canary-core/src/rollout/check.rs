@@ -1,20 +1,40 @@
-//! Judging a step: the window its metrics are read over, a look within its hold, the verdict at its end, and
-//! what too little traffic leads to.
+//! Judging a step: the window its metrics are read over, the hour before the rollout that the tests start
+//! from, a look within its hold, the verdict at its end, and what too little traffic leads to.
 
 use super::{Next, Rollout};
-use crate::health::{
-    Check, Failure, HealthFigures, Signal, Verdict, VersionFigures, judge, judge_at_end_of_looks, look_within_hold,
-};
+use crate::budget::{look_interval, looks_per_hold, recheck_seconds};
+use crate::health::{Check, Failure, HealthFigures, Judgement, Look, Moment, Signal, Verdict, judge};
 use crate::request::NoData;
-use crate::sequential::Evidence;
+use crate::sequential::{Counts, Evidence, Limits};
 use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
 
-/// How long before the rollout the old version's latency is read, for a step judged at full traffic.
-pub const BASELINE_BEFORE_SECONDS: i64 = 900;
+/// How long before the rollout the old version's traffic is read: its usual rate, how its errors vary
+/// from minute to minute, its p99.
+pub const BEFORE_SECONDS: i64 = 3600;
 
 /// How many alarm checks a step record keeps one by one (the failing ones first); the others are summed
 /// up in one check. Every alarm is still judged, and a failing one is still the rollback's reason.
 pub const ALARM_CHECKS_KEPT: usize = 3;
+
+/// The old version's traffic over the hour before the rollout, as `Prepare` read it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct Before {
+    /// Minutes of CloudWatch data read.
+    pub minutes: u64,
+    pub invocations: u64,
+    pub errors: u64,
+    /// p99 of `Duration` in milliseconds over the hour; absent without invocations.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub p99_duration_ms: Option<f64>,
+}
+
+impl Before {
+    /// Invocations a minute.
+    pub fn per_minute(&self) -> f64 {
+        if self.minutes == 0 { 0.0 } else { self.invocations as f64 / self.minutes as f64 }
+    }
+}
 
 impl Rollout {
     /// The window whose metrics judge the current step: from the move to the latest moment whose
@@ -25,22 +45,40 @@ impl Rollout {
         Some((start, end.max(start)))
     }
 
-    /// The window before the rollout whose figures `Prepare` reads for the old version, when a step will be
-    /// judged at full traffic against the old version's latency (the old version then serves nothing):
-    /// the [`BASELINE_BEFORE_SECONDS`] before `now` whose metrics are complete. `None` when nothing needs it.
-    pub fn baseline_before_window(&self, now: DateTime<Utc>) -> Option<(DateTime<Utc>, DateTime<Utc>)> {
-        let health = &self.request.health;
-        let judged_at_full = self.schedule().step(usize::MAX).hold_seconds > 0;
-        if !(health.enabled && health.max_latency_p99_increase.is_some() && judged_at_full) {
+    /// The window before the rollout whose old-version figures `Prepare` reads, minute by minute: the
+    /// [`BEFORE_SECONDS`] before `now` whose metrics are complete. `None` when health is not judged.
+    pub fn before_window(&self, now: DateTime<Utc>) -> Option<(DateTime<Utc>, DateTime<Utc>)> {
+        if !self.request.health.enabled {
             return None;
         }
         let end = now - Duration::seconds(self.metrics_delay() as i64);
-        Some((end - Duration::seconds(BASELINE_BEFORE_SECONDS), end))
+        Some((end - Duration::seconds(BEFORE_SECONDS), end))
     }
 
-    /// Keeps the old version's figures from before the rollout.
-    pub fn with_baseline_before(self, figures: VersionFigures) -> Rollout {
-        Rollout { baseline_before: Some(figures), ..self }
+    /// Starts the evidence from the old version's minutes before the rollout (its usual rate and how much its
+    /// errors vary), and keeps its p99 for the latency rule.
+    pub fn with_traffic_before(self, minutes: &[Counts], p99_duration_ms: Option<f64>) -> Rollout {
+        let (invocations, errors) = minutes.iter().fold((0, 0), |(i, e), c| (i + c.invocations, e + c.errors));
+        let before = Before { minutes: (BEFORE_SECONDS / 60) as u64, invocations, errors, p99_duration_ms };
+        Rollout { before: Some(before), evidence: Some(Evidence::seeded(minutes)), ..self }
+    }
+
+    /// The latency rule's threshold: the old version's p99 before the rollout times 1 + the increase allowed.
+    pub fn slow_threshold_ms(&self) -> Option<f64> {
+        let increase = self.request.health.max_latency_p99_increase?;
+        let p99 = self.before.as_ref()?.p99_duration_ms?;
+        Some(p99 * (1.0 + increase))
+    }
+
+    /// The new version's invocations the promotion waits for ([`crate::budget::evidence_needed`]).
+    pub fn evidence_needed(&self) -> u64 {
+        crate::budget::evidence_needed(&self.request)
+    }
+
+    /// The evidence this rollout can gather at the old version's rate in the hour before it, when known.
+    pub fn outlook(&self) -> Option<crate::budget::Outlook> {
+        let before = self.before.filter(|b| b.minutes > 0)?;
+        Some(crate::budget::outlook(&self.request, before.per_minute()))
     }
 
     /// Whether the check must read metrics at all.
@@ -48,73 +86,95 @@ impl Rollout {
         self.request.health.enabled
     }
 
+    /// Whether passing the current step promotes the new version (or it already carries all traffic).
+    fn promotes_next(&self) -> bool {
+        let schedule = self.schedule();
+        let index = self.step.unwrap_or(0);
+        schedule.step(index).is_final() || schedule.step(index + 1).is_final()
+    }
+
     /// Judges the current step from its window's figures (`None` when health checks are off) and
-    /// decides what comes next.
+    /// decides what comes next: a look within the hold fails the step only on conclusive evidence; the end
+    /// of the hold also waits out a shared outage, and before the promotion, waits for enough evidence.
     pub fn after_check(mut self, figures: Option<HealthFigures>, now: DateTime<Utc>) -> Rollout {
         let policy = self.request.health.clone();
-        // A window in which the old version served nothing is judged against what it showed before.
-        let figures = figures.map(|f| match &self.baseline_before {
-            Some(before) if f.baseline.invocations == 0 => HealthFigures { baseline_before: Some(*before), ..f },
-            _ => f,
-        });
-        let looked_within = policy.enabled && policy.check_interval_seconds.is_some();
-        if let Some(figures) = figures.as_ref().filter(|_| looked_within) {
-            let rest_of_hold = self.rest_of_hold(now);
-            let evidence = self.evidence.get_or_insert_with(Evidence::default);
-            evidence.observe(self.step.unwrap_or(0), &figures.new, &figures.baseline, policy.max_error_rate);
-            if let Some(rest) = rest_of_hold {
-                return self.after_look_within_hold(figures, rest, now);
+        let Some(figures) = figures.filter(|_| policy.enabled) else {
+            if let Some(record) = self.history.last_mut() {
+                record.checked_at = Some(now);
+                record.verdict = Some(Verdict::Pass);
             }
-        }
-        let (verdict, checks) = match &figures {
-            Some(figures) if policy.enabled => {
-                let judgement = match self.evidence.as_ref().filter(|_| looked_within) {
-                    Some(evidence) => judge_at_end_of_looks(&policy, figures, self.started_at, evidence),
-                    None => judge(&policy, figures, self.started_at),
-                };
-                (judgement.verdict, judgement.checks)
-            }
-            _ => (Verdict::Pass, Vec::new()),
+            return self.pass_step(now);
         };
+        let index = self.step.unwrap_or(0);
+        let limits = Limits { max_error_rate: policy.max_error_rate };
+        let evidence = self.evidence.get_or_insert_with(Evidence::default);
+        evidence.observe(index, &figures.new, &figures.baseline, limits, now);
+        let hold = self.schedule().step(index).hold_seconds;
+        // A hold looked at once is looked at when it ends.
+        let rest = if looks_per_hold(&self.request, hold) > 1 { self.rest_of_hold(now) } else { None };
+        let moment = match rest {
+            Some(_) => Moment::WithinHold,
+            None if self.promotes_next() => Moment::BeforePromotion,
+            None => Moment::EndOfHold,
+        };
+        let Judgement { verdict, checks } = judge(&Look {
+            policy: &policy,
+            figures: &figures,
+            evidence: self.evidence.as_ref().expect("observed just above"),
+            started_at: self.started_at,
+            now,
+            moment,
+            needed: self.evidence_needed(),
+            slow_threshold_ms: self.slow_threshold_ms(),
+        });
         if let Some(record) = self.history.last_mut() {
             record.checked_at = Some(now);
             // The alarms' states are in their checks; the figures keep the versions' counts.
-            record.figures = figures.map(|f| HealthFigures { alarms: Vec::new(), ..f });
-            record.verdict = Some(verdict.clone());
+            record.figures = Some(HealthFigures { alarms: Vec::new(), ..figures });
             record.checks = kept_checks(checks);
+            match rest {
+                Some(_) => record.looks += 1,
+                None => record.verdict = Some(verdict.clone()),
+            }
         }
-        match verdict {
-            Verdict::Pass => self.pass_step(now),
-            Verdict::Fail(failure) => self.fail(failure),
-            Verdict::Inconclusive { invocations, min_invocations } => {
+        let interval = look_interval(&self.request, hold);
+        match (verdict, rest) {
+            (Verdict::Fail(failure), _) => self.fail(failure),
+            (_, Some(rest)) => self.hold_for(rest.min(interval)),
+            (Verdict::Pass, None) => self.pass_step(now),
+            (Verdict::SharedOutage { seconds, max_seconds }, None) => {
+                let recheck = recheck_seconds(hold, max_seconds);
+                let held = self.outage_held_seconds;
+                if held + recheck > max_seconds {
+                    return self.fail(Failure {
+                        signal: Signal::SharedOutage,
+                        value: seconds as f64,
+                        threshold: max_seconds as f64,
+                        p_value: None,
+                        message: format!(
+                            "both versions fail above the limit, and the rollout has already been held {held} s through \
+                             such outages, the {max_seconds} s health.max_shared_outage_seconds allows"
+                        ),
+                    });
+                }
+                self.outage_held_seconds += recheck;
+                self.hold_for(recheck)
+            }
+            (Verdict::Inconclusive { invocations, min_invocations }, None) => {
                 self.after_too_few_invocations(invocations, min_invocations, now)
             }
         }
     }
 
-    /// A look within the hold, `rest` seconds before its end: fails the step as soon as the evidence is
-    /// conclusive, or holds until the next look (or the end of the hold).
-    fn after_look_within_hold(mut self, figures: &HealthFigures, rest: u64, now: DateTime<Utc>) -> Rollout {
-        let policy = &self.request.health;
-        let evidence = self.evidence.as_ref().expect("a look within the hold has just observed its evidence");
-        let (failure, checks) = look_within_hold(policy, figures, self.started_at, evidence);
-        let wait = rest.min(policy.check_interval_seconds.unwrap_or(rest));
-        if let Some(record) = self.history.last_mut() {
-            record.checked_at = Some(now);
-            record.figures = Some(HealthFigures { alarms: Vec::new(), ..figures.clone() });
-            record.checks = kept_checks(checks);
-            record.looks += 1;
-        }
-        if let Some(failure) = failure {
-            return self.fail(failure);
-        }
-        self.wait_seconds = wait;
+    fn hold_for(mut self, seconds: u64) -> Rollout {
+        self.wait_seconds = seconds;
         self.next = Next::Hold;
         self
     }
 
-    /// The end of a hold in which the new version served too few invocations to judge: what
-    /// `health.no_data` says (promote the step, fail it, or wait a little longer for traffic).
+    /// The end of the hold before the promotion, when the new version has served too few invocations over
+    /// the rollout to judge it: what `health.no_data` says (promote, roll back, or wait a little longer for
+    /// traffic).
     fn after_too_few_invocations(mut self, invocations: u64, min_invocations: u64, now: DateTime<Utc>) -> Rollout {
         let too_quiet = |waited: u64| Failure {
             signal: Signal::Invocations,
@@ -122,7 +182,8 @@ impl Rollout {
             threshold: min_invocations as f64,
             p_value: None,
             message: format!(
-                "the new version had {invocations} invocations, fewer than the {min_invocations} needed to judge it{}",
+                "the new version served {invocations} invocations over the rollout, fewer than the {min_invocations} \
+                 needed to judge it before the promotion{}",
                 if waited > 0 { format!(", after waiting {waited} s more") } else { String::new() }
             ),
         };
@@ -133,7 +194,7 @@ impl Rollout {
             NoData::Wait => {
                 let hold = self.schedule().step(self.step.unwrap_or(0)).hold_seconds;
                 let max_wait = policy.no_data_max_wait_seconds;
-                let recheck = crate::budget::recheck_seconds(hold, max_wait);
+                let recheck = recheck_seconds(hold, max_wait);
                 if self.waited_for_data_seconds + recheck <= max_wait {
                     self.waited_for_data_seconds += recheck;
                     self.wait_seconds = recheck;

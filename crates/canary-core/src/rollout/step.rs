@@ -64,11 +64,7 @@ impl Rollout {
         } else {
             self.next = Next::Hold;
             // The first look, at the hold's end or at the first check interval within it.
-            let health = &self.request.health;
-            let first = match health.check_interval_seconds.filter(|_| health.enabled) {
-                Some(interval) => interval.min(step.hold_seconds),
-                None => step.hold_seconds,
-            };
+            let first = crate::budget::look_interval(&self.request, step.hold_seconds);
             self.wait_seconds = first + self.metrics_delay();
             self
         }

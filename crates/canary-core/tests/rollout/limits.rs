@@ -41,7 +41,9 @@ fn events_of_slowest_run(request: RolloutRequest) -> (u64, Rollout) {
             }
             Next::Done | Next::Rollback => return (events + 2, rollout), // the final state, and the end
         }
-        assert!(rechecks <= 1 + canary_core::budget::MAX_RECHECKS, "a step was re-checked {rechecks} times");
+        let hold = rollout.step.map_or(0, |s| rollout.schedule().step(s).hold_seconds);
+        let looks = canary_core::budget::looks_per_hold(&rollout.request, hold);
+        assert!(rechecks <= looks + canary_core::budget::MAX_RECHECKS, "a step was re-checked {rechecks} times");
     }
 }
 
@@ -90,6 +92,7 @@ fn busiest_figures(request: &RolloutRequest, firing: bool) -> Option<HealthFigur
         errors,
         throttles: 1_000_000,
         p99_duration_ms: Some(123_456.789_012_345),
+        slow: Some(1_000_000_000),
     };
     let alarms = request
         .health
@@ -101,7 +104,7 @@ fn busiest_figures(request: &RolloutRequest, firing: bool) -> Option<HealthFigur
             updated_at: t0() + Duration::days(300),
         })
         .collect();
-    Some(HealthFigures { new: version(1_000), baseline: version(999), alarms, baseline_before: Some(version(998)) })
+    Some(HealthFigures { new: version(1_000), baseline: version(999), alarms })
 }
 
 #[test]
@@ -206,34 +209,33 @@ fn a_check_before_any_move_records_nothing() {
 }
 
 #[test]
-fn latency_at_full_traffic_is_judged_against_the_old_version_before_the_rollout() {
+fn latency_is_judged_against_the_old_versions_p99_in_the_hour_before_the_rollout() {
     let latency = json!({"metrics_delay_seconds": 60, "min_invocations": 10, "max_latency_p99_increase": 0.5});
     let baked = request(json!({"strategy": {"all_at_once": {"bake_seconds": 600}}, "health": latency}));
     let rollout = Rollout::prepare(baked, facts(), EXEC, t0()).unwrap();
-    // The 15 minutes before the rollout whose metrics are complete.
-    assert_eq!(
-        rollout.baseline_before_window(t0()),
-        Some((t0() - Duration::seconds(60 + 900), t0() - Duration::seconds(60)))
-    );
-    let before = VersionFigures { invocations: 5_000, p99_duration_ms: Some(100.0), ..Default::default() };
-    let rollout = rollout.with_baseline_before(before).after_lock("r1".into()).after_move("r2".into(), t0());
-    let at_full = |p99: f64| {
+    // The hour before the rollout whose metrics are complete.
+    assert_eq!(rollout.before_window(t0()), Some((t0() - Duration::seconds(60 + 3600), t0() - Duration::seconds(60))));
+    assert_eq!(rollout.slow_threshold_ms(), None, "nothing read yet");
+    let hour = vec![canary_core::sequential::Counts { invocations: 100, errors: 0, slow: 0 }; 60];
+    let rollout = rollout.with_traffic_before(&hour, Some(100.0));
+    assert_eq!(rollout.slow_threshold_ms(), Some(150.0));
+    let rollout = rollout.after_lock("r1".into()).after_move("r2".into(), t0());
+    let at_full = |slow: u64| {
         Some(HealthFigures {
-            new: VersionFigures { invocations: 100, p99_duration_ms: Some(p99), ..Default::default() },
+            new: VersionFigures { invocations: 1_000, slow: Some(slow), ..Default::default() },
             ..Default::default()
         })
     };
-    let slow = rollout.clone().after_check(at_full(200.0), t0() + Duration::seconds(660));
+    let slow = rollout.clone().after_check(at_full(100), t0() + Duration::seconds(660));
     assert_eq!(slow.next, Next::Rollback);
     let failure = slow.failure.unwrap();
     assert_eq!(failure.signal, canary_core::health::Signal::LatencyP99);
-    assert!(failure.message.contains("the old version's before the rollout, 100.0 ms"), "{}", failure.message);
-    let fine = rollout.after_check(at_full(120.0), t0() + Duration::seconds(660));
+    assert!(failure.message.contains("longer than 150.0 ms"), "{}", failure.message);
+    let fine = rollout.after_check(at_full(5), t0() + Duration::seconds(660));
     assert_eq!(fine.next, Next::Done);
-    // Nothing judged at full traffic, or no latency rule: nothing to read.
-    for extra in [json!({"health": latency}), json!({"strategy": {"all_at_once": {"bake_seconds": 600}}})] {
-        assert_eq!(Rollout::prepare(request(extra), facts(), EXEC, t0()).unwrap().baseline_before_window(t0()), None);
-    }
+    // Health checks off: nothing to read.
+    let off = request(json!({"health": {"enabled": false}}));
+    assert_eq!(Rollout::prepare(off, facts(), EXEC, t0()).unwrap().before_window(t0()), None);
 }
 
 #[test]

@@ -31,7 +31,8 @@ fn an_unhealthy_step_rolls_back_to_exactly_the_original_routing() {
     assert_eq!(alias.routing, failed.original);
     assert_eq!(seen.len(), 5, "three shifts and the rollback: {seen:?}");
     let reason = failed.rollback_reason();
-    assert_eq!((reason.signal.as_str(), reason.value, reason.threshold), ("error_rate", 0.5, 0.01));
+    // The rate over the rollout: 50 errors in the third step's 100 calls, after 200 healthy ones.
+    assert_eq!((reason.signal.as_str(), reason.value, reason.threshold), ("error_rate", 50.0 / 300.0, 0.01));
     let report = failed.report(Outcome::RolledBack, alias.routing.clone(), t0());
     assert_eq!(report.reason, Some(reason));
     assert_eq!(report.steps.len(), 3);
@@ -80,7 +81,9 @@ fn no_data_policies() {
     assert_eq!(passed.next, Next::Done);
     let (_, failed, _) = with_no_data("fail", 600);
     let reason = failed.rollback_reason();
-    assert_eq!((reason.signal.as_str(), reason.threshold), ("invocations", 10.0));
+    // The evidence the promotion needs: more than min_invocations, for the error bound at a 1% limit.
+    assert_eq!((reason.signal.as_str(), reason.threshold), ("invocations", failed.evidence_needed() as f64));
+    assert!(failed.evidence_needed() > 10);
     // wait: re-checked every 30 s (the hold, at most 60), up to 100 s more: three extensions, then it fails.
     let (_, waited, _) = with_no_data("wait", 100);
     assert_eq!((waited.next, waited.waited_for_data_seconds), (Next::Rollback, 90));

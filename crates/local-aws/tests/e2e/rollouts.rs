@@ -163,7 +163,7 @@ async fn canaryctl_promotes_and_rolls_back_on_errors_published_to_cloudwatch() {
     .unwrap();
     faulty.abort();
     assert_eq!((code, result["outcome"].as_str()), (1, Some("rolled_back")), "{result}");
-    assert!(result["message"].as_str().unwrap().contains("more than the 1.00% allowed"), "{result}");
+    assert!(result["message"].as_str().unwrap().contains("conclusively above the 1.00% allowed"), "{result}");
     assert_eq!(stack.alias(&function).await, ("2".into(), HashMap::new()));
 
     // The pipeline runs again (a docs-only merge): the rejected version is not rolled out again, unless
