@@ -97,6 +97,8 @@ struct Scenario {
     /// fails at least at this rate: its traffic overloads something both share.
     overload: Option<f64>,
     plan: Plan,
+    /// The request's `max_error_rate`.
+    limit: f64,
     /// Whether the new version deserves promotion: its rollbacks are false ones.
     healthy: bool,
     /// Whether the anchors (seed, CodeDeploy) run it too.
@@ -114,6 +116,7 @@ const BASE: Scenario = Scenario {
     outage: None,
     overload: None,
     plan: Plan::Standard,
+    limit: 0.05,
     healthy: true,
     anchors: false,
 };
@@ -121,7 +124,7 @@ const BASE: Scenario = Scenario {
 /// The old version's log-normal sigma: a p99 near twice the median.
 const SIGMA: f64 = 0.3;
 
-const SCENARIOS: [Scenario; 25] = [
+const SCENARIOS: [Scenario; 27] = [
     // The steady, independent traffic every policy runs on (the chart).
     Scenario { name: "healthy", anchors: true, ..BASE },
     Scenario { name: "slightly worse (1%)", new_error_rate: 0.01, healthy: false, anchors: true, ..BASE },
@@ -161,6 +164,15 @@ const SCENARIOS: [Scenario; 25] = [
         name: "broken (20%), 1-5 req/min",
         rate: Rate::PerRun(1.0, 5.0),
         new_error_rate: 0.2,
+        healthy: false,
+        ..BASE
+    },
+    Scenario { name: "healthy, 1-5 req/min, 1% limit", rate: Rate::PerRun(1.0, 5.0), limit: 0.01, ..BASE },
+    Scenario {
+        name: "broken (20%), 1-5 req/min, 1% limit",
+        rate: Rate::PerRun(1.0, 5.0),
+        new_error_rate: 0.2,
+        limit: 0.01,
         healthy: false,
         ..BASE
     },
@@ -371,17 +383,17 @@ fn t0() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 30, 12, 0, 0).unwrap()
 }
 
-/// Ours, as a user would ask for it: `compare_to_baseline`, a 5% limit, a p99 at most 50% higher, and
+/// Ours, as a user would ask for it: `compare_to_baseline`, a 5% limit (1% in two scenarios), a p99 at most 50% higher, and
 /// everything else as the defaults have it (looks every minute, metrics 120 s late, `no_data: wait` up to
 /// an hour before the promotion, shared outages up to 300 s).
-fn our_request(plan: Plan, looks: bool) -> canary_core::RolloutRequest {
+fn our_request(plan: Plan, limit: f64, looks: bool) -> canary_core::RolloutRequest {
     let strategy = match plan {
         Plan::Standard => {
             json!({"steps": [{"percent": 10, "hold_seconds": 300}, {"percent": 50, "hold_seconds": 600}]})
         }
         Plan::LongLinear => json!({"linear": {"percent": 10, "interval_seconds": 600}}),
     };
-    let mut health = json!({"compare_to_baseline": true, "max_error_rate": 0.05, "max_latency_p99_increase": 0.5,
+    let mut health = json!({"compare_to_baseline": true, "max_error_rate": limit, "max_latency_p99_increase": 0.5,
                             "metrics_delay_seconds": DELAY_MINUTES * 60});
     if !looks {
         health["check_interval_seconds"] = json!(0);
@@ -392,7 +404,7 @@ fn our_request(plan: Plan, looks: bool) -> canary_core::RolloutRequest {
 }
 
 fn ours(traffic: &mut Traffic, looks: bool) -> RunResult {
-    let request = our_request(traffic.scenario.plan, looks);
+    let request = our_request(traffic.scenario.plan, traffic.scenario.limit, looks);
     let facts = LiveFacts {
         function_exists: true,
         version_exists: true,
@@ -862,7 +874,7 @@ mod tests {
         let old_failed = |m: i64| traffic.minute(m).1.errors == traffic.minute(m).1.invocations;
         assert_eq!((old_failed(0), old_failed(1), old_failed(2)), (false, true, true));
         // A ramp, and a rate drawn per run.
-        let ramp = Traffic::new(&SCENARIOS[18], 1);
+        let ramp = Traffic::new(&SCENARIOS[20], 1);
         assert_eq!(
             (ramp.requests_per_minute(0), ramp.requests_per_minute(10), ramp.requests_per_minute(99)),
             (20.0, 110.0, 200.0)

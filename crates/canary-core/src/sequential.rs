@@ -355,12 +355,13 @@ fn ln_worse_ratio(r: f64, new_x: u64, new: Counts, old_x: u64, old: Counts) -> f
     }
     let population = new.invocations + old.invocations;
     // Consistent counts (events at most invocations, as `increment` keeps them) always make a distribution.
-    let Ok(null) = Hypergeometric::new(population, events, new.invocations) else { return 0.0 };
-    let low = events.saturating_sub(old.invocations);
-    let high = events.min(new.invocations);
-    let ln_r = r.ln();
-    let ln_expectation = log_sum_exp((low..=high).map(|y| null.ln_pmf(y) + y as f64 * ln_r));
-    new_x as f64 * ln_r - ln_expectation
+    Hypergeometric::new(population, events, new.invocations).map_or(0.0, |null| {
+        let low = events.saturating_sub(old.invocations);
+        let high = events.min(new.invocations);
+        let ln_r = r.ln();
+        let ln_expectation = log_sum_exp((low..=high).map(|y| null.ln_pmf(y) + y as f64 * ln_r));
+        new_x as f64 * ln_r - ln_expectation
+    })
 }
 
 /// ln of the binomial likelihood ratio of the rate `m·p0` (at most halfway to 1) against `p0`, for `x`
@@ -545,6 +546,13 @@ mod tests {
         let mut strict = Evidence::seeded(&[Counts { invocations: 6_000, errors: 0, slow: 0 }]);
         strict.observe(0, &figures(10, 0), &figures(5, 2), limit(0.0), now());
         assert!(strict.outage_since.is_some());
+    }
+
+    #[test]
+    fn too_few_calls_before_the_rollout_say_nothing_of_dispersion() {
+        let few = [Counts { invocations: 5, errors: 5, slow: 0 }, Counts { invocations: 5, errors: 0, slow: 0 }];
+        assert_eq!(Dispersion::of_series(&few), Dispersion::default());
+        assert_eq!(Evidence::seeded(&few).old_total.invocations, 10);
     }
 
     #[test]
