@@ -549,6 +549,26 @@ mod tests {
     }
 
     #[test]
+    fn evidence_written_before_the_latency_and_outage_fields_reads_and_goes_on() {
+        // The state of an execution that started on the previous release: its evidence has none of them.
+        let written = serde_json::json!({"step": 1, "new_seen": {"invocations": 10, "errors": 1},
+            "old_seen": {"invocations": 90, "errors": 0}, "worse": [0.5, 0.4, 0.3, 0.2, 0.1],
+            "above": [0.1, 0.1, 0.1, 0.1, 0.1]});
+        let mut evidence: Evidence = serde_json::from_value(written).unwrap();
+        // Slow calls are written only when latency is judged.
+        let counts = |slow| serde_json::to_value(Counts { invocations: 3, errors: 1, slow }).unwrap();
+        assert_eq!(counts(0), serde_json::json!({"invocations": 3, "errors": 1}));
+        assert_eq!(counts(2)["slow"], 2);
+        assert_eq!((evidence.slower.len(), evidence.slower_than_old.len()), (SLOW_MULTIPLES.len(), ODDS_RATIOS.len()));
+        assert_eq!(
+            (evidence.new_total, evidence.dispersion, evidence.outage_since),
+            (Counts::default(), Dispersion::default(), None)
+        );
+        evidence.observe(1, &figures(20, 1), &figures(180, 0), limit(0.05), now());
+        assert_eq!(evidence.new_total.invocations, 10, "only what is new since the last look");
+    }
+
+    #[test]
     fn too_few_calls_before_the_rollout_say_nothing_of_dispersion() {
         let few = [Counts { invocations: 5, errors: 5, slow: 0 }, Counts { invocations: 5, errors: 0, slow: 0 }];
         assert_eq!(Dispersion::of_series(&few), Dispersion::default());

@@ -235,3 +235,18 @@ fn signals_keep_their_json_names() {
         assert_eq!(serde_json::from_value::<Signal>(name.into()).unwrap(), signal);
     }
 }
+
+#[test]
+fn evidence_without_a_limit_or_with_a_limit_of_every_call_judges_nothing_against_it() {
+    use canary_core::sequential::Dispersion;
+    let now = started();
+    // States written before the limit was required carry none: no error-rate test, no outage to tell.
+    let mut unlimited = hour_before(1);
+    unlimited.observe(0, &version(100, 60), &version(900, 500), Limits { max_error_rate: None }, now);
+    assert_eq!((unlimited.above_p_value(), unlimited.outage_since), (1.0, None));
+    let mut every_call = hour_before(1);
+    every_call.observe(0, &version(100, 100), &version(900, 1), Limits { max_error_rate: Some(1.0) }, now);
+    assert_eq!(every_call.above_p_value(), 1.0);
+    // Too few calls before the rollout to tell how their errors vary.
+    assert_eq!(Dispersion::of_series(&[Counts { invocations: 3, errors: 3, slow: 0 }]), Dispersion::default());
+}

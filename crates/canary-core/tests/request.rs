@@ -529,6 +529,9 @@ fn the_outlook_says_what_each_hold_sees_and_how_long_the_promotion_waits() {
     assert!(outlook(&request, 0.0).describe(&request).contains("for ever"));
     // `fail` or `pass` never waits: the outlook says so as soon as the evidence is short.
     assert!(!outlook(&canary(json!({"no_data": "pass"})), 3.0).decided_in_time);
+    // A limit so close to every call that no count of calls could tell a broken version: bounded.
+    let max = canary_core::sequential::MAX_INVOCATIONS_TO_DETECT;
+    assert_eq!(canary_core::sequential::invocations_to_detect(0.999, 1e-300), max);
     // Health off: nothing is needed.
     let off = canary(json!({"enabled": false}));
     let text = outlook(&off, 3.0).describe(&off);
