@@ -408,6 +408,7 @@ fn ours(traffic: &mut Traffic, looks: bool) -> RunResult {
     let facts = LiveFacts {
         function_exists: true,
         version_exists: true,
+        versions: Default::default(),
         alias: Some(AliasState {
             routing: Routing::to_version("1"),
             revision_id: "r0".into(),

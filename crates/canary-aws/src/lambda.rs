@@ -8,7 +8,7 @@ use crate::{Aliases, AwsError, HookRunner};
 use async_trait::async_trait;
 use aws_sdk_lambda::Client;
 use aws_sdk_lambda::types::AliasRoutingConfiguration;
-use canary_core::{AliasState, HookOutcome, Routing};
+use canary_core::{AliasState, HookOutcome, Routing, VersionConfig};
 use std::collections::HashMap;
 
 /// [`Aliases`] on the Lambda API.
@@ -60,9 +60,16 @@ impl Aliases for LambdaAliases {
         )
     }
 
-    async fn version_exists(&self, function: &str, version: &str) -> Result<bool, AwsError> {
+    async fn version_config(&self, function: &str, version: &str) -> Result<Option<VersionConfig>, AwsError> {
         let request = self.client.get().get_function_configuration().function_name(function).qualifier(version);
-        not_found_is_false(request.send().await.map_err(classify))
+        match request.send().await.map_err(classify) {
+            Ok(out) => Ok(Some(VersionConfig {
+                role: out.role().unwrap_or_default().to_string(),
+                dead_letter_target: out.dead_letter_config().and_then(|d| d.target_arn()).map(str::to_string),
+            })),
+            Err(AwsError::NotFound(_)) => Ok(None),
+            Err(e) => Err(e),
+        }
     }
 
     async fn get_alias(&self, function: &str, alias: &str) -> Result<Option<AliasState>, AwsError> {
@@ -266,6 +273,14 @@ mod tests {
         let version = mock!(Client::get_function_configuration)
             .match_requests(|r| r.qualifier() == Some("9"))
             .then_error(not_found);
+        let published = mock!(Client::get_function_configuration)
+            .match_requests(|r| r.qualifier() == Some("2"))
+            .then_output(|| {
+                GetFunctionConfigurationOutput::builder()
+                    .role("arn:aws:iam::1:role/orders")
+                    .dead_letter_config(aws_sdk_lambda::types::DeadLetterConfig::builder().target_arn("arn:q").build())
+                    .build()
+            });
         let throttled =
             mock!(Client::get_function_configuration).match_requests(|r| r.qualifier() == Some("3")).then_error(|| {
                 GetFunctionConfigurationError::TooManyRequestsException(
@@ -275,11 +290,17 @@ mod tests {
                         .build(),
                 )
             });
-        let aliases =
-            LambdaAliases::new(mock_client!(aws_sdk_lambda, RuleMode::MatchAny, [&function, &version, &throttled]));
+        let aliases = LambdaAliases::new(mock_client!(
+            aws_sdk_lambda,
+            RuleMode::MatchAny,
+            [&function, &version, &published, &throttled]
+        ));
         assert!(aliases.function_exists("orders").await.unwrap());
-        assert!(!aliases.version_exists("orders", "9").await.unwrap());
-        let error = aliases.version_exists("orders", "3").await.unwrap_err();
+        assert_eq!(aliases.version_config("orders", "9").await.unwrap(), None);
+        let config =
+            VersionConfig { role: "arn:aws:iam::1:role/orders".into(), dead_letter_target: Some("arn:q".into()) };
+        assert_eq!(aliases.version_config("orders", "2").await.unwrap(), Some(config));
+        let error = aliases.version_config("orders", "3").await.unwrap_err();
         assert!(matches!(error, AwsError::Transient(_)) && error.is_transient(), "{error:?}");
     }
 

@@ -37,7 +37,7 @@ fn time_of(t: &aws_smithy_types::DateTime) -> DateTime<Utc> {
 use async_trait::async_trait;
 use canary_core::concurrency::RunningExecution;
 use canary_core::execution::ExecutionStatus;
-use canary_core::{AlarmState, AliasState, HealthFigures, HookOutcome, Routing};
+use canary_core::{AlarmState, AliasState, HealthFigures, HookOutcome, Routing, VersionConfig};
 use chrono::{DateTime, Utc};
 
 /// Where and as whom to call AWS; everything left `None` comes from the standard chain (environment,
@@ -114,7 +114,8 @@ pub async fn load_config(options: &ConfigOptions) -> aws_config::SdkConfig {
 #[async_trait]
 pub trait Aliases: Send + Sync {
     async fn function_exists(&self, function: &str) -> Result<bool, AwsError>;
-    async fn version_exists(&self, function: &str, version: &str) -> Result<bool, AwsError>;
+    /// A published version's role and dead-letter target, or `None` when there is no such version.
+    async fn version_config(&self, function: &str, version: &str) -> Result<Option<VersionConfig>, AwsError>;
     /// The alias, or `None` when the function has no such alias.
     async fn get_alias(&self, function: &str, alias: &str) -> Result<Option<AliasState>, AwsError>;
     /// Sets the alias's routing and description on condition that it is still at `revision_id`

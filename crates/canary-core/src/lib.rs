@@ -22,5 +22,7 @@ pub mod sequential;
 pub use health::{AlarmState, AlarmValue, Check, Failure, HealthFigures, Verdict, VersionFigures};
 pub use refusal::{FieldError, Refusal};
 pub use request::{Approval, HealthPolicy, Hooks, NoData, RolloutRequest, Strategy, parse_request, parse_request_str};
-pub use rollout::{AliasState, Hook, HookOutcome, LiveFacts, MovePlan, Next, Outcome, Report, Rollout, Routing};
+pub use rollout::{
+    AliasState, Hook, HookOutcome, LiveFacts, MovePlan, Next, Outcome, Report, Rollout, Routing, VersionConfig,
+};
 pub use schedule::{Schedule, Step};

@@ -29,6 +29,7 @@ fn prepared(request: Value) -> Rollout {
     let facts = LiveFacts {
         function_exists: true,
         version_exists: true,
+        versions: Default::default(),
         alias: Some(AliasState { routing: Routing::to_version("1"), revision_id: "r0".into(), description: "".into() }),
         alarms: Vec::new(),
         missing_hooks: Vec::new(),

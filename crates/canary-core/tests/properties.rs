@@ -104,6 +104,7 @@ fn with_every_call_failing(request: &RolloutRequest) -> Next {
     let facts = LiveFacts {
         function_exists: true,
         version_exists: true,
+        versions: Default::default(),
         alias: Some(AliasState {
             routing: Routing::to_version("41"),
             revision_id: "r0".into(),

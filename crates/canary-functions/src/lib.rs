@@ -136,14 +136,29 @@ pub async fn prepare(
     let request = parse_request(&input).map_err(ControllerError::Refused)?;
     let function = request.function.clone();
     let function_exists = aliases.function_exists(&function).await?;
-    let (version_exists, alias) = if function_exists {
+    let (version, alias) = if function_exists {
         (
-            aliases.version_exists(&function, &request.version).await?,
+            aliases.version_config(&function, &request.version).await?,
             aliases.get_alias(&function, &request.alias).await?,
         )
     } else {
-        (false, None)
+        (None, None)
     };
+    let version_exists = version.is_some();
+    // Lambda's rules for a weighted alias compare the new version with every version the alias routes to.
+    let mut versions = std::collections::BTreeMap::new();
+    if let Some(config) = version {
+        versions.insert(request.version.clone(), config);
+    }
+    if let Some(routing) = alias.as_ref().map(|a| &a.routing) {
+        for routed in std::iter::once(&routing.function_version).chain(routing.additional_version_weights.keys()) {
+            if !versions.contains_key(routed)
+                && let Some(config) = aliases.version_config(&function, routed).await?
+            {
+                versions.insert(routed.clone(), config);
+            }
+        }
+    }
     let mut missing_hooks = Vec::new();
     for hook in [&request.hooks.pre_traffic, &request.hooks.post_traffic].into_iter().flatten() {
         if function_exists && !aliases.function_exists(hook).await? {
@@ -162,8 +177,16 @@ pub async fn prepare(
         None => None,
     };
     let read = alias.clone();
-    let facts =
-        canary_core::LiveFacts { function_exists, version_exists, alias, alarms, missing_hooks, lock, deployment };
+    let facts = canary_core::LiveFacts {
+        function_exists,
+        version_exists,
+        versions,
+        alias,
+        alarms,
+        missing_hooks,
+        lock,
+        deployment,
+    };
     let mut rollout = Rollout::prepare(request, facts, &execution, now)
         .map_err(|refusal| ControllerError::Refused(canary_core::request::as_given(&input, refusal)))?;
     if let Some((start, end)) = rollout.before_window(now) {

@@ -84,9 +84,12 @@ impl Aliases for FakeLambda {
         // The function rolled out, and two hook functions.
         Ok(["orders", "smoke", "broken"].contains(&function))
     }
-    async fn version_exists(&self, _: &str, version: &str) -> Result<bool, AwsError> {
+    async fn version_config(&self, _: &str, version: &str) -> Result<Option<canary_core::VersionConfig>, AwsError> {
         self.injected()?;
-        Ok(["1", "2", "3"].contains(&version))
+        let role = if version == "3" { "arn:aws:iam::1:role/other" } else { "arn:aws:iam::1:role/orders" };
+        Ok(["1", "2", "3"]
+            .contains(&version)
+            .then(|| canary_core::VersionConfig { role: role.into(), dead_letter_target: None }))
     }
     async fn get_alias(&self, _: &str, alias: &str) -> Result<Option<AliasState>, AwsError> {
         self.injected()?;
@@ -458,8 +461,8 @@ async fn a_lock_lost_to_a_simultaneous_prepare_is_retried_then_refused() {
     // write fails. Step Functions retries it (TransientAwsError), and the retry reads the other's lock.
     let lambda = FakeLambda::new();
     let running = History(Vec::new(), "RUNNING");
-    for _ in 0..3 {
-        lambda.pass_next(); // function, version, alias
+    for _ in 0..4 {
+        lambda.pass_next(); // function, version, alias, the alias's version (Lambda's rules for weighting both)
     }
     // The lock written on the revision just read is refused; the alias read again; the write planned on it
     // refused again (the other's lock kept moving it): a transient failure, for Step Functions to retry.

@@ -357,6 +357,7 @@ mod tests {
         let facts = LiveFacts {
             function_exists: true,
             version_exists: true,
+            versions: Default::default(),
             alias: Some(AliasState {
                 routing: Routing::to_version("41"),
                 revision_id: "r".into(),

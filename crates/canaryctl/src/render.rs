@@ -267,6 +267,7 @@ mod tests {
         let facts = LiveFacts {
             function_exists: true,
             version_exists: true,
+            versions: Default::default(),
             alias: Some(AliasState {
                 routing: Routing::to_version("1"),
                 revision_id: "r".into(),

@@ -10,11 +10,22 @@ use crate::refusal::{Problems, Refusal};
 use crate::request::RolloutRequest;
 use chrono::{DateTime, Utc};
 
+/// What Lambda requires to be equal of two versions that share a weighted alias (besides both being
+/// published): their execution role and their dead-letter target.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct VersionConfig {
+    pub role: String,
+    pub dead_letter_target: Option<String>,
+}
+
 /// What the live account says about the request's names, read by the prepare Lambda.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LiveFacts {
     pub function_exists: bool,
     pub version_exists: bool,
+    /// The configuration of the request's version and of every version the alias routes to, where read:
+    /// Lambda refuses a weighted alias over versions whose role or dead-letter target differ.
+    pub versions: std::collections::BTreeMap<String, VersionConfig>,
     pub alias: Option<AliasState>,
     /// The request's alarms that exist, with their states.
     pub alarms: Vec<AlarmState>,
@@ -126,6 +137,49 @@ fn check_location(request: &RolloutRequest, execution: &str) -> Result<(), Refus
     elsewhere.into_result(())
 }
 
+/// Lambda's rules for a weighted alias, checked before anything moves: the new version must share the
+/// execution role and the dead-letter target of every version the alias routes to, or the first shift would
+/// be refused part-way into the rollout.
+fn check_shareable(
+    problems: &mut Problems,
+    request: &RolloutRequest,
+    alias: &AliasState,
+    versions: &std::collections::BTreeMap<String, VersionConfig>,
+) {
+    let Some(new) = versions.get(&request.version) else { return };
+    let routed =
+        std::iter::once(&alias.routing.function_version).chain(alias.routing.additional_version_weights.keys());
+    for old_version in routed.filter(|v| **v != request.version) {
+        let Some(old) = versions.get(old_version) else { continue };
+        let function = &request.function;
+        if old.role != new.role {
+            problems.add(
+                "version",
+                format!(
+                    "{function} version {} runs as role {} but version {old_version}, which {} routes to, as {}: Lambda \
+                     refuses an alias weighted over versions with different execution roles",
+                    request.version, new.role, request.alias, old.role
+                ),
+                "publish the new version with the same role (or move the alias to a version with the new role first)",
+            );
+        }
+        if old.dead_letter_target != new.dead_letter_target {
+            let show = |t: &Option<String>| t.clone().unwrap_or_else(|| "none".into());
+            problems.add(
+                "version",
+                format!(
+                    "{function} version {} has dead-letter target {} but version {old_version} has {}: Lambda refuses \
+                     an alias weighted over versions with different dead-letter configurations",
+                    request.version,
+                    show(&new.dead_letter_target),
+                    show(&old.dead_letter_target)
+                ),
+                "publish the new version with the same DeadLetterConfig as the one live",
+            );
+        }
+    }
+}
+
 /// Checks the request against what the account holds. A missing function is the only problem reported (nothing
 /// else can be looked at), a missing alias ends the checks (nothing about routing can be said); every other
 /// problem is reported together. Returns the alias and the description to put back when the rollout ends.
@@ -155,6 +209,7 @@ fn check_facts(request: &RolloutRequest, facts: LiveFacts, execution: &str) -> R
         return Err(problems.into_refusal());
     };
     check_alias_target(&mut problems, request, &alias);
+    check_shareable(&mut problems, request, &alias, &facts.versions);
     check_dependencies(&mut problems, request, &facts.alarms, &facts.missing_hooks);
     if let Some(held) = facts.lock.as_ref().filter(|held| held.running && held.execution != execution) {
         problems.add(

@@ -44,6 +44,7 @@ fn facts() -> LiveFacts {
     LiveFacts {
         function_exists: true,
         version_exists: true,
+        versions: Default::default(),
         alias: Some(alias_at("1")),
         alarms: Vec::new(),
         missing_hooks: Vec::new(),
@@ -94,6 +95,36 @@ fn prepare_refuses_before_anything_moves() {
     let known = canary_core::AlarmState { name: "known".into(), state: canary_core::AlarmValue::Ok, updated_at: t0() };
     let refusal = Rollout::prepare(watched, LiveFacts { alarms: vec![known], ..facts() }, EXEC, t0()).unwrap_err();
     assert_eq!(refusal.fields(), ["health.alarms[1]"]);
+}
+
+/// Lambda refuses a weighted alias over versions whose execution role or dead-letter target differ: the
+/// rollout is refused before anything moves, naming both, rather than failing at its first shift.
+#[test]
+fn prepare_refuses_versions_lambda_cannot_weight_together() {
+    let config = |role: &str, dlq: Option<&str>| canary_core::VersionConfig {
+        role: format!("arn:aws:iam::1:role/{role}"),
+        dead_letter_target: dlq.map(str::to_string),
+    };
+    let with = |new: canary_core::VersionConfig, old: canary_core::VersionConfig| LiveFacts {
+        versions: BTreeMap::from([("2".to_string(), new), ("1".to_string(), old)]),
+        ..facts()
+    };
+    let same = with(config("orders", Some("arn:q")), config("orders", Some("arn:q")));
+    assert!(Rollout::prepare(request(json!({})), same, EXEC, t0()).is_ok());
+    let cases = [
+        (with(config("orders-v2", None), config("orders", None)), "role/orders-v2", "different execution roles"),
+        (with(config("orders", Some("arn:q2")), config("orders", Some("arn:q"))), "arn:q2", "dead-letter"),
+        (with(config("orders", None), config("orders", Some("arn:q"))), "target none", "dead-letter"),
+    ];
+    for (facts, named, why) in cases {
+        let refusal = Rollout::prepare(request(json!({})), facts, EXEC, t0()).unwrap_err();
+        assert_eq!(refusal.fields(), ["version"], "{refusal}");
+        let text = refusal.to_string();
+        assert!(text.contains(named) && text.contains(why), "{text}");
+    }
+    // A version whose configuration was not read (none of the alias's) is not compared.
+    let unread = LiveFacts { versions: BTreeMap::from([("2".to_string(), config("x", None))]), ..facts() };
+    assert!(Rollout::prepare(request(json!({})), unread, EXEC, t0()).is_ok());
 }
 
 #[test]
