@@ -7,7 +7,7 @@ use local_aws::fixtures::{Traffic, TrafficCounts, deploy_versions};
 use std::process::Command;
 use std::time::Duration;
 
-const FUNCTION: &str = "sample-service";
+const FUNCTION: &str = "sample-service-local";
 const ALIAS: &str = "live";
 
 pub async fn run(keep: bool) -> Result<(), String> {

@@ -2,8 +2,6 @@
 //! the project's router, which runs the real Lambda binaries with `cargo lambda watch`. All on 127.0.0.1.
 
 use crate::tools::{self, path_with_venv, root, step};
-// The controller functions, named as their local binaries: `ControllerTask` is the one list of them.
-use canary_functions::serve::ControllerTask;
 use rustix::process::{Pid, Signal};
 use serde_json::{Value, json};
 use std::net::{TcpListener, TcpStream};
@@ -14,11 +12,9 @@ use std::time::{Duration, Instant};
 
 pub use local_aws::fixtures::{ACCOUNT, REGION, sdk_config};
 
-pub const STATE_MACHINE: &str = "canary-rollout";
-/// Invoked by EventBridge in AWS when an execution ends ABORTED, TIMED_OUT or FAILED; by the router here.
-fn safety_net() -> String {
-    ControllerTask::SafetyNet.binary()
-}
+/// The template's parameters on the local stack: the controller alone (the tests and the demo deploy their
+/// own services, named to fit the template's default function patterns), at the staging stage.
+pub const TEMPLATE_PARAMETERS: [(&str, &str); 2] = [("Stage", "staging"), ("SampleService", "false")];
 
 pub fn state_dir() -> PathBuf {
     root().join("target/local-aws")
@@ -151,24 +147,29 @@ pub async fn up() -> Result<Stack, String> {
         let processes = our_processes(s);
         processes.len() == 2 && processes.iter().all(|(role, pid)| ours(role, *pid))
     };
-    let endpoint_url = match read_stack().filter(running) {
+    let template = template_stack("translate", &[])?;
+    let safety_net = safety_net_of(&template)?;
+    let endpoint_url = match read_stack().filter(|s| running(s) && s["endpoint_url"].is_string()) {
         Some(stack) => stack["endpoint_url"].as_str().unwrap_or_default().to_string(),
         None => {
             down()?;
-            start_processes().await?
+            start_processes(&safety_net).await?
         }
     };
-    let state_machine_arn = deploy_controller(&endpoint_url).await?;
     let mut stack = read_stack().unwrap_or_else(|| json!({}));
+    let moto_url = stack["moto_url"].as_str().unwrap_or_default().to_string();
+    let created = deploy_controller(&moto_url)?;
+    ensure_services_role(&sdk_config(&moto_url).await).await?;
+    let state_machine_arn = created.state_machine_arn;
+    stack["functions"] = json!(created.functions);
     stack["endpoint_url"] = json!(endpoint_url);
     stack["region"] = json!(REGION);
     stack["state_machine_arn"] = json!(state_machine_arn);
     std::fs::write(stack_file(), serde_json::to_string_pretty(&stack).expect("json")).map_err(|e| e.to_string())?;
-    let moto_url = stack["moto_url"].as_str().unwrap_or_default().to_string();
     Ok(Stack { endpoint_url, state_machine_arn, moto_url })
 }
 
-async fn start_processes() -> Result<String, String> {
+async fn start_processes(safety_net: &str) -> Result<String, String> {
     step("starting moto and the router on 127.0.0.1");
     let (moto_port, router_port) = (free_port()?, free_port()?);
     let moto = spawn(
@@ -204,7 +205,7 @@ async fn start_processes() -> Result<String, String> {
                     REGION,
                     // The template's EventBridge rule on ended executions, played by the router.
                     "--safety-net",
-                    &safety_net(),
+                    safety_net,
                     // The template's schedule is every 5 minutes; the local stack sweeps every 10 s so that a
                     // test of a lost event ends in seconds.
                     "--sweep-every",
@@ -224,109 +225,193 @@ async fn start_processes() -> Result<String, String> {
     Ok(format!("http://127.0.0.1:{router_port}"))
 }
 
-pub async fn ensure_role(config: &aws_config::SdkConfig, name: &str) -> Result<String, String> {
-    let iam = aws_sdk_iam::Client::new(config);
-    if let Ok(out) = iam.get_role().role_name(name).send().await
-        && let Some(role) = out.role()
-    {
-        return Ok(role.arn().to_string());
+/// Runs `crates/local-aws/emulator/template_stack.py` on template.yaml with the local parameters: the
+/// template as SAM translates it, its intrinsic functions resolved (`translate`), or also created on moto.
+fn template_stack(command: &str, extra: &[String]) -> Result<Value, String> {
+    let mut args = vec![
+        root().join("crates/local-aws/emulator/template_stack.py").display().to_string(),
+        command.to_string(),
+        "--template".into(),
+        root().join("template.yaml").display().to_string(),
+    ];
+    for (name, value) in TEMPLATE_PARAMETERS {
+        args.extend(["--param".to_string(), format!("{name}={value}")]);
     }
-    let trust = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
-        "Principal": {"Service": ["lambda.amazonaws.com", "states.amazonaws.com"]}}]});
-    let out = iam
-        .create_role()
-        .role_name(name)
-        .assume_role_policy_document(trust.to_string())
-        .send()
-        .await
-        .map_err(|e| format!("creating role {name}: {}", aws_sdk_iam::error::DisplayErrorContext(&e)))?;
-    Ok(out.role().map(|r| r.arn().to_string()).unwrap_or_default())
+    args.extend(extra.iter().cloned());
+    let output = fake_credentials(Command::new(root().join(".venv/bin/python")).args(&args))
+        .current_dir(root())
+        .output()
+        .map_err(|e| format!("cannot run template_stack.py: {e}"))?;
+    if !output.status.success() {
+        return Err(format!(
+            "loading template.yaml on the local stack failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        ));
+    }
+    serde_json::from_slice(&output.stdout).map_err(|e| format!("template_stack.py printed no stack: {e}"))
 }
 
-/// Creates a function with the given environment unless it exists.
-pub async fn ensure_function(
-    lambda: &aws_sdk_lambda::Client,
-    name: &str,
-    role: &str,
-    environment: &[(&str, &str)],
-) -> Result<(), String> {
-    use aws_sdk_lambda::types::{Environment, FunctionCode, Runtime};
-    if lambda.get_function().function_name(name).send().await.is_ok() {
-        return Ok(());
+/// The resources of a resolved stack of one type: (logical ID, resource).
+pub fn resources_of<'a>(stack: &'a Value, kind: &'a str) -> impl Iterator<Item = (&'a String, &'a Value)> + 'a {
+    stack["resources"].as_object().into_iter().flatten().filter(move |(_, r)| r["Type"] == kind)
+}
+
+/// The function the template's rule on ended executions invokes (EventBridge in AWS; the router here).
+fn safety_net_of(stack: &Value) -> Result<String, String> {
+    resources_of(stack, "AWS::Events::Rule")
+        .find(|(_, rule)| rule["Properties"]["EventPattern"]["source"] == json!(["aws.states"]))
+        .and_then(|(_, rule)| rule["Properties"]["Targets"][0]["Arn"].as_str())
+        .and_then(|arn| arn.rsplit(':').next())
+        .map(str::to_string)
+        .ok_or_else(|| "template.yaml has no rule from aws.states to a function: no safety net".into())
+}
+
+/// The roles of the services the demo and the tests deploy, unless they exist.
+async fn ensure_services_role(config: &aws_config::SdkConfig) -> Result<(), String> {
+    let iam = aws_sdk_iam::Client::new(config);
+    for name in [local_aws::fixtures::ROLE_NAME, local_aws::fixtures::OTHER_ROLE_NAME] {
+        if iam.get_role().role_name(name).send().await.is_ok() {
+            continue;
+        }
+        let trust = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+            "Principal": {"Service": "lambda.amazonaws.com"}}]});
+        iam.create_role()
+            .role_name(name)
+            .assume_role_policy_document(trust.to_string())
+            .send()
+            .await
+            .map_err(|e| format!("creating role {name}: {}", aws_sdk_iam::error::DisplayErrorContext(&e)))?;
     }
-    let variables = environment.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-    lambda
-        .create_function()
-        .function_name(name)
-        .runtime(Runtime::Providedal2023)
-        .handler("bootstrap")
-        .role(role)
-        .timeout(30)
-        .environment(Environment::builder().set_variables(Some(variables)).build())
-        .code(
-            FunctionCode::builder()
-                .zip_file(aws_sdk_lambda::primitives::Blob::new(local_aws::fixtures::EMPTY_ZIP))
-                .build(),
-        )
-        .send()
-        .await
-        .map_err(|e| format!("creating function {name}: {}", aws_sdk_lambda::error::DisplayErrorContext(&e)))?;
     Ok(())
 }
 
-/// The state machine definition with its `${...}` substitutions filled, as SAM's DefinitionSubstitutions do.
-pub fn definition() -> Result<String, String> {
-    let path = root().join("statemachine/canary.asl.json");
-    let mut text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-    for task in ControllerTask::ALL {
-        let (substitution, function) = (task.substitution(), task.binary());
-        text = text.replace(
-            &format!("${{{substitution}}}"),
-            &format!("arn:aws:lambda:{REGION}:{ACCOUNT}:function:{function}"),
-        );
-    }
-    // The local stack publishes every invocation's metrics at once: its rollouts may hold for seconds.
-    for (name, value) in canary_core::deployment::Deployment::LOCAL.substitutions() {
-        text = text.replace(&format!("${{{name}}}"), &value);
-    }
-    if let Some(at) = text.find("${") {
-        return Err(format!(
-            "statemachine/canary.asl.json: no substitution for {}",
-            &text[at..text.len().min(at + 40)]
-        ));
-    }
-    Ok(text)
+/// What `deploy_controller` created.
+struct Created {
+    state_machine_arn: String,
+    /// Logical ID -> function name, for the tests (AWS would add a random suffix; the local stack does not).
+    functions: std::collections::BTreeMap<String, String>,
 }
 
-async fn deploy_controller(endpoint_url: &str) -> Result<String, String> {
-    step("deploying the controller functions and the state machine");
-    let config = sdk_config(endpoint_url).await;
-    let role = ensure_role(&config, local_aws::fixtures::ROLE_NAME).await?;
-    let lambda = aws_sdk_lambda::Client::new(&config);
-    for task in ControllerTask::ALL {
-        ensure_function(&lambda, &task.binary(), &role, &[]).await?;
+/// Creates (or updates) the template's stack on moto: exactly the translated resources, with one named
+/// change, the deployment's facts (the local stack publishes every invocation's metrics at once, so its
+/// rollouts may hold for seconds).
+fn deploy_controller(moto_url: &str) -> Result<Created, String> {
+    step("deploying template.yaml's controller (SAM-translated) onto the emulator");
+    let substitutions: serde_json::Map<String, Value> = canary_core::deployment::Deployment::LOCAL
+        .substitutions()
+        .into_iter()
+        .map(|(name, value)| (name.to_string(), json!(value)))
+        .collect();
+    let overrides = json!({"definition_substitutions": substitutions});
+    let stack = template_stack(
+        "create",
+        &["--endpoint".into(), moto_url.to_string(), "--overrides".into(), overrides.to_string()],
+    )?;
+    std::fs::write(state_dir().join("template-stack.json"), serde_json::to_string_pretty(&stack).expect("json"))
+        .map_err(|e| e.to_string())?;
+    let state_machine_arn = resources_of(&stack, "AWS::StepFunctions::StateMachine")
+        .find_map(|(_, r)| r["Arn"].as_str().map(str::to_string))
+        .ok_or("template.yaml has no state machine")?;
+    let functions = resources_of(&stack, "AWS::Lambda::Function")
+        .filter_map(|(id, r)| Some((id.clone(), r["PhysicalName"].as_str()?.to_string())))
+        .collect();
+    Ok(Created { state_machine_arn, functions })
+}
+
+/// The policy documents each principal of the local stack signs with: every IAM role of the template (its
+/// inline policies, as SAM translated them; the managed basic-execution policy grants only logs, which the
+/// controller never calls), and `canaryctl`'s published policy (deploy/canaryctl-policy.json), placed.
+fn policies_by_principal() -> Result<std::collections::BTreeMap<String, (String, Vec<Value>)>, String> {
+    let path = state_dir().join("template-stack.json");
+    let stack: Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?)
+            .map_err(|e| e.to_string())?;
+    let mut out = std::collections::BTreeMap::new();
+    for (id, role) in resources_of(&stack, "AWS::IAM::Role") {
+        let name = role["PhysicalName"].as_str().unwrap_or_default().to_string();
+        let users: Vec<String> = resources_of(&stack, "AWS::Lambda::Function")
+            .filter(|(_, f)| f["Properties"]["Role"].as_str() == role["Arn"].as_str())
+            .map(|(f, _)| f.clone())
+            .collect();
+        let documents =
+            role["Properties"]["Policies"].as_array().into_iter().flatten().map(|p| p["PolicyDocument"].clone());
+        let who = if users.is_empty() { id.clone() } else { users.join(", ") };
+        out.insert(name, (who, documents.collect()));
     }
-    let sfn = aws_sdk_sfn::Client::new(&config);
-    let arn = format!("arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{STATE_MACHINE}");
-    let definition = definition()?;
-    if sfn.describe_state_machine().state_machine_arn(&arn).send().await.is_ok() {
-        sfn.update_state_machine()
-            .state_machine_arn(&arn)
-            .definition(definition)
-            .send()
-            .await
-            .map_err(|e| format!("updating the state machine: {}", aws_sdk_sfn::error::DisplayErrorContext(&e)))?;
-        return Ok(arn);
+    let parameters = &stack["parameters"];
+    let mut text = std::fs::read_to_string(root().join("deploy/canaryctl-policy.json")).map_err(|e| e.to_string())?;
+    for (name, value) in [("AWS::Region", REGION), ("AWS::AccountId", ACCOUNT), ("AWS::Partition", "aws")] {
+        text = text.replace(&format!("${{{name}}}"), value);
     }
-    let out = sfn
-        .create_state_machine()
-        .name(STATE_MACHINE)
-        .definition(definition)
-        .role_arn(role)
-        .send()
-        .await
-        .map_err(|e| format!("creating the state machine: {}", aws_sdk_sfn::error::DisplayErrorContext(&e)))?;
-    Ok(out.state_machine_arn().to_string())
+    for name in ["Stage", "ManagedFunctionPattern"] {
+        text = text.replace(&format!("${{{name}}}"), parameters[name].as_str().unwrap_or_default());
+    }
+    let policy: Value = serde_json::from_str(&text).map_err(|e| format!("deploy/canaryctl-policy.json: {e}"))?;
+    out.insert(CANARYCTL_PRINCIPAL.to_string(), ("canaryctl".to_string(), vec![policy]));
+    Ok(out)
+}
+
+/// The access key ID the suite and the demo run `canaryctl` with, so its calls are checked against its
+/// published policy.
+pub const CANARYCTL_PRINCIPAL: &str = "canaryctl";
+
+/// Checks every AWS call the stack's functions (and canaryctl) made since it came up against the policy
+/// their role grants in template.yaml: a call not allowed fails, naming function, action and resource.
+pub async fn check_iam(stack: &Stack) -> Result<(), String> {
+    step("IAM: every call of the suite against its signer's policy (template.yaml, deploy/canaryctl-policy.json)");
+    let (status, body) = local_aws::control::request(&stack.endpoint_url, "GET", "/_local/iam-calls", "").await?;
+    if status != 200 {
+        return Err(format!("the router did not list its calls: {status} {body}"));
+    }
+    let calls: Vec<(local_aws::iam::Call, u64)> = serde_json::from_str(&body).map_err(|e| e.to_string())?;
+    let policies = policies_by_principal()?;
+    let (failures, summary) = judge_calls(&calls, &policies);
+    println!("{:<44} {:>7} {:>8}", "principal (who)", "calls", "actions");
+    for (principal, (count, actions)) in &summary {
+        let who = policies.get(principal).map_or("", |(who, _)| who.as_str());
+        println!("{:<44} {count:>7} {actions:>8}", format!("{principal} ({who})"));
+    }
+    let unexercised: Vec<&String> = policies
+        .iter()
+        .filter(|(p, (who, _))| !summary.contains_key(*p) && who.contains("Function"))
+        .map(|(p, _)| p)
+        .collect();
+    if !unexercised.is_empty() {
+        println!("never called AWS in this run (nothing to check): {unexercised:?}");
+    }
+    if failures.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "calls their role does not allow (on AWS each would be AccessDenied):\n  {}",
+            failures.join("\n  ")
+        ))
+    }
+}
+
+/// The calls no policy of their signer allows, and per checked principal (calls, distinct actions). Calls by
+/// other principals (the tests' own clients, moto's interpreter) are not the product's and are skipped.
+pub fn judge_calls(
+    calls: &[(local_aws::iam::Call, u64)],
+    policies: &std::collections::BTreeMap<String, (String, Vec<Value>)>,
+) -> (Vec<String>, std::collections::BTreeMap<String, (u64, usize)>) {
+    let mut failures = Vec::new();
+    let mut summary: std::collections::BTreeMap<String, (u64, std::collections::BTreeSet<String>)> = Default::default();
+    for (call, count) in calls {
+        let Some((who, documents)) = policies.get(&call.principal) else { continue };
+        let entry = summary.entry(call.principal.clone()).or_default();
+        entry.0 += count;
+        entry.1.insert(call.action.clone());
+        match local_aws::iam::allowed(documents, &call.action, &call.resource) {
+            Ok(true) => {}
+            Ok(false) => failures.push(format!(
+                "{who} (role {}) called {} on {} ({count} times): not allowed",
+                call.principal, call.action, call.resource
+            )),
+            Err(e) => failures.push(format!("{who} (role {}): {e}", call.principal)),
+        }
+    }
+    (failures, summary.into_iter().map(|(p, (n, a))| (p, (n, a.len()))).collect())
 }
 
 /// Stops exactly the processes `up` started (each with everything it started), by their recorded PIDs.
@@ -360,6 +445,17 @@ pub fn down() -> Result<(), String> {
     std::fs::remove_file(stack_file()).map_err(|e| e.to_string())
 }
 
+/// The stack `up` left running.
+pub fn running() -> Result<Stack, String> {
+    let stack = read_stack().ok_or("the local AWS stack is not up: cargo xtask local up")?;
+    let field = |name: &str| stack[name].as_str().unwrap_or_default().to_string();
+    Ok(Stack {
+        endpoint_url: field("endpoint_url"),
+        state_machine_arn: field("state_machine_arn"),
+        moto_url: field("moto_url"),
+    })
+}
+
 pub fn status() -> Result<(), String> {
     match read_stack() {
         Some(stack) if our_processes(&stack).iter().all(|(role, pid)| ours(role, *pid)) => {
@@ -368,5 +464,40 @@ pub fn status() -> Result<(), String> {
         }
         Some(_) => Err("the stack is recorded but not all of its processes run: cargo xtask local down".into()),
         None => Err("the local AWS stack is not up: cargo xtask local up".into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use local_aws::iam::Call;
+
+    #[test]
+    fn a_call_its_role_does_not_allow_fails_naming_function_action_and_resource() {
+        let policy =
+            json!({"Statement": [{"Effect": "Allow", "Action": "lambda:GetAlias", "Resource": "arn:aws:lambda:*"}]});
+        let policies = [("role-p".to_string(), ("PrepareFunction".to_string(), vec![policy]))].into();
+        let call = |principal: &str, action: &str| {
+            (Call { principal: principal.into(), action: action.into(), resource: "*".into() }, 2)
+        };
+        let calls = [
+            (
+                Call {
+                    principal: "role-p".into(),
+                    action: "lambda:GetAlias".into(),
+                    resource: "arn:aws:lambda:x".into(),
+                },
+                1,
+            ),
+            call("role-p", "cloudwatch:GetMetricData"),
+            call("testing", "s3:DeleteBucket"),
+        ];
+        let (failures, summary) = judge_calls(&calls, &policies);
+        assert_eq!(
+            failures,
+            ["PrepareFunction (role role-p) called cloudwatch:GetMetricData on * (2 times): not allowed"]
+        );
+        assert_eq!(summary.get("role-p"), Some(&(3, 2)), "the test clients' own calls are not the product's");
+        assert!(!summary.contains_key("testing"));
     }
 }

@@ -10,7 +10,8 @@
 //! - `bench rollouts`: on the local stack, a rollout's AWS calls, transitions and history events per judged
 //!   step, `Prepare`'s calls against the rollouts running, and how many rollouts the emulator carries at once.
 //! - `demo`: a real canary rollout on the local stack, then one that rolls back on its own.
-//! - `local up` / `local down` / `local status`: the local AWS stack on 127.0.0.1.
+//! - `local up` / `local down` / `local status`: the local AWS stack on 127.0.0.1 (template.yaml's stack);
+//!   `local check-iam`: every call made on it so far against its signer's policy.
 //!
 //! Everything it needs it installs into the project's own folders (`.venv`, `node_modules`) or with
 //! cargo and rustup, so a fresh machine needs only Rust, Python 3 and Node.
@@ -25,7 +26,7 @@ mod tools;
 
 use std::process::ExitCode;
 
-const USAGE: &str = "usage: cargo xtask <test | lint | audit | packaging | coverage | e2e | demo [--keep] | bench detection [--chart FILE] | bench perf | bench rollouts | local up | local down | local status>";
+const USAGE: &str = "usage: cargo xtask <test | lint | audit | packaging | coverage | e2e | demo [--keep] | bench detection [--chart FILE] | bench perf | bench rollouts | local up | local down | local status | local check-iam>";
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -47,6 +48,10 @@ async fn main() -> ExitCode {
         ["local", "up"] => local::up().await.map(|stack| println!("{}", stack.describe())),
         ["local", "down"] => local::down(),
         ["local", "status"] => local::status(),
+        ["local", "check-iam"] => match local::running() {
+            Ok(stack) => local::check_iam(&stack).await,
+            Err(e) => Err(e),
+        },
         _ => Err(USAGE.to_string()),
     };
     match result {

@@ -79,7 +79,7 @@ impl Bench<'_> {
         while names.len() < count {
             let mut batch = tokio::task::JoinSet::new();
             for _ in 0..(count - names.len()).min(10) {
-                let (lambda, name) = (self.lambda.clone(), unique("bench"));
+                let (lambda, name) = (self.lambda.clone(), unique("sample-service-bench"));
                 batch.spawn(async move {
                     deploy_versions(&lambda, &name, "sample-service", "live", &[&[], &[]]).await.map(|_| name)
                 });
@@ -96,7 +96,7 @@ impl Bench<'_> {
             .sfn
             .start_execution()
             .state_machine_arn(&self.stack.state_machine_arn)
-            .name(unique("bench"))
+            .name(unique("sample-service-bench"))
             .input(input.to_string())
             .send()
             .await

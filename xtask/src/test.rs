@@ -88,8 +88,10 @@ pub async fn e2e() -> Result<(), String> {
             .env("CANARY_E2E_ENDPOINT_URL", &stack.endpoint_url)
             .env("CANARY_E2E_STATE_MACHINE_ARN", &stack.state_machine_arn),
     );
+    // What the emulator does not enforce: every call the suite made, against its signer's policy.
+    let permissions = local::check_iam(&stack).await;
     local::down()?;
-    result
+    result.and(permissions)
 }
 
 /// cargo-deny: advisories, bans, licences, sources. Where the advisory database snapshot of ../shared is

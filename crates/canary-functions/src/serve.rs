@@ -2,8 +2,7 @@
 //!
 //! On AWS every controller function runs one binary, `canary-controller`, and its `CANARY_TASK`
 //! environment variable says which task it serves, so the whole controller is built and deployed once. The
-//! per-task binaries (`canary-prepare`, ...) serve the same code for the local stack, whose runner picks a
-//! function's code by binary name.
+//! local stack runs the same binary with the same variable, from the template's own function definitions.
 
 use crate::{ControllerError, state_from};
 use canary_aws::{
@@ -55,11 +54,6 @@ impl ControllerTask {
             ControllerTask::Gate => "gate",
             ControllerTask::SafetyNet => "safety-net",
         }
-    }
-
-    /// Its binary for the local stack, which is also its function name there.
-    pub fn binary(self) -> String {
-        format!("canary-{}", self.name())
     }
 
     /// The substitution in the state machine's definition that names its function. The safety net is no

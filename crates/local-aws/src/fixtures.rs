@@ -13,8 +13,11 @@ use tokio::sync::Mutex;
 
 pub const REGION: &str = "us-east-1";
 pub const ACCOUNT: &str = "123456789012";
-/// The role `cargo xtask local up` creates for every function of the stack.
-pub const ROLE_NAME: &str = "canary-controller";
+/// The role `cargo xtask local up` creates for the services the demo and the tests deploy (the
+/// controller's functions have the template's own roles).
+pub const ROLE_NAME: &str = "local-services";
+/// A second role, for a version Lambda may not weight together with one running as [`ROLE_NAME`].
+pub const OTHER_ROLE_NAME: &str = "local-services-other";
 /// An empty zip: moto stores code without running it; the router runs the workspace's binaries instead.
 pub const EMPTY_ZIP: &[u8] = b"PK\x05\x06\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0";
 

@@ -3,6 +3,7 @@
 
 pub mod control;
 pub mod fixtures;
+pub mod iam;
 
 use std::collections::BTreeMap;
 

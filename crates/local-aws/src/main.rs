@@ -75,6 +75,10 @@ struct AppState {
     faults: Mutex<HashMap<String, Fault>>,
     /// AWS calls passed to moto since the last reset: (operation, function or "") -> count.
     calls: Mutex<BTreeMap<(String, String), u64>>,
+    /// Every call as IAM would authorise it, since the router started (never cleared): the suite checks
+    /// each against its signer's policy.
+    iam_calls: Mutex<BTreeMap<local_aws::iam::Call, u64>>,
+    account: String,
     state_dir: PathBuf,
     router_url: String,
     region: String,
@@ -162,6 +166,12 @@ async fn to_moto(State(app): State<Arc<AppState>>, request: Request<Body>) -> Re
     let target = parts.headers.get("x-amz-target").and_then(|v| v.to_str().ok());
     let call = local_aws::operation_of(parts.method.as_str(), parts.uri.path(), target, &bytes);
     *app.calls.lock().await.entry(call.clone()).or_insert(0) += 1;
+    record_iam(&app, &parts, target, &bytes).await;
+    if call.0 == "UpdateAlias"
+        && let Some(refused) = weighting_refused(&app, &call.1, &parts.uri, &bytes).await
+    {
+        return refused;
+    }
     if call.0 == "UpdateAlias" && take_fault(&app, &call.1, &[FaultKind::ConflictOnWrite]).await.is_some() {
         let message =
             "The operation cannot be performed at this time. An update is in progress for resource (injected)";
@@ -183,6 +193,75 @@ async fn to_moto(State(app): State<Arc<AppState>>, request: Request<Body>) -> Re
         }
         Err(e) => response(502, &[], format!("moto did not answer: {e}")),
     }
+}
+
+/// Lambda's rules for a weighted alias, which moto does not enforce: every version it routes to is
+/// published (not `$LATEST`), and all share one execution role and one dead-letter configuration. An
+/// `UpdateAlias` that breaks them is refused as Lambda refuses it.
+async fn weighting_refused(app: &AppState, function: &str, uri: &Uri, body: &[u8]) -> Option<Response<Body>> {
+    let update: serde_json::Value = serde_json::from_slice(body).ok()?;
+    let weights = update["RoutingConfig"]["AdditionalVersionWeights"].as_object().filter(|w| !w.is_empty())?;
+    let alias = uri.path().rsplit('/').next().unwrap_or_default().to_string();
+    let primary = match update["FunctionVersion"].as_str() {
+        Some(version) => version.to_string(),
+        None => app
+            .lambda
+            .get_alias()
+            .function_name(function)
+            .name(&alias)
+            .send()
+            .await
+            .ok()?
+            .function_version()?
+            .to_string(),
+    };
+    let mut seen: Vec<(String, String, Option<String>)> = Vec::new();
+    for version in std::iter::once(primary).chain(weights.keys().cloned()) {
+        if version == "$LATEST" {
+            let message = "$LATEST is not supported for an alias pointing to more than 1 version";
+            return Some(lambda_error(400, "InvalidParameterValueException", message));
+        }
+        let config =
+            app.lambda.get_function_configuration().function_name(function).qualifier(&version).send().await.ok()?;
+        let dead_letter = config.dead_letter_config().and_then(|d| d.target_arn()).map(str::to_string);
+        seen.push((version, config.role().unwrap_or_default().to_string(), dead_letter));
+    }
+    let (first, rest) = seen.split_first()?;
+    for other in rest {
+        let what = if other.1 != first.1 {
+            "execution role"
+        } else if other.2 != first.2 {
+            "dead-letter queue configuration"
+        } else {
+            continue;
+        };
+        let message = format!(
+            "versions {} and {} of {function} have a different {what}: an alias cannot route to both (as Lambda)",
+            first.0, other.0
+        );
+        return Some(lambda_error(400, "InvalidParameterValueException", &message));
+    }
+    None
+}
+
+/// Records a request as IAM would authorise it, for its signer; one the model does not know is recorded as
+/// an action no policy grants, so that it is reported rather than passed.
+async fn record_iam(app: &AppState, parts: &axum::http::request::Parts, target: Option<&str>, body: &[u8]) {
+    let authorization = parts.headers.get("authorization").and_then(|v| v.to_str().ok()).unwrap_or("");
+    let Some((principal, service)) = local_aws::iam::signer(authorization) else { return };
+    let place = local_aws::iam::Place { region: &app.region, account: &app.account };
+    let (method, path, query) = (parts.method.as_str(), parts.uri.path(), parts.uri.query().unwrap_or(""));
+    let requests = local_aws::iam::request_of(place, &service, method, path, query, target, body)
+        .unwrap_or_else(|| vec![(format!("{service}:unmodelled {method} {path}"), "?".into())]);
+    let mut calls = app.iam_calls.lock().await;
+    for (action, resource) in requests {
+        let call = local_aws::iam::Call { principal: principal.clone(), action, resource };
+        *calls.entry(call).or_insert(0) += 1;
+    }
+}
+
+async fn list_iam_calls(State(app): State<Arc<AppState>>) -> axum::Json<Vec<(local_aws::iam::Call, u64)>> {
+    axum::Json(app.iam_calls.lock().await.iter().map(|(c, n)| (c.clone(), *n)).collect())
 }
 
 async fn list_calls(State(app): State<Arc<AppState>>) -> axum::Json<Vec<CallCount>> {
@@ -246,14 +325,18 @@ async fn runner(app: &AppState, environment: &BTreeMap<String, String>) -> Resul
         std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map_err(|e| e.to_string())?.port();
     let index = runners.len();
     let env_file = app.state_dir.join(format!("runner-{index}.env"));
-    let mut lines = vec![
-        format!("AWS_ENDPOINT_URL={}", app.router_url),
-        format!("AWS_REGION={}", app.region),
-        "AWS_ACCESS_KEY_ID=testing".into(),
-        "AWS_SECRET_ACCESS_KEY=testing".into(),
-        "AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH=true".into(),
-    ];
-    lines.extend(environment.iter().map(|(k, v)| format!("{k}={v}")));
+    let mut all: BTreeMap<String, String> = [
+        ("AWS_ENDPOINT_URL", app.router_url.as_str()),
+        ("AWS_REGION", app.region.as_str()),
+        ("AWS_ACCESS_KEY_ID", "testing"),
+        ("AWS_SECRET_ACCESS_KEY", "testing"),
+        ("AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH", "true"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    all.extend(environment.iter().map(|(k, v)| (k.clone(), v.clone())));
+    let lines: Vec<String> = all.iter().map(|(k, v)| format!("{k}={v}")).collect();
     tokio::fs::write(&env_file, lines.join("\n") + "\n").await.map_err(|e| e.to_string())?;
     let log = std::fs::File::create(app.state_dir.join(format!("runner-{index}.log"))).map_err(|e| e.to_string())?;
     tokio::process::Command::new("cargo")
@@ -280,8 +363,13 @@ async fn invoke(
     State(app): State<Arc<AppState>>,
     Path(segment): Path<String>,
     Query(query): Query<InvokeQuery>,
-    body: Bytes,
+    request: Request<Body>,
 ) -> Response<Body> {
+    let (parts, body) = request.into_parts();
+    let Ok(body) = body.collect().await.map(|b| b.to_bytes()) else {
+        return response(400, &[], "unreadable request body");
+    };
+    record_iam(&app, &parts, None, &body).await;
     let (function, qualifier) = function_ref(&segment, query.qualifier.as_deref());
     let fault = take_fault(&app, &function, &FaultKind::ON_INVOKE).await;
     let function_error = |error_type: &str, message: String| {
@@ -390,11 +478,17 @@ async fn version_environment(
     let config = config.map_err(|_| {
         lambda_error(404, "ResourceNotFoundException", &format!("Function not found: {function}:{version}"))
     })?;
-    Ok(config
+    let mut environment: BTreeMap<String, String> = config
         .environment()
         .and_then(|e| e.variables())
         .map(|v| v.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
-        .unwrap_or_default())
+        .unwrap_or_default();
+    // Lambda runs a function with its execution role's credentials: here the role's name is the access key
+    // ID, so that every call the function makes is checked against that role's policy (see `iam`).
+    if let Some(role) = config.role().and_then(|arn| arn.rsplit('/').next()) {
+        environment.insert("AWS_ACCESS_KEY_ID".into(), role.to_string());
+    }
+    Ok(environment)
 }
 
 /// Runs `binary` under the runner of this environment: whether it failed and its answer, or None when the
@@ -560,6 +654,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         runners: Mutex::new(HashMap::new()),
         faults: Mutex::new(HashMap::new()),
         calls: Mutex::new(BTreeMap::new()),
+        iam_calls: Mutex::new(BTreeMap::new()),
+        account: args.account.clone(),
         state_dir: args.state_dir,
         router_url: format!("http://127.0.0.1:{}", args.port),
         region: args.region,
@@ -575,6 +671,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .route("/2015-03-31/functions/{function}/invocations", post(invoke))
         .route("/_local/faults", post(set_fault).get(list_faults).delete(clear_faults))
         .route("/_local/calls", axum::routing::get(list_calls).delete(clear_calls))
+        .route("/_local/iam-calls", axum::routing::get(list_iam_calls))
         .fallback(to_moto)
         .with_state(app);
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", args.port)).await?;

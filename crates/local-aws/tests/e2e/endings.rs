@@ -6,7 +6,7 @@ use crate::operators::paused;
 use crate::*;
 
 /// The name the local stack gives the safety net (the template's `SafetyNetFunction`).
-const SAFETY_NET: &str = "canary-safety-net";
+const SAFETY_NET: &str = "canary-SafetyNetFunction";
 
 impl Stack {
     /// What a person or a stack update does to the alias's description alone: no revision given, the

@@ -156,7 +156,7 @@ fn unique() -> String {
 
 /// A sample service with `versions` published and alias `live` at version 1; returns its name.
 async fn service(stack: &Stack, versions: &[&[(&str, &str)]]) -> String {
-    let name = format!("e2e-{}", unique());
+    let name = format!("sample-service-e2e-{}", unique());
     deploy_versions(&stack.lambda(), &name, "sample-service", "live", versions).await.expect("deploy");
     name
 }
@@ -226,7 +226,8 @@ fn canaryctl(stack: &Stack, function: &str, version: &str, extra: &[&str]) -> (i
         })
         .args(["--endpoint-url", &stack.endpoint_url, "--state-machine-arn", &stack.state_machine_arn])
         .args(extra)
-        .env("AWS_ACCESS_KEY_ID", "testing")
+        // The principal whose calls the suite checks against deploy/canaryctl-policy.json.
+        .env("AWS_ACCESS_KEY_ID", "canaryctl")
         .env("AWS_SECRET_ACCESS_KEY", "testing")
         .env("AWS_REGION", "us-east-1")
         .output()
@@ -268,7 +269,8 @@ fn canaryctl_raw(stack: &Stack, args: &[&str]) -> (i32, String, String) {
         .args(args)
         .args(["--endpoint-url", &stack.endpoint_url])
         .env("CANARY_STATE_MACHINE_ARN", &stack.state_machine_arn)
-        .env("AWS_ACCESS_KEY_ID", "testing")
+        // The principal whose calls the suite checks against deploy/canaryctl-policy.json.
+        .env("AWS_ACCESS_KEY_ID", "canaryctl")
         .env("AWS_SECRET_ACCESS_KEY", "testing")
         .env("AWS_REGION", "us-east-1")
         .output()

@@ -41,7 +41,7 @@ async fn a_console_stop_at_an_approval_gate_is_restored_by_the_safety_net() {
 async fn a_console_stop_while_a_shift_is_in_flight_leaves_no_traffic_moved() {
     let stack = Stack::get().await;
     let function = service(&stack, &[&[], &[]]).await;
-    stack.fault_for("canary-shift", "delay", 1, 6).await;
+    stack.fault_for("canary-ShiftFunction", "delay", 1, 6).await;
     let input = json!({"function": function, "alias": "live", "version": "2",
         "strategy": {"linear": {"percent": 25, "interval_seconds": 30}}, "health": {"enabled": false}});
     let arn = stack.start(&input, None).await;
@@ -152,7 +152,7 @@ async fn operators_start_watch_status_abort_and_list() {
     let out = stack
         .lambda()
         .invoke()
-        .function_name("canary-safety-net")
+        .function_name("canary-SafetyNetFunction")
         .payload(aws_sdk_lambda::primitives::Blob::new(event.to_string()))
         .send()
         .await
@@ -181,7 +181,7 @@ async fn operators_start_watch_status_abort_and_list() {
 // ---- Traffic hooks (issue 5). ----
 
 async fn smoke_hook(stack: &Stack, variables: &[(&str, &str)]) -> String {
-    let name = format!("e2e-hook-{}", unique());
+    let name = format!("sample-service-e2e-{}-smoke", unique());
     local_aws::fixtures::deploy_function(&stack.lambda(), &name, "sample-smoke-hook", variables).await.expect("hook");
     name
 }

@@ -43,7 +43,7 @@ async fn a_controller_function_failing_mid_rollout_rolls_back() {
     let stack = Stack::get().await;
     let function = service(&stack, &[&[], &[]]).await;
     // The first health check fails as a function error: not retryable, so the Catch rolls back.
-    stack.fault("canary-check", "error", 1).await;
+    stack.fault("canary-CheckFunction", "error", 1).await;
     let input = request(&function, "2", json!({"enabled": false}));
     let (status, error, report) = stack.rollout(input).await;
     assert_eq!((status.as_str(), error.as_deref()), ("FAILED", Some("RolledBack")), "{report}");
@@ -59,7 +59,7 @@ async fn a_prepare_that_fails_ends_not_started_with_the_error_in_its_cause() {
     let function = service(&stack, &[&[], &[]]).await;
     // A function error is not retried: the Catch sends it to NotStarted, whose error is always NotStarted
     // (a Fail state may not raise the States.* names that Catch also catches) and whose cause names it.
-    stack.fault("canary-prepare", "error", 1).await;
+    stack.fault("canary-PrepareFunction", "error", 1).await;
     let (status, error, cause) = stack.rollout(request(&function, "2", json!({"enabled": false}))).await;
     assert_eq!((status.as_str(), error.as_deref()), ("FAILED", Some("NotStarted")), "{cause}");
     assert!(cause.as_str().is_some_and(|c| c.starts_with("InjectedFault: ")), "{cause}");
@@ -72,12 +72,37 @@ async fn throttled_controller_calls_are_retried_not_stranded() {
     let stack = Stack::get().await;
     let function = service(&stack, &[&[], &[]]).await;
     // The sample we replace has no Retry: one throttled call strands the alias part-shifted.
-    stack.fault("canary-shift", "throttle", 2).await;
+    stack.fault("canary-ShiftFunction", "throttle", 2).await;
     let (status, _, report) = stack.rollout(request(&function, "2", json!({"enabled": false}))).await;
     assert_eq!(status, "SUCCEEDED", "{report}");
     let (_, armed) = http(&stack.endpoint_url, "GET", "/_local/faults", "").await;
     assert!(armed.ends_with("{}"), "both throttles were served, and retried past: {armed}");
     assert_eq!(stack.alias(&function).await, ("2".into(), HashMap::new()));
+}
+
+/// Lambda refuses an alias weighted over versions with different execution roles; the local stack refuses
+/// it too, and Prepare refuses the rollout before anything moves instead of failing at the first shift.
+#[tokio::test]
+#[ignore = "needs the local AWS stack: run through cargo xtask test"]
+async fn a_version_with_another_role_is_refused_before_anything_moves() {
+    let stack = Stack::get().await;
+    let function = service(&stack, &[&[], &[]]).await;
+    let other = format!("arn:aws:iam::{}:role/{}", local_aws::fixtures::ACCOUNT, local_aws::fixtures::OTHER_ROLE_NAME);
+    let lambda = stack.lambda();
+    lambda.update_function_configuration().function_name(&function).role(&other).send().await.expect("role");
+    let published = lambda.publish_version().function_name(&function).send().await.expect("publish");
+    let version = published.version().unwrap().to_string();
+    // As Lambda: no weighted alias over the two roles.
+    let weights =
+        aws_sdk_lambda::types::AliasRoutingConfiguration::builder().additional_version_weights(&version, 0.1).build();
+    let direct = lambda.update_alias().function_name(&function).name("live").routing_config(weights).send().await;
+    let refused = aws_sdk_lambda::error::DisplayErrorContext(direct.expect_err("refused like Lambda")).to_string();
+    assert!(refused.contains("InvalidParameterValueException") && refused.contains("execution role"), "{refused}");
+    let (status, error, cause) = stack.rollout(request(&function, &version, quick_health())).await;
+    assert_eq!((status.as_str(), error.as_deref()), ("FAILED", Some("RequestRefused")), "{cause}");
+    let message = cause["errorMessage"].as_str().unwrap();
+    assert!(message.contains("version: ") && message.contains(local_aws::fixtures::OTHER_ROLE_NAME), "{cause}");
+    stack.assert_restored(&function, 0).await;
 }
 
 #[tokio::test]
@@ -221,24 +246,24 @@ async fn after_write_fault(stack: &Stack, controller_function: &str, kind: &str)
 #[ignore = "needs the local AWS stack: run through cargo xtask test"]
 async fn a_shift_whose_answer_is_lost_after_its_write_is_retried_not_rolled_back() {
     let stack = Stack::get().await;
-    after_write_fault(&stack, "canary-shift", "timeout_after").await;
-    after_write_fault(&stack, "canary-shift", "lost_after").await;
+    after_write_fault(&stack, "canary-ShiftFunction", "timeout_after").await;
+    after_write_fault(&stack, "canary-ShiftFunction", "lost_after").await;
 }
 
 #[tokio::test]
 #[ignore = "needs the local AWS stack: run through cargo xtask test"]
 async fn a_promote_whose_answer_is_lost_after_its_write_is_retried_not_rolled_back() {
     let stack = Stack::get().await;
-    after_write_fault(&stack, "canary-promote", "timeout_after").await;
-    after_write_fault(&stack, "canary-promote", "lost_after").await;
+    after_write_fault(&stack, "canary-PromoteFunction", "timeout_after").await;
+    after_write_fault(&stack, "canary-PromoteFunction", "lost_after").await;
 }
 
 #[tokio::test]
 #[ignore = "needs the local AWS stack: run through cargo xtask test"]
 async fn a_prepare_whose_answer_is_lost_after_taking_the_lock_goes_on() {
     let stack = Stack::get().await;
-    after_write_fault(&stack, "canary-prepare", "timeout_after").await;
-    after_write_fault(&stack, "canary-prepare", "lost_after").await;
+    after_write_fault(&stack, "canary-PrepareFunction", "timeout_after").await;
+    after_write_fault(&stack, "canary-PrepareFunction", "lost_after").await;
 }
 
 #[tokio::test]
@@ -247,8 +272,8 @@ async fn a_rollback_whose_answer_is_lost_after_its_write_still_ends_restored() {
     let stack = Stack::get().await;
     for kind in ["timeout_after", "lost_after"] {
         let function = service(&stack, &[&[], &[]]).await;
-        stack.fault("canary-check", "error", 1).await;
-        stack.fault("canary-rollback", kind, 1).await;
+        stack.fault("canary-CheckFunction", "error", 1).await;
+        stack.fault("canary-RollbackFunction", kind, 1).await;
         let (status, error, report) = stack.rollout(request(&function, "2", json!({"enabled": false}))).await;
         assert_eq!((status.as_str(), error.as_deref()), ("FAILED", Some("RolledBack")), "{kind}: {report}");
         let (_, armed) = http(&stack.endpoint_url, "GET", "/_local/faults", "").await;

@@ -1,8 +1,0 @@
-//! `AwaitApproval` and `ApplyApproval`: announces a pause at an approval gate, and applies the answer.
-//!
-//! The local stack's binary for this task; on AWS `canary-controller` serves it (see `serve`).
-
-#[tokio::main]
-async fn main() -> Result<(), lambda_runtime::Error> {
-    canary_functions::serve::main(Ok(canary_functions::serve::ControllerTask::Gate)).await
-}

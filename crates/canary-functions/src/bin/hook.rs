@@ -1,8 +1,0 @@
-//! `PreTraffic` and `PostTraffic`: runs the rollout's traffic hook that is due.
-//!
-//! The local stack's binary for this task; on AWS `canary-controller` serves it (see `serve`).
-
-#[tokio::main]
-async fn main() -> Result<(), lambda_runtime::Error> {
-    canary_functions::serve::main(Ok(canary_functions::serve::ControllerTask::Hook)).await
-}
