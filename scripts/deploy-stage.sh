@@ -15,12 +15,24 @@ if live="$(aws lambda get-alias --function-name "$function" --name live --query 
   :
 elif grep -q ResourceNotFoundException "$errors"; then
   echo "${function}:live does not exist yet: first deploy, live starts at the first version"
-  live=""
+  live="first"
 else
   cat "$errors" >&2
   echo "deploy-stage.sh: could not read ${function}:live (above); not deploying, since a deploy that cannot" \
     "pin live would move all traffic to the new version without a canary" >&2
   exit 1
+fi
+# A rollout holds live (its description carries the controller's lock): the stack update would rewrite the
+# alias under it (its routing and the lock). Wait for it to end, or abort it, first.
+if [ "$live" != "first" ]; then
+  description="$(aws lambda get-alias --function-name "$function" --name live --query Description --output text)"
+  case "$description" in
+    "canary-rollout lock: "*)
+      echo "deploy-stage.sh: a rollout holds ${function}:live (${description#canary-rollout lock: }); not" \
+        "deploying over it: wait for it to end, or canaryctl abort it, then deploy again" >&2
+      exit 1
+      ;;
+  esac
 fi
 # samconfig.toml holds the stack's name and deploy flags; the overrides given here replace its list, so the
 # stage is given again.

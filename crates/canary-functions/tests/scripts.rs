@@ -21,6 +21,9 @@ fn stubs(name: &str) -> PathBuf {
     write(
         "aws",
         r#"#!/usr/bin/env bash
+case "$*" in
+  *Description*) echo "${STUB_DESCRIPTION:-Carries the traffic}"; exit 0 ;;
+esac
 case "$STUB_GET_ALIAS" in
   version) echo 7 ;;
   missing) echo "An error occurred (ResourceNotFoundException) when calling the GetAlias operation: Alias not found" >&2; exit 254 ;;
@@ -34,6 +37,10 @@ esac
 }
 
 fn deploy(stubs: &Path, get_alias: &str) -> (Output, Option<String>) {
+    deploy_with(stubs, get_alias, "")
+}
+
+fn deploy_with(stubs: &Path, get_alias: &str, description: &str) -> (Output, Option<String>) {
     let _ = std::fs::remove_file(stubs.join("sam.args"));
     let path = format!("{}:{}", stubs.display(), std::env::var("PATH").unwrap());
     let output = Command::new("bash")
@@ -41,6 +48,7 @@ fn deploy(stubs: &Path, get_alias: &str) -> (Output, Option<String>) {
         .arg("prod")
         .env("PATH", path)
         .env("STUB_GET_ALIAS", get_alias)
+        .env("STUB_DESCRIPTION", description)
         .output()
         .unwrap();
     (output, std::fs::read_to_string(stubs.join("sam.args")).ok())
@@ -68,7 +76,8 @@ fn samconfig_names_each_stages_stack_and_deploys_it_without_prompting() {
         for setting in ["confirm_changeset = false", "capabilities = \"CAPABILITY_IAM\"", "resolve_s3 = true"] {
             assert!(deploy.contains(setting), "[{stage}.deploy.parameters] lacks {setting}");
         }
-        assert!(deploy.contains(&format!("parameter_overrides = \"Stage={stage}\"")));
+        // A bare `sam deploy --config-env` pins nothing, which the template's LivePinned rule refuses.
+        assert!(deploy.contains(&format!("parameter_overrides = \"Stage={stage} LiveVersion=\\\"\\\"\"")), "{deploy}");
     }
 }
 
@@ -77,7 +86,27 @@ fn only_a_missing_alias_means_a_first_deploy() {
     let stubs = stubs("first");
     let (output, sam) = deploy(&stubs, "missing");
     assert!(output.status.success(), "{output:?}");
-    assert!(sam.unwrap().trim_end().ends_with("LiveVersion="), "the template's first-deploy case");
+    assert!(sam.unwrap().trim_end().ends_with("LiveVersion=first"), "the template's first-deploy case");
+}
+
+#[test]
+fn a_deploy_over_a_running_rollout_is_refused() {
+    let stubs = stubs("held");
+    let held = "canary-rollout lock: arn:aws:states:eu-west-1:1:execution:canary-rollout-prod:r1";
+    let (output, sam) = deploy_with(&stubs, "version", held);
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    assert_eq!(sam, None, "sam deploy ran over a rollout");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("a rollout holds") && stderr.contains("canary-rollout-prod:r1"), "{stderr}");
+}
+
+#[test]
+fn the_template_refuses_a_deploy_that_does_not_pin_live() {
+    let template = std::fs::read_to_string(root().join("template.yaml")).unwrap();
+    assert!(template.contains("FirstDeploy: !Equals [!Ref LiveVersion, \"first\"]"), "an empty LiveVersion is no first deploy");
+    let rule = &template[template.find("  LivePinned:").expect("the LivePinned rule")..];
+    assert!(rule.contains("RuleCondition: !Equals [!Ref SampleService, \"true\"]"));
+    assert!(rule.contains("Assert: !Not [!Equals [!Ref LiveVersion, \"\"]]"));
 }
 
 #[test]

@@ -221,7 +221,17 @@ class Resolver:
                 out[key] = resolved
         return out
 
+    def check_rules(self):
+        """CloudFormation refuses a stack whose Rules' assertions fail; so does the loader."""
+        for name, rule in self.template.get("Rules", {}).items():
+            if "RuleCondition" in rule and not self.value(rule["RuleCondition"]):
+                continue
+            for assertion in rule.get("Assertions", []):
+                if not self.value(assertion["Assert"]):
+                    raise LoadError(f"rule {name}: {assertion.get('AssertDescription', 'assertion failed')}")
+
     def resolved(self):
+        self.check_rules()
         stack = {"parameters": self.params, "resources": {}}
         for logical_id, resource in self.resources.items():
             if not self.present(logical_id):
