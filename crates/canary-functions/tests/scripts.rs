@@ -103,7 +103,10 @@ fn a_deploy_over_a_running_rollout_is_refused() {
 #[test]
 fn the_template_refuses_a_deploy_that_does_not_pin_live() {
     let template = std::fs::read_to_string(root().join("template.yaml")).unwrap();
-    assert!(template.contains("FirstDeploy: !Equals [!Ref LiveVersion, \"first\"]"), "an empty LiveVersion is no first deploy");
+    assert!(
+        template.contains("FirstDeploy: !Equals [!Ref LiveVersion, \"first\"]"),
+        "an empty LiveVersion is no first deploy"
+    );
     let rule = &template[template.find("  LivePinned:").expect("the LivePinned rule")..];
     assert!(rule.contains("RuleCondition: !Equals [!Ref SampleService, \"true\"]"));
     assert!(rule.contains("Assert: !Not [!Equals [!Ref LiveVersion, \"\"]]"));
