@@ -83,6 +83,12 @@ enum Command {
     /// Stop a running rollout and restore the alias's original routing; returns once it is restored.
     /// Example: abort orders-api-live-v42-20261130T120000Z
     Abort(ops::Target),
+    /// Print the completion script of a shell (bash, zsh, fish, elvish, powershell).
+    /// Example: completion bash > ~/.local/share/bash-completion/completions/canaryctl
+    Completion {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
@@ -262,6 +268,11 @@ async fn main() -> ExitCode {
         Command::List(args) => ops::list(ops::ListArgs { output, aws: aws.clone(), ..args }).await,
         Command::Promote { target: t, full } => ops::promote(target(t), full).await,
         Command::Abort(t) => ops::abort(target(t)).await,
+        Command::Completion { shell } => {
+            use clap::CommandFactory;
+            clap_complete::generate(shell, &mut Cli::command(), "canaryctl", &mut std::io::stdout());
+            Ok(Exit::Success)
+        }
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -136,6 +136,20 @@ fn an_unreachable_aws_is_exit_code_4() {
 }
 
 #[test]
+fn completion_scripts_complete_the_subcommands_and_refuse_unknown_shells() {
+    for shell in ["bash", "zsh", "fish"] {
+        let output = canaryctl(&["completion", shell]);
+        assert!(output.status.success(), "{shell}: {}", stderr(&output));
+        let script = stdout(&output);
+        for word in ["canaryctl", "start", "watch", "abort", "--state-machine-arn"] {
+            assert!(script.contains(word), "{shell} completion lacks {word}");
+        }
+    }
+    let unknown = canaryctl(&["completion", "tcsh"]);
+    assert_eq!(unknown.status.code(), Some(2), "a usage error");
+}
+
+#[test]
 fn help_documents_the_exit_codes() {
     let output = canaryctl(&["--help"]);
     assert!(stdout(&output).contains("3  the request was refused"));
