@@ -44,6 +44,27 @@ struct Cli {
     output: Output,
     #[command(flatten)]
     aws: AwsArgs,
+    /// Log every AWS call (operation, endpoint, retries, errors) on stderr. RUST_LOG, when set, chooses
+    /// what is logged instead. Example: --debug
+    #[arg(long, global = true)]
+    debug: bool,
+}
+
+/// What --debug logs: the SDK's calls and answers, the credential and region chain, and the adapters.
+const DEBUG_LOG: &str = "aws_smithy_runtime=debug,aws_smithy_runtime_api=debug,aws_sdk_sfn=debug,aws_sdk_lambda=debug,aws_config=debug,canary_aws=debug";
+
+/// Logs to stderr when asked (--debug, or RUST_LOG), so stdout stays the result a script reads.
+fn init_logging(debug: bool) {
+    let filter = match std::env::var("RUST_LOG") {
+        Ok(value) if !value.is_empty() => value,
+        _ if debug => DEBUG_LOG.to_string(),
+        _ => return,
+    };
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .try_init();
 }
 
 #[derive(Debug, Subcommand)]
@@ -258,6 +279,7 @@ fn plan(args: &PlanArgs, output: Output) -> Result<Exit, CliError> {
 async fn main() -> ExitCode {
     restore_default_sigpipe();
     let cli = Cli::parse();
+    init_logging(cli.debug);
     let (output, aws) = (cli.output, cli.aws);
     let target = |target: ops::Target| ops::Target { output, aws: aws.clone(), ..target };
     let result = match cli.command {

@@ -226,6 +226,18 @@ fn unreachable(args: &[&str], env: &[(&str, &str)]) -> Output {
 }
 
 #[test]
+fn debug_logs_each_aws_call_on_stderr_and_is_quiet_otherwise() {
+    let execution = "arn:aws:states:eu-west-1:123456789012:execution:canary-rollout:deploy-42";
+    let keys = [("AWS_ACCESS_KEY_ID", "testing"), ("AWS_SECRET_ACCESS_KEY", "testing")];
+    let debug = unreachable(&["--debug", "status", execution], &keys);
+    assert_eq!(debug.status.code(), Some(4));
+    assert!(stderr(&debug).contains("rpc.method=\"DescribeExecution\""), "{}", stderr(&debug));
+    assert!(stdout(&debug).is_empty(), "logs go to stderr, never into the result");
+    let quiet = unreachable(&["status", execution], &keys);
+    assert_eq!(stderr(&quiet).lines().count(), 1, "{}", stderr(&quiet));
+}
+
+#[test]
 fn aws_failures_are_one_line_each_with_what_to_do() {
     let execution = "arn:aws:states:eu-west-1:123456789012:execution:canary-rollout:deploy-42";
     let keys = [("AWS_ACCESS_KEY_ID", "testing"), ("AWS_SECRET_ACCESS_KEY", "testing")];
