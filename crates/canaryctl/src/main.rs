@@ -137,6 +137,30 @@ pub struct AwsArgs {
 }
 
 impl AwsArgs {
+    /// A named profile (`--profile`, or `AWS_PROFILE`) that neither the shared config file nor the
+    /// credentials file defines: said as such, rather than later as "no credentials".
+    pub fn profile_problem(&self) -> Option<String> {
+        let (name, from) = match (&self.profile, std::env::var("AWS_PROFILE")) {
+            (Some(name), _) => (name.clone(), "--profile"),
+            (None, Ok(name)) if !name.is_empty() => (name, "AWS_PROFILE"),
+            _ => return None,
+        };
+        let home = std::env::var("HOME").unwrap_or_default();
+        let file = |variable: &str, default: &str| {
+            std::env::var(variable).unwrap_or_else(|_| format!("{home}/.aws/{default}"))
+        };
+        let (config, credentials) =
+            (file("AWS_CONFIG_FILE", "config"), file("AWS_SHARED_CREDENTIALS_FILE", "credentials"));
+        let read = |path: &str| std::fs::read_to_string(path).unwrap_or_default();
+        if profile_defined(&read(&config), &name, true) || profile_defined(&read(&credentials), &name, false) {
+            return None;
+        }
+        Some(format!(
+            "{from} names profile \"{name}\", which neither {config} nor {credentials} defines: check the name \
+             (aws configure list-profiles), or leave {from} unset to use the environment's credentials"
+        ))
+    }
+
     pub fn options(&self) -> canary_aws::ConfigOptions {
         canary_aws::ConfigOptions {
             endpoint_url: self.endpoint_url.clone(),
@@ -158,6 +182,16 @@ impl AwsArgs {
             _ => config,
         }
     }
+}
+
+/// Whether an AWS shared file defines the profile: `[profile NAME]` (or `[NAME]`, and `[default]`) in the
+/// config file, `[NAME]` in the credentials file.
+fn profile_defined(text: &str, name: &str, config_file: bool) -> bool {
+    text.lines().filter_map(|line| line.trim().strip_prefix('[')?.strip_suffix(']')).any(|section| {
+        let section = section.trim();
+        let named = if config_file { section.strip_prefix("profile ").map(str::trim) } else { None };
+        named.unwrap_or(section) == name
+    })
 }
 
 /// Ends the process quietly when its output is closed early (`canaryctl plan ... | head -1`), as Unix tools
@@ -280,6 +314,11 @@ async fn main() -> ExitCode {
     restore_default_sigpipe();
     let cli = Cli::parse();
     init_logging(cli.debug);
+    let calls_aws = !matches!(cli.command, Command::Plan(_) | Command::Completion { .. });
+    if calls_aws && let Some(problem) = cli.aws.profile_problem() {
+        eprintln!("canaryctl: {problem}");
+        return Exit::Aws.into();
+    }
     let (output, aws) = (cli.output, cli.aws);
     let target = |target: ops::Target| ops::Target { output, aws: aws.clone(), ..target };
     let result = match cli.command {
@@ -309,6 +348,17 @@ async fn main() -> ExitCode {
 mod tests {
     use super::*;
     use clap::CommandFactory;
+
+    #[test]
+    fn profiles_are_found_as_the_shared_files_name_them() {
+        let config = "[default]\nregion = eu-west-1\n[profile prod-deployer]\nsso_session = x\n[sso-session x]\n";
+        assert!(profile_defined(config, "prod-deployer", true));
+        assert!(profile_defined(config, "default", true));
+        assert!(!profile_defined(config, "nope", true));
+        assert!(!profile_defined(config, "x", true), "an sso-session is no profile");
+        assert!(profile_defined("[ci]\naws_access_key_id = A\n", "ci", false));
+        assert!(!profile_defined("[profile ci]\n", "ci", false), "the credentials file has no profile prefix");
+    }
 
     #[test]
     fn every_flag_has_an_example_in_its_help() {

@@ -226,6 +226,25 @@ fn unreachable(args: &[&str], env: &[(&str, &str)]) -> Output {
 }
 
 #[test]
+fn an_unknown_profile_is_named_as_such_not_as_missing_credentials() {
+    let execution = "arn:aws:states:eu-west-1:123456789012:execution:canary-rollout:deploy-42";
+    let dir = std::env::temp_dir().join(format!("canaryctl-profiles-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("config");
+    std::fs::write(&config, "[profile ci]\naws_access_key_id = testing\naws_secret_access_key = testing\n").unwrap();
+    let files = [("AWS_CONFIG_FILE", config.to_str().unwrap()), ("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")];
+    let unknown = unreachable(&["--profile", "nope", "status", execution], &files);
+    assert_eq!(unknown.status.code(), Some(4));
+    let said = stderr(&unknown);
+    assert!(said.contains("--profile names profile \"nope\"") && said.contains("list-profiles"), "{said}");
+    let by_env = unreachable(&["status", execution], &[files[0], files[1], ("AWS_PROFILE", "nope")]);
+    assert!(stderr(&by_env).contains("AWS_PROFILE names profile \"nope\""), "{}", stderr(&by_env));
+    // A profile that exists goes on to AWS (here: nothing listens, exit 4 with that reason).
+    let known = unreachable(&["--profile", "ci", "status", execution], &files);
+    assert!(stderr(&known).contains("could not reach AWS"), "{}", stderr(&known));
+}
+
+#[test]
 fn debug_logs_each_aws_call_on_stderr_and_is_quiet_otherwise() {
     let execution = "arn:aws:states:eu-west-1:123456789012:execution:canary-rollout:deploy-42";
     let keys = [("AWS_ACCESS_KEY_ID", "testing"), ("AWS_SECRET_ACCESS_KEY", "testing")];
