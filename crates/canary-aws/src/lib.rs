@@ -252,6 +252,14 @@ pub trait ExecutionControl: Send + Sync {
     async fn running(&self, state_machine_arn: &str) -> Result<Vec<RunningExecution>, AwsError>;
     /// The state machine's most recent executions, newest first, at most `max`.
     async fn recent(&self, state_machine_arn: &str, max: i32) -> Result<Vec<ExecutionSummary>, AwsError>;
+    /// One page of the state machine's executions, newest first (as ListExecutions returns them), from
+    /// `token` (the start when `None`), and the token of the next page if there is one.
+    async fn recent_page(
+        &self,
+        state_machine_arn: &str,
+        page_size: i32,
+        token: Option<String>,
+    ) -> Result<(Vec<ExecutionSummary>, Option<String>), AwsError>;
     /// Stops a running execution.
     async fn stop(&self, execution_arn: &str, cause: &str) -> Result<(), AwsError>;
     /// The state machine's definition (its ASL, substitutions filled).

@@ -188,6 +188,16 @@ impl ExecutionControl for StepFunctionsExecutions {
         executions.truncate(max.max(0) as usize);
         Ok(executions)
     }
+    async fn recent_page(
+        &self,
+        state_machine_arn: &str,
+        page_size: i32,
+        token: Option<String>,
+    ) -> Result<(Vec<ExecutionSummary>, Option<String>), AwsError> {
+        let request = self.client.get().list_executions().state_machine_arn(state_machine_arn).max_results(page_size);
+        let out = request.set_next_token(token).send().await.map_err(classify)?;
+        Ok((out.executions().iter().map(summary).collect(), out.next_token().map(str::to_string)))
+    }
     async fn approval_token(&self, execution_arn: &str) -> Result<Option<String>, AwsError> {
         // The gate's token is in the parameters of the task it scheduled; it is pending while the gate state
         // has been entered and not left.
@@ -350,6 +360,35 @@ mod tests {
         assert_eq!(names, [("new", "RUNNING"), ("old", "SUCCEEDED")]);
         executions.stop("arn:exec:new", "aborted").await.unwrap();
         assert_eq!(stop.num_calls(), 1);
+    }
+
+    #[tokio::test]
+    async fn recent_pages_follow_the_next_token() {
+        use aws_sdk_sfn::operation::list_executions::ListExecutionsOutput;
+        use aws_sdk_sfn::types::ExecutionListItem;
+        let item = |name: &str| {
+            ExecutionListItem::builder()
+                .execution_arn(format!("arn:exec:{name}"))
+                .state_machine_arn("arn:sm")
+                .name(name)
+                .status(ExecutionStatus::Succeeded)
+                .start_date(DateTime::from_secs(1))
+                .build()
+                .unwrap()
+        };
+        let first = mock!(Client::list_executions)
+            .match_requests(|r| r.next_token().is_none() && r.max_results() == Some(1))
+            .then_output(move || {
+                ListExecutionsOutput::builder().executions(item("a")).next_token("t1").build().unwrap()
+            });
+        let second = mock!(Client::list_executions)
+            .match_requests(|r| r.next_token() == Some("t1"))
+            .then_output(move || ListExecutionsOutput::builder().executions(item("b")).build().unwrap());
+        let executions = StepFunctionsExecutions::new(mock_client!(aws_sdk_sfn, RuleMode::MatchAny, [&first, &second]));
+        let (page, token) = executions.recent_page("arn:sm", 1, None).await.unwrap();
+        assert_eq!((page[0].name.as_str(), token.as_deref()), ("a", Some("t1")));
+        let (page, token) = executions.recent_page("arn:sm", 1, token).await.unwrap();
+        assert_eq!((page[0].name.as_str(), token), ("b", None));
     }
 
     #[tokio::test]

@@ -126,9 +126,16 @@ pub struct ListArgs {
     /// Only rollouts of this alias. Example: --alias live
     #[arg(long)]
     pub alias: Option<String>,
-    /// How many of the most recent executions to look at. Example: --max 50
+    /// How many rollouts to show, newest first. Example: --max 50
     #[arg(long, default_value_t = 20)]
     pub max: i32,
+    /// How many of the most recent executions to look through at most for them (one DescribeExecution
+    /// each): on a busy state machine, a function's rollouts may be far down the list. Example: --scan 2000
+    #[arg(long, default_value_t = 500)]
+    pub scan: usize,
+    /// Executions per ListExecutions page (at most 100, AWS's most); for tests of the paging.
+    #[arg(long, default_value_t = 100, hide = true)]
+    pub page_size: usize,
     #[arg(skip)]
     pub output: Output,
     #[arg(skip)]
@@ -137,42 +144,73 @@ pub struct ListArgs {
 
 pub async fn list(args: ListArgs) -> Result<Exit, CliError> {
     let executions = executions(&args.aws, &args.state_machine_arn).await;
-    let recent = executions
-        .recent(&args.state_machine_arn, args.max)
-        .await
-        .map_err(|e| CliError::from_aws("could not list executions", &e))?;
-    let mut rows = Vec::new();
-    for execution in recent {
-        let info = executions
-            .describe(&execution.arn)
+    let wanted = usize::try_from(args.max).unwrap_or(0);
+    let (mut rows, mut scanned, mut token) = (Vec::new(), 0usize, None);
+    // Page through the executions, newest first, filtering as it goes, until enough rows or the scan bound.
+    'pages: loop {
+        let page_size = i32::try_from((args.scan - scanned).clamp(1, args.page_size.clamp(1, 100))).unwrap_or(100);
+        let (page, next) = executions
+            .recent_page(&args.state_machine_arn, page_size, token.take())
             .await
-            .map_err(|e| CliError::from_aws(format!("could not read {}", execution.arn), &e))?;
-        let input: Value = info.input.as_deref().and_then(|i| serde_json::from_str(i).ok()).unwrap_or(Value::Null);
-        let request = canary_core::parse_request(&input).ok();
-        let (function, alias, version) = request
-            .as_ref()
-            .map(|r| (r.function_name().to_string(), r.alias.clone(), r.version.clone()))
-            .unwrap_or_default();
-        if args.function.as_ref().is_some_and(|f| canary_core::request::function_name_of(f) != function)
-            || args.alias.as_ref().is_some_and(|a| *a != alias)
-        {
-            continue;
+            .map_err(|e| CliError::from_aws("could not list executions", &e))?;
+        for execution in page {
+            if rows.len() >= wanted || scanned >= args.scan {
+                break 'pages;
+            }
+            scanned += 1;
+            if let Some(row) = list_row(&executions, execution, &args).await? {
+                rows.push(row);
+            }
         }
-        let outcome =
-            interpret(info.status, info.output.as_deref(), info.error.as_deref(), info.cause.as_deref()).outcome;
-        rows.push(ListRow {
-            name: execution.name,
-            execution_arn: execution.arn,
-            status: execution.status,
-            outcome,
-            function,
-            alias,
-            version,
-            started_at: execution.started_at,
-        });
+        match next {
+            Some(next) if rows.len() < wanted && scanned < args.scan => token = Some(next),
+            _ => break,
+        }
     }
-    match args.output {
-        Output::Json => println!("{}", serde_json::to_string(&rows).expect("rows serialise")),
+    print_rows(&rows, args.output);
+    if rows.len() < wanted && scanned >= args.scan && (args.function.is_some() || args.alias.is_some()) {
+        eprintln!("canaryctl: looked through the {scanned} most recent executions; --scan to look further");
+    }
+    Ok(Exit::Success)
+}
+
+/// The row of one execution, or `None` when it is not of the function and alias asked for.
+async fn list_row(
+    executions: &impl canary_aws::ExecutionHistory,
+    execution: canary_aws::ExecutionSummary,
+    args: &ListArgs,
+) -> Result<Option<ListRow>, CliError> {
+    let info = executions
+        .describe(&execution.arn)
+        .await
+        .map_err(|e| CliError::from_aws(format!("could not read {}", execution.arn), &e))?;
+    let input: Value = info.input.as_deref().and_then(|i| serde_json::from_str(i).ok()).unwrap_or(Value::Null);
+    let request = canary_core::parse_request(&input).ok();
+    let (function, alias, version) = request
+        .as_ref()
+        .map(|r| (r.function_name().to_string(), r.alias.clone(), r.version.clone()))
+        .unwrap_or_default();
+    if args.function.as_ref().is_some_and(|f| canary_core::request::function_name_of(f) != function)
+        || args.alias.as_ref().is_some_and(|a| *a != alias)
+    {
+        return Ok(None);
+    }
+    let outcome = interpret(info.status, info.output.as_deref(), info.error.as_deref(), info.cause.as_deref()).outcome;
+    Ok(Some(ListRow {
+        name: execution.name,
+        execution_arn: execution.arn,
+        status: execution.status,
+        outcome,
+        function,
+        alias,
+        version,
+        started_at: execution.started_at,
+    }))
+}
+
+fn print_rows(rows: &[ListRow], output: Output) {
+    match output {
+        Output::Json => println!("{}", serde_json::to_string(rows).expect("rows serialise")),
         Output::Text => {
             println!("{}", ListRow::header());
             for row in rows {
@@ -180,7 +218,6 @@ pub async fn list(args: ListArgs) -> Result<Exit, CliError> {
             }
         }
     }
-    Ok(Exit::Success)
 }
 
 pub async fn promote(target: Target, full: bool) -> Result<Exit, CliError> {

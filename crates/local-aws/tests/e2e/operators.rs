@@ -176,6 +176,23 @@ async fn operators_start_watch_status_abort_and_list() {
         (Some(name.as_str()), Some("aborted")),
         "{rows}"
     );
+    // A rollout further down than one page is found: list pages through the executions, filtering as it
+    // goes (newer executions of other functions, one a page, come first).
+    let other = service(&stack, &[&[], &[]]).await;
+    let (status, _, _) = stack
+        .rollout(json!({"function": other, "alias": "live", "version": "2",
+        "strategy": {"all_at_once": {}}, "health": {"enabled": false}}))
+        .await;
+    assert_eq!(status, "SUCCEEDED");
+    let paged = ["list", "--function", &function, "--max", "1", "--page-size", "1", "--output", "json"];
+    let (code, stdout, stderr) = canaryctl_raw(&stack, &paged);
+    assert_eq!(code, 0, "{stderr}");
+    let rows: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(rows[0]["name"].as_str(), Some(name.as_str()), "{rows}");
+    let bounded = ["list", "--function", &function, "--scan", "1", "--output", "json"];
+    let (code, stdout, stderr) = canaryctl_raw(&stack, &bounded);
+    assert_eq!((code, stdout.trim()), (0, "[]"), "{stderr}");
+    assert!(stderr.contains("--scan to look further"), "{stderr}");
 }
 
 // ---- Traffic hooks (issue 5). ----
