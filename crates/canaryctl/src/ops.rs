@@ -72,12 +72,21 @@ pub async fn status_of(executions: &dyn ExecutionHistory, arn: &str) -> Result<S
         message: result.message,
         report: result.report,
         rollout,
+        alias_now: None,
     })
 }
 
 pub async fn status(target: Target) -> Result<Exit, CliError> {
     let arn = execution_arn(&target.execution, target.state_machine_arn.as_deref())?;
-    let status = status_of(&executions(&target.aws, &arn).await, &arn).await?;
+    let mut status = status_of(&executions(&target.aws, &arn).await, &arn).await?;
+    // Once it has ended, what the alias routes now: the state's last routing may have been undone since.
+    if status.status != ExecutionStatus::Running
+        && let Some(rollout) = &status.rollout
+    {
+        let config = target.aws.config_for(&arn).await;
+        let read = LambdaAliases::from_config(&config).get_alias(&rollout.function, &rollout.alias).await;
+        status.alias_now = read.map_err(|e| CliError::from_aws("could not read the alias", &e))?.map(|a| a.routing);
+    }
     match target.output {
         Output::Json => println!("{}", serde_json::to_string(&status).expect("status views serialise")),
         Output::Text => println!("{status}"),
@@ -134,6 +143,7 @@ pub struct ListArgs {
     #[arg(long, default_value_t = 500)]
     pub scan: usize,
     /// Executions per ListExecutions page (at most 100, AWS's most); for tests of the paging.
+    /// Example: --page-size 1
     #[arg(long, default_value_t = 100, hide = true)]
     pub page_size: usize,
     #[arg(skip)]
@@ -428,6 +438,7 @@ mod tests {
             message: None,
             report: None,
             rollout: Some(RolloutView::of(&state, None, t0 + chrono::Duration::seconds(250))),
+            alias_now: None,
         };
         assert_eq!(
             view.to_string(),
@@ -457,8 +468,20 @@ mod tests {
             outcome: ExecutionOutcome::Refused,
             message: Some("version: ...".into()),
             rollout: None,
-            ..view
+            ..view.clone()
         };
         assert_eq!(refused.to_string(), "deploy-43: refused\n  version: ...");
+        let rolled_back = StatusView {
+            status: ExecutionStatus::Failed,
+            outcome: ExecutionOutcome::RolledBack,
+            alias_now: Some(canary_core::Routing::to_version("41")),
+            ..view.clone()
+        };
+        let text = rolled_back.to_string();
+        assert!(
+            text.contains("alias was last set to 41 (70%) + 42 (30%)") && text.contains("alias now routes 41 (100%)"),
+            "{text}"
+        );
+        assert_eq!(serde_json::to_value(&rolled_back).unwrap()["alias_now"]["function_version"], "41");
     }
 }

@@ -382,6 +382,10 @@ pub struct StatusView {
     /// The rollout as its last state holds it; absent when the execution never prepared one.
     #[serde(flatten, skip_serializing_if = "Option::is_none")]
     pub rollout: Option<RolloutView>,
+    /// What the alias routes now, read afresh once the rollout has ended (what it was last set to may have
+    /// been undone since, by the rollback, the safety net or a person).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub alias_now: Option<canary_core::Routing>,
 }
 
 /// The rollout part of a [`StatusView`].
@@ -493,6 +497,9 @@ impl std::fmt::Display for StatusView {
             )?;
             let left = if self.status == ExecutionStatus::Running { "routes" } else { "was last set to" };
             write!(f, "\n  alias {left} {}; elapsed {}", r.routing, duration_text(r.elapsed_seconds as u64))?;
+            if let Some(now) = &self.alias_now {
+                write!(f, "\n  alias now routes {now}")?;
+            }
             if let Some(at) = r.next_check_at {
                 write!(f, ", next check at {}", at.format("%H:%M:%S UTC"))?;
             }

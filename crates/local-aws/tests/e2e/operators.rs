@@ -163,6 +163,7 @@ async fn operators_start_watch_status_abort_and_list() {
     let (code, stdout, _) = canaryctl_raw(&stack, &["status", &arn]);
     assert_eq!(code, 0);
     assert!(stdout.starts_with(&format!("{name}: aborted")), "{stdout}");
+    assert!(stdout.contains("alias now routes 1 (100%)"), "what the alias routes now, read afresh: {stdout}");
     let (code, _, _) = canaryctl_raw(&stack, &["watch", &name]);
     assert_eq!(code, 1, "watching a finished rollout reports how it ended");
     let (code, _, stderr) = canaryctl_raw(&stack, &["abort", &name]);
