@@ -409,6 +409,7 @@ fn ours(traffic: &mut Traffic, looks: bool) -> RunResult {
         function_exists: true,
         version_exists: true,
         versions: Default::default(),
+        provisioned_concurrency: None,
         alias: Some(AliasState {
             routing: Routing::to_version("1"),
             revision_id: "r0".into(),

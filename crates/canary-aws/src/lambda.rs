@@ -72,6 +72,19 @@ impl Aliases for LambdaAliases {
         }
     }
 
+    async fn provisioned_concurrency(&self, function: &str, alias: &str) -> Result<Option<u32>, AwsError> {
+        let request = self.client.get().get_provisioned_concurrency_config().function_name(function).qualifier(alias);
+        match request.send().await {
+            Ok(out) => Ok(out.requested_provisioned_concurrent_executions().map(|n| n.max(0) as u32)),
+            Err(e)
+                if e.as_service_error().is_some_and(|e| e.is_provisioned_concurrency_config_not_found_exception()) =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(classify(e)),
+        }
+    }
+
     async fn get_alias(&self, function: &str, alias: &str) -> Result<Option<AliasState>, AwsError> {
         match self.client.get().get_alias().function_name(function).name(alias).send().await.map_err(classify) {
             Ok(out) => Ok(Some(alias_state(
@@ -302,6 +315,32 @@ mod tests {
         assert_eq!(aliases.version_config("orders", "2").await.unwrap(), Some(config));
         let error = aliases.version_config("orders", "3").await.unwrap_err();
         assert!(matches!(error, AwsError::Transient(_)) && error.is_transient(), "{error:?}");
+    }
+
+    #[tokio::test]
+    async fn provisioned_concurrency_is_read_and_none_when_not_configured() {
+        use aws_sdk_lambda::operation::get_provisioned_concurrency_config::{
+            GetProvisionedConcurrencyConfigError, GetProvisionedConcurrencyConfigOutput,
+        };
+        use aws_sdk_lambda::types::error::ProvisionedConcurrencyConfigNotFoundException;
+        let configured = mock!(Client::get_provisioned_concurrency_config)
+            .match_requests(|r| r.function_name() == Some("orders") && r.qualifier() == Some("live"))
+            .then_output(|| {
+                GetProvisionedConcurrencyConfigOutput::builder().requested_provisioned_concurrent_executions(10).build()
+            });
+        let none = mock!(Client::get_provisioned_concurrency_config)
+            .match_requests(|r| r.function_name() == Some("quiet"))
+            .then_error(|| {
+                GetProvisionedConcurrencyConfigError::ProvisionedConcurrencyConfigNotFoundException(
+                    ProvisionedConcurrencyConfigNotFoundException::builder()
+                        .message("No Provisioned Concurrency Config found")
+                        .meta(wire("ProvisionedConcurrencyConfigNotFoundException"))
+                        .build(),
+                )
+            });
+        let aliases = LambdaAliases::new(mock_client!(aws_sdk_lambda, RuleMode::MatchAny, [&configured, &none]));
+        assert_eq!(aliases.provisioned_concurrency("orders", "live").await.unwrap(), Some(10));
+        assert_eq!(aliases.provisioned_concurrency("quiet", "live").await.unwrap(), None);
     }
 
     #[tokio::test]

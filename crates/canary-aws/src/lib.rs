@@ -116,6 +116,8 @@ pub trait Aliases: Send + Sync {
     async fn function_exists(&self, function: &str) -> Result<bool, AwsError>;
     /// A published version's role and dead-letter target, or `None` when there is no such version.
     async fn version_config(&self, function: &str, version: &str) -> Result<Option<VersionConfig>, AwsError>;
+    /// The provisioned concurrency configured on the alias (requested), or `None` when it has none.
+    async fn provisioned_concurrency(&self, function: &str, alias: &str) -> Result<Option<u32>, AwsError>;
     /// The alias, or `None` when the function has no such alias.
     async fn get_alias(&self, function: &str, alias: &str) -> Result<Option<AliasState>, AwsError>;
     /// Sets the alias's routing and description on condition that it is still at `revision_id`

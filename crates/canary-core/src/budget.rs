@@ -259,6 +259,38 @@ pub fn evidence_needed(request: &RolloutRequest) -> u64 {
     health.min_invocations.max(detect)
 }
 
+/// How an alias's provisioned concurrency is shared while a rollout weights it, in one sentence for the plan
+/// and `Prepare`'s first line: Lambda allocates it to both versions as the weights move (AWS's API reference:
+/// the allocation "fluctuates depending on the amount of concurrency that is provisioned for the function
+/// versions" during linear and canary deployments), so the new version has about its weight's share; calls
+/// beyond a version's share run on demand, with cold starts, counted as
+/// `ProvisionedConcurrencySpilloverInvocations`.
+///
+/// ```
+/// use canary_core::budget::provisioned_split;
+/// let request = canary_core::parse_request_str(r#"{"function": "f", "alias": "live", "version": "2",
+///     "strategy": {"linear": {"percent": 25, "interval_seconds": 300}}}"#).unwrap();
+/// let said = provisioned_split(&request, 8);
+/// assert!(said.starts_with("live has 8 provisioned concurrency"), "{said}");
+/// assert!(said.contains("about 2 at 25%, 4 at 50%, 6 at 75%"), "{said}");
+/// ```
+pub fn provisioned_split(request: &RolloutRequest, provisioned: u32) -> String {
+    let shares: Vec<String> = request
+        .schedule()
+        .steps
+        .iter()
+        .filter(|s| !s.is_final())
+        .map(|s| format!("{} at {}%", (f64::from(provisioned) * s.percent / 100.0).round(), s.percent))
+        .collect();
+    format!(
+        "{} has {provisioned} provisioned concurrency: while it is weighted, Lambda shares it between the versions \
+         as the weights move, the new version's share about {}; calls beyond a version's share run on demand, \
+         with cold starts (ProvisionedConcurrencySpilloverInvocations, on the dashboard)",
+        request.alias,
+        shares.join(", ")
+    )
+}
+
 /// What a held step can gather at a given traffic.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
 pub struct StepOutlook {

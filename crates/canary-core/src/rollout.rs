@@ -88,6 +88,9 @@ pub struct Rollout {
     /// The sequential tests' evidence so far: every health verdict's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub evidence: Option<Evidence>,
+    /// The provisioned concurrency configured on the alias when the rollout started, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provisioned_concurrency: Option<u32>,
 }
 
 /// The state the state machine goes to next; its Choice state dispatches on this.

@@ -30,6 +30,7 @@ fn prepared(request: Value) -> Rollout {
         function_exists: true,
         version_exists: true,
         versions: Default::default(),
+        provisioned_concurrency: None,
         alias: Some(AliasState { routing: Routing::to_version("1"), revision_id: "r0".into(), description: "".into() }),
         alarms: Vec::new(),
         missing_hooks: Vec::new(),

@@ -105,6 +105,7 @@ fn with_every_call_failing(request: &RolloutRequest) -> Next {
         function_exists: true,
         version_exists: true,
         versions: Default::default(),
+        provisioned_concurrency: None,
         alias: Some(AliasState {
             routing: Routing::to_version("41"),
             revision_id: "r0".into(),

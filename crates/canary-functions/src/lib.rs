@@ -177,10 +177,16 @@ pub async fn prepare(
         None => None,
     };
     let read = alias.clone();
+    // Said in the rollout's first line: how Lambda shares it between the versions while they are weighted.
+    let provisioned_concurrency = match &alias {
+        Some(_) => aliases.provisioned_concurrency(&function, &request.alias).await?,
+        None => None,
+    };
     let facts = canary_core::LiveFacts {
         function_exists,
         version_exists,
         versions,
+        provisioned_concurrency,
         alias,
         alarms,
         missing_hooks,
@@ -203,6 +209,9 @@ pub async fn prepare(
                 outlook.describe(&rollout.request)
             );
         }
+    }
+    if let Some(note) = rollout.provisioned_note() {
+        tracing::info!(provisioned = rollout.provisioned_concurrency, "{note}");
     }
     // Prepared, so the alias exists: the lock is written on the revision just read.
     let read = read.expect("a prepared rollout's alias exists");

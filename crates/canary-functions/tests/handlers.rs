@@ -91,6 +91,9 @@ impl Aliases for FakeLambda {
             .contains(&version)
             .then(|| canary_core::VersionConfig { role: role.into(), dead_letter_target: None }))
     }
+    async fn provisioned_concurrency(&self, _: &str, _: &str) -> Result<Option<u32>, AwsError> {
+        Ok(None)
+    }
     async fn get_alias(&self, _: &str, alias: &str) -> Result<Option<AliasState>, AwsError> {
         self.injected()?;
         *self.reads.lock().unwrap() += 1;

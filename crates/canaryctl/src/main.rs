@@ -276,6 +276,10 @@ struct PlanArgs {
     /// Example: --requests-per-minute 3
     #[arg(long, value_name = "N", value_parser = positive_rate)]
     requests_per_minute: Option<f64>,
+    /// The provisioned concurrency configured on the alias: the plan then says how Lambda shares it
+    /// between the versions at each weight. Example: --provisioned-concurrency 10
+    #[arg(long, value_name = "N")]
+    provisioned_concurrency: Option<u32>,
 }
 
 fn positive_rate(text: &str) -> Result<f64, String> {
@@ -298,13 +302,21 @@ fn plan(args: &PlanArgs, output: Output) -> Result<Exit, CliError> {
         RunsOn::Local => (canary_core::deployment::Deployment::LOCAL, "local"),
     };
     start::check_deployment(&input, &request, &deployment, runs_on)?;
+    let provisioned = args.provisioned_concurrency.map(|n| canary_core::budget::provisioned_split(&request, n));
     match output {
-        Output::Json => println!(
-            "{}",
-            serde_json::to_string_pretty(&render::plan_json(&request, runs_on, args.requests_per_minute))
-                .expect("plans serialise")
-        ),
-        Output::Text => print!("{}", render::plan_text(&request, args.requests_per_minute)),
+        Output::Json => {
+            let mut plan = render::plan_json(&request, runs_on, args.requests_per_minute);
+            if let Some(note) = provisioned {
+                plan["provisioned_concurrency"] = serde_json::json!(note);
+            }
+            println!("{}", serde_json::to_string_pretty(&plan).expect("plans serialise"))
+        }
+        Output::Text => {
+            print!("{}", render::plan_text(&request, args.requests_per_minute));
+            if let Some(note) = provisioned {
+                println!("{note}");
+            }
+        }
     }
     Ok(Exit::Success)
 }

@@ -405,6 +405,7 @@ mod tests {
             function_exists: true,
             version_exists: true,
             versions: Default::default(),
+            provisioned_concurrency: None,
             alias: Some(AliasState {
                 routing: Routing::to_version("41"),
                 revision_id: "r".into(),

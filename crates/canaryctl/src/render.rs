@@ -176,18 +176,20 @@ pub fn progress_line(state_name: &str, output: Option<&str>) -> Option<String> {
     let count = rollout.step_count;
     let number = rollout.step.map_or(0, |s| s + 1);
     match state_name.parse::<State>().ok()? {
-        State::Prepare => Some(format!(
-            "prepared: {}:{} from version {} to {} in {count} step{}{}",
-            rollout.request.function,
-            rollout.request.alias,
-            rollout.old_version,
-            rollout.request.version,
-            if count == 1 { "" } else { "s" },
-            match rollout.outlook() {
-                Some(outlook) => format!(". In the hour before: {}", outlook.describe(&rollout.request)),
-                None => String::new(),
-            }
-        )),
+        State::Prepare => Some(
+            format!(
+                "prepared: {}:{} from version {} to {} in {count} step{}{}",
+                rollout.request.function,
+                rollout.request.alias,
+                rollout.old_version,
+                rollout.request.version,
+                if count == 1 { "" } else { "s" },
+                match rollout.outlook() {
+                    Some(outlook) => format!(". In the hour before: {}", outlook.describe(&rollout.request)),
+                    None => String::new(),
+                }
+            ) + &rollout.provisioned_note().map(|note| format!(". {note}")).unwrap_or_default(),
+        ),
         State::Shift | State::Promote => Some(format!(
             "step {number}/{count}: alias routes {}{}",
             rollout.expected_routing(),
@@ -268,6 +270,7 @@ mod tests {
             function_exists: true,
             version_exists: true,
             versions: Default::default(),
+            provisioned_concurrency: None,
             alias: Some(AliasState {
                 routing: Routing::to_version("1"),
                 revision_id: "r".into(),

@@ -34,6 +34,19 @@ fn plan_json_lists_every_weight_ending_at_100() {
 }
 
 #[test]
+fn plan_says_how_provisioned_concurrency_is_shared() {
+    let args = ["plan", "--input", "tests/fixtures/linear.json", "--provisioned-concurrency", "10"];
+    let text = stdout(&canaryctl(&args));
+    assert!(text.contains("has 10 provisioned concurrency") && text.contains("about 1 at 10%, 2 at 20%"), "{text}");
+    let json: Value = serde_json::from_str(&stdout(&canaryctl(&[&args[..], &["-o", "json"]].concat()))).unwrap();
+    assert!(json["provisioned_concurrency"].as_str().unwrap().contains("9 at 90%"), "{json}");
+    let none: Value =
+        serde_json::from_str(&stdout(&canaryctl(&["plan", "--input", "tests/fixtures/linear.json", "-o", "json"])))
+            .unwrap();
+    assert!(none.get("provisioned_concurrency").is_none());
+}
+
+#[test]
 fn plan_accepts_the_legacy_form() {
     let output = canaryctl(&["plan", "--input", "tests/fixtures/legacy.json", "--output", "json"]);
     assert!(output.status.success(), "{}", stderr(&output));

@@ -18,7 +18,10 @@
 4. StopExecution of an execution waiting for a task token (an approval gate). In AWS it ends ABORTED at
    once; moto marks the program stopped but leaves the waiting task asleep until its 7-day timeout, so the
    execution stays RUNNING. Stopping now also wakes the execution's waiting callbacks.
-
+5. Provisioned concurrency configurations (PutProvisionedConcurrencyConfig, Get, Delete), which moto does not
+   serve at all: kept per function and qualifier and answered as Lambda answers them (404
+   ProvisionedConcurrencyConfigNotFoundException when there is none), so that Prepare's read of an alias's
+   provisioned concurrency runs locally as on AWS. Nothing is provisioned: the router runs every call alike.
 Started by `cargo xtask local up` with moto_server's own arguments.
 """
 
@@ -31,6 +34,7 @@ from urllib.parse import unquote
 
 from moto.awslambda import models as lambda_models
 from moto.awslambda import responses as lambda_responses
+from moto.awslambda import urls as lambda_urls
 from moto.awslambda.exceptions import PreconditionFailedException
 from moto.cloudwatch import models
 from moto.core.responses import ActionResult
@@ -116,6 +120,42 @@ def set_stop(self, stop_date, cause, error):
 
 
 sfn_environment.Environment.set_stop = set_stop
+
+_provisioned = {}
+
+
+def provisioned_concurrency(request, full_url, headers):
+    """PUT, GET and DELETE /2019-09-30/functions/NAME/provisioned-concurrency?Qualifier=Q."""
+    from urllib.parse import parse_qs, urlparse
+
+    url = urlparse(full_url)
+    name = unquote(url.path.split("/functions/", 1)[1].split("/", 1)[0]).split(":function:")[-1].split(":")[0]
+    qualifier = parse_qs(url.query).get("Qualifier", [""])[0]
+    key = (name, qualifier)
+    if request.method == "PUT":
+        body = json.loads(request.data or b"{}")
+        wanted = int(body["ProvisionedConcurrentExecutions"])
+        _provisioned[key] = {
+            "RequestedProvisionedConcurrentExecutions": wanted,
+            "AvailableProvisionedConcurrentExecutions": wanted,
+            "AllocatedProvisionedConcurrentExecutions": wanted,
+            "Status": "READY",
+            "LastModified": "2026-01-01T00:00:00.000+0000",
+        }
+        return 202, {"content-type": "application/json"}, json.dumps(_provisioned[key])
+    if request.method == "DELETE":
+        _provisioned.pop(key, None)
+        return 204, {}, ""
+    if key not in _provisioned:
+        error = {"Type": "User", "message": f"No Provisioned Concurrency Config found for this function {name}:{qualifier}"}
+        headers = {"x-amzn-ErrorType": "ProvisionedConcurrencyConfigNotFoundException", "content-type": "application/json"}
+        return 404, headers, json.dumps(error)
+    return 200, {"content-type": "application/json"}, json.dumps(_provisioned[key])
+
+
+lambda_urls.url_paths[r"{0}/(?P<api_version>[^/]+)/functions/(?P<function_name>[\w_:%-]+)/provisioned-concurrency/?$"] = (
+    provisioned_concurrency
+)
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -158,6 +158,9 @@ pub fn request_of(
             ("lambda:ListVersionsByFunction", vec![place.function(function, None)])
         }
         ("GET", [_, "functions", function, "aliases"]) => ("lambda:ListAliases", vec![place.function(function, None)]),
+        ("GET", [_, "functions", function, "provisioned-concurrency"]) => {
+            ("lambda:GetProvisionedConcurrencyConfig", vec![place.function(function, qualifier.as_deref())])
+        }
         _ => return None,
     };
     Some(resources.into_iter().map(|r| (action.to_string(), r)).collect())
@@ -286,6 +289,13 @@ mod tests {
             Some(vec![("sqs:SendMessage".into(), "arn:aws:sqs:us-east-1:1:q".into())])
         );
         assert_eq!(one("lambda", "DELETE", "/2015-03-31/functions/f", "", None, ""), None, "unknown: reported");
+        assert_eq!(
+            one("lambda", "GET", "/2019-09-30/functions/f/provisioned-concurrency", "Qualifier=live", None, ""),
+            Some(vec![(
+                "lambda:GetProvisionedConcurrencyConfig".into(),
+                "arn:aws:lambda:us-east-1:1:function:f:live".into()
+            )])
+        );
         assert_eq!(
             one(
                 "lambda",

@@ -26,6 +26,8 @@ pub struct LiveFacts {
     /// The configuration of the request's version and of every version the alias routes to, where read:
     /// Lambda refuses a weighted alias over versions whose role or dead-letter target differ.
     pub versions: std::collections::BTreeMap<String, VersionConfig>,
+    /// The provisioned concurrency configured on the alias, if any.
+    pub provisioned_concurrency: Option<u32>,
     pub alias: Option<AliasState>,
     /// The request's alarms that exist, with their states.
     pub alarms: Vec<AlarmState>,
@@ -49,6 +51,7 @@ impl Rollout {
     ) -> Result<Rollout, Refusal> {
         check_location(&request, execution)?;
         facts.deployment.check(&request)?;
+        let provisioned_concurrency = facts.provisioned_concurrency;
         let (alias, original_description) = check_facts(&request, facts, execution)?;
         let schedule = request.schedule();
         let rollout = Rollout {
@@ -75,6 +78,7 @@ impl Rollout {
             before: None,
             outage_held_seconds: 0,
             evidence: None,
+            provisioned_concurrency,
             next: Next::Shift,
             request,
         };
@@ -83,6 +87,12 @@ impl Rollout {
         } else {
             rollout.go_to_next_move()
         })
+    }
+
+    /// How the alias's provisioned concurrency is shared during the rollout, when it has some
+    /// ([`crate::budget::provisioned_split`]).
+    pub fn provisioned_note(&self) -> Option<String> {
+        self.provisioned_concurrency.map(|n| crate::budget::provisioned_split(&self.request, n))
     }
 
     /// What `Prepare` writes to hold the alias: its lock marker, the routing unchanged, on condition that

@@ -45,6 +45,7 @@ fn facts() -> LiveFacts {
         function_exists: true,
         version_exists: true,
         versions: Default::default(),
+        provisioned_concurrency: None,
         alias: Some(alias_at("1")),
         alarms: Vec::new(),
         missing_hooks: Vec::new(),
@@ -125,6 +126,20 @@ fn prepare_refuses_versions_lambda_cannot_weight_together() {
     // A version whose configuration was not read (none of the alias's) is not compared.
     let unread = LiveFacts { versions: BTreeMap::from([("2".to_string(), config("x", None))]), ..facts() };
     assert!(Rollout::prepare(request(json!({})), unread, EXEC, t0()).is_ok());
+}
+
+/// An alias with provisioned concurrency: the rollout carries it and says how Lambda shares it at each weight.
+#[test]
+fn prepare_says_how_provisioned_concurrency_is_shared() {
+    let plain = Rollout::prepare(request(json!({})), facts(), EXEC, t0()).unwrap();
+    assert_eq!(plain.provisioned_note(), None);
+    let provisioned = LiveFacts { provisioned_concurrency: Some(20), ..facts() };
+    let rollout = Rollout::prepare(request(json!({})), provisioned, EXEC, t0()).unwrap();
+    assert_eq!(rollout.provisioned_concurrency, Some(20));
+    let note = rollout.provisioned_note().unwrap();
+    assert!(note.starts_with("live has 20 provisioned concurrency"), "{note}");
+    assert!(note.contains("about 2 at 10%, 4 at 20%") && note.contains("18 at 90%"), "{note}");
+    assert!(!note.contains("at 100%"), "the final step is no longer weighted: {note}");
 }
 
 #[test]

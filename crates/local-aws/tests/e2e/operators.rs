@@ -366,3 +366,24 @@ async fn rollout_events_are_published_to_eventbridge() {
     );
     assert_eq!(received[2]["detail"]["report"]["outcome"], "promoted");
 }
+
+/// An alias with provisioned concurrency: the rollout's first line says how Lambda shares it between the
+/// versions as the weights move (Prepare reads it with GetProvisionedConcurrencyConfig, which its role
+/// allows: the suite's IAM check covers the call).
+#[tokio::test]
+#[ignore = "needs the local AWS stack: run through cargo xtask test"]
+async fn the_first_line_says_how_provisioned_concurrency_is_shared() {
+    let stack = Stack::get().await;
+    let function = service(&stack, &[&[], &[]]).await;
+    let lambda = stack.lambda();
+    let put = lambda.put_provisioned_concurrency_config().function_name(&function).qualifier("live");
+    put.provisioned_concurrent_executions(4).send().await.expect("provisioned concurrency");
+    let start = ["start", "--function", &function, "--alias", "live", "--version", "2", "--linear", "50"];
+    // Held long enough for the follower to see Prepare's line before the end.
+    let flags = ["--interval", "3", "--no-health-check", "--wait", "--poll-seconds", "1"];
+    let (code, stdout, stderr) = canaryctl_raw(&stack, &[&start[..], &flags].concat());
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    // The progress lines go to stderr; the result to stdout.
+    let prepared = stderr.lines().find(|l| l.starts_with("prepared:")).unwrap_or_default();
+    assert!(prepared.contains("live has 4 provisioned concurrency") && prepared.contains("about 2 at 50%"), "{stderr}");
+}
