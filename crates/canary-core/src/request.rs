@@ -14,7 +14,7 @@ mod strategy;
 mod validate;
 
 pub use arn::{arn_location, function_name_of};
-pub use json::read_request_json;
+pub use json::{read_request_json, request_schema};
 
 use crate::refusal::{Problems, Refusal};
 use crate::schedule::Schedule;
@@ -173,7 +173,7 @@ impl Default for Strategy {
 }
 
 /// One explicit step of `strategy.steps`.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StepSpec {
     pub percent: f64,
@@ -181,7 +181,7 @@ pub struct StepSpec {
 }
 
 /// What to do when a window has too little traffic to judge.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum NoData {
     /// Hold the step, up to `no_data_max_wait_seconds` in all, then fail.

@@ -104,6 +104,9 @@ enum Command {
     /// Stop a running rollout and restore the alias's original routing; returns once it is restored.
     /// Example: abort orders-api-live-v42-20261130T120000Z
     Abort(ops::Target),
+    /// Print the JSON Schema of a rollout request (both forms), for editors and the Step Functions console.
+    /// Example: schema > request.schema.json
+    Schema,
     /// Print the completion script of a shell (bash, zsh, fish, elvish, powershell).
     /// Example: completion bash > ~/.local/share/bash-completion/completions/canaryctl
     Completion {
@@ -326,7 +329,7 @@ async fn main() -> ExitCode {
     restore_default_sigpipe();
     let cli = Cli::parse();
     init_logging(cli.debug);
-    let calls_aws = !matches!(cli.command, Command::Plan(_) | Command::Completion { .. });
+    let calls_aws = !matches!(cli.command, Command::Plan(_) | Command::Completion { .. } | Command::Schema);
     if calls_aws && let Some(problem) = cli.aws.profile_problem() {
         eprintln!("canaryctl: {problem}");
         return Exit::Aws.into();
@@ -341,6 +344,11 @@ async fn main() -> ExitCode {
         Command::List(args) => ops::list(ops::ListArgs { output, aws: aws.clone(), ..args }).await,
         Command::Promote { target: t, full } => ops::promote(target(t), full).await,
         Command::Abort(t) => ops::abort(target(t)).await,
+        Command::Schema => {
+            let schema = canary_core::request::request_schema();
+            println!("{}", serde_json::to_string_pretty(&schema).expect("schemas serialise"));
+            Ok(Exit::Success)
+        }
         Command::Completion { shell } => {
             use clap::CommandFactory;
             clap_complete::generate(shell, &mut Cli::command(), "canaryctl", &mut std::io::stdout());

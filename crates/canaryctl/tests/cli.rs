@@ -163,6 +163,16 @@ fn completion_scripts_complete_the_subcommands_and_refuse_unknown_shells() {
 }
 
 #[test]
+fn schema_prints_the_published_request_schema() {
+    let output = canaryctl(&["schema"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let printed: Value = serde_json::from_str(&stdout(&output)).unwrap();
+    let published: Value =
+        serde_json::from_str(&std::fs::read_to_string("../../docs/request.schema.json").unwrap()).unwrap();
+    assert_eq!(printed, published);
+}
+
+#[test]
 fn help_documents_the_exit_codes() {
     let output = canaryctl(&["--help"]);
     assert!(stdout(&output).contains("3  the request was refused"));

@@ -32,20 +32,30 @@ pub fn read_request_json(text: &str) -> Result<Value, Refusal> {
     serde_json::from_str(text).map_err(invalid)
 }
 
-#[derive(Debug, Default, Deserialize)]
+/// A canary rollout request (docs/request.md states the whole contract; the controller's checks are stricter
+/// than this schema: ranges, combinations, the account's facts).
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(title = "Canary rollout request")]
 pub(super) struct RawRequest {
+    /// The function: its name, or its ARN (its region and account must be the controller's).
+    #[schemars(required)]
     pub(super) function: Option<String>,
+    /// The alias whose traffic moves, for example "live".
+    #[schemars(required)]
     pub(super) alias: Option<String>,
+    /// The published version to roll out, for example "42" (a number is taken too).
     #[serde(default, deserialize_with = "string_or_integer")]
+    #[schemars(required, schema_with = "version_schema")]
     pub(super) version: Option<String>,
+    /// How traffic moves: exactly one of linear, canary, steps, all_at_once.
     pub(super) strategy: Option<RawStrategy>,
     pub(super) health: Option<RawHealth>,
     pub(super) hooks: Option<RawHooks>,
     pub(super) approval: Option<RawApproval>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawStrategy {
     pub(super) linear: Option<RawLinear>,
@@ -54,27 +64,27 @@ pub(super) struct RawStrategy {
     pub(super) all_at_once: Option<RawAllAtOnce>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawLinear {
     pub(super) percent: Option<f64>,
     pub(super) interval_seconds: Option<u64>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawCanary {
     pub(super) percent: Option<f64>,
     pub(super) bake_seconds: Option<u64>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawAllAtOnce {
     pub(super) bake_seconds: Option<u64>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawHealth {
     pub(super) enabled: Option<bool>,
@@ -91,17 +101,52 @@ pub(super) struct RawHealth {
     pub(super) max_shared_outage_seconds: Option<u64>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawHooks {
     pub(super) pre_traffic: Option<String>,
     pub(super) post_traffic: Option<String>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawApproval {
     pub(super) before_percent: Option<Vec<f64>>,
+}
+
+/// The schema of a version: a string of digits, or a whole number.
+pub(super) fn version_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({
+        "description": "The published version to roll out, for example \"42\" (a number is taken too).",
+        "anyOf": [{"type": "string", "pattern": "^[0-9]+$"}, {"type": "integer", "minimum": 1}]
+    })
+}
+
+/// Both forms of a request a person may write: the canonical one, or the Lambda Deployer sample's.
+#[derive(schemars::JsonSchema)]
+#[serde(untagged)]
+#[allow(dead_code)] // only its schema is used
+enum AnyRequest {
+    Canonical(RawRequest),
+    Legacy(super::legacy::RawLegacy),
+}
+
+/// The JSON Schema of a request (draft 2020-12): field names and types, for editors and for whoever writes a
+/// request by hand in the Step Functions console. The controller's own checks go further; `canaryctl plan`
+/// runs them offline.
+pub fn request_schema() -> Value {
+    let mut schema = schemars::schema_for!(AnyRequest).to_value();
+    // The version is read leniently (a missing one is named by the checks), so the derive leaves it optional.
+    for (form, version) in [("RawRequest", "version"), ("RawLegacy", "new-version")] {
+        let definition = &mut schema["$defs"][form];
+        definition["required"].as_array_mut().into_iter().for_each(|required| required.push(version.into()));
+        definition["properties"][version].as_object_mut().into_iter().for_each(|field| drop(field.remove("default")));
+    }
+    schema["title"] = "Canary rollout request".into();
+    schema["description"] = "A canary rollout of a Lambda alias: the canonical form, or the AWS Lambda Deployer \
+        sample's. The whole contract, with defaults and limits: docs/request.md."
+        .into();
+    schema
 }
 
 /// Versions are strings in the API, but a person typing `"version": 42` means the same thing.

@@ -7,14 +7,18 @@ use serde::Deserialize;
 use serde_json::Value;
 
 /// The AWS Lambda Deployer sample's input, accepted unchanged.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(title = "Legacy request (the AWS Lambda Deployer sample's)")]
 pub(super) struct RawLegacy {
     #[serde(rename = "function-name")]
+    #[schemars(required)]
     pub(super) function_name: Option<String>,
     #[serde(rename = "alias-name")]
+    #[schemars(required)]
     pub(super) alias_name: Option<String>,
     #[serde(rename = "new-version", default, deserialize_with = "string_or_integer")]
+    #[schemars(required, schema_with = "super::json::version_schema")]
     pub(super) new_version: Option<String>,
     pub(super) steps: Option<Value>,
     pub(super) interval: Option<Value>,

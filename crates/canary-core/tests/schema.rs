@@ -1,0 +1,60 @@
+//! The request's JSON Schema (docs/request.schema.json, `canaryctl schema`) is generated from the types the
+//! controller reads a request with, so it cannot drift from them; this holds the file to the generated one.
+
+use serde_json::Value;
+
+fn root() -> std::path::PathBuf {
+    std::path::PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
+}
+
+#[test]
+fn the_published_schema_is_the_generated_one() {
+    let generated = canary_core::request::request_schema();
+    let path = root().join("docs/request.schema.json");
+    let published: Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap_or_default()).unwrap_or_default();
+    if published != generated {
+        if std::env::var_os("CANARY_WRITE_SCHEMA").is_some() {
+            std::fs::write(&path, serde_json::to_string_pretty(&generated).unwrap() + "\n").unwrap();
+        } else {
+            panic!("docs/request.schema.json is stale: CANARY_WRITE_SCHEMA=1 cargo test -p canary-core --test schema");
+        }
+    }
+}
+
+#[test]
+fn the_schema_names_every_field_of_both_forms_and_refuses_others() {
+    let schema = canary_core::request::request_schema().to_string();
+    for field in [
+        "function",
+        "alias",
+        "version",
+        "strategy",
+        "health",
+        "hooks",
+        "approval",
+        "linear",
+        "canary",
+        "steps",
+        "all_at_once",
+        "max_error_rate",
+        "compare_to_baseline",
+        "max_shared_outage_seconds",
+        "pre_traffic",
+        "before_percent",
+        "function-name",
+        "alias-name",
+        "new-version",
+        "health-check",
+    ] {
+        assert!(schema.contains(&format!("\"{field}\"")), "{field} is not in the schema");
+    }
+    assert!(schema.contains("\"additionalProperties\":false"), "unknown fields are refused, as the controller does");
+    let schema: Value = serde_json::from_str(&schema).unwrap();
+    assert_eq!(schema["$defs"]["RawRequest"]["required"], serde_json::json!(["function", "alias", "version"]));
+    assert_eq!(
+        schema["$defs"]["RawLegacy"]["required"],
+        serde_json::json!(["function-name", "alias-name", "new-version"])
+    );
+    assert!(schema["$defs"]["RawRequest"]["properties"]["version"].get("default").is_none());
+}
