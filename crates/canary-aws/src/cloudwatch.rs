@@ -6,7 +6,7 @@ use crate::lazy::OnFirstUse;
 use crate::{AwsError, Metrics, TrafficBefore, WindowQuery};
 use async_trait::async_trait;
 use aws_sdk_cloudwatch::Client;
-use aws_sdk_cloudwatch::types::{AlarmType, Dimension, Metric, MetricDataQuery, MetricStat};
+use aws_sdk_cloudwatch::types::{AlarmType, Dimension, Metric, MetricDataQuery, MetricDataResult, MetricStat};
 use aws_smithy_types::DateTime as SmithyTime;
 use canary_core::sequential::Counts;
 use canary_core::{AlarmState, AlarmValue, HealthFigures, VersionFigures};
@@ -103,24 +103,37 @@ fn before_queries(query: &WindowQuery) -> Vec<MetricDataQuery> {
     ]
 }
 
-#[async_trait]
-impl Metrics for CloudWatchMetrics {
-    async fn figures(&self, query: &WindowQuery) -> Result<HealthFigures, AwsError> {
-        let mut values: HashMap<String, Vec<f64>> = HashMap::new();
+impl CloudWatchMetrics {
+    /// Every result of one GetMetricData over the query's window, all pages read.
+    async fn metric_data(
+        &self,
+        queries: Vec<MetricDataQuery>,
+        window: &WindowQuery,
+    ) -> Result<Vec<MetricDataResult>, AwsError> {
         let mut pages = self
             .client
             .get()
             .get_metric_data()
-            .set_metric_data_queries(Some(queries(query)))
-            .start_time(SmithyTime::from_secs(query.start.timestamp()))
-            .end_time(SmithyTime::from_secs(query.end.timestamp().max(query.start.timestamp() + 1)))
+            .set_metric_data_queries(Some(queries))
+            .start_time(SmithyTime::from_secs(window.start.timestamp()))
+            .end_time(SmithyTime::from_secs(window.end.timestamp().max(window.start.timestamp() + 1)))
             .into_paginator()
             .send();
+        let mut results = Vec::new();
         while let Some(page) = pages.next().await {
-            for result in page.map_err(classify)?.metric_data_results() {
-                let id = result.id().unwrap_or_default().to_string();
-                values.entry(id).or_default().extend_from_slice(result.values());
-            }
+            results.extend(page.map_err(classify)?.metric_data_results().iter().cloned());
+        }
+        Ok(results)
+    }
+}
+
+#[async_trait]
+impl Metrics for CloudWatchMetrics {
+    async fn figures(&self, query: &WindowQuery) -> Result<HealthFigures, AwsError> {
+        let mut values: HashMap<String, Vec<f64>> = HashMap::new();
+        for result in self.metric_data(queries(query), query).await? {
+            let id = result.id().unwrap_or_default().to_string();
+            values.entry(id).or_default().extend_from_slice(result.values());
         }
         Ok(HealthFigures { new: figures_of(&values, "new"), baseline: figures_of(&values, "base"), alarms: Vec::new() })
     }
@@ -128,25 +141,14 @@ impl Metrics for CloudWatchMetrics {
     async fn traffic_before(&self, query: &WindowQuery) -> Result<TrafficBefore, AwsError> {
         let mut minutes: BTreeMap<i64, Counts> = BTreeMap::new();
         let mut p99 = None;
-        let mut pages = self
-            .client
-            .get()
-            .get_metric_data()
-            .set_metric_data_queries(Some(before_queries(query)))
-            .start_time(SmithyTime::from_secs(query.start.timestamp()))
-            .end_time(SmithyTime::from_secs(query.end.timestamp().max(query.start.timestamp() + 1)))
-            .into_paginator()
-            .send();
-        while let Some(page) = pages.next().await {
-            for result in page.map_err(classify)?.metric_data_results() {
-                let points = result.timestamps().iter().map(|t| t.secs()).zip(result.values().iter().copied());
-                match result.id().unwrap_or_default() {
-                    "invocations" => {
-                        points.for_each(|(t, v)| minutes.entry(t).or_default().invocations += v.round() as u64)
-                    }
-                    "errors" => points.for_each(|(t, v)| minutes.entry(t).or_default().errors += v.round() as u64),
-                    _ => p99 = result.values().iter().copied().reduce(f64::max).or(p99),
+        for result in self.metric_data(before_queries(query), query).await? {
+            let points = result.timestamps().iter().map(|t| t.secs()).zip(result.values().iter().copied());
+            match result.id().unwrap_or_default() {
+                "invocations" => {
+                    points.for_each(|(t, v)| minutes.entry(t).or_default().invocations += v.round() as u64)
                 }
+                "errors" => points.for_each(|(t, v)| minutes.entry(t).or_default().errors += v.round() as u64),
+                _ => p99 = result.values().iter().copied().reduce(f64::max).or(p99),
             }
         }
         // A minute whose errors arrived without its invocations is not a minute of evidence.
