@@ -127,8 +127,8 @@ pub(super) fn version_schema(_: &mut schemars::SchemaGenerator) -> schemars::Sch
 #[serde(untagged)]
 #[allow(dead_code)] // only its schema is used
 enum AnyRequest {
-    Canonical(RawRequest),
-    Legacy(super::legacy::RawLegacy),
+    Canonical(Box<RawRequest>),
+    Legacy(Box<super::legacy::RawLegacy>),
 }
 
 /// The JSON Schema of a request (draft 2020-12): field names and types, for editors and for whoever writes a
