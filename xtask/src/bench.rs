@@ -648,6 +648,20 @@ fn minutes(value: Option<f64>) -> String {
     value.map_or("-".into(), |v| format!("{v:.0}"))
 }
 
+/// The columns both results tables end with: why it rolled back, time to rollback, failed requests served,
+/// time to 100%.
+fn row_outcome(row: &Row) -> String {
+    format!(
+        "{} | {} / {} | {:.0} / {:.0} | {} |",
+        reasons(row),
+        minutes(row.time_to_rollback.0),
+        minutes(row.time_to_rollback.1),
+        row.blast_radius.0,
+        row.blast_radius.1,
+        minutes(row.time_to_full),
+    )
+}
+
 fn reasons(row: &Row) -> String {
     row.reasons.iter().map(|(r, n)| format!("{r} {n}")).collect::<Vec<_>>().join(", ")
 }
@@ -670,16 +684,11 @@ pub fn detection(chart: Option<&str>) -> Result<(), String> {
     for row in rows.iter().filter(|r| r.scenario().anchors) {
         let _ = writeln!(
             table,
-            "| {} | {} | {:.1}% | {} | {} / {} | {:.0} / {:.0} | {} |",
+            "| {} | {} | {:.1}% | {}",
             row.scenario().name,
             row.policy.name(),
             row.rollback_rate * 100.0,
-            reasons(row),
-            minutes(row.time_to_rollback.0),
-            minutes(row.time_to_rollback.1),
-            row.blast_radius.0,
-            row.blast_radius.1,
-            minutes(row.time_to_full),
+            row_outcome(row)
         );
     }
     let _ = writeln!(table, "\nTraffic closer to production, ours (a healthy version's rollbacks are false ones):\n");
@@ -693,15 +702,10 @@ pub fn detection(chart: Option<&str>) -> Result<(), String> {
         let (false_rate, caught) = if row.scenario().healthy { (rate, "".into()) } else { ("".into(), rate) };
         let _ = writeln!(
             table,
-            "| {} | {} | {false_rate} | {caught} | {} | {} / {} | {:.0} / {:.0} | {} |",
+            "| {} | {} | {false_rate} | {caught} | {}",
             row.scenario().name,
             row.policy.name(),
-            reasons(row),
-            minutes(row.time_to_rollback.0),
-            minutes(row.time_to_rollback.1),
-            row.blast_radius.0,
-            row.blast_radius.1,
-            minutes(row.time_to_full),
+            row_outcome(row)
         );
     }
     let _ = writeln!(table, "\nAgainst the targets (ours, default looks):\n");
