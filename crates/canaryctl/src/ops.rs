@@ -78,12 +78,12 @@ pub async fn status_of(executions: &dyn ExecutionHistory, arn: &str) -> Result<S
 
 pub async fn status(target: Target) -> Result<Exit, CliError> {
     let arn = execution_arn(&target.execution, target.state_machine_arn.as_deref())?;
-    let mut status = status_of(&executions(&target.aws, &arn).await, &arn).await?;
+    let config = target.aws.config_for(&arn).await;
+    let mut status = status_of(&StepFunctionsExecutions::from_config(&config), &arn).await?;
     // Once it has ended, what the alias routes now: the state's last routing may have been undone since.
     if status.status != ExecutionStatus::Running
         && let Some(rollout) = &status.rollout
     {
-        let config = target.aws.config_for(&arn).await;
         let read = LambdaAliases::from_config(&config).get_alias(&rollout.function, &rollout.alias).await;
         status.alias_now = read.map_err(|e| CliError::from_aws("could not read the alias", &e))?.map(|a| a.routing);
     }
