@@ -149,6 +149,8 @@ pub async fn up() -> Result<Stack, String> {
     };
     let template = template_stack("translate", &[])?;
     let safety_net = safety_net_of(&template)?;
+    // Translated once: `create` below loads this file rather than translating again.
+    std::fs::write(translated_file(), template.to_string()).map_err(|e| e.to_string())?;
     let endpoint_url = match read_stack().filter(|s| running(s) && s["endpoint_url"].is_string()) {
         Some(stack) => stack["endpoint_url"].as_str().unwrap_or_default().to_string(),
         None => {
@@ -285,6 +287,11 @@ async fn ensure_services_role(config: &aws_config::SdkConfig) -> Result<(), Stri
     Ok(())
 }
 
+/// template.yaml as SAM translated it and its intrinsics resolved, before anything is created.
+fn translated_file() -> PathBuf {
+    state_dir().join("template-translated.json")
+}
+
 /// What `deploy_controller` created.
 struct Created {
     state_machine_arn: String,
@@ -303,9 +310,17 @@ fn deploy_controller(moto_url: &str) -> Result<Created, String> {
         .map(|(name, value)| (name.to_string(), json!(value)))
         .collect();
     let overrides = json!({"definition_substitutions": substitutions});
+    let resolved = translated_file().display().to_string();
     let stack = template_stack(
         "create",
-        &["--endpoint".into(), moto_url.to_string(), "--overrides".into(), overrides.to_string()],
+        &[
+            "--endpoint".into(),
+            moto_url.to_string(),
+            "--overrides".into(),
+            overrides.to_string(),
+            "--resolved".into(),
+            resolved,
+        ],
     )?;
     std::fs::write(state_dir().join("template-stack.json"), serde_json::to_string_pretty(&stack).expect("json"))
         .map_err(|e| e.to_string())?;

@@ -2,8 +2,9 @@
 intrinsic functions resolved as CloudFormation would, created on the emulator resource by resource.
 
     template_stack.py translate --template T [--param K=V ...]          the resolved stack, as JSON
-    template_stack.py create --template T --endpoint URL [--param K=V ...] [--local-binary-dir D]
-                                                                        creates it, prints the resolved stack
+    template_stack.py create --template T --endpoint URL [--param K=V ...] [--resolved FILE]
+                                                                        creates it (or the stack translate
+                                                                        printed to FILE), prints it
 
 A resource type this loader does not know fails the whole load, naming it: nothing in the template is
 silently left out of what the end-to-end suite runs. Physical names follow CloudFormation's rule where the
@@ -426,6 +427,7 @@ def main():
     parser.add_argument("--template", required=True)
     parser.add_argument("--param", action="append", default=[], help="a template parameter, NAME=VALUE")
     parser.add_argument("--endpoint")
+    parser.add_argument("--resolved", help="create this already resolved stack (what translate printed) instead")
     parser.add_argument(
         "--overrides",
         default="{}",
@@ -434,7 +436,11 @@ def main():
     args = parser.parse_args()
     params = dict(item.split("=", 1) for item in args.param)
     try:
-        stack = resolve(args.template, params)
+        if args.resolved:
+            with open(args.resolved) as f:
+                stack = json.load(f)
+        else:
+            stack = resolve(args.template, params)
         if args.command == "create":
             if not args.endpoint:
                 raise LoadError("create needs --endpoint")
