@@ -189,6 +189,8 @@ pub struct ExecutionInfo {
     pub error: Option<String>,
     pub cause: Option<String>,
     pub started_at: DateTime<Utc>,
+    /// When it ended; `None` while it runs.
+    pub stopped_at: Option<DateTime<Utc>>,
 }
 
 /// One execution of a state machine, as `ListExecutions` reports it.
@@ -208,6 +210,8 @@ pub struct StateExit {
     pub event_id: i64,
     pub state_name: String,
     pub output: Option<String>,
+    /// When the state was left.
+    pub at: DateTime<Utc>,
 }
 
 /// Reading executions: all the controller's functions need (`Prepare` asks whether a lock's holder still

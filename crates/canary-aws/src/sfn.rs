@@ -39,6 +39,7 @@ impl ExecutionHistory for StepFunctionsExecutions {
             error: out.error().map(str::to_string),
             cause: out.cause().map(str::to_string),
             started_at: time_of(out.start_date()),
+            stopped_at: out.stop_date().map(time_of),
         })
     }
     async fn state_exits_after(&self, execution_arn: &str, after: i64) -> Result<Vec<StateExit>, AwsError> {
@@ -64,6 +65,7 @@ impl ExecutionHistory for StepFunctionsExecutions {
                         event_id: event.id(),
                         state_name: details.name().to_string(),
                         output: details.output().map(str::to_string),
+                        at: time_of(event.timestamp()),
                     });
                 }
             }

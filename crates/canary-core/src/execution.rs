@@ -40,17 +40,37 @@ impl ExecutionStatus {
 }
 
 /// What an execution means for the rollout.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, IntoStaticStr, VariantArray, strum::Display)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Serialize,
+    Deserialize,
+    IntoStaticStr,
+    VariantArray,
+    strum::Display,
+    schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 #[strum(serialize_all = "snake_case")]
 pub enum ExecutionOutcome {
+    /// Still running.
     Running,
+    /// The new version carries all the alias's traffic.
     Promoted,
+    /// A check or a task failed and the alias was restored.
     RolledBack,
+    /// The request was refused before any traffic moved.
     Refused,
+    /// Stopped (`canaryctl abort`, the console's Stop); the safety net restores the alias.
     Aborted,
+    /// The execution ran past its time-out; the safety net restores the alias.
     TimedOut,
+    /// The rollback itself failed: the alias needs a person (the cause says why).
     RollbackFailed,
+    /// Failed outside the rollout's own paths; the safety net restores the alias.
     Failed,
 }
 

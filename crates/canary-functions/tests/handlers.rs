@@ -412,6 +412,7 @@ impl ExecutionHistory for History {
             error: None,
             cause: None,
             started_at: t0(),
+            stopped_at: None,
         })
     }
     async fn state_exits_after(&self, _: &str, after: i64) -> Result<Vec<StateExit>, AwsError> {
@@ -482,7 +483,7 @@ async fn a_lock_lost_to_a_simultaneous_prepare_is_retried_then_refused() {
 }
 
 fn exit(id: i64, name: &str, output: &str) -> StateExit {
-    StateExit { event_id: id, state_name: name.into(), output: Some(output.into()) }
+    StateExit { event_id: id, state_name: name.into(), output: Some(output.into()), at: t0() }
 }
 
 fn ended(status: &str) -> Value {

@@ -1,5 +1,7 @@
 //! `canaryctl`: plan, start and follow canary rollouts of AWS Lambda aliases.
 
+mod events;
+mod live;
 mod ops;
 mod render;
 mod start;
@@ -77,8 +79,9 @@ enum Command {
     Start(Box<start::StartArgs>),
     /// Where a rollout stands, or how it ended. Example: status orders-api-live-v42-20261130T120000Z
     Status(ops::Target),
-    /// Follow a rollout to its end, printing each step; the exit code says whether it was promoted.
-    /// Example: watch EXECUTION_ARN --timeout 3600
+    /// Follow a rollout to its end; the exit code says whether it was promoted. In a terminal, one screen
+    /// redrawn (step, weights, both versions' figures, next check, gates); elsewhere, one line an event; with
+    /// -o json, one typed JSON event a line (docs/operators.md). Example: watch EXECUTION_ARN --timeout 3600
     Watch {
         #[command(flatten)]
         target: ops::Target,
@@ -88,6 +91,9 @@ enum Command {
         /// Stop following after this many seconds (exit 6; the rollout goes on). Example: --timeout 3600
         #[arg(long, value_name = "SECONDS")]
         timeout: Option<u64>,
+        /// Append one line an event even in a terminal, instead of redrawing one screen. Example: --plain
+        #[arg(long)]
+        plain: bool,
     },
     /// Recent rollouts of the state machine, newest first, optionally of one function and alias.
     /// Example: list --function orders-api --alias live --max 10
@@ -104,15 +110,27 @@ enum Command {
     /// Stop a running rollout and restore the alias's original routing; returns once it is restored.
     /// Example: abort orders-api-live-v42-20261130T120000Z
     Abort(ops::Target),
-    /// Print the JSON Schema of a rollout request (both forms), for editors and the Step Functions console.
-    /// Example: schema > request.schema.json
-    Schema,
+    /// Print a JSON Schema: of a rollout request (both forms; for editors and the Step Functions console), or
+    /// of the events `watch -o json` prints. Example: schema events > watch-events.schema.json
+    Schema {
+        #[arg(value_enum, default_value_t = SchemaOf::Request)]
+        of: SchemaOf,
+    },
     /// Print the completion script of a shell (bash, zsh, fish, elvish, powershell).
     /// Example: completion bash > ~/.local/share/bash-completion/completions/canaryctl
     Completion {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
+}
+
+/// Which schema `canaryctl schema` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum SchemaOf {
+    /// The rollout request (docs/request.schema.json).
+    Request,
+    /// The events of `watch -o json` (docs/watch-events.schema.json).
+    Events,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
@@ -329,7 +347,7 @@ async fn main() -> ExitCode {
     restore_default_sigpipe();
     let cli = Cli::parse();
     init_logging(cli.debug);
-    let calls_aws = !matches!(cli.command, Command::Plan(_) | Command::Completion { .. } | Command::Schema);
+    let calls_aws = !matches!(cli.command, Command::Plan(_) | Command::Completion { .. } | Command::Schema { .. });
     if calls_aws && let Some(problem) = cli.aws.profile_problem() {
         eprintln!("canaryctl: {problem}");
         return Exit::Aws.into();
@@ -340,12 +358,18 @@ async fn main() -> ExitCode {
         Command::Plan(args) => plan(&args, output),
         Command::Start(args) => start::run(start::StartArgs { output, aws: aws.clone(), ..*args }).await,
         Command::Status(t) => ops::status(target(t)).await,
-        Command::Watch { target: t, poll_seconds, timeout } => ops::watch(target(t), poll_seconds, timeout).await,
+        Command::Watch { target: t, poll_seconds, timeout, plain } => {
+            let terminal = std::io::IsTerminal::is_terminal(&std::io::stdout());
+            ops::watch(target(t), poll_seconds, timeout, ops::WatchMode::choose(output, plain, terminal)).await
+        }
         Command::List(args) => ops::list(ops::ListArgs { output, aws: aws.clone(), ..args }).await,
         Command::Promote { target: t, full } => ops::promote(target(t), full).await,
         Command::Abort(t) => ops::abort(target(t)).await,
-        Command::Schema => {
-            let schema = canary_core::request::request_schema();
+        Command::Schema { of } => {
+            let schema = match of {
+                SchemaOf::Request => canary_core::request::request_schema(),
+                SchemaOf::Events => events::schema(),
+            };
             println!("{}", serde_json::to_string_pretty(&schema).expect("schemas serialise"));
             Ok(Exit::Success)
         }

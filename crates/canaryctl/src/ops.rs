@@ -1,7 +1,9 @@
 //! Operating rollouts that run: `status`, `watch`, `list`, `abort`.
 
+use crate::events::{self, EventLine};
+use crate::live::LiveView;
 use crate::render::{ListRow, RolloutView, StatusView};
-use crate::start::{exit_code, follow};
+use crate::start::{Lines, Progress, exit_code, follow};
 use crate::{AwsArgs, CliError, Exit, Output};
 use canary_aws::{
     Aliases, ExecutionControl, ExecutionHistory, ExecutionInfo, LambdaAliases, LambdaFunctions, StepFunctionsExecutions,
@@ -94,31 +96,57 @@ pub async fn status(target: Target) -> Result<Exit, CliError> {
     Ok(Exit::Success)
 }
 
-pub async fn watch(target: Target, poll_seconds: u64, timeout: Option<u64>) -> Result<Exit, CliError> {
+/// How `watch` shows a rollout: a live screen, lines, or JSON events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WatchMode {
+    /// One screen, redrawn (text output to a terminal).
+    Live,
+    /// One line an event, appended (text output elsewhere, or `--plain`).
+    Lines,
+    /// One JSON event a line (`-o json`).
+    Json,
+}
+
+impl WatchMode {
+    pub fn choose(output: Output, plain: bool, terminal: bool) -> Self {
+        match output {
+            Output::Json => WatchMode::Json,
+            Output::Text if terminal && !plain => WatchMode::Live,
+            Output::Text => WatchMode::Lines,
+        }
+    }
+}
+
+pub async fn watch(target: Target, poll_seconds: u64, timeout: Option<u64>, mode: WatchMode) -> Result<Exit, CliError> {
     let arn = execution_arn(&target.execution, target.state_machine_arn.as_deref())?;
     let executions = executions(&target.aws, &arn).await;
-    let output = target.output;
-    // Where it stands first (function, versions, step, weight, latest figures, gates), then one line a state.
+    // Where it stands first (function, versions, step, weight, latest figures, gates), then each event.
     let status = status_of(&executions, &arn).await?;
-    match output {
-        Output::Json => println!("{}", serde_json::to_string(&status).expect("status views serialise")),
-        Output::Text => println!("{status}\n"),
+    let first = EventLine::new(&arn, Utc::now(), events::status(&status));
+    let print_json = |line: &EventLine| println!("{}", serde_json::to_string(line).expect("events serialise"));
+    let mut progress: Box<dyn Progress> = match mode {
+        WatchMode::Json => {
+            print_json(&first);
+            Box::new(Lines(|line: EventLine| print_json(&line)))
+        }
+        WatchMode::Lines => {
+            println!("{status}\n");
+            Box::new(Lines(|line: EventLine| println!("{}", line.event.message())))
+        }
+        WatchMode::Live => Box::new(LiveView::new(&status.name)),
+    };
+    if mode == WatchMode::Live {
+        progress.event(first.clone());
     }
     let timeout = timeout.map(Duration::from_secs);
-    let result = follow(&executions, &arn, Duration::from_secs(poll_seconds), timeout, |line| match output {
-        // One JSON object a line, for machines following along.
-        Output::Json => println!("{}", json!({"execution_arn": arn, "progress": line})),
-        Output::Text => println!("{line}"),
-    })
-    .await?;
-    match output {
-        Output::Json => {
-            let mut value = serde_json::to_value(&result).expect("results serialise");
-            value["execution_arn"] = json!(arn);
-            println!("{value}");
-        }
-        Output::Text => {
-            println!("{}{}", result.outcome, result.message.as_deref().map(|m| format!(": {m}")).unwrap_or_default())
+    let result = follow(&executions, &arn, Duration::from_secs(poll_seconds), timeout, progress.as_mut()).await?;
+    let end = EventLine::new(&arn, Utc::now(), events::ended(&result));
+    match mode {
+        WatchMode::Json => print_json(&end),
+        WatchMode::Lines => println!("{}", end.event.message()),
+        WatchMode::Live => {
+            progress.event(end.clone());
+            println!();
         }
     }
     Ok(exit_code(&result))

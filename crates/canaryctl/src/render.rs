@@ -1,5 +1,6 @@
 //! What `canaryctl` prints: plans, progress lines and results, as text for people and JSON for machines.
 
+use crate::events::Event;
 use canary_core::asl::State;
 use canary_core::execution::{ExecutionOutcome, ExecutionStatus};
 use canary_core::rollout::percent_text;
@@ -170,14 +171,19 @@ fn check_text(check: &Check) -> Option<String> {
     }
 }
 
-/// One progress line for a state the execution left, or `None` for states that say nothing new.
-pub fn progress_line(state_name: &str, output: Option<&str>) -> Option<String> {
-    let rollout: Rollout = serde_json::from_str(output?).ok()?;
+/// The event of a state the execution left, with its progress line, or `None` for states that say nothing
+/// new. An approval gate ahead is announced by [`crate::events::of_state`].
+pub fn state_event(state: State, rollout: &Rollout) -> Option<Event> {
     let count = rollout.step_count;
     let number = rollout.step.map_or(0, |s| s + 1);
-    match state_name.parse::<State>().ok()? {
-        State::Prepare => Some(
-            format!(
+    match state {
+        State::Prepare => Some(Event::Prepared {
+            function: rollout.request.function.clone(),
+            alias: rollout.request.alias.clone(),
+            old_version: rollout.old_version.clone(),
+            new_version: rollout.request.version.clone(),
+            step_count: count,
+            message: format!(
                 "prepared: {}:{} from version {} to {} in {count} step{}{}",
                 rollout.request.function,
                 rollout.request.alias,
@@ -189,16 +195,22 @@ pub fn progress_line(state_name: &str, output: Option<&str>) -> Option<String> {
                     None => String::new(),
                 }
             ) + &rollout.provisioned_note().map(|note| format!(". {note}")).unwrap_or_default(),
-        ),
-        State::Shift | State::Promote => Some(format!(
-            "step {number}/{count}: alias routes {}{}",
-            rollout.expected_routing(),
-            if rollout.next == Next::Hold {
-                format!(", checked in {}", duration_text(rollout.wait_seconds))
-            } else {
-                String::new()
-            }
-        )),
+        }),
+        State::Shift | State::Promote => {
+            let routing = rollout.expected_routing();
+            let held = rollout.next == Next::Hold;
+            Some(Event::StepMoved {
+                step: number,
+                step_count: count,
+                weight_percent: routing.percent_of(&rollout.request.version),
+                routing: crate::events::shares(&routing),
+                next_check_seconds: held.then_some(rollout.wait_seconds),
+                message: format!(
+                    "step {number}/{count}: alias routes {routing}{}",
+                    if held { format!(", checked in {}", duration_text(rollout.wait_seconds)) } else { String::new() }
+                ),
+            })
+        }
         State::CheckHealth => {
             let record = rollout.history.last()?;
             let figures = record.figures.as_ref().map(|f| {
@@ -215,7 +227,7 @@ pub fn progress_line(state_name: &str, output: Option<&str>) -> Option<String> {
                 figures.push_str("; ");
                 figures.push_str(&extra);
             }
-            Some(match (&record.verdict, rollout.next) {
+            let text = match (&record.verdict, rollout.next) {
                 (Some(Verdict::Fail(failure)), _) => format!("step {number}/{count} failed: {}", failure.message),
                 (None, Next::Hold) => format!(
                     "step {number}/{count}, look {}: {figures}; nothing conclusive, next look in {}",
@@ -235,19 +247,36 @@ pub fn progress_line(state_name: &str, output: Option<&str>) -> Option<String> {
                     rollout.evidence_needed(),
                     duration_text(rollout.wait_seconds)
                 ),
-                (_, Next::Rollback) => {
-                    format!("step {number}/{count} failed: {}", rollout.failure.map(|f| f.message).unwrap_or(figures))
-                }
+                (_, Next::Rollback) => format!(
+                    "step {number}/{count} failed: {}",
+                    rollout.failure.as_ref().map(|f| f.message.clone()).unwrap_or(figures)
+                ),
                 _ => format!("step {number}/{count} healthy: {figures}"),
-            })
+            };
+            crate::events::judged(rollout, number, count, text)
         }
         State::PreTraffic | State::PostTraffic => rollout.hooks_run.last().map(|h| {
             let verdict = if h.passed { "passed" } else { "failed" };
-            format!("{} hook {} {verdict}: {}", h.hook.as_str().replace('_', "-"), h.function, h.message)
+            Event::HookRan {
+                hook: h.hook.as_str().to_string(),
+                function: h.function.clone(),
+                passed: h.passed,
+                message: format!("{} hook {} {verdict}: {}", h.hook.as_str().replace('_', "-"), h.function, h.message),
+            }
         }),
-        State::Rollback => rollout.report.map(|r| format!("rolled back: alias routes {}", r.routing)),
+        State::Rollback => rollout.report.as_ref().map(|r| Event::RolledBack {
+            routing: crate::events::shares(&r.routing),
+            message: format!("rolled back: alias routes {}", r.routing),
+        }),
         _ => None,
     }
+}
+
+/// The progress line of a state the execution left (its events' messages), or `None`.
+#[cfg(test)]
+pub fn progress_line(state_name: &str, output: Option<&str>) -> Option<String> {
+    let events = crate::events::of_state(state_name, output);
+    (!events.is_empty()).then(|| events.iter().map(|e| e.message().to_string()).collect::<Vec<_>>().join("\n"))
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! `canaryctl start`: build the request from a file and flags, check it, start it, and follow it.
 
-use crate::{AwsArgs, CliError, Exit, Output, read_input, render};
+use crate::events::{self, EventLine};
+use crate::{AwsArgs, CliError, Exit, Output, read_input};
 use canary_aws::{ExecutionControl, ExecutionHistory, Executions, StepFunctionsExecutions};
 use canary_core::execution::{ExecutionOutcome, ExecutionResult, ExecutionStatus, interpret};
 use canary_core::{RolloutRequest, parse_request};
@@ -305,8 +306,8 @@ pub async fn run(args: StartArgs) -> Result<Exit, CliError> {
     }
     eprintln!("started {arn}");
     let deadline = args.timeout.map(Duration::from_secs);
-    let result =
-        follow(&executions, &arn, Duration::from_secs(args.poll_seconds), deadline, |line| eprintln!("{line}")).await?;
+    let mut lines = Lines(|line: EventLine| eprintln!("{}", line.event.message()));
+    let result = follow(&executions, &arn, Duration::from_secs(args.poll_seconds), deadline, &mut lines).await?;
     print_result(&arn, &result, args.output);
     Ok(exit_code(&result))
 }
@@ -342,15 +343,31 @@ async fn finished_rollouts(
     Ok(finished)
 }
 
-/// Follows an execution until it ends, passing each new progress line to `on_line`. Each look costs two calls
-/// (`DescribeExecution`, and the history newer than the last event seen, a page), so at the default poll of
-/// 5 s a follower makes 24 calls a minute however long the history grows.
+/// Who follows an execution: told each event as it happens, and after every look at the execution.
+pub trait Progress {
+    fn event(&mut self, line: EventLine);
+    /// After a look that found nothing new (a live view redraws its clock).
+    fn tick(&mut self) {}
+}
+
+/// Progress as lines, each event given to the function.
+pub struct Lines<F: FnMut(EventLine)>(pub F);
+
+impl<F: FnMut(EventLine)> Progress for Lines<F> {
+    fn event(&mut self, line: EventLine) {
+        (self.0)(line)
+    }
+}
+
+/// Follows an execution until it ends, telling `progress` each event of the states it leaves. Each look costs
+/// two calls (`DescribeExecution`, and the history newer than the last event seen, a page), so at the default
+/// poll of 5 s a follower makes 24 calls a minute however long the history grows.
 pub async fn follow(
     executions: &dyn ExecutionHistory,
     arn: &str,
     poll: Duration,
     timeout: Option<Duration>,
-    mut on_line: impl FnMut(String),
+    progress: &mut dyn Progress,
 ) -> Result<ExecutionResult, CliError> {
     let mut seen = 0;
     let deadline = timeout.map(|t| std::time::Instant::now() + t);
@@ -363,8 +380,8 @@ pub async fn follow(
             .map_err(|e| CliError::from_aws(format!("could not read {arn}"), &e))?;
         for exit in exits {
             seen = seen.max(exit.event_id);
-            if let Some(line) = render::progress_line(&exit.state_name, exit.output.as_deref()) {
-                on_line(line);
+            for event in events::of_state(&exit.state_name, exit.output.as_deref()) {
+                progress.event(EventLine::new(arn, exit.at, event));
             }
         }
         if info.status != ExecutionStatus::Running {
@@ -379,6 +396,7 @@ pub async fn follow(
                 ),
             });
         }
+        progress.tick();
         tokio::time::sleep(poll).await;
     }
 }
@@ -494,14 +512,16 @@ mod tests {
                 status: ExecutionStatus::Succeeded,
                 input: None,
                 started_at: chrono::DateTime::default(),
+                stopped_at: None,
                 output: None,
                 error: None,
                 cause: None,
             },
             exits: Vec::new(),
         };
-        let failure =
-            follow(&scripted, "arn:exec", Duration::from_millis(1), Some(Duration::ZERO), |_| ()).await.unwrap_err();
+        let failure = follow(&scripted, "arn:exec", Duration::from_millis(1), Some(Duration::ZERO), &mut Lines(|_| ()))
+            .await
+            .unwrap_err();
         assert_eq!(failure.code, Exit::StillRunning);
         assert!(failure.message.contains("still running") && failure.message.contains("watch arn:exec"));
     }
@@ -619,8 +639,12 @@ mod tests {
             "waited_for_data_seconds": 0, "wait_seconds": 60, "next": "hold", "started_at": "2026-11-28T12:00:00Z",
             "history": [], "history_omitted": 0
         });
-        let exit =
-            |id, name: &str| StateExit { event_id: id, state_name: name.into(), output: Some(state.to_string()) };
+        let exit = |id, name: &str| StateExit {
+            event_id: id,
+            state_name: name.into(),
+            output: Some(state.to_string()),
+            at: chrono::DateTime::default(),
+        };
         let scripted = Scripted {
             looks: Mutex::new(0),
             end: ExecutionInfo {
@@ -629,6 +653,7 @@ mod tests {
                 status: ExecutionStatus::Failed,
                 input: None,
                 started_at: chrono::DateTime::default(),
+                stopped_at: None,
                 output: None,
                 error: Some("RequestRefused".into()),
                 cause: Some(json!({"errorMessage": "alias: nope"}).to_string()),
@@ -636,7 +661,8 @@ mod tests {
             exits: vec![exit(2, "Prepare"), exit(5, "Shift"), exit(6, "Route")],
         };
         let mut lines = Vec::new();
-        let result = follow(&scripted, "arn:exec", Duration::from_millis(1), None, |l| lines.push(l)).await.unwrap();
+        let mut progress = Lines(|l: EventLine| lines.push(l.event.message().to_string()));
+        let result = follow(&scripted, "arn:exec", Duration::from_millis(1), None, &mut progress).await.unwrap();
         assert_eq!(
             lines,
             [

@@ -142,10 +142,16 @@ async fn operators_start_watch_status_abort_and_list() {
     let (code, stdout, stderr) = watcher.join().unwrap();
     assert_eq!(code, 1, "watch exits 1 when the rollout ends without promotion: {stdout}{stderr}");
     let lines: Vec<Value> = stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
-    // First where it stands, as fields; then one line a state; the result last.
-    assert_eq!((lines[0]["step"].as_u64(), lines[0]["weight_percent"].as_f64()), (Some(1), Some(25.0)), "{stdout}");
-    assert!(lines.iter().any(|l| l["progress"].as_str().is_some_and(|p| p.starts_with("prepared:"))), "{stdout}");
-    assert_eq!(lines.last().unwrap()["outcome"], "aborted", "{stdout}");
+    // Typed events of schema version 1: where it stands first; then one a state; how it ended last.
+    assert!(lines.iter().all(|l| l["event_version"] == 1 && l["execution_arn"] == arn.as_str()), "{stdout}");
+    assert_eq!(lines[0]["type"], "status", "{stdout}");
+    let position = &lines[0]["rollout"];
+    assert_eq!((position["step"].as_u64(), position["weight_percent"].as_f64()), (Some(1), Some(25.0)), "{stdout}");
+    let kinds: Vec<&str> = lines.iter().filter_map(|l| l["type"].as_str()).collect();
+    assert_eq!(kinds[1..3], ["prepared", "step_moved"], "{stdout}");
+    assert_eq!(lines[2]["routing"], json!([{"version": "1", "percent": 75.0}, {"version": "2", "percent": 25.0}]));
+    let last = lines.last().unwrap();
+    assert_eq!((last["type"].as_str(), last["outcome"].as_str()), (Some("ended"), Some("aborted")), "{stdout}");
 
     let event = json!({"source": "aws.states", "detail-type": "Step Functions Execution Status Change",
         "detail": {"executionArn": arn, "status": "ABORTED"}});
@@ -304,9 +310,8 @@ async fn promote_full_goes_straight_to_100() {
     let (code, stdout, _) = canaryctl_raw(&stack, &["watch", &name, "--output", "json", "--poll-seconds", "1"]);
     assert_eq!(code, 0, "{stdout}");
     let result: Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
-    let percents: Vec<f64> =
-        result["report"]["steps"].as_array().unwrap().iter().map(|s| s["percent"].as_f64().unwrap()).collect();
-    assert_eq!(percents, [25.0, 100.0], "50% and 75% were skipped");
+    assert_eq!((result["type"].as_str(), result["promoted"].as_bool()), (Some("ended"), Some(true)), "{result}");
+    assert_eq!(result["steps_percent"], json!([25.0, 100.0]), "50% and 75% were skipped");
     assert_eq!(stack.alias(&function).await, ("2".into(), HashMap::new()));
 }
 
@@ -324,6 +329,9 @@ async fn a_paused_rollout_is_aborted_and_the_alias_restored() {
     let result: Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
     assert_eq!(result["outcome"], "aborted", "{result}");
     assert!(result["message"].as_str().unwrap().contains("Aborted"), "{result}");
+    let waited =
+        stdout.lines().map(|l| serde_json::from_str::<Value>(l).unwrap()).find(|l| l["type"] == "approval_waiting");
+    assert_eq!(waited.map(|l| l["before_percent"].clone()), Some(json!(50.0)), "the gate was announced: {stdout}");
     stack.assert_restored(&function, 0).await;
 }
 

@@ -1,0 +1,434 @@
+//! What `canaryctl watch` reports as a rollout goes: typed events, one per state the execution leaves.
+//!
+//! `-o json` prints each as one JSON object a line (JSON Lines), `{"event_version": 1, "type": ..., ...}`;
+//! text output prints each event's `message`. The schema is `docs/watch-events.schema.json`, generated from
+//! these types (a test holds the file to them) and described in docs/operators.md. Within one
+//! `event_version`, fields and types may be added; a field removed or renamed, a meaning changed or a type
+//! removed makes the next version. Readers ignore what they do not know.
+
+use canary_core::asl::State;
+use canary_core::execution::ExecutionOutcome;
+use canary_core::rollout::percent_text;
+use canary_core::{Next, Rollout, Routing, Verdict};
+use chrono::{DateTime, Utc};
+use schemars::JsonSchema;
+use serde::Serialize;
+
+/// The version of the event schema: the `event_version` of every line.
+pub const EVENT_VERSION: u32 = 1;
+
+/// One line of `canaryctl watch -o json`.
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+pub struct EventLine {
+    /// The schema's version: 1. Readers should check it and ignore fields and types they do not know.
+    pub event_version: u32,
+    /// The execution (rollout) the event is about.
+    pub execution_arn: String,
+    /// When it happened: the time of the execution's history event; for `status`, when it was read.
+    pub at: DateTime<Utc>,
+    #[serde(flatten)]
+    pub event: Event,
+}
+
+impl EventLine {
+    pub fn new(execution_arn: &str, at: DateTime<Utc>, event: Event) -> Self {
+        EventLine { event_version: EVENT_VERSION, execution_arn: execution_arn.to_string(), at, event }
+    }
+}
+
+/// What happened. Every type carries `message`, the line text output prints for it.
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Event {
+    /// Where the rollout stands when watching begins (the first line).
+    Status {
+        /// The execution's name.
+        name: String,
+        outcome: ExecutionOutcome,
+        /// Absent when the execution never prepared a rollout (refused at once, for example).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        rollout: Option<Position>,
+        message: String,
+    },
+    /// The request was checked against the live alias and the alias locked; nothing moved yet.
+    Prepared {
+        function: String,
+        alias: String,
+        old_version: String,
+        new_version: String,
+        step_count: usize,
+        message: String,
+    },
+    /// The alias was moved to the next step's weight (the last step: 100%).
+    StepMoved {
+        /// 1-based.
+        step: usize,
+        step_count: usize,
+        /// The new version's share of the alias's traffic, in percent.
+        weight_percent: f64,
+        routing: Vec<Share>,
+        /// Seconds until the step's first health check; absent when the step is not held.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        next_check_seconds: Option<u64>,
+        message: String,
+    },
+    /// A health check of the current step: a look within its hold, or its verdict.
+    StepJudged {
+        step: usize,
+        step_count: usize,
+        /// Looks within this step so far.
+        look: u32,
+        verdict: Judgement,
+        /// Both versions' figures for the step's window so far; absent when health checks are off.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        new: Option<Figures>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        old: Option<Figures>,
+        /// Seconds until the next look, while the step is still held.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        next_check_seconds: Option<u64>,
+        message: String,
+    },
+    /// A pre- or post-traffic hook ran.
+    HookRan {
+        /// `pre_traffic` or `post_traffic`.
+        hook: String,
+        function: String,
+        passed: bool,
+        message: String,
+    },
+    /// The rollout waits at an approval gate: `canaryctl promote` (or `abort`) answers it.
+    ApprovalWaiting {
+        /// The percentage the rollout is paused before.
+        before_percent: f64,
+        message: String,
+    },
+    /// The alias was restored to the routing it had before the rollout.
+    RolledBack { routing: Vec<Share>, message: String },
+    /// The execution ended (the last line): `outcome` is what the exit code says.
+    Ended {
+        outcome: ExecutionOutcome,
+        /// True only when the new version was promoted.
+        promoted: bool,
+        /// What the alias was left routing, when the rollout reported it.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        routing: Option<Vec<Share>>,
+        /// The weights the rollout went through, in order, when it reported them.
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        steps_percent: Vec<f64>,
+        message: String,
+    },
+}
+
+/// Where a running (or ended) rollout stands, in a `status` event.
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+pub struct Position {
+    pub function: String,
+    pub alias: String,
+    pub old_version: String,
+    pub new_version: String,
+    /// 1-based; 0 before the first move.
+    pub step: usize,
+    pub step_count: usize,
+    pub weight_percent: f64,
+    pub routing: Vec<Share>,
+}
+
+/// One version's share of an alias's traffic.
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+pub struct Share {
+    pub version: String,
+    /// In percent, 0 to 100.
+    pub percent: f64,
+}
+
+/// One version's figures over a step's window (CloudWatch's AWS/Lambda metrics of that version).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, JsonSchema)]
+pub struct Figures {
+    pub invocations: u64,
+    pub errors: u64,
+    /// Errors per invocation, 0 to 1 (0 without invocations).
+    pub error_rate: f64,
+    /// p99 of Duration in milliseconds; absent without invocations.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub p99_ms: Option<f64>,
+}
+
+/// What a health check concluded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Judgement {
+    /// Nothing conclusive yet; the hold goes on.
+    Inconclusive,
+    /// The step passed.
+    Healthy,
+    /// The new version failed: the rollout rolls back.
+    Failed,
+    /// Both versions fail (an outage they share): the weight is held.
+    SharedOutage,
+    /// The promotion waits for more traffic (`no_data: wait`).
+    TooLittleEvidence,
+}
+
+impl Event {
+    /// The line text output prints.
+    pub fn message(&self) -> &str {
+        match self {
+            Event::Status { message, .. }
+            | Event::Prepared { message, .. }
+            | Event::StepMoved { message, .. }
+            | Event::StepJudged { message, .. }
+            | Event::HookRan { message, .. }
+            | Event::ApprovalWaiting { message, .. }
+            | Event::RolledBack { message, .. }
+            | Event::Ended { message, .. } => message,
+        }
+    }
+}
+
+/// The shares of a routing: the primary version first, then the others by version.
+pub fn shares(routing: &Routing) -> Vec<Share> {
+    // To a millionth of a percent: 1 - 0.3 is 0.7000000000000001 in floating point.
+    let percent = |weight: f64| (weight * 100.0 * 1e6).round() / 1e6;
+    let others: f64 = routing.additional_version_weights.values().sum();
+    let primary = Share { version: routing.function_version.clone(), percent: percent(1.0 - others) };
+    let weights = &routing.additional_version_weights;
+    let rest = weights.iter().map(|(version, weight)| Share { version: version.clone(), percent: percent(*weight) });
+    std::iter::once(primary).chain(rest).collect()
+}
+
+fn figures(v: &canary_core::VersionFigures) -> Figures {
+    Figures { invocations: v.invocations, errors: v.errors, error_rate: v.error_rate(), p99_ms: v.p99_duration_ms }
+}
+
+/// The events a state the execution left announces (none for states that say nothing new, such as `Route`).
+pub fn of_state(state_name: &str, output: Option<&str>) -> Vec<Event> {
+    let Some(rollout) = output.and_then(|o| serde_json::from_str::<Rollout>(o).ok()) else {
+        return Vec::new();
+    };
+    let Ok(state) = state_name.parse::<State>() else {
+        return Vec::new();
+    };
+    let mut events: Vec<Event> = crate::render::state_event(state, &rollout).into_iter().collect();
+    // Any state that leads to a gate announces the wait (the gate's own state is left only once answered).
+    if rollout.next == Next::AwaitApproval && !matches!(state, State::Route | State::AwaitApproval) {
+        let before_percent = rollout.schedule().step(rollout.next_index()).percent;
+        events.push(Event::ApprovalWaiting {
+            before_percent,
+            message: format!(
+                "waiting for approval before {}: canaryctl promote [--full], or canaryctl abort",
+                percent_text(before_percent)
+            ),
+        });
+    }
+    events
+}
+
+/// The event of an execution's end.
+pub fn ended(result: &canary_core::execution::ExecutionResult) -> Event {
+    let report = result.report.as_ref();
+    Event::Ended {
+        outcome: result.outcome,
+        promoted: result.promoted(),
+        routing: report.map(|r| shares(&r.routing)),
+        steps_percent: report.map(|r| r.steps.iter().map(|s| s.percent).collect()).unwrap_or_default(),
+        message: format!(
+            "{}{}",
+            result.outcome,
+            result.message.as_deref().map(|m| format!(": {m}")).unwrap_or_default()
+        ),
+    }
+}
+
+/// The first event: where the rollout stands.
+pub fn status(view: &crate::render::StatusView) -> Event {
+    Event::Status {
+        name: view.name.clone(),
+        outcome: view.outcome,
+        rollout: view.rollout.as_ref().map(|r| Position {
+            function: r.function.clone(),
+            alias: r.alias.clone(),
+            old_version: r.old_version.clone(),
+            new_version: r.new_version.clone(),
+            step: r.step,
+            step_count: r.step_count,
+            weight_percent: r.weight_percent,
+            routing: shares(&r.routing),
+        }),
+        message: view.to_string(),
+    }
+}
+
+/// What a health check's record concluded, and its message, for `CheckHealth`.
+pub fn judged(rollout: &Rollout, step: usize, count: usize, text: String) -> Option<Event> {
+    let record = rollout.history.last()?;
+    let verdict = match (&record.verdict, rollout.next) {
+        (Some(Verdict::Fail(_)), _) | (_, Next::Rollback) => Judgement::Failed,
+        (None, Next::Hold) => Judgement::Inconclusive,
+        (Some(Verdict::SharedOutage { .. }), Next::Hold) => Judgement::SharedOutage,
+        (_, Next::Hold) => Judgement::TooLittleEvidence,
+        _ => Judgement::Healthy,
+    };
+    Some(Event::StepJudged {
+        step,
+        step_count: count,
+        look: record.looks,
+        verdict,
+        new: record.figures.as_ref().map(|f| figures(&f.new)),
+        old: record.figures.as_ref().map(|f| figures(&f.baseline)),
+        next_check_seconds: (rollout.next == Next::Hold).then_some(rollout.wait_seconds),
+        message: text,
+    })
+}
+
+/// The JSON Schema of an event line, as docs/watch-events.schema.json holds it.
+pub fn schema() -> serde_json::Value {
+    let mut schema = serde_json::to_value(schemars::schema_for!(EventLine)).expect("schemas serialise");
+    schema["$id"] = serde_json::json!("https://lambda-canary.dev/schemas/watch-events-v1.json");
+    schema["title"] = serde_json::json!("canaryctl watch -o json: one event a line");
+    schema
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use canary_core::health::{HealthFigures, VersionFigures};
+    use canary_core::{AliasState, LiveFacts, parse_request};
+    use chrono::TimeZone;
+    use serde_json::{Value, json};
+
+    fn t0() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 12, 3, 12, 0, 0).unwrap()
+    }
+
+    /// A linear rollout of 50% steps with a gate before 100%, prepared against version 1.
+    fn prepared() -> Rollout {
+        let request = parse_request(&json!({"function": "orders", "alias": "live", "version": "2",
+            "strategy": {"linear": {"percent": 50, "interval_seconds": 120}},
+            "approval": {"before_percent": [100]},
+            "health": {"check_interval_seconds": 60, "metrics_delay_seconds": 0, "min_invocations": 10}}))
+        .unwrap();
+        let facts = LiveFacts {
+            function_exists: true,
+            version_exists: true,
+            versions: Default::default(),
+            provisioned_concurrency: None,
+            alias: Some(AliasState {
+                routing: Routing::to_version("1"),
+                revision_id: "r".into(),
+                description: "".into(),
+            }),
+            alarms: Vec::new(),
+            missing_hooks: Vec::new(),
+            lock: None,
+            deployment: canary_core::deployment::Deployment::LOCAL,
+        };
+        Rollout::prepare(request, facts, "arn:aws:states:us-east-1:1:execution:m:x", t0()).unwrap()
+    }
+
+    fn events(state: &str, rollout: &Rollout) -> Vec<Value> {
+        of_state(state, Some(&serde_json::to_string(rollout).unwrap()))
+            .into_iter()
+            .map(|e| serde_json::to_value(EventLine::new("arn:exec", t0(), e)).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn each_state_announces_a_typed_event_with_its_line() {
+        let rollout = prepared();
+        let prepared_events = events("Prepare", &rollout);
+        assert_eq!(prepared_events.len(), 1);
+        let event = &prepared_events[0];
+        assert_eq!((event["event_version"].as_u64(), event["type"].as_str()), (Some(1), Some("prepared")));
+        assert_eq!((event["old_version"].as_str(), event["step_count"].as_u64()), (Some("1"), Some(2)));
+        assert_eq!(event["at"], "2026-12-03T12:00:00Z");
+        assert!(event["message"].as_str().unwrap().starts_with("prepared: orders:live from version 1 to 2"));
+
+        let moved = rollout.after_move("r1".into(), t0());
+        let event = &events("Shift", &moved)[0];
+        assert_eq!((event["type"].as_str(), event["weight_percent"].as_f64()), (Some("step_moved"), Some(50.0)));
+        assert_eq!(event["routing"], json!([{"version": "1", "percent": 50.0}, {"version": "2", "percent": 50.0}]));
+        assert_eq!(event["next_check_seconds"], 60);
+
+        let figures = HealthFigures {
+            new: VersionFigures { invocations: 40, errors: 1, p99_duration_ms: Some(120.0), ..Default::default() },
+            baseline: VersionFigures { invocations: 40, errors: 0, ..Default::default() },
+            ..Default::default()
+        };
+        let looked = moved.clone().after_check(Some(figures.clone()), t0() + chrono::Duration::seconds(60));
+        let event = &events("CheckHealth", &looked)[0];
+        assert_eq!((event["type"].as_str(), event["verdict"].as_str()), (Some("step_judged"), Some("inconclusive")));
+        assert_eq!((event["look"].as_u64(), event["new"]["errors"].as_u64()), (Some(1), Some(1)));
+        assert_eq!((event["new"]["error_rate"].as_f64(), event["new"]["p99_ms"].as_f64()), (Some(0.025), Some(120.0)));
+        assert!(event["old"].get("p99_ms").is_none(), "no p99 without it: {event}");
+
+        // The end of the hold passes, and the gate before 100% is announced after the verdict.
+        let plenty = HealthFigures {
+            new: VersionFigures { invocations: 400, ..Default::default() },
+            baseline: VersionFigures { invocations: 400, ..Default::default() },
+            ..Default::default()
+        };
+        let healthy = moved.after_check(Some(plenty), t0() + chrono::Duration::seconds(120));
+        let judged = events("CheckHealth", &healthy);
+        let kinds: Vec<&str> = judged.iter().map(|e| e["type"].as_str().unwrap()).collect();
+        assert_eq!(kinds, ["step_judged", "approval_waiting"], "{judged:?}");
+        assert_eq!(
+            (judged[0]["verdict"].as_str(), judged[1]["before_percent"].as_f64()),
+            (Some("healthy"), Some(100.0))
+        );
+        assert!(events("Route", &healthy).is_empty(), "a Choice says nothing new");
+        assert!(of_state("Shift", Some("not a rollout")).is_empty());
+        assert!(of_state("NoSuchState", Some(&serde_json::to_string(&healthy).unwrap())).is_empty());
+    }
+
+    #[test]
+    fn the_end_says_the_outcome_the_routing_and_the_steps() {
+        use canary_core::execution::{ExecutionOutcome, ExecutionResult};
+        let result =
+            ExecutionResult { outcome: ExecutionOutcome::Aborted, report: None, message: Some("Stopped".into()) };
+        let event = serde_json::to_value(ended(&result)).unwrap();
+        assert_eq!(
+            event,
+            json!({"type": "ended", "outcome": "aborted", "promoted": false, "message": "aborted: Stopped"})
+        );
+    }
+
+    #[test]
+    fn shares_are_whole_percentages_of_the_routing() {
+        let mut routing = Routing::to_version("41");
+        routing.additional_version_weights.insert("42".into(), 0.3);
+        let shares = shares(&routing);
+        assert_eq!(
+            (shares[0].percent, shares[1].percent, shares[1].version.as_str()),
+            (70.0, 30.0, "42"),
+            "not 70.00000000000001"
+        );
+    }
+
+    /// docs/watch-events.schema.json is the schema of these types (CANARY_WRITE_SCHEMA=1 rewrites it), and it
+    /// names every type.
+    #[test]
+    fn the_published_event_schema_is_the_generated_one() {
+        let generated = schema();
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/watch-events.schema.json");
+        let published: Value =
+            serde_json::from_str(&std::fs::read_to_string(path).unwrap_or_default()).unwrap_or_default();
+        if published != generated {
+            if std::env::var_os("CANARY_WRITE_SCHEMA").is_some() {
+                std::fs::write(path, serde_json::to_string_pretty(&generated).unwrap() + "\n").unwrap();
+            } else {
+                panic!("docs/watch-events.schema.json is stale: CANARY_WRITE_SCHEMA=1 cargo test -p canaryctl");
+            }
+        }
+        let text = generated.to_string();
+        for kind in
+            ["status", "prepared", "step_moved", "step_judged", "hook_ran", "approval_waiting", "rolled_back", "ended"]
+        {
+            assert!(text.contains(&format!("\"const\":\"{kind}\"")), "{kind} is not in the schema");
+        }
+        let operators = include_str!("../../../docs/operators.md");
+        for kind in ["step_moved", "step_judged", "approval_waiting", "event_version"] {
+            assert!(operators.contains(kind), "docs/operators.md does not describe {kind}");
+        }
+    }
+}
