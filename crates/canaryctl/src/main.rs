@@ -1,6 +1,7 @@
 //! `canaryctl`: plan, start and follow canary rollouts of AWS Lambda aliases.
 
 mod events;
+mod history;
 mod live;
 mod ops;
 mod render;
@@ -29,6 +30,8 @@ const EXAMPLES: &str = "Examples:
   canaryctl start --function orders-api --alias live --version 42 --linear 10 --interval 120 --wait
   canaryctl --region eu-west-1 -o json status orders-api-live-v42-20261130T120000Z
   canaryctl watch EXECUTION_ARN --timeout 3600
+  canaryctl history orders-api live
+  canaryctl undo orders-api live --wait
   canaryctl promote EXECUTION_ARN --full";
 
 fn after_help() -> String {
@@ -98,6 +101,13 @@ enum Command {
     /// Recent rollouts of the state machine, newest first, optionally of one function and alias.
     /// Example: list --function orders-api --alias live --max 10
     List(ops::ListArgs),
+    /// An alias's past rollouts, newest first: versions, outcome, when, how long and why.
+    /// Example: history orders-api live --max 10
+    History(history::HistoryArgs),
+    /// Back to the version before the alias's last promotion, through the controller: all at once (hooks
+    /// kept), or with --full-policy the promoted rollout's own policy. Refused, as start is, while a rollout of
+    /// the alias runs, or when the alias was moved since that promotion. Example: undo orders-api live --wait
+    Undo(Box<history::UndoArgs>),
     /// Continue a rollout paused at an approval gate: on to the next step, or with --full to 100%.
     /// Example: promote orders-api-live-v42-20261130T120000Z --full
     Promote {
@@ -363,6 +373,8 @@ async fn main() -> ExitCode {
             ops::watch(target(t), poll_seconds, timeout, ops::WatchMode::choose(output, plain, terminal)).await
         }
         Command::List(args) => ops::list(ops::ListArgs { output, aws: aws.clone(), ..args }).await,
+        Command::History(args) => history::history(history::HistoryArgs { output, aws: aws.clone(), ..args }).await,
+        Command::Undo(args) => history::undo(history::UndoArgs { output, aws: aws.clone(), ..*args }).await,
         Command::Promote { target: t, full } => ops::promote(target(t), full).await,
         Command::Abort(t) => ops::abort(target(t)).await,
         Command::Schema { of } => {

@@ -15,7 +15,7 @@ use canary_core::rollout::Decision;
 use canary_core::safety_net::{Action, Handled};
 use chrono::Utc;
 use clap::Args;
-use serde_json::{Value, json};
+use serde_json::json;
 use std::time::Duration;
 
 /// Which execution: an ARN, or a name under the state machine.
@@ -180,31 +180,85 @@ pub struct ListArgs {
     pub aws: AwsArgs,
 }
 
-pub async fn list(args: ListArgs) -> Result<Exit, CliError> {
-    let executions = executions(&args.aws, &args.state_machine_arn).await;
-    let wanted = usize::try_from(args.max).unwrap_or(0);
-    let (mut rows, mut scanned, mut token) = (Vec::new(), 0usize, None);
-    // Page through the executions, newest first, filtering as it goes, until enough rows or the scan bound.
+/// A rollout found among the state machine's executions: its summary, description and request (`None`
+/// when its input is not a request).
+pub struct Found {
+    pub summary: canary_aws::ExecutionSummary,
+    pub info: ExecutionInfo,
+    pub request: Option<canary_core::RolloutRequest>,
+}
+
+/// Which rollouts a scan looks for, and how far.
+pub struct Scan<'a> {
+    pub state_machine_arn: &'a str,
+    pub function: Option<&'a str>,
+    pub alias: Option<&'a str>,
+    /// Stop at this many found.
+    pub max: usize,
+    /// Look through at most this many executions.
+    pub scan: usize,
+    pub page_size: usize,
+    /// Stop at the first found for which this holds (after keeping it).
+    pub stop_at: fn(&Found) -> bool,
+}
+
+/// Pages through the state machine's executions, newest first, describing each and keeping those of the
+/// function and alias asked for, until `max` are found or `scan` executions were looked at. Returns what it
+/// found and how many it looked at.
+pub async fn scan_rollouts(
+    executions: &StepFunctionsExecutions,
+    scan: &Scan<'_>,
+) -> Result<(Vec<Found>, usize), CliError> {
+    let (mut found, mut scanned, mut token) = (Vec::new(), 0usize, None);
     'pages: loop {
-        let page_size = i32::try_from((args.scan - scanned).clamp(1, args.page_size.clamp(1, 100))).unwrap_or(100);
+        let page_size = i32::try_from((scan.scan - scanned).clamp(1, scan.page_size.clamp(1, 100))).unwrap_or(100);
         let (page, next) = executions
-            .recent_page(&args.state_machine_arn, page_size, token.take())
+            .recent_page(scan.state_machine_arn, page_size, token.take())
             .await
             .map_err(|e| CliError::from_aws("could not list executions", &e))?;
-        for execution in page {
-            if rows.len() >= wanted || scanned >= args.scan {
+        for summary in page {
+            if found.len() >= scan.max || scanned >= scan.scan {
                 break 'pages;
             }
             scanned += 1;
-            if let Some(row) = list_row(&executions, execution, &args).await? {
-                rows.push(row);
+            let info = executions
+                .describe(&summary.arn)
+                .await
+                .map_err(|e| CliError::from_aws(format!("could not read {}", summary.arn), &e))?;
+            let request = info.input.as_deref().and_then(|i| canary_core::parse_request_str(i).ok());
+            let (function, alias) = request.as_ref().map(|r| (r.function_name(), r.alias.as_str())).unwrap_or_default();
+            if scan.function.is_some_and(|f| canary_core::request::function_name_of(f) != function)
+                || scan.alias.is_some_and(|a| a != alias)
+            {
+                continue;
+            }
+            found.push(Found { summary, info, request });
+            if found.last().is_some_and(scan.stop_at) {
+                break 'pages;
             }
         }
         match next {
-            Some(next) if rows.len() < wanted && scanned < args.scan => token = Some(next),
+            Some(next) if found.len() < scan.max && scanned < scan.scan => token = Some(next),
             _ => break,
         }
     }
+    Ok((found, scanned))
+}
+
+pub async fn list(args: ListArgs) -> Result<Exit, CliError> {
+    let executions = executions(&args.aws, &args.state_machine_arn).await;
+    let wanted = usize::try_from(args.max).unwrap_or(0);
+    let scan = Scan {
+        state_machine_arn: &args.state_machine_arn,
+        function: args.function.as_deref(),
+        alias: args.alias.as_deref(),
+        max: wanted,
+        scan: args.scan,
+        page_size: args.page_size,
+        stop_at: |_| false,
+    };
+    let (found, scanned) = scan_rollouts(&executions, &scan).await?;
+    let rows: Vec<ListRow> = found.into_iter().map(list_row).collect();
     print_rows(&rows, args.output);
     if rows.len() < wanted && scanned >= args.scan && (args.function.is_some() || args.alias.is_some()) {
         eprintln!("canaryctl: looked through the {scanned} most recent executions; --scan to look further");
@@ -212,38 +266,24 @@ pub async fn list(args: ListArgs) -> Result<Exit, CliError> {
     Ok(Exit::Success)
 }
 
-/// The row of one execution, or `None` when it is not of the function and alias asked for.
-async fn list_row(
-    executions: &impl canary_aws::ExecutionHistory,
-    execution: canary_aws::ExecutionSummary,
-    args: &ListArgs,
-) -> Result<Option<ListRow>, CliError> {
-    let info = executions
-        .describe(&execution.arn)
-        .await
-        .map_err(|e| CliError::from_aws(format!("could not read {}", execution.arn), &e))?;
-    let input: Value = info.input.as_deref().and_then(|i| serde_json::from_str(i).ok()).unwrap_or(Value::Null);
-    let request = canary_core::parse_request(&input).ok();
+/// The row of one execution.
+fn list_row(found: Found) -> ListRow {
+    let Found { summary, info, request } = found;
     let (function, alias, version) = request
         .as_ref()
         .map(|r| (r.function_name().to_string(), r.alias.clone(), r.version.clone()))
         .unwrap_or_default();
-    if args.function.as_ref().is_some_and(|f| canary_core::request::function_name_of(f) != function)
-        || args.alias.as_ref().is_some_and(|a| *a != alias)
-    {
-        return Ok(None);
-    }
     let outcome = interpret(info.status, info.output.as_deref(), info.error.as_deref(), info.cause.as_deref()).outcome;
-    Ok(Some(ListRow {
-        name: execution.name,
-        execution_arn: execution.arn,
-        status: execution.status,
+    ListRow {
+        name: summary.name,
+        execution_arn: summary.arn,
+        status: summary.status,
         outcome,
         function,
         alias,
         version,
-        started_at: execution.started_at,
-    }))
+        started_at: summary.started_at,
+    }
 }
 
 fn print_rows(rows: &[ListRow], output: Output) {

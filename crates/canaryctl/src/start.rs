@@ -270,6 +270,13 @@ pub fn check_deployment(
 
 pub async fn run(args: StartArgs) -> Result<Exit, CliError> {
     let (request, checked) = build_request(&args.request)?;
+    launch(&args, &request, &checked).await
+}
+
+/// Starts `request` (checked as `checked`) as `start` does: the same checks against where it runs, a busy
+/// alias and a rejected version, then (with `--wait`) follows it. `args.request` is not read.
+pub async fn launch(args: &StartArgs, request: &Value, checked: &RolloutRequest) -> Result<Exit, CliError> {
+    let (request, checked) = (request.clone(), checked.clone());
     let name = args.name.clone().unwrap_or_else(|| default_name(&checked, chrono::Utc::now()));
     let config = args.aws.config_for(&args.state_machine_arn).await;
     let executions = StepFunctionsExecutions::from_config(&config);

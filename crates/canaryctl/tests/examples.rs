@@ -15,7 +15,7 @@ use std::process::Command;
 
 const STATE_MACHINE: &str = "arn:aws:states:us-east-1:123456789012:stateMachine:canary-rollout";
 const EXECUTION_NAME: &str = "orders-api-live-v43-20261128T120000Z";
-const SUBCOMMANDS: [&str; 7] = ["plan", "start", "status", "watch", "list", "promote", "abort"];
+const SUBCOMMANDS: [&str; 9] = ["plan", "start", "status", "watch", "list", "history", "undo", "promote", "abort"];
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -164,6 +164,7 @@ fn completing(subcommand: &str, example: &str) -> Vec<String> {
             request.iter().filter(|(flag, _)| !given(flag)).flat_map(|(f, v)| [f.to_string(), v.to_string()]).collect()
         }
         "list" => Vec::new(),
+        "history" | "undo" => vec!["orders-api".to_string(), "live".to_string()],
         _ => vec![EXECUTION_NAME.to_string()],
     }
 }

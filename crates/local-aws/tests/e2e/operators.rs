@@ -395,3 +395,48 @@ async fn the_first_line_says_how_provisioned_concurrency_is_shared() {
     let prepared = stderr.lines().find(|l| l.starts_with("prepared:")).unwrap_or_default();
     assert!(prepared.contains("live has 4 provisioned concurrency") && prepared.contains("about 2 at 50%"), "{stderr}");
 }
+
+// ---- History and undo (issue 27). ----
+
+/// An alias's rollouts, newest first, and `undo` back to the version before the last promotion through the
+/// controller: refused with nothing to undo, done all at once, refused once the alias was moved by hand.
+#[tokio::test]
+#[ignore = "needs the local AWS stack: run through cargo xtask test"]
+async fn history_lists_an_aliases_rollouts_and_undo_goes_back_through_the_controller() {
+    let stack = Stack::get().await;
+    let function = service(&stack, &[&[], &[], &[]]).await;
+    let (code, _, stderr) = canaryctl_raw(&stack, &["undo", &function, "live"]);
+    assert_eq!(code, 5, "nothing promoted, nothing to undo: {stderr}");
+    assert!(stderr.contains("nothing to undo"), "{stderr}");
+
+    let (code, result) = canaryctl(&stack, &function, "2", &["--no-health-check"]);
+    assert_eq!(code, 0, "{result}");
+    let (code, stdout, stderr) = canaryctl_raw(&stack, &["history", &function, "live", "--output", "json"]);
+    assert_eq!(code, 0, "{stderr}");
+    let rows: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(rows.as_array().unwrap().len(), 1, "{rows}");
+    assert_eq!((rows[0]["outcome"].as_str(), rows[0]["old_version"].as_str()), (Some("promoted"), Some("1")));
+    assert_eq!((rows[0]["new_version"].as_str(), rows[0]["why"].as_str()), (Some("2"), Some("promoted in 2 steps")));
+    assert!(rows[0]["duration_seconds"].as_i64().unwrap() >= 2, "{rows}");
+
+    let (code, stdout, stderr) =
+        canaryctl_raw(&stack, &["undo", &function, "live", "--wait", "--poll-seconds", "1", "--output", "json"]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(stderr.contains("back from version 2 to 1, all at once"), "{stderr}");
+    assert_eq!(stack.alias(&function).await, ("1".into(), HashMap::new()), "undone through the controller");
+
+    // The undo is a rollout of its own: newest first.
+    let (code, stdout, _) = canaryctl_raw(&stack, &["history", &function, "live"]);
+    assert_eq!(code, 0);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert!(lines[0].starts_with("started") && lines.len() == 3, "a header and two rows, newest first: {stdout}");
+    assert!(lines[1].contains("promoted") && lines[1].contains("2 -> 1"), "{stdout}");
+    assert!(lines[2].contains("promoted") && lines[2].contains("1 -> 2"), "{stdout}");
+
+    // Moved by hand since the last promotion: refused, nothing moved.
+    stack.point_by_hand(&function, "3").await;
+    let (code, _, stderr) = canaryctl_raw(&stack, &["undo", &function, "live"]);
+    assert_eq!(code, 3, "{stderr}");
+    assert!(stderr.contains("routes 3 (100%), not 1 alone"), "{stderr}");
+    assert_eq!(stack.alias(&function).await, ("3".into(), HashMap::new()));
+}
