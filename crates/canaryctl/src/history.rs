@@ -19,7 +19,7 @@ pub struct AliasArgs {
     /// The alias.
     pub alias: String,
     /// The controller's state machine. Example: --state-machine-arn arn:aws:states:eu-west-1:123456789012:stateMachine:canary-rollout-prod
-    #[arg(long, env = "CANARY_STATE_MACHINE_ARN", value_name = "ARN")]
+    #[arg(long, env = "CANARY_STATE_MACHINE_ARN", value_name = "ARN", value_parser = crate::state_machine_arn)]
     pub state_machine_arn: String,
     /// How many of the most recent executions to look through at most (one DescribeExecution each); Step
     /// Functions keeps an ended execution for 90 days. Example: --scan 2000

@@ -282,6 +282,20 @@ impl CliError {
     }
 }
 
+/// A `--state-machine-arn`: refused before any call when it is not a state machine's ARN, naming what it is.
+pub fn state_machine_arn(text: &str) -> Result<String, String> {
+    let shape = "arn:aws:states:REGION:ACCOUNT:stateMachine:NAME (the stack's output StateMachineArn)";
+    let parts: Vec<&str> = text.split(':').collect();
+    match parts.as_slice() {
+        ["arn", _, "states", _, _, "stateMachine", name] if !name.is_empty() => Ok(text.to_string()),
+        ["arn", _, "states", _, _, "execution", ..] => {
+            Err(format!("{text} is an execution's ARN, not its state machine's: give {shape}"))
+        }
+        ["arn", ..] => Err(format!("{text} is not a Step Functions state machine's ARN: give {shape}")),
+        _ => Err(format!("{text} is a name, not an ARN: give {shape}")),
+    }
+}
+
 pub fn read_input(path: &PathBuf) -> Result<String, CliError> {
     if path.as_os_str() == "-" {
         std::io::read_to_string(std::io::stdin())
@@ -404,6 +418,17 @@ async fn main() -> ExitCode {
 mod tests {
     use super::*;
     use clap::CommandFactory;
+
+    #[test]
+    fn arns_of_the_wrong_kind_are_named_before_any_call() {
+        let machine = "arn:aws:states:eu-west-1:123456789012:stateMachine:canary-rollout-prod";
+        assert_eq!(state_machine_arn(machine).unwrap(), machine);
+        let execution = "arn:aws:states:eu-west-1:123456789012:execution:canary-rollout-prod:x";
+        assert!(state_machine_arn(execution).unwrap_err().contains("is an execution's ARN"));
+        let function = "arn:aws:lambda:eu-west-1:123456789012:function:orders";
+        assert!(state_machine_arn(function).unwrap_err().contains("not a Step Functions state machine's ARN"));
+        assert!(state_machine_arn("canary-rollout-prod").unwrap_err().contains("is a name, not an ARN"));
+    }
 
     #[test]
     fn profiles_are_found_as_the_shared_files_name_them() {

@@ -24,7 +24,7 @@ pub struct Target {
     /// The execution's ARN, or its name (then --state-machine-arn or CANARY_STATE_MACHINE_ARN says where).
     pub execution: String,
     /// Where a name is looked up. Example: --state-machine-arn arn:aws:states:eu-west-1:123456789012:stateMachine:canary-rollout-prod
-    #[arg(long, env = "CANARY_STATE_MACHINE_ARN", value_name = "ARN")]
+    #[arg(long, env = "CANARY_STATE_MACHINE_ARN", value_name = "ARN", value_parser = crate::state_machine_arn)]
     pub state_machine_arn: Option<String>,
     #[arg(skip)]
     pub output: Output,
@@ -35,7 +35,18 @@ pub struct Target {
 /// The execution ARN of a name or ARN: `arn:...:stateMachine:M` + `NAME` -> `arn:...:execution:M:NAME`.
 pub fn execution_arn(execution: &str, state_machine_arn: Option<&str>) -> Result<String, CliError> {
     if execution.starts_with("arn:") {
-        return Ok(execution.to_string());
+        let usage = |what: &str| CliError {
+            code: Exit::Usage,
+            message: format!(
+                "{execution} is {what}: give an execution's ARN (arn:aws:states:REGION:ACCOUNT:execution:MACHINE:NAME) \
+                 or its name (canaryctl list shows them)"
+            ),
+        };
+        return match execution.split(':').nth(5) {
+            Some("execution" | "express") if execution.split(':').nth(2) == Some("states") => Ok(execution.to_string()),
+            Some("stateMachine") => Err(usage("a state machine's ARN, not an execution's")),
+            _ => Err(usage("not a Step Functions execution's ARN")),
+        };
     }
     match state_machine_arn {
         Some(machine) if machine.contains(":stateMachine:") => {
@@ -155,7 +166,7 @@ pub async fn watch(target: Target, poll_seconds: u64, timeout: Option<u64>, mode
 #[derive(Debug, Clone, Args)]
 pub struct ListArgs {
     /// The controller's state machine. Example: --state-machine-arn arn:aws:states:eu-west-1:123456789012:stateMachine:canary-rollout-prod
-    #[arg(long, env = "CANARY_STATE_MACHINE_ARN", value_name = "ARN")]
+    #[arg(long, env = "CANARY_STATE_MACHINE_ARN", value_name = "ARN", value_parser = crate::state_machine_arn)]
     pub state_machine_arn: String,
     /// Only rollouts of this function. Example: --function orders-api
     #[arg(long)]
@@ -456,6 +467,14 @@ mod tests {
         assert_eq!(execution_arn(arn, None).unwrap(), arn);
         assert_eq!(execution_arn("x", None).unwrap_err().code, Exit::Usage);
         assert_eq!(execution_arn("x", Some("arn:aws:lambda:nope")).unwrap_err().code, Exit::Usage);
+        let machine_given = execution_arn(machine, None).unwrap_err();
+        assert!(
+            machine_given.message.contains("a state machine's ARN, not an execution's"),
+            "{}",
+            machine_given.message
+        );
+        let function = execution_arn("arn:aws:lambda:eu-west-1:123456789012:function:orders", None).unwrap_err();
+        assert!(function.message.contains("not a Step Functions execution's ARN"), "{}", function.message);
     }
 
     #[test]

@@ -164,7 +164,7 @@ pub struct StartArgs {
     #[command(flatten)]
     pub request: RequestArgs,
     /// The controller's state machine. Example: --state-machine-arn arn:aws:states:eu-west-1:123456789012:stateMachine:canary-rollout-prod
-    #[arg(long, env = "CANARY_STATE_MACHINE_ARN", value_name = "ARN")]
+    #[arg(long, env = "CANARY_STATE_MACHINE_ARN", value_name = "ARN", value_parser = crate::state_machine_arn)]
     pub state_machine_arn: String,
     /// The execution's name (unique per state machine for 90 days; default: function-alias-vVERSION-time).
     /// Example: --name orders-api-release-2026-12-03
@@ -444,7 +444,7 @@ mod tests {
             #[command(flatten)]
             start: StartArgs,
         }
-        let base = ["x", "--state-machine-arn", "arn:sm"];
+        let base = ["x", "--state-machine-arn", "arn:aws:states:us-east-1:123456789012:stateMachine:m"];
         Wrapper::parse_from(base.iter().chain(extra)).start.request
     }
 

@@ -296,11 +296,15 @@ fn aws_failures_are_one_line_each_with_what_to_do() {
     let text = stderr(&output);
     assert!(text.contains("no AWS credentials were found") && text.contains("AWS_PROFILE"), "{text}");
     assert_eq!(text.lines().count(), 1, "{text}");
-    // No region, and an execution name whose ARN would say one is not an ARN: asked for.
-    let output = unreachable(&["list", "--state-machine-arn", "canary-rollout"], &keys);
+    // No region, and an ARN that names none: asked for.
+    let output = unreachable(&["list", "--state-machine-arn", "arn:aws:states::123456789012:stateMachine:m"], &keys);
     assert_eq!(output.status.code(), Some(4));
     let text = stderr(&output);
     assert!(text.contains("no AWS region is set: pass --region"), "{text}");
+    // A name where an ARN belongs: said before any call.
+    let output = unreachable(&["list", "--state-machine-arn", "canary-rollout"], &keys);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(stderr(&output).contains("canary-rollout is a name, not an ARN"), "{}", stderr(&output));
 }
 
 #[test]

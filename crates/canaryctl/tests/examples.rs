@@ -42,7 +42,7 @@ fn fill(command: &str, port: u16) -> String {
     for word in command.split_whitespace() {
         let word = match word {
             "EXECUTION_ARN" => execution_arn.clone(),
-            "ARN" => STATE_MACHINE.to_string(),
+            "ARN" | "\"$ARN\"" | "$ARN" => STATE_MACHINE.to_string(),
             "..." => EXECUTION_NAME.to_string(),
             "\"$NEW_VERSION\"" | "$NEW_VERSION" => "43".to_string(),
             w if w.starts_with("http://127.0.0.1:") => format!("http://127.0.0.1:{port}"),
