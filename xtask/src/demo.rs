@@ -68,6 +68,12 @@ async fn demo(stack: &Stack) -> Result<(), String> {
     println!("\nTraffic seen by the callers, by the version that served it:");
     show(&counts);
 
+    println!("\n$ canaryctl history {FUNCTION} {ALIAS} --max 2");
+    fake_credentials(&mut Command::new(root().join("target/debug/canaryctl")))
+        .args(["history", FUNCTION, ALIAS, "--max", "2"])
+        .args(["--state-machine-arn", &stack.state_machine_arn, "--endpoint-url", &stack.endpoint_url])
+        .status()
+        .map_err(|e| format!("cannot run canaryctl: {e}"))?;
     let alias = lambda.get_alias().function_name(FUNCTION).name(ALIAS).send().await.map_err(|e| e.to_string())?;
     let weights = alias.routing_config().and_then(|r| r.additional_version_weights()).map_or(0, |w| w.len());
     println!(

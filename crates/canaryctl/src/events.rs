@@ -201,8 +201,9 @@ fn figures(v: &canary_core::VersionFigures) -> Figures {
     Figures { invocations: v.invocations, errors: v.errors, error_rate: v.error_rate(), p99_ms: v.p99_duration_ms }
 }
 
-/// The events a state the execution left announces (none for states that say nothing new, such as `Route`).
-pub fn of_state(state_name: &str, output: Option<&str>) -> Vec<Event> {
+/// The events a state the execution `name` left announces (none for states that say nothing new, such as
+/// `Route`).
+pub fn of_state(name: &str, state_name: &str, output: Option<&str>) -> Vec<Event> {
     let Some(rollout) = output.and_then(|o| serde_json::from_str::<Rollout>(o).ok()) else {
         return Vec::new();
     };
@@ -216,7 +217,7 @@ pub fn of_state(state_name: &str, output: Option<&str>) -> Vec<Event> {
         events.push(Event::ApprovalWaiting {
             before_percent,
             message: format!(
-                "waiting for approval before {}: canaryctl promote [--full], or canaryctl abort",
+                "waiting for approval before {}: canaryctl promote {name} [--full], or canaryctl abort {name}",
                 percent_text(before_percent)
             ),
         });
@@ -327,7 +328,7 @@ mod tests {
     }
 
     fn events(state: &str, rollout: &Rollout) -> Vec<Value> {
-        of_state(state, Some(&serde_json::to_string(rollout).unwrap()))
+        of_state("x", state, Some(&serde_json::to_string(rollout).unwrap()))
             .into_iter()
             .map(|e| serde_json::to_value(EventLine::new("arn:exec", t0(), e)).unwrap())
             .collect()
@@ -377,8 +378,12 @@ mod tests {
             (Some("healthy"), Some(100.0))
         );
         assert!(events("Route", &healthy).is_empty(), "a Choice says nothing new");
-        assert!(of_state("Shift", Some("not a rollout")).is_empty());
-        assert!(of_state("NoSuchState", Some(&serde_json::to_string(&healthy).unwrap())).is_empty());
+        assert_eq!(
+            judged[1]["message"],
+            "waiting for approval before 100%: canaryctl promote x [--full], or canaryctl abort x"
+        );
+        assert!(of_state("x", "Shift", Some("not a rollout")).is_empty());
+        assert!(of_state("x", "NoSuchState", Some(&serde_json::to_string(&healthy).unwrap())).is_empty());
     }
 
     #[test]

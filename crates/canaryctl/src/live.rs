@@ -121,13 +121,16 @@ impl Screen {
             out.push_str(&format!("  version {old} -> {new}"));
         }
         out.push('\n');
-        out.push_str(&format!(
-            "\n  step {}/{}  {}  {}\n",
-            self.step,
-            self.step_count,
-            bar(self.weight_percent, 30),
-            percent_text(self.weight_percent)
-        ));
+        // A rollout refused before it was prepared has no steps to draw.
+        if self.step_count > 0 {
+            out.push_str(&format!(
+                "\n  step {}/{}  {}  {}\n",
+                self.step,
+                self.step_count,
+                bar(self.weight_percent, 30),
+                percent_text(self.weight_percent)
+            ));
+        }
         if !self.routing.is_empty() {
             let routes: Vec<String> =
                 self.routing.iter().map(|s| format!("{} {}", s.version, percent_text(s.percent))).collect();
@@ -343,7 +346,7 @@ mod tests {
             drawn.contains("ended: rolled_back: step 1/4 failed") && !drawn.contains("canaryctl promote"),
             "{drawn}"
         );
-        assert!(drawn.contains("alias routes 41 100%") && drawn.contains("[......"), "{drawn}");
+        assert!(drawn.contains("alias routes 41 100%") && !drawn.contains("step 0/0"), "{drawn}");
     }
 
     #[test]

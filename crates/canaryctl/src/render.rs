@@ -275,7 +275,7 @@ pub fn state_event(state: State, rollout: &Rollout) -> Option<Event> {
 /// The progress line of a state the execution left (its events' messages), or `None`.
 #[cfg(test)]
 pub fn progress_line(state_name: &str, output: Option<&str>) -> Option<String> {
-    let events = crate::events::of_state(state_name, output);
+    let events = crate::events::of_state("x", state_name, output);
     (!events.is_empty()).then(|| events.iter().map(|e| e.message().to_string()).collect::<Vec<_>>().join("\n"))
 }
 

@@ -378,6 +378,7 @@ pub async fn follow(
 ) -> Result<ExecutionResult, CliError> {
     let mut seen = 0;
     let deadline = timeout.map(|t| std::time::Instant::now() + t);
+    let name = arn.rsplit(':').next().unwrap_or(arn);
     loop {
         let info =
             executions.describe(arn).await.map_err(|e| CliError::from_aws(format!("could not read {arn}"), &e))?;
@@ -387,7 +388,7 @@ pub async fn follow(
             .map_err(|e| CliError::from_aws(format!("could not read {arn}"), &e))?;
         for exit in exits {
             seen = seen.max(exit.event_id);
-            for event in events::of_state(&exit.state_name, exit.output.as_deref()) {
+            for event in events::of_state(name, &exit.state_name, exit.output.as_deref()) {
                 progress.event(EventLine::new(arn, exit.at, event));
             }
         }
