@@ -294,7 +294,6 @@ pub fn schema() -> serde_json::Value {
 mod tests {
     use super::*;
     use canary_core::health::{HealthFigures, VersionFigures};
-    use canary_core::{AliasState, LiveFacts, parse_request};
     use chrono::TimeZone;
     use serde_json::{Value, json};
 
@@ -304,27 +303,11 @@ mod tests {
 
     /// A linear rollout of 50% steps with a gate before 100%, prepared against version 1.
     fn prepared() -> Rollout {
-        let request = parse_request(&json!({"function": "orders", "alias": "live", "version": "2",
+        let request = json!({"function": "orders", "alias": "live", "version": "2",
             "strategy": {"linear": {"percent": 50, "interval_seconds": 120}},
             "approval": {"before_percent": [100]},
-            "health": {"check_interval_seconds": 60, "metrics_delay_seconds": 0, "min_invocations": 10}}))
-        .unwrap();
-        let facts = LiveFacts {
-            function_exists: true,
-            version_exists: true,
-            versions: Default::default(),
-            provisioned_concurrency: None,
-            alias: Some(AliasState {
-                routing: Routing::to_version("1"),
-                revision_id: "r".into(),
-                description: "".into(),
-            }),
-            alarms: Vec::new(),
-            missing_hooks: Vec::new(),
-            lock: None,
-            deployment: canary_core::deployment::Deployment::LOCAL,
-        };
-        Rollout::prepare(request, facts, "arn:aws:states:us-east-1:1:execution:m:x", t0()).unwrap()
+            "health": {"check_interval_seconds": 60, "metrics_delay_seconds": 0, "min_invocations": 10}});
+        crate::testing::prepared(request, "1", t0())
     }
 
     fn events(state: &str, rollout: &Rollout) -> Vec<Value> {

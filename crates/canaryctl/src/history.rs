@@ -187,24 +187,8 @@ pub struct UndoArgs {
     /// (rolled back to the version undone if the old one fails them). Example: --bake 300
     #[arg(long, value_name = "SECONDS")]
     pub bake: Option<u64>,
-    /// The execution's name (default: function-alias-vVERSION-time). Example: --name orders-api-undo-42
-    #[arg(long)]
-    pub name: Option<String>,
-    /// Follow the undo to its end; the exit code then says whether the old version was promoted back.
-    /// Example: --wait
-    #[arg(long)]
-    pub wait: bool,
-    /// With --wait: stop following after this many seconds (exit 6; the undo goes on).
-    /// Example: --wait --timeout 600
-    #[arg(long, value_name = "SECONDS", requires = "wait")]
-    pub timeout: Option<u64>,
-    /// Go back to the old version even though its last rollout to this alias was rolled back or aborted.
-    /// Example: --retry-rejected
-    #[arg(long)]
-    pub retry_rejected: bool,
-    /// Seconds between looks at a followed execution. Example: --wait --poll-seconds 10
-    #[arg(long, value_name = "SECONDS", default_value_t = 5)]
-    pub poll_seconds: u64,
+    #[command(flatten)]
+    pub launch: crate::start::LaunchArgs,
     #[arg(skip)]
     pub output: Output,
     #[arg(skip)]
@@ -327,11 +311,7 @@ pub async fn undo(args: UndoArgs) -> Result<Exit, CliError> {
     let start = StartArgs {
         request: Default::default(),
         state_machine_arn: target.state_machine_arn.clone(),
-        name: args.name.clone(),
-        wait: args.wait,
-        timeout: args.timeout,
-        retry_rejected: args.retry_rejected,
-        poll_seconds: args.poll_seconds,
+        launch: args.launch.clone(),
         output: args.output,
         aws: args.aws.clone(),
     };

@@ -480,29 +480,12 @@ mod tests {
     #[test]
     fn status_says_where_the_rollout_stands_with_its_latest_figures_and_gates() {
         use canary_core::health::{HealthFigures, VersionFigures};
-        use canary_core::{AliasState, LiveFacts, Routing, parse_request};
         use chrono::TimeZone;
         let t0 = Utc.with_ymd_and_hms(2026, 11, 30, 12, 0, 0).unwrap();
-        let request = parse_request(&json!({"function": "orders", "alias": "live", "version": "42",
+        let request = json!({"function": "orders", "alias": "live", "version": "42",
             "strategy": {"linear": {"percent": 30, "interval_seconds": 120}},
             "approval": {"before_percent": [30, 60]},
-            "health": {"metrics_delay_seconds": 60, "min_invocations": 10}}))
-        .unwrap();
-        let facts = LiveFacts {
-            function_exists: true,
-            version_exists: true,
-            versions: Default::default(),
-            provisioned_concurrency: None,
-            alias: Some(AliasState {
-                routing: Routing::to_version("41"),
-                revision_id: "r".into(),
-                description: "".into(),
-            }),
-            alarms: Vec::new(),
-            missing_hooks: Vec::new(),
-            lock: None,
-            deployment: canary_core::deployment::Deployment::LOCAL,
-        };
+            "health": {"metrics_delay_seconds": 60, "min_invocations": 10}});
         let figures = HealthFigures {
             new: VersionFigures { invocations: 120, errors: 1, p99_duration_ms: Some(210.0), ..Default::default() },
             baseline: VersionFigures {
@@ -513,7 +496,7 @@ mod tests {
             },
             ..Default::default()
         };
-        let state = Rollout::prepare(request, facts, "arn:aws:states:us-east-1:1:execution:m:deploy-42", t0).unwrap();
+        let state = crate::testing::prepared(request, "41", t0);
         let state = state.after_approval(canary_core::rollout::Decision::Promote).unwrap().after_move("r1".into(), t0);
         // A look at 3m00s that passed: the second step is gated.
         let state = state.after_check(Some(figures), t0 + chrono::Duration::seconds(180));

@@ -284,34 +284,17 @@ mod tests {
     use super::progress_line;
     use canary_core::execution::{ExecutionOutcome, ExecutionStatus};
     use canary_core::health::{HealthFigures, VersionFigures};
-    use canary_core::{AliasState, LiveFacts, Rollout, Routing, parse_request};
     use chrono::{Duration, TimeZone, Utc};
     use serde_json::json;
 
     /// A canary of 10% held 300 s with looks every 60 s, checked once at `after` seconds with `figures`.
     fn checked(no_data: &str, after: i64, invocations: u64) -> String {
-        let request = parse_request(&json!({"function": "orders", "alias": "live", "version": "2",
+        let request = json!({"function": "orders", "alias": "live", "version": "2",
             "strategy": {"canary": {"percent": 10, "bake_seconds": 300}},
             "health": {"check_interval_seconds": 60, "metrics_delay_seconds": 0, "min_invocations": 10,
-                       "no_data": no_data}}))
-        .unwrap();
-        let facts = LiveFacts {
-            function_exists: true,
-            version_exists: true,
-            versions: Default::default(),
-            provisioned_concurrency: None,
-            alias: Some(AliasState {
-                routing: Routing::to_version("1"),
-                revision_id: "r".into(),
-                description: "".into(),
-            }),
-            alarms: Vec::new(),
-            missing_hooks: Vec::new(),
-            lock: None,
-            deployment: canary_core::deployment::Deployment::LOCAL,
-        };
+                       "no_data": no_data}});
         let t0 = Utc.with_ymd_and_hms(2026, 11, 30, 12, 0, 0).unwrap();
-        let rollout = Rollout::prepare(request, facts, "arn:aws:states:us-east-1:1:execution:m:x", t0).unwrap();
+        let rollout = crate::testing::prepared(request, "1", t0);
         let figures = HealthFigures {
             new: VersionFigures { invocations, errors: invocations / 20, ..Default::default() },
             ..Default::default()

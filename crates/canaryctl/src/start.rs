@@ -166,11 +166,22 @@ pub struct StartArgs {
     /// The controller's state machine. Example: --state-machine-arn arn:aws:states:eu-west-1:123456789012:stateMachine:canary-rollout-prod
     #[arg(long, env = "CANARY_STATE_MACHINE_ARN", value_name = "ARN", value_parser = crate::state_machine_arn)]
     pub state_machine_arn: String,
+    #[command(flatten)]
+    pub launch: LaunchArgs,
+    #[arg(skip)]
+    pub output: Output,
+    #[arg(skip)]
+    pub aws: AwsArgs,
+}
+
+/// How a rollout is started and followed: `start` and `undo` take the same.
+#[derive(Debug, Clone, Default, Args)]
+pub struct LaunchArgs {
     /// The execution's name (unique per state machine for 90 days; default: function-alias-vVERSION-time).
     /// Example: --name orders-api-release-2026-12-03
     #[arg(long)]
     pub name: Option<String>,
-    /// Follow the rollout to its end; the exit code then says whether the new version was promoted.
+    /// Follow the rollout to its end; the exit code then says whether the version it rolls out was promoted.
     /// Example: --wait
     #[arg(long)]
     pub wait: bool,
@@ -186,10 +197,6 @@ pub struct StartArgs {
     /// Seconds between looks at a followed execution. Example: --wait --poll-seconds 10
     #[arg(long, value_name = "SECONDS", default_value_t = 5)]
     pub poll_seconds: u64,
-    #[arg(skip)]
-    pub output: Output,
-    #[arg(skip)]
-    pub aws: AwsArgs,
 }
 
 /// The request: the file's fields, then the flags on top; as sent (JSON) and as checked. A file in the
@@ -277,7 +284,7 @@ pub async fn run(args: StartArgs) -> Result<Exit, CliError> {
 /// alias and a rejected version, then (with `--wait`) follows it. `args.request` is not read.
 pub async fn launch(args: &StartArgs, request: &Value, checked: &RolloutRequest) -> Result<Exit, CliError> {
     let (request, checked) = (request.clone(), checked.clone());
-    let name = args.name.clone().unwrap_or_else(|| default_name(&checked, chrono::Utc::now()));
+    let name = args.launch.name.clone().unwrap_or_else(|| default_name(&checked, chrono::Utc::now()));
     let config = args.aws.config_for(&args.state_machine_arn).await;
     let executions = StepFunctionsExecutions::from_config(&config);
     // What the deployed Prepare will check the request against: the facts in its state machine's definition.
@@ -295,7 +302,7 @@ pub async fn launch(args: &StartArgs, request: &Value, checked: &RolloutRequest)
         .map_err(|e| CliError::from_aws("could not list running rollouts", &e))?;
     canary_core::concurrency::refuse_if_alias_busy(&checked, None, chrono::Utc::now(), &running)
         .map_err(|refusal| CliError::refused(refusal.to_string()))?;
-    if !args.retry_rejected {
+    if !args.launch.retry_rejected {
         let finished = finished_rollouts(&executions, &args.state_machine_arn, &checked).await?;
         canary_core::concurrency::refuse_if_rejected(&checked, &finished)
             .map_err(|refusal| CliError::refused(refusal.to_string()))?;
@@ -304,7 +311,7 @@ pub async fn launch(args: &StartArgs, request: &Value, checked: &RolloutRequest)
         .start(&args.state_machine_arn, Some(&name), &request.to_string())
         .await
         .map_err(|e| CliError::from_aws("could not start the rollout", &e))?;
-    if !args.wait {
+    if !args.launch.wait {
         match args.output {
             Output::Json => println!("{}", json!({"execution_arn": arn})),
             Output::Text => println!("started {arn}"),
@@ -312,9 +319,9 @@ pub async fn launch(args: &StartArgs, request: &Value, checked: &RolloutRequest)
         return Ok(Exit::Success);
     }
     eprintln!("started {arn}");
-    let deadline = args.timeout.map(Duration::from_secs);
+    let deadline = args.launch.timeout.map(Duration::from_secs);
     let mut lines = Lines(|line: EventLine| eprintln!("{}", line.event.message()));
-    let result = follow(&executions, &arn, Duration::from_secs(args.poll_seconds), deadline, &mut lines).await?;
+    let result = follow(&executions, &arn, Duration::from_secs(args.launch.poll_seconds), deadline, &mut lines).await?;
     print_result(&arn, &result, args.output);
     Ok(exit_code(&result))
 }
