@@ -24,7 +24,8 @@ pub struct EventLine {
     pub event_version: u32,
     /// The execution (rollout) the event is about.
     pub execution_arn: String,
-    /// When it happened: the time of the execution's history event; for `status`, when it was read.
+    /// When it happened: the time of the execution's history event; for `ended`, when the execution
+    /// stopped; for `status`, when it was read.
     pub at: DateTime<Utc>,
     #[serde(flatten)]
     pub event: Event,

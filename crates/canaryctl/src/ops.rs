@@ -150,15 +150,10 @@ pub async fn watch(target: Target, poll_seconds: u64, timeout: Option<u64>, mode
         progress.event(first.clone());
     }
     let timeout = timeout.map(Duration::from_secs);
+    // The last event is the end.
     let result = follow(&executions, &arn, Duration::from_secs(poll_seconds), timeout, progress.as_mut()).await?;
-    let end = EventLine::new(&arn, Utc::now(), events::ended(&result));
-    match mode {
-        WatchMode::Json => print_json(&end),
-        WatchMode::Lines => println!("{}", end.event.message()),
-        WatchMode::Live => {
-            progress.event(end.clone());
-            println!();
-        }
+    if mode == WatchMode::Live {
+        println!();
     }
     Ok(exit_code(&result))
 }

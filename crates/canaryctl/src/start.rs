@@ -320,7 +320,12 @@ pub async fn launch(args: &StartArgs, request: &Value, checked: &RolloutRequest)
     }
     eprintln!("started {arn}");
     let deadline = args.launch.timeout.map(Duration::from_secs);
-    let mut lines = Lines(|line: EventLine| eprintln!("{}", line.event.message()));
+    // The outcome goes to stdout (print_result), the progress to stderr.
+    let mut lines = Lines(|line: EventLine| {
+        if !matches!(line.event, events::Event::Ended { .. }) {
+            eprintln!("{}", line.event.message())
+        }
+    });
     let result = follow(&executions, &arn, Duration::from_secs(args.launch.poll_seconds), deadline, &mut lines).await?;
     print_result(&arn, &result, args.output);
     Ok(exit_code(&result))
@@ -373,7 +378,8 @@ impl<F: FnMut(EventLine)> Progress for Lines<F> {
     }
 }
 
-/// Follows an execution until it ends, telling `progress` each event of the states it leaves. Each look costs
+/// Follows an execution until it ends, telling `progress` each event of the states it leaves, and the end
+/// (an `ended` event at the execution's stop time). Each look costs
 /// two calls (`DescribeExecution`, and the history newer than the last event seen, a page), so at the default
 /// poll of 5 s a follower makes 24 calls a minute however long the history grows.
 pub async fn follow(
@@ -400,7 +406,10 @@ pub async fn follow(
             }
         }
         if info.status != ExecutionStatus::Running {
-            return Ok(interpret(info.status, info.output.as_deref(), info.error.as_deref(), info.cause.as_deref()));
+            let result = interpret(info.status, info.output.as_deref(), info.error.as_deref(), info.cause.as_deref());
+            let at = info.stopped_at.unwrap_or_else(chrono::Utc::now);
+            progress.event(EventLine::new(arn, at, events::ended(&result)));
+            return Ok(result);
         }
         if deadline.is_some_and(|d| std::time::Instant::now() + poll > d) {
             return Err(CliError {
@@ -682,7 +691,8 @@ mod tests {
             lines,
             [
                 "prepared: orders:live from version 1 to 2 in 2 steps",
-                "step 1/2: alias routes 1 (90%) + 2 (10%), checked in 1m00s"
+                "step 1/2: alias routes 1 (90%) + 2 (10%), checked in 1m00s",
+                "refused: alias: nope"
             ]
         );
         assert_eq!((result.outcome.as_str(), exit_code(&result)), ("refused", Exit::Refused));
