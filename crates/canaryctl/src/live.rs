@@ -204,6 +204,31 @@ pub fn sparkline(values: &[f64]) -> String {
     values.iter().map(|v| BARS[level(*v).min(7)]).collect()
 }
 
+/// The terminal's size (columns, rows), when stdout is one.
+fn terminal_size() -> Option<(usize, usize)> {
+    let mut size = libc::winsize { ws_row: 0, ws_col: 0, ws_xpixel: 0, ws_ypixel: 0 };
+    // SAFETY: TIOCGWINSZ writes one winsize into the struct it is given, which lives through the call.
+    let ok = unsafe { libc::ioctl(libc::STDOUT_FILENO, libc::TIOCGWINSZ, &mut size) } == 0;
+    (ok && size.ws_col > 0 && size.ws_row > 0).then(|| (usize::from(size.ws_col), usize::from(size.ws_row)))
+}
+
+/// The screen cut to the terminal: each line to `columns` characters (a line that wrapped would scroll the
+/// screen away), and to `rows - 1` lines, keeping the top (the rollout) over the oldest events.
+pub fn fit(screen: &str, columns: usize, rows: usize) -> String {
+    let mut out = String::new();
+    for line in screen.lines().take(rows.saturating_sub(1).max(1)) {
+        match line.char_indices().nth(columns.saturating_sub(1)) {
+            Some((cut, _)) if line.chars().count() > columns => {
+                out.push_str(&line[..cut]);
+                out.push('…');
+            }
+            _ => out.push_str(line),
+        }
+        out.push('\n');
+    }
+    out
+}
+
 /// The view: redraws the whole screen on every event and every look.
 pub struct LiveView {
     screen: Screen,
@@ -215,9 +240,11 @@ impl LiveView {
     }
 
     fn redraw(&self) {
+        let (columns, rows) = terminal_size().unwrap_or((120, 40));
+        let screen = fit(&self.screen.draw(Utc::now()), columns, rows);
         let mut stdout = std::io::stdout().lock();
         // Cursor home, clear the screen: the terminal shows one screen, not a scroll of them.
-        let _ = write!(stdout, "\x1b[H\x1b[2J{}", self.screen.draw(Utc::now()));
+        let _ = write!(stdout, "\x1b[H\x1b[2J{screen}");
         let _ = stdout.flush();
     }
 }
@@ -347,6 +374,14 @@ mod tests {
             "{drawn}"
         );
         assert!(drawn.contains("alias routes 41 100%") && !drawn.contains("step 0/0"), "{drawn}");
+    }
+
+    #[test]
+    fn the_screen_is_cut_to_the_terminal() {
+        let screen = "first line\nä second line that is long\nthird\nfourth\n";
+        assert_eq!(fit(screen, 8, 4), "first l…\nä secon…\nthird\n");
+        assert_eq!(fit("exactly8\n", 8, 2), "exactly8\n");
+        assert_eq!(fit("x\ny\n", 80, 0), "x\n", "at least one line");
     }
 
     #[test]
