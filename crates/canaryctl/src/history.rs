@@ -286,10 +286,8 @@ pub async fn undo(args: UndoArgs) -> Result<Exit, CliError> {
         .get_alias(&promoted.function, &promoted.alias)
         .await
         .map_err(|e| CliError::from_aws("could not read the alias", &e))?
-        .ok_or_else(|| CliError {
-            code: Exit::NotFound,
-            message: format!("{}:{} does not exist", target.function, target.alias),
-        })?;
+        // As start's Prepare refuses a request whose alias does not exist.
+        .ok_or_else(|| CliError::refused(format!("{}:{} does not exist (any more)", target.function, target.alias)))?;
     if let Some(why) = moved_since(&alias.routing, &report, &info.name) {
         return Err(CliError::refused(why));
     }
