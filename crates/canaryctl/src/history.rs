@@ -1,5 +1,5 @@
-//! `canaryctl history` and `undo`: an alias's past rollouts, and back to the version before the last
-//! promotion, through the controller.
+//! `canaryctl history`, `undo` and `retry`: an alias's past rollouts; back to the version before the last
+//! promotion; a rollout that did not promote, run again. Each runs through the controller as `start` does.
 
 use crate::ops::{Found, Scan, scan_rollouts};
 use crate::render::duration_text;
@@ -312,6 +312,57 @@ pub async fn undo(args: UndoArgs) -> Result<Exit, CliError> {
         launch: args.launch.clone(),
         output: args.output,
         aws: args.aws.clone(),
+    };
+    launch(&start, &request, &checked).await
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct RetryArgs {
+    #[command(flatten)]
+    pub target: crate::ops::Target,
+    #[command(flatten)]
+    pub launch: crate::start::LaunchArgs,
+}
+
+/// Runs a rollout that ended without promoting again, as it was asked (its execution's own input), under a
+/// new name: a rollout of a version its last rollout rejected, on purpose (`start --retry-rejected`).
+pub async fn retry(args: RetryArgs) -> Result<Exit, CliError> {
+    let (output, aws) = (args.target.output, args.target.aws.clone());
+    let arn = crate::ops::execution_arn(&args.target.execution, args.target.state_machine_arn.as_deref())?;
+    let executions = executions_for(&aws, &arn).await;
+    let info = canary_aws::ExecutionHistory::describe(&executions, &arn)
+        .await
+        .map_err(|e| CliError::from_aws(format!("could not read {arn}"), &e))?;
+    let result = interpret(info.status, info.output.as_deref(), info.error.as_deref(), info.cause.as_deref());
+    let not_applicable = |why: String| CliError { code: Exit::NotPromoted, message: why };
+    match result.outcome {
+        ExecutionOutcome::Running => {
+            return Err(not_applicable(format!("{} is still running: nothing to retry", info.name)));
+        }
+        ExecutionOutcome::Promoted => {
+            return Err(not_applicable(format!(
+                "{} was promoted: nothing to retry (canaryctl undo goes back to the version before it)",
+                info.name
+            )));
+        }
+        _ => {}
+    }
+    let text = info.input.as_deref().unwrap_or_default();
+    let refused = |refusal: canary_core::Refusal| CliError::refused(format!("{}'s input: {refusal}", info.name));
+    let request = canary_core::request::read_request_json(text).map_err(refused)?;
+    let checked = canary_core::parse_request(&request).map_err(refused)?;
+    let machine =
+        canary_aws::state_machine_of(&arn).ok_or_else(|| CliError::refused(format!("{arn} names no state machine")))?;
+    eprintln!(
+        "retry: {} ({}) again: {}:{} to version {}, as it was asked",
+        info.name, result.outcome, checked.function, checked.alias, checked.version
+    );
+    let start = StartArgs {
+        request: Default::default(),
+        state_machine_arn: machine,
+        launch: crate::start::LaunchArgs { retry_rejected: true, ..args.launch },
+        output,
+        aws,
     };
     launch(&start, &request, &checked).await
 }

@@ -32,6 +32,7 @@ const EXAMPLES: &str = "Examples:
   canaryctl watch EXECUTION_ARN --timeout 3600
   canaryctl history orders-api live
   canaryctl undo orders-api live --wait
+  canaryctl retry orders-api-live-v42-20261130T120000Z --wait
   canaryctl promote EXECUTION_ARN --full";
 
 fn after_help() -> String {
@@ -108,6 +109,9 @@ enum Command {
     /// kept), or with --full-policy the promoted rollout's own policy. Refused, as start is, while a rollout of
     /// the alias runs, or when the alias was moved since that promotion. Example: undo orders-api live --wait
     Undo(Box<history::UndoArgs>),
+    /// Run a rollout that ended without promoting (rolled back, aborted, timed out, failed) again, as it was
+    /// asked, under a new name; its version is no longer refused as rejected. Example: retry orders-api-live-v42-20261130T120000Z --wait
+    Retry(Box<history::RetryArgs>),
     /// Continue a rollout paused at an approval gate: on to the next step, or with --full to 100%.
     /// Example: promote orders-api-live-v42-20261130T120000Z --full
     Promote {
@@ -388,6 +392,10 @@ async fn main() -> ExitCode {
         }
         Command::List(args) => ops::list(ops::ListArgs { output, aws: aws.clone(), ..args }).await,
         Command::History(args) => history::history(history::HistoryArgs { output, aws: aws.clone(), ..args }).await,
+        Command::Retry(args) => {
+            let args = *args;
+            history::retry(history::RetryArgs { target: target(args.target), ..args }).await
+        }
         Command::Undo(args) => history::undo(history::UndoArgs { output, aws: aws.clone(), ..*args }).await,
         Command::Promote { target: t, full } => ops::promote(target(t), full).await,
         Command::Abort(t) => ops::abort(target(t)).await,

@@ -440,3 +440,40 @@ async fn history_lists_an_aliases_rollouts_and_undo_goes_back_through_the_contro
     assert!(stderr.contains("routes 3 (100%), not 1 alone"), "{stderr}");
     assert_eq!(stack.alias(&function).await, ("3".into(), HashMap::new()));
 }
+
+/// An aborted rollout, whose version `start` now refuses as rejected, is run again as it was asked with
+/// `retry`: it pauses at the same gate, and goes on to promotion.
+#[tokio::test]
+#[ignore = "needs the local AWS stack: run through cargo xtask test"]
+async fn retry_runs_an_aborted_rollout_again_as_it_was_asked() {
+    let stack = Stack::get().await;
+    let function = service(&stack, &[&[], &[]]).await;
+    let name = paused(&stack, &function, 50, 50).await;
+    let (code, stdout, stderr) = canaryctl_raw(&stack, &["abort", &name]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    let start = ["start", "--function", &function, "--alias", "live", "--version", "2", "--no-health-check"];
+    let (code, _, stderr) = canaryctl_raw(&stack, &start);
+    assert_eq!(code, 3, "the aborted version is refused by start: {stderr}");
+
+    let (code, stdout, stderr) = canaryctl_raw(&stack, &["retry", &name, "--output", "json"]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(stderr.contains(&format!("retry: {name} (aborted) again")), "{stderr}");
+    let arn = serde_json::from_str::<Value>(&stdout).unwrap()["execution_arn"].as_str().unwrap().to_string();
+    assert!(!arn.ends_with(&name), "a new execution: {arn}");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (_, stdout, _) = canaryctl_raw(&stack, &["status", &arn, "--output", "json"]);
+        if serde_json::from_str::<Value>(&stdout).is_ok_and(|s| s["next"] == "await_approval") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the retry never paused at the same gate: {stdout}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let (code, stdout, stderr) = canaryctl_raw(&stack, &["promote", &arn, "--full"]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    let (code, stdout, _) = canaryctl_raw(&stack, &["watch", &arn, "--poll-seconds", "1"]);
+    assert_eq!(code, 0, "{stdout}");
+    assert_eq!(stack.alias(&function).await, ("2".into(), HashMap::new()));
+    let (code, _, stderr) = canaryctl_raw(&stack, &["retry", &arn]);
+    assert_eq!(code, 1, "a promoted rollout has nothing to retry: {stderr}");
+}
