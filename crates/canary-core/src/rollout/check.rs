@@ -70,9 +70,15 @@ impl Rollout {
         Some(p99 * (1.0 + increase))
     }
 
-    /// The new version's invocations the promotion waits for ([`crate::budget::evidence_needed`]).
+    /// The new version's invocations the promotion waits for: [`crate::budget::evidence_needed`], which is
+    /// computed for independent errors, times the dispersion φ the old version's counts show so far. Errors
+    /// that come in bursts tell less per call (n calls weigh as n / φ independent ones), and the tests are
+    /// widened by φ; without this, a version failing in bursts could reach the promotion before its tests
+    /// could be conclusive.
     pub fn evidence_needed(&self) -> u64 {
-        crate::budget::evidence_needed(&self.request)
+        let independent = crate::budget::evidence_needed(&self.request);
+        let phi = self.evidence.as_ref().map_or(1.0, |e| e.dispersion.factor());
+        (independent as f64 * phi).ceil() as u64
     }
 
     /// The evidence this rollout can gather at the old version's rate in the hour before it, when known.

@@ -401,3 +401,36 @@ fn a_description_edited_before_any_state_is_kept_whatever_the_ending() {
         }
     }
 }
+
+/// Errors in bursts tell less per call: an old version whose minutes before the rollout vary far more than
+/// independent errors would makes the promotion wait for that many times the evidence, and a new version
+/// with just the evidence independent errors need is not promoted on it.
+#[test]
+fn bursty_errors_raise_the_evidence_the_promotion_waits_for() {
+    use canary_core::sequential::Counts;
+    let req = || {
+        request(json!({"strategy": {"canary": {"percent": 10, "bake_seconds": 30}},
+        "health": {"no_data": "fail", "metrics_delay_seconds": 0}}))
+    };
+    let calm: Vec<Counts> = (0..60).map(|_| Counts { invocations: 100, errors: 1, slow: 0 }).collect();
+    let bursty: Vec<Counts> =
+        (0..60).map(|m| Counts { invocations: 100, errors: if m % 10 == 0 { 10 } else { 0 }, slow: 0 }).collect();
+    let independent = Rollout::prepare(req(), facts(), EXEC, t0()).unwrap().evidence_needed();
+    let calm_needed = Rollout::prepare(req(), facts(), EXEC, t0()).unwrap().with_traffic_before(&calm, None);
+    assert_eq!(calm_needed.evidence_needed(), independent, "steady errors: the count independent errors need");
+    let bursty_rollout = Rollout::prepare(req(), facts(), EXEC, t0()).unwrap().with_traffic_before(&bursty, None);
+    let phi = bursty_rollout.evidence.as_ref().unwrap().dispersion.factor();
+    assert!(phi > 5.0, "{phi}");
+    assert_eq!(bursty_rollout.evidence_needed(), (independent as f64 * phi).ceil() as u64);
+    // Just the independent count, healthy: enough on calm traffic, too little on bursty traffic.
+    let just_enough = |_| {
+        Some(HealthFigures {
+            new: VersionFigures { invocations: independent, ..Default::default() },
+            baseline: VersionFigures { invocations: 9 * independent, ..Default::default() },
+            ..Default::default()
+        })
+    };
+    assert_eq!(run(calm_needed, just_enough).1.next, Next::Done);
+    let (_, bursty_done, _) = run(bursty_rollout, just_enough);
+    assert_eq!(bursty_done.rollback_reason().signal.as_str(), "invocations", "too little evidence under bursts");
+}
