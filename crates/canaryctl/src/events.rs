@@ -9,7 +9,7 @@
 use canary_core::asl::State;
 use canary_core::execution::ExecutionOutcome;
 use canary_core::rollout::percent_text;
-use canary_core::{Next, Rollout, Routing, Verdict};
+use canary_core::{Next, Rollout, Routing};
 use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
 use serde::Serialize;
@@ -261,17 +261,16 @@ pub fn status(view: &crate::render::StatusView) -> Event {
     }
 }
 
-/// What a health check's record concluded, and its message, for `CheckHealth`.
-pub fn judged(rollout: &Rollout, step: usize, count: usize, text: String) -> Option<Event> {
-    let record = rollout.history.last()?;
-    let verdict = match (&record.verdict, rollout.next) {
-        (Some(Verdict::Fail(_)), _) | (_, Next::Rollback) => Judgement::Failed,
-        (None, Next::Hold) => Judgement::Inconclusive,
-        (Some(Verdict::SharedOutage { .. }), Next::Hold) => Judgement::SharedOutage,
-        (_, Next::Hold) => Judgement::TooLittleEvidence,
-        _ => Judgement::Healthy,
-    };
-    Some(Event::StepJudged {
+/// The event of a health check's `record` (the rollout's latest step), with what it concluded and its line.
+pub fn judged(
+    rollout: &Rollout,
+    record: &canary_core::rollout::StepRecord,
+    step: usize,
+    count: usize,
+    verdict: Judgement,
+    text: String,
+) -> Event {
+    Event::StepJudged {
         step,
         step_count: count,
         look: record.looks,
@@ -280,7 +279,7 @@ pub fn judged(rollout: &Rollout, step: usize, count: usize, text: String) -> Opt
         old: record.figures.as_ref().map(|f| figures(&f.baseline)),
         next_check_seconds: (rollout.next == Next::Hold).then_some(rollout.wait_seconds),
         message: text,
-    })
+    }
 }
 
 /// The JSON Schema of an event line, as docs/watch-events.schema.json holds it.

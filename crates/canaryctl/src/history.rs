@@ -144,12 +144,8 @@ fn one_line(text: &str) -> String {
     }
 }
 
-async fn executions_for(aws: &AwsArgs, arn: &str) -> StepFunctionsExecutions {
-    StepFunctionsExecutions::from_config(&aws.config_for(arn).await)
-}
-
 pub async fn history(args: HistoryArgs) -> Result<Exit, CliError> {
-    let executions = executions_for(&args.aws, &args.target.state_machine_arn).await;
+    let executions = crate::ops::executions(&args.aws, &args.target.state_machine_arn).await;
     let (found, scanned) = scan_rollouts(&executions, &args.target.scan(args.max, |_| false)).await?;
     let now = Utc::now();
     let mut rows = Vec::new();
@@ -254,7 +250,7 @@ pub fn moved_since(routing: &canary_core::Routing, report: &canary_core::Report,
 
 pub async fn undo(args: UndoArgs) -> Result<Exit, CliError> {
     let target = &args.target;
-    let executions = executions_for(&args.aws, &target.state_machine_arn).await;
+    let executions = crate::ops::executions(&args.aws, &target.state_machine_arn).await;
     // Newest first, down to the newest promotion of the alias (rollouts that ended otherwise since left it as
     // that one did).
     let (found, scanned) = scan_rollouts(&executions, &target.scan(usize::MAX, promoted)).await?;
@@ -329,7 +325,7 @@ pub struct RetryArgs {
 pub async fn retry(args: RetryArgs) -> Result<Exit, CliError> {
     let (output, aws) = (args.target.output, args.target.aws.clone());
     let arn = crate::ops::execution_arn(&args.target.execution, args.target.state_machine_arn.as_deref())?;
-    let executions = executions_for(&aws, &arn).await;
+    let executions = crate::ops::executions(&aws, &arn).await;
     let info = canary_aws::ExecutionHistory::describe(&executions, &arn)
         .await
         .map_err(|e| CliError::from_aws(format!("could not read {arn}"), &e))?;

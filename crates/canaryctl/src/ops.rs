@@ -59,7 +59,8 @@ pub fn execution_arn(execution: &str, state_machine_arn: Option<&str>) -> Result
     }
 }
 
-async fn executions(aws: &AwsArgs, arn: &str) -> StepFunctionsExecutions {
+/// The executions client for calls about `arn` (a state machine or an execution).
+pub async fn executions(aws: &AwsArgs, arn: &str) -> StepFunctionsExecutions {
     StepFunctionsExecutions::from_config(&aws.config_for(arn).await)
 }
 

@@ -1,6 +1,6 @@
 //! What `canaryctl` prints: plans, progress lines and results, as text for people and JSON for machines.
 
-use crate::events::Event;
+use crate::events::{Event, Judgement};
 use canary_core::asl::State;
 use canary_core::execution::{ExecutionOutcome, ExecutionStatus};
 use canary_core::rollout::percent_text;
@@ -227,33 +227,48 @@ pub fn state_event(state: State, rollout: &Rollout) -> Option<Event> {
                 figures.push_str("; ");
                 figures.push_str(&extra);
             }
-            let text = match (&record.verdict, rollout.next) {
-                (Some(Verdict::Fail(failure)), _) => format!("step {number}/{count} failed: {}", failure.message),
-                (None, Next::Hold) => format!(
-                    "step {number}/{count}, look {}: {figures}; nothing conclusive, next look in {}",
-                    record.looks,
-                    duration_text(rollout.wait_seconds)
+            // What the check concluded, and its line: one match, so the event's verdict and its text agree.
+            let (verdict, text) = match (&record.verdict, rollout.next) {
+                (Some(Verdict::Fail(failure)), _) => {
+                    (Judgement::Failed, format!("step {number}/{count} failed: {}", failure.message))
+                }
+                (None, Next::Hold) => (
+                    Judgement::Inconclusive,
+                    format!(
+                        "step {number}/{count}, look {}: {figures}; nothing conclusive, next look in {}",
+                        record.looks,
+                        duration_text(rollout.wait_seconds)
+                    ),
                 ),
-                (Some(Verdict::SharedOutage { seconds, max_seconds }), Next::Hold) => format!(
-                    "step {number}/{count}: both versions failing for {} (rolled back after {}): {figures}; holding, \
-                     next look in {}",
-                    duration_text(*seconds),
-                    duration_text(*max_seconds),
-                    duration_text(rollout.wait_seconds)
+                (Some(Verdict::SharedOutage { seconds, max_seconds }), Next::Hold) => (
+                    Judgement::SharedOutage,
+                    format!(
+                        "step {number}/{count}: both versions failing for {} (rolled back after {}): {figures}; \
+                         holding, next look in {}",
+                        duration_text(*seconds),
+                        duration_text(*max_seconds),
+                        duration_text(rollout.wait_seconds)
+                    ),
                 ),
-                (_, Next::Hold) => format!(
-                    "step {number}/{count}: too little evidence to promote ({figures} in this step, {} needed over the \
-                     rollout), waiting {} more",
-                    rollout.evidence_needed(),
-                    duration_text(rollout.wait_seconds)
+                (_, Next::Hold) => (
+                    Judgement::TooLittleEvidence,
+                    format!(
+                        "step {number}/{count}: too little evidence to promote ({figures} in this step, {} needed over \
+                         the rollout), waiting {} more",
+                        rollout.evidence_needed(),
+                        duration_text(rollout.wait_seconds)
+                    ),
                 ),
-                (_, Next::Rollback) => format!(
-                    "step {number}/{count} failed: {}",
-                    rollout.failure.as_ref().map(|f| f.message.clone()).unwrap_or(figures)
+                (_, Next::Rollback) => (
+                    Judgement::Failed,
+                    format!(
+                        "step {number}/{count} failed: {}",
+                        rollout.failure.as_ref().map(|f| f.message.clone()).unwrap_or(figures)
+                    ),
                 ),
-                _ => format!("step {number}/{count} healthy: {figures}"),
+                _ => (Judgement::Healthy, format!("step {number}/{count} healthy: {figures}")),
             };
-            crate::events::judged(rollout, number, count, text)
+            Some(crate::events::judged(rollout, record, number, count, verdict, text))
         }
         State::PreTraffic | State::PostTraffic => rollout.hooks_run.last().map(|h| {
             let verdict = if h.passed { "passed" } else { "failed" };

@@ -283,8 +283,7 @@ pub async fn run(args: StartArgs) -> Result<Exit, CliError> {
 /// Starts `request` (checked as `checked`) as `start` does: the same checks against where it runs, a busy
 /// alias and a rejected version, then (with `--wait`) follows it. `args.request` is not read.
 pub async fn launch(args: &StartArgs, request: &Value, checked: &RolloutRequest) -> Result<Exit, CliError> {
-    let (request, checked) = (request.clone(), checked.clone());
-    let name = args.launch.name.clone().unwrap_or_else(|| default_name(&checked, chrono::Utc::now()));
+    let name = args.launch.name.clone().unwrap_or_else(|| default_name(checked, chrono::Utc::now()));
     let config = args.aws.config_for(&args.state_machine_arn).await;
     let executions = StepFunctionsExecutions::from_config(&config);
     // What the deployed Prepare will check the request against: the facts in its state machine's definition.
@@ -293,18 +292,18 @@ pub async fn launch(args: &StartArgs, request: &Value, checked: &RolloutRequest)
         .await
         .map_err(|e| CliError::from_aws("could not read the state machine", &e))?;
     let deployment = canary_core::deployment::Deployment::from_definition(&definition).unwrap_or_default();
-    check_deployment(&request, &checked, &deployment, &args.state_machine_arn)?;
+    check_deployment(request, checked, &deployment, &args.state_machine_arn)?;
     // The state machine refuses a second rollout of a busy alias too (a console start bypasses this
     // check); checking first says so before an execution is created for nothing.
     let running = executions
         .running(&args.state_machine_arn)
         .await
         .map_err(|e| CliError::from_aws("could not list running rollouts", &e))?;
-    canary_core::concurrency::refuse_if_alias_busy(&checked, None, chrono::Utc::now(), &running)
+    canary_core::concurrency::refuse_if_alias_busy(checked, None, chrono::Utc::now(), &running)
         .map_err(|refusal| CliError::refused(refusal.to_string()))?;
     if !args.launch.retry_rejected {
-        let finished = finished_rollouts(&executions, &args.state_machine_arn, &checked).await?;
-        canary_core::concurrency::refuse_if_rejected(&checked, &finished)
+        let finished = finished_rollouts(&executions, &args.state_machine_arn, checked).await?;
+        canary_core::concurrency::refuse_if_rejected(checked, &finished)
             .map_err(|refusal| CliError::refused(refusal.to_string()))?;
     }
     let arn = executions

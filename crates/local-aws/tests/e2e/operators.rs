@@ -271,11 +271,17 @@ pub(crate) async fn paused(stack: &Stack, function: &str, percent: u32, before: 
         "approval": {"before_percent": [before]}});
     let arn = stack.start(&input, None).await;
     let name = arn.rsplit(':').next().unwrap().to_string();
+    wait_until_paused(stack, &name).await;
+    name
+}
+
+/// Waits (up to 60 s) until the execution `name` (or ARN) waits at an approval gate.
+async fn wait_until_paused(stack: &Stack, name: &str) {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let (_, stdout, _) = canaryctl_raw(stack, &["status", &name, "--output", "json"]);
+        let (_, stdout, _) = canaryctl_raw(stack, &["status", name, "--output", "json"]);
         if serde_json::from_str::<Value>(&stdout).is_ok_and(|s| s["next"] == "await_approval") {
-            return name;
+            return;
         }
         assert!(Instant::now() < deadline, "{name} never paused: {stdout}");
         tokio::time::sleep(Duration::from_millis(200)).await;
@@ -460,15 +466,7 @@ async fn retry_runs_an_aborted_rollout_again_as_it_was_asked() {
     assert!(stderr.contains(&format!("retry: {name} (aborted) again")), "{stderr}");
     let arn = serde_json::from_str::<Value>(&stdout).unwrap()["execution_arn"].as_str().unwrap().to_string();
     assert!(!arn.ends_with(&name), "a new execution: {arn}");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let (_, stdout, _) = canaryctl_raw(&stack, &["status", &arn, "--output", "json"]);
-        if serde_json::from_str::<Value>(&stdout).is_ok_and(|s| s["next"] == "await_approval") {
-            break;
-        }
-        assert!(Instant::now() < deadline, "the retry never paused at the same gate: {stdout}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    wait_until_paused(&stack, &arn).await; // at the same gate
     let (code, stdout, stderr) = canaryctl_raw(&stack, &["promote", &arn, "--full"]);
     assert_eq!(code, 0, "{stdout}{stderr}");
     let (code, stdout, _) = canaryctl_raw(&stack, &["watch", &arn, "--poll-seconds", "1"]);
