@@ -78,14 +78,29 @@ pub fn is_legacy(input: &Value) -> bool {
     ["function-name", "alias-name", "new-version"].iter().any(legacy_key)
 }
 
+/// The most functions one release may move together.
+pub const MAX_RELEASE_FUNCTIONS: usize = 10;
+
+/// One function of a release: its alias and the version to roll out.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Target {
+    pub function: String,
+    pub alias: String,
+    pub version: String,
+}
+
 /// A request that passed every offline check. It serialises in the canonical form of docs/request.md.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RolloutRequest {
-    /// The function's name or unqualified ARN, as given.
+    /// The function's name or unqualified ARN, as given; a release's first function.
     pub function: String,
     pub alias: String,
     /// The published version to roll out.
     pub version: String,
+    /// A release of several functions: every one, the first being `function`, `alias` and `version`; empty
+    /// for a rollout of one function.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub functions: Vec<Target>,
     pub strategy: Strategy,
     pub health: HealthPolicy,
     #[serde(default, skip_serializing_if = "Hooks::is_empty")]
@@ -139,13 +154,46 @@ impl RolloutRequest {
 
     /// The request in its canonical form as a person would write it, which reads back as the same request:
     /// with health checks off, `"health": {"enabled": false}` alone (the other fields would be refused as
-    /// ignored).
+    /// ignored), and no `no_data_max_wait_seconds` unless `no_data` waits; a release as its `functions` alone.
     pub fn as_written(&self) -> Value {
         let mut written = serde_json::to_value(self).expect("requests serialise");
         if !self.health.enabled {
             written["health"] = serde_json::json!({"enabled": false});
+        } else if self.health.no_data != NoData::Wait {
+            // Only `wait` waits: its limit beside `fail` or `pass` is refused as ignored.
+            written["health"].as_object_mut().map(|health| health.remove("no_data_max_wait_seconds"));
+        }
+        if let Some(object) = written.as_object_mut().filter(|_| self.is_release()) {
+            for key in ["function", "alias", "version"] {
+                object.remove(key);
+            }
         }
         written
+    }
+
+    /// Whether this is a release of several functions.
+    pub fn is_release(&self) -> bool {
+        !self.functions.is_empty()
+    }
+
+    /// Every function the request moves, in the order given: one, or a release's.
+    pub fn targets(&self) -> Vec<Target> {
+        if self.is_release() {
+            return self.functions.clone();
+        }
+        vec![Target { function: self.function.clone(), alias: self.alias.clone(), version: self.version.clone() }]
+    }
+
+    /// The same request for one function of it: its function, alias and version, the rest of the policy
+    /// shared.
+    pub fn for_target(&self, target: &Target) -> RolloutRequest {
+        RolloutRequest {
+            function: target.function.clone(),
+            alias: target.alias.clone(),
+            version: target.version.clone(),
+            functions: Vec::new(),
+            ..self.clone()
+        }
     }
 }
 

@@ -9,6 +9,7 @@ mod approval;
 mod check;
 mod hook;
 mod prepare;
+mod release;
 mod report;
 mod routing;
 mod step;
@@ -17,7 +18,8 @@ pub use approval::Decision;
 pub use check::{ALARM_CHECKS_KEPT, BEFORE_SECONDS, Before};
 pub use hook::{Hook, HookOutcome, HookRecord};
 pub use prepare::{LiveFacts, VersionConfig};
-pub use report::{MAX_MESSAGE_CHARS, Outcome, REPORT_STEPS, Report, TaskError};
+pub use release::Member;
+pub use report::{FunctionReport, MAX_MESSAGE_CHARS, Outcome, REPORT_STEPS, Report, TaskError};
 pub use routing::{AliasState, MovePlan, Routing, percent_text};
 pub use step::{HISTORY_LIMIT, StepRecord};
 
@@ -91,6 +93,10 @@ pub struct Rollout {
     /// The provisioned concurrency configured on the alias when the rollout started, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub provisioned_concurrency: Option<u32>,
+    /// A release's functions after the first, each with its own part of the state ([`Member`]); empty for a
+    /// rollout of one function.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub members: Vec<Member>,
 }
 
 /// The state the state machine goes to next; its Choice state dispatches on this.

@@ -379,6 +379,12 @@ fn the_canonical_form_round_trips() {
         let again = parse_request(&request.as_written()).unwrap();
         assert_eq!(request, again);
     }
+    // `no_data` other than wait: its wait limit would be refused as ignored (`canaryctl undo` writes a
+    // promoted rollout's request back this way).
+    for no_data in ["fail", "pass"] {
+        let request = parse_request(&with(base(), "health", json!({"no_data": no_data}))).unwrap();
+        assert_eq!(parse_request(&request.as_written()).unwrap(), request, "no_data {no_data}");
+    }
     // With health checks off, the other health fields are left out, or they would be refused as ignored.
     let off = with(with(base(), "health", json!({"enabled": false})), "strategy", json!({"all_at_once": {}}));
     let request = parse_request(&off).unwrap();
@@ -536,4 +542,65 @@ fn the_outlook_says_what_each_hold_sees_and_how_long_the_promotion_waits() {
     let off = canary(json!({"enabled": false}));
     let text = outlook(&off, 3.0).describe(&off);
     assert!(text.starts_with("At 3 requests a minute") && !text.contains("promotion"), "{text}");
+}
+
+fn release() -> Value {
+    json!({"functions": [{"function": "orders-api", "alias": "live", "version": "43"},
+                         {"function": "orders-worker", "alias": "live", "version": 17}]})
+}
+
+#[test]
+fn a_release_names_each_function_and_shares_the_policy() {
+    let request =
+        parse_request(&with(release(), "strategy", json!({"canary": {"percent": 10, "bake_seconds": 60}}))).unwrap();
+    assert!(request.is_release());
+    assert_eq!(
+        (request.function.as_str(), request.alias.as_str(), request.version.as_str()),
+        ("orders-api", "live", "43")
+    );
+    let targets: Vec<(String, String)> = request.targets().into_iter().map(|t| (t.function, t.version)).collect();
+    assert_eq!(targets, [("orders-api".to_string(), "43".to_string()), ("orders-worker".into(), "17".into())]);
+    let worker = request.for_target(&request.targets()[1]);
+    assert_eq!(
+        (worker.function.as_str(), worker.is_release(), &worker.strategy),
+        ("orders-worker", false, &request.strategy)
+    );
+    // Written back as a person writes it: the list, and no single-function fields.
+    let written = request.as_written();
+    assert!(written.get("function").is_none() && written["functions"].as_array().unwrap().len() == 2, "{written}");
+    assert_eq!(parse_request(&written).unwrap(), request);
+    let single = parse_request(&base()).unwrap();
+    assert_eq!((single.is_release(), single.targets().len()), (false, 1));
+    assert!(single.as_written().get("functions").is_none());
+}
+
+#[test]
+fn a_release_is_refused_naming_the_entry_and_the_fix() {
+    let entry = |f: &str, a: &str, v: &str| json!({"function": f, "alias": a, "version": v});
+    refused(with(release(), "function", json!("orders-api")), &["function"]);
+    refused(with(with(release(), "alias", json!("live")), "version", json!("3")), &["alias", "version"]);
+    refused(json!({"functions": [entry("orders-api", "live", "2")]}), &["functions"]);
+    refused(json!({"functions": []}), &["functions"]);
+    let eleven: Vec<Value> = (0..11).map(|i| entry(&format!("f{i}"), "live", "2")).collect();
+    refused(json!({"functions": eleven}), &["functions"]);
+    let ten: Vec<Value> = (0..10).map(|i| entry(&format!("f{i}"), "live", "2")).collect();
+    assert_eq!(parse_request(&json!({"functions": ten})).unwrap().targets().len(), 10);
+    refused(
+        json!({"functions": [entry("orders-api", "live", "2"), entry("orders-worker", "7", "$LATEST")]}),
+        &["functions[1].alias", "functions[1].version"],
+    );
+    refused(
+        json!({"functions": [entry("orders-api", "live", "2"), {"function": "w"}]}),
+        &["functions[1].alias", "functions[1].version"],
+    );
+    // The same function and alias twice, once by name and once by ARN; another alias of it is a distinct entry.
+    let arn = "arn:aws:lambda:eu-west-1:123456789012:function:orders-api";
+    refused(json!({"functions": [entry("orders-api", "live", "2"), entry(arn, "live", "3")]}), &["functions[1]"]);
+    assert!(parse_request(&json!({"functions": [entry("orders-api", "live", "2"), entry(arn, "beta", "3")]})).is_ok());
+    refused(
+        json!({"functions": [entry("orders-api", "live", "2"), {"function": "w", "alias": "l", "version": "1", "weight": 1}]}),
+        &["functions[1].weight"],
+    );
+    // A hook cannot be one of the release's functions.
+    refused(with(release(), "hooks", json!({"pre_traffic": "orders-worker"})), &["hooks.pre_traffic"]);
 }

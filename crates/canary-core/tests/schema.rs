@@ -51,7 +51,13 @@ fn the_schema_names_every_field_of_both_forms_and_refuses_others() {
     }
     assert!(schema.contains("\"additionalProperties\":false"), "unknown fields are refused, as the controller does");
     let schema: Value = serde_json::from_str(&schema).unwrap();
-    assert_eq!(schema["$defs"]["RawRequest"]["required"], serde_json::json!(["function", "alias", "version"]));
+    // One function, or a release's list of 2 to 10, never both.
+    let forms = &schema["$defs"]["RawRequest"]["oneOf"];
+    assert_eq!(forms[0]["required"], serde_json::json!(["function", "alias", "version"]));
+    assert_eq!(forms[1]["required"], serde_json::json!(["functions"]));
+    let functions = &schema["$defs"]["RawRequest"]["properties"]["functions"];
+    assert_eq!((functions["minItems"].as_u64(), functions["maxItems"].as_u64()), (Some(2), Some(10)));
+    assert_eq!(schema["$defs"]["RawTarget"]["required"], serde_json::json!(["function", "alias", "version"]));
     assert_eq!(
         schema["$defs"]["RawLegacy"]["required"],
         serde_json::json!(["function-name", "alias-name", "new-version"])

@@ -134,6 +134,13 @@ pub async fn prepare(
     };
     let execution = execution.unwrap_or_else(|| DIRECT_INVOCATION.to_string());
     let request = parse_request(&input).map_err(ControllerError::Refused)?;
+    if request.is_release() {
+        return Err(ControllerError::Refused(canary_core::Refusal::one(
+            "functions",
+            "releases of several functions are not run by this controller yet",
+            "roll each function out on its own (function, alias and version)",
+        )));
+    }
     let function = request.function.clone();
     let function_exists = aliases.function_exists(&function).await?;
     let (version, alias) = if function_exists {

@@ -39,6 +39,28 @@ pub fn read_request_json(text: &str) -> Result<Value, Refusal> {
 #[schemars(title = "Canary rollout request")]
 pub(super) struct RawRequest {
     /// The function: its name, or its ARN (its region and account must be the controller's).
+    pub(super) function: Option<String>,
+    /// The alias whose traffic moves, for example "live".
+    pub(super) alias: Option<String>,
+    /// The published version to roll out, for example "42" (a number is taken too).
+    #[serde(default, deserialize_with = "string_or_integer")]
+    #[schemars(schema_with = "version_schema")]
+    pub(super) version: Option<String>,
+    /// A release of several functions moved, judged and rolled back together, instead of function, alias
+    /// and version: 2 to 10 entries, each a distinct function and alias.
+    pub(super) functions: Option<Vec<RawTarget>>,
+    /// How traffic moves: exactly one of linear, canary, steps, all_at_once.
+    pub(super) strategy: Option<RawStrategy>,
+    pub(super) health: Option<RawHealth>,
+    pub(super) hooks: Option<RawHooks>,
+    pub(super) approval: Option<RawApproval>,
+}
+
+/// One function of a release.
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawTarget {
+    /// The function: its name, or its ARN (its region and account must be the controller's).
     #[schemars(required)]
     pub(super) function: Option<String>,
     /// The alias whose traffic moves, for example "live".
@@ -48,11 +70,6 @@ pub(super) struct RawRequest {
     #[serde(default, deserialize_with = "string_or_integer")]
     #[schemars(required, schema_with = "version_schema")]
     pub(super) version: Option<String>,
-    /// How traffic moves: exactly one of linear, canary, steps, all_at_once.
-    pub(super) strategy: Option<RawStrategy>,
-    pub(super) health: Option<RawHealth>,
-    pub(super) hooks: Option<RawHooks>,
-    pub(super) approval: Option<RawApproval>,
 }
 
 #[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
@@ -137,11 +154,19 @@ enum AnyRequest {
 pub fn request_schema() -> Value {
     let mut schema = schemars::schema_for!(AnyRequest).to_value();
     // The version is read leniently (a missing one is named by the checks), so the derive leaves it optional.
-    for (form, version) in [("RawRequest", "version"), ("RawLegacy", "new-version")] {
+    for (form, version) in [("RawRequest", "version"), ("RawTarget", "version"), ("RawLegacy", "new-version")] {
         let definition = &mut schema["$defs"][form];
         definition["required"].as_array_mut().into_iter().for_each(|required| required.push(version.into()));
         definition["properties"][version].as_object_mut().into_iter().for_each(|field| drop(field.remove("default")));
     }
+    // The canonical form names one function, or a release's list: exactly one of the two.
+    let one_or_release = serde_json::json!([
+        {"required": ["function", "alias", "version"], "not": {"required": ["functions"]}},
+        {"required": ["functions"], "not": {"anyOf": [{"required": ["function"]}, {"required": ["alias"]}, {"required": ["version"]}]}}
+    ]);
+    schema["$defs"]["RawRequest"]["oneOf"] = one_or_release;
+    schema["$defs"]["RawRequest"]["properties"]["functions"]["minItems"] = 2.into();
+    schema["$defs"]["RawRequest"]["properties"]["functions"]["maxItems"] = super::MAX_RELEASE_FUNCTIONS.into();
     schema["title"] = "Canary rollout request".into();
     schema["description"] = "A canary rollout of a Lambda alias: the canonical form, or the AWS Lambda Deployer \
         sample's. The whole contract, with defaults and limits: docs/request.md."

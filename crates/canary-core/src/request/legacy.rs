@@ -62,6 +62,7 @@ pub(super) fn legacy_to_raw(legacy: RawLegacy, problems: &mut Problems) -> RawRe
         health: Some(RawHealth { enabled: legacy.health_check, ..RawHealth::default() }),
         hooks: None,
         approval: None,
+        functions: None,
     }
 }
 

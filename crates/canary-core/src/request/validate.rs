@@ -2,32 +2,42 @@
 //! inside Step Functions' limits; every problem collected so that one refusal names them all.
 
 use super::arn::{check_function, function_name_of, is_name};
-use super::json::RawRequest;
+use super::json::{RawRequest, RawTarget};
 use super::policy::check_health;
 use super::strategy::check_strategy;
-use super::{Approval, HealthPolicy, Hooks, MAX_ROLLOUT_SECONDS, NoData, RolloutRequest, Strategy};
+use super::{
+    Approval, HealthPolicy, Hooks, MAX_RELEASE_FUNCTIONS, MAX_ROLLOUT_SECONDS, NoData, RolloutRequest, Strategy, Target,
+};
 use crate::budget::{self, duration_text};
 use crate::refusal::{Problems, Refusal};
 use crate::schedule::{MAX_STEPS, Schedule};
 
 pub(super) fn validate(raw: RawRequest, mut problems: Problems) -> Result<RolloutRequest, Refusal> {
-    let function = required(&mut problems, "function", raw.function, "the function's name or ARN, e.g. \"orders-api\"");
-    let alias = required(&mut problems, "alias", raw.alias, "the alias that carries production traffic, e.g. \"live\"");
-    let version = required(&mut problems, "version", raw.version, "a published version number, e.g. \"42\"");
-    if let Some(function) = &function {
-        check_function(&mut problems, "function", function);
-    }
-    if let Some(alias) = &alias {
-        check_alias(&mut problems, alias);
-    }
-    if let Some(version) = &version {
-        check_version(&mut problems, version);
-    }
+    let (target, functions) = match raw.functions {
+        Some(entries) => {
+            for (field, given) in [("function", &raw.function), ("alias", &raw.alias), ("version", &raw.version)] {
+                if given.is_some() {
+                    problems.add(
+                        field,
+                        "is given beside functions",
+                        format!(
+                            "give each function's {field} in its entry of functions, or one function without functions"
+                        ),
+                    );
+                }
+            }
+            let functions = check_release(&mut problems, entries);
+            (functions.first().cloned(), functions)
+        }
+        None => (check_target(&mut problems, "", raw.function, raw.alias, raw.version), Vec::new()),
+    };
+    let named = if functions.is_empty() { target.iter().cloned().collect() } else { functions.clone() };
+    let functions_named: Vec<String> = named.into_iter().map(|t| t.function).collect();
     let strategy = check_strategy(&mut problems, raw.strategy);
     let health = check_health(&mut problems, raw.health.unwrap_or_default());
     let hooks =
         raw.hooks.map_or_else(Hooks::default, |h| Hooks { pre_traffic: h.pre_traffic, post_traffic: h.post_traffic });
-    check_hooks(&mut problems, &hooks, function.as_deref());
+    check_hooks(&mut problems, &hooks, &functions_named);
     let approval = Approval { before_percent: raw.approval.and_then(|a| a.before_percent).unwrap_or_default() };
     check_approval(&mut problems, &approval, strategy.as_ref());
     if let (Some(strategy), Some(health)) = (&strategy, &health) {
@@ -35,10 +45,12 @@ pub(super) fn validate(raw: RawRequest, mut problems: Problems) -> Result<Rollou
     }
     problems.into_result(())?;
     // Every part that is None added a problem above, so past this point all are present.
+    let target = target.unwrap_or_default();
     let request = RolloutRequest {
-        function: function.unwrap_or_default(),
-        alias: alias.unwrap_or_default(),
-        version: version.unwrap_or_default(),
+        function: target.function,
+        alias: target.alias,
+        version: target.version,
+        functions,
         strategy: strategy.unwrap_or_default(),
         health: health.unwrap_or_default(),
         hooks,
@@ -49,13 +61,13 @@ pub(super) fn validate(raw: RawRequest, mut problems: Problems) -> Result<Rollou
     Ok(request)
 }
 
-/// Each hook is a function, and not the one being rolled out.
-fn check_hooks(problems: &mut Problems, hooks: &Hooks, function: Option<&str>) {
+/// Each hook is a function, and not one being rolled out.
+fn check_hooks(problems: &mut Problems, hooks: &Hooks, functions: &[String]) {
     for (name, value) in [("hooks.pre_traffic", &hooks.pre_traffic), ("hooks.post_traffic", &hooks.post_traffic)] {
         let Some(value) = value else { continue };
         check_function(problems, name, value);
         // A hook tests the rollout from outside; the function being rolled out cannot vouch for itself.
-        if function.is_some_and(|f| function_name_of(f) == function_name_of(value)) {
+        if functions.iter().any(|f| function_name_of(f) == function_name_of(value)) {
             problems.add(
                 name,
                 format!("\"{value}\" is the function being rolled out"),
@@ -235,26 +247,90 @@ pub(super) fn required(problems: &mut Problems, field: &str, value: Option<Strin
     }
 }
 
-fn check_alias(problems: &mut Problems, alias: &str) {
+/// One function's name, alias and version, its fields named after `prefix` (`functions[1].` in a release).
+fn check_target(
+    problems: &mut Problems,
+    prefix: &str,
+    function: Option<String>,
+    alias: Option<String>,
+    version: Option<String>,
+) -> Option<Target> {
+    let field = |name: &str| format!("{prefix}{name}");
+    let function = required(problems, &field("function"), function, "the function's name or ARN, e.g. \"orders-api\"");
+    let alias = required(problems, &field("alias"), alias, "the alias that carries production traffic, e.g. \"live\"");
+    let version = required(problems, &field("version"), version, "a published version number, e.g. \"42\"");
+    if let Some(function) = &function {
+        check_function(problems, &field("function"), function);
+    }
+    if let Some(alias) = &alias {
+        check_alias(problems, &field("alias"), alias);
+    }
+    if let Some(version) = &version {
+        check_version(problems, &field("version"), version);
+    }
+    Some(Target { function: function?, alias: alias?, version: version? })
+}
+
+/// A release's functions: 2 to [`MAX_RELEASE_FUNCTIONS`], each checked as one function is, no function and
+/// alias twice.
+fn check_release(problems: &mut Problems, entries: Vec<RawTarget>) -> Vec<Target> {
+    let count = entries.len();
+    if !(2..=MAX_RELEASE_FUNCTIONS).contains(&count) {
+        problems.add(
+            "functions",
+            format!("gives {count} functions; a release moves 2 to {MAX_RELEASE_FUNCTIONS}"),
+            if count < 2 {
+                "for one function give function, alias and version instead of functions"
+            } else {
+                "split the release into several of at most 10 functions"
+            },
+        );
+    }
+    let mut targets: Vec<Target> = Vec::new();
+    for (i, entry) in entries.into_iter().enumerate() {
+        let prefix = format!("functions[{i}].");
+        let Some(target) = check_target(problems, &prefix, entry.function, entry.alias, entry.version) else {
+            continue;
+        };
+        let same = |t: &&Target| {
+            function_name_of(&t.function) == function_name_of(&target.function) && t.alias == target.alias
+        };
+        if let Some(earlier) = targets.iter().find(same) {
+            problems.add(
+                format!("functions[{i}]"),
+                format!(
+                    "repeats {}:{}, given earlier in functions",
+                    function_name_of(&earlier.function),
+                    earlier.alias
+                ),
+                "give each function and alias once: one alias cannot carry two versions' rollouts",
+            );
+        }
+        targets.push(target);
+    }
+    targets
+}
+
+fn check_alias(problems: &mut Problems, field: &str, alias: &str) {
     if !is_name(alias, 128) || alias.chars().all(|c| c.is_ascii_digit()) {
         problems.add(
-            "alias",
+            field,
             format!("\"{alias}\" is not a valid alias name"),
             "use 1 to 128 letters, digits, '-' or '_', not only digits (e.g. \"live\")",
         );
     }
 }
 
-fn check_version(problems: &mut Problems, version: &str) {
+fn check_version(problems: &mut Problems, field: &str, version: &str) {
     if version == "$LATEST" {
         problems.add(
-            "version",
+            field,
             "$LATEST is mutable, so a rollout of it cannot be verified or rolled back",
             "publish a version (aws lambda publish-version) and give its number",
         );
     } else if version.starts_with('0') || !version.chars().all(|c| c.is_ascii_digit()) || version.len() > 10 {
         problems.add(
-            "version",
+            field,
             format!("\"{version}\" is not a published version number"),
             "give the number PublishVersion returned, e.g. \"42\"",
         );

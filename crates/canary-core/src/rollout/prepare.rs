@@ -79,6 +79,7 @@ impl Rollout {
             outage_held_seconds: 0,
             evidence: None,
             provisioned_concurrency,
+            members: Vec::new(),
             next: Next::Shift,
             request,
         };

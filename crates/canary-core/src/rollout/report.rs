@@ -40,6 +40,21 @@ pub struct Report {
     pub hooks: Vec<HookRecord>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<Failure>,
+    /// A release's functions, the first included, each with the routing its alias was left with; empty for a
+    /// rollout of one function (whose are the fields above).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub functions: Vec<FunctionReport>,
+}
+
+/// One function of a release's report.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FunctionReport {
+    pub function: String,
+    pub alias: String,
+    pub old_version: String,
+    pub new_version: String,
+    /// The routing its alias was left with.
+    pub routing: Routing,
 }
 
 /// A failed task as Step Functions' `Catch` records it (`ResultPath: $.error`).
@@ -113,11 +128,12 @@ impl Rollout {
             new_version: self.request.version.clone(),
             started_at: self.started_at,
             finished_at: now,
-            routing,
             steps: self.history[self.history.len().saturating_sub(REPORT_STEPS)..].to_vec(),
             steps_omitted: self.history_omitted + self.history.len().saturating_sub(REPORT_STEPS),
             hooks: self.hooks_run.clone(),
             reason: matches!(outcome, Outcome::RolledBack | Outcome::Aborted).then(|| self.rollback_reason()),
+            functions: self.function_reports(outcome, &routing),
+            routing,
         }
     }
 }

@@ -109,14 +109,41 @@ fn busiest_figures(request: &RolloutRequest, firing: bool) -> Option<HealthFigur
 
 #[test]
 fn the_largest_accepted_rollout_fits_step_functions_limits() {
+    largest_fits(largest_request());
+}
+
+/// A release of 10 functions, each of the longest names, with the largest request's policy: it fits as the
+/// largest rollout of one function does, each function keeping its share of the step records.
+#[test]
+fn the_largest_accepted_release_fits_step_functions_limits() {
+    let arn = |name: String| format!("arn:aws-us-gov:lambda:us-gov-west-1:123456789012:function:{name}");
+    let mut input = largest_request().as_written();
+    let functions: Vec<Value> = (0..10)
+        .map(|i| json!({"function": arn(format!("{i}{}", "f".repeat(63))), "alias": "a".repeat(128), "version": "4294967295"}))
+        .collect();
+    for key in ["function", "alias", "version"] {
+        input.as_object_mut().unwrap().remove(key);
+    }
+    input["functions"] = json!(functions);
+    largest_fits(parse_request(&input).expect("the largest release is accepted"));
+}
+
+/// Runs `request` through the loop with the busiest figures at every step, every alarm firing at the last
+/// held one, each task over every function's view as the handlers run it, and measures the state and the
+/// `RolledBack` cause against Step Functions' limits.
+fn largest_fits(request: RolloutRequest) {
     const STATE_LIMIT: usize = 256 * 1024;
     const CAUSE_LIMIT: usize = 32_768;
-    let request = largest_request();
     let alarms = busiest_figures(&request, false).unwrap().alarms;
     let live = LiveFacts { alarms, ..facts() };
     let execution =
         format!("arn:aws-us-gov:states:us-gov-west-1:123456789012:execution:{}:{}", "m".repeat(80), "n".repeat(80));
-    let mut rollout = Rollout::prepare(request.clone(), live, &execution, t0()).unwrap().after_lock("r1".into());
+    let width = request.targets().len();
+    let mut rollout = Rollout::prepare_all(request.clone(), vec![live; width], &execution, t0()).unwrap();
+    for index in rollout.lock_order() {
+        let view = rollout.member(index).after_lock("r1".into());
+        rollout = rollout.with_member(index, &view);
+    }
     let size = |r: &Rollout| serde_json::to_string(r).unwrap().len();
     let long = "x".repeat(100_000);
     let mut largest = 0;
@@ -129,12 +156,15 @@ fn the_largest_accepted_rollout_fits_step_functions_limits() {
             Next::AwaitApproval => rollout.after_approval(Decision::Promote).unwrap(),
             Next::Shift | Next::Promote => {
                 revision += 1;
-                rollout.after_move(format!("r{revision}"), now)
+                let moved = rollout.members_views().into_iter().map(|v| v.after_move(format!("r{revision}"), now));
+                rollout.combine(moved.collect())
             }
             Next::Hold => {
                 now += Duration::seconds(rollout.wait_seconds as i64);
                 let last = rollout.step == Some(rollout.step_count - 2);
-                rollout.after_check(busiest_figures(&request, last), now)
+                let checked =
+                    rollout.members_views().into_iter().map(|v| v.after_check(busiest_figures(&request, last), now));
+                rollout.combine(checked.collect())
             }
             other => panic!("{other:?}"),
         };
@@ -147,15 +177,17 @@ fn the_largest_accepted_rollout_fits_step_functions_limits() {
     assert_eq!(rollout.failure.as_ref().unwrap().signal, canary_core::health::Signal::Alarm);
     // The Rollback task's input also carries the Catch's error, whose cause Step Functions caps at 32 KiB.
     rollout.error = Some(TaskError { error: "States.TaskFailed".into(), cause: Some("c".repeat(CAUSE_LIMIT)) });
-    let report = rollout.report(Outcome::RolledBack, Routing::to_version("1"), now);
-    rollout.report = Some(report.clone());
+    let restored = rollout.members_views().into_iter().map(|v| v.after_rollback(Routing::to_version("1"), now));
+    rollout = rollout.clone().combine(restored.collect());
+    let report = rollout.report.clone().unwrap();
     largest = largest.max(size(&rollout));
     assert!(largest < STATE_LIMIT * 3 / 4, "the state reached {largest} bytes; Step Functions allows {STATE_LIMIT}");
     let cause = serde_json::to_string(&report).unwrap().chars().count();
     assert!(cause < CAUSE_LIMIT, "the RolledBack cause is {cause} characters; Step Functions allows {CAUSE_LIMIT}");
-    assert_eq!(report.steps.len(), canary_core::rollout::REPORT_STEPS);
+    assert_eq!(report.steps.len(), canary_core::rollout::REPORT_STEPS.min(HISTORY_LIMIT / width));
     assert_eq!(report.steps_omitted + report.steps.len(), 999);
-    eprintln!("largest state {largest} bytes, cause {cause} characters");
+    assert_eq!(report.functions.len(), if width > 1 { width } else { 0 });
+    eprintln!("{width} functions: largest state {largest} bytes, cause {cause} characters");
 }
 
 #[test]

@@ -7,6 +7,7 @@
 mod gates;
 mod limits;
 mod moves;
+mod release;
 
 use canary_core::health::{HealthFigures, Verdict, VersionFigures};
 use canary_core::rollout::{Decision, HISTORY_LIMIT, TaskError, percent_text};

@@ -1,0 +1,268 @@
+//! A release: several functions moved, judged and rolled back together (`functions` in the request).
+//!
+//! A release's state is one rollout: its own fields hold the first function's part and everything the
+//! functions share (the step, the hold, `next`, hooks, gates, the report); [`Member`] holds each other
+//! function's part. A task works on each function through a single-function view of the state
+//! ([`Rollout::member`]) with the single-function logic unchanged, in the request's order, and then
+//! [`Rollout::combine`] decides for the release: any function failing rolls all back, any function holding
+//! holds all, and the release moves on only when every function may. Every function moves to the same
+//! weight at each step, so the state machine, its loop and its history budget are those of one rollout.
+
+use super::check::Before;
+use super::report::{FunctionReport, Outcome};
+use super::routing::Routing;
+use super::step::{HISTORY_LIMIT, StepRecord};
+use super::{LiveFacts, Next, Rollout};
+use crate::health::Failure;
+use crate::refusal::{FieldError, Refusal};
+use crate::request::{RolloutRequest, Target, function_name_of};
+use crate::sequential::Evidence;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// What a release keeps of each function after its first: the part of a rollout's state that is the
+/// function's own.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Member {
+    pub function: String,
+    pub alias: String,
+    pub version: String,
+    pub old_version: String,
+    pub original: Routing,
+    pub revision_id: String,
+    pub original_description: String,
+    pub lock: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provisioned_concurrency: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub before: Option<Before>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub evidence: Option<Evidence>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub history: Vec<StepRecord>,
+    #[serde(default)]
+    pub history_omitted: usize,
+}
+
+impl Member {
+    /// The function's own part of a single-function view.
+    fn of(view: &Rollout) -> Member {
+        Member {
+            function: view.request.function.clone(),
+            alias: view.request.alias.clone(),
+            version: view.request.version.clone(),
+            old_version: view.old_version.clone(),
+            original: view.original.clone(),
+            revision_id: view.revision_id.clone(),
+            original_description: view.original_description.clone(),
+            lock: view.lock.clone(),
+            provisioned_concurrency: view.provisioned_concurrency,
+            before: view.before,
+            evidence: view.evidence.clone(),
+            history: view.history.clone(),
+            history_omitted: view.history_omitted,
+        }
+    }
+
+    fn target(&self) -> Target {
+        Target { function: self.function.clone(), alias: self.alias.clone(), version: self.version.clone() }
+    }
+}
+
+impl Rollout {
+    /// How many functions the rollout moves: 1, or a release's.
+    pub fn width(&self) -> usize {
+        1 + self.members.len()
+    }
+
+    /// The single-function view of function `index` (0 is the first; see the module's documentation): the
+    /// rollout of that function alone, at the release's step, with its own alias, revision, lock and evidence.
+    ///
+    /// # Panics
+    /// When `index` is not below [`Rollout::width`].
+    pub fn member(&self, index: usize) -> Rollout {
+        let mut view = Rollout { members: Vec::new(), ..self.clone() };
+        view.request.functions = Vec::new();
+        if index == 0 {
+            return view;
+        }
+        let member = self.members[index - 1].clone();
+        view.request = self.request.for_target(&member.target());
+        view.old_version = member.old_version;
+        view.original = member.original;
+        view.revision_id = member.revision_id;
+        view.original_description = member.original_description;
+        view.lock = member.lock;
+        view.provisioned_concurrency = member.provisioned_concurrency;
+        view.before = member.before;
+        view.evidence = member.evidence;
+        view.history = member.history;
+        view.history_omitted = member.history_omitted;
+        view
+    }
+
+    /// Every function's view, in the request's order.
+    pub fn members_views(&self) -> Vec<Rollout> {
+        (0..self.width()).map(|i| self.member(i)).collect()
+    }
+
+    /// Takes the function's own part of `view` into function `index`'s place.
+    fn absorb(&mut self, index: usize, view: &Rollout) {
+        if index > 0 {
+            self.members[index - 1] = Member::of(view);
+            return;
+        }
+        self.old_version = view.old_version.clone();
+        self.original = view.original.clone();
+        self.revision_id = view.revision_id.clone();
+        self.original_description = view.original_description.clone();
+        self.lock = view.lock.clone();
+        self.provisioned_concurrency = view.provisioned_concurrency;
+        self.before = view.before;
+        self.evidence = view.evidence.clone();
+        self.history = view.history.clone();
+        self.history_omitted = view.history_omitted;
+    }
+
+    /// The release's state after a task carried each function's view (`views`, in order) through the same
+    /// step: the first function to fail fails the release, its failure naming the function; otherwise a
+    /// function that holds (to look again, or to wait for traffic or out a shared outage) holds them all,
+    /// for the shortest of their waits; otherwise they agree on what comes next. Each function keeps its
+    /// own part, its step records cut to its share of the history the state keeps. A rollout of one
+    /// function is its view.
+    ///
+    /// # Panics
+    /// When `views` are not one per function.
+    pub fn combine(self, views: Vec<Rollout>) -> Rollout {
+        assert_eq!(views.len(), self.width(), "one view per function");
+        if self.members.is_empty() {
+            return views.into_iter().next().expect("one view");
+        }
+        let failing = views.iter().position(|v| v.next == Next::Rollback);
+        let holding =
+            views.iter().enumerate().filter(|(_, v)| v.next == Next::Hold).min_by_key(|(_, v)| v.wait_seconds);
+        let deciding = failing.or(holding.map(|(i, _)| i)).unwrap_or(0);
+        let base = &views[deciding];
+        let mut release = Rollout {
+            request: self.request.clone(),
+            members: self.members.clone(),
+            report: None,
+            outage_held_seconds: views.iter().map(|v| v.outage_held_seconds).max().unwrap_or_default(),
+            waited_for_data_seconds: views.iter().map(|v| v.waited_for_data_seconds).max().unwrap_or_default(),
+            ..base.clone()
+        };
+        if let Some(failure) = base.failure.as_ref().filter(|f| Some(*f) != self.failure.as_ref()) {
+            let function = function_name_of(&base.request.function);
+            release.failure = Some(Failure { message: format!("{function}: {}", failure.message), ..failure.clone() });
+        }
+        for (index, view) in views.iter().enumerate() {
+            release.absorb(index, view);
+        }
+        release.keep_share_of_history();
+        if let Some(report) = &base.report {
+            // Every function ends together, so the first's view has its own report too.
+            let first = views[0].report.as_ref().map_or(&report.routing, |r| &r.routing);
+            release.report = Some(release.report(report.outcome, first.clone(), report.finished_at));
+        }
+        release
+    }
+
+    /// Each function of a release keeps its share of [`HISTORY_LIMIT`] step records; the older are counted.
+    fn keep_share_of_history(&mut self) {
+        let share = (HISTORY_LIMIT / self.width()).max(1);
+        let cut = |history: &mut Vec<StepRecord>, omitted: &mut usize| {
+            let extra = history.len().saturating_sub(share);
+            history.drain(..extra);
+            *omitted += extra;
+        };
+        cut(&mut self.history, &mut self.history_omitted);
+        for member in &mut self.members {
+            cut(&mut member.history, &mut member.history_omitted);
+        }
+    }
+
+    /// Each function of the report: its alias, both versions and the routing it was left with.
+    pub(super) fn function_reports(&self, outcome: Outcome, first: &Routing) -> Vec<FunctionReport> {
+        if self.members.is_empty() {
+            return Vec::new();
+        }
+        let routing = |member: &Member| match outcome {
+            Outcome::Promoted => Routing::to_version(&member.version),
+            _ => member.original.clone(),
+        };
+        let first = FunctionReport {
+            function: self.request.function.clone(),
+            alias: self.request.alias.clone(),
+            old_version: self.old_version.clone(),
+            new_version: self.request.version.clone(),
+            routing: first.clone(),
+        };
+        let others = self.members.iter().map(|m| FunctionReport {
+            function: m.function.clone(),
+            alias: m.alias.clone(),
+            old_version: m.old_version.clone(),
+            new_version: m.version.clone(),
+            routing: routing(m),
+        });
+        std::iter::once(first).chain(others).collect()
+    }
+
+    /// Checks a request against what the live account holds for each of its functions (`facts`, one per
+    /// function in the request's order) and starts the rollout, or refuses it naming every problem, a
+    /// function's own fields as `functions[i].function`, `.alias` and `.version`. Nothing is locked here: the
+    /// handler takes the locks ([`Rollout::lock_order`]).
+    pub fn prepare_all(
+        request: RolloutRequest,
+        facts: Vec<LiveFacts>,
+        execution: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Rollout, Refusal> {
+        if !request.is_release() {
+            let facts = facts.into_iter().next().expect("the facts of the function");
+            return Rollout::prepare(request, facts, execution, now);
+        }
+        let mut views = Vec::new();
+        let mut errors: Vec<FieldError> = Vec::new();
+        for (index, (target, facts)) in request.targets().iter().zip(facts).enumerate() {
+            match Rollout::prepare(request.for_target(target), facts, execution, now) {
+                Ok(view) => views.push(view),
+                Err(refusal) => {
+                    for mut error in refusal.errors {
+                        if ["function", "alias", "version"].contains(&error.field.as_str()) {
+                            error.field = format!("functions[{index}].{}", error.field);
+                        }
+                        if !errors.contains(&error) {
+                            errors.push(error);
+                        }
+                    }
+                }
+            }
+        }
+        if !errors.is_empty() {
+            return Err(Refusal { errors });
+        }
+        let mut views = views.into_iter();
+        let first = views.next().expect("a release has functions");
+        let members = views.map(|view| Member::of(&view)).collect();
+        Ok(Rollout { request, members, ..first })
+    }
+
+    /// The order a release takes its aliases' locks in (indices of [`Rollout::member`]): by function name,
+    /// then alias, the same for every release, so that two releases sharing functions cannot each hold one
+    /// the other waits for.
+    pub fn lock_order(&self) -> Vec<usize> {
+        let targets = self.request.targets();
+        let mut order: Vec<usize> = (0..targets.len()).collect();
+        order.sort_by(|a, b| {
+            let key = |t: &Target| (function_name_of(&t.function).to_string(), t.alias.clone());
+            key(&targets[*a]).cmp(&key(&targets[*b]))
+        });
+        order
+    }
+
+    /// The release with function `index`'s view put back after a task that changed it alone (its lock).
+    pub fn with_member(mut self, index: usize, view: &Rollout) -> Rollout {
+        self.absorb(index, view);
+        self
+    }
+}
