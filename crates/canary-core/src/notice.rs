@@ -1,7 +1,8 @@
 //! Notifications: what a rollout announces after each task, as EventBridge events (source `lambda-canary`).
 //!
 //! Every event's detail names the rollout (`function`, `alias`, `old_version`, `new_version`,
-//! `started_at`, and the `execution` that holds the alias) and adds what happened: the step and its
+//! `started_at`, a release's `functions` each with the same four fields, and the `execution` that holds the
+//! alias) and adds what happened: the step and its
 //! figures, the gate's percentage, or the report.
 
 use crate::health::Verdict;
@@ -50,6 +51,9 @@ fn detail(state: &Rollout, extra: Value) -> Value {
         "new_version": state.request.version,
         "started_at": state.started_at,
     });
+    if !state.members.is_empty() {
+        detail["functions"] = state.functions_named();
+    }
     // The execution, for `canaryctl status` (the lock names it).
     if let Some((execution, _)) = crate::lock::holder(&state.lock) {
         detail["execution"] = json!(execution);

@@ -134,13 +134,49 @@ pub async fn prepare(
     };
     let execution = execution.unwrap_or_else(|| DIRECT_INVOCATION.to_string());
     let request = parse_request(&input).map_err(ControllerError::Refused)?;
-    if request.is_release() {
-        return Err(ControllerError::Refused(canary_core::Refusal::one(
-            "functions",
-            "releases of several functions are not run by this controller yet",
-            "roll each function out on its own (function, alias and version)",
-        )));
+    let alarms = metrics.alarm_states(&request.health.alarms).await?;
+    for alarm in alarms.iter().filter(|a| a.state == AlarmValue::Alarm) {
+        tracing::warn!(alarm = alarm.name, since = %alarm.updated_at, "alarm already in ALARM: reported, not blocking");
     }
+    // Each function's facts, in the request's order; a release's are judged together, so that one refusal
+    // names every problem of every function before any alias is locked.
+    let mut facts = Vec::new();
+    let mut read = Vec::new();
+    for target in request.targets() {
+        let live = live_facts(&request.for_target(&target), aliases, executions, &execution, &alarms).await?;
+        read.push(live.alias.clone());
+        facts.push(canary_core::LiveFacts { deployment, ..live });
+    }
+    let mut rollout = Rollout::prepare_all(request, facts, &execution, now)
+        .map_err(|refusal| ControllerError::Refused(canary_core::request::as_given(&input, refusal)))?;
+    let mut views = Vec::new();
+    for view in rollout.members_views() {
+        views.push(with_traffic_before(view, metrics, now).await?);
+    }
+    rollout = rollout.combine(views);
+    lock_all(&mut rollout, aliases, &read).await?;
+    for view in rollout.members_views() {
+        tracing::info!(
+            function = view.request.function,
+            alias = view.request.alias,
+            from = view.old_version,
+            to = view.request.version,
+            steps = view.step_count,
+            "rollout prepared"
+        );
+    }
+    Ok(rollout)
+}
+
+/// What the live account holds for one function of a request: the function, the versions, the alias and its
+/// lock, the hooks, the provisioned concurrency; `alarms` read once for all.
+async fn live_facts(
+    request: &canary_core::RolloutRequest,
+    aliases: &dyn Aliases,
+    executions: &dyn ExecutionHistory,
+    execution: &str,
+    alarms: &[canary_core::AlarmState],
+) -> Result<canary_core::LiveFacts, ControllerError> {
     let function = request.function.clone();
     let function_exists = aliases.function_exists(&function).await?;
     let (version, alias) = if function_exists {
@@ -172,10 +208,6 @@ pub async fn prepare(
             missing_hooks.push(hook.clone());
         }
     }
-    let alarms = metrics.alarm_states(&request.health.alarms).await?;
-    for alarm in alarms.iter().filter(|a| a.state == AlarmValue::Alarm) {
-        tracing::warn!(alarm = alarm.name, since = %alarm.updated_at, "alarm already in ALARM: reported, not blocking");
-    }
     let lock = match alias.as_ref().and_then(|a| canary_core::lock::holder(&a.description)) {
         Some((holder, _)) => Some(canary_core::lock::Held {
             execution: holder.to_string(),
@@ -183,62 +215,93 @@ pub async fn prepare(
         }),
         None => None,
     };
-    let read = alias.clone();
     // Said in the rollout's first line: how Lambda shares it between the versions while they are weighted.
     let provisioned_concurrency = match &alias {
         Some(_) => aliases.provisioned_concurrency(&function, &request.alias).await?,
         None => None,
     };
-    let facts = canary_core::LiveFacts {
+    Ok(canary_core::LiveFacts {
         function_exists,
         version_exists,
         versions,
         provisioned_concurrency,
         alias,
-        alarms,
+        alarms: alarms.to_vec(),
         missing_hooks,
         lock,
-        deployment,
-    };
-    let mut rollout = Rollout::prepare(request, facts, &execution, now)
-        .map_err(|refusal| ControllerError::Refused(canary_core::request::as_given(&input, refusal)))?;
-    if let Some((start, end)) = rollout.before_window(now) {
-        let before = metrics.traffic_before(&window_query(&rollout, start, end)).await?;
-        rollout = rollout.with_traffic_before(&before.minutes, before.p99_duration_ms);
-        if let Some(outlook) = rollout.outlook() {
-            tracing::info!(
-                per_minute = outlook.requests_per_minute,
-                needed = outlook.needed,
-                expected_by_promotion = outlook.expected_by_promotion,
-                expected_wait_seconds = outlook.expected_wait_seconds,
-                decided_in_time = outlook.decided_in_time,
-                "{}",
-                outlook.describe(&rollout.request)
-            );
-        }
+        deployment: Deployment::default(),
+    })
+}
+
+/// One function's view with the old version's traffic over the hour before the rollout, and what it says
+/// of the evidence the rollout can gather (logged).
+async fn with_traffic_before(
+    view: Rollout,
+    metrics: &dyn Metrics,
+    now: DateTime<Utc>,
+) -> Result<Rollout, ControllerError> {
+    let Some((start, end)) = view.before_window(now) else { return Ok(view) };
+    let before = metrics.traffic_before(&window_query(&view, start, end)).await?;
+    let view = view.with_traffic_before(&before.minutes, before.p99_duration_ms);
+    if let Some(outlook) = view.outlook() {
+        tracing::info!(
+            function = view.request.function,
+            per_minute = outlook.requests_per_minute,
+            needed = outlook.needed,
+            expected_by_promotion = outlook.expected_by_promotion,
+            expected_wait_seconds = outlook.expected_wait_seconds,
+            decided_in_time = outlook.decided_in_time,
+            "{}",
+            outlook.describe(&view.request)
+        );
     }
-    if let Some(note) = rollout.provisioned_note() {
-        tracing::info!(provisioned = rollout.provisioned_concurrency, "{note}");
+    if let Some(note) = view.provisioned_note() {
+        tracing::info!(function = view.request.function, provisioned = view.provisioned_concurrency, "{note}");
     }
-    // Prepared, so the alias exists: the lock is written on the revision just read.
-    let read = read.expect("a prepared rollout's alias exists");
-    let locked = match carry_out_presumed(aliases, &rollout, &read, |live| rollout.plan_lock(live)).await?.written() {
-        // The alias moved between the read and the lock: a retry reads it again, and decides again.
-        Err(ControllerError::AliasChangedConcurrently(message)) => {
-            return Err(ControllerError::Transient(AwsError::RevisionChanged(message)));
-        }
-        other => other?,
-    };
-    let rollout = rollout.after_lock(locked.revision_id);
-    tracing::info!(
-        function,
-        alias = rollout.request.alias,
-        from = rollout.old_version,
-        to = rollout.request.version,
-        steps = rollout.step_count,
-        "rollout prepared"
-    );
-    Ok(rollout)
+    Ok(view)
+}
+
+/// Takes every function's lock ([`canary_core::lock`]), each one write of the alias's description conditional
+/// on the revision `Prepare` read (`read`, in the request's order), in [`Rollout::lock_order`]: all or none.
+/// When one cannot be taken (the alias moved since it was read, or the call failed), the locks already taken
+/// are given back before the error is returned: a retry reads every alias again and decides again, and two
+/// releases sharing functions, taking them in the same order, cannot each hold one the other needs.
+async fn lock_all(
+    rollout: &mut Rollout,
+    aliases: &dyn Aliases,
+    read: &[Option<canary_core::AliasState>],
+) -> Result<(), ControllerError> {
+    let mut taken = Vec::new();
+    for index in rollout.lock_order() {
+        let view = rollout.member(index);
+        // Prepared, so the alias exists: the lock is written on the revision just read.
+        let presumed = read[index].clone().expect("a prepared rollout's alias exists");
+        let locked = match carry_out_presumed(aliases, &view, &presumed, |live| view.plan_lock(live)).await {
+            Ok(carried) => carried.written(),
+            Err(error) => Err(error),
+        };
+        let locked = match locked {
+            Ok(locked) => locked,
+            Err(error) => {
+                for index in taken {
+                    let view = rollout.member(index);
+                    if let Err(error) = carry_out(aliases, &view, |live| view.plan_release(live)).await {
+                        tracing::warn!(function = view.request.function, %error, "a lock taken was not given back");
+                    }
+                }
+                // The alias moved between the read and the lock: a retry reads it again, and decides again.
+                return Err(match error {
+                    ControllerError::AliasChangedConcurrently(message) => {
+                        ControllerError::Transient(AwsError::RevisionChanged(message))
+                    }
+                    other => other,
+                });
+            }
+        };
+        *rollout = rollout.clone().with_member(index, &view.after_lock(locked.revision_id));
+        taken.push(index);
+    }
+    Ok(())
 }
 
 /// The metrics query for both versions of a rollout over one window.
@@ -352,6 +415,23 @@ pub async fn move_alias(
             state.next
         )));
     }
+    // A release moves each function in the request's order; one that cannot move fails the task, and the
+    // rollback restores those that moved (a move in flight is the rollback's to undo).
+    let mut moved = Vec::new();
+    for view in state.members_views() {
+        moved.push(move_one(view, aliases, executions, now).await?);
+    }
+    let state = state.combine(moved);
+    release_if_done(aliases, state).await
+}
+
+/// One function's move, as [`move_alias`] describes it.
+async fn move_one(
+    state: Rollout,
+    aliases: &dyn Aliases,
+    executions: &dyn ExecutionHistory,
+    now: DateTime<Utc>,
+) -> Result<Rollout, ControllerError> {
     let carried = carry_out_presumed(aliases, &state, &state.alias_as_left(), |live| state.plan_move(live)).await?;
     let (state, written) = match carried {
         // Only the description changed (a person, a stack update): the alias is still this rollout's, unless
@@ -375,20 +455,24 @@ pub async fn move_alias(
     let state = state.after_move(written.revision_id, now);
     let (function, alias) = (&state.request.function, &state.request.alias);
     tracing::info!(function, alias, routing = %state.expected_routing(), next = ?state.next, "alias moved");
-    release_if_done(aliases, state).await
+    Ok(state)
 }
 
-/// A rollout that is done gives the alias back: its original description, the routing as promoted.
+/// A rollout that is done gives the alias back (every alias of a release): its original description, the
+/// routing as promoted.
 async fn release_if_done(aliases: &dyn Aliases, state: Rollout) -> Result<Rollout, ControllerError> {
     if state.next != Next::Done {
         return Ok(state);
     }
-    match carry_out_presumed(aliases, &state, &state.alias_as_left(), |live| state.plan_release(live)).await? {
-        Carried::Written(_) | Carried::AlreadyDone(_) => {}
-        // Promoted, then its description set by someone else (theirs stays) or its routing changed (theirs is
-        // kept): the rollout is still promoted.
-        Carried::DescriptionChanged(live) | Carried::Conflict(live, _) => {
-            tracing::warn!(routing = %live.routing, description = live.description, "promoted; the alias was changed since");
+    for view in state.members_views() {
+        match carry_out_presumed(aliases, &view, &view.alias_as_left(), |live| view.plan_release(live)).await? {
+            Carried::Written(_) | Carried::AlreadyDone(_) => {}
+            // Promoted, then its description set by someone else (theirs stays) or its routing changed (theirs
+            // is kept): the rollout is still promoted.
+            Carried::DescriptionChanged(live) | Carried::Conflict(live, _) => {
+                tracing::warn!(function = view.request.function, routing = %live.routing, description = live.description,
+                    "promoted; the alias was changed since");
+            }
         }
     }
     Ok(state)
@@ -405,18 +489,24 @@ pub async fn check(
     let Some((start, end)) = state.health_window(now) else {
         return Err(ControllerError::InvalidState("health checked before the first move".into()));
     };
-    let figures = if state.needs_metrics() {
-        let mut figures = metrics.figures(&window_query(&state, start, end)).await?;
-        figures.alarms = metrics.alarm_states(&state.request.health.alarms).await?;
-        Some(figures)
-    } else {
-        None
-    };
-    let state = state.after_check(figures, now);
-    let record = state.history.last();
-    tracing::info!(function = state.request.function, step = record.map(|r| r.step), verdict = ?record.and_then(|r| r.verdict.clone()),
-        next = ?state.next, "health checked");
-    release_if_done(aliases, state).await
+    // The alarms are the release's: read once, judged with each function's figures.
+    let alarms =
+        if state.needs_metrics() { metrics.alarm_states(&state.request.health.alarms).await? } else { Vec::new() };
+    let mut checked = Vec::new();
+    for view in state.members_views() {
+        let figures = if view.needs_metrics() {
+            let figures = metrics.figures(&window_query(&view, start, end)).await?;
+            Some(canary_core::health::HealthFigures { alarms: alarms.clone(), ..figures })
+        } else {
+            None
+        };
+        let view = view.after_check(figures, now);
+        let record = view.history.last();
+        tracing::info!(function = view.request.function, step = record.map(|r| r.step), verdict = ?record.and_then(|r| r.verdict.clone()),
+            next = ?view.next, "health checked");
+        checked.push(view);
+    }
+    release_if_done(aliases, state.combine(checked)).await
 }
 
 /// `PreTraffic` and `PostTraffic`: invokes the hook that is due with the function, alias and both versions,
@@ -474,6 +564,44 @@ pub async fn rollback(
     notifier: &dyn Notifier,
     now: DateTime<Utc>,
 ) -> Result<(Rollout, bool), ControllerError> {
+    // Every alias of a release is restored, each under its own check: one taken over by hand is handed
+    // over, and the others are still put back.
+    let (mut restored, mut wrote, mut taken_over) = (Vec::new(), false, None);
+    for view in state.members_views() {
+        match rollback_one(view.clone(), aliases, notifier, now).await {
+            Ok((view, written)) => {
+                wrote |= written;
+                restored.push(view);
+            }
+            Err(error) => {
+                // In a release, the error names the function it is about.
+                let error = match error {
+                    ControllerError::AliasChangedConcurrently(message) if state.width() > 1 => {
+                        ControllerError::AliasChangedConcurrently(format!("{}: {message}", view.request.function))
+                    }
+                    other => other,
+                };
+                taken_over.get_or_insert(error);
+                restored.push(view);
+            }
+        }
+    }
+    if let Some(error) = taken_over {
+        return Err(error);
+    }
+    let state = state.combine(restored);
+    let (function, alias) = (&state.request.function, &state.request.alias);
+    tracing::warn!(function, alias, functions = state.width(), reason = ?state.report.as_ref().and_then(|r| r.reason.clone()), "rolled back");
+    Ok((state, wrote))
+}
+
+/// One function's rollback, as [`rollback`] describes it.
+async fn rollback_one(
+    state: Rollout,
+    aliases: &dyn Aliases,
+    notifier: &dyn Notifier,
+    now: DateTime<Utc>,
+) -> Result<(Rollout, bool), ControllerError> {
     let (live, wrote) = match carry_out(aliases, &state, |live| state.plan_rollback(live)).await? {
         Carried::Written(live) => (live, true),
         Carried::AlreadyDone(live) => (live, false),
@@ -494,10 +622,7 @@ pub async fn rollback(
             return Err(changed.written().expect_err("a changed description is not written"));
         }
     };
-    let state = state.after_rollback(live.routing, now);
-    let (function, alias) = (&state.request.function, &state.request.alias);
-    tracing::warn!(function, alias, reason = ?state.report.as_ref().and_then(|r| r.reason.clone()), "rolled back");
-    Ok((state, wrote))
+    Ok((state.after_rollback(live.routing, now), wrote))
 }
 
 /// `canary-safety-net`. Given an execution (an EventBridge "Step Functions Execution Status Change" event
@@ -565,21 +690,24 @@ pub async fn restore_ended(
             let Some(request) = info.input.as_deref().and_then(|i| canary_core::parse_request_str(i).ok()) else {
                 return Ok(handled(Action::None { reason: "nothing moved, and its input names no alias".into() }));
             };
-            let Some(live) = aliases.get_alias(&request.function, &request.alias).await? else {
-                return Ok(handled(Action::None { reason: "nothing moved, and the alias is gone".into() }));
-            };
-            match canary_core::safety_net::plan_release_unprepared(arn, &live) {
-                MovePlan::Write { routing, description, revision_id } => {
-                    aliases
-                        .update_alias(&request.function, &request.alias, &routing, &description, &revision_id)
-                        .await?;
-                    tracing::warn!(execution = arn, %status, "nothing moved; the lock its Prepare left was released");
-                    Ok(handled(Action::Released))
+            // Every alias its Prepare may have locked (a release's, all or some).
+            let mut released = false;
+            for target in request.targets() {
+                let Some(live) = aliases.get_alias(&target.function, &target.alias).await? else { continue };
+                if let MovePlan::Write { routing, description, revision_id } =
+                    canary_core::safety_net::plan_release_unprepared(arn, &live)
+                {
+                    aliases.update_alias(&target.function, &target.alias, &routing, &description, &revision_id).await?;
+                    tracing::warn!(execution = arn, %status, function = target.function,
+                        "nothing moved; the lock its Prepare left was released");
+                    released = true;
                 }
-                _ => Ok(handled(Action::None {
-                    reason: "the execution ended before its rollout was prepared: nothing moved".into(),
-                })),
             }
+            Ok(handled(if released {
+                Action::Released
+            } else {
+                Action::None { reason: "the execution ended before its rollout was prepared: nothing moved".into() }
+            }))
         }
     }
 }
@@ -639,8 +767,16 @@ async fn sweep_one(
     let Some(request) = info.input.as_deref().and_then(|i| canary_core::parse_request_str(i).ok()) else {
         return Ok(None);
     };
-    let Some(live) = aliases.get_alias(&request.function, &request.alias).await? else { return Ok(None) };
-    if canary_core::lock::holder(&live.description).map(|(holder, _)| holder) != Some(arn) {
+    // Held when any alias it names (each of a release's) still carries its lock.
+    let mut held = false;
+    for target in request.targets() {
+        let Some(live) = aliases.get_alias(&target.function, &target.alias).await? else { continue };
+        if canary_core::lock::holder(&live.description).map(|(holder, _)| holder) == Some(arn) {
+            held = true;
+            break;
+        }
+    }
+    if !held {
         return Ok(None);
     }
     tracing::warn!(execution = arn, status = %info.status, "sweep: an ended execution still holds its alias");

@@ -43,20 +43,25 @@ pub struct HookRecord {
 
 impl Rollout {
     /// The hook to run now, with its function and the payload it is invoked with: the function, the alias,
-    /// and both versions (what CodeDeploy's hook payload leaves out). `None` unless `next` is a hook.
+    /// and both versions (what CodeDeploy's hook payload leaves out), and a release's `functions`, each
+    /// with the same fields. `None` unless `next` is a hook.
     pub fn hook_call(&self) -> Option<(Hook, String, serde_json::Value)> {
         let (hook, function) = match self.next {
             Next::PreTraffic => (Hook::PreTraffic, self.request.hooks.pre_traffic.clone()?),
             Next::PostTraffic => (Hook::PostTraffic, self.request.hooks.post_traffic.clone()?),
             _ => return None,
         };
-        let payload = serde_json::json!({
+        let mut payload = serde_json::json!({
             "hook": hook,
             "function": self.request.function,
             "alias": self.request.alias,
             "old_version": self.old_version,
             "new_version": self.request.version,
         });
+        if !self.members.is_empty() {
+            // A release's hook tests the release: every function, the first as above.
+            payload["functions"] = self.functions_named();
+        }
         Some((hook, function, payload))
     }
 

@@ -260,6 +260,21 @@ impl Rollout {
         order
     }
 
+    /// A release's functions as its hook payload and its events name them: each one's function, alias and
+    /// both versions.
+    pub fn functions_named(&self) -> serde_json::Value {
+        let views = self.members_views();
+        serde_json::Value::Array(
+            views
+                .iter()
+                .map(|v| {
+                    serde_json::json!({"function": v.request.function, "alias": v.request.alias,
+                                       "old_version": v.old_version, "new_version": v.request.version})
+                })
+                .collect(),
+        )
+    }
+
     /// The release with function `index`'s view put back after a task that changed it alone (its lock).
     pub fn with_member(mut self, index: usize, view: &Rollout) -> Rollout {
         self.absorb(index, view);

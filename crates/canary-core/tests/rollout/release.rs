@@ -227,3 +227,23 @@ fn ten_functions_share_the_history_the_state_keeps() {
     assert!(done.members.iter().all(|m| m.history.len() == share && m.history_omitted == 50 - share));
     assert!(done.report.unwrap().steps.len() <= REPORT_STEPS);
 }
+
+#[test]
+fn a_release_hook_and_its_events_name_every_function() {
+    let release = prepared(release_request(2, json!({"hooks": {"pre_traffic": "smoke"}})));
+    assert_eq!(release.next, Next::PreTraffic);
+    let (_, function, payload) = release.hook_call().unwrap();
+    assert_eq!(function, "smoke");
+    assert_eq!(payload["function"], "fn-0");
+    assert_eq!(
+        payload["functions"][1],
+        json!({"function": "fn-1", "alias": "live", "old_version": "1", "new_version": "2"})
+    );
+    let started = canary_core::notice::notices(canary_core::notice::Task::Prepare, &release);
+    assert_eq!(started[0].detail["functions"], payload["functions"]);
+    let single = Rollout::prepare(request(json!({"hooks": {"pre_traffic": "smoke"}})), facts(), EXEC, t0()).unwrap();
+    assert!(single.hook_call().unwrap().2.get("functions").is_none());
+    assert!(
+        canary_core::notice::notices(canary_core::notice::Task::Prepare, &single)[0].detail.get("functions").is_none()
+    );
+}
