@@ -10,6 +10,7 @@
 mod endings;
 mod health;
 mod operators;
+mod releases;
 mod rollouts;
 
 use aws_sdk_cloudwatch::types::{Dimension, MetricDatum};
