@@ -51,7 +51,8 @@ fn the_schema_names_every_field_of_both_forms_and_refuses_others() {
     }
     assert!(schema.contains("\"additionalProperties\":false"), "unknown fields are refused, as the controller does");
     let schema: Value = serde_json::from_str(&schema).unwrap();
-    // One function, or a release's list of 2 to 10, never both.
+    // One function, or a release's list of 2 to 10, never both (and no `required` of its own beside them).
+    assert!(schema["$defs"]["RawRequest"].get("required").is_none());
     let forms = &schema["$defs"]["RawRequest"]["oneOf"];
     assert_eq!(forms[0]["required"], serde_json::json!(["function", "alias", "version"]));
     assert_eq!(forms[1]["required"], serde_json::json!(["functions"]));

@@ -156,7 +156,9 @@ pub fn request_schema() -> Value {
     // The version is read leniently (a missing one is named by the checks), so the derive leaves it optional.
     for (form, version) in [("RawRequest", "version"), ("RawTarget", "version"), ("RawLegacy", "new-version")] {
         let definition = &mut schema["$defs"][form];
-        definition["required"].as_array_mut().into_iter().for_each(|required| required.push(version.into()));
+        if let Some(required) = definition.get_mut("required").and_then(Value::as_array_mut) {
+            required.push(version.into());
+        }
         definition["properties"][version].as_object_mut().into_iter().for_each(|field| drop(field.remove("default")));
     }
     // The canonical form names one function, or a release's list: exactly one of the two.
