@@ -89,3 +89,56 @@ fn a_version_rejected_by_its_last_rollout_is_not_rolled_out_again() {
         }
     }
 }
+
+#[test]
+fn a_release_is_busy_when_any_of_its_aliases_is() {
+    let release = |entries: &[(&str, &str)]| {
+        let functions: Vec<serde_json::Value> =
+            entries.iter().map(|(f, v)| json!({"function": f, "alias": "live", "version": v})).collect();
+        json!({"functions": functions})
+    };
+    let mine = parse_request(&release(&[("orders-api", "2"), ("orders-worker", "3")])).unwrap();
+    let single_worker = json!({"function": "orders-worker", "alias": "live", "version": "9"});
+    let sharing = release(&[("billing", "2"), ("orders-worker", "4")]);
+    let apart = release(&[("billing", "2"), ("search", "4")]);
+    for (others, refused) in [
+        (vec![running("a", -5, single_worker.clone())], true),
+        (vec![running("a", -5, sharing)], true),
+        (vec![running("a", -5, apart)], false),
+    ] {
+        let result = refuse_if_alias_busy(&mine, Some("b"), t0(), &others);
+        match refused {
+            false => assert!(result.is_ok(), "{others:?}"),
+            true => {
+                let refusal = result.unwrap_err();
+                assert_eq!(refusal.fields(), ["functions[1].alias"], "{refusal}");
+                assert!(refusal.errors[0].problem.contains("orders-worker:live"), "{refusal}");
+            }
+        }
+    }
+    // A single rollout is busy when a running release moves its alias.
+    let single = parse_request(&single_worker).unwrap();
+    let refusal =
+        refuse_if_alias_busy(&single, None, t0(), &[running("a", 0, release(&[("orders-worker", "2"), ("x", "2")]))]);
+    assert_eq!(refusal.unwrap_err().fields(), ["alias"]);
+}
+
+#[test]
+fn a_release_rejected_by_its_last_rollout_is_not_rolled_out_again() {
+    use canary_core::concurrency::{FinishedExecution, refuse_if_rejected};
+    let release = |api: &str, worker: &str| {
+        json!({"functions": [{"function": "orders-api", "alias": "live", "version": api},
+                             {"function": "orders-worker", "alias": "live", "version": worker}]})
+    };
+    let ended = |input: serde_json::Value, outcome: &str| FinishedExecution {
+        name: "last".into(),
+        input: input.to_string(),
+        outcome: serde_json::from_value(json!(outcome)).unwrap(),
+    };
+    let mine = parse_request(&release("2", "3")).unwrap();
+    let refusal = refuse_if_rejected(&mine, &[ended(release("2", "3"), "rolled_back")]).unwrap_err();
+    assert_eq!(refusal.fields(), ["functions"]);
+    assert!(refusal.to_string().contains("orders-api:live 2, orders-worker:live 3"), "{refusal}");
+    // Another worker version is another release.
+    assert!(refuse_if_rejected(&mine, &[ended(release("2", "4"), "rolled_back")]).is_ok());
+}

@@ -40,6 +40,7 @@ impl AliasArgs {
             scan: self.scan,
             page_size: self.page_size,
             stop_at,
+            releases: false,
         }
     }
 }

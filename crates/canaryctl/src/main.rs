@@ -278,6 +278,9 @@ impl CliError {
     pub fn aws(message: impl Into<String>) -> Self {
         CliError { code: Exit::Aws, message: message.into() }
     }
+    pub fn usage(message: impl Into<String>) -> Self {
+        CliError { code: Exit::Usage, message: message.into() }
+    }
     /// An AWS call that failed, after `what` ("could not read X"): exit 5 when what was asked for does not
     /// exist, 4 otherwise; one line that says what to do.
     pub fn from_aws(what: impl std::fmt::Display, error: &canary_aws::AwsError) -> Self {
@@ -427,7 +430,8 @@ async fn main() -> ExitCode {
 pub mod testing {
     use canary_core::{AliasState, LiveFacts, Rollout, Routing, parse_request};
 
-    /// `request` prepared at `t0` against an alias that routes all of its traffic to `old_version`.
+    /// `request` prepared at `t0` against aliases (a release's each) that route all of their traffic to
+    /// `old_version`.
     pub fn prepared(request: serde_json::Value, old_version: &str, t0: chrono::DateTime<chrono::Utc>) -> Rollout {
         let facts = LiveFacts {
             function_exists: true,
@@ -445,7 +449,8 @@ pub mod testing {
             deployment: canary_core::deployment::Deployment::LOCAL,
         };
         let request = parse_request(&request).expect("a valid request");
-        Rollout::prepare(request, facts, "arn:aws:states:us-east-1:1:execution:m:x", t0).expect("prepared")
+        let facts = vec![facts; request.targets().len()];
+        Rollout::prepare_all(request, facts, "arn:aws:states:us-east-1:1:execution:m:x", t0).expect("prepared")
     }
 }
 

@@ -76,8 +76,17 @@ pub async fn status_of(executions: &dyn ExecutionHistory, arn: &str) -> Result<S
     let info = executions.describe(arn).await.map_err(|e| CliError::from_aws(format!("could not read {arn}"), &e))?;
     let result = interpret(info.status, info.output.as_deref(), info.error.as_deref(), info.cause.as_deref());
     let finished_at = result.report.as_ref().map(|r| r.finished_at);
-    let rollout = last_state(executions, arn).await?.map(|state| RolloutView::of(&state, finished_at, Utc::now()));
+    let state = last_state(executions, arn).await?;
+    let rollout = state.as_ref().map(|state| RolloutView::of(state, finished_at, Utc::now()));
+    // A release: each function's own view (its alias, versions and figures), the first included.
+    let functions = match &state {
+        Some(state) if state.width() > 1 => {
+            state.members_views().iter().map(|view| RolloutView::of(view, finished_at, Utc::now())).collect()
+        }
+        _ => Vec::new(),
+    };
     Ok(StatusView {
+        functions,
         execution_arn: arn.to_string(),
         name: info.name,
         status: info.status,
@@ -98,8 +107,13 @@ pub async fn status(target: Target) -> Result<Exit, CliError> {
     if status.status != ExecutionStatus::Running
         && let Some(rollout) = &status.rollout
     {
-        let read = LambdaAliases::from_config(&config).get_alias(&rollout.function, &rollout.alias).await;
+        let aliases = LambdaAliases::from_config(&config);
+        let read = aliases.get_alias(&rollout.function, &rollout.alias).await;
         status.alias_now = read.map_err(|e| CliError::from_aws("could not read the alias", &e))?.map(|a| a.routing);
+        for view in &mut status.functions {
+            let read = aliases.get_alias(&view.function, &view.alias).await;
+            view.alias_now = read.map_err(|e| CliError::from_aws("could not read the alias", &e))?.map(|a| a.routing);
+        }
     }
     match target.output {
         Output::Json => println!("{}", serde_json::to_string(&status).expect("status views serialise")),
@@ -207,6 +221,9 @@ pub struct Scan<'a> {
     pub page_size: usize,
     /// Stop at the first found for which this holds (after keeping it).
     pub stop_at: fn(&Found) -> bool,
+    /// Keep releases that move the function and alias asked for among others (`list`); without it, only
+    /// rollouts of that one function (`history` and `undo`, which go back one alias).
+    pub releases: bool,
 }
 
 /// Pages through the state machine's executions, newest first, describing each and keeping those of the
@@ -233,10 +250,16 @@ pub async fn scan_rollouts(
                 .await
                 .map_err(|e| CliError::from_aws(format!("could not read {}", summary.arn), &e))?;
             let request = info.input.as_deref().and_then(|i| canary_core::parse_request_str(i).ok());
-            let (function, alias) = request.as_ref().map(|r| (r.function_name(), r.alias.as_str())).unwrap_or_default();
-            if scan.function.is_some_and(|f| canary_core::request::function_name_of(f) != function)
-                || scan.alias.is_some_and(|a| a != alias)
-            {
+            let targets = match &request {
+                Some(request) if scan.releases || !request.is_release() => request.targets(),
+                _ => Vec::new(),
+            };
+            let asked = |t: &canary_core::request::Target| {
+                let name = canary_core::request::function_name_of;
+                scan.function.is_none_or(|f| name(f) == name(&t.function)) && scan.alias.is_none_or(|a| a == t.alias)
+            };
+            let unfiltered = scan.function.is_none() && scan.alias.is_none();
+            if !unfiltered && !targets.iter().any(asked) {
                 continue;
             }
             found.push(Found { summary, info, request });
@@ -263,9 +286,10 @@ pub async fn list(args: ListArgs) -> Result<Exit, CliError> {
         scan: args.scan,
         page_size: args.page_size,
         stop_at: |_| false,
+        releases: true,
     };
     let (found, scanned) = scan_rollouts(&executions, &scan).await?;
-    let rows: Vec<ListRow> = found.into_iter().map(list_row).collect();
+    let rows: Vec<ListRow> = found.into_iter().flat_map(list_rows).collect();
     print_rows(&rows, args.output);
     if rows.len() < wanted && scanned >= args.scan && (args.function.is_some() || args.alias.is_some()) {
         eprintln!("canaryctl: looked through the {scanned} most recent executions; --scan to look further");
@@ -274,23 +298,24 @@ pub async fn list(args: ListArgs) -> Result<Exit, CliError> {
 }
 
 /// The row of one execution.
-fn list_row(found: Found) -> ListRow {
+/// An execution's rows: one per function it moves (a release's each), or one without a readable request.
+fn list_rows(found: Found) -> Vec<ListRow> {
     let Found { summary, info, request } = found;
-    let (function, alias, version) = request
-        .as_ref()
-        .map(|r| (r.function_name().to_string(), r.alias.clone(), r.version.clone()))
-        .unwrap_or_default();
+    let targets = request.as_ref().map(|r| r.targets()).unwrap_or_else(|| vec![Default::default()]);
     let outcome = interpret(info.status, info.output.as_deref(), info.error.as_deref(), info.cause.as_deref()).outcome;
-    ListRow {
-        name: summary.name,
-        execution_arn: summary.arn,
-        status: summary.status,
-        outcome,
-        function,
-        alias,
-        version,
-        started_at: summary.started_at,
-    }
+    targets
+        .into_iter()
+        .map(|target| ListRow {
+            name: summary.name.clone(),
+            execution_arn: summary.arn.clone(),
+            status: summary.status,
+            outcome,
+            function: canary_core::request::function_name_of(&target.function).to_string(),
+            alias: target.alias,
+            version: target.version,
+            started_at: summary.started_at,
+        })
+        .collect()
 }
 
 fn print_rows(rows: &[ListRow], output: Output) {
@@ -506,6 +531,7 @@ mod tests {
             report: None,
             rollout: Some(RolloutView::of(&state, None, t0 + chrono::Duration::seconds(250))),
             alias_now: None,
+            functions: Vec::new(),
         };
         assert_eq!(
             view.to_string(),
@@ -550,5 +576,40 @@ mod tests {
             "{text}"
         );
         assert_eq!(serde_json::to_value(&rolled_back).unwrap()["alias_now"]["function_version"], "41");
+    }
+
+    #[test]
+    fn a_releases_status_shows_every_function_with_its_routing() {
+        use chrono::TimeZone;
+        let t0 = Utc.with_ymd_and_hms(2026, 11, 30, 12, 0, 0).unwrap();
+        let request = json!({"functions": [{"function": "orders-api", "alias": "live", "version": "42"},
+                                           {"function": "orders-worker", "alias": "live", "version": "7"}],
+            "strategy": {"linear": {"percent": 50, "interval_seconds": 120}}, "health": {"enabled": false}});
+        let state = crate::testing::prepared(request, "41", t0);
+        let moved: Vec<Rollout> = state.members_views().into_iter().map(|v| v.after_move("r1".into(), t0)).collect();
+        let state = state.combine(moved);
+        let functions: Vec<RolloutView> = state.members_views().iter().map(|v| RolloutView::of(v, None, t0)).collect();
+        let mut worker = functions[1].clone();
+        worker.alias_now = Some(canary_core::Routing::to_version("41"));
+        let view = StatusView {
+            execution_arn: "arn:exec".into(),
+            name: "release".into(),
+            status: ExecutionStatus::Running,
+            outcome: ExecutionOutcome::Running,
+            started_at: t0,
+            message: None,
+            report: None,
+            rollout: Some(RolloutView::of(&state, None, t0)),
+            alias_now: None,
+            functions: vec![functions[0].clone(), worker],
+        };
+        let text = view.to_string();
+        assert!(text.contains("\n  orders-api:live from version 41 to 42: routes 41 (50%) + 42 (50%)"), "{text}");
+        assert!(
+            text.contains("\n  orders-worker:live from version 41 to 7: routes 41 (50%) + 7 (50%); now 41 (100%)"),
+            "{text}"
+        );
+        let json = serde_json::to_value(&view).unwrap();
+        assert_eq!(json["functions"][1]["function"], "orders-worker");
     }
 }

@@ -85,7 +85,15 @@ pub fn plan_text(request: &RolloutRequest, requests_per_minute: Option<f64>) -> 
     let schedule = request.schedule();
     let health = &request.health;
     let mut out = String::new();
-    let _ = writeln!(out, "Rollout of {}:{} to version {}", request.function, request.alias, request.version);
+    if request.is_release() {
+        let _ =
+            writeln!(out, "Release of {} functions, moved, judged and rolled back together:", request.functions.len());
+        for target in &request.functions {
+            let _ = writeln!(out, "  {}:{} to version {}", target.function, target.alias, target.version);
+        }
+    } else {
+        let _ = writeln!(out, "Rollout of {}:{} to version {}", request.function, request.alias, request.version);
+    }
     let _ = writeln!(out, "{:>6}  {:>10}  {:>8}", "step", "new version", "hold");
     for (i, step) in schedule.steps.iter().enumerate() {
         let _ =
@@ -409,6 +417,10 @@ pub struct StatusView {
     pub message: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub report: Option<canary_core::Report>,
+    /// A release's functions, each as [`RolloutView`] (its alias, versions, routing and figures), the first
+    /// included; empty for a rollout of one function.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub functions: Vec<RolloutView>,
     /// The rollout as its last state holds it; absent when the execution never prepared one.
     #[serde(flatten, skip_serializing_if = "Option::is_none")]
     pub rollout: Option<RolloutView>,
@@ -448,6 +460,9 @@ pub struct RolloutView {
     pub paused_before_percent: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_step: Option<canary_core::rollout::StepRecord>,
+    /// In a release's `functions`, once it has ended: what this function's alias routes now.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub alias_now: Option<canary_core::Routing>,
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -501,6 +516,7 @@ impl RolloutView {
             paused_before_percent: (state.next == Next::AwaitApproval && finished_at.is_none())
                 .then(|| schedule.step(state.next_index()).percent),
             last_step: record.cloned(),
+            alias_now: None,
         }
     }
 }
@@ -563,6 +579,21 @@ impl std::fmt::Display for StatusView {
                 // A held step says when it is checked next, above.
                 _ if running && r.next != Next::Hold => write!(f, "\n  next: {}", r.next.as_str())?,
                 _ => {}
+            }
+        }
+        // A release: one block per function, each with its own routing and figures.
+        for r in &self.functions {
+            write!(
+                f,
+                "\n  {}:{} from version {} to {}: routes {}",
+                r.function, r.alias, r.old_version, r.new_version, r.routing
+            )?;
+            if let Some(now) = &r.alias_now {
+                write!(f, "; now {now}")?;
+            }
+            if let Some(figures) = &r.figures {
+                write!(f, "\n    {}", figures_line("new version", &figures.new))?;
+                write!(f, "\n    {}", figures_line("old version", &figures.baseline))?;
             }
         }
         if let Some(message) = &self.message {

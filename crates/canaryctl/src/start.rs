@@ -17,10 +17,12 @@ pub struct RequestArgs {
     /// Example: --input deploy/prod-rollout.json
     #[arg(long, value_name = "FILE")]
     pub input: Option<PathBuf>,
-    /// The function whose alias moves: a name or an ARN. Example: --function orders-api
-    #[arg(long)]
-    pub function: Option<String>,
-    /// The alias to move. Example: --alias live
+    /// The function whose alias moves: a name or an ARN. Repeated as NAME:VERSION, a release of several
+    /// functions moved, judged and rolled back together (their alias is --alias, or the file's).
+    /// Example: --function orders-api:43 --function orders-worker:17 --alias live
+    #[arg(long, value_name = "FUNCTION[:VERSION]")]
+    pub function: Vec<String>,
+    /// The alias to move (every function's, in a release). Example: --alias live
     #[arg(long)]
     pub alias: Option<String>,
     /// The published version to roll out. Example: --version 42
@@ -73,7 +75,57 @@ pub struct RequestArgs {
     pub no_health_check: bool,
 }
 
+/// The alias of a file's release (its first entry's), which flags naming its functions keep.
+fn first_alias(functions: Option<&Value>) -> Option<Value> {
+    functions?.get(0)?.get("alias").cloned()
+}
+
+/// `NAME:VERSION` split at its last colon, when what follows is a version number (an ARN's colons stay with
+/// the name: `arn:aws:lambda:...:function:orders:43`).
+fn function_and_version(given: &str) -> Option<(&str, &str)> {
+    let (function, version) = given.rsplit_once(':')?;
+    let digits = !version.is_empty() && version.chars().all(|c| c.is_ascii_digit());
+    (digits && !function.ends_with(":function")).then_some((function, version))
+}
+
+/// What the `--function` flags name.
+enum Named {
+    /// None: the file's function (or its release) stands.
+    Nothing,
+    /// One function, with the version it gives (`--function orders-api:43`) or none.
+    One(String, Option<String>),
+    /// A release: several functions, each with its version.
+    Release(Vec<(String, String)>),
+}
+
 impl RequestArgs {
+    /// What the `--function` flags name: several must each give a version, as NAME:VERSION, and then the
+    /// versions are not given again with `--version`.
+    fn named(&self) -> Result<Named, CliError> {
+        let split: Vec<Option<(&str, &str)>> = self.function.iter().map(|f| function_and_version(f)).collect();
+        let given_twice = || CliError::usage("give each version once: --function NAME:VERSION or --version, not both");
+        match (self.function.as_slice(), split.as_slice()) {
+            ([], _) => Ok(Named::Nothing),
+            ([_], [Some(_)]) if self.new_version.is_some() => Err(given_twice()),
+            ([_], [Some((function, version))]) => Ok(Named::One(function.to_string(), Some(version.to_string()))),
+            ([function], _) => Ok(Named::One(function.clone(), None)),
+            _ if self.new_version.is_some() => Err(given_twice()),
+            (given, split) => {
+                let mut release = Vec::new();
+                for (given, split) in given.iter().zip(split) {
+                    let Some((function, version)) = split else {
+                        return Err(CliError::usage(format!(
+                            "--function {given}: each function of a release gives its version, as NAME:VERSION \
+                             (orders-api:43)"
+                        )));
+                    };
+                    release.push((function.to_string(), version.to_string()));
+                }
+                Ok(Named::Release(release))
+            }
+        }
+    }
+
     /// Whether any flag changes the request (beyond naming its file).
     fn changes_anything(&self) -> bool {
         let RequestArgs {
@@ -93,7 +145,7 @@ impl RequestArgs {
             check_interval,
             no_health_check,
         } = self;
-        function.is_some()
+        !function.is_empty()
             || alias.is_some()
             || new_version.is_some()
             || linear.is_some()
@@ -219,10 +271,27 @@ pub fn build_request(args: &RequestArgs) -> Result<(Value, RolloutRequest), CliE
         let refusal = parse_request(&request).err().map(|r| r.to_string());
         return Err(CliError::refused(refusal.unwrap_or_else(|| "the request must be a JSON object".into())));
     };
-    for (key, value) in [("function", &args.function), ("alias", &args.alias), ("version", &args.new_version)] {
+    let named = args.named()?;
+    let (function, version) = match &named {
+        Named::One(function, version) => (Some(function), version.as_ref().or(args.new_version.as_ref())),
+        _ => (None, args.new_version.as_ref()),
+    };
+    for (key, value) in [("function", function), ("alias", args.alias.as_ref()), ("version", version)] {
         if let Some(value) = value {
             object.insert(key.into(), json!(value));
         }
+    }
+    if let Named::Release(functions) = named {
+        // A release from the flags: the functions given, each at the alias given or the file's.
+        let alias = object.remove("alias").or_else(|| first_alias(object.get("functions")));
+        let Some(alias) = alias else {
+            return Err(CliError::usage("a release from --function NAME:VERSION needs --alias (or the file's alias)"));
+        };
+        let entries: Vec<Value> =
+            functions.into_iter().map(|(f, v)| json!({"function": f, "alias": alias, "version": v})).collect();
+        object.remove("function");
+        object.remove("version");
+        object.insert("functions".into(), json!(entries));
     }
     if let Some(strategy) = args.strategy(object.get("strategy"))? {
         object.insert("strategy".into(), strategy);
@@ -251,10 +320,14 @@ pub fn build_request(args: &RequestArgs) -> Result<(Value, RolloutRequest), CliE
     Ok((request, checked))
 }
 
-/// A readable, unique execution name: `function-alias-vVERSION-YYYYMMDDTHHMMSSZ`, within Step Functions'
+/// A readable, unique execution name: `function-alias-vVERSION-YYYYMMDDTHHMMSSZ` (a release's first
+/// function, then `-and-N` for the N others), within Step Functions'
 /// 80 characters of letters, digits, '-' and '_'. Made from the checked request, whichever form it came in.
 pub fn default_name(request: &RolloutRequest, now: chrono::DateTime<chrono::Utc>) -> String {
-    let name = format!("{}-{}-v{}", request.function_name(), request.alias, request.version);
+    // A release is named after its first function, with how many more it moves.
+    let more = request.targets().len() - 1;
+    let more = if more > 0 { format!("-and-{more}") } else { String::new() };
+    let name = format!("{}-{}-v{}{more}", request.function_name(), request.alias, request.version);
     let name: String =
         name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect();
     let stamp = now.format("-%Y%m%dT%H%M%SZ").to_string();

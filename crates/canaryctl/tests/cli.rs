@@ -341,3 +341,45 @@ fn contradicting_flags_are_refused_with_exit_2() {
         stderr(&output)
     );
 }
+
+#[test]
+fn plan_takes_a_release_from_repeated_function_flags() {
+    let args = ["plan", "--function", "orders-api:43", "--function", "orders-worker:17", "--alias", "live"];
+    let text = canaryctl(&args);
+    assert!(text.status.success(), "{}", stderr(&text));
+    let text = stdout(&text);
+    assert!(text.starts_with("Release of 2 functions"), "{text}");
+    assert!(text.contains("  orders-api:live to version 43\n  orders-worker:live to version 17\n"), "{text}");
+    let json = canaryctl(&[&args[..], &["--output", "json"]].concat());
+    let plan: Value = serde_json::from_str(&stdout(&json)).unwrap();
+    assert_eq!(
+        plan["request"]["functions"],
+        json!([{"function": "orders-api", "alias": "live", "version": "43"},
+               {"function": "orders-worker", "alias": "live", "version": "17"}])
+    );
+    // One function may give its version the same way.
+    let one = canaryctl(&["plan", "--function", "orders-api:43", "--alias", "live", "--output", "json"]);
+    let plan: Value = serde_json::from_str(&stdout(&one)).unwrap();
+    assert_eq!(
+        (plan["request"]["function"].as_str(), plan["request"]["version"].as_str()),
+        (Some("orders-api"), Some("43"))
+    );
+    // Each mistake is a usage error naming the fix.
+    for (args, says) in [
+        (vec!["--function", "orders-api:43", "--function", "orders-worker", "--alias", "live"], "NAME:VERSION"),
+        (vec!["--function", "orders-api:43", "--function", "orders-worker:2"], "needs --alias"),
+        (
+            vec!["--function", "orders-api:43", "--function", "orders-worker:2", "--alias", "live", "--version", "4"],
+            "once",
+        ),
+        (vec!["--function", "orders-api:43", "--alias", "live", "--version", "4"], "once"),
+    ] {
+        let output = canaryctl(&[&["plan"], &args[..]].concat());
+        assert_eq!(output.status.code(), Some(2), "{args:?}");
+        assert!(stderr(&output).contains(says), "{args:?}: {}", stderr(&output));
+    }
+    // The same function twice is the request's refusal (exit 3), naming the entry.
+    let twice = canaryctl(&["plan", "--function", "orders-api:43", "--function", "orders-api:44", "--alias", "live"]);
+    assert_eq!(twice.status.code(), Some(3));
+    assert!(stderr(&twice).contains("functions[1]"), "{}", stderr(&twice));
+}

@@ -160,10 +160,17 @@ fn help(subcommand: Option<&str>) -> String {
 fn completing(subcommand: &str, example: &str) -> Vec<String> {
     let request = [("--function", "orders-api"), ("--alias", "live"), ("--version", "42")];
     let given = |flag: &str| example.split_whitespace().any(|w| w == flag);
+    // `--function NAME:VERSION` gives its version.
+    let words: Vec<&str> = example.split_whitespace().collect();
+    let versioned = words
+        .windows(2)
+        .any(|w| w[0] == "--function" && w[1].rsplit_once(':').is_some_and(|(_, v)| v.parse::<u64>().is_ok()));
     match subcommand {
-        "plan" | "start" => {
-            request.iter().filter(|(flag, _)| !given(flag)).flat_map(|(f, v)| [f.to_string(), v.to_string()]).collect()
-        }
+        "plan" | "start" => request
+            .iter()
+            .filter(|(flag, _)| !given(flag) && !(versioned && *flag == "--version"))
+            .flat_map(|(f, v)| [f.to_string(), v.to_string()])
+            .collect(),
         "list" => Vec::new(),
         "history" | "undo" => vec!["orders-api".to_string(), "live".to_string()],
         _ => vec![EXECUTION_NAME.to_string()],
