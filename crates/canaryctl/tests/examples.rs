@@ -168,7 +168,7 @@ fn completing(subcommand: &str, example: &str) -> Vec<String> {
     match subcommand {
         "plan" | "start" => request
             .iter()
-            .filter(|(flag, _)| !given(flag) && !(versioned && *flag == "--version"))
+            .filter(|(flag, _)| !(given(flag) || (versioned && *flag == "--version")))
             .flat_map(|(f, v)| [f.to_string(), v.to_string()])
             .collect(),
         "list" => Vec::new(),
