@@ -62,6 +62,10 @@ pub enum Event {
     },
     /// The alias was moved to the next step's weight (the last step: 100%).
     StepMoved {
+        /// In a release, the function whose alias this is (one event per function); absent for a rollout of
+        /// one function.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        function: Option<String>,
         /// 1-based.
         step: usize,
         step_count: usize,
@@ -75,6 +79,10 @@ pub enum Event {
     },
     /// A health check of the current step: a look within its hold, or its verdict.
     StepJudged {
+        /// In a release, the function judged (one event per function, each on its own figures); absent for a
+        /// rollout of one function.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        function: Option<String>,
         step: usize,
         step_count: usize,
         /// Looks within this step so far.
@@ -187,6 +195,41 @@ impl Event {
     }
 }
 
+impl Event {
+    /// The event as one function's of a release: named, its line starting with the function.
+    pub fn of_function(self, name: &str) -> Event {
+        let named = |message: String| format!("{name}: {message}");
+        match self {
+            Event::StepMoved { step, step_count, weight_percent, routing, next_check_seconds, message, .. } => {
+                Event::StepMoved {
+                    function: Some(name.to_string()),
+                    step,
+                    step_count,
+                    weight_percent,
+                    routing,
+                    next_check_seconds,
+                    message: named(message),
+                }
+            }
+            Event::StepJudged { step, step_count, look, verdict, new, old, next_check_seconds, message, .. } => {
+                Event::StepJudged {
+                    function: Some(name.to_string()),
+                    step,
+                    step_count,
+                    look,
+                    verdict,
+                    new,
+                    old,
+                    next_check_seconds,
+                    message: named(message),
+                }
+            }
+            // Prepared names its function already.
+            other => other,
+        }
+    }
+}
+
 /// The shares of a routing: the primary version first, then the others by version.
 pub fn shares(routing: &Routing) -> Vec<Share> {
     // To a millionth of a percent: 1 - 0.3 is 0.7000000000000001 in floating point.
@@ -211,7 +254,18 @@ pub fn of_state(name: &str, state_name: &str, output: Option<&str>) -> Vec<Event
     let Ok(state) = state_name.parse::<State>() else {
         return Vec::new();
     };
-    let mut events: Vec<Event> = crate::render::state_event(state, &rollout).into_iter().collect();
+    // A release: each function's own event of a move or a check (its routing, its figures and verdict).
+    let per_function =
+        rollout.width() > 1 && matches!(state, State::Prepare | State::Shift | State::Promote | State::CheckHealth);
+    let mut events: Vec<Event> = if per_function {
+        let views = rollout.members_views();
+        views
+            .iter()
+            .filter_map(|view| Some(crate::render::state_event(state, view)?.of_function(&view.request.function)))
+            .collect()
+    } else {
+        crate::render::state_event(state, &rollout).into_iter().collect()
+    };
     // Any state that leads to a gate announces the wait (the gate's own state is left only once answered).
     if rollout.next == Next::AwaitApproval && !matches!(state, State::Route | State::AwaitApproval) {
         let before_percent = rollout.schedule().step(rollout.next_index()).percent;
@@ -271,6 +325,7 @@ pub fn judged(
     text: String,
 ) -> Event {
     Event::StepJudged {
+        function: None,
         step,
         step_count: count,
         look: record.looks,

@@ -30,6 +30,18 @@ pub struct Screen {
     waiting_before: Option<f64>,
     recent: VecDeque<String>,
     ended: Option<String>,
+    /// A release's functions, each with its own versions, routing and figures, in the order they came.
+    functions: Vec<Member>,
+}
+
+/// One function of a release on the screen.
+#[derive(Debug, Clone, Default)]
+struct Member {
+    name: String,
+    versions: (String, String),
+    routing: Vec<Share>,
+    new: Series,
+    old: Series,
 }
 
 /// One version's looks: the latest figures and the history of its error rate and p99.
@@ -67,9 +79,35 @@ impl Screen {
             }
             Event::Status { .. } => {}
             Event::Prepared { function, alias, old_version, new_version, step_count, .. } => {
-                self.target = format!("{function}:{alias}");
-                self.versions = Some((old_version.clone(), new_version.clone()));
+                // A release announces each function: the first names the screen, each gets its rows.
+                let versions = (old_version.clone(), new_version.clone());
+                if let Some(member) = self.member(Some(function)) {
+                    member.versions = versions.clone();
+                }
+                if self.functions.len() == 1 {
+                    self.target = format!("{function}:{alias}");
+                    self.versions = Some(versions);
+                } else {
+                    self.target = format!("{} functions", self.functions.len());
+                    self.versions = None;
+                }
                 self.step_count = *step_count;
+            }
+            Event::StepMoved {
+                function: Some(function),
+                step,
+                step_count,
+                weight_percent,
+                routing,
+                next_check_seconds,
+                ..
+            } => {
+                (self.step, self.step_count, self.weight_percent) = (*step, *step_count, *weight_percent);
+                if let Some(member) = self.member(Some(function)) {
+                    member.routing = routing.clone();
+                }
+                self.next_check_at = next_check_seconds.map(|s| line.at + chrono::Duration::seconds(s as i64));
+                self.waiting_before = None;
             }
             Event::StepMoved { step, step_count, weight_percent, routing, next_check_seconds, .. } => {
                 (self.step, self.step_count, self.weight_percent) = (*step, *step_count, *weight_percent);
@@ -77,9 +115,17 @@ impl Screen {
                 self.next_check_at = next_check_seconds.map(|s| line.at + chrono::Duration::seconds(s as i64));
                 self.waiting_before = None;
             }
-            Event::StepJudged { new, old, next_check_seconds, verdict, .. } => {
-                self.new.push(*new);
-                self.old.push(*old);
+            Event::StepJudged { function, new, old, next_check_seconds, verdict, .. } => {
+                match self.member(function.as_ref()) {
+                    Some(member) => {
+                        member.new.push(*new);
+                        member.old.push(*old);
+                    }
+                    None => {
+                        self.new.push(*new);
+                        self.old.push(*old);
+                    }
+                }
                 self.next_check_at = next_check_seconds
                     .filter(|_| *verdict != Judgement::Failed)
                     .map(|s| line.at + chrono::Duration::seconds(s as i64));
@@ -111,6 +157,20 @@ impl Screen {
         }
     }
 
+    /// The rows of a release's function named by an event, made on its first mention; `None` for an event
+    /// of a rollout of one function (or a `Prepared` while none of a release has been seen).
+    fn member(&mut self, function: Option<&String>) -> Option<&mut Member> {
+        let name = function?;
+        let index = match self.functions.iter().position(|m| &m.name == name) {
+            Some(index) => index,
+            None => {
+                self.functions.push(Member { name: name.clone(), ..Member::default() });
+                self.functions.len() - 1
+            }
+        };
+        Some(&mut self.functions[index])
+    }
+
     /// The screen at `now`.
     pub fn draw(&self, now: DateTime<Utc>) -> String {
         let mut out = self.name.clone();
@@ -136,7 +196,19 @@ impl Screen {
                 self.routing.iter().map(|s| format!("{} {}", s.version, percent_text(s.percent))).collect();
             out.push_str(&format!("  alias routes {}\n", routes.join(" + ")));
         }
-        if let Some((old, new)) = &self.versions {
+        // A release: each function's routing and figures; one function: its figures.
+        let members: Vec<&Member> =
+            self.functions.iter().filter(|m| !m.routing.is_empty() || m.new.latest.is_some()).collect();
+        if members.len() > 1 {
+            for member in members {
+                let routes: Vec<String> =
+                    member.routing.iter().map(|s| format!("{} {}", s.version, percent_text(s.percent))).collect();
+                out.push_str(&format!("\n  {}  routes {}\n", member.name, routes.join(" + ")));
+                let (old, new) = &member.versions;
+                out.push_str(&version_line("new", new, &member.new));
+                out.push_str(&version_line("old", old, &member.old));
+            }
+        } else if let Some((old, new)) = &self.versions {
             out.push('\n');
             out.push_str(&version_line("new", new, &self.new));
             out.push_str(&version_line("old", old, &self.old));
@@ -303,6 +375,7 @@ mod tests {
         };
         screen.apply(&line(0, status));
         let moved = Event::StepMoved {
+            function: None,
             step: 1,
             step_count: 4,
             weight_percent: 25.0,
@@ -315,6 +388,7 @@ mod tests {
             screen.apply(&line(
                 10 + 60 * look,
                 Event::StepJudged {
+                    function: None,
                     step: 1,
                     step_count: 4,
                     look: look as u32,
@@ -393,5 +467,60 @@ mod tests {
         assert_eq!(sparkline(&many).chars().count(), SPARK_POINTS);
         assert_eq!(bar(50.0, 4), "[##..]");
         assert_eq!(bar(150.0, 2), "[##]");
+    }
+
+    #[test]
+    fn a_release_draws_each_function_with_its_own_routing_and_figures() {
+        use canary_core::health::{HealthFigures, VersionFigures};
+        let request = serde_json::json!({"functions": [{"function": "orders-api", "alias": "live", "version": "42"},
+                                                       {"function": "orders-worker", "alias": "live", "version": "7"}],
+            "strategy": {"linear": {"percent": 50, "interval_seconds": 120}},
+            "health": {"metrics_delay_seconds": 60, "min_invocations": 10}});
+        let state = crate::testing::prepared(request, "41", at(0));
+        let mut screen = Screen::new("release");
+        let mut apply = |seconds: i64, state_name: &str, rollout: &canary_core::Rollout| {
+            let output = serde_json::to_string(rollout).unwrap();
+            let events = crate::events::of_state("release", state_name, Some(&output));
+            for event in &events {
+                screen.apply(&line(seconds, event.clone()));
+            }
+            events
+        };
+        let prepared = apply(0, "Prepare", &state);
+        assert_eq!(prepared.len(), 2, "one Prepared per function");
+        let moved: Vec<canary_core::Rollout> =
+            state.members_views().into_iter().map(|v| v.after_move("r1".into(), at(1))).collect();
+        let state = state.combine(moved);
+        let events = apply(1, "Shift", &state);
+        let named: Vec<Option<String>> = events
+            .iter()
+            .map(|e| match e {
+                Event::StepMoved { function, .. } => function.clone(),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(named, [Some("orders-api".to_string()), Some("orders-worker".to_string())]);
+        assert!(events[1].message().starts_with("orders-worker: "), "{}", events[1].message());
+        let figures = |errors| HealthFigures {
+            new: VersionFigures { invocations: 100, errors, ..Default::default() },
+            ..Default::default()
+        };
+        let checked: Vec<canary_core::Rollout> = state
+            .members_views()
+            .into_iter()
+            .enumerate()
+            .map(|(i, v)| v.after_check(Some(figures(if i == 1 { 60 } else { 0 })), at(200)))
+            .collect();
+        let state = state.combine(checked);
+        let judged = apply(200, "CheckHealth", &state);
+        assert_eq!(judged.len(), 2);
+        let text = screen.draw(at(200));
+        assert!(text.starts_with("release  2 functions\n"), "{text}");
+        assert!(text.contains("\n  orders-api  routes 41 50% + 42 50%\n"), "{text}");
+        assert!(text.contains("\n  orders-worker  routes 41 50% + 7 50%\n"), "{text}");
+        assert!(text.contains("60%"), "the worker's own error rate: {text}");
+        // JSON events carry the function; a single rollout's leave it out.
+        let json = serde_json::to_value(EventLine::new("arn:exec", at(200), judged[1].clone())).unwrap();
+        assert_eq!(json["function"], "orders-worker");
     }
 }

@@ -208,6 +208,7 @@ pub fn state_event(state: State, rollout: &Rollout) -> Option<Event> {
             let routing = rollout.expected_routing();
             let held = rollout.next == Next::Hold;
             Some(Event::StepMoved {
+                function: None,
                 step: number,
                 step_count: count,
                 weight_percent: routing.percent_of(&rollout.request.version),
