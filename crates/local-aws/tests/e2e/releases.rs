@@ -104,3 +104,51 @@ async fn of_two_releases_sharing_a_function_exactly_one_proceeds() {
     // The refused release moved nothing and holds nothing.
     stack.assert_restored(untouched, 0).await;
 }
+
+/// canaryctl end to end: a release started from repeated `--function NAME:VERSION`, followed to its
+/// promotion, then shown by `status` (every function, what each alias routes now) and `list` (a row each).
+#[tokio::test]
+#[ignore = "needs the local AWS stack: run through cargo xtask test"]
+async fn canaryctl_starts_follows_and_shows_a_release() {
+    let stack = Stack::get().await;
+    let (api, worker) = (service(&stack, &[&[], &[]]).await, service(&stack, &[&[], &[]]).await);
+    let (api_v2, worker_v2) = (format!("{api}:2"), format!("{worker}:2"));
+    let args = [
+        "start",
+        "--function",
+        &api_v2,
+        "--function",
+        &worker_v2,
+        "--alias",
+        "live",
+        "--linear",
+        "50",
+        "--interval",
+        "1",
+        "--no-health-check",
+        "--wait",
+        "--poll-seconds",
+        "1",
+        "--output",
+        "json",
+    ];
+    let (code, stdout, stderr) = canaryctl_raw(&stack, &args);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(stderr.contains(&format!("{worker}: step 1/2")), "each function's own progress line: {stderr}");
+    let result: Value = serde_json::from_str(&stdout).unwrap();
+    let arn = result["execution_arn"].as_str().unwrap().to_string();
+    let (code, status, stderr) = canaryctl_raw(&stack, &["status", &arn, "--output", "json"]);
+    assert_eq!(code, 0, "{stderr}");
+    let status: Value = serde_json::from_str(&status).unwrap();
+    let functions = status["functions"].as_array().unwrap();
+    assert_eq!(functions.len(), 2, "{status}");
+    for (view, function) in functions.iter().zip([&api, &worker]) {
+        assert_eq!(view["function"], json!(function));
+        assert_eq!(view["alias_now"], json!({"function_version": "2", "additional_version_weights": {}}));
+    }
+    let (code, list, stderr) = canaryctl_raw(&stack, &["list", "--function", &worker, "--output", "json"]);
+    assert_eq!(code, 0, "{stderr}");
+    let rows: Value = serde_json::from_str(&list).unwrap();
+    let named: Vec<&str> = rows.as_array().unwrap().iter().map(|r| r["function"].as_str().unwrap()).collect();
+    assert_eq!(named, [api.as_str(), worker.as_str()], "one row per function of the release found by its worker");
+}
