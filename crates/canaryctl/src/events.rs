@@ -195,6 +195,35 @@ impl Event {
     }
 }
 
+/// A release's check of one function that did not fail itself while another did: the release rolls back,
+/// and this function's event says so rather than repeating the other's failure as its own.
+fn own_judgement(event: Event, view: &Rollout) -> Event {
+    let own_failure =
+        view.history.last().is_some_and(|r| matches!(r.verdict, Some(canary_core::health::Verdict::Fail(_))));
+    match event {
+        Event::StepJudged { function, step, step_count, look, new, old, .. }
+            if view.next == Next::Rollback && !own_failure =>
+        {
+            let passed = view.history.last().is_some_and(|r| r.verdict == Some(canary_core::health::Verdict::Pass));
+            Event::StepJudged {
+                function,
+                step,
+                step_count,
+                look,
+                verdict: if passed { Judgement::Healthy } else { Judgement::Inconclusive },
+                new,
+                old,
+                next_check_seconds: None,
+                message: format!(
+                    "step {step}/{step_count}: {} of its own; the release rolls back with the function that failed",
+                    if passed { "healthy" } else { "nothing conclusive" }
+                ),
+            }
+        }
+        other => other,
+    }
+}
+
 impl Event {
     /// The event as one function's of a release: named, its line starting with the function.
     pub fn of_function(self, name: &str) -> Event {
@@ -259,10 +288,8 @@ pub fn of_state(name: &str, state_name: &str, output: Option<&str>) -> Vec<Event
         rollout.width() > 1 && matches!(state, State::Prepare | State::Shift | State::Promote | State::CheckHealth);
     let mut events: Vec<Event> = if per_function {
         let views = rollout.members_views();
-        views
-            .iter()
-            .filter_map(|view| Some(crate::render::state_event(state, view)?.of_function(&view.request.function)))
-            .collect()
+        let event = |view: &Rollout| crate::render::state_event(state, view).map(|e| own_judgement(e, view));
+        views.iter().filter_map(|view| Some(event(view)?.of_function(&view.request.function))).collect()
     } else {
         crate::render::state_event(state, &rollout).into_iter().collect()
     };

@@ -514,6 +514,29 @@ mod tests {
         let state = state.combine(checked);
         let judged = apply(200, "CheckHealth", &state);
         assert_eq!(judged.len(), 2);
+        assert!(
+            judged[1].message().starts_with("orders-worker: step 1/2 failed: the new version failed"),
+            "{judged:?}"
+        );
+        // The API did not fail: its line says the release rolls back for another, not the worker's failure.
+        assert!(
+            judged[0].message().ends_with("of its own; the release rolls back with the function that failed"),
+            "{judged:?}"
+        );
+        let restored: Vec<canary_core::Rollout> = state
+            .members_views()
+            .into_iter()
+            .map(|v| {
+                let original = v.original.clone();
+                v.after_rollback(original, at(201))
+            })
+            .collect();
+        let state = state.combine(restored);
+        let rolled_back = apply(201, "Rollback", &state);
+        assert_eq!(
+            rolled_back[0].message(),
+            "rolled back: orders-api routes 41 (100%), orders-worker routes 41 (100%)"
+        );
         let text = screen.draw(at(200));
         assert!(text.starts_with("release  2 functions\n"), "{text}");
         assert!(text.contains("\n  orders-api  routes 41 50% + 42 50%\n"), "{text}");

@@ -290,7 +290,13 @@ pub fn state_event(state: State, rollout: &Rollout) -> Option<Event> {
         }),
         State::Rollback => rollout.report.as_ref().map(|r| Event::RolledBack {
             routing: crate::events::shares(&r.routing),
-            message: format!("rolled back: alias routes {}", r.routing),
+            message: if r.functions.is_empty() {
+                format!("rolled back: alias routes {}", r.routing)
+            } else {
+                let each: Vec<String> =
+                    r.functions.iter().map(|f| format!("{} routes {}", f.function, f.routing)).collect();
+                format!("rolled back: {}", each.join(", "))
+            },
         }),
         _ => None,
     }

@@ -119,7 +119,8 @@ pub struct Traffic {
 }
 
 impl Traffic {
-    /// Starts invoking every `pause`, at most `max_requests` times and for at most `max_duration`.
+    /// Starts invoking every `pause`, at most `max_requests` times and for at most `max_duration`, with the
+    /// API's request for an order.
     pub fn start(
         lambda: Client,
         function: &str,
@@ -128,10 +129,24 @@ impl Traffic {
         max_requests: u64,
         max_duration: Duration,
     ) -> Traffic {
+        let event = sample_service::api_gateway_event(Method::GET, "/orders/ord-0000abcd", "prod", ACCOUNT);
+        let event = serde_json::to_value(&event).expect("an event serializes");
+        Traffic::start_with(lambda, function, alias, event, pause, max_requests, max_duration)
+    }
+
+    /// As [`Traffic::start`], invoking with `event` (an order for the worker, say).
+    pub fn start_with(
+        lambda: Client,
+        function: &str,
+        alias: &str,
+        event: serde_json::Value,
+        pause: Duration,
+        max_requests: u64,
+        max_duration: Duration,
+    ) -> Traffic {
         let stop = Arc::new(AtomicBool::new(false));
         let counts = Arc::new(Mutex::new(TrafficCounts::new()));
         let (function, alias) = (function.to_string(), alias.to_string());
-        let event = sample_service::api_gateway_event(Method::GET, "/orders/ord-0000abcd", "prod", ACCOUNT);
         let payload = Blob::new(serde_json::to_vec(&event).expect("an event serializes"));
         let task = tokio::spawn({
             let (stop, counts) = (stop.clone(), counts.clone());
