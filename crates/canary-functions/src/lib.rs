@@ -147,8 +147,16 @@ pub async fn prepare(
         read.push(live.alias.clone());
         facts.push(canary_core::LiveFacts { deployment, ..live });
     }
-    let mut rollout = Rollout::prepare_all(request, facts, &execution, now)
-        .map_err(|refusal| ControllerError::Refused(canary_core::request::as_given(&input, refusal)))?;
+    let targets = request.targets();
+    let mut rollout = match Rollout::prepare_all(request, facts, &execution, now) {
+        Ok(rollout) => rollout,
+        Err(refusal) => {
+            // A release refused now may hold locks an earlier attempt of this Prepare took (it timed out part-way,
+            // and since then another rollout took one of its aliases): give them back, or they would stay held.
+            release_own_locks(aliases, &targets, &read, &execution).await;
+            return Err(ControllerError::Refused(canary_core::request::as_given(&input, refusal)));
+        }
+    };
     let mut views = Vec::new();
     for view in rollout.members_views() {
         views.push(with_traffic_before(view, metrics, now).await?);
@@ -166,6 +174,32 @@ pub async fn prepare(
         );
     }
     Ok(rollout)
+}
+
+/// Gives back the locks `execution` holds among `targets` (their aliases as `read`), best effort: a write
+/// refused now means the alias changed again, and the next rollout breaks the stale lock.
+async fn release_own_locks(
+    aliases: &dyn Aliases,
+    targets: &[canary_core::request::Target],
+    read: &[Option<canary_core::AliasState>],
+    execution: &str,
+) {
+    for (target, live) in targets.iter().zip(read) {
+        let Some(live) = live else { continue };
+        if let MovePlan::Write { routing, description, revision_id } =
+            canary_core::safety_net::plan_release_unprepared(execution, live)
+        {
+            match aliases.update_alias(&target.function, &target.alias, &routing, &description, &revision_id).await {
+                Ok(_) => tracing::warn!(
+                    function = target.function,
+                    "refused: the lock an earlier attempt took is given back"
+                ),
+                Err(error) => {
+                    tracing::warn!(function = target.function, %error, "refused: a lock taken was not given back")
+                }
+            }
+        }
+    }
 }
 
 /// What the live account holds for one function of a request: the function, the versions, the alias and its

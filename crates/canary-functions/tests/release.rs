@@ -358,3 +358,24 @@ impl Aliases for Racing<'_> {
         self.account.update_alias(function, alias, routing, description, revision_id).await
     }
 }
+
+#[tokio::test]
+async fn a_release_refused_on_its_retry_gives_back_the_locks_its_first_attempt_took() {
+    let account = Account::new();
+    // Its first attempt locked billing (first in lock order) and timed out; meanwhile another rollout took
+    // orders-api. The retried Prepare is refused, and billing is not left held.
+    let lock = |function: &str, execution: &str| {
+        let mut aliases = account.aliases.lock().unwrap();
+        let alias = aliases.get_mut(function).unwrap();
+        alias.description = canary_core::lock::marker(execution, &format!("{function}, production"));
+        alias.revision_id = format!("locked-by-{}", execution.rsplit(':').next().unwrap());
+    };
+    lock("billing", FIRST);
+    lock("orders-api", SECOND);
+    let input = json!({"request": release(&["orders-api", "billing"]), "execution": FIRST});
+    let error = prepare(input, &account, &Figures(Vec::new()), &running(), t0()).await.unwrap_err();
+    assert_eq!(error.error_type(), ErrorName::RequestRefused);
+    assert!(error.to_string().contains("functions[0].alias: another rollout of orders-api:live is running"), "{error}");
+    assert_eq!(account.alias("billing").description, "billing, production", "its own lock given back");
+    assert!(account.alias("orders-api").description.contains(SECOND), "the other's lock stays");
+}
