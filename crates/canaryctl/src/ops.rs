@@ -398,13 +398,37 @@ pub async fn abort(target: Target) -> Result<Exit, CliError> {
             .map(|a| a.routing),
         None => None,
     };
-    let routes = routing.as_ref().map(|r| format!("; alias routes {r}")).unwrap_or_default();
+    let mut routes = routing.as_ref().map(|r| format!("; alias routes {r}")).unwrap_or_default();
+    // A release: what every alias routes now.
+    let mut functions = Vec::new();
+    if let Some(request) = request.as_ref().filter(|r| r.is_release()) {
+        let aliases = LambdaAliases::from_config(&config);
+        for t in request.targets() {
+            let read = aliases.get_alias(&t.function, &t.alias).await;
+            let routing = read.map_err(|e| CliError::from_aws("could not read the alias", &e))?.map(|a| a.routing);
+            functions.push((t.function, t.alias, routing));
+        }
+        let each: Vec<String> = functions
+            .iter()
+            .map(|(f, a, r)| {
+                format!("{f}:{a} routes {}", r.as_ref().map_or("nothing (deleted)".into(), |r| r.to_string()))
+            })
+            .collect();
+        routes = format!("; {}", each.join(", "));
+    }
     match target.output {
-        Output::Json => println!(
-            "{}",
-            json!({"execution_arn": arn, "outcome": "aborted", "status": status, "restored": restored,
-                   "routing": routing, "message": message})
-        ),
+        Output::Json => {
+            let mut answer = json!({"execution_arn": arn, "outcome": "aborted", "status": status, "restored": restored,
+                   "routing": routing, "message": message});
+            if !functions.is_empty() {
+                answer["functions"] = functions
+                    .iter()
+                    .map(|(f, a, r)| json!({"function": f, "alias": a, "routing": r}))
+                    .collect::<Vec<_>>()
+                    .into();
+            }
+            println!("{answer}")
+        }
         Output::Text => println!("{}: {message}{routes}", info.name),
     }
     Ok(if restored { Exit::Success } else { Exit::NotPromoted })

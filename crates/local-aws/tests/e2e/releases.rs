@@ -152,3 +152,25 @@ async fn canaryctl_starts_follows_and_shows_a_release() {
     let named: Vec<&str> = rows.as_array().unwrap().iter().map(|r| r["function"].as_str().unwrap()).collect();
     assert_eq!(named, [api.as_str(), worker.as_str()], "one row per function of the release found by its worker");
 }
+
+/// `canaryctl abort` of a release during a hold: every alias is restored before the command returns, and
+/// it says what each routes.
+#[tokio::test]
+#[ignore = "needs the local AWS stack: run through cargo xtask test"]
+async fn canaryctl_abort_restores_every_alias_of_a_release() {
+    let stack = Stack::get().await;
+    let (api, worker) = (service(&stack, &[&[], &[]]).await, service(&stack, &[&[], &[]]).await);
+    let arn = stack.start(&release(&[&api, &worker], "2", json!({"enabled": false}), 60), None).await;
+    stack.first_shift(&worker).await;
+    let (code, stdout, stderr) = canaryctl_raw(&stack, &["abort", &arn, "--output", "json"]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    let result: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(result["restored"], true, "{result}");
+    let functions = result["functions"].as_array().unwrap();
+    assert_eq!(functions.len(), 2, "{result}");
+    for entry in functions {
+        assert_eq!(entry["routing"], json!({"function_version": "1", "additional_version_weights": {}}), "{result}");
+    }
+    stack.assert_restored(&api, 0).await;
+    stack.assert_restored(&worker, 0).await;
+}
