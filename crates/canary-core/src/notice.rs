@@ -74,7 +74,9 @@ pub fn notices(task: Task, state: &Rollout) -> Vec<Notice> {
             detail: detail(state, json!({"steps": state.schedule().steps, "strategy": state.request.strategy})),
         }),
         Task::Check => {
-            if let Some(record) = state.history.last().filter(|r| r.verdict == Some(Verdict::Pass)) {
+            // A release's step passed when the release moves on, not when its first function alone passed.
+            let moves_on = !matches!(state.next, crate::rollout::Next::Hold | crate::rollout::Next::Rollback);
+            if let Some(record) = state.history.last().filter(|r| r.verdict == Some(Verdict::Pass) && moves_on) {
                 out.push(Notice {
                     detail_type: "Rollout Step Passed",
                     detail: detail(state, json!({"step": record, "step_count": state.step_count})),

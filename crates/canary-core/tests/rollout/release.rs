@@ -160,6 +160,10 @@ fn a_function_short_of_traffic_holds_the_release_and_the_shortest_wait_wins() {
     assert_eq!((checked[0].next, checked[1].next), (Next::Promote, Next::Hold));
     let held = release.clone().combine(checked.clone());
     assert_eq!((held.next, held.wait_seconds), (Next::Hold, checked[1].wait_seconds));
+    // The first function passed, but the release holds: no "Rollout Step Passed" yet.
+    assert!(canary_core::notice::notices(canary_core::notice::Task::Check, &held).is_empty());
+    let passed = canary_core::notice::notices(canary_core::notice::Task::Check, &checked[0]);
+    assert_eq!(passed[0].detail_type, "Rollout Step Passed");
     assert_eq!(held.waited_for_data_seconds, checked[1].waited_for_data_seconds);
     assert_eq!(held.members[0].history.last().unwrap().verdict, checked[1].history.last().unwrap().verdict);
     // Two holding: the sooner look is taken.
