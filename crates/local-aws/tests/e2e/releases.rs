@@ -174,3 +174,36 @@ async fn canaryctl_abort_restores_every_alias_of_a_release() {
     stack.assert_restored(&api, 0).await;
     stack.assert_restored(&worker, 0).await;
 }
+
+/// The sample service's smoke hook tests every function of a release before traffic moves: the API's
+/// `/health` and the worker with a sample order. A worker version that fails it moves no traffic anywhere.
+#[tokio::test]
+#[ignore = "needs the local AWS stack: run through cargo xtask test"]
+async fn a_releases_hook_tests_every_new_version_before_traffic_moves() {
+    let stack = Stack::get().await;
+    let hook = format!("sample-service-e2e-{}-smoke", unique());
+    local_aws::fixtures::deploy_function(&stack.lambda(), &hook, "sample-smoke-hook", &[]).await.expect("hook");
+    let api = service(&stack, &[&[], &[], &[]]).await;
+    let worker = format!("sample-service-e2e-{}-worker", unique());
+    let versions: &[&[(&str, &str)]] = &[&[], &[], &[("FAULT_ERROR_RATE", "1")]];
+    local_aws::fixtures::deploy_versions(&stack.lambda(), &worker, "sample-worker", "live", versions)
+        .await
+        .expect("worker");
+    let input = |version: &str| {
+        let mut input = release(&[&api, &worker], version, json!({"enabled": false}), 1);
+        input["hooks"] = json!({"pre_traffic": hook});
+        input
+    };
+    // The worker's version 3 fails every order: refused by the hook, nothing moved.
+    let (status, error, report) = stack.rollout(input("3")).await;
+    assert_eq!((status.as_str(), error.as_deref()), ("FAILED", Some("RolledBack")), "{report}");
+    let reason = report["reason"]["message"].as_str().unwrap();
+    assert!(reason.contains(&format!("a sample order on {worker}:3 failed")), "{reason}");
+    stack.assert_restored(&api, 0).await;
+    stack.assert_restored(&worker, 0).await;
+    // Version 2 of both passes it, and the release is promoted.
+    let (status, _, report) = stack.rollout(input("2")).await;
+    assert_eq!(status, "SUCCEEDED", "{report}");
+    let hooks = report["hooks"][0]["message"].as_str().unwrap();
+    assert!(hooks.contains("GET /health on") && hooks.contains("a sample order on"), "{hooks}");
+}
