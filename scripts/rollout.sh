@@ -1,14 +1,24 @@
 #!/usr/bin/env bash
-# Rolls the version the last deploy published out to the sample service's `live` alias through the
-# stage's controller, and waits for the end. Exits 0 only when it was promoted (canaryctl's exit codes).
+# Rolls the versions the last deploy published out to the sample service's `live` aliases through the
+# stage's controller, and waits for the end: the API and its order worker as one release when both changed
+# (moved, judged and rolled back together), the one that changed alone otherwise. Exits 0 only when it was
+# promoted (canaryctl's exit codes).
 set -euo pipefail
 stage="${1:?usage: rollout.sh staging|prod REQUEST_FILE}"
 request="${2:?usage: rollout.sh staging|prod REQUEST_FILE}"
-function="sample-service-${stage}"
-new="$(aws lambda get-alias --function-name "$function" --name deployed --query FunctionVersion --output text)"
-live="$(aws lambda get-alias --function-name "$function" --name live --query FunctionVersion --output text)"
-if [ "$new" = "$live" ]; then
-  echo "live already serves version ${new}: nothing to roll out"
+# Each function whose `deployed` version is not the one `live` serves, as NAME:VERSION.
+changed=()
+for function in "sample-service-${stage}" "sample-service-${stage}-worker"; do
+  new="$(aws lambda get-alias --function-name "$function" --name deployed --query FunctionVersion --output text)"
+  live="$(aws lambda get-alias --function-name "$function" --name live --query FunctionVersion --output text)"
+  if [ "$new" = "$live" ]; then
+    echo "${function}:live already serves version ${new}"
+  else
+    changed+=("--function" "${function}:${new}")
+  fi
+done
+if [ "${#changed[@]}" -eq 0 ]; then
+  echo "nothing to roll out"
   exit 0
 fi
 state_machine="$(scripts/stack-output.sh "$stage" StateMachineArn)"
@@ -19,6 +29,5 @@ if [ ! -x "$canaryctl" ]; then
   exit 1
 fi
 mkdir -p target
-"$canaryctl" start --input "$request" \
-  --function "$function" --version "$new" --state-machine-arn "$state_machine" \
+"$canaryctl" start --input "$request" "${changed[@]}" --alias live --state-machine-arn "$state_machine" \
   --wait --output json | tee "target/rollout-${stage}.json"

@@ -59,7 +59,11 @@ fn a_deploy_pins_live_at_the_version_it_serves() {
     let stubs = stubs("pins");
     let (output, sam) = deploy(&stubs, "version");
     assert!(output.status.success(), "{output:?}");
-    assert_eq!(sam.unwrap().trim_end(), "deploy --config-env prod --parameter-overrides Stage=prod LiveVersion=7");
+    assert_eq!(
+        sam.unwrap().trim_end(),
+        "deploy --config-env prod --parameter-overrides Stage=prod LiveVersion=7 WorkerLiveVersion=7",
+        "the API's live and its worker's, each pinned"
+    );
 }
 
 #[test]
@@ -77,7 +81,8 @@ fn samconfig_names_each_stages_stack_and_deploys_it_without_prompting() {
             assert!(deploy.contains(setting), "[{stage}.deploy.parameters] lacks {setting}");
         }
         // A bare `sam deploy --config-env` pins nothing, which the template's LivePinned rule refuses.
-        assert!(deploy.contains(&format!("parameter_overrides = \"Stage={stage} LiveVersion=\\\"\\\"\"")), "{deploy}");
+        let pins = format!("parameter_overrides = \"Stage={stage} LiveVersion=\\\"\\\" WorkerLiveVersion=\\\"\\\"\"");
+        assert!(deploy.contains(&pins), "{deploy}");
     }
 }
 
@@ -86,7 +91,10 @@ fn only_a_missing_alias_means_a_first_deploy() {
     let stubs = stubs("first");
     let (output, sam) = deploy(&stubs, "missing");
     assert!(output.status.success(), "{output:?}");
-    assert!(sam.unwrap().trim_end().ends_with("LiveVersion=first"), "the template's first-deploy case");
+    assert!(
+        sam.unwrap().trim_end().ends_with("LiveVersion=first WorkerLiveVersion=first"),
+        "the template's first-deploy case"
+    );
 }
 
 #[test]
@@ -110,6 +118,8 @@ fn the_template_refuses_a_deploy_that_does_not_pin_live() {
     let rule = &template[template.find("  LivePinned:").expect("the LivePinned rule")..];
     assert!(rule.contains("RuleCondition: !Equals [!Ref SampleService, \"true\"]"));
     assert!(rule.contains("Assert: !Not [!Equals [!Ref LiveVersion, \"\"]]"));
+    let worker = &template[template.find("  WorkerLivePinned:").expect("the worker's rule")..];
+    assert!(worker.contains("Assert: !Not [!Equals [!Ref WorkerLiveVersion, \"\"]]"));
 }
 
 #[test]
