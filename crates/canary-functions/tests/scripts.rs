@@ -133,3 +133,72 @@ fn a_failed_lookup_stops_the_deploy_instead_of_skipping_the_canary() {
         assert!(stderr.contains("not deploying") && stderr.contains("Exception"), "{failure}: {stderr}");
     }
 }
+
+/// Runs scripts/rollout.sh with stubs: `aws get-alias` answers each function's `deployed` and `live` as
+/// given, `sam` the stack's state machine, and canaryctl records its arguments. Returns its output and the
+/// arguments canaryctl was started with, if it was.
+fn rollout(name: &str, api: (&str, &str), worker: (&str, &str)) -> (Output, Option<String>) {
+    let dir = std::env::temp_dir().join(format!("canary-rollout-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let write = |file: &str, body: String| {
+        let path = dir.join(file);
+        std::fs::write(&path, body).unwrap();
+        Command::new("chmod").arg("+x").arg(&path).status().unwrap();
+    };
+    write(
+        "aws",
+        format!(
+            r#"#!/usr/bin/env bash
+case "$*" in
+  *-worker*deployed*) echo {} ;;
+  *-worker*live*) echo {} ;;
+  *deployed*) echo {} ;;
+  *live*) echo {} ;;
+esac
+"#,
+            worker.0, worker.1, api.0, api.1
+        ),
+    );
+    let machine = "arn:aws:states:eu-west-1:1:stateMachine:canary-rollout-prod";
+    write(
+        "sam",
+        format!(
+            "#!/usr/bin/env bash\necho '[{{\"OutputKey\": \"StateMachineArn\", \"OutputValue\": \"{machine}\"}}]'\n"
+        ),
+    );
+    write("canaryctl", format!("#!/usr/bin/env bash\necho \"$@\" > {}/canaryctl.args\necho '{{}}'\n", dir.display()));
+    let _ = std::fs::remove_file(dir.join("canaryctl.args"));
+    let output = Command::new("bash")
+        .arg(root().join("scripts/rollout.sh"))
+        .args(["prod", "deploy/prod-rollout.json"])
+        .current_dir(root())
+        .env("PATH", format!("{}:{}", dir.display(), std::env::var("PATH").unwrap()))
+        .env("CANARYCTL", dir.join("canaryctl"))
+        .output()
+        .unwrap();
+    (output, std::fs::read_to_string(dir.join("canaryctl.args")).ok())
+}
+
+#[test]
+fn the_api_and_its_worker_are_rolled_out_as_one_release_when_both_changed() {
+    let machine = "--state-machine-arn arn:aws:states:eu-west-1:1:stateMachine:canary-rollout-prod";
+    let (output, args) = rollout("both", ("8", "7"), ("4", "3"));
+    assert!(output.status.success(), "{output:?}");
+    assert_eq!(
+        args.unwrap().trim_end(),
+        format!(
+            "start --input deploy/prod-rollout.json --function sample-service-prod:8 --function \
+             sample-service-prod-worker:4 --alias live {machine} --wait --output json"
+        )
+    );
+    // One changed: that one alone.
+    let (_, args) = rollout("worker", ("7", "7"), ("4", "3"));
+    assert!(
+        args.unwrap()
+            .contains("start --input deploy/prod-rollout.json --function sample-service-prod-worker:4 --alias")
+    );
+    // Nothing new: nothing started.
+    let (output, args) = rollout("none", ("7", "7"), ("3", "3"));
+    assert!(output.status.success() && args.is_none(), "{output:?}");
+    assert!(String::from_utf8_lossy(&output.stdout).contains("nothing to roll out"));
+}
