@@ -69,7 +69,7 @@ fn every_deployed_binary_exists_and_every_controller_binary_is_deployed() {
     for binary in &deployed {
         assert!(binaries.contains(binary), "template.yaml deploys {binary}, which no workspace crate builds");
     }
-    for binary in ["canary-controller", "sample-service", "sample-smoke-hook"] {
+    for binary in ["canary-controller", "sample-service", "sample-smoke-hook", "sample-worker"] {
         assert!(deployed.contains(binary), "{binary} is not deployed by template.yaml");
     }
     // Every function is built for Lambda's current Rust runtime.
