@@ -135,28 +135,49 @@ pub const SWEEP_METRIC: &str = "SweepRestored";
 pub const TRAFFIC_NAMESPACE: &str = "LambdaCanary";
 pub const TRAFFIC_METRIC: &str = "NewVersionTrafficPercent";
 
-/// After a task that wrote the alias (a move, or the rollback), the new version's share of the traffic as
-/// a CloudWatch Embedded Metric Format document: printed as one log line, CloudWatch Logs turns it into the
-/// metric [`TRAFFIC_METRIC`] (dimensions `FunctionName`, `Alias`) with no API call. `None` for other tasks.
-pub fn traffic_metric(task: Task, state: &Rollout, now: chrono::DateTime<chrono::Utc>) -> Option<Value> {
-    let routing = match task {
-        Task::Move if state.step.is_some() => state.expected_routing(),
-        Task::Rollback => state.report.as_ref()?.routing.clone(),
-        _ => return None,
+/// After a task that wrote the aliases (a move, or the rollback), each new version's share of its alias's
+/// traffic (a release's every function) as CloudWatch Embedded Metric Format documents: each printed as one
+/// log line, CloudWatch Logs turns it into the metric [`TRAFFIC_METRIC`] (dimensions `FunctionName`,
+/// `Alias`) with no API call. None for other tasks.
+pub fn traffic_metrics(task: Task, state: &Rollout, now: chrono::DateTime<chrono::Utc>) -> Vec<Value> {
+    let name = |function: &str| crate::request::function_name_of(function).to_string();
+    let shares: Vec<(String, String, String, f64)> = match (task, &state.report) {
+        (Task::Move, _) if state.step.is_some() => state
+            .members_views()
+            .iter()
+            .map(|v| {
+                let version = v.request.version.clone();
+                let percent = v.expected_routing().percent_of(&version);
+                (name(&v.request.function), v.request.alias.clone(), version, percent)
+            })
+            .collect(),
+        (Task::Rollback, Some(r)) if r.functions.is_empty() => {
+            vec![(name(&r.function), r.alias.clone(), r.new_version.clone(), r.routing.percent_of(&r.new_version))]
+        }
+        (Task::Rollback, Some(r)) => r
+            .functions
+            .iter()
+            .map(|f| (name(&f.function), f.alias.clone(), f.new_version.clone(), f.routing.percent_of(&f.new_version)))
+            .collect(),
+        _ => Vec::new(),
     };
-    let version = &state.request.version;
-    Some(json!({
-        "_aws": {
-            "Timestamp": now.timestamp_millis(),
-            "CloudWatchMetrics": [{
-                "Namespace": TRAFFIC_NAMESPACE,
-                "Dimensions": [["FunctionName", "Alias"]],
-                "Metrics": [{"Name": TRAFFIC_METRIC, "Unit": "Percent"}],
-            }],
-        },
-        "FunctionName": crate::request::function_name_of(&state.request.function),
-        "Alias": state.request.alias,
-        "NewVersion": version,
-        TRAFFIC_METRIC: routing.percent_of(version),
-    }))
+    shares
+        .into_iter()
+        .map(|(function, alias, version, percent)| {
+            json!({
+                "_aws": {
+                    "Timestamp": now.timestamp_millis(),
+                    "CloudWatchMetrics": [{
+                        "Namespace": TRAFFIC_NAMESPACE,
+                        "Dimensions": [["FunctionName", "Alias"]],
+                        "Metrics": [{"Name": TRAFFIC_METRIC, "Unit": "Percent"}],
+                    }],
+                },
+                "FunctionName": function,
+                "Alias": alias,
+                "NewVersion": version,
+                TRAFFIC_METRIC: percent,
+            })
+        })
+        .collect()
 }

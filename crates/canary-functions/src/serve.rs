@@ -152,11 +152,11 @@ async fn handle(
     Ok(serde_json::to_value(state).expect("states serialise"))
 }
 
-/// The new version's share of the alias's traffic after a write (a move or the rollback; nothing for other
-/// tasks), as one Embedded Metric Format line on stdout: CloudWatch Logs makes it a metric (the dashboard's
+/// Each new version's share of its alias's traffic after a write (a move or the rollback; nothing for other
+/// tasks), as one Embedded Metric Format line each on stdout: CloudWatch Logs makes it a metric (the dashboard's
 /// traffic graph) without an API call.
 fn publish_traffic(task: Task, state: &canary_core::Rollout) {
-    if let Some(metric) = canary_core::notice::traffic_metric(task, state, chrono::Utc::now()) {
+    for metric in canary_core::notice::traffic_metrics(task, state, chrono::Utc::now()) {
         println!("{metric}");
     }
 }

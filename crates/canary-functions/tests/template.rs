@@ -160,7 +160,9 @@ fn the_dashboard_is_valid_json_and_draws_the_metric_the_controller_publishes() {
     let dashboard: serde_json::Value = serde_json::from_str(&filled).unwrap_or_else(|e| panic!("{e}: {filled}"));
     let widgets = dashboard["widgets"].as_array().unwrap();
     let titles: Vec<&str> = widgets.iter().filter_map(|w| w["properties"]["title"].as_str()).collect();
-    for wanted in ["share of live's traffic", "Rollout outcomes", "Invocations", "Errors", "p99"] {
+    let wanted = ["share of live's traffic", "Rollout outcomes", "API: invocations", "API: errors", "API: p99"];
+    let worker = ["Worker: invocations", "Worker: errors", "Worker: p99"];
+    for wanted in wanted.into_iter().chain(worker) {
         assert!(titles.iter().any(|t| t.contains(wanted)), "no {wanted} widget: {titles:?}");
     }
     let traffic = &widgets.iter().find(|w| w["properties"]["title"].as_str().unwrap_or("").contains("share")).unwrap();
@@ -168,6 +170,9 @@ fn the_dashboard_is_valid_json_and_draws_the_metric_the_controller_publishes() {
     assert_eq!(metric[0], canary_core::notice::TRAFFIC_NAMESPACE);
     assert_eq!(metric[1], canary_core::notice::TRAFFIC_METRIC);
     assert_eq!((metric[2].as_str(), metric[4].as_str()), (Some("FunctionName"), Some("Alias")));
+    // The API's line and its worker's: a release moves both.
+    assert_eq!(traffic["properties"]["metrics"].as_array().unwrap().len(), 2);
+    assert!(body.contains("\"FunctionName\", \"${SampleWorkerFunction}\", \"Alias\", \"live\""));
 }
 
 #[test]

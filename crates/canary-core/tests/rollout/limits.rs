@@ -273,13 +273,18 @@ fn latency_is_judged_against_the_old_versions_p99_in_the_hour_before_the_rollout
 
 #[test]
 fn every_write_of_the_alias_publishes_the_new_versions_share_as_an_embedded_metric() {
-    use canary_core::notice::{TRAFFIC_METRIC, TRAFFIC_NAMESPACE, Task, traffic_metric};
+    use canary_core::notice::{TRAFFIC_METRIC, TRAFFIC_NAMESPACE, Task, traffic_metrics};
+    let one = |task, state: &Rollout| {
+        let metrics = traffic_metrics(task, state, t0());
+        assert!(metrics.len() <= 1, "one function, one metric: {metrics:?}");
+        metrics.into_iter().next()
+    };
     let linear = request(json!({"strategy": {"linear": {"percent": 50, "interval_seconds": 10}}}));
     let prepared = Rollout::prepare(linear, facts(), EXEC, t0()).unwrap();
-    assert_eq!(traffic_metric(Task::Move, &prepared, t0()), None, "nothing moved yet");
-    assert_eq!(traffic_metric(Task::Prepare, &prepared, t0()), None);
+    assert_eq!(one(Task::Move, &prepared), None, "nothing moved yet");
+    assert_eq!(one(Task::Prepare, &prepared), None);
     let half = prepared.after_move("r1".into(), t0());
-    let metric = traffic_metric(Task::Move, &half, t0()).unwrap();
+    let metric = one(Task::Move, &half).unwrap();
     assert_eq!(metric[TRAFFIC_METRIC], 50.0);
     assert_eq!((metric["FunctionName"].as_str(), metric["Alias"].as_str()), (Some("orders-api"), Some("live")));
     let directive = &metric["_aws"]["CloudWatchMetrics"][0];
@@ -287,12 +292,12 @@ fn every_write_of_the_alias_publishes_the_new_versions_share_as_an_embedded_metr
     assert_eq!(directive["Metrics"][0]["Name"], TRAFFIC_METRIC);
     assert_eq!(metric["_aws"]["Timestamp"], t0().timestamp_millis());
     let full = half.clone().after_check(healthy(), t0()).after_move("r2".into(), t0());
-    assert_eq!(traffic_metric(Task::Move, &full, t0()).unwrap()[TRAFFIC_METRIC], 100.0);
-    assert_eq!(traffic_metric(Task::Rollback, &half, t0()), None, "no report: the rollback has not run");
+    assert_eq!(one(Task::Move, &full).unwrap()[TRAFFIC_METRIC], 100.0);
+    assert_eq!(one(Task::Rollback, &half), None, "no report: the rollback has not run");
     let failed = half.after_check(failing(), t0());
     let original = failed.original.clone();
     let rolled_back = Rollout { report: Some(failed.report(Outcome::RolledBack, original, t0())), ..failed };
-    assert_eq!(traffic_metric(Task::Rollback, &rolled_back, t0()).unwrap()[TRAFFIC_METRIC], 0.0);
+    assert_eq!(one(Task::Rollback, &rolled_back).unwrap()[TRAFFIC_METRIC], 0.0);
 }
 
 #[test]

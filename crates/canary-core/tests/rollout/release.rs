@@ -251,3 +251,29 @@ fn a_release_hook_and_its_events_name_every_function() {
         canary_core::notice::notices(canary_core::notice::Task::Prepare, &single)[0].detail.get("functions").is_none()
     );
 }
+
+#[test]
+fn each_function_of_a_release_publishes_its_own_traffic_share() {
+    use canary_core::notice::{TRAFFIC_METRIC, Task, traffic_metrics};
+    let release =
+        prepared(release_request(2, json!({"strategy": {"linear": {"percent": 50, "interval_seconds": 60}}})));
+    let moved: Vec<Rollout> = release.members_views().into_iter().map(|v| v.after_move("r1".into(), t0())).collect();
+    let release = release.combine(moved);
+    let metrics = traffic_metrics(Task::Move, &release, t0());
+    let shares: Vec<(&str, f64)> =
+        metrics.iter().map(|m| (m["FunctionName"].as_str().unwrap(), m[TRAFFIC_METRIC].as_f64().unwrap())).collect();
+    assert_eq!(shares, [("fn-0", 50.0), ("fn-1", 50.0)]);
+    let restored: Vec<Rollout> = release
+        .members_views()
+        .into_iter()
+        .map(|v| {
+            let original = v.original.clone();
+            v.after_rollback(original, t0())
+        })
+        .collect();
+    let rolled_back = release.combine(restored);
+    let metrics = traffic_metrics(Task::Rollback, &rolled_back, t0());
+    let shares: Vec<(&str, f64)> =
+        metrics.iter().map(|m| (m["FunctionName"].as_str().unwrap(), m[TRAFFIC_METRIC].as_f64().unwrap())).collect();
+    assert_eq!(shares, [("fn-0", 0.0), ("fn-1", 0.0)]);
+}
