@@ -1,5 +1,7 @@
 //! The handlers against an in-memory Lambda and CloudWatch.
 
+mod support;
+
 use async_trait::async_trait;
 use canary_aws::{
     Aliases, AwsError, ExecutionHistory, ExecutionInfo, HookRunner, Metrics, Notifier, StateExit, TrafficBefore,
@@ -15,6 +17,7 @@ use lambda_runtime::Diagnostic;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::sync::Mutex;
+use support::History;
 
 /// One function with published versions 1 to 3 and an alias `live` at version 1.
 struct FakeLambda {
@@ -382,12 +385,8 @@ async fn states_that_do_not_fit_the_handler_are_rejected() {
     );
 }
 
-/// An execution history (the states it left, with their outputs), and the status DescribeExecution reports
-/// for every execution.
-struct History(Vec<StateExit>, &'static str);
-
 fn idle() -> History {
-    History(Vec::new(), "SUCCEEDED")
+    History::new(Vec::new(), "SUCCEEDED")
 }
 
 /// The safety net's answer to an execution's ending.
@@ -397,37 +396,7 @@ fn handled(answer: Value) -> canary_core::safety_net::Handled {
 
 /// The execution of the rollout in hand, still running.
 fn running() -> History {
-    History(Vec::new(), "RUNNING")
-}
-
-#[async_trait]
-impl ExecutionHistory for History {
-    async fn describe(&self, arn: &str) -> Result<ExecutionInfo, AwsError> {
-        Ok(ExecutionInfo {
-            arn: arn.into(),
-            name: arn.rsplit(':').next().unwrap().into(),
-            status: canary_core::execution::ExecutionStatus::parse(self.1),
-            input: None,
-            output: None,
-            error: None,
-            cause: None,
-            started_at: t0(),
-            stopped_at: None,
-        })
-    }
-    async fn state_exits_after(&self, _: &str, after: i64) -> Result<Vec<StateExit>, AwsError> {
-        Ok(self.0.iter().filter(|e| e.event_id > after).cloned().collect())
-    }
-    async fn newest_state_output(
-        &self,
-        _: &str,
-        wanted: &(dyn for<'s> Fn(&'s str) -> bool + Sync),
-    ) -> Result<Option<String>, AwsError> {
-        Ok(self.0.iter().rev().filter_map(|e| e.output.clone()).find(|o| wanted(o)))
-    }
-    async fn ended_since(&self, _: &str, _: DateTime<Utc>) -> Result<Vec<canary_aws::ExecutionSummary>, AwsError> {
-        Ok(Vec::new())
-    }
+    History::new(Vec::new(), "RUNNING")
 }
 
 const FIRST: &str = "arn:aws:states:us-east-1:123456789012:execution:canary-rollout:first";
@@ -436,7 +405,7 @@ const SECOND: &str = "arn:aws:states:us-east-1:123456789012:execution:canary-rol
 #[tokio::test]
 async fn a_second_rollout_of_a_locked_alias_is_refused_by_the_state_machine() {
     let lambda = FakeLambda::new();
-    let running = History(Vec::new(), "RUNNING");
+    let running = History::new(Vec::new(), "RUNNING");
     let first = prepare(json!({"request": request(), "execution": FIRST}), &lambda, &metrics(0, 0), &running, t0())
         .await
         .unwrap();
@@ -453,7 +422,7 @@ async fn a_second_rollout_of_a_locked_alias_is_refused_by_the_state_machine() {
     assert_eq!(again.revision_id, first.revision_id);
     assert_eq!(lambda.writes(), 1);
     // The first one ended without releasing it (its safety net failed too): the lock is stale, and broken.
-    let ended = History(Vec::new(), "ABORTED");
+    let ended = History::new(Vec::new(), "ABORTED");
     let taken = prepare(second, &lambda, &metrics(0, 0), &ended, t0()).await.unwrap();
     assert_eq!(lambda.description(), canary_core::lock::marker(SECOND, "orders, production"));
     assert_eq!(taken.original_description, "orders, production");
@@ -464,7 +433,7 @@ async fn a_lock_lost_to_a_simultaneous_prepare_is_retried_then_refused() {
     // Two executions read revision r0 at once; the other one's lock lands first, so this one's conditional
     // write fails. Step Functions retries it (TransientAwsError), and the retry reads the other's lock.
     let lambda = FakeLambda::new();
-    let running = History(Vec::new(), "RUNNING");
+    let running = History::new(Vec::new(), "RUNNING");
     for _ in 0..4 {
         lambda.pass_next(); // function, version, alias, the alias's version (Lambda's rules for weighting both)
     }
@@ -497,7 +466,7 @@ async fn the_safety_net_restores_a_stopped_rollout_exactly() {
     let prepared = prepare(request(), &lambda, &metrics(0, 0), &idle(), t0()).await.unwrap();
     let shifted = move_alias(prepared.clone(), Next::Shift, &lambda, &running(), t0()).await.unwrap();
     assert_ne!(lambda.routing(), Routing::to_version("1"));
-    let history = History(
+    let history = History::new(
         vec![
             exit(2, "Prepare", &serde_json::to_string(&prepared).unwrap()),
             exit(5, "Shift", &serde_json::to_string(&shifted).unwrap()),
@@ -522,15 +491,15 @@ async fn the_safety_net_leaves_finished_rollouts_and_foreign_changes_alone() {
     let shifted = move_alias(prepared, Next::Shift, &lambda, &running(), t0()).await.unwrap();
     let failed = check(shifted.clone(), &metrics(100, 50), &lambda, t0() + Duration::seconds(5)).await.unwrap();
     let rolled_back = rollback(failed, &lambda, &quiet_notifier(), t0()).await.unwrap().0;
-    let finished = History(vec![exit(9, "Rollback", &serde_json::to_string(&rolled_back).unwrap())], "FAILED");
+    let finished = History::new(vec![exit(9, "Rollback", &serde_json::to_string(&rolled_back).unwrap())], "FAILED");
     let result = handled(safety_net(ended("FAILED"), &finished, &lambda, &quiet_notifier(), t0()).await.unwrap());
     assert_eq!(result.action, Action::None { reason: "the controller already rolled back".into() });
-    let empty = History(Vec::new(), "TIMED_OUT");
+    let empty = History::new(Vec::new(), "TIMED_OUT");
     let result = handled(safety_net(ended("TIMED_OUT"), &empty, &lambda, &quiet_notifier(), t0()).await.unwrap());
     assert!(matches!(result.action, Action::None { .. }), "{result:?}");
     // Someone pointed the alias elsewhere after the rollout stopped: their change stands.
     lambda.set_by_someone_else(Routing::to_version("3"));
-    let stopped = History(vec![exit(5, "Shift", &serde_json::to_string(&shifted).unwrap())], "ABORTED");
+    let stopped = History::new(vec![exit(5, "Shift", &serde_json::to_string(&shifted).unwrap())], "ABORTED");
     let error = safety_net(ended("ABORTED"), &stopped, &lambda, &quiet_notifier(), t0()).await.unwrap_err();
     assert_eq!(error.error_type(), ErrorName::AliasChangedConcurrently);
     assert_eq!(lambda.routing(), Routing::to_version("3"));
@@ -624,7 +593,7 @@ async fn announcing_publishes_and_never_fails_the_task() {
     assert_eq!(*failing.0.lock().unwrap(), ["Rollout Started"]);
     // The safety net announces the restore it made, once: a stopped execution was aborted by someone.
     let shifted = move_alias(state.clone(), Next::Shift, &lambda, &running(), t0()).await.unwrap();
-    let history = History(vec![exit(5, "Shift", &serde_json::to_string(&shifted).unwrap())], "ABORTED");
+    let history = History::new(vec![exit(5, "Shift", &serde_json::to_string(&shifted).unwrap())], "ABORTED");
     let notifier = quiet_notifier();
     safety_net(ended("ABORTED"), &history, &lambda, &notifier, t0()).await.unwrap();
     assert_eq!(*notifier.0.lock().unwrap(), ["Rollout Aborted"]);
@@ -637,7 +606,7 @@ async fn announcing_publishes_and_never_fails_the_task() {
     let lambda = FakeLambda::new();
     let state = prepare(request(), &lambda, &metrics(0, 0), &idle(), t0()).await.unwrap();
     let shifted = move_alias(state, Next::Shift, &lambda, &running(), t0()).await.unwrap();
-    let history = History(vec![exit(5, "Shift", &serde_json::to_string(&shifted).unwrap())], "TIMED_OUT");
+    let history = History::new(vec![exit(5, "Shift", &serde_json::to_string(&shifted).unwrap())], "TIMED_OUT");
     let notifier = quiet_notifier();
     safety_net(ended("TIMED_OUT"), &history, &lambda, &notifier, t0()).await.unwrap();
     assert_eq!(*notifier.0.lock().unwrap(), ["Rollout Rolled Back"]);
@@ -699,7 +668,7 @@ async fn prepare_refuses_every_request_of_the_corpus_naming_its_field() {
             Some("alias_locked") => {
                 lambda.alias.lock().unwrap().as_mut().unwrap().description =
                     canary_core::lock::marker(FIRST, "orders, production");
-                history = History(Vec::new(), "RUNNING");
+                history = History::new(Vec::new(), "RUNNING");
             }
             Some(other) => panic!("{why}: unknown setup {other}"),
         }
@@ -764,7 +733,7 @@ async fn a_description_edit_is_carried_over_only_while_the_execution_runs() {
         .unwrap();
     lambda.describe_by_someone_else("orders, production");
     let writes = lambda.writes();
-    let stopped = History(Vec::new(), "ABORTED");
+    let stopped = History::new(Vec::new(), "ABORTED");
     let error = move_alias(prepared, Next::Shift, &lambda, &stopped, t0()).await.unwrap_err();
     assert_eq!(error.error_type(), ErrorName::AliasChangedConcurrently);
     assert!(error.to_string().contains("has ended"), "{error}");
@@ -811,7 +780,7 @@ struct Described {
 #[async_trait]
 impl ExecutionHistory for Described {
     async fn describe(&self, arn: &str) -> Result<ExecutionInfo, AwsError> {
-        let info = History(Vec::new(), self.status).describe(arn).await?;
+        let info = History::new(Vec::new(), self.status).describe(arn).await?;
         Ok(ExecutionInfo { input: Some(self.input.to_string()), ..info })
     }
     async fn state_exits_after(&self, _: &str, _: i64) -> Result<Vec<StateExit>, AwsError> {

@@ -1,10 +1,10 @@
 //! Releases through the handlers, against an in-memory account of several functions: moved in step, judged
 //! each on its own figures, rolled back together, locked all or none.
 
+mod support;
+
 use async_trait::async_trait;
-use canary_aws::{
-    Aliases, AwsError, ExecutionHistory, ExecutionInfo, Metrics, Notifier, StateExit, TrafficBefore, WindowQuery,
-};
+use canary_aws::{Aliases, AwsError, Metrics, Notifier, StateExit, TrafficBefore, WindowQuery};
 use canary_core::asl::ErrorName;
 use canary_core::safety_net::Action;
 use canary_core::{AlarmState, AliasState, HealthFigures, Next, Outcome, Rollout, Routing, VersionFigures};
@@ -13,6 +13,7 @@ use chrono::{DateTime, Duration, TimeZone, Utc};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::sync::Mutex;
+use support::History;
 
 const FUNCTIONS: [&str; 3] = ["orders-api", "orders-worker", "billing"];
 const FIRST: &str = "arn:aws:states:us-east-1:123456789012:execution:canary-rollout:first";
@@ -116,41 +117,13 @@ impl Metrics for Figures {
     }
 }
 
-/// Every execution's status, and the states one left.
-struct History(Vec<StateExit>, &'static str);
-
-#[async_trait]
-impl ExecutionHistory for History {
-    async fn describe(&self, arn: &str) -> Result<ExecutionInfo, AwsError> {
-        Ok(ExecutionInfo {
-            arn: arn.into(),
-            name: arn.rsplit(':').next().unwrap().into(),
-            status: canary_core::execution::ExecutionStatus::parse(self.1),
-            input: Some(release(&["orders-api", "orders-worker"]).to_string()),
-            output: None,
-            error: None,
-            cause: None,
-            started_at: t0(),
-            stopped_at: None,
-        })
-    }
-    async fn state_exits_after(&self, _: &str, after: i64) -> Result<Vec<StateExit>, AwsError> {
-        Ok(self.0.iter().filter(|e| e.event_id > after).cloned().collect())
-    }
-    async fn newest_state_output(
-        &self,
-        _: &str,
-        wanted: &(dyn for<'s> Fn(&'s str) -> bool + Sync),
-    ) -> Result<Option<String>, AwsError> {
-        Ok(self.0.iter().rev().filter_map(|e| e.output.clone()).find(|o| wanted(o)))
-    }
-    async fn ended_since(&self, _: &str, _: DateTime<Utc>) -> Result<Vec<canary_aws::ExecutionSummary>, AwsError> {
-        Ok(Vec::new())
-    }
+fn running() -> History {
+    with_release_input(History::new(Vec::new(), "RUNNING"))
 }
 
-fn running() -> History {
-    History(Vec::new(), "RUNNING")
+/// Executions started with the release of the API and the worker.
+fn with_release_input(history: History) -> History {
+    history.with_input(release(&["orders-api", "orders-worker"]).to_string())
 }
 
 struct Quiet;
@@ -257,7 +230,7 @@ async fn a_stopped_release_is_restored_by_the_safety_net_everywhere() {
     let input = json!({"request": release(&["orders-api", "orders-worker"]), "execution": FIRST});
     let state = prepare(input, &account, &Figures(Vec::new()), &running(), t0()).await.unwrap();
     let shifted = move_alias(state, Next::Shift, &account, &running(), t0()).await.unwrap();
-    let history = History(
+    let history = History::new(
         vec![StateExit {
             event_id: 5,
             state_name: "Shift".into(),
@@ -287,7 +260,9 @@ async fn the_safety_net_releases_every_lock_of_a_release_that_never_moved() {
     prepare(input, &account, &Figures(Vec::new()), &running(), t0()).await.unwrap();
     // It stopped before Prepare's output was recorded: no rollout state in its history.
     let event = json!({"detail": {"executionArn": FIRST, "status": "ABORTED"}});
-    let answer = safety_net(event, &History(Vec::new(), "ABORTED"), &account, &Quiet, t0()).await.unwrap();
+    let answer = safety_net(event, &with_release_input(History::new(Vec::new(), "ABORTED")), &account, &Quiet, t0())
+        .await
+        .unwrap();
     assert_eq!(answer["action"], "released", "{answer}");
     for function in ["orders-api", "orders-worker"] {
         assert_eq!(account.alias(function).description, format!("{function}, production"));
