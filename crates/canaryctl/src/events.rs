@@ -197,65 +197,33 @@ impl Event {
 
 /// A release's check of one function that did not fail itself while another did: the release rolls back,
 /// and this function's event says so rather than repeating the other's failure as its own.
-fn own_judgement(event: Event, view: &Rollout) -> Event {
-    let own_failure =
-        view.history.last().is_some_and(|r| matches!(r.verdict, Some(canary_core::health::Verdict::Fail(_))));
-    match event {
-        Event::StepJudged { function, step, step_count, look, new, old, .. }
-            if view.next == Next::Rollback && !own_failure =>
-        {
-            let passed = view.history.last().is_some_and(|r| r.verdict == Some(canary_core::health::Verdict::Pass));
-            Event::StepJudged {
-                function,
-                step,
-                step_count,
-                look,
-                verdict: if passed { Judgement::Healthy } else { Judgement::Inconclusive },
-                new,
-                old,
-                next_check_seconds: None,
-                message: format!(
-                    "step {step}/{step_count}: {} of its own; the release rolls back with the function that failed",
-                    if passed { "healthy" } else { "nothing conclusive" }
-                ),
-            }
-        }
-        other => other,
+fn own_judgement(mut event: Event, view: &Rollout) -> Event {
+    let own = view.history.last().and_then(|r| r.verdict.as_ref());
+    let own_failure = matches!(own, Some(canary_core::health::Verdict::Fail(_)));
+    if let Event::StepJudged { step, step_count, verdict, next_check_seconds, message, .. } = &mut event
+        && view.next == Next::Rollback
+        && !own_failure
+    {
+        let passed = own == Some(&canary_core::health::Verdict::Pass);
+        *verdict = if passed { Judgement::Healthy } else { Judgement::Inconclusive };
+        *next_check_seconds = None;
+        *message = format!(
+            "step {step}/{step_count}: {} of its own; the release rolls back with the function that failed",
+            if passed { "healthy" } else { "nothing conclusive" }
+        );
     }
+    event
 }
 
 impl Event {
     /// The event as one function's of a release: named, its line starting with the function.
-    pub fn of_function(self, name: &str) -> Event {
-        let named = |message: String| format!("{name}: {message}");
-        match self {
-            Event::StepMoved { step, step_count, weight_percent, routing, next_check_seconds, message, .. } => {
-                Event::StepMoved {
-                    function: Some(name.to_string()),
-                    step,
-                    step_count,
-                    weight_percent,
-                    routing,
-                    next_check_seconds,
-                    message: named(message),
-                }
-            }
-            Event::StepJudged { step, step_count, look, verdict, new, old, next_check_seconds, message, .. } => {
-                Event::StepJudged {
-                    function: Some(name.to_string()),
-                    step,
-                    step_count,
-                    look,
-                    verdict,
-                    new,
-                    old,
-                    next_check_seconds,
-                    message: named(message),
-                }
-            }
-            // Prepared names its function already.
-            other => other,
+    pub fn of_function(mut self, name: &str) -> Event {
+        // Prepared names its function already.
+        if let Event::StepMoved { function, message, .. } | Event::StepJudged { function, message, .. } = &mut self {
+            *function = Some(name.to_string());
+            *message = format!("{name}: {message}");
         }
+        self
     }
 }
 

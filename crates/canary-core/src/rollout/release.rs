@@ -88,17 +88,22 @@ impl Rollout {
         }
         let member = self.members[index - 1].clone();
         view.request = self.request.for_target(&member.target());
-        view.old_version = member.old_version;
-        view.original = member.original;
-        view.revision_id = member.revision_id;
-        view.original_description = member.original_description;
-        view.lock = member.lock;
-        view.provisioned_concurrency = member.provisioned_concurrency;
-        view.before = member.before;
-        view.evidence = member.evidence;
-        view.history = member.history;
-        view.history_omitted = member.history_omitted;
+        view.take_part(member);
         view
+    }
+
+    /// Puts a function's own part of the state in place (its request fields aside).
+    fn take_part(&mut self, part: Member) {
+        self.old_version = part.old_version;
+        self.original = part.original;
+        self.revision_id = part.revision_id;
+        self.original_description = part.original_description;
+        self.lock = part.lock;
+        self.provisioned_concurrency = part.provisioned_concurrency;
+        self.before = part.before;
+        self.evidence = part.evidence;
+        self.history = part.history;
+        self.history_omitted = part.history_omitted;
     }
 
     /// Every function's view, in the request's order.
@@ -108,20 +113,10 @@ impl Rollout {
 
     /// Takes the function's own part of `view` into function `index`'s place.
     fn absorb(&mut self, index: usize, view: &Rollout) {
-        if index > 0 {
-            self.members[index - 1] = Member::of(view);
-            return;
+        match index {
+            0 => self.take_part(Member::of(view)),
+            _ => self.members[index - 1] = Member::of(view),
         }
-        self.old_version = view.old_version.clone();
-        self.original = view.original.clone();
-        self.revision_id = view.revision_id.clone();
-        self.original_description = view.original_description.clone();
-        self.lock = view.lock.clone();
-        self.provisioned_concurrency = view.provisioned_concurrency;
-        self.before = view.before;
-        self.evidence = view.evidence.clone();
-        self.history = view.history.clone();
-        self.history_omitted = view.history_omitted;
     }
 
     /// The release's state after a task carried each function's view (`views`, in order) through the same
