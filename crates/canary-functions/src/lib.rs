@@ -140,14 +140,14 @@ pub async fn prepare(
     }
     // Each function's facts, in the request's order; a release's are judged together, so that one refusal
     // names every problem of every function before any alias is locked.
+    let targets = request.targets();
     let mut facts = Vec::new();
     let mut read = Vec::new();
-    for target in request.targets() {
-        let live = live_facts(&request.for_target(&target), aliases, executions, &execution, &alarms).await?;
+    for target in &targets {
+        let live = live_facts(&request.for_target(target), aliases, executions, &execution, &alarms).await?;
         read.push(live.alias.clone());
         facts.push(canary_core::LiveFacts { deployment, ..live });
     }
-    let targets = request.targets();
     let mut rollout = match Rollout::prepare_all(request, facts, &execution, now) {
         Ok(rollout) => rollout,
         Err(refusal) => {
@@ -186,19 +186,33 @@ async fn release_own_locks(
 ) {
     for (target, live) in targets.iter().zip(read) {
         let Some(live) = live else { continue };
-        if let MovePlan::Write { routing, description, revision_id } =
-            canary_core::safety_net::plan_release_unprepared(execution, live)
-        {
-            match aliases.update_alias(&target.function, &target.alias, &routing, &description, &revision_id).await {
-                Ok(_) => tracing::warn!(
-                    function = target.function,
-                    "refused: the lock an earlier attempt took is given back"
-                ),
-                Err(error) => {
-                    tracing::warn!(function = target.function, %error, "refused: a lock taken was not given back")
-                }
+        match give_back_unprepared_lock(aliases, target, live, execution).await {
+            Ok(true) => {
+                tracing::warn!(function = target.function, "refused: the lock an earlier attempt took is given back")
+            }
+            Ok(false) => {}
+            Err(error) => {
+                tracing::warn!(function = target.function, %error, "refused: a lock taken was not given back")
             }
         }
+    }
+}
+
+/// Gives back the lock of `execution`, which never prepared its rollout, if `live` (the alias of `target`)
+/// carries it: its own description back, the routing as it is, conditional on the revision read. Whether it
+/// wrote.
+async fn give_back_unprepared_lock(
+    aliases: &dyn Aliases,
+    target: &canary_core::request::Target,
+    live: &canary_core::AliasState,
+    execution: &str,
+) -> Result<bool, AwsError> {
+    match canary_core::safety_net::plan_release_unprepared(execution, live) {
+        MovePlan::Write { routing, description, revision_id } => {
+            aliases.update_alias(&target.function, &target.alias, &routing, &description, &revision_id).await?;
+            Ok(true)
+        }
+        _ => Ok(false),
     }
 }
 
@@ -728,10 +742,7 @@ pub async fn restore_ended(
             let mut released = false;
             for target in request.targets() {
                 let Some(live) = aliases.get_alias(&target.function, &target.alias).await? else { continue };
-                if let MovePlan::Write { routing, description, revision_id } =
-                    canary_core::safety_net::plan_release_unprepared(arn, &live)
-                {
-                    aliases.update_alias(&target.function, &target.alias, &routing, &description, &revision_id).await?;
+                if give_back_unprepared_lock(aliases, &target, &live, arn).await? {
                     tracing::warn!(execution = arn, %status, function = target.function,
                         "nothing moved; the lock its Prepare left was released");
                     released = true;
