@@ -9,8 +9,15 @@
 //! The marker keeps the alias's own description after it, so that a retried `Prepare` (which finds its own
 //! marker) still knows what to put back. An alias description holds at most 256 characters, so `Prepare`
 //! refuses an alias whose description would not fit beside the marker ([`room_beside`]): it is never cut.
-//! Ownership is the routing: someone may edit the description during a rollout, and the controller puts
-//! the marker back over their text (`Rollout::adopt`), which the state keeps whole.
+//!
+//! **The marker signs the routing.** Each write of an execution names how many moves it has written (`#0`
+//! for `Prepare`'s lock, `#N` after the N-th move), so the alias says which of the execution's routings it
+//! should carry. Ownership is the lock or the revision, never a routing coincidence: an alias is the
+//! execution's to write when it sits at the revision the execution last wrote, or carries its marker and
+//! the routing that marker names (`Rollout::owns`). A person who changes the routing and keeps the
+//! description leaves a marker naming another routing, and is handed over; one who edits the description
+//! and keeps the marker is carried on from (`Rollout::adopt`). Markers written before moves were signed
+//! (no `#N`) are still read, with the rules of their time.
 
 /// How every marker begins.
 pub const PREFIX: &str = "canary-rollout lock: ";
@@ -21,35 +28,81 @@ pub const MAX_DESCRIPTION: usize = 256;
 /// How many characters of an alias's own description fit beside `execution`'s marker.
 ///
 /// ```
-/// use canary_core::lock::{MAX_DESCRIPTION, marker, room_beside};
+/// use canary_core::lock::{MAX_DESCRIPTION, room_beside, signed};
 /// let arn = "arn:aws:states:eu-west-1:123456789012:execution:canary-rollout:deploy-42";
 /// let fits = "d".repeat(room_beside(arn));
-/// assert_eq!(marker(arn, &fits).chars().count(), MAX_DESCRIPTION);
+/// // Whole beside the marker of the last move of the longest schedule.
+/// assert_eq!(signed(arn, 1000, &fits).chars().count(), MAX_DESCRIPTION);
 /// ```
 pub fn room_beside(execution: &str) -> usize {
-    MAX_DESCRIPTION.saturating_sub(PREFIX.chars().count() + execution.chars().count() + 1)
+    MAX_DESCRIPTION.saturating_sub(PREFIX.chars().count() + execution.chars().count() + MOVES_ROOM + 1)
 }
 
-/// The description an execution writes to hold an alias: the marker, then the original description.
+/// The characters a marker's count of moves takes, at most: ` #1000` (a schedule has at most 1,000 steps).
+const MOVES_ROOM: usize = 6;
+
+/// The description `Prepare` writes to hold an alias: the marker (no move written yet), then the original
+/// description.
 ///
 /// ```
 /// use canary_core::lock::{holder, marker};
 /// let arn = "arn:aws:states:eu-west-1:123456789012:execution:canary-rollout:deploy-42";
 /// let text = marker(arn, "orders, production traffic");
+/// assert_eq!(text, format!("canary-rollout lock: {arn} #0\norders, production traffic"));
 /// assert_eq!(holder(&text), Some((arn, "orders, production traffic")));
 /// assert_eq!(holder("orders, production traffic"), None);
 /// ```
 pub fn marker(execution: &str, original: &str) -> String {
-    let text =
-        if original.is_empty() { format!("{PREFIX}{execution}") } else { format!("{PREFIX}{execution}\n{original}") };
+    signed(execution, 0, original)
+}
+
+/// The description an execution writes with its `moves`-th move: the marker signed with the count.
+///
+/// ```
+/// use canary_core::lock::{Marker, parse, signed};
+/// let arn = "arn:aws:states:eu-west-1:123456789012:execution:canary-rollout:deploy-42";
+/// let text = signed(arn, 3, "orders");
+/// assert_eq!(parse(&text), Some(Marker { execution: arn, moves: Some(3), original: "orders" }));
+/// // A marker of an earlier controller, which did not sign its moves.
+/// let unsigned = format!("canary-rollout lock: {arn}\norders");
+/// assert_eq!(parse(&unsigned), Some(Marker { execution: arn, moves: None, original: "orders" }));
+/// ```
+pub fn signed(execution: &str, moves: usize, original: &str) -> String {
+    let text = if original.is_empty() {
+        format!("{PREFIX}{execution} #{moves}")
+    } else {
+        format!("{PREFIX}{execution} #{moves}\n{original}")
+    };
     text.chars().take(MAX_DESCRIPTION).collect()
+}
+
+/// A lock marker, read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Marker<'a> {
+    /// The execution holding the alias.
+    pub execution: &'a str,
+    /// How many moves that execution had written when it wrote this description; `None` for a marker of a
+    /// controller from before moves were signed.
+    pub moves: Option<usize>,
+    /// The description it will put back.
+    pub original: &'a str,
+}
+
+/// The marker a description carries, if any.
+pub fn parse(description: &str) -> Option<Marker<'_>> {
+    let rest = description.strip_prefix(PREFIX)?;
+    let (first, original) = rest.split_once('\n').unwrap_or((rest, ""));
+    let (execution, moves) = match first.split_once(" #") {
+        Some((execution, count)) => (execution, count.parse().ok()),
+        None => (first, None),
+    };
+    Some(Marker { execution, moves, original })
 }
 
 /// The execution holding an alias with this description, and the description it will put back; `None`
 /// when the alias is not held.
 pub fn holder(description: &str) -> Option<(&str, &str)> {
-    let rest = description.strip_prefix(PREFIX)?;
-    Some(rest.split_once('\n').unwrap_or((rest, "")))
+    parse(description).map(|m| (m.execution, m.original))
 }
 
 /// The lock an alias carries when a rollout is prepared, as the prepare Lambda found it.

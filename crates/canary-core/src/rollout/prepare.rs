@@ -229,9 +229,26 @@ fn check_facts(request: &RolloutRequest, facts: LiveFacts, execution: &str) -> R
             format!("wait for it to end, or stop it (canaryctl abort {}) and start again", held.execution),
         );
     }
+    // A lock whose execution ended without giving it back: what that execution moved was never judged to the
+    // end, so the alias as it is cannot become this rollout's baseline until the ending is handled.
+    if let Some(held) = facts.lock.as_ref().filter(|held| !held.running && held.execution != execution) {
+        problems.add(
+            "alias",
+            format!(
+                "{function}:{} still carries the lock of {}, which has ended without giving it back (its ending \
+                 was not handled yet): what it routes now was not judged to the end",
+                request.alias, held.execution
+            ),
+            format!(
+                "canaryctl abort {} restores what it moved and releases the lock (the safety net's sweep does \
+                 within minutes of its end); then start again",
+                held.execution
+            ),
+        );
+    }
     check_alias_free(&mut problems, request, &alias);
-    // The description to put back: the alias's own, or the one a lock kept (ours from an earlier attempt of this
-    // Prepare, or a stale one of an execution that ended without releasing it).
+    // The description to put back: the alias's own, or the one our own lock kept (an earlier attempt of this
+    // Prepare).
     let original_description =
         lock::holder(&alias.description).map_or(alias.description.as_str(), |(_, original)| original).to_string();
     let (length, room) = (original_description.chars().count(), lock::room_beside(execution));

@@ -126,11 +126,36 @@ impl Rollout {
         }
     }
 
+    /// The execution this rollout's lock names.
+    fn execution(&self) -> &str {
+        lock::holder(&self.lock).map_or("", |(execution, _)| execution)
+    }
+
+    /// The marker this execution writes with the move to schedule index `step` (`None`: `Prepare`'s lock),
+    /// signed with the number of moves written ([`lock::signed`]), over the description it will put back.
+    pub(super) fn marker_after(&self, step: Option<usize>) -> String {
+        let original = lock::holder(&self.lock).map_or(self.original_description.as_str(), |(_, text)| text);
+        lock::signed(self.execution(), step.map_or(0, |i| i + 1), original)
+    }
+
+    /// The routing this execution's `moves`-th write left on the alias (`0`: the original, under the lock).
+    fn routing_after(&self, moves: usize) -> Option<Routing> {
+        match moves.checked_sub(1) {
+            None => Some(self.original.clone()),
+            Some(index) => self.schedule().steps.get(index).map(|step| self.routing_at(*step)),
+        }
+    }
+
+    /// The move this rollout was making when it stopped, if it was making one: the routing it would write.
+    fn in_flight(&self) -> Option<Routing> {
+        matches!(self.next, Next::Shift | Next::Promote)
+            .then(|| self.routing_at(self.schedule().step(self.next_index())))
+    }
+
     /// Whether `description` carries this execution's lock marker (possibly over a description someone
     /// edited since).
     pub fn holds(&self, description: &str) -> bool {
-        let mine = lock::holder(&self.lock).map(|(execution, _)| execution);
-        lock::holder(description).is_some_and(|(execution, _)| Some(execution) == mine)
+        lock::holder(description).is_some_and(|(execution, _)| execution == self.execution())
     }
 
     /// Whether `description` carries another execution's lock marker.
@@ -138,32 +163,70 @@ impl Rollout {
         lock::holder(description).is_some() && !self.holds(description)
     }
 
-    /// Carries on from an alias whose description someone changed while its routing stayed as this rollout
-    /// left it: its revision is the one to write on, its description the one to put back at the end, and
-    /// the lock marker goes back on over it. Ownership is the routing; a description is anyone's to edit.
+    /// Whether the alias is this execution's to write: it sits at the revision this execution last wrote, or
+    /// it carries this execution's marker and the routing that marker signs (a description edited around
+    /// the marker is no claim on it). A routing equal to one this rollout would set is never enough: an alias
+    /// released by an ending, or changed by a person who kept the description, is not this execution's.
+    pub fn owns(&self, live: &AliasState) -> bool {
+        if live.revision_id == self.revision_id {
+            return true;
+        }
+        match lock::parse(&live.description) {
+            Some(marker) if marker.execution == self.execution() => match marker.moves {
+                Some(moves) => self.routing_after(moves).is_some_and(|routing| live.routing.same_as(&routing)),
+                // An unsigned marker, written by the controller this rollout started under: its rules.
+                None => [Some(self.expected_routing()), self.in_flight(), Some(self.original.clone())]
+                    .into_iter()
+                    .flatten()
+                    .any(|routing| live.routing.same_as(&routing)),
+            },
+            _ => false,
+        }
+    }
+
+    /// Carries on from an alias whose description someone changed around this execution's marker while its
+    /// routing stayed as this rollout left it: its revision is the one to write on, its description the
+    /// one to put back at the end, and the marker goes back on over it.
     pub fn adopt(mut self, live: &AliasState) -> Rollout {
         let theirs = lock::holder(&live.description).map_or(live.description.as_str(), |(_, text)| text).to_string();
-        let execution = lock::holder(&self.lock).map(|(e, _)| e.to_string()).unwrap_or_default();
+        let moves = self.step.map_or(0, |i| i + 1);
         self.revision_id = live.revision_id.clone();
-        self.lock = lock::marker(&execution, &theirs);
+        self.lock = lock::signed(self.execution(), moves, &theirs);
         self.original_description = theirs;
         self
     }
 
     /// What the next move (shift or promote) must do, given the alias as it is now. The alias is this
-    /// rollout's while it routes as the rollout left it and no other rollout's lock is on it: at the revision
-    /// it last wrote, it is written; at another (only its description changed), the handler may adopt it. A
-    /// retried move that already happened does nothing; a routing someone else set is reported, never
-    /// overwritten.
+    /// rollout's only while it [`owns`](Rollout::owns) it: at the revision it last wrote, it is written; at
+    /// another (only the description around the marker changed), the handler may adopt it. A retried move
+    /// that already happened (the alias carries the move's own signed marker) does nothing; anything else is
+    /// someone else's, reported and never overwritten: a hand change equal to the next step included.
     pub fn plan_move(&self, live: &AliasState) -> MovePlan {
-        let target = self.routing_at(self.schedule().steps[self.next_index()]);
-        if live.routing.same_as(&target) {
-            MovePlan::AlreadyDone
-        } else if self.held_by_another(&live.description) {
-            MovePlan::Conflict(format!(
+        let index = self.next_index();
+        let target = self.routing_at(self.schedule().steps[index]);
+        if self.held_by_another(&live.description) {
+            return MovePlan::Conflict(format!(
                 "the alias \"{}\" is held by another rollout ({:?}): someone ended this one",
                 self.request.alias, live.description
-            ))
+            ));
+        }
+        if !self.owns(live) {
+            // The promotion that ends the rollout gives the alias back in the same task: a retry after its
+            // answer was lost finds it promoted and released. Nothing is written either way, and the new
+            // version carries all its traffic, as a promotion leaves it.
+            if live.routing.same_as(&target) && !self.holds(&live.description) && self.move_ends_rollout(index) {
+                return MovePlan::AlreadyDone;
+            }
+            return MovePlan::Conflict(format!(
+                "the alias \"{}\" now routes {} ({}), not the {} this rollout left: someone else changed it",
+                self.request.alias,
+                live.routing,
+                if self.holds(&live.description) { "under this rollout's lock" } else { "without this rollout's lock" },
+                self.expected_routing()
+            ));
+        }
+        if live.routing.same_as(&target) {
+            MovePlan::AlreadyDone
         } else if !live.routing.same_as(&self.expected_routing()) {
             MovePlan::Conflict(format!(
                 "the alias \"{}\" now routes {}, not the {} this rollout left: someone else changed its routing",
@@ -172,10 +235,21 @@ impl Rollout {
                 self.expected_routing()
             ))
         } else if live.revision_id == self.revision_id {
-            MovePlan::Write { routing: target, description: self.lock.clone(), revision_id: live.revision_id.clone() }
+            MovePlan::Write {
+                routing: target,
+                description: self.marker_after(Some(index)),
+                revision_id: live.revision_id.clone(),
+            }
         } else {
             MovePlan::DescriptionChanged
         }
+    }
+
+    /// Whether the move to schedule index `index` ends the rollout (nothing is held or run after it), so
+    /// that its task also gives the alias back.
+    fn move_ends_rollout(&self, index: usize) -> bool {
+        let step = self.schedule().steps[index];
+        step.is_final() && step.hold_seconds == 0 && self.request.hooks.post_traffic.is_none()
     }
 
     /// What ending a promoted rollout writes: the description to put back, the routing as it is. Nothing
@@ -187,37 +261,65 @@ impl Rollout {
         }
         MovePlan::Write {
             routing: live.routing.clone(),
-            description: self.original_description.clone(),
+            description: self.description_to_leave(live),
             revision_id: live.revision_id.clone(),
         }
     }
 
-    /// What a rollback must do, given the alias as it is now. It restores the original routing when the alias
-    /// routes as this execution left it, or as the move in flight when the rollout failed would have left
-    /// it, or still at the original routing: a description edited since is no claim on the alias, and is
-    /// kept at the end. Any other routing, or another rollout's lock, is someone else's, reported and never
-    /// overwritten.
+    /// The description an ending leaves on an alias: the one from before the rollout, or the one someone set
+    /// around this execution's marker since; one without the marker is left as it is.
+    fn description_to_leave(&self, live: &AliasState) -> String {
+        match lock::holder(&live.description) {
+            Some(_) if live.description == self.lock => self.original_description.clone(),
+            Some((_, text)) => text.to_string(),
+            None => live.description.clone(),
+        }
+    }
+
+    /// What a rollback must do, given the alias as it is now. It restores the original routing, exactly, on an
+    /// alias this execution [`owns`](Rollout::owns) (the revision it last wrote, or its marker with the routing
+    /// the marker signs, a move in flight included), and puts back the description: the original, or the one
+    /// someone set around the marker since. An alias it does not own is never written: already as before
+    /// the rollout and free of this execution's lock, there is nothing to do (a retry, or an ending handled
+    /// again); otherwise it is someone else's (a person's change, a later rollout or promotion), reported.
     pub fn plan_rollback(&self, live: &AliasState) -> MovePlan {
-        let held = self.holds(&live.description);
-        if live.routing.same_as(&self.original) && !held {
-            return MovePlan::AlreadyDone;
+        if self.owns(live) && !self.held_by_another(&live.description) {
+            let description = self.description_to_leave(live);
+            if live.routing.same_as(&self.original) && description == live.description {
+                return MovePlan::AlreadyDone;
+            }
+            return MovePlan::Write {
+                routing: self.original.clone(),
+                description,
+                revision_id: live.revision_id.clone(),
+            };
         }
-        let in_flight = matches!(self.next, Next::Shift | Next::Promote)
-            && live.routing.same_as(&self.routing_at(self.schedule().step(self.next_index())));
-        let ours = live.revision_id == self.revision_id
-            || live.routing.same_as(&self.expected_routing())
-            || in_flight
-            || live.routing.same_as(&self.original);
-        if ours && !self.held_by_another(&live.description) {
-            // The description to leave: the original, or the one someone set during the rollout.
-            let description = if held { self.original_description.clone() } else { live.description.clone() };
-            MovePlan::Write { routing: self.original.clone(), description, revision_id: live.revision_id.clone() }
-        } else {
-            MovePlan::Conflict(format!(
-                "the alias \"{}\" now routes {}, which this rollout did not set: someone else changed it, so it was \
-                 left as it is (the original routing was {})",
-                self.request.alias, live.routing, self.original
-            ))
+        match lock::holder(&live.description) {
+            // Already as before the rollout: nothing moves. Still under this execution's lock (someone set the
+            // routing back by hand, keeping the description), the lock comes off.
+            _ if !live.routing.same_as(&self.original) => {}
+            Some((_, text)) if self.holds(&live.description) => {
+                return MovePlan::Write {
+                    routing: self.original.clone(),
+                    description: text.to_string(),
+                    revision_id: live.revision_id.clone(),
+                };
+            }
+            _ => return MovePlan::AlreadyDone,
         }
+        MovePlan::Conflict(format!(
+            "the alias \"{}\" now routes {}, which this rollout did not set{}: someone else changed it, so it was left \
+             as it is (the original routing was {})",
+            self.request.alias,
+            live.routing,
+            if self.holds(&live.description) {
+                ""
+            } else if self.held_by_another(&live.description) {
+                ", and another rollout holds it"
+            } else {
+                ", and it no longer carries this rollout's lock"
+            },
+            self.original
+        ))
     }
 }

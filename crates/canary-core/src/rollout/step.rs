@@ -44,6 +44,7 @@ impl Rollout {
     pub fn after_move(mut self, revision_id: String, now: DateTime<Utc>) -> Rollout {
         let index = self.next_index();
         let step = self.schedule().steps[index];
+        self.lock = self.marker_after(Some(index));
         self.step = Some(index);
         self.revision_id = revision_id;
         self.step_started_at = Some(now);

@@ -309,7 +309,8 @@ fn a_move_is_planned_against_the_alias_as_the_rollout_left_it() {
     assert_eq!(left.description, prepared.lock);
     match prepared.plan_move(&prepared.alias_as_left()) {
         MovePlan::Write { revision_id, description, .. } => {
-            assert_eq!((revision_id.as_str(), description), ("r1", prepared.lock.clone()))
+            // Signed with the move it makes: the first.
+            assert_eq!((revision_id.as_str(), description), ("r1", canary_core::lock::signed(EXEC, 1, "orders")))
         }
         other => panic!("{other:?}"),
     }

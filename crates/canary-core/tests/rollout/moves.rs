@@ -120,23 +120,33 @@ fn a_retried_move_is_a_no_op_and_a_foreign_change_is_a_conflict() {
     let rollout = Rollout::prepare(request(json!({})), facts(), EXEC, t0()).unwrap().after_lock("r1".into());
     let target = rollout.routing_at(rollout.schedule().steps[0]);
     let held = held_at(&rollout, Routing::to_version("1"));
+    let first = canary_core::lock::signed(EXEC, 1, "orders");
     assert_eq!(
         rollout.plan_move(&held),
-        MovePlan::Write { routing: target.clone(), description: rollout.lock.clone(), revision_id: "r1".into() }
+        MovePlan::Write { routing: target.clone(), description: first.clone(), revision_id: "r1".into() }
     );
-    // The first attempt wrote the weight but its answer was lost: the retry finds it done.
-    let written = AliasState { routing: target.clone(), revision_id: "r2".into(), ..held.clone() };
+    // The first attempt wrote the weight but its answer was lost: the retry finds its own signed write done.
+    let written = AliasState { routing: target.clone(), revision_id: "r2".into(), description: first };
     assert_eq!(rollout.plan_move(&written), MovePlan::AlreadyDone);
+    // A person set the same weight by hand, keeping the description: the marker still signs the routing before
+    // the move, so it is theirs, handed over, never taken for this rollout's progress.
+    let by_hand = AliasState { routing: target.clone(), revision_id: "r-operator".into(), ..held.clone() };
+    match rollout.plan_move(&by_hand) {
+        MovePlan::Conflict(message) => assert!(message.contains("under this rollout's lock"), "{message}"),
+        other => panic!("{other:?}"),
+    }
     // Someone pointed the alias at a hotfix meanwhile: it is reported, never overwritten.
     let hotfix = AliasState { routing: Routing::to_version("7"), revision_id: "r9".into(), ..held.clone() };
     match rollout.plan_move(&hotfix) {
         MovePlan::Conflict(message) => assert!(message.contains("now routes 7 (100%)"), "{message}"),
         other => panic!("{other:?}"),
     }
-    // The routing as this rollout left it, the lock gone: released by an ending (the safety net, an abort),
-    // or only its description edited by someone. The move's handler tells them apart by whether its
-    // execution still runs, and only then carries on from it (adopt).
-    assert_eq!(rollout.plan_move(&alias_at("1")), MovePlan::DescriptionChanged);
+    // The routing as this rollout left it, the lock gone (released by an ending, or a description rewritten
+    // whole): equal routing is no ownership, so nothing is written.
+    match rollout.plan_move(&alias_at("1")) {
+        MovePlan::Conflict(message) => assert!(message.contains("without this rollout's lock"), "{message}"),
+        other => panic!("{other:?}"),
+    }
     // Another rollout holds it now (this one was stopped, and its lock taken over): never written.
     let other = "arn:aws:states:eu-west-1:123456789012:execution:canary-rollout:deploy-3";
     let taken = AliasState { description: canary_core::lock::marker(other, "orders"), ..alias_at("1") };
@@ -169,9 +179,21 @@ fn rollback_restores_exactly_and_never_overwrites_someone_else() {
     assert_eq!(rollout.plan_rollback(&mid), restore, "the routing and the description come back");
     assert_eq!(rollout.plan_rollback(&alias_at("1")), MovePlan::AlreadyDone, "a retried rollback does nothing");
     // Held at the original routing (a hook failed before any traffic moved, or an operator set it back by
-    // hand): the lock is released with the original put back.
+    // hand): the lock is released with the original description put back, the routing unchanged.
     let held_original = AliasState { revision_id: "r7".into(), ..held_at(&rollout, Routing::to_version("1")) };
-    assert!(matches!(rollout.plan_rollback(&held_original), MovePlan::Write { .. }));
+    let release =
+        MovePlan::Write { routing: Routing::to_version("1"), description: "orders".into(), revision_id: "r7".into() };
+    assert_eq!(rollout.plan_rollback(&held_original), release);
+    // Restored by an earlier ending, then promoted again by someone else (a later rollout, a person): an ending
+    // handled again finds no lock of its own and writes nothing, whatever the routing.
+    let promoted_since =
+        AliasState { routing: Routing::to_version("2"), revision_id: "r-later".into(), description: "orders".into() };
+    match rollout.plan_rollback(&promoted_since) {
+        MovePlan::Conflict(message) => assert!(message.contains("no longer carries this rollout's lock"), "{message}"),
+        other => panic!("{other:?}"),
+    }
+    let promoted_at_step = AliasState { routing: rollout.expected_routing(), ..promoted_since };
+    assert!(matches!(rollout.plan_rollback(&promoted_at_step), MovePlan::Conflict(_)), "equal routing is no ownership");
     // A failure at 100% that this execution wrote (a bake, a post-traffic hook) restores the original too.
     let promoted = rollout.clone().after_move("r3".into(), t0());
     assert!(matches!(promoted.plan_rollback(&held_at(&promoted, Routing::to_version("2"))), MovePlan::Write { .. }));
@@ -193,8 +215,15 @@ fn a_move_in_flight_when_the_rollout_failed_is_rolled_back() {
     let rollout = Rollout::prepare(request(json!({})), facts(), EXEC, t0()).unwrap().after_lock("r1".into());
     assert_eq!(rollout.next, Next::Shift);
     let target = rollout.routing_at(rollout.schedule().steps[0]);
-    let landed = AliasState { revision_id: "r2".into(), ..held_at(&rollout, target.clone()) };
+    let landed = AliasState {
+        routing: target.clone(),
+        revision_id: "r2".into(),
+        description: canary_core::lock::signed(EXEC, 1, "orders"),
+    };
     assert!(matches!(rollout.plan_rollback(&landed), MovePlan::Write { .. }));
+    // The same routing set by hand under the lock as Prepare wrote it: the marker signs no move, so it is theirs.
+    let by_hand = AliasState { revision_id: "r-operator".into(), ..held_at(&rollout, target.clone()) };
+    assert!(matches!(rollout.plan_rollback(&by_hand), MovePlan::Conflict(_)));
     // The same routing at a foreign revision while holding (no move in flight) is someone else's.
     let holding = rollout.clone().after_move("r2".into(), t0());
     assert_eq!(holding.next, Next::Hold);
@@ -215,10 +244,11 @@ fn the_alias_is_locked_by_one_execution_at_a_time() {
     let refusal = Rollout::prepare(request(json!({})), locked(other, true), EXEC, t0()).unwrap_err();
     assert_eq!(refusal.fields(), ["alias"]);
     assert!(refusal.to_string().contains("deploy-3"), "{refusal}");
-    // Its execution ended without releasing it: the stale lock is broken, and its original description kept.
-    let stale = Rollout::prepare(request(json!({})), locked(other, false), EXEC, t0()).unwrap();
-    assert_eq!(stale.original_description, "orders");
-    assert_eq!(stale.lock, canary_core::lock::marker(EXEC, "orders"));
+    // Its execution ended without giving it back (its ending not handled yet): what the alias routes was not
+    // judged to the end, so it cannot become this rollout's baseline. Refused, naming the execution and the fix.
+    let stale = Rollout::prepare(request(json!({})), locked(other, false), EXEC, t0()).unwrap_err();
+    assert_eq!(stale.fields(), ["alias"]);
+    assert!(stale.to_string().contains("deploy-3, which has ended") && stale.to_string().contains("canaryctl abort"));
     // Our own, written by an earlier attempt of this Prepare: taken as ours, nothing more written.
     let retried = Rollout::prepare(request(json!({})), locked(EXEC, true), EXEC, t0()).unwrap();
     let live = locked(EXEC, true).alias.unwrap();
@@ -242,6 +272,11 @@ fn lock_markers_fit_an_alias_description() {
     let marker = canary_core::lock::marker(&arn, &long);
     assert_eq!(marker.chars().count(), canary_core::lock::MAX_DESCRIPTION);
     assert_eq!(canary_core::lock::holder(&marker).unwrap().0, arn);
+    let marker = canary_core::lock::parse(&marker).unwrap();
+    assert_eq!((marker.execution, marker.moves), (arn.as_str(), Some(0)));
+    // A count that is not one (a hand-edited marker) signs no routing.
+    let garbled = format!("{}{arn} #x", canary_core::lock::PREFIX);
+    assert_eq!(canary_core::lock::parse(&garbled).unwrap().moves, None);
     assert_eq!(canary_core::lock::holder(&canary_core::lock::marker(&arn, "")), Some((arn.as_str(), "")));
 }
 
@@ -285,39 +320,42 @@ fn routing_and_percent_display() {
     assert_eq!(a.to_string(), "1 (90%) + 2 (10%)");
 }
 
-/// Only routing is ownership: someone who edits the alias's description mid-rollout (a person, a stack
-/// update) takes nothing from the rollout. It carries on from their revision, the lock marker over their
-/// text, and leaves their description at the end, whether promoted or rolled back.
+/// The lock is ownership, never the routing alone: someone who edits the alias's description around the
+/// marker mid-rollout (a person, a stack update that keeps it) takes nothing from the rollout. It carries on
+/// from their revision, the marker over their text, and leaves their description at the end, whether
+/// promoted or rolled back. A description rewritten whole takes the lock off: the alias is theirs.
 #[test]
 fn a_description_edited_mid_rollout_is_carried_over_and_kept() {
     let request = request(json!({"strategy": {"linear": {"percent": 50, "interval_seconds": 30}}}));
     let rollout = Rollout::prepare(request, facts(), EXEC, t0()).unwrap().after_lock("r1".into());
     let rollout = rollout.after_move("r2".into(), t0()).after_check(healthy(), t0());
     assert_eq!(rollout.next, Next::Promote);
+    let theirs = "orders, managed by CloudFormation";
     let edited = AliasState {
         routing: rollout.expected_routing(),
         revision_id: "r-stack-update".into(),
-        description: "orders, managed by CloudFormation".into(),
+        description: canary_core::lock::signed(EXEC, 1, theirs),
     };
     assert_eq!(rollout.plan_move(&edited), MovePlan::DescriptionChanged);
     // Carried over: written on their revision, the marker over their text.
     let adopted = rollout.clone().adopt(&edited);
-    assert!(adopted.holds(&adopted.lock) && adopted.lock.ends_with("orders, managed by CloudFormation"));
+    assert!(adopted.holds(&adopted.lock) && adopted.lock.ends_with(theirs));
     let MovePlan::Write { description, revision_id, .. } = adopted.plan_move(&edited) else { panic!() };
-    assert_eq!((description.as_str(), revision_id.as_str()), (adopted.lock.as_str(), "r-stack-update"));
+    assert_eq!((description, revision_id.as_str()), (canary_core::lock::signed(EXEC, 2, theirs), "r-stack-update"));
     // Promoted, the release gives back their description, not the one from before the rollout.
     let promoted = adopted.after_move("r5".into(), t0());
     let held =
         AliasState { routing: Routing::to_version("2"), revision_id: "r5".into(), description: promoted.lock.clone() };
     let MovePlan::Write { description, .. } = promoted.plan_release(&held) else { panic!() };
-    assert_eq!(description, "orders, managed by CloudFormation");
+    assert_eq!(description, theirs);
     // Rolled back without having carried it over (the safety net's state is older): the routing comes back,
     // their description stays.
     let MovePlan::Write { routing, description, .. } = rollout.plan_rollback(&edited) else { panic!() };
-    assert_eq!((routing, description.as_str()), (Routing::to_version("1"), "orders, managed by CloudFormation"));
-    // Someone who kept the marker but changed the text after it: still this rollout's, and their text is kept.
-    let kept_marker = AliasState { description: canary_core::lock::marker(EXEC, "orders, edited"), ..edited.clone() };
-    assert_eq!(rollout.clone().adopt(&kept_marker).original_description, "orders, edited");
+    assert_eq!((routing, description.as_str()), (Routing::to_version("1"), theirs));
+    // Rewritten whole, the marker gone: neither the move nor the rollback writes it.
+    let rewritten = AliasState { description: theirs.into(), ..edited.clone() };
+    assert!(matches!(rollout.plan_move(&rewritten), MovePlan::Conflict(_)));
+    assert!(matches!(rollout.plan_rollback(&rewritten), MovePlan::Conflict(_)));
 }
 
 #[test]
@@ -331,75 +369,117 @@ fn an_alias_description_that_would_not_fit_beside_the_lock_is_refused() {
     let fits = AliasState { description: "d".repeat(room), ..alias_at("1") };
     let prepared =
         Rollout::prepare(request(json!({})), LiveFacts { alias: Some(fits), ..facts() }, EXEC, t0()).unwrap();
-    assert_eq!(prepared.lock.chars().count(), canary_core::lock::MAX_DESCRIPTION, "the marker and the text, whole");
+    assert!(prepared.lock.ends_with(&"d".repeat(room)), "the marker and the text, whole");
+    let last = canary_core::lock::signed(EXEC, 1000, &"d".repeat(room));
+    assert_eq!(last.chars().count(), canary_core::lock::MAX_DESCRIPTION, "whole beside the marker of any move");
 }
 
 /// A description edited before any state of the loop (every state in turn, a hook, a gate, a hold, a move,
-/// the release, the rollback) takes nothing from the rollout: it ends promoted, or exactly rolled back when
-/// its health fails, and the alias keeps the edited description. The loop is modelled as the handlers run it:
-/// a write planned against a changed description is carried over ([`Rollout::adopt`]) while the execution
-/// runs.
+/// the release, the rollback) around the marker takes nothing from the rollout: it ends promoted, or exactly
+/// rolled back when its health fails, and the alias keeps the edited description. The loop is modelled as the
+/// handlers run it: a write planned against a changed description is carried over ([`Rollout::adopt`]) while
+/// the execution runs. A description rewritten whole (the marker gone) hands the alias over: from then on
+/// nothing is written, and the routing stays as it was at the edit.
 #[test]
 fn a_description_edited_before_any_state_is_kept_whatever_the_ending() {
     let request = request(json!({"strategy": {"linear": {"percent": 50, "interval_seconds": 30}},
         "hooks": {"pre_traffic": "orders-smoke", "post_traffic": "orders-e2e"},
         "approval": {"before_percent": [50]}}));
-    for fails in [false, true] {
-        for edit_before in 0..20 {
-            let mut alias = alias_at("1");
-            let mut rollout = Rollout::prepare(request.clone(), facts(), EXEC, t0()).unwrap();
-            let mut revision = 0;
-            let mut write = |alias: &mut AliasState, plan: MovePlan| {
-                if let MovePlan::Write { routing, description, revision_id } = plan {
-                    assert_eq!(revision_id, alias.revision_id, "writes are conditional on the revision read");
-                    revision += 1;
-                    *alias = AliasState { routing, description, revision_id: format!("r{revision}") };
+    for keeps_marker in [true, false] {
+        for fails in [false, true] {
+            for edit_before in 0..20 {
+                let case = format!("edited before state {edit_before}, marker kept: {keeps_marker}, failing: {fails}");
+                let (ended, alias, at_edit, states) = run_with_edit(&request, edit_before, keeps_marker, fails);
+                if let Some(at_edit) = at_edit.filter(|_| !keeps_marker) {
+                    // Nothing written after the edit, whatever came next: the alias is as the person left it.
+                    assert_eq!(alias, at_edit, "{case}");
+                    continue;
                 }
-            };
-            let plan = rollout.plan_lock(&alias);
-            write(&mut alias, plan);
-            rollout = rollout.after_lock(alias.revision_id.clone());
-            let mut state = 0;
-            let ended = loop {
-                if state == edit_before {
-                    alias = AliasState { description: "edited".into(), revision_id: "edited".into(), ..alias };
+                let expected = if fails { (Next::Rollback, "1") } else { (Next::Done, "2") };
+                assert_eq!(
+                    (ended, alias.routing.clone()),
+                    (Some(expected.0), Routing::to_version(expected.1)),
+                    "{case}"
+                );
+                // Edited before the loop ended: theirs is kept; edited after it: nothing to keep.
+                if edit_before < states {
+                    assert_eq!(alias.description, "edited", "{case}");
                 }
-                state += 1;
-                rollout = match rollout.next {
-                    Next::Shift | Next::Promote => {
-                        if rollout.plan_move(&alias) == MovePlan::DescriptionChanged {
-                            rollout = rollout.adopt(&alias);
-                        }
-                        let plan = rollout.plan_move(&alias);
-                        write(&mut alias, plan);
-                        rollout.after_move(alias.revision_id.clone(), t0())
-                    }
-                    Next::Hold => rollout.after_check(if fails { failing() } else { healthy() }, t0()),
-                    Next::AwaitApproval => rollout.after_approval(Decision::Promote).unwrap(),
-                    Next::PreTraffic | Next::PostTraffic => {
-                        rollout.after_hook(canary_core::HookOutcome { passed: true, message: "ok".into() }, t0())
-                    }
-                    Next::Done => {
-                        let plan = rollout.plan_release(&alias);
-                        write(&mut alias, plan);
-                        break Next::Done;
-                    }
-                    Next::Rollback => {
-                        let plan = rollout.plan_rollback(&alias);
-                        write(&mut alias, plan);
-                        break Next::Rollback;
-                    }
-                };
-            };
-            let case = format!("edited before state {edit_before}, health failing: {fails}");
-            let expected = if fails { (Next::Rollback, "1") } else { (Next::Done, "2") };
-            assert_eq!((ended, alias.routing.clone()), (expected.0, Routing::to_version(expected.1)), "{case}");
-            // Edited before the loop ended: theirs is kept; edited after it: nothing to keep.
-            if edit_before < state {
-                assert_eq!(alias.description, "edited", "{case}");
             }
         }
     }
+}
+
+/// The loop of [`a_description_edited_before_any_state_is_kept_whatever_the_ending`] on an in-memory alias,
+/// the description edited before state `edit_before` (around the marker, or rewritten whole). Returns how
+/// it ended (`None`: a write was refused as someone else's), the alias, the alias as the edit left it when
+/// the edit took this execution's marker off, and how many states ran.
+fn run_with_edit(
+    request: &RolloutRequest,
+    edit_before: usize,
+    keeps_marker: bool,
+    fails: bool,
+) -> (Option<Next>, AliasState, Option<AliasState>, usize) {
+    let mut alias = alias_at("1");
+    let mut rollout = Rollout::prepare(request.clone(), facts(), EXEC, t0()).unwrap();
+    let mut revision = 0;
+    let mut write = |alias: &mut AliasState, plan: MovePlan| match plan {
+        MovePlan::Write { routing, description, revision_id } => {
+            assert_eq!(revision_id, alias.revision_id, "writes are conditional on the revision read");
+            revision += 1;
+            *alias = AliasState { routing, description, revision_id: format!("r{revision}") };
+            true
+        }
+        MovePlan::Conflict(_) => false,
+        _ => true,
+    };
+    let plan = rollout.plan_lock(&alias);
+    write(&mut alias, plan);
+    rollout = rollout.after_lock(alias.revision_id.clone());
+    let (mut state, mut at_edit) = (0, None);
+    let ended = loop {
+        if state == edit_before {
+            let description = match canary_core::lock::holder(&alias.description) {
+                Some(_) if keeps_marker => {
+                    let marker = alias.description.split('\n').next().unwrap().to_string();
+                    format!("{marker}\nedited")
+                }
+                _ => "edited".to_string(),
+            };
+            let removed = canary_core::lock::holder(&alias.description).is_some() && !keeps_marker;
+            alias = AliasState { description, revision_id: "edited".into(), ..alias };
+            at_edit = removed.then(|| alias.clone());
+        }
+        state += 1;
+        rollout = match rollout.next {
+            Next::Shift | Next::Promote => {
+                if rollout.plan_move(&alias) == MovePlan::DescriptionChanged {
+                    rollout = rollout.adopt(&alias);
+                }
+                let plan = rollout.plan_move(&alias);
+                if !write(&mut alias, plan) {
+                    break None;
+                }
+                rollout.after_move(alias.revision_id.clone(), t0())
+            }
+            Next::Hold => rollout.after_check(if fails { failing() } else { healthy() }, t0()),
+            Next::AwaitApproval => rollout.after_approval(Decision::Promote).unwrap(),
+            Next::PreTraffic | Next::PostTraffic => {
+                rollout.after_hook(canary_core::HookOutcome { passed: true, message: "ok".into() }, t0())
+            }
+            Next::Done => {
+                let plan = rollout.plan_release(&alias);
+                write(&mut alias, plan);
+                break Some(Next::Done);
+            }
+            Next::Rollback => {
+                let plan = rollout.plan_rollback(&alias);
+                let wrote = write(&mut alias, plan);
+                break wrote.then_some(Next::Rollback);
+            }
+        };
+    };
+    (ended, alias, at_edit, state)
 }
 
 /// Errors in bursts tell less per call: an old version whose minutes before the rollout vary far more than
@@ -433,4 +513,60 @@ fn bursty_errors_raise_the_evidence_the_promotion_waits_for() {
     assert_eq!(run(calm_needed, just_enough).1.next, Next::Done);
     let (_, bursty_done, _) = run(bursty_rollout, just_enough);
     assert_eq!(bursty_done.rollback_reason().signal.as_str(), "invocations", "too little evidence under bursts");
+}
+
+/// The rollout state and the lock are a wire format: a rollout that began under a controller whose markers
+/// did not sign their moves (`canary-rollout lock: ARN`, no `#N`) carries on under today's, by the rules of
+/// its time for its unsigned marker (its routing as left, its move in flight, its original), and signs from
+/// its next write on.
+#[test]
+fn a_rollout_locked_by_an_earlier_controller_carries_on() {
+    let unsigned = format!("{}{EXEC}\norders", canary_core::lock::PREFIX);
+    let parsed = canary_core::lock::parse(&unsigned).unwrap();
+    assert_eq!((parsed.execution, parsed.moves, parsed.original), (EXEC, None, "orders"));
+    let prepared = Rollout::prepare(request(json!({})), facts(), EXEC, t0()).unwrap().after_lock("r1".into());
+    let mut stored = serde_json::to_value(prepared.after_move("r2".into(), t0()).after_check(healthy(), t0())).unwrap();
+    stored["lock"] = json!(unsigned);
+    let rollout: Rollout = serde_json::from_value(stored).unwrap();
+    assert_eq!(rollout.next, Next::Shift);
+    let left =
+        AliasState { routing: rollout.expected_routing(), revision_id: "r2".into(), description: unsigned.clone() };
+    let MovePlan::Write { description, .. } = rollout.plan_move(&left) else { panic!() };
+    assert_eq!(description, canary_core::lock::signed(EXEC, 2, "orders"), "signed from its next write on");
+    let edited = AliasState { revision_id: "edited".into(), ..left.clone() };
+    assert_eq!(rollout.plan_move(&edited), MovePlan::DescriptionChanged);
+    // Its move in flight, written unsigned by the earlier controller, and its original: its own to roll back.
+    let next = rollout.routing_at(rollout.schedule().steps[1]);
+    for routing in [next, Routing::to_version("1")] {
+        let live = AliasState { routing: routing.clone(), ..edited.clone() };
+        let MovePlan::Write { description, .. } = rollout.plan_rollback(&live) else { panic!("{routing}") };
+        assert_eq!(description, "orders");
+    }
+    let theirs = AliasState { routing: Routing::to_version("7"), ..edited };
+    assert!(matches!(rollout.plan_rollback(&theirs), MovePlan::Conflict(_)));
+}
+
+/// What a rollback leaves, by whose the alias is: at this execution's revision without any marker (nothing to
+/// take off), the description stays; already at the original there, nothing is written; another rollout's
+/// lock on a routing this one did not set is named.
+#[test]
+fn a_rollback_leaves_descriptions_and_other_rollouts_alone() {
+    let rollout = Rollout::prepare(request(json!({})), facts(), EXEC, t0()).unwrap().after_lock("r1".into());
+    let moved = rollout.clone().after_move("r2".into(), t0());
+    let plain = AliasState { routing: moved.expected_routing(), revision_id: "r2".into(), description: "plain".into() };
+    let MovePlan::Write { routing, description, .. } = moved.plan_rollback(&plain) else { panic!() };
+    assert_eq!((routing, description.as_str()), (Routing::to_version("1"), "plain"));
+    let restored =
+        AliasState { routing: Routing::to_version("1"), revision_id: "r1".into(), description: "orders".into() };
+    assert_eq!(rollout.plan_rollback(&restored), MovePlan::AlreadyDone);
+    let other = "arn:aws:states:eu-west-1:123456789012:execution:canary-rollout:deploy-3";
+    let held = AliasState {
+        routing: Routing::to_version("3"),
+        revision_id: "r9".into(),
+        description: canary_core::lock::marker(other, "orders"),
+    };
+    match moved.plan_rollback(&held) {
+        MovePlan::Conflict(message) => assert!(message.contains("another rollout holds it"), "{message}"),
+        other => panic!("{other:?}"),
+    }
 }
