@@ -117,6 +117,16 @@ pub enum Action {
     Restored { routing: Option<Routing> },
     /// Nothing had moved, and the lock its `Prepare` left on the alias was released.
     Released,
+    /// Someone else had set an alias's routing (by hand, or a later rollout or promotion): theirs was kept,
+    /// written nowhere, and every other alias restored. Why, naming each alias handed over.
+    HandedOver { reason: String },
+}
+
+impl Action {
+    /// Whether the safety net wrote an alias back (restored it, or released the lock left on it).
+    pub fn put_back(&self) -> bool {
+        matches!(self, Action::Restored { .. } | Action::Released)
+    }
 }
 
 /// What a sweep found: the ended executions it looked at, and what it did for each that still held its

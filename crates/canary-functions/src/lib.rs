@@ -612,30 +612,39 @@ pub async fn rollback(
     notifier: &dyn Notifier,
     now: DateTime<Utc>,
 ) -> Result<(Rollout, bool), ControllerError> {
-    // Every alias of a release is restored, each under its own check: one taken over by hand is handed
-    // over, and the others are still put back.
-    let (mut restored, mut wrote, mut taken_over) = (Vec::new(), false, None);
+    // Every alias of a release is decided on its own, each under its own check: one taken over by hand is
+    // handed over, and the others are still put back. An alias that could not be written for another reason
+    // fails the task with that reason (a transient one first, so that it is retried), never masked by another
+    // alias's hand-over: a retry finds the restored ones done and the handed-over ones left alone.
+    let (mut restored, mut wrote, mut handed_over, mut failed) = (Vec::new(), false, Vec::new(), None);
     for view in state.members_views() {
         match rollback_one(view.clone(), aliases, notifier, now).await {
             Ok((view, written)) => {
                 wrote |= written;
                 restored.push(view);
             }
+            Err(ControllerError::AliasChangedConcurrently(message)) => {
+                // In a release, the hand-over names the function it is about.
+                let function = &view.request.function;
+                handed_over.push(if state.width() > 1 { format!("{function}: {message}") } else { message });
+                restored.push(view);
+            }
             Err(error) => {
-                // In a release, the error names the function it is about.
-                let error = match error {
-                    ControllerError::AliasChangedConcurrently(message) if state.width() > 1 => {
-                        ControllerError::AliasChangedConcurrently(format!("{}: {message}", view.request.function))
-                    }
-                    other => other,
-                };
-                taken_over.get_or_insert(error);
+                let (function, alias) = (&view.request.function, &view.request.alias);
+                tracing::error!(function, alias, %error, "not restored yet");
+                let transient = matches!(error, ControllerError::Transient(_));
+                if failed.as_ref().is_none_or(|f| transient && !matches!(f, ControllerError::Transient(_))) {
+                    failed = Some(error);
+                }
                 restored.push(view);
             }
         }
     }
-    if let Some(error) = taken_over {
+    if let Some(error) = failed {
         return Err(error);
+    }
+    if !handed_over.is_empty() {
+        return Err(ControllerError::AliasChangedConcurrently(handed_over.join("; ")));
     }
     let state = state.combine(restored);
     let (function, alias) = (&state.request.function, &state.request.alias);
@@ -654,16 +663,21 @@ async fn rollback_one(
         Carried::Written(live) => (live, true),
         Carried::AlreadyDone(live) => (live, false),
         Carried::Conflict(live, message) => {
-            tracing::warn!(routing = %live.routing, message, "the alias was taken over by hand: left as it is");
-            // Their routing stays; this rollout's lock comes off it, the description put back (best effort: a
-            // write refused now means they changed it again, and the next rollout breaks the stale lock).
+            tracing::warn!(routing = %live.routing, message, "the alias is not this rollout's: left as it is");
+            // Their routing stays; this rollout's lock comes off it, the description put back, and the hand-over
+            // is announced, once: a later delivery of the same ending finds no lock of this execution, and says
+            // so only in its answer. (A write refused now means they changed it again; the lock then stays
+            // until the safety net's sweep, which finds it, hands it over the same way.)
             if let MovePlan::Write { routing, description, revision_id } = state.plan_release(&live) {
                 let (function, alias) = (&state.request.function, &state.request.alias);
-                if let Err(error) = aliases.update_alias(function, alias, &routing, &description, &revision_id).await {
-                    tracing::warn!(%error, "the lock was not released from the alias taken over");
+                match aliases.update_alias(function, alias, &routing, &description, &revision_id).await {
+                    Ok(_) => {
+                        announce_notice(notifier, canary_core::notice::taken_over(&state, &live.routing, &message))
+                            .await
+                    }
+                    Err(error) => tracing::warn!(%error, "the lock was not released from the alias taken over"),
                 }
             }
-            announce_notice(notifier, canary_core::notice::taken_over(&state, &live.routing, &message)).await;
             return Err(ControllerError::AliasChangedConcurrently(message));
         }
         changed @ Carried::DescriptionChanged(_) => {
@@ -725,14 +739,21 @@ pub async fn restore_ended(
             tracing::info!(execution = arn, %status, reason, "safety net: nothing to restore");
             Ok(handled(Action::None { reason }))
         }
-        SafetyNet::Restore(state) => match rollback(*state, aliases, notifier, now).await? {
-            (restored, true) => {
+        SafetyNet::Restore(state) => match rollback(*state, aliases, notifier, now).await {
+            Ok((restored, true)) => {
                 announce(notifier, Task::Rollback, &restored).await;
                 let routing = restored.report.map(|r| r.routing);
                 tracing::warn!(execution = arn, %status, ?routing, "safety net restored the alias");
                 Ok(handled(Action::Restored { routing }))
             }
-            (_, false) => Ok(handled(Action::None { reason: "the alias was already restored".into() })),
+            Ok((_, false)) => Ok(handled(Action::None { reason: "the alias was already restored".into() })),
+            // Theirs is kept (and announced when this execution's lock came off it): an answer, not a failure to
+            // retry. Any alias that failed for another reason failed the rollback above, and is retried.
+            Err(ControllerError::AliasChangedConcurrently(reason)) => {
+                tracing::warn!(execution = arn, %status, reason, "safety net: handed over, not restored");
+                Ok(handled(Action::HandedOver { reason }))
+            }
+            Err(error) => Err(error),
         },
         SafetyNet::Release => {
             let Some(request) = info.input.as_deref().and_then(|i| canary_core::parse_request_str(i).ok()) else {
@@ -787,7 +808,7 @@ pub async fn sweep(
             }
         }
     }
-    let restored = swept.handled.iter().filter(|h| !matches!(h.action, Action::None { .. })).count();
+    let restored = swept.handled.iter().filter(|h| h.action.put_back()).count();
     println!("{}", canary_core::notice::sweep_metric(state_machine, restored, now));
     if restored > 0 {
         tracing::warn!(restored, "sweep: aliases held by ended executions were put back");
@@ -804,9 +825,9 @@ async fn sweep_one(
     now: DateTime<Utc>,
 ) -> Result<Option<Handled>, ControllerError> {
     let info = executions.describe(arn).await?;
-    // Ended by the controller's own rollback, or refused before its lock: it holds nothing.
-    let clean = [ErrorName::RolledBack, ErrorName::RequestRefused].map(ErrorName::as_str);
-    if info.error.as_deref().is_some_and(|e| clean.contains(&e)) {
+    // Ended by the controller's own rollback: it holds nothing. (A refused one may still: a retried Prepare
+    // refused after its earlier attempt locked some aliases gives them back at best effort.)
+    if info.error.as_deref() == Some(ErrorName::RolledBack.as_str()) {
         return Ok(None);
     }
     let Some(request) = info.input.as_deref().and_then(|i| canary_core::parse_request_str(i).ok()) else {

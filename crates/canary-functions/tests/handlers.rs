@@ -421,8 +421,18 @@ async fn a_second_rollout_of_a_locked_alias_is_refused_by_the_state_machine() {
     let again = prepare(again, &lambda, &metrics(0, 0), &running, t0()).await.unwrap();
     assert_eq!(again.revision_id, first.revision_id);
     assert_eq!(lambda.writes(), 1);
-    // The first one ended without releasing it (its safety net failed too): the lock is stale, and broken.
+    // The first one ended without releasing it (its event lost, the sweep not yet run): the stale lock is not
+    // taken over, since what the alias routes was never judged to the end; the refusal names the ended
+    // execution and how to have its ending handled. Once it is (here: its lock released), the second goes on.
     let ended = History::new(Vec::new(), "ABORTED");
+    let error = prepare(second.clone(), &lambda, &metrics(0, 0), &ended, t0()).await.unwrap_err();
+    assert_eq!(error.error_type(), ErrorName::RequestRefused);
+    assert!(error.to_string().contains(&format!("{FIRST}, which has ended")), "{error}");
+    assert_eq!(lambda.writes(), 1, "nothing written");
+    let stopped = Described { status: "ABORTED", input: request(), ended: Vec::new() };
+    let event = json!({"detail": {"executionArn": FIRST, "status": "ABORTED"}});
+    let result = handled(safety_net(event, &stopped, &lambda, &quiet_notifier(), t0()).await.unwrap());
+    assert_eq!(result.action, Action::Released);
     let taken = prepare(second, &lambda, &metrics(0, 0), &ended, t0()).await.unwrap();
     assert_eq!(lambda.description(), canary_core::lock::marker(SECOND, "orders, production"));
     assert_eq!(taken.original_description, "orders, production");
@@ -497,11 +507,15 @@ async fn the_safety_net_leaves_finished_rollouts_and_foreign_changes_alone() {
     let empty = History::new(Vec::new(), "TIMED_OUT");
     let result = handled(safety_net(ended("TIMED_OUT"), &empty, &lambda, &quiet_notifier(), t0()).await.unwrap());
     assert!(matches!(result.action, Action::None { .. }), "{result:?}");
-    // Someone pointed the alias elsewhere after the rollout stopped: their change stands.
+    // Someone pointed the alias elsewhere after the rollout ended: their change stands, and the answer says so
+    // (not an error: there is nothing to retry).
     lambda.set_by_someone_else(Routing::to_version("3"));
     let stopped = History::new(vec![exit(5, "Shift", &serde_json::to_string(&shifted).unwrap())], "ABORTED");
-    let error = safety_net(ended("ABORTED"), &stopped, &lambda, &quiet_notifier(), t0()).await.unwrap_err();
-    assert_eq!(error.error_type(), ErrorName::AliasChangedConcurrently);
+    let result = handled(safety_net(ended("ABORTED"), &stopped, &lambda, &quiet_notifier(), t0()).await.unwrap());
+    assert!(
+        matches!(&result.action, Action::HandedOver { reason } if reason.contains("now routes 3 (100%)")),
+        "{result:?}"
+    );
     assert_eq!(lambda.routing(), Routing::to_version("3"));
     let error = safety_net(json!({"detail": {}}), &stopped, &lambda, &quiet_notifier(), t0()).await.unwrap_err();
     assert_eq!(error.error_type(), ErrorName::InvalidState);
@@ -721,7 +735,9 @@ async fn a_description_edit_is_carried_over_only_while_the_execution_runs() {
         .unwrap();
     let shifted = move_alias(prepared.clone(), Next::Shift, &lambda, &running(), t0()).await.unwrap();
     let checked = check(shifted, &metrics(100, 0), &lambda, t0() + Duration::seconds(120)).await.unwrap();
-    lambda.describe_by_someone_else("orders, managed by CloudFormation");
+    // Edited around the marker (a description rewritten whole takes the lock off: the alias is theirs).
+    let marker = lambda.description().split('\n').next().unwrap().to_string();
+    lambda.describe_by_someone_else(&format!("{marker}\norders, managed by CloudFormation"));
     let moved = move_alias(checked.clone(), Next::Shift, &lambda, &running(), t0()).await.unwrap();
     assert_eq!(lambda.routing().additional_version_weights["2"], 0.5, "the step went on");
     assert!(lambda.description().ends_with("orders, managed by CloudFormation"), "{}", lambda.description());
@@ -731,7 +747,7 @@ async fn a_description_edit_is_carried_over_only_while_the_execution_runs() {
     let prepared = prepare(json!({"request": request, "execution": FIRST}), &lambda, &metrics(0, 0), &running(), t0())
         .await
         .unwrap();
-    lambda.describe_by_someone_else("orders, production");
+    lambda.describe_by_someone_else(&canary_core::lock::marker(FIRST, "orders, edited"));
     let writes = lambda.writes();
     let stopped = History::new(Vec::new(), "ABORTED");
     let error = move_alias(prepared, Next::Shift, &lambda, &stopped, t0()).await.unwrap_err();
@@ -825,4 +841,91 @@ async fn the_sweep_restores_what_an_ended_execution_still_holds() {
     let again: canary_core::safety_net::Swept =
         serde_json::from_value(safety_net(sweep, &history, &lambda, &notifier, t0()).await.unwrap()).unwrap();
     assert!(again.handled.is_empty(), "nothing held any more: {again:?}");
+}
+
+/// A rollout stopped while the new version carried all its traffic (a bake) is restored by the safety net;
+/// then the same version is promoted again (by a later rollout, or a person). Its ending handled again (Lambda's
+/// asynchronous retry, a redrive of the failures queue, the sweep) finds no lock of its own: it writes nothing,
+/// announces nothing, and says why; the later promotion stands, though its routing is the one the stopped
+/// rollout had left.
+#[tokio::test]
+async fn an_ending_handled_again_never_undoes_a_later_promotion() {
+    let lambda = FakeLambda::new();
+    let baked = json!({"function": "orders", "alias": "live", "version": "2",
+        "strategy": {"all_at_once": {"bake_seconds": 600}}, "health": {"metrics_delay_seconds": 60}});
+    let prepared = prepare(baked, &lambda, &metrics(0, 0), &idle(), t0()).await.unwrap();
+    let promoted = move_alias(prepared, Next::Promote, &lambda, &running(), t0()).await.unwrap();
+    assert_eq!((promoted.next, lambda.routing()), (Next::Hold, Routing::to_version("2")));
+    let stopped = History::new(vec![exit(5, "Promote", &serde_json::to_string(&promoted).unwrap())], "ABORTED");
+    let notifier = quiet_notifier();
+    let first = handled(safety_net(ended("ABORTED"), &stopped, &lambda, &notifier, t0()).await.unwrap());
+    assert!(matches!(first.action, Action::Restored { .. }), "{first:?}");
+    assert_eq!((lambda.routing(), lambda.description()), (Routing::to_version("1"), "orders, production".into()));
+    // Promoted again by someone else, to exactly what the stopped rollout had left.
+    lambda.set_by_someone_else(Routing::to_version("2"));
+    let (writes, announced) = (lambda.writes(), notifier.0.lock().unwrap().len());
+    for _ in 0..3 {
+        let again = handled(safety_net(ended("ABORTED"), &stopped, &lambda, &notifier, t0()).await.unwrap());
+        assert!(
+            matches!(&again.action, Action::HandedOver { reason } if reason.contains("no longer carries this rollout's lock")),
+            "{again:?}"
+        );
+    }
+    assert_eq!(lambda.routing(), Routing::to_version("2"), "the later promotion stands");
+    assert_eq!(
+        (lambda.writes(), notifier.0.lock().unwrap().len()),
+        (writes, announced),
+        "nothing written or announced"
+    );
+}
+
+/// A refused execution may hold locks (a retried Prepare refused after its earlier attempt locked an alias, its
+/// give-back lost): the sweep looks at refused executions too, and releases them.
+#[tokio::test]
+async fn the_sweep_releases_the_locks_of_a_refused_execution() {
+    let lambda = FakeLambda::new();
+    let arn = "arn:aws:states:us-east-1:123456789012:execution:canary-rollout:refused";
+    prepare(json!({"request": request(), "execution": arn}), &lambda, &metrics(0, 0), &running(), t0()).await.unwrap();
+    let summary = canary_aws::ExecutionSummary {
+        arn: arn.into(),
+        name: "refused".into(),
+        status: canary_core::execution::ExecutionStatus::Failed,
+        started_at: t0(),
+        stopped_at: Some(t0()),
+    };
+    let history = Refused(Described { status: "FAILED", input: request(), ended: vec![summary] });
+    let sweep = json!({"sweep": "arn:aws:states:us-east-1:123456789012:stateMachine:canary-rollout"});
+    let swept: canary_core::safety_net::Swept =
+        serde_json::from_value(safety_net(sweep, &history, &lambda, &quiet_notifier(), t0()).await.unwrap()).unwrap();
+    assert_eq!(swept.handled.len(), 1, "{swept:?}");
+    assert_eq!(swept.handled[0].action, Action::Released);
+    assert_eq!((lambda.description(), lambda.routing()), ("orders, production".into(), Routing::to_version("1")));
+}
+
+/// An execution that ended refused (`RequestRefused`).
+struct Refused(Described);
+
+#[async_trait]
+impl ExecutionHistory for Refused {
+    async fn describe(&self, arn: &str) -> Result<ExecutionInfo, AwsError> {
+        let info = self.0.describe(arn).await?;
+        Ok(ExecutionInfo { error: Some(ErrorName::RequestRefused.as_str().into()), ..info })
+    }
+    async fn state_exits_after(&self, arn: &str, after: i64) -> Result<Vec<StateExit>, AwsError> {
+        self.0.state_exits_after(arn, after).await
+    }
+    async fn newest_state_output(
+        &self,
+        arn: &str,
+        wanted: &(dyn for<'s> Fn(&'s str) -> bool + Sync),
+    ) -> Result<Option<String>, AwsError> {
+        self.0.newest_state_output(arn, wanted).await
+    }
+    async fn ended_since(
+        &self,
+        machine: &str,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<canary_aws::ExecutionSummary>, AwsError> {
+        self.0.ended_since(machine, since).await
+    }
 }

@@ -29,6 +29,8 @@ struct Account {
     /// Every write, in order: the function and the routing written.
     writes: Mutex<Vec<(String, Routing)>>,
     revision: Mutex<u32>,
+    /// Functions whose next write fails with a transient error (throttling), once each.
+    throttled: Mutex<Vec<String>>,
 }
 
 impl Account {
@@ -42,7 +44,11 @@ impl Account {
             aliases: Mutex::new(FUNCTIONS.iter().map(|f| (f.to_string(), alias(f))).collect()),
             writes: Mutex::new(Vec::new()),
             revision: Mutex::new(0),
+            throttled: Mutex::new(Vec::new()),
         }
+    }
+    fn throttle_next_write(&self, function: &str) {
+        self.throttled.lock().unwrap().push(function.to_string());
     }
     fn alias(&self, function: &str) -> AliasState {
         self.aliases.lock().unwrap()[function].clone()
@@ -80,6 +86,11 @@ impl Aliases for Account {
         description: &str,
         revision_id: &str,
     ) -> Result<AliasState, AwsError> {
+        let mut throttled = self.throttled.lock().unwrap();
+        if let Some(i) = throttled.iter().position(|f| f == function) {
+            throttled.remove(i);
+            return Err(AwsError::Transient("TooManyRequestsException".into()));
+        }
         let mut aliases = self.aliases.lock().unwrap();
         let current = aliases.get_mut(function).unwrap();
         if current.revision_id != revision_id {
@@ -353,4 +364,27 @@ async fn a_release_refused_on_its_retry_gives_back_the_locks_its_first_attempt_t
     assert!(error.to_string().contains("functions[0].alias: another rollout of orders-api:live is running"), "{error}");
     assert_eq!(account.alias("billing").description, "billing, production", "its own lock given back");
     assert!(account.alias("orders-api").description.contains(SECOND), "the other's lock stays");
+}
+
+/// One alias of a release taken over by hand while another's write meets a transient error: the rollback fails
+/// transiently (the state machine retries it), never masked by the hand-over; the retry restores the second
+/// exactly and unlocks it, leaves the first as the person set it, and only then reports the hand-over.
+#[tokio::test]
+async fn a_hand_over_never_masks_a_transient_failure_of_another_alias() {
+    let account = Account::new();
+    let input = json!({"request": release(&["orders-api", "orders-worker"]), "execution": FIRST});
+    let prepared = prepare(input, &account, &Figures(Vec::new()), &running(), t0()).await.unwrap();
+    let shifted = move_alias(prepared, Next::Shift, &account, &running(), t0()).await.unwrap();
+    account.set_by_hand("orders-api", Routing::to_version("3"));
+    account.throttle_next_write("orders-worker");
+    let error = rollback(shifted.clone(), &account, &Quiet, t0()).await.unwrap_err();
+    assert_eq!(error.error_type(), ErrorName::TransientAwsError, "{error}");
+    assert_ne!(account.alias("orders-worker").routing, Routing::to_version("1"), "not restored yet");
+    let error = rollback(shifted, &account, &Quiet, t0()).await.unwrap_err();
+    assert_eq!(error.error_type(), ErrorName::AliasChangedConcurrently, "{error}");
+    assert!(error.to_string().starts_with("orders-api: "), "{error}");
+    let worker = account.alias("orders-worker");
+    assert_eq!((worker.routing, worker.description.as_str()), (Routing::to_version("1"), "orders-worker, production"));
+    let api = account.alias("orders-api");
+    assert_eq!((api.routing, api.description.as_str()), (Routing::to_version("3"), "orders-api, production"));
 }

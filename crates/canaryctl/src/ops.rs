@@ -367,6 +367,12 @@ pub async fn abort(target: Target) -> Result<Exit, CliError> {
     let executions = StepFunctionsExecutions::from_config(&config);
     let info = executions.describe(&arn).await.map_err(|e| CliError::from_aws(format!("could not read {arn}"), &e))?;
     if info.status != ExecutionStatus::Running {
+        // Ended, but its lock still on an alias (its ending not handled yet: the event lost, the sweep not yet
+        // run): the safety net does for it now what it would have done.
+        if holds_an_alias(&config, &info).await? {
+            let (message, restored) = restore(&executions, &config, &arn, false).await?;
+            return report_abort(&target, &config, &arn, &info, info.status, message, restored).await;
+        }
         return Err(CliError {
             code: Exit::NotPromoted,
             message: format!("{} is not running: it ended {}", info.name, info.status),
@@ -385,10 +391,40 @@ pub async fn abort(target: Target) -> Result<Exit, CliError> {
             let restored = ended.error.as_deref() == Some(ErrorName::RolledBack.as_str());
             (format!("aborted at the approval gate; the rollout ended {}", result.outcome), restored)
         }
-        None => stop_and_restore(&executions, &config, &arn).await?,
+        None => restore(&executions, &config, &arn, true).await?,
     };
     // Say what is so now, read afresh: the execution's status, and what the alias routes.
     let status = executions.describe(&arn).await.map(|i| i.status).unwrap_or(info.status);
+    report_abort(&target, &config, &arn, &info, status, message, restored).await
+}
+
+/// Whether any alias an ended execution's input names still carries its lock.
+async fn holds_an_alias(config: &aws_config::SdkConfig, info: &ExecutionInfo) -> Result<bool, CliError> {
+    let Some(request) = info.input.as_deref().and_then(|i| canary_core::parse_request_str(i).ok()) else {
+        return Ok(false);
+    };
+    let aliases = LambdaAliases::from_config(config);
+    for t in request.targets() {
+        let alias = aliases.get_alias(&t.function, &t.alias).await;
+        let alias = alias.map_err(|e| CliError::from_aws("could not read the alias", &e))?;
+        if alias.is_some_and(|a| canary_core::lock::holder(&a.description).is_some_and(|(e, _)| e == info.arn)) {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// What an abort prints: the execution's status and what every alias routes now.
+async fn report_abort(
+    target: &Target,
+    config: &aws_config::SdkConfig,
+    arn: &str,
+    info: &ExecutionInfo,
+    status: ExecutionStatus,
+    message: String,
+    restored: bool,
+) -> Result<Exit, CliError> {
+    let config = config.clone();
     let request = info.input.as_deref().and_then(|i| canary_core::parse_request_str(i).ok());
     let routing = match &request {
         Some(request) => LambdaAliases::from_config(&config)
@@ -434,12 +470,15 @@ pub async fn abort(target: Target) -> Result<Exit, CliError> {
     Ok(if restored { Exit::Success } else { Exit::NotPromoted })
 }
 
-/// Stops the execution and has the stack's safety net restore its alias: (what happened, restored).
-async fn stop_and_restore(
+/// Stops the execution (when `stop`; an ended one is not) and has the stack's safety net restore its alias:
+/// (what happened, restored).
+async fn restore(
     executions: &StepFunctionsExecutions,
     config: &aws_config::SdkConfig,
     arn: &str,
+    stop: bool,
 ) -> Result<(String, bool), CliError> {
+    let stopped = if stop { "stopped" } else { "ended earlier" };
     let machine = canary_aws::state_machine_of(arn).unwrap_or_default();
     let definition = executions
         .definition(&machine)
@@ -450,28 +489,36 @@ async fn stop_and_restore(
             "{machine} names no safety net (deploy the current template): nothing was stopped"
         )));
     };
-    executions
-        .stop(arn, "aborted with canaryctl abort")
-        .await
-        .map_err(|e| CliError::from_aws(format!("could not stop {arn}"), &e))?;
+    if stop {
+        executions
+            .stop(arn, "aborted with canaryctl abort")
+            .await
+            .map_err(|e| CliError::from_aws(format!("could not stop {arn}"), &e))?;
+    }
     let event = json!({"source": "canaryctl.abort", "detail": {"executionArn": arn}});
     let answer = LambdaFunctions::from_config(config).invoke(&safety_net, &event).await.map_err(|e| {
-        CliError::from_aws(format!("stopped, but the safety net ({safety_net}) could not be invoked; it runs on the execution's status change and at its next sweep"), &e)
+        CliError::from_aws(format!("{stopped}, but the safety net ({safety_net}) could not be invoked; it runs on the execution's status change and at its next sweep"), &e)
     })?;
     match answer.map(serde_json::from_value::<Handled>) {
-        Ok(Ok(Handled { action: Action::Restored { .. }, .. })) => Ok(("stopped; the alias was restored".into(), true)),
+        Ok(Ok(Handled { action: Action::Restored { .. }, .. })) => {
+            Ok((format!("{stopped}; the alias was restored"), true))
+        }
         Ok(Ok(Handled { action: Action::Released, .. })) => {
-            Ok(("stopped before anything moved; its lock on the alias was released".into(), true))
+            Ok((format!("{stopped} before anything moved; its lock on the alias was released"), true))
         }
-        Ok(Ok(Handled { action: Action::None { reason }, .. })) => Ok((format!("stopped; {reason}"), true)),
+        Ok(Ok(Handled { action: Action::None { reason }, .. })) => Ok((format!("{stopped}; {reason}"), true)),
+        Ok(Ok(Handled { action: Action::HandedOver { reason }, .. })) => {
+            Ok((format!("{stopped}, but not restored: {reason}"), false))
+        }
         Ok(Err(error)) => {
-            Err(CliError::aws(format!("stopped, but the safety net answered what canaryctl cannot read: {error}")))
+            Err(CliError::aws(format!("{stopped}, but the safety net answered what canaryctl cannot read: {error}")))
         }
+        // A stack from before the safety net answered hand-overs.
         Err((kind, why)) if kind == ErrorName::AliasChangedConcurrently.as_str() => {
-            Ok((format!("stopped, but not restored: {why}"), false))
+            Ok((format!("{stopped}, but not restored: {why}"), false))
         }
         Err((kind, why)) => Err(CliError::aws(format!(
-            "stopped, but the alias could not be restored yet ({kind}: {why}); the safety net retries it on the \
+            "{stopped}, but the alias could not be restored yet ({kind}: {why}); the safety net retries it on the \
              execution's status change and at its next sweep"
         ))),
     }
