@@ -17,6 +17,15 @@ impl Stack {
     }
 
     /// Waits until `check` holds of the alias's description, for at most 60 s.
+    /// Edits the text after the rollout's lock marker, keeping the marker line, as a person who edits the
+    /// description in the console without deleting the lock would (one who deletes it takes the alias).
+    async fn edit_around_marker(&self, function: &str, text: &str) {
+        let description = self.description(function).await;
+        let marker = description.split('\n').next().filter(|line| line.starts_with(canary_core::lock::PREFIX));
+        let edited = marker.map_or(text.to_string(), |marker| format!("{marker}\n{text}"));
+        self.edit_description(function, &edited).await;
+    }
+
     async fn description_until(&self, function: &str, check: impl Fn(&str) -> bool) -> String {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
@@ -54,8 +63,8 @@ async fn a_lost_event_is_made_good_by_the_sweep() {
     assert!(!armed.contains(SAFETY_NET), "the event was delivered after all, so this proves nothing: {armed}");
 }
 
-/// Only routing is ownership: a description edited mid-rollout (a person, or a stack update of a
-/// template-managed alias) takes nothing from the rollout. It is promoted, and their description stays.
+/// A description edited around the lock marker mid-rollout (a person, or a stack update that keeps it) takes
+/// nothing from the rollout: the marker still signs the routing. It is promoted, and their description stays.
 #[tokio::test]
 #[ignore = "needs the local AWS stack: run through cargo xtask test"]
 async fn a_description_edited_during_a_hold_is_carried_over_and_kept() {
@@ -65,7 +74,7 @@ async fn a_description_edited_during_a_hold_is_carried_over_and_kept() {
         "strategy": {"linear": {"percent": 50, "interval_seconds": 3}}, "health": {"enabled": false}});
     let arn = stack.start(&input, None).await;
     stack.first_shift(&function).await;
-    stack.edit_description(&function, "orders, managed by CloudFormation").await;
+    stack.edit_around_marker(&function, "orders, managed by CloudFormation").await;
     let (status, error, output) = stack.wait(&arn).await;
     assert_eq!((status.as_str(), error), ("SUCCEEDED", None), "{output}");
     assert_eq!(stack.alias(&function).await, ("2".into(), HashMap::new()));
@@ -80,7 +89,7 @@ async fn a_description_edited_at_a_gate_is_kept_when_the_rollout_is_aborted() {
     let stack = Stack::get().await;
     let function = service(&stack, &[&[], &[]]).await;
     let name = paused(&stack, &function, 25, 50).await;
-    stack.edit_description(&function, "edited at the gate").await;
+    stack.edit_around_marker(&function, "edited at the gate").await;
     let (code, stdout, stderr) = canaryctl_raw(&stack, &["abort", &name, "--output", "json"]);
     assert_eq!(code, 0, "{stdout}{stderr}");
     assert_eq!(stack.alias(&function).await, ("1".into(), HashMap::new()), "the routing came back exactly");
