@@ -14,7 +14,7 @@ mod strategy;
 mod validate;
 
 pub use arn::{arn_location, function_name_of};
-pub use json::{read_request_json, request_schema};
+pub use json::{read_request_json, request_file_schema, request_schema};
 
 use crate::refusal::{Problems, Refusal};
 use crate::schedule::Schedule;

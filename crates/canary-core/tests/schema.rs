@@ -8,16 +8,20 @@ fn root() -> std::path::PathBuf {
 }
 
 #[test]
-fn the_published_schema_is_the_generated_one() {
-    let generated = canary_core::request::request_schema();
-    let path = root().join("docs/request.schema.json");
+fn the_published_schemas_are_the_generated_ones() {
+    published_is_generated("docs/request.schema.json", canary_core::request::request_schema());
+    published_is_generated("docs/request-file.schema.json", canary_core::request::request_file_schema());
+}
+
+fn published_is_generated(file: &str, generated: Value) {
+    let path = root().join(file);
     let published: Value =
         serde_json::from_str(&std::fs::read_to_string(&path).unwrap_or_default()).unwrap_or_default();
     if published != generated {
         if std::env::var_os("CANARY_WRITE_SCHEMA").is_some() {
             std::fs::write(&path, serde_json::to_string_pretty(&generated).unwrap() + "\n").unwrap();
         } else {
-            panic!("docs/request.schema.json is stale: CANARY_WRITE_SCHEMA=1 cargo test -p canary-core --test schema");
+            panic!("{file} is stale: CANARY_WRITE_SCHEMA=1 cargo test -p canary-core --test schema");
         }
     }
 }
@@ -64,4 +68,18 @@ fn the_schema_names_every_field_of_both_forms_and_refuses_others() {
         serde_json::json!(["function-name", "alias-name", "new-version"])
     );
     assert!(schema["$defs"]["RawRequest"]["properties"]["version"].get("default").is_none());
+}
+
+/// A request file may leave the function, alias and version to the command line, and still may not name one
+/// function and a release's list at once; everything else is the request's schema.
+#[test]
+fn the_file_schema_requires_no_target_and_still_refuses_both_forms() {
+    let schema = canary_core::request::request_file_schema();
+    let canonical = &schema["$defs"]["RawRequest"];
+    assert!(canonical.get("oneOf").is_none() && canonical.get("required").is_none());
+    assert_eq!(canonical["allOf"][0]["not"]["required"], serde_json::json!(["functions", "function"]));
+    assert_eq!(canonical["allOf"][1]["not"]["required"], serde_json::json!(["functions", "version"]));
+    let request = canary_core::request::request_schema();
+    assert_eq!(schema["$defs"]["RawHealth"], request["$defs"]["RawHealth"], "the rest is the request's");
+    assert_eq!(schema["$defs"]["RawLegacy"], request["$defs"]["RawLegacy"]);
 }

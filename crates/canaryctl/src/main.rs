@@ -143,6 +143,9 @@ enum Command {
 enum SchemaOf {
     /// The rollout request (docs/request.schema.json).
     Request,
+    /// A request file, whose function, alias and version the command line may give
+    /// (docs/request-file.schema.json).
+    RequestFile,
     /// The events of `watch -o json` (docs/watch-events.schema.json).
     Events,
 }
@@ -405,6 +408,7 @@ async fn main() -> ExitCode {
         Command::Schema { of } => {
             let schema = match of {
                 SchemaOf::Request => canary_core::request::request_schema(),
+                SchemaOf::RequestFile => canary_core::request::request_file_schema(),
                 SchemaOf::Events => events::schema(),
             };
             println!("{}", serde_json::to_string_pretty(&schema).expect("schemas serialise"));

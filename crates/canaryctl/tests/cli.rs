@@ -170,6 +170,11 @@ fn schema_prints_the_published_request_schema() {
     let published: Value =
         serde_json::from_str(&std::fs::read_to_string("../../docs/request.schema.json").unwrap()).unwrap();
     assert_eq!(printed, published);
+    let output = canaryctl(&["schema", "request-file"]);
+    let printed: Value = serde_json::from_str(&stdout(&output)).unwrap();
+    let published: Value =
+        serde_json::from_str(&std::fs::read_to_string("../../docs/request-file.schema.json").unwrap()).unwrap();
+    assert_eq!(printed, published);
 }
 
 #[test]

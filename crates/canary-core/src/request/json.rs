@@ -176,6 +176,28 @@ pub fn request_schema() -> Value {
     schema
 }
 
+/// The JSON Schema of a request *file*, as `canaryctl plan` and `start` read one (`--input`): the request's
+/// schema, except that the function, alias and version may come from the command line (`--function`,
+/// `--alias`, `--version`, or `--function NAME:VERSION` repeated for a release), so none is required. One
+/// function or a release's list, never both, still holds. docs/request.md maps it onto `deploy/*-rollout.json`.
+pub fn request_file_schema() -> Value {
+    let mut schema = request_schema();
+    let canonical = &mut schema["$defs"]["RawRequest"];
+    if let Some(object) = canonical.as_object_mut() {
+        object.remove("oneOf");
+    }
+    canonical["allOf"] = serde_json::json!([
+        {"not": {"required": ["functions", "function"]}},
+        {"not": {"required": ["functions", "version"]}}
+    ]);
+    schema["title"] = "Canary rollout request file".into();
+    schema["description"] = "A canary rollout request as canaryctl reads it from a file: function, alias and \
+        version may be left to --function, --alias and --version. Started from the console or by another client, \
+        a request must name them (request.schema.json). The whole contract: docs/request.md."
+        .into();
+    schema
+}
+
 /// Versions are strings in the API, but a person typing `"version": 42` means the same thing.
 pub(super) fn string_or_integer<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
     match Value::deserialize(deserializer)? {
