@@ -833,10 +833,21 @@ async fn sweep_one(
     let Some(request) = info.input.as_deref().and_then(|i| canary_core::parse_request_str(i).ok()) else {
         return Ok(None);
     };
-    // Held when any alias it names (each of a release's) still carries its lock.
+    // Held when any alias it names (each of a release's) still carries its lock. A refused request may name
+    // an alias the controller cannot read at all (another region's ARN, say): it holds nothing there, and must
+    // not fail every sweep of the next two hours.
+    let refused = info.error.as_deref() == Some(ErrorName::RequestRefused.as_str());
     let mut held = false;
     for target in request.targets() {
-        let Some(live) = aliases.get_alias(&target.function, &target.alias).await? else { continue };
+        let live = match aliases.get_alias(&target.function, &target.alias).await {
+            Ok(live) => live,
+            Err(error) if refused => {
+                tracing::info!(execution = arn, function = target.function, %error, "sweep: a refused request's alias cannot be read");
+                None
+            }
+            Err(error) => return Err(error.into()),
+        };
+        let Some(live) = live else { continue };
         if canary_core::lock::holder(&live.description).map(|(holder, _)| holder) == Some(arn) {
             held = true;
             break;

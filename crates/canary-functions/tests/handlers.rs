@@ -900,6 +900,12 @@ async fn the_sweep_releases_the_locks_of_a_refused_execution() {
     assert_eq!(swept.handled.len(), 1, "{swept:?}");
     assert_eq!(swept.handled[0].action, Action::Released);
     assert_eq!((lambda.description(), lambda.routing()), ("orders, production".into(), Routing::to_version("1")));
+    // A refused request whose alias cannot be read (another region's, say) holds nothing, and fails no sweep.
+    lambda.fail_next(AwsError::AccessDenied("another region".into()));
+    let sweep = json!({"sweep": "arn:aws:states:us-east-1:123456789012:stateMachine:canary-rollout"});
+    let swept: canary_core::safety_net::Swept =
+        serde_json::from_value(safety_net(sweep, &history, &lambda, &quiet_notifier(), t0()).await.unwrap()).unwrap();
+    assert!(swept.handled.is_empty(), "{swept:?}");
 }
 
 /// An execution that ended refused (`RequestRefused`).
