@@ -105,6 +105,11 @@ pub fn holder(description: &str) -> Option<(&str, &str)> {
     parse(description).map(|m| (m.execution, m.original))
 }
 
+/// Whether an alias with this description is held by `execution`.
+pub fn held_by(description: &str, execution: &str) -> bool {
+    holder(description).is_some_and(|(holder, _)| holder == execution)
+}
+
 /// The lock an alias carries when a rollout is prepared, as the prepare Lambda found it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Held {

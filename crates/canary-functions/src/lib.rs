@@ -848,7 +848,7 @@ async fn sweep_one(
             Err(error) => return Err(error.into()),
         };
         let Some(live) = live else { continue };
-        if canary_core::lock::holder(&live.description).map(|(holder, _)| holder) == Some(arn) {
+        if canary_core::lock::held_by(&live.description, arn) {
             held = true;
             break;
         }

@@ -216,10 +216,7 @@ async fn one_bad_version_rolls_back_every_function_and_is_named() {
 #[tokio::test]
 async fn an_alias_changed_by_hand_is_handed_over_and_the_others_restored() {
     let account = Account::new();
-    let input = json!({"request": release(&["orders-api", "orders-worker"]), "execution": FIRST});
-    let state = prepare(input, &account, &Figures(Vec::new()), &running(), t0()).await.unwrap();
-    let shifted = move_alias(state, Next::Shift, &account, &running(), t0()).await.unwrap();
-    account.set_by_hand("orders-api", Routing::to_version("3"));
+    let shifted = api_set_by_hand_after_the_first_shift(&account).await;
     // The next move finds it and fails; the rollback restores the worker and leaves the API as set.
     let at = t0() + Duration::seconds(shifted.wait_seconds as i64);
     let passed = check(shifted, &Figures(Vec::new()), &account, at).await.unwrap();
@@ -372,10 +369,7 @@ async fn a_release_refused_on_its_retry_gives_back_the_locks_its_first_attempt_t
 #[tokio::test]
 async fn a_hand_over_never_masks_a_transient_failure_of_another_alias() {
     let account = Account::new();
-    let input = json!({"request": release(&["orders-api", "orders-worker"]), "execution": FIRST});
-    let prepared = prepare(input, &account, &Figures(Vec::new()), &running(), t0()).await.unwrap();
-    let shifted = move_alias(prepared, Next::Shift, &account, &running(), t0()).await.unwrap();
-    account.set_by_hand("orders-api", Routing::to_version("3"));
+    let shifted = api_set_by_hand_after_the_first_shift(&account).await;
     account.throttle_next_write("orders-worker");
     let error = rollback(shifted.clone(), &account, &Quiet, t0()).await.unwrap_err();
     assert_eq!(error.error_type(), ErrorName::TransientAwsError, "{error}");
@@ -387,4 +381,13 @@ async fn a_hand_over_never_masks_a_transient_failure_of_another_alias() {
     assert_eq!((worker.routing, worker.description.as_str()), (Routing::to_version("1"), "orders-worker, production"));
     let api = account.alias("orders-api");
     assert_eq!((api.routing, api.description.as_str()), (Routing::to_version("3"), "orders-api, production"));
+}
+
+/// A release of the API and the worker, moved one step; then the API's alias pointed at version 3 by hand.
+async fn api_set_by_hand_after_the_first_shift(account: &Account) -> Rollout {
+    let input = json!({"request": release(&["orders-api", "orders-worker"]), "execution": FIRST});
+    let state = prepare(input, account, &Figures(Vec::new()), &running(), t0()).await.unwrap();
+    let shifted = move_alias(state, Next::Shift, account, &running(), t0()).await.unwrap();
+    account.set_by_hand("orders-api", Routing::to_version("3"));
+    shifted
 }

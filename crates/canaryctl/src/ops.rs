@@ -407,7 +407,7 @@ async fn holds_an_alias(config: &aws_config::SdkConfig, info: &ExecutionInfo) ->
     for t in request.targets() {
         let alias = aliases.get_alias(&t.function, &t.alias).await;
         let alias = alias.map_err(|e| CliError::from_aws("could not read the alias", &e))?;
-        if alias.is_some_and(|a| canary_core::lock::holder(&a.description).is_some_and(|(e, _)| e == info.arn)) {
+        if alias.is_some_and(|a| canary_core::lock::held_by(&a.description, &info.arn)) {
             return Ok(true);
         }
     }
@@ -424,10 +424,9 @@ async fn report_abort(
     message: String,
     restored: bool,
 ) -> Result<Exit, CliError> {
-    let config = config.clone();
     let request = info.input.as_deref().and_then(|i| canary_core::parse_request_str(i).ok());
     let routing = match &request {
-        Some(request) => LambdaAliases::from_config(&config)
+        Some(request) => LambdaAliases::from_config(config)
             .get_alias(&request.function, &request.alias)
             .await
             .map_err(|e| CliError::from_aws("could not read the alias", &e))?
@@ -438,7 +437,7 @@ async fn report_abort(
     // A release: what every alias routes now.
     let mut functions = Vec::new();
     if let Some(request) = request.as_ref().filter(|r| r.is_release()) {
-        let aliases = LambdaAliases::from_config(&config);
+        let aliases = LambdaAliases::from_config(config);
         for t in request.targets() {
             let read = aliases.get_alias(&t.function, &t.alias).await;
             let routing = read.map_err(|e| CliError::from_aws("could not read the alias", &e))?.map(|a| a.routing);

@@ -155,7 +155,7 @@ impl Rollout {
     /// Whether `description` carries this execution's lock marker (possibly over a description someone
     /// edited since).
     pub fn holds(&self, description: &str) -> bool {
-        lock::holder(description).is_some_and(|(execution, _)| execution == self.execution())
+        lock::held_by(description, self.execution())
     }
 
     /// Whether `description` carries another execution's lock marker.
@@ -249,7 +249,7 @@ impl Rollout {
     /// that its task also gives the alias back.
     fn move_ends_rollout(&self, index: usize) -> bool {
         let step = self.schedule().steps[index];
-        step.is_final() && step.hold_seconds == 0 && self.request.hooks.post_traffic.is_none()
+        step.is_final() && step.hold_seconds == 0 && !self.post_traffic_due()
     }
 
     /// What ending a promoted rollout writes: the description to put back, the routing as it is. Nothing

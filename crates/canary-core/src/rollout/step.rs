@@ -98,14 +98,18 @@ impl Rollout {
     /// The new version carries all traffic and passed every check: the post-traffic hook runs, if there is
     /// one that has not run, and then the rollout is promoted.
     pub(super) fn finish(mut self, now: DateTime<Utc>) -> Rollout {
-        let post_traffic_ran = self.hooks_run.iter().any(|h| h.hook == Hook::PostTraffic);
-        if self.request.hooks.post_traffic.is_some() && !post_traffic_ran {
+        if self.post_traffic_due() {
             self.next = Next::PostTraffic;
             return self;
         }
         self.next = Next::Done;
         self.report = Some(self.report(Outcome::Promoted, self.routing_at(self.schedule().step(usize::MAX)), now));
         self
+    }
+
+    /// Whether the request's post-traffic hook is still to run once the new version carries all traffic.
+    pub(super) fn post_traffic_due(&self) -> bool {
+        self.request.hooks.post_traffic.is_some() && !self.hooks_run.iter().any(|h| h.hook == Hook::PostTraffic)
     }
 
     fn push_record(&mut self, record: StepRecord) {
