@@ -26,13 +26,27 @@ live_of() {
     return 1
   fi
   # A rollout holds live (its description carries the controller's lock): the stack update would rewrite the
-  # alias under it (its routing and the lock). Wait for it to end, or abort it, first.
+  # alias under it (its routing and the lock). Wait for it to end, or abort it, first. A lock whose execution
+  # has ended (its ending not handled yet) is refused too, and named as such: deploying over it would pin
+  # whatever it left (a version never judged to the end) as live and wipe the lock the safety net restores by.
   if [ "$live" != "first" ]; then
     description="$(aws lambda get-alias --function-name "$function" --name live --query Description --output text)"
     case "$description" in
       "canary-rollout lock: "*)
-        echo "deploy-stage.sh: a rollout holds ${function}:live (${description#canary-rollout lock: }); not" \
-          "deploying over it: wait for it to end, or canaryctl abort it, then deploy again" >&2
+        local holder status
+        holder="${description#canary-rollout lock: }"
+        holder="${holder%%$'\n'*}"
+        holder="${holder%% #*}"
+        status="$(aws stepfunctions describe-execution --execution-arn "$holder" --query status --output text \
+          2>/dev/null || echo UNKNOWN)"
+        if [ "$status" = "RUNNING" ] || [ "$status" = "UNKNOWN" ]; then
+          echo "deploy-stage.sh: a rollout holds ${function}:live (${holder}); not deploying over it: wait for" \
+            "it to end, or canaryctl abort it, then deploy again" >&2
+        else
+          echo "deploy-stage.sh: ${function}:live still carries the lock of ${holder}, which ended ${status}" \
+            "without giving it back (a stale lock); not deploying over it: canaryctl abort ${holder} restores" \
+            "what it moved and releases the lock (the safety net's sweep does within minutes), then deploy again" >&2
+        fi
         return 1
         ;;
     esac

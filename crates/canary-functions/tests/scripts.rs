@@ -22,6 +22,7 @@ fn stubs(name: &str) -> PathBuf {
         "aws",
         r#"#!/usr/bin/env bash
 case "$*" in
+  *describe-execution*) [ "${STUB_EXECUTION:-RUNNING}" = gone ] && exit 254; echo "${STUB_EXECUTION:-RUNNING}"; exit 0 ;;
   *Description*) echo "${STUB_DESCRIPTION:-Carries the traffic}"; exit 0 ;;
 esac
 case "$STUB_GET_ALIAS" in
@@ -41,6 +42,12 @@ fn deploy(stubs: &Path, get_alias: &str) -> (Output, Option<String>) {
 }
 
 fn deploy_with(stubs: &Path, get_alias: &str, description: &str) -> (Output, Option<String>) {
+    deploy_held(stubs, get_alias, description, "RUNNING")
+}
+
+/// A deploy whose alias carries `description`, the execution its lock names being `execution` (a status, or
+/// `gone` for one that cannot be read).
+fn deploy_held(stubs: &Path, get_alias: &str, description: &str, execution: &str) -> (Output, Option<String>) {
     let _ = std::fs::remove_file(stubs.join("sam.args"));
     let path = format!("{}:{}", stubs.display(), std::env::var("PATH").unwrap());
     let output = Command::new("bash")
@@ -49,6 +56,7 @@ fn deploy_with(stubs: &Path, get_alias: &str, description: &str) -> (Output, Opt
         .env("PATH", path)
         .env("STUB_GET_ALIAS", get_alias)
         .env("STUB_DESCRIPTION", description)
+        .env("STUB_EXECUTION", execution)
         .output()
         .unwrap();
     (output, std::fs::read_to_string(stubs.join("sam.args")).ok())
@@ -106,6 +114,25 @@ fn a_deploy_over_a_running_rollout_is_refused() {
     assert_eq!(sam, None, "sam deploy ran over a rollout");
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("a rollout holds") && stderr.contains("canary-rollout-prod:r1"), "{stderr}");
+    // An execution that cannot be read is taken as running: refused the same way.
+    let (output, sam) = deploy_held(&stubs, "version", held, "gone");
+    assert_eq!((output.status.code(), sam), (Some(1), None));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("a rollout holds"));
+}
+
+/// A lock whose execution has ended without giving it back (signed by the move it made): the deploy is refused
+/// as a stale lock, naming the execution and how to clear it, since deploying over it would pin what it left.
+#[test]
+fn a_deploy_over_a_stale_lock_says_how_to_clear_it() {
+    let stubs = stubs("stale");
+    let arn = "arn:aws:states:eu-west-1:1:execution:canary-rollout-prod:r1";
+    let held = format!("canary-rollout lock: {arn} #3\nCarries the traffic");
+    let (output, sam) = deploy_held(&stubs, "version", &held, "ABORTED");
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    assert_eq!(sam, None, "sam deploy ran over a stale lock");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains(&format!("lock of {arn}, which ended ABORTED")), "{stderr}");
+    assert!(stderr.contains(&format!("canaryctl abort {arn} restores")), "{stderr}");
 }
 
 #[test]
