@@ -14,7 +14,8 @@
 //!   "Step Functions Execution Status Change" event EventBridge sends. moto's EventBridge does not emit
 //!   Step Functions' status changes, so without this the console's Stop would go unhandled locally. With
 //!   `--sweep-every SECONDS` it also plays the sweep's schedule. A `drop_delivery` fault loses deliveries,
-//!   as EventBridge may; a `conflict_on_write` fault answers a function's alias writes with HTTP 409.
+//!   as EventBridge may, and a `skip_sweep` fault skips that many sweeps; a `conflict_on_write` fault answers
+//!   a function's alias writes with HTTP 409.
 //!
 //! It binds 127.0.0.1 only. The runners it starts share its process group, so stopping the group stops all.
 
@@ -114,6 +115,10 @@ enum FaultKind {
     /// The next deliveries of an ended execution to the safety net (the function named) are lost, as an
     /// EventBridge event may be: only the sweep can then restore its alias.
     DropDelivery,
+    /// The next scheduled sweeps do not run (armed for the function name `sweep`), as when the schedule's
+    /// invocations fail: with a lost delivery, an ended execution's lock then stays on its alias (a stale
+    /// lock).
+    SkipSweep,
 }
 
 impl FaultKind {
@@ -615,6 +620,10 @@ async fn sweep_on_schedule(app: Arc<AppState>, sfn: aws_sdk_sfn::Client, functio
     loop {
         tokio::time::sleep(every).await;
         let Ok(machines) = sfn.list_state_machines().send().await else { continue };
+        // Armed under the name `sweep` (one fault per name: the safety net's own may be a lost delivery).
+        if take_fault(&app, "sweep", &[FaultKind::SkipSweep]).await.is_some() {
+            continue;
+        }
         for machine in machines.state_machines() {
             let event = serde_json::json!({"sweep": machine.state_machine_arn()});
             let answer = run_invocation(&app, &function, None, Bytes::from(event.to_string())).await;
