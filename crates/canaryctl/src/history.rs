@@ -249,6 +249,23 @@ pub fn moved_since(routing: &canary_core::Routing, report: &canary_core::Report,
     })
 }
 
+/// Why undoing the promotion `report` tells of would bring back a version someone set aside, or `None`. A
+/// promotion to a lower version than the one it replaced moved the alias back (an undo, or a downgrade through
+/// a rollout): its old version was rejected on purpose, and undoing it would restore that version all at once,
+/// unjudged. Lambda numbers published versions in order, so the numbers tell.
+pub fn brings_back_a_set_aside_version(report: &canary_core::Report, name: &str) -> Option<String> {
+    let number = |v: &str| v.parse::<u64>().ok();
+    match (number(&report.new_version), number(&report.old_version)) {
+        (Some(new), Some(old)) if new < old => Some(format!(
+            "{name} moved {}:{} back from version {old} to {new}: undoing it would bring back version {old}, which \
+             that move set aside; to roll it out again anyway, pass --retry-rejected (with --bake SECONDS or \
+             --full-policy to have it judged)",
+            report.function, report.alias
+        )),
+        _ => None,
+    }
+}
+
 pub async fn undo(args: UndoArgs) -> Result<Exit, CliError> {
     let target = &args.target;
     let executions = crate::ops::executions(&args.aws, &target.state_machine_arn).await;
@@ -286,6 +303,9 @@ pub async fn undo(args: UndoArgs) -> Result<Exit, CliError> {
         // As start's Prepare refuses a request whose alias does not exist.
         .ok_or_else(|| CliError::refused(format!("{}:{} does not exist (any more)", target.function, target.alias)))?;
     if let Some(why) = moved_since(&alias.routing, &report, &info.name) {
+        return Err(CliError::refused(why));
+    }
+    if let Some(why) = brings_back_a_set_aside_version(&report, &info.name).filter(|_| !args.launch.retry_rejected) {
         return Err(CliError::refused(why));
     }
     let (policy, said) = match (args.full_policy, args.bake) {
@@ -413,6 +433,21 @@ mod tests {
         let mut split = Routing::to_version("42");
         split.additional_version_weights.insert("43".into(), 0.1);
         assert!(moved_since(&split, &report(Routing::to_version("42")), "x").is_some(), "a split is moved too");
+    }
+
+    /// An undo (a promotion back to a lower version) is itself not undone without --retry-rejected: that would
+    /// bring back, all at once and unjudged, the version the undo set aside.
+    #[test]
+    fn undo_of_an_undo_is_refused_as_bringing_back_a_set_aside_version() {
+        assert_eq!(brings_back_a_set_aside_version(&report(Routing::to_version("42")), "deploy-42"), None);
+        let mut back = report(Routing::to_version("41"));
+        (back.old_version, back.new_version) = ("42".into(), "41".into());
+        let why = brings_back_a_set_aside_version(&back, "undo-42").unwrap();
+        assert!(why.starts_with("undo-42 moved orders:live back from version 42 to 41"), "{why}");
+        assert!(why.contains("--retry-rejected"), "{why}");
+        let mut unnumbered = back.clone();
+        unnumbered.old_version = "$LATEST".into();
+        assert_eq!(brings_back_a_set_aside_version(&unnumbered, "x"), None);
     }
 
     #[test]
