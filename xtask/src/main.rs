@@ -1,7 +1,8 @@
 //! Project automation, run as `cargo xtask <command>`:
 //!
 //! - `test`: the whole suite: `lint` (format, clippy), `audit` (cargo-deny), `packaging` (ASL schema, SAM
-//!   template, Jenkinsfiles), `coverage` (unit and mocked tests, 100% gate on the core), `e2e` (end-to-end
+//!   template, Jenkinsfiles), `coverage` (unit and mocked tests, 100% gate on the core), `parts` (the README's
+//!   by-parts commands that are no stage: `cargo build`, `cargo test`, the benches quick), `e2e` (end-to-end
 //!   tests on the local AWS stack). Each stage also runs on its own.
 //! - `bench detection [--chart FILE]`: the detection simulator (docs/detection.md): each rollout policy's
 //!   false rollbacks, time to rollback and blast radius over seeded synthetic traffic.
@@ -26,7 +27,7 @@ mod tools;
 
 use std::process::ExitCode;
 
-const USAGE: &str = "usage: cargo xtask <test | lint | audit | packaging | coverage | e2e | demo [--keep] | bench detection [--chart FILE] | bench perf | bench rollouts | local up | local down | local status | local check-iam>";
+const USAGE: &str = "usage: cargo xtask <test | lint | audit | packaging | coverage | parts | e2e | demo [--keep] | bench detection [--chart FILE] | bench perf | bench rollouts | local up | local down | local status | local check-iam>";
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -38,6 +39,7 @@ async fn main() -> ExitCode {
         ["audit"] => test::audit(),
         ["packaging"] => test::packaging(),
         ["coverage"] => test::coverage(),
+        ["parts"] => test::by_parts(),
         ["e2e"] => test::e2e().await,
         ["bench", "perf"] => perf::perf(),
         ["bench", "rollouts"] => rollouts::rollouts().await,

@@ -14,8 +14,13 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// Rounds per candidate; each round runs every candidate once, in a shuffled order.
+/// Rounds per candidate; each round runs every candidate once, in a shuffled order. `CANARY_BENCH_ROUNDS`
+/// sets fewer for a quick look (the suite runs it so, to prove the command works).
 const ROUNDS: usize = 15;
+
+fn rounds() -> usize {
+    std::env::var("CANARY_BENCH_ROUNDS").ok().and_then(|r| r.parse().ok()).filter(|&r| r > 0).unwrap_or(ROUNDS)
+}
 
 /// The Python candidate: boto3 imported and the four clients `Prepare` uses built, then the first poll.
 const PYTHON_HANDLER: &str = r#"
@@ -184,10 +189,11 @@ pub fn perf() -> Result<(), String> {
             env: vec![],
         },
     ];
-    step(&format!("{ROUNDS} rounds, each candidate once a round in a shuffled order"));
+    let rounds = rounds();
+    step(&format!("{rounds} rounds, each candidate once a round in a shuffled order"));
     let mut samples: Vec<Vec<Sample>> = candidates.iter().map(|_| Vec::new()).collect();
     let mut order: Vec<usize> = (0..candidates.len()).collect();
-    for _ in 0..ROUNDS {
+    for _ in 0..rounds {
         fastrand::shuffle(&mut order);
         for &i in &order {
             samples[i].push(measure(&candidates[i])?);

@@ -11,7 +11,52 @@ pub async fn run() -> Result<(), String> {
     audit()?;
     packaging()?;
     coverage()?;
+    by_parts()?;
     e2e().await
+}
+
+/// How the suite runs a command of the README's "Building and testing by parts".
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum ByPart {
+    /// As written, with this environment (the long benches' quick settings).
+    Run(&'static [(&'static str, &'static str)]),
+    /// It is a stage of this suite, which runs the same code.
+    Stage,
+}
+
+/// Every command of the README's "Building and testing by parts", in its order, and how the suite runs it, so
+/// that none can fail unseen (a test holds the README to this list).
+pub const BY_PARTS: [(&str, ByPart); 8] = [
+    ("cargo build --workspace", ByPart::Run(&[])),
+    ("cargo test --workspace", ByPart::Run(&[])),
+    ("cargo xtask lint", ByPart::Stage),
+    ("cargo xtask packaging", ByPart::Stage),
+    ("cargo xtask bench detection", ByPart::Run(&[("CANARY_BENCH_RUNS", "20")])),
+    ("cargo xtask bench perf", ByPart::Run(&[("CANARY_BENCH_ROUNDS", "2")])),
+    ("cargo xtask bench rollouts", ByPart::Run(&[("CANARY_BENCH_QUICK", "1")])),
+    (
+        "cargo xtask local up && CANARY_E2E_ENDPOINT_URL=... CANARY_E2E_STATE_MACHINE_ARN=... cargo nextest run -p \
+         local-aws --test e2e --run-ignored only --test-threads 1",
+        ByPart::Stage,
+    ),
+];
+
+/// The arguments of the end-to-end run, as the README's by-parts command gives them to `cargo`.
+const E2E_ARGS: [&str; 10] =
+    ["nextest", "run", "-p", "local-aws", "--test", "e2e", "--run-ignored", "only", "--test-threads", "1"];
+
+/// The README's by-parts commands that are no stage of this suite, each run once as written: the builds and
+/// `cargo test` (unit, mocked, CLI and doc tests) whole, the benches with their quick settings (a report each;
+/// they fail only when they cannot run).
+pub fn by_parts() -> Result<(), String> {
+    for (command, how) in BY_PARTS {
+        let ByPart::Run(env) = how else { continue };
+        let shown: Vec<String> = env.iter().map(|(k, v)| format!("{k}={v} ")).collect();
+        step(&format!("README, by parts: {}{command}", shown.concat()));
+        let words: Vec<&str> = command.split_whitespace().collect();
+        run_with(Command::new(words[0]).args(&words[1..]).envs(env.iter().copied()))?;
+    }
+    Ok(())
 }
 
 /// Format and clippy, warnings as errors.
@@ -149,9 +194,6 @@ pub fn coverage() -> Result<(), String> {
     sh("cargo", &["llvm-cov", "clean", "--workspace"])?;
     sh("cargo", &["llvm-cov", "nextest", "--workspace", "--no-report", "--no-fail-fast"])?;
     sh("cargo", &["llvm-cov", "report", "--summary-only"])?;
-    // nextest runs no doc tests; a doc example states a contract, so each must hold (as `cargo test` runs them).
-    step("doc tests (cargo test --workspace --doc)");
-    sh("cargo", &["test", "--workspace", "--doc", "--quiet"])?;
     step("coverage gate: canary-core at 100% of lines");
     let others = "crates/(canary-aws|canary-functions|canaryctl|local-aws)/|sample-service/|xtask/";
     sh(
@@ -170,8 +212,8 @@ pub async fn e2e() -> Result<(), String> {
     let stack = local::up().await?;
     let result = run_with(
         local::fake_credentials(&mut Command::new("cargo"))
-            .args(["nextest", "run", "-p", "local-aws", "--test", "e2e", "--run-ignored", "only"])
-            .args(["--test-threads", "1", "--no-fail-fast"])
+            .args(E2E_ARGS)
+            .arg("--no-fail-fast")
             .env("CANARY_E2E_ENDPOINT_URL", &stack.endpoint_url)
             .env("CANARY_E2E_STATE_MACHINE_ARN", &stack.state_machine_arn),
     );
@@ -216,4 +258,47 @@ pub fn audit() -> Result<(), String> {
     // (Windows, macOS) too, which no build here fetches: fetch them all first, as a new machine has none.
     sh("cargo", &["fetch", "--locked", "--quiet"])?;
     sh("cargo", &[&["deny", "--offline", "check"][..], &checks].concat())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The commands of README.md's "Building and testing by parts", a command a line (`\` continues it), its
+    /// comment dropped.
+    fn readme_by_parts() -> Vec<String> {
+        let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+        let section = readme.split("## Building and testing by parts").nth(1).expect("the section");
+        let block = section.split("```sh").nth(1).and_then(|b| b.split("```").next()).expect("its commands");
+        let mut commands = Vec::new();
+        let mut pending = String::new();
+        for line in block.lines() {
+            let code = line.split(" #").next().unwrap_or_default().trim();
+            if code.is_empty() {
+                continue;
+            }
+            let (code, continued) = code.strip_suffix('\\').map_or((code, false), |c| (c.trim_end(), true));
+            pending = if pending.is_empty() { code.to_string() } else { format!("{pending} {code}") };
+            if !continued {
+                commands.push(std::mem::take(&mut pending));
+            }
+        }
+        commands
+    }
+
+    /// Each command the README gives is run by the suite, as written or as its own stage: one added there
+    /// without being added here fails.
+    #[test]
+    fn every_by_parts_command_of_the_readme_is_run_by_the_suite() {
+        let listed: Vec<&str> = BY_PARTS.iter().map(|(command, _)| *command).collect();
+        assert_eq!(readme_by_parts(), listed);
+        let e2e = BY_PARTS.last().unwrap().0;
+        assert!(e2e.ends_with(&format!("cargo {}", E2E_ARGS.join(" "))), "the e2e stage runs the README's command");
+        for (command, how) in BY_PARTS {
+            let stage = command.strip_prefix("cargo xtask ").and_then(|s| s.split_whitespace().next());
+            if how == ByPart::Stage && !command.contains("nextest") {
+                assert!(["lint", "packaging"].contains(&stage.unwrap()), "{command} is a stage of the suite");
+            }
+        }
+    }
 }
