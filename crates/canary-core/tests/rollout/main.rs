@@ -4,6 +4,7 @@
 //! approval gates, the safety net, notices), [`limits`] (Step Functions' limits, and the rules that hold
 //! at every size). The helpers and the model of the loop are here.
 
+mod endings;
 mod gates;
 mod limits;
 mod moves;
