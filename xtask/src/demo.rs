@@ -8,8 +8,8 @@ use local_aws::fixtures::{Traffic, TrafficCounts, deploy_versions};
 use std::process::Command;
 use std::time::Duration;
 
-const FUNCTION: &str = "sample-service-local";
-const WORKER: &str = "sample-worker-local";
+const FUNCTION: &str = "sample-service-staging-demo";
+const WORKER: &str = "sample-service-staging-demo-worker";
 const ALIAS: &str = "live";
 
 pub async fn run(keep: bool) -> Result<(), String> {

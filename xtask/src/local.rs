@@ -358,9 +358,13 @@ fn policies_by_principal() -> Result<std::collections::BTreeMap<String, (String,
     for (name, value) in [("AWS::Region", REGION), ("AWS::AccountId", ACCOUNT), ("AWS::Partition", "aws")] {
         text = text.replace(&format!("${{{name}}}"), value);
     }
-    for name in ["Stage", "ManagedFunctionPattern"] {
-        text = text.replace(&format!("${{{name}}}"), parameters[name].as_str().unwrap_or_default());
-    }
+    text = text.replace("${Stage}", parameters["Stage"].as_str().ok_or("the stack has no Stage")?);
+    // The pattern the stack's roles were given (the parameter, or the stage's own functions when it is empty),
+    // as the template hands it to Prepare.
+    let managed = resources_of(&stack, "AWS::StepFunctions::StateMachine")
+        .find_map(|(_, r)| r["Properties"]["DefinitionSubstitutions"]["ManagedFunctionPattern"].as_str())
+        .ok_or("the state machine is given no ManagedFunctionPattern")?;
+    text = text.replace("${ManagedFunctionPattern}", managed);
     let policy: Value = serde_json::from_str(&text).map_err(|e| format!("deploy/canaryctl-policy.json: {e}"))?;
     out.insert(CANARYCTL_PRINCIPAL.to_string(), ("canaryctl".to_string(), vec![policy]));
     Ok(out)

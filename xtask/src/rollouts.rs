@@ -84,7 +84,7 @@ impl Bench<'_> {
         while names.len() < count {
             let mut batch = tokio::task::JoinSet::new();
             for _ in 0..(count - names.len()).min(10) {
-                let (lambda, name) = (self.lambda.clone(), unique("sample-service-bench"));
+                let (lambda, name) = (self.lambda.clone(), unique("sample-service-staging-bench"));
                 batch.spawn(async move {
                     deploy_versions(&lambda, &name, "sample-service", "live", &[&[], &[]]).await.map(|_| name)
                 });
@@ -101,7 +101,7 @@ impl Bench<'_> {
             .sfn
             .start_execution()
             .state_machine_arn(&self.stack.state_machine_arn)
-            .name(unique("sample-service-bench"))
+            .name(unique("sample-service-staging-bench"))
             .input(input.to_string())
             .send()
             .await

@@ -8,6 +8,7 @@ use crate::{Aliases, AwsError, HookRunner};
 use async_trait::async_trait;
 use aws_sdk_lambda::Client;
 use aws_sdk_lambda::types::AliasRoutingConfiguration;
+use canary_core::rollout::VersionState;
 use canary_core::{AliasState, HookOutcome, Routing, VersionConfig};
 use std::collections::HashMap;
 
@@ -66,6 +67,7 @@ impl Aliases for LambdaAliases {
             Ok(out) => Ok(Some(VersionConfig {
                 role: out.role().unwrap_or_default().to_string(),
                 dead_letter_target: out.dead_letter_config().and_then(|d| d.target_arn()).map(str::to_string),
+                state: VersionState::from_lambda(out.state().map(|s| s.as_str())),
             })),
             Err(AwsError::NotFound(_)) => Ok(None),
             Err(e) => Err(e),
@@ -294,6 +296,14 @@ mod tests {
                     .dead_letter_config(aws_sdk_lambda::types::DeadLetterConfig::builder().target_arn("arn:q").build())
                     .build()
             });
+        let inactive = mock!(Client::get_function_configuration)
+            .match_requests(|r| r.qualifier() == Some("4"))
+            .then_output(|| {
+                GetFunctionConfigurationOutput::builder()
+                    .role("arn:aws:iam::1:role/orders")
+                    .state(aws_sdk_lambda::types::State::Inactive)
+                    .build()
+            });
         let throttled =
             mock!(Client::get_function_configuration).match_requests(|r| r.qualifier() == Some("3")).then_error(|| {
                 GetFunctionConfigurationError::TooManyRequestsException(
@@ -306,13 +316,18 @@ mod tests {
         let aliases = LambdaAliases::new(mock_client!(
             aws_sdk_lambda,
             RuleMode::MatchAny,
-            [&function, &version, &published, &throttled]
+            [&function, &version, &published, &inactive, &throttled]
         ));
         assert!(aliases.function_exists("orders").await.unwrap());
         assert_eq!(aliases.version_config("orders", "9").await.unwrap(), None);
-        let config =
-            VersionConfig { role: "arn:aws:iam::1:role/orders".into(), dead_letter_target: Some("arn:q".into()) };
-        assert_eq!(aliases.version_config("orders", "2").await.unwrap(), Some(config));
+        let config = VersionConfig {
+            role: "arn:aws:iam::1:role/orders".into(),
+            dead_letter_target: Some("arn:q".into()),
+            state: VersionState::Active,
+        };
+        assert_eq!(aliases.version_config("orders", "2").await.unwrap(), Some(config), "no state given is Active");
+        let inactive = aliases.version_config("orders", "4").await.unwrap().unwrap();
+        assert_eq!(inactive.state, VersionState::Inactive);
         let error = aliases.version_config("orders", "3").await.unwrap_err();
         assert!(matches!(error, AwsError::Transient(_)) && error.is_transient(), "{error:?}");
     }

@@ -24,5 +24,6 @@ pub use refusal::{FieldError, Refusal};
 pub use request::{Approval, HealthPolicy, Hooks, NoData, RolloutRequest, Strategy, parse_request, parse_request_str};
 pub use rollout::{
     AliasState, Hook, HookOutcome, LiveFacts, MovePlan, Next, Outcome, Report, Rollout, Routing, VersionConfig,
+    VersionState,
 };
 pub use schedule::{Schedule, Step};

@@ -134,6 +134,11 @@ pub async fn prepare(
     };
     let execution = execution.unwrap_or_else(|| DIRECT_INVOCATION.to_string());
     let request = parse_request(&input).map_err(ControllerError::Refused)?;
+    // Before anything is read: a function outside what this deployment's roles may touch would otherwise be
+    // an AccessDenied on the first read, not a refusal naming the pattern.
+    deployment
+        .check(&request)
+        .map_err(|refusal| ControllerError::Refused(canary_core::request::as_given(&input, refusal)))?;
     let alarms = metrics.alarm_states(&request.health.alarms).await?;
     for alarm in alarms.iter().filter(|a| a.state == AlarmValue::Alarm) {
         tracing::warn!(alarm = alarm.name, since = %alarm.updated_at, "alarm already in ALARM: reported, not blocking");
@@ -146,7 +151,7 @@ pub async fn prepare(
     for target in &targets {
         let live = live_facts(&request.for_target(target), aliases, executions, &execution, &alarms).await?;
         read.push(live.alias.clone());
-        facts.push(canary_core::LiveFacts { deployment, ..live });
+        facts.push(canary_core::LiveFacts { deployment: deployment.clone(), ..live });
     }
     let mut rollout = match Rollout::prepare_all(request, facts, &execution, now) {
         Ok(rollout) => rollout,
@@ -646,10 +651,34 @@ pub async fn rollback(
     if !handed_over.is_empty() {
         return Err(ControllerError::AliasChangedConcurrently(handed_over.join("; ")));
     }
-    let state = state.combine(restored);
+    let mut state = state.combine(restored);
+    let warnings = restored_not_serving(&state, aliases).await;
+    if let Some(report) = state.report.as_mut() {
+        report.warnings = warnings;
+    }
     let (function, alias) = (&state.request.function, &state.request.alias);
     tracing::warn!(function, alias, functions = state.width(), reason = ?state.report.as_ref().and_then(|r| r.reason.clone()), "rolled back");
     Ok((state, wrote))
+}
+
+/// The versions a rollback put back that Lambda cannot invoke now (not `Active`): the alias is restored
+/// exactly all the same, and the report says so. Best effort: a version that cannot be read is not reported.
+async fn restored_not_serving(state: &Rollout, aliases: &dyn Aliases) -> Vec<String> {
+    let mut warnings = Vec::new();
+    for view in state.members_views() {
+        let (function, version) = (&view.request.function, &view.old_version);
+        match aliases.version_config(function, version).await {
+            Ok(Some(config)) => {
+                if let Some(warning) = config.state.restored_warning(function, version) {
+                    tracing::error!(function, version, state = config.state.name(), "{warning}");
+                    warnings.push(warning);
+                }
+            }
+            Ok(None) => {}
+            Err(error) => tracing::warn!(function, version, %error, "the restored version's state was not read"),
+        }
+    }
+    warnings
 }
 
 /// One function's rollback, as [`rollback`] describes it.
@@ -698,8 +727,23 @@ pub async fn safety_net(
     notifier: &dyn Notifier,
     now: DateTime<Utc>,
 ) -> Result<Value, ControllerError> {
+    safety_net_managing(event, None, executions, aliases, notifier, now).await
+}
+
+/// [`safety_net`] of a deployment whose roles may touch only the functions `managed` names (the template's
+/// `ManagedFunctionPattern`, in the function's `CANARY_MANAGED_FUNCTIONS`): the sweep never reads the alias
+/// of a function outside it, which a refused request may name and which no execution of this stage can hold.
+pub async fn safety_net_managing(
+    event: Value,
+    managed: Option<&str>,
+    executions: &dyn ExecutionHistory,
+    aliases: &dyn Aliases,
+    notifier: &dyn Notifier,
+    now: DateTime<Utc>,
+) -> Result<Value, ControllerError> {
     let answer = if let Some(state_machine) = event["sweep"].as_str() {
-        serde_json::to_value(sweep(state_machine, executions, aliases, notifier, now).await?)
+        let reach = Reach { managed };
+        serde_json::to_value(sweep_within(state_machine, reach, executions, aliases, notifier, now).await?)
     } else if let Some(arn) = event["detail"]["executionArn"].as_str() {
         serde_json::to_value(restore_ended(arn, executions, aliases, notifier, now).await?)
     } else {
@@ -795,11 +839,36 @@ pub async fn sweep(
     notifier: &dyn Notifier,
     now: DateTime<Utc>,
 ) -> Result<Swept, ControllerError> {
+    sweep_within(state_machine, Reach { managed: None }, executions, aliases, notifier, now).await
+}
+
+/// The functions a deployment's roles may touch; `None`: not said, every function is looked at.
+#[derive(Debug, Clone, Copy)]
+struct Reach<'a> {
+    managed: Option<&'a str>,
+}
+
+impl Reach<'_> {
+    fn covers(&self, function: &str) -> bool {
+        self.managed.is_none_or(|pattern| {
+            canary_core::deployment::name_matches(pattern, canary_core::request::function_name_of(function))
+        })
+    }
+}
+
+async fn sweep_within(
+    state_machine: &str,
+    reach: Reach<'_>,
+    executions: &dyn ExecutionHistory,
+    aliases: &dyn Aliases,
+    notifier: &dyn Notifier,
+    now: DateTime<Utc>,
+) -> Result<Swept, ControllerError> {
     let ended = executions.ended_since(state_machine, now - SWEEP_WINDOW).await?;
     let mut swept = Swept { looked_at: ended.len(), handled: Vec::new() };
     let mut first_error = None;
     for execution in ended {
-        match sweep_one(&execution.arn, executions, aliases, notifier, now).await {
+        match sweep_one(&execution.arn, reach, executions, aliases, notifier, now).await {
             Ok(Some(handled)) => swept.handled.push(handled),
             Ok(None) => {}
             Err(error) => {
@@ -819,6 +888,7 @@ pub async fn sweep(
 /// One ended execution of the sweep: handled when the alias its input names still carries its lock.
 async fn sweep_one(
     arn: &str,
+    reach: Reach<'_>,
     executions: &dyn ExecutionHistory,
     aliases: &dyn Aliases,
     notifier: &dyn Notifier,
@@ -838,7 +908,8 @@ async fn sweep_one(
     // not fail every sweep of the next two hours.
     let refused = info.error.as_deref() == Some(ErrorName::RequestRefused.as_str());
     let mut held = false;
-    for target in request.targets() {
+    // A function outside what this deployment may touch was never locked by it (Prepare refuses it first).
+    for target in request.targets().into_iter().filter(|t| reach.covers(&t.function)) {
         let live = match aliases.get_alias(&target.function, &target.alias).await {
             Ok(live) => live,
             Err(error) if refused => {

@@ -145,7 +145,10 @@ async fn handle(
         }
         ControllerTask::Hook => (crate::hook(state_from(payload)?, hooks, aliases, now).await?, Task::Hook),
         ControllerTask::Gate => return crate::gate(payload, notifier, now).await,
-        ControllerTask::SafetyNet => return crate::safety_net(payload, executions, aliases, notifier, now).await,
+        ControllerTask::SafetyNet => {
+            let managed = std::env::var("CANARY_MANAGED_FUNCTIONS").ok().filter(|p| !p.is_empty());
+            return crate::safety_net_managing(payload, managed.as_deref(), executions, aliases, notifier, now).await;
+        }
     };
     publish_traffic(announced, &state);
     crate::announce(notifier, announced, &state).await;

@@ -27,6 +27,8 @@ struct FakeLambda {
     failures: Mutex<Vec<Option<AwsError>>>,
     revision: Mutex<u32>,
     reads: Mutex<u32>,
+    /// Versions Lambda reports as not Active.
+    states: Mutex<BTreeMap<String, canary_core::VersionState>>,
 }
 
 impl FakeLambda {
@@ -41,6 +43,7 @@ impl FakeLambda {
             failures: Mutex::new(Vec::new()),
             revision: Mutex::new(0),
             reads: Mutex::new(0),
+            states: Mutex::new(BTreeMap::new()),
         }
     }
     fn fail_next(&self, error: AwsError) {
@@ -90,9 +93,12 @@ impl Aliases for FakeLambda {
     async fn version_config(&self, _: &str, version: &str) -> Result<Option<canary_core::VersionConfig>, AwsError> {
         self.injected()?;
         let role = if version == "3" { "arn:aws:iam::1:role/other" } else { "arn:aws:iam::1:role/orders" };
-        Ok(["1", "2", "3"]
-            .contains(&version)
-            .then(|| canary_core::VersionConfig { role: role.into(), dead_letter_target: None }))
+        let state = self.states.lock().unwrap().get(version).cloned().unwrap_or_default();
+        Ok(["1", "2", "3"].contains(&version).then(|| canary_core::VersionConfig {
+            role: role.into(),
+            dead_letter_target: None,
+            state,
+        }))
     }
     async fn provisioned_concurrency(&self, _: &str, _: &str) -> Result<Option<u32>, AwsError> {
         Ok(None)
@@ -340,10 +346,34 @@ async fn rollback_restores_the_original_and_explains_why() {
     assert_eq!(report.outcome, Outcome::RolledBack);
     assert_eq!(report.routing, Routing::to_version("1"));
     assert_eq!(report.reason.unwrap().signal, canary_core::health::Signal::ErrorRate);
+    assert_eq!(report.warnings, Vec::<String>::new(), "version 1 is Active");
     // Retrying the rollback finds the alias restored and writes nothing.
     let writes = lambda.writes();
     rollback(failed, &lambda, &quiet_notifier(), t0()).await.unwrap();
     assert_eq!(lambda.writes(), writes);
+}
+
+/// A new version Lambda cannot invoke yet is refused before anything moves; an old version that stopped
+/// serving is still restored exactly, and the report says so.
+#[tokio::test]
+async fn versions_that_cannot_serve_are_refused_and_a_rollback_to_one_says_so() {
+    let lambda = FakeLambda::new();
+    lambda.states.lock().unwrap().insert("2".into(), canary_core::VersionState::Pending);
+    let refused = prepare(request(), &lambda, &metrics(0, 0), &idle(), t0()).await.unwrap_err();
+    let ControllerError::Refused(refusal) = refused else { panic!("{refused:?}") };
+    assert_eq!(refusal.fields(), ["version"]);
+    assert!(refusal.to_string().contains("orders version 2 is Pending"), "{refusal}");
+    assert_eq!(lambda.writes(), 0, "nothing written");
+    lambda.states.lock().unwrap().clear();
+    let state = prepare(request(), &lambda, &metrics(0, 0), &idle(), t0()).await.unwrap();
+    let shifted = move_alias(state, Next::Shift, &lambda, &running(), t0()).await.unwrap();
+    let failed = check(shifted, &metrics(100, 40), &lambda, t0() + Duration::seconds(5)).await.unwrap();
+    lambda.states.lock().unwrap().insert("1".into(), canary_core::VersionState::Inactive);
+    let done = rollback(failed, &lambda, &quiet_notifier(), t0()).await.unwrap().0;
+    assert_eq!(lambda.routing(), Routing::to_version("1"), "restored exactly all the same");
+    let warnings = done.report.unwrap().warnings;
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(warnings[0].starts_with("restored to orders version 1, which is Inactive"), "{warnings:?}");
 }
 
 #[tokio::test]
@@ -906,6 +936,35 @@ async fn the_sweep_releases_the_locks_of_a_refused_execution() {
     let swept: canary_core::safety_net::Swept =
         serde_json::from_value(safety_net(sweep, &history, &lambda, &quiet_notifier(), t0()).await.unwrap()).unwrap();
     assert!(swept.handled.is_empty(), "{swept:?}");
+}
+
+/// The sweep of a stage never reads an alias its roles may not touch (on AWS, an AccessDenied for every refused
+/// request naming another stage's function): a function outside the managed pattern is not looked at.
+#[tokio::test]
+async fn the_sweep_never_reads_a_function_outside_the_deployments_pattern() {
+    let lambda = FakeLambda::new();
+    let arn = "arn:aws:states:us-east-1:123456789012:execution:canary-rollout:refused";
+    prepare(json!({"request": request(), "execution": arn}), &lambda, &metrics(0, 0), &running(), t0()).await.unwrap();
+    let summary = canary_aws::ExecutionSummary {
+        arn: arn.into(),
+        name: "refused".into(),
+        status: canary_core::execution::ExecutionStatus::Failed,
+        started_at: t0(),
+        stopped_at: Some(t0()),
+    };
+    let history = Refused(Described { status: "FAILED", input: request(), ended: vec![summary] });
+    let sweep = json!({"sweep": "arn:aws:states:us-east-1:123456789012:stateMachine:canary-rollout"});
+    let reads = *lambda.reads.lock().unwrap();
+    let notifier = quiet_notifier();
+    let answer =
+        canary_functions::safety_net_managing(sweep.clone(), Some("payments-*"), &history, &lambda, &notifier, t0());
+    let swept: canary_core::safety_net::Swept = serde_json::from_value(answer.await.unwrap()).unwrap();
+    assert!(swept.handled.is_empty(), "{swept:?}");
+    assert_eq!(*lambda.reads.lock().unwrap(), reads, "orders is not read");
+    // Within the pattern, the same sweep releases the lock.
+    let answer = canary_functions::safety_net_managing(sweep, Some("ord*"), &history, &lambda, &notifier, t0());
+    let swept: canary_core::safety_net::Swept = serde_json::from_value(answer.await.unwrap()).unwrap();
+    assert_eq!(swept.handled[0].action, Action::Released);
 }
 
 /// An execution that ended refused (`RequestRefused`).

@@ -155,15 +155,25 @@ fn the_definition_is_parameterised_by_the_controller_function_arns_and_the_deplo
         found.insert(piece.split('}').next().unwrap().to_string());
     }
     let functions = ControllerTask::ALL.into_iter().map(ControllerTask::substitution);
-    let facts = Deployment::AWS.substitutions().map(|(name, _)| name);
+    let facts =
+        Deployment::AWS.substitutions().map(|(name, _)| name).into_iter().chain(Deployment::REACH_SUBSTITUTIONS);
     let expected: BTreeSet<String> = functions.chain(facts).map(String::from).collect();
     assert_eq!(found, expected);
-    // Filled with AWS's facts, Prepare reads them back as such.
+    // Filled with AWS's facts and a stage's patterns, Prepare reads them back as such.
     let mut filled = text.clone();
     for (name, value) in Deployment::AWS.substitutions() {
         filled = filled.replace(&format!("${{{name}}}"), &value);
     }
-    assert_eq!(Deployment::from_definition(&filled), Some(Deployment::AWS));
+    let patterns = ["sample-service-prod*", "sample-service-prod*-smoke"];
+    for (name, value) in Deployment::REACH_SUBSTITUTIONS.into_iter().zip(patterns) {
+        filled = filled.replace(&format!("${{{name}}}"), value);
+    }
+    let prod = Deployment {
+        managed_functions: Some(patterns[0].into()),
+        hook_functions: Some(patterns[1].into()),
+        ..Deployment::AWS
+    };
+    assert_eq!(Deployment::from_definition(&filled), Some(prod));
 }
 
 /// The waits the core counts in a rollout's worst case are the definition's own.

@@ -366,6 +366,7 @@ pub async fn launch(args: &StartArgs, request: &Value, checked: &RolloutRequest)
         .map_err(|e| CliError::from_aws("could not read the state machine", &e))?;
     let deployment = canary_core::deployment::Deployment::from_definition(&definition).unwrap_or_default();
     check_deployment(request, checked, &deployment, &args.state_machine_arn)?;
+    refuse_versions_not_serving(&canary_aws::LambdaAliases::from_config(&config), checked).await?;
     // The state machine refuses a second rollout of a busy alias too (a console start bypasses this
     // check); checking first says so before an execution is created for nothing.
     let running = executions
@@ -401,6 +402,24 @@ pub async fn launch(args: &StartArgs, request: &Value, checked: &RolloutRequest)
     let result = follow(&executions, &arn, Duration::from_secs(args.launch.poll_seconds), deadline, &mut lines).await?;
     print_result(&arn, &result, args.output);
     Ok(exit_code(&result))
+}
+
+/// Refuses, before an execution is created, a version Lambda cannot invoke now (Pending, Inactive, Failed):
+/// `Prepare` would refuse it too, and `undo` and `retry` start through here. A version that does not exist
+/// is left to `Prepare`, which names every problem of the request at once.
+pub async fn refuse_versions_not_serving(
+    aliases: &dyn canary_aws::Aliases,
+    request: &RolloutRequest,
+) -> Result<(), CliError> {
+    for target in request.targets() {
+        let config = aliases.version_config(&target.function, &target.version).await.map_err(|e| {
+            CliError::from_aws(format!("could not read {} version {}", target.function, target.version), &e)
+        })?;
+        if let Some((what, fix)) = config.and_then(|c| c.state.not_serving(&target.function, &target.version)) {
+            return Err(CliError::refused(format!("{what}: {fix}")));
+        }
+    }
+    Ok(())
 }
 
 /// How many of the state machine's latest executions `start` reads for an earlier verdict on the version.

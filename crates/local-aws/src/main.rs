@@ -7,6 +7,10 @@
 //! - `POST /_local/faults` makes the next invocations of a function fail, be throttled, time out after
 //!   running (its writes take effect, the caller sees `Sandbox.Timedout`), or start late;
 //!   `GET /_local/faults` lists the faults still armed; `DELETE /_local/faults` clears them.
+//! - `POST /_local/version-state` `{"function", "version", "state"}` marks a published version `Pending`,
+//!   `Inactive` or `Failed` (or `Active` again), which moto never does: `GetFunctionConfiguration` of it then
+//!   reports that `State`, and invoking it fails as Lambda's does (HTTP 409 `ResourceConflictException`).
+//!   `DELETE /_local/version-state` makes every version Active again.
 //! - Everything else goes to moto unchanged, counted by operation: `GET /_local/calls` lists the counts
 //!   (a Lambda operation with the function it names), `DELETE /_local/calls` resets them.
 //! - With `--safety-net FUNCTION`, it plays the template's EventBridge rule: every execution of a state
@@ -79,6 +83,8 @@ struct AppState {
     /// Every call as IAM would authorise it, since the router started (never cleared): the suite checks
     /// each against its signer's policy.
     iam_calls: Mutex<BTreeMap<local_aws::iam::Call, u64>>,
+    /// Versions marked not Active: (function name, version) -> Lambda's state name.
+    version_states: Mutex<BTreeMap<(String, String), String>>,
     account: String,
     state_dir: PathBuf,
     router_url: String,
@@ -182,6 +188,10 @@ async fn to_moto(State(app): State<Arc<AppState>>, request: Request<Body>) -> Re
             "The operation cannot be performed at this time. An update is in progress for resource (injected)";
         return lambda_error(409, "ResourceConflictException", message);
     }
+    let marked = match call.0.as_str() {
+        "GetFunctionConfiguration" => marked_state(&app, &call.1, parts.uri.query()).await,
+        _ => None,
+    };
     let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
     let uri: Uri = format!("{}{path}", app.moto).parse().expect("valid moto URI");
     let mut forward = Request::builder().method(parts.method).uri(uri);
@@ -191,13 +201,63 @@ async fn to_moto(State(app): State<Arc<AppState>>, request: Request<Body>) -> Re
         }
     }
     match send(&app.http, forward.body(Full::new(bytes)).expect("valid request")).await {
-        Ok((status, headers, body)) => {
+        Ok((status, mut headers, body)) => {
+            let body = match (marked, status) {
+                (Some(state), 200) => {
+                    headers.remove("content-length");
+                    with_state(&body, &state)
+                }
+                _ => body,
+            };
             let mut out = response(status, &[], body);
             *out.headers_mut() = headers;
             out
         }
         Err(e) => response(502, &[], format!("moto did not answer: {e}")),
     }
+}
+
+#[derive(Debug, Deserialize)]
+struct VersionMark {
+    function: String,
+    version: String,
+    state: String,
+}
+
+/// Marks a version `Pending`, `Inactive` or `Failed` (or `Active` again, which forgets the mark).
+async fn set_version_state(State(app): State<Arc<AppState>>, axum::Json(mark): axum::Json<VersionMark>) -> StatusCode {
+    if !["Active", "Pending", "Inactive", "Failed"].contains(&mark.state.as_str()) || !is_version(&mark.version) {
+        return StatusCode::BAD_REQUEST;
+    }
+    eprintln!("version state: {}:{} is {}", mark.function, mark.version, mark.state);
+    let key = (function_ref(&mark.function, None).0, mark.version);
+    let mut states = app.version_states.lock().await;
+    if mark.state == "Active" {
+        states.remove(&key);
+    } else {
+        states.insert(key, mark.state);
+    }
+    StatusCode::NO_CONTENT
+}
+
+async fn clear_version_states(State(app): State<Arc<AppState>>) -> StatusCode {
+    app.version_states.lock().await.clear();
+    StatusCode::NO_CONTENT
+}
+
+/// The state a version read with `query` (`Qualifier=N`) was marked with, if any.
+async fn marked_state(app: &AppState, function: &str, query: Option<&str>) -> Option<String> {
+    let qualifier = query?.split('&').find_map(|pair| pair.strip_prefix("Qualifier="))?;
+    let key = (function_ref(function, None).0, qualifier.to_string());
+    app.version_states.lock().await.get(&key).cloned()
+}
+
+/// A configuration as moto answered it, with Lambda's `State` of a marked version.
+fn with_state(body: &Bytes, state: &str) -> Bytes {
+    let Ok(mut configuration) = serde_json::from_slice::<serde_json::Value>(body) else { return body.clone() };
+    configuration["State"] = serde_json::json!(state);
+    configuration["StateReason"] = serde_json::json!(format!("marked {state} by the local stack"));
+    Bytes::from(configuration.to_string())
 }
 
 /// Lambda's rules for a weighted alias, which moto does not enforce: every version it routes to is
@@ -411,6 +471,14 @@ async fn run_invocation(app: &Arc<AppState>, function: &str, qualifier: Option<S
         Ok(picked) => picked,
         Err(refused) => return refused,
     };
+    let key = (function_ref(function, None).0, version.clone());
+    if let Some(state) = app.version_states.lock().await.get(&key) {
+        // As Lambda answers an invocation of a function that is not Active (an alias's traffic included).
+        let message = format!(
+            "The operation cannot be performed at this time. The function is currently in the following state: {state}"
+        );
+        return lambda_error(409, "ResourceConflictException", &message);
+    }
     let mut environment = match version_environment(app, function, &version).await {
         Ok(environment) => environment,
         Err(refused) => return refused,
@@ -664,6 +732,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         faults: Mutex::new(HashMap::new()),
         calls: Mutex::new(BTreeMap::new()),
         iam_calls: Mutex::new(BTreeMap::new()),
+        version_states: Mutex::new(BTreeMap::new()),
         account: args.account.clone(),
         state_dir: args.state_dir,
         router_url: format!("http://127.0.0.1:{}", args.port),
@@ -681,6 +750,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .route("/_local/faults", post(set_fault).get(list_faults).delete(clear_faults))
         .route("/_local/calls", axum::routing::get(list_calls).delete(clear_calls))
         .route("/_local/iam-calls", axum::routing::get(list_iam_calls))
+        .route("/_local/version-state", post(set_version_state).delete(clear_version_states))
         .fallback(to_moto)
         .with_state(app);
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", args.port)).await?;

@@ -11,11 +11,111 @@ use crate::request::RolloutRequest;
 use chrono::{DateTime, Utc};
 
 /// What Lambda requires to be equal of two versions that share a weighted alias (besides both being
-/// published): their execution role and their dead-letter target.
+/// published): their execution role and their dead-letter target; and whether the version can serve at all.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct VersionConfig {
     pub role: String,
     pub dead_letter_target: Option<String>,
+    /// Lambda's `State` of the version: only an `Active` one can be invoked.
+    pub state: VersionState,
+}
+
+/// Lambda's state of a function version (`State` of GetFunctionConfiguration): whether it can be invoked now.
+/// An invocation of a version that is not `Active` fails, so traffic routed to it fails.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum VersionState {
+    /// It can be invoked (and a version Lambda reports no state for is taken to be).
+    #[default]
+    Active,
+    /// Lambda is still creating its resources (right after publishing, or reactivating an inactive one).
+    Pending,
+    /// Idle long enough for Lambda to reclaim its resources: the next invocation fails and starts reactivating it.
+    Inactive,
+    /// Its resources could not be created; it will never serve.
+    Failed,
+    /// A state this controller does not know, as Lambda named it.
+    Other(String),
+}
+
+impl VersionState {
+    /// Lambda's name of the state, as GetFunctionConfiguration gives it; `None` (no state given) is `Active`.
+    pub fn from_lambda(state: Option<&str>) -> VersionState {
+        match state {
+            None | Some("Active") => VersionState::Active,
+            Some("Pending") => VersionState::Pending,
+            Some("Inactive") => VersionState::Inactive,
+            Some("Failed") => VersionState::Failed,
+            Some(other) => VersionState::Other(other.to_string()),
+        }
+    }
+
+    /// Lambda's name of the state.
+    pub fn name(&self) -> &str {
+        match self {
+            VersionState::Active => "Active",
+            VersionState::Pending => "Pending",
+            VersionState::Inactive => "Inactive",
+            VersionState::Failed => "Failed",
+            VersionState::Other(name) => name,
+        }
+    }
+
+    /// Why a version in this state cannot take traffic now, and what to do, or `None` when it is `Active`.
+    ///
+    /// ```
+    /// use canary_core::rollout::VersionState;
+    /// assert_eq!(VersionState::Active.not_serving("orders", "7"), None);
+    /// let (what, fix) = VersionState::Pending.not_serving("orders", "7").unwrap();
+    /// assert!(what.contains("orders version 7 is Pending") && fix.contains("wait"), "{what}: {fix}");
+    /// ```
+    pub fn not_serving(&self, function: &str, version: &str) -> Option<(String, String)> {
+        let fix = match self {
+            VersionState::Active => return None,
+            VersionState::Pending => format!(
+                "wait until it is Active (aws lambda wait function-active-v2 --function-name {function} --qualifier \
+                 {version}), then start again"
+            ),
+            VersionState::Inactive => format!(
+                "invoke it once to have Lambda reactivate it, wait until it is Active (aws lambda wait \
+                 function-active-v2 --function-name {function} --qualifier {version}), or publish it again"
+            ),
+            VersionState::Failed => {
+                "Lambda could not create its resources (get-function-configuration shows StateReason): fix that \
+                 and publish a new version"
+                    .to_string()
+            }
+            VersionState::Other(_) => {
+                format!(
+                    "check it with aws lambda get-function-configuration --function-name {function} --qualifier {version}"
+                )
+            }
+        };
+        Some((
+            format!(
+                "{function} version {version} is {}, not Active: Lambda fails every invocation routed to it",
+                self.name()
+            ),
+            fix,
+        ))
+    }
+
+    /// What a rollback (or any restore) says when the version it put back cannot serve now: the alias is still
+    /// restored exactly (that is the contract), and the operator told why its traffic fails.
+    ///
+    /// ```
+    /// use canary_core::rollout::VersionState;
+    /// assert_eq!(VersionState::Active.restored_warning("orders", "41"), None);
+    /// let warning = VersionState::Inactive.restored_warning("orders", "41").unwrap();
+    /// assert!(warning.starts_with("restored to orders version 41, which is Inactive"), "{warning}");
+    /// ```
+    pub fn restored_warning(&self, function: &str, version: &str) -> Option<String> {
+        let (_, fix) = self.not_serving(function, version)?;
+        Some(format!(
+            "restored to {function} version {version}, which is {}: Lambda fails the invocations routed to it until \
+             it is Active; {fix}",
+            self.name()
+        ))
+    }
 }
 
 /// What the live account says about the request's names, read by the prepare Lambda.
@@ -220,6 +320,11 @@ fn check_facts(request: &RolloutRequest, facts: LiveFacts, execution: &str) -> R
         return Err(problems.into_refusal());
     };
     check_alias_target(&mut problems, request, &alias);
+    if let Some((what, fix)) =
+        facts.versions.get(&request.version).and_then(|v| v.state.not_serving(function, &request.version))
+    {
+        problems.add("version", what, fix);
+    }
     check_shareable(&mut problems, request, &alias, &facts.versions);
     check_dependencies(&mut problems, request, &facts.alarms, &facts.missing_hooks);
     if let Some(held) = facts.lock.as_ref().filter(|held| held.running && held.execution != execution) {

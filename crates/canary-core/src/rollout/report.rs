@@ -44,6 +44,10 @@ pub struct Report {
     /// rollout of one function (whose are the fields above).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub functions: Vec<FunctionReport>,
+    /// What the operator should know of the routing left: a rollback to a version that cannot serve now
+    /// (Lambda's state not `Active`), said rather than left to be found in failed invocations.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 /// One function of a release's report.
@@ -133,6 +137,7 @@ impl Rollout {
             hooks: self.hooks_run.clone(),
             reason: matches!(outcome, Outcome::RolledBack | Outcome::Aborted).then(|| self.rollback_reason()),
             functions: self.function_reports(outcome, &routing),
+            warnings: Vec::new(),
             routing,
         }
     }

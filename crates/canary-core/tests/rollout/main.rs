@@ -107,6 +107,7 @@ fn prepare_refuses_versions_lambda_cannot_weight_together() {
     let config = |role: &str, dlq: Option<&str>| canary_core::VersionConfig {
         role: format!("arn:aws:iam::1:role/{role}"),
         dead_letter_target: dlq.map(str::to_string),
+        state: canary_core::VersionState::Active,
     };
     let with = |new: canary_core::VersionConfig, old: canary_core::VersionConfig| LiveFacts {
         versions: BTreeMap::from([("2".to_string(), new), ("1".to_string(), old)]),
@@ -128,6 +129,37 @@ fn prepare_refuses_versions_lambda_cannot_weight_together() {
     // A version whose configuration was not read (none of the alias's) is not compared.
     let unread = LiveFacts { versions: BTreeMap::from([("2".to_string(), config("x", None))]), ..facts() };
     assert!(Rollout::prepare(request(json!({})), unread, EXEC, t0()).is_ok());
+}
+
+/// A version Lambda cannot invoke now (Pending after publishing, Inactive after weeks idle, Failed) is refused
+/// before any traffic moves, naming its state and what to do; the version the alias routes to now is not
+/// (a rollout is how a broken live version gets replaced).
+#[test]
+fn prepare_refuses_a_version_that_is_not_active() {
+    use canary_core::rollout::VersionState;
+    let config = |state: VersionState| canary_core::VersionConfig { role: "r".into(), dead_letter_target: None, state };
+    let with = |new: VersionState, old: VersionState| LiveFacts {
+        versions: BTreeMap::from([("2".to_string(), config(new)), ("1".to_string(), config(old))]),
+        ..facts()
+    };
+    let cases = [
+        (VersionState::Pending, "is Pending", "wait until it is Active"),
+        (VersionState::Inactive, "is Inactive", "invoke it once"),
+        (VersionState::Failed, "is Failed", "publish a new version"),
+        (VersionState::Other("Deleting".into()), "is Deleting", "get-function-configuration"),
+    ];
+    for (state, what, fix) in cases {
+        let refusal = Rollout::prepare(request(json!({})), with(state, VersionState::Active), EXEC, t0()).unwrap_err();
+        assert_eq!(refusal.fields(), ["version"], "{refusal}");
+        let text = refusal.to_string();
+        assert!(text.contains(what) && text.contains(fix) && text.contains("orders-api version 2"), "{text}");
+    }
+    let live_inactive = with(VersionState::Active, VersionState::Inactive);
+    assert!(Rollout::prepare(request(json!({})), live_inactive, EXEC, t0()).is_ok());
+    assert_eq!(VersionState::from_lambda(None), VersionState::Active);
+    for name in ["Active", "Pending", "Inactive", "Failed", "Deleting"] {
+        assert_eq!(VersionState::from_lambda(Some(name)).name(), name);
+    }
 }
 
 /// An alias with provisioned concurrency: the rollout carries it and says how Lambda shares it at each weight.

@@ -4,7 +4,8 @@
 //!
 //! The tests are grouped by what they prove: [`rollouts`] (the loop, its faults and endings), [`health`]
 //! (each health rule on real traffic and metrics), [`operators`] (canaryctl, the safety net, hooks, gates,
-//! events), [`endings`] (never stranded: lost events, description edits, conflicts, races). The stack's
+//! events), [`endings`] (never stranded: lost events, description edits, conflicts, races), [`stages`] (what
+//! a stage may touch, versions that cannot serve). The stack's
 //! helpers are here, shared by all.
 
 mod endings;
@@ -12,6 +13,7 @@ mod health;
 mod operators;
 mod releases;
 mod rollouts;
+mod stages;
 
 use aws_sdk_cloudwatch::types::{Dimension, MetricDatum};
 use aws_sdk_lambda::Client as Lambda;
@@ -157,7 +159,7 @@ fn unique() -> String {
 
 /// A sample service with `versions` published and alias `live` at version 1; returns its name.
 async fn service(stack: &Stack, versions: &[&[(&str, &str)]]) -> String {
-    let name = format!("sample-service-e2e-{}", unique());
+    let name = format!("sample-service-staging-e2e-{}", unique());
     deploy_versions(&stack.lambda(), &name, "sample-service", "live", versions).await.expect("deploy");
     name
 }

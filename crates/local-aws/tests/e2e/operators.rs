@@ -205,7 +205,7 @@ async fn operators_start_watch_status_abort_and_list() {
 // ---- Traffic hooks (issue 5). ----
 
 async fn smoke_hook(stack: &Stack, variables: &[(&str, &str)]) -> String {
-    let name = format!("sample-service-e2e-{}-smoke", unique());
+    let name = format!("sample-service-staging-e2e-{}-smoke", unique());
     local_aws::fixtures::deploy_function(&stack.lambda(), &name, "sample-smoke-hook", variables).await.expect("hook");
     name
 }

@@ -181,10 +181,10 @@ async fn canaryctl_abort_restores_every_alias_of_a_release() {
 #[ignore = "needs the local AWS stack: run through cargo xtask test"]
 async fn a_releases_hook_tests_every_new_version_before_traffic_moves() {
     let stack = Stack::get().await;
-    let hook = format!("sample-service-e2e-{}-smoke", unique());
+    let hook = format!("sample-service-staging-e2e-{}-smoke", unique());
     local_aws::fixtures::deploy_function(&stack.lambda(), &hook, "sample-smoke-hook", &[]).await.expect("hook");
     let api = service(&stack, &[&[], &[], &[]]).await;
-    let worker = format!("sample-service-e2e-{}-worker", unique());
+    let worker = format!("sample-service-staging-e2e-{}-worker", unique());
     let versions: &[&[(&str, &str)]] = &[&[], &[], &[("FAULT_ERROR_RATE", "1")]];
     local_aws::fixtures::deploy_versions(&stack.lambda(), &worker, "sample-worker", "live", versions)
         .await
