@@ -742,10 +742,9 @@ pub async fn safety_net_managing(
     now: DateTime<Utc>,
 ) -> Result<Value, ControllerError> {
     let answer = if let Some(state_machine) = event["sweep"].as_str() {
-        let reach = Reach { managed };
-        serde_json::to_value(sweep_within(state_machine, reach, executions, aliases, notifier, now).await?)
+        serde_json::to_value(sweep_within(state_machine, Reach { managed }, executions, aliases, notifier, now).await?)
     } else if let Some(arn) = event["detail"]["executionArn"].as_str() {
-        serde_json::to_value(restore_ended(arn, executions, aliases, notifier, now).await?)
+        serde_json::to_value(restore_ended_within(arn, Reach { managed }, executions, aliases, notifier, now).await?)
     } else {
         return Err(ControllerError::InvalidState(
             "neither an execution's status change ({\"detail\": {\"executionArn\": ...}}) nor a sweep \
@@ -765,6 +764,19 @@ pub async fn safety_net_managing(
 /// nothing.
 pub async fn restore_ended(
     arn: &str,
+    executions: &dyn ExecutionHistory,
+    aliases: &dyn Aliases,
+    notifier: &dyn Notifier,
+    now: DateTime<Utc>,
+) -> Result<Handled, ControllerError> {
+    restore_ended_within(arn, Reach { managed: None }, executions, aliases, notifier, now).await
+}
+
+/// [`restore_ended`] by a deployment that may touch only what `reach` covers: an execution that never
+/// prepared its rollout may name a function outside it (Prepare refused it first), which it never locked.
+async fn restore_ended_within(
+    arn: &str,
+    reach: Reach<'_>,
     executions: &dyn ExecutionHistory,
     aliases: &dyn Aliases,
     notifier: &dyn Notifier,
@@ -805,7 +817,7 @@ pub async fn restore_ended(
             };
             // Every alias its Prepare may have locked (a release's, all or some).
             let mut released = false;
-            for target in request.targets() {
+            for target in request.targets().into_iter().filter(|t| reach.covers(&t.function)) {
                 let Some(live) = aliases.get_alias(&target.function, &target.alias).await? else { continue };
                 if give_back_unprepared_lock(aliases, &target, &live, arn).await? {
                     tracing::warn!(execution = arn, %status, function = target.function,
@@ -928,5 +940,5 @@ async fn sweep_one(
         return Ok(None);
     }
     tracing::warn!(execution = arn, status = %info.status, "sweep: an ended execution still holds its alias");
-    Ok(Some(restore_ended(arn, executions, aliases, notifier, now).await?))
+    Ok(Some(restore_ended_within(arn, reach, executions, aliases, notifier, now).await?))
 }

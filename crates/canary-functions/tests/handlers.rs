@@ -916,14 +916,7 @@ async fn the_sweep_releases_the_locks_of_a_refused_execution() {
     let lambda = FakeLambda::new();
     let arn = "arn:aws:states:us-east-1:123456789012:execution:canary-rollout:refused";
     prepare(json!({"request": request(), "execution": arn}), &lambda, &metrics(0, 0), &running(), t0()).await.unwrap();
-    let summary = canary_aws::ExecutionSummary {
-        arn: arn.into(),
-        name: "refused".into(),
-        status: canary_core::execution::ExecutionStatus::Failed,
-        started_at: t0(),
-        stopped_at: Some(t0()),
-    };
-    let history = Refused(Described { status: "FAILED", input: request(), ended: vec![summary] });
+    let history = refused(arn);
     let sweep = json!({"sweep": "arn:aws:states:us-east-1:123456789012:stateMachine:canary-rollout"});
     let swept: canary_core::safety_net::Swept =
         serde_json::from_value(safety_net(sweep, &history, &lambda, &quiet_notifier(), t0()).await.unwrap()).unwrap();
@@ -938,21 +931,14 @@ async fn the_sweep_releases_the_locks_of_a_refused_execution() {
     assert!(swept.handled.is_empty(), "{swept:?}");
 }
 
-/// The sweep of a stage never reads an alias its roles may not touch (on AWS, an AccessDenied for every refused
+/// The safety net of a stage never reads an alias its roles may not touch (on AWS, an AccessDenied for every refused
 /// request naming another stage's function): a function outside the managed pattern is not looked at.
 #[tokio::test]
 async fn the_sweep_never_reads_a_function_outside_the_deployments_pattern() {
     let lambda = FakeLambda::new();
     let arn = "arn:aws:states:us-east-1:123456789012:execution:canary-rollout:refused";
     prepare(json!({"request": request(), "execution": arn}), &lambda, &metrics(0, 0), &running(), t0()).await.unwrap();
-    let summary = canary_aws::ExecutionSummary {
-        arn: arn.into(),
-        name: "refused".into(),
-        status: canary_core::execution::ExecutionStatus::Failed,
-        started_at: t0(),
-        stopped_at: Some(t0()),
-    };
-    let history = Refused(Described { status: "FAILED", input: request(), ended: vec![summary] });
+    let history = refused(arn);
     let sweep = json!({"sweep": "arn:aws:states:us-east-1:123456789012:stateMachine:canary-rollout"});
     let reads = *lambda.reads.lock().unwrap();
     let notifier = quiet_notifier();
@@ -960,6 +946,11 @@ async fn the_sweep_never_reads_a_function_outside_the_deployments_pattern() {
         canary_functions::safety_net_managing(sweep.clone(), Some("payments-*"), &history, &lambda, &notifier, t0());
     let swept: canary_core::safety_net::Swept = serde_json::from_value(answer.await.unwrap()).unwrap();
     assert!(swept.handled.is_empty(), "{swept:?}");
+    // Nor does the ending's own event, which EventBridge delivers for a refused execution too.
+    let event = json!({"detail": {"executionArn": arn, "status": "FAILED"}});
+    let answer = canary_functions::safety_net_managing(event, Some("payments-*"), &history, &lambda, &notifier, t0());
+    let handled: canary_core::safety_net::Handled = serde_json::from_value(answer.await.unwrap()).unwrap();
+    assert!(matches!(handled.action, Action::None { .. }), "{handled:?}");
     assert_eq!(*lambda.reads.lock().unwrap(), reads, "orders is not read");
     // Within the pattern, the same sweep releases the lock.
     let answer = canary_functions::safety_net_managing(sweep, Some("ord*"), &history, &lambda, &notifier, t0());
@@ -969,6 +960,18 @@ async fn the_sweep_never_reads_a_function_outside_the_deployments_pattern() {
 
 /// An execution that ended refused (`RequestRefused`).
 struct Refused(Described);
+
+/// The history of one execution, `arn`, that ended refused with [`request`] as its input.
+fn refused(arn: &str) -> Refused {
+    let summary = canary_aws::ExecutionSummary {
+        arn: arn.into(),
+        name: "refused".into(),
+        status: canary_core::execution::ExecutionStatus::Failed,
+        started_at: t0(),
+        stopped_at: Some(t0()),
+    };
+    Refused(Described { status: "FAILED", input: request(), ended: vec![summary] })
+}
 
 #[async_trait]
 impl ExecutionHistory for Refused {

@@ -115,6 +115,34 @@ fn every_controller_task_is_one_function_of_the_one_controller_binary() {
     }
 }
 
+/// The state machine's role may invoke exactly the controller's task functions (not the safety net, no
+/// service): the one role the end-to-end suite cannot exercise, since moto's interpreter invokes the tasks
+/// unsigned (xtask's UNEXERCISED says so), is checked here instead.
+#[test]
+fn the_state_machines_role_invokes_exactly_the_controllers_tasks() {
+    use canary_functions::serve::ControllerTask;
+    let template = template();
+    // The resource's lines: from its key to the next key at the same depth (two spaces).
+    let next_resource = |l: &&str| l.starts_with("  ") && !l.starts_with("   ") && !l.trim_start().starts_with('#');
+    let machine: String = template
+        .lines()
+        .skip_while(|l| *l != "  RolloutStateMachine:")
+        .skip(1)
+        .take_while(|l| !next_resource(l))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let invoked: BTreeSet<&str> =
+        machine.lines().filter_map(|l| l.trim().strip_prefix("FunctionName: !Ref ")).collect();
+    let tasks: BTreeSet<&str> = ControllerTask::ALL
+        .into_iter()
+        .filter(|t| *t != ControllerTask::SafetyNet)
+        .map(|t| t.substitution().trim_end_matches("Arn"))
+        .collect();
+    assert_eq!(invoked, tasks);
+    assert_eq!(machine.matches("- LambdaInvokePolicy:").count(), tasks.len(), "one invoke policy per task");
+    assert!(!machine.contains("lambda:*") && !machine.contains("Action: \"*\""), "nothing wider");
+}
+
 #[test]
 fn every_log_group_expires_and_every_function_logs_to_its_own() {
     let template = template();

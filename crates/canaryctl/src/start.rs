@@ -534,6 +534,9 @@ fn print_result(arn: &str, result: &ExecutionResult, output: Output) {
         Output::Text => {
             let why = result.message.as_deref().map(|m| format!(": {m}")).unwrap_or_default();
             println!("{}{why}", result.outcome);
+            for warning in result.report.iter().flat_map(|r| &r.warnings) {
+                println!("warning: {warning}");
+            }
         }
     }
 }

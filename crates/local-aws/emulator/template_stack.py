@@ -121,7 +121,7 @@ class Resolver:
         if logical_id == "AWS::NoValue":
             return None
         kind = self.resources.get(logical_id, {}).get("Type")
-        if kind in ("AWS::StepFunctions::StateMachine", "AWS::SNS::Topic"):
+        if kind in ("AWS::StepFunctions::StateMachine", "AWS::SNS::Topic", "AWS::Lambda::Alias", "AWS::Lambda::Version"):
             return self.arn(logical_id)
         if kind == "AWS::SQS::Queue":
             return f"http://localhost/{ACCOUNT}/{self.physical_name(logical_id)}"
@@ -131,6 +131,12 @@ class Resolver:
         kind = self.resources[logical_id]["Type"]
         name = self.physical_name(logical_id)
         prefix = f"arn:{PARTITION}"
+        if kind in ("AWS::Lambda::Alias", "AWS::Lambda::Version"):
+            # As CloudFormation: the qualified ARN (an alias's name; a stack's first published version is 1).
+            props = self.resources[logical_id].get("Properties", {})
+            function = self.value(props["FunctionName"]).split(":function:")[-1]
+            qualifier = self.value(props["Name"]) if kind == "AWS::Lambda::Alias" else "1"
+            return f"{prefix}:lambda:{REGION}:{ACCOUNT}:function:{function}:{qualifier}"
         return {
             "AWS::Lambda::Function": f"{prefix}:lambda:{REGION}:{ACCOUNT}:function:{name}",
             "AWS::IAM::Role": f"{prefix}:iam::{ACCOUNT}:role/{name}",
@@ -278,6 +284,8 @@ def create(stack, endpoint, overrides):
         "AWS::SNS::Topic",
         "AWS::SNS::TopicPolicy",
         "AWS::Lambda::Function",
+        "AWS::Lambda::Version",
+        "AWS::Lambda::Alias",
         "AWS::Lambda::EventInvokeConfig",
         "AWS::Lambda::Permission",
         "AWS::StepFunctions::StateMachine",
@@ -285,7 +293,11 @@ def create(stack, endpoint, overrides):
         "AWS::CloudWatch::Alarm",
         "AWS::CloudWatch::Dashboard",
     ]
-    unknown = sorted({r["Type"] for r in resources.values()} - set(order))
+    # Recorded in the stack, not created: the router does not serve API Gateway's execute-api endpoint. The
+    # suite invokes the API's function through its `live` alias with the proxy event API Gateway sends, which
+    # is what the controller moves and judges (ARCHITECTURE.md, "The local stack").
+    recorded = {"AWS::ApiGateway::RestApi", "AWS::ApiGateway::Deployment", "AWS::ApiGateway::Stage"}
+    unknown = sorted({r["Type"] for r in resources.values()} - set(order) - recorded)
     if unknown:
         raise LoadError(
             "the local loader cannot create "
@@ -349,6 +361,18 @@ def create(stack, endpoint, overrides):
                     lam.update_function_configuration(FunctionName=name, **config)
                 else:
                     lam.create_function(FunctionName=name, Code={"ZipFile": EMPTY_ZIP}, **config)
+            elif kind == "AWS::Lambda::Version":
+                function = p["FunctionName"].split(":function:")[-1]
+                versions = lam.list_versions_by_function(FunctionName=function)["Versions"]
+                if not any(v["Version"] != "$LATEST" for v in versions):
+                    lam.publish_version(FunctionName=function)
+            elif kind == "AWS::Lambda::Alias":
+                function = p["FunctionName"].split(":function:")[-1]
+                alias = dict(FunctionName=function, Name=p["Name"], FunctionVersion=str(p["FunctionVersion"]))
+                if p.get("Description"):
+                    alias["Description"] = p["Description"]
+                if not exists(lambda: lam.get_alias(FunctionName=function, Name=p["Name"])):
+                    lam.create_alias(**alias)
             elif kind == "AWS::Lambda::EventInvokeConfig":
                 lam.put_function_event_invoke_config(
                     FunctionName=p["FunctionName"],

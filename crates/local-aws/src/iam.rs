@@ -181,26 +181,8 @@ pub fn matches(pattern: &str, text: &str, ignore_case: bool) -> bool {
     } else {
         (pattern.to_string(), text.to_string())
     };
-    let (p, t): (Vec<char>, Vec<char>) = (pattern.chars().collect(), text.chars().collect());
-    // Iterative glob with backtracking to the last star.
-    let (mut pi, mut ti, mut star, mut mark) = (0, 0, None, 0);
-    while ti < t.len() {
-        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
-            pi += 1;
-            ti += 1;
-        } else if pi < p.len() && p[pi] == '*' {
-            star = Some(pi);
-            mark = ti;
-            pi += 1;
-        } else if let Some(s) = star {
-            pi = s + 1;
-            mark += 1;
-            ti = mark;
-        } else {
-            return false;
-        }
-    }
-    p[pi..].iter().all(|c| *c == '*')
+    // The same glob the controller matches function names with (`*`, `?`), so both read a pattern alike.
+    canary_core::deployment::name_matches(&pattern, &text)
 }
 
 fn strings(value: &Value) -> Vec<&str> {

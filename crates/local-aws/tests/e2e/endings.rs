@@ -5,8 +5,8 @@
 use crate::operators::paused;
 use crate::*;
 
-/// The name the local stack gives the safety net (the template's `SafetyNetFunction`).
-const SAFETY_NET: &str = "canary-SafetyNetFunction";
+/// The safety net's name (the template names it after the stage; the local stack is staging).
+pub(crate) const SAFETY_NET: &str = "lambda-canary-staging-safety-net";
 
 impl Stack {
     /// What a person or a stack update does to the alias's description alone: no revision given, the

@@ -158,7 +158,7 @@ async fn operators_start_watch_status_abort_and_list() {
     let out = stack
         .lambda()
         .invoke()
-        .function_name("canary-SafetyNetFunction")
+        .function_name(crate::endings::SAFETY_NET)
         .payload(aws_sdk_lambda::primitives::Blob::new(event.to_string()))
         .send()
         .await
