@@ -391,3 +391,120 @@ async fn api_set_by_hand_after_the_first_shift(account: &Account) -> Rollout {
     account.set_by_hand("orders-api", Routing::to_version("3"));
     shifted
 }
+
+// ---- The rollout state is a wire format ----------------------------------------------------------------
+//
+// Step Functions keeps a rollout's state between tasks, so a controller deployed mid-rollout reads a state
+// an earlier one wrote. `tests/states/` keeps states written by earlier controllers, each with the aliases
+// as they were then; today's handlers must carry every one of them on to the end. Add a file when the state
+// changes shape (`CANARY_WRITE_STATES=DIR cargo test -p canary-functions --test release -- --ignored
+// write_states`); never rewrite a stored one: it is the contract with rollouts running now.
+
+/// The states today's controller writes at the points a deploy may meet a rollout: prepared, holding after
+/// a shift, waiting at an approval gate; one function and a release. Written to `CANARY_WRITE_STATES`.
+#[tokio::test]
+#[ignore = "writes the wire-format fixtures: run by hand with CANARY_WRITE_STATES=DIR"]
+async fn write_states() {
+    let dir = std::path::PathBuf::from(std::env::var("CANARY_WRITE_STATES").expect("CANARY_WRITE_STATES=DIR"));
+    let gated = |mut request: Value| {
+        request["approval"] = json!({"before_percent": [100]});
+        request
+    };
+    let single = || {
+        json!({"function": "orders-api", "alias": "live", "version": "2",
+            "strategy": {"linear": {"percent": 50, "interval_seconds": 60}}, "health": {"metrics_delay_seconds": 60}})
+    };
+    let cases = [
+        ("single-prepared", single(), 0),
+        ("single-holding", single(), 1),
+        ("single-at-gate", gated(single()), 2),
+        ("release-holding", release(&["orders-api", "orders-worker"]), 1),
+        ("release-at-gate", gated(release(&["orders-api", "orders-worker"])), 2),
+    ];
+    for (name, request, tasks) in cases {
+        let account = Account::new();
+        let input = json!({"request": request, "execution": FIRST});
+        let mut state = prepare(input, &account, &Figures(Vec::new()), &running(), t0()).await.unwrap();
+        for _ in 0..tasks {
+            state = match state.next {
+                Next::Shift | Next::Promote => {
+                    move_alias(state.clone(), state.next, &account, &running(), t0()).await.unwrap()
+                }
+                Next::Hold => {
+                    let at = t0() + Duration::seconds(state.wait_seconds as i64);
+                    check(state, &Figures(Vec::new()), &account, at).await.unwrap()
+                }
+                other => panic!("{other:?}"),
+            };
+        }
+        let aliases: BTreeMap<String, AliasState> =
+            FUNCTIONS.iter().map(|f| (f.to_string(), account.alias(f))).collect();
+        let stored = json!({"written_by": format!("canary-functions {}", env!("CARGO_PKG_VERSION")),
+            "next": state.next, "aliases": aliases, "state": state});
+        let path = dir.join(format!("{name}.json"));
+        std::fs::write(&path, serde_json::to_string_pretty(&stored).unwrap() + "\n").unwrap();
+    }
+}
+
+/// Every key an earlier controller wrote is still in the state today's writes back (none renamed or dropped
+/// silently), recursively; the path of the first one missing.
+fn dropped_key(before: &Value, after: &Value, path: &str) -> Option<String> {
+    match (before, after) {
+        (Value::Object(old), Value::Object(new)) => old.iter().find_map(|(key, value)| match new.get(key) {
+            None => Some(format!("{path}.{key}")),
+            Some(now) => dropped_key(value, now, &format!("{path}.{key}")),
+        }),
+        (Value::Array(old), Value::Array(new)) => {
+            old.iter().zip(new).enumerate().find_map(|(i, (o, n))| dropped_key(o, n, &format!("{path}[{i}]")))
+        }
+        _ => None,
+    }
+}
+
+#[tokio::test]
+async fn states_stored_by_earlier_controllers_are_carried_on_to_the_end() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/states");
+    let mut files: Vec<_> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
+    files.sort();
+    assert!(files.len() >= 5, "the stored states are there: {files:?}");
+    for path in files {
+        let stored: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        let name = path.file_name().unwrap().to_string_lossy().to_string();
+        let account = Account::new();
+        let aliases: BTreeMap<String, AliasState> = serde_json::from_value(stored["aliases"].clone()).unwrap();
+        *account.aliases.lock().unwrap() = aliases;
+        // Read exactly as the next task reads its input.
+        let mut state = canary_functions::state_from(stored["state"].clone()).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let written_back = serde_json::to_value(&state).unwrap();
+        assert_eq!(dropped_key(&stored["state"], &written_back, "state"), None, "{name}: a field was lost");
+        let functions: Vec<String> = state.members_views().iter().map(|v| v.request.function.clone()).collect();
+        let mut now = t0() + Duration::minutes(5);
+        for _ in 0..100 {
+            state = match state.next {
+                Next::Shift | Next::Promote => {
+                    move_alias(state.clone(), state.next, &account, &running(), now).await.unwrap()
+                }
+                Next::Hold => {
+                    now += Duration::seconds(state.wait_seconds as i64);
+                    check(state, &Figures(Vec::new()), &account, now).await.unwrap()
+                }
+                Next::AwaitApproval => {
+                    // What the state machine hands the gate once an operator answers "promote" (ResultPath $.approval).
+                    let mut answered = serde_json::to_value(&state).unwrap();
+                    answered["approval"] = canary_core::rollout::Decision::Promote.answer();
+                    let applied = canary_functions::gate(answered, &Quiet, now).await.unwrap();
+                    canary_functions::state_from(applied).unwrap()
+                }
+                Next::Done => break,
+                other => panic!("{name}: {other:?}"),
+            };
+        }
+        assert_eq!(state.next, Next::Done, "{name}");
+        assert_eq!(state.report.as_ref().map(|r| r.outcome), Some(Outcome::Promoted), "{name}");
+        for function in functions {
+            let alias = account.alias(&function);
+            assert_eq!(alias.routing, Routing::to_version("2"), "{name}: {function}");
+            assert_eq!(alias.description, format!("{function}, production"), "{name}: {function}'s own description");
+        }
+    }
+}
