@@ -20,8 +20,7 @@
 mod bench;
 mod demo;
 mod local;
-mod perf;
-mod rollouts;
+
 mod test;
 mod tools;
 
@@ -41,10 +40,10 @@ async fn main() -> ExitCode {
         ["coverage"] => test::coverage(),
         ["parts"] => test::by_parts(),
         ["e2e"] => test::e2e().await,
-        ["bench", "perf"] => perf::perf(),
-        ["bench", "rollouts"] => rollouts::rollouts().await,
-        ["bench", "detection"] => bench::detection(None),
-        ["bench", "detection", "--chart", path] => bench::detection(Some(path)),
+        ["bench", "perf"] => bench::perf::perf(),
+        ["bench", "rollouts"] => bench::rollouts::rollouts().await,
+        ["bench", "detection"] => bench::detection::detection(None),
+        ["bench", "detection", "--chart", path] => bench::detection::detection(Some(path)),
         ["demo"] => demo::run(false).await,
         ["demo", "--keep"] => demo::run(true).await,
         ["local", "up"] => local::up().await.map(|stack| println!("{}", stack.describe())),
