@@ -295,7 +295,7 @@ def create(stack, endpoint, overrides):
     ]
     # Recorded in the stack, not created: the router does not serve API Gateway's execute-api endpoint. The
     # suite invokes the API's function through its `live` alias with the proxy event API Gateway sends, which
-    # is what the controller moves and judges (ARCHITECTURE.md, "The local stack").
+    # is what the controller moves and judges (docs/local-stack.md).
     recorded = {"AWS::ApiGateway::RestApi", "AWS::ApiGateway::Deployment", "AWS::ApiGateway::Stage"}
     unknown = sorted({r["Type"] for r in resources.values()} - set(order) - recorded)
     if unknown:
@@ -414,7 +414,7 @@ def create(stack, endpoint, overrides):
                     )
                 r["Definition"] = definition
             elif kind == "AWS::Events::Rule":
-                # Recorded in EventBridge as deployed; the router delivers what it matches (see ARCHITECTURE.md).
+                # Recorded in EventBridge as deployed; the router delivers what it matches (docs/local-stack.md).
                 rule = {"Name": name, "State": p.get("State", "ENABLED")}
                 if "EventPattern" in p:
                     rule["EventPattern"] = json.dumps(p["EventPattern"])
