@@ -7,9 +7,10 @@
 //! removed makes the next version. Readers ignore what they do not know.
 
 use canary_core::asl::State;
+use canary_core::budget::duration_text;
 use canary_core::execution::ExecutionOutcome;
 use canary_core::rollout::percent_text;
-use canary_core::{Next, Rollout, Routing};
+use canary_core::{Check, Next, Rollout, Routing, Verdict};
 use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
 use serde::Serialize;
@@ -256,10 +257,10 @@ pub fn of_state(name: &str, state_name: &str, output: Option<&str>) -> Vec<Event
         rollout.width() > 1 && matches!(state, State::Prepare | State::Shift | State::Promote | State::CheckHealth);
     let mut events: Vec<Event> = if per_function {
         let views = rollout.members_views();
-        let event = |view: &Rollout| crate::render::state_event(state, view).map(|e| own_judgement(e, view));
+        let event = |view: &Rollout| state_event(state, view).map(|e| own_judgement(e, view));
         views.iter().filter_map(|view| Some(event(view)?.of_function(&view.request.function))).collect()
     } else {
-        crate::render::state_event(state, &rollout).into_iter().collect()
+        state_event(state, &rollout).into_iter().collect()
     };
     // Any state that leads to a gate announces the wait (the gate's own state is left only once answered).
     if rollout.next == Next::AwaitApproval && !matches!(state, State::Route | State::AwaitApproval) {
@@ -292,7 +293,7 @@ pub fn ended(result: &canary_core::execution::ExecutionResult) -> Event {
 }
 
 /// The first event: where the rollout stands.
-pub fn status(view: &crate::render::StatusView) -> Event {
+pub fn status(view: &crate::views::StatusView) -> Event {
     Event::Status {
         name: view.name.clone(),
         outcome: view.outcome,
@@ -338,6 +339,151 @@ pub fn schema() -> serde_json::Value {
     schema["$id"] = serde_json::json!("https://lambda-canary.dev/schemas/watch-events-v1.json");
     schema["title"] = serde_json::json!("canaryctl watch -o json: one event a line");
     schema
+}
+
+/// A short form of the checks beyond the error rate, for progress lines.
+fn check_text(check: &Check) -> Option<String> {
+    use canary_core::health::Signal;
+    match check.signal {
+        Signal::Baseline if check.skipped => Some("old version idle".to_string()),
+        Signal::Baseline => Some(match check.p_value {
+            Some(p) => format!("old version {} (p = {p:.3})", percent_text(check.threshold * 100.0)),
+            None => format!("old version {}", percent_text(check.threshold * 100.0)),
+        }),
+        Signal::LatencyP99 if check.skipped => Some("latency not judged".into()),
+        Signal::LatencyP99 => Some(format!("{} slow", percent_text(check.value * 100.0))),
+        Signal::SharedOutage if check.passed => Some(check.message.clone()),
+        Signal::Alarm if check.value > 0.0 && check.passed => Some(check.message.clone()),
+        Signal::Alarm
+        | Signal::SharedOutage
+        | Signal::ErrorRate
+        | Signal::Invocations
+        | Signal::Hook
+        | Signal::Error => None,
+    }
+}
+
+/// The event of a state the execution left, with its progress line, or `None` for states that say nothing
+/// new. An approval gate ahead is announced by [`of_state`].
+pub fn state_event(state: State, rollout: &Rollout) -> Option<Event> {
+    let count = rollout.step_count;
+    let number = rollout.step.map_or(0, |s| s + 1);
+    match state {
+        State::Prepare => Some(Event::Prepared {
+            function: rollout.request.function.clone(),
+            alias: rollout.request.alias.clone(),
+            old_version: rollout.old_version.clone(),
+            new_version: rollout.request.version.clone(),
+            step_count: count,
+            message: format!(
+                "prepared: {}:{} from version {} to {} in {count} step{}{}",
+                rollout.request.function,
+                rollout.request.alias,
+                rollout.old_version,
+                rollout.request.version,
+                if count == 1 { "" } else { "s" },
+                match rollout.outlook() {
+                    Some(outlook) => format!(". In the hour before: {}", outlook.describe(&rollout.request)),
+                    None => String::new(),
+                }
+            ) + &rollout.provisioned_note().map(|note| format!(". {note}")).unwrap_or_default(),
+        }),
+        State::Shift | State::Promote => {
+            let routing = rollout.expected_routing();
+            let held = rollout.next == Next::Hold;
+            Some(Event::StepMoved {
+                function: None,
+                step: number,
+                step_count: count,
+                weight_percent: routing.percent_of(&rollout.request.version),
+                routing: shares(&routing),
+                next_check_seconds: held.then_some(rollout.wait_seconds),
+                message: format!(
+                    "step {number}/{count}: alias routes {routing}{}",
+                    if held { format!(", checked in {}", duration_text(rollout.wait_seconds)) } else { String::new() }
+                ),
+            })
+        }
+        State::CheckHealth => {
+            let record = rollout.history.last()?;
+            let figures = record.figures.as_ref().map(|f| {
+                let errors = f.new.errors;
+                format!(
+                    "{} invocations, {errors} error{} ({})",
+                    f.new.invocations,
+                    if errors == 1 { "" } else { "s" },
+                    percent_text(f.new.error_rate() * 100.0)
+                )
+            });
+            let mut figures = figures.unwrap_or_else(|| "health checks off".into());
+            for extra in record.checks.iter().filter_map(check_text) {
+                figures.push_str("; ");
+                figures.push_str(&extra);
+            }
+            // What the check concluded, and its line: one match, so the event's verdict and its text agree.
+            let (verdict, text) = match (&record.verdict, rollout.next) {
+                (Some(Verdict::Fail(failure)), _) => {
+                    (Judgement::Failed, format!("step {number}/{count} failed: {}", failure.message))
+                }
+                (None, Next::Hold) => (
+                    Judgement::Inconclusive,
+                    format!(
+                        "step {number}/{count}, look {}: {figures}; nothing conclusive, next look in {}",
+                        record.looks,
+                        duration_text(rollout.wait_seconds)
+                    ),
+                ),
+                (Some(Verdict::SharedOutage { seconds, max_seconds }), Next::Hold) => (
+                    Judgement::SharedOutage,
+                    format!(
+                        "step {number}/{count}: both versions failing for {} (rolled back after {}): {figures}; \
+                         holding, next look in {}",
+                        duration_text(*seconds),
+                        duration_text(*max_seconds),
+                        duration_text(rollout.wait_seconds)
+                    ),
+                ),
+                (_, Next::Hold) => (
+                    Judgement::TooLittleEvidence,
+                    format!(
+                        "step {number}/{count}: too little evidence to promote ({figures} in this step, {} needed over \
+                         the rollout), waiting {} more",
+                        rollout.evidence_needed(),
+                        duration_text(rollout.wait_seconds)
+                    ),
+                ),
+                (_, Next::Rollback) => (
+                    Judgement::Failed,
+                    format!(
+                        "step {number}/{count} failed: {}",
+                        rollout.failure.as_ref().map(|f| f.message.clone()).unwrap_or(figures)
+                    ),
+                ),
+                _ => (Judgement::Healthy, format!("step {number}/{count} healthy: {figures}")),
+            };
+            Some(judged(rollout, record, number, count, verdict, text))
+        }
+        State::PreTraffic | State::PostTraffic => rollout.hooks_run.last().map(|h| {
+            let verdict = if h.passed { "passed" } else { "failed" };
+            Event::HookRan {
+                hook: h.hook.as_str().to_string(),
+                function: h.function.clone(),
+                passed: h.passed,
+                message: format!("{} hook {} {verdict}: {}", h.hook.as_str().replace('_', "-"), h.function, h.message),
+            }
+        }),
+        State::Rollback => rollout.report.as_ref().map(|r| Event::RolledBack {
+            routing: shares(&r.routing),
+            message: if r.functions.is_empty() {
+                format!("rolled back: alias routes {}", r.routing)
+            } else {
+                let each: Vec<String> =
+                    r.functions.iter().map(|f| format!("{} routes {}", f.function, f.routing)).collect();
+                format!("rolled back: {}", each.join(", "))
+            },
+        }),
+        _ => None,
+    }
 }
 
 #[cfg(test)]

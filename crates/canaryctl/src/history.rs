@@ -1,10 +1,10 @@
 //! `canaryctl history`, `undo` and `retry`: an alias's past rollouts; back to the version before the last
 //! promotion; a rollout that did not promote, run again. Each runs through the controller as `start` does.
 
+use crate::cli::{AwsArgs, CliError, Exit, Output};
 use crate::ops::{Found, Scan, scan_rollouts};
 use crate::render::duration_text;
 use crate::start::{StartArgs, launch};
-use crate::{AwsArgs, CliError, Exit, Output};
 use canary_aws::{Aliases, LambdaAliases, StepFunctionsExecutions};
 use canary_core::execution::{ExecutionOutcome, ExecutionStatus, interpret};
 use chrono::{DateTime, Utc};
@@ -19,7 +19,7 @@ pub struct AliasArgs {
     /// The alias.
     pub alias: String,
     /// The controller's state machine. Example: --state-machine-arn arn:aws:states:eu-west-1:123456789012:stateMachine:canary-rollout-prod
-    #[arg(long, env = "CANARY_STATE_MACHINE_ARN", value_name = "ARN", value_parser = crate::state_machine_arn)]
+    #[arg(long, env = "CANARY_STATE_MACHINE_ARN", value_name = "ARN", value_parser = crate::cli::state_machine_arn)]
     pub state_machine_arn: String,
     /// How many of the most recent executions to look through at most (one DescribeExecution each); Step
     /// Functions keeps an ended execution for 90 days. Example: --scan 2000

@@ -1,10 +1,11 @@
 //! Operating rollouts that run: `status`, `watch`, `list`, `abort`.
 
+use crate::cli::{AwsArgs, CliError, Exit, Output};
 use crate::events::{self, EventLine};
 use crate::live::LiveView;
-use crate::render::{ListRow, RolloutView, StatusView};
+use crate::render::ListRow;
 use crate::start::{Lines, Progress, exit_code, follow};
-use crate::{AwsArgs, CliError, Exit, Output};
+use crate::views::{RolloutView, StatusView};
 use canary_aws::{
     Aliases, ExecutionControl, ExecutionHistory, ExecutionInfo, LambdaAliases, LambdaFunctions, StepFunctionsExecutions,
 };
@@ -24,7 +25,7 @@ pub struct Target {
     /// The execution's ARN, or its name (then --state-machine-arn or CANARY_STATE_MACHINE_ARN says where).
     pub execution: String,
     /// Where a name is looked up. Example: --state-machine-arn arn:aws:states:eu-west-1:123456789012:stateMachine:canary-rollout-prod
-    #[arg(long, env = "CANARY_STATE_MACHINE_ARN", value_name = "ARN", value_parser = crate::state_machine_arn)]
+    #[arg(long, env = "CANARY_STATE_MACHINE_ARN", value_name = "ARN", value_parser = crate::cli::state_machine_arn)]
     pub state_machine_arn: Option<String>,
     #[arg(skip)]
     pub output: Output,
@@ -176,7 +177,7 @@ pub async fn watch(target: Target, poll_seconds: u64, timeout: Option<u64>, mode
 #[derive(Debug, Clone, Args)]
 pub struct ListArgs {
     /// The controller's state machine. Example: --state-machine-arn arn:aws:states:eu-west-1:123456789012:stateMachine:canary-rollout-prod
-    #[arg(long, env = "CANARY_STATE_MACHINE_ARN", value_name = "ARN", value_parser = crate::state_machine_arn)]
+    #[arg(long, env = "CANARY_STATE_MACHINE_ARN", value_name = "ARN", value_parser = crate::cli::state_machine_arn)]
     pub state_machine_arn: String,
     /// Only rollouts of this function. Example: --function orders-api
     #[arg(long)]

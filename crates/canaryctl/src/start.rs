@@ -1,7 +1,7 @@
 //! `canaryctl start`: build the request from a file and flags, check it, start it, and follow it.
 
+use crate::cli::{AwsArgs, CliError, Exit, Output, read_input};
 use crate::events::{self, EventLine};
-use crate::{AwsArgs, CliError, Exit, Output, read_input};
 use canary_aws::{ExecutionControl, ExecutionHistory, Executions, StepFunctionsExecutions};
 use canary_core::execution::{ExecutionOutcome, ExecutionResult, ExecutionStatus, interpret};
 use canary_core::{RolloutRequest, parse_request};
@@ -216,7 +216,7 @@ pub struct StartArgs {
     #[command(flatten)]
     pub request: RequestArgs,
     /// The controller's state machine. Example: --state-machine-arn arn:aws:states:eu-west-1:123456789012:stateMachine:canary-rollout-prod
-    #[arg(long, env = "CANARY_STATE_MACHINE_ARN", value_name = "ARN", value_parser = crate::state_machine_arn)]
+    #[arg(long, env = "CANARY_STATE_MACHINE_ARN", value_name = "ARN", value_parser = crate::cli::state_machine_arn)]
     pub state_machine_arn: String,
     #[command(flatten)]
     pub launch: LaunchArgs,
