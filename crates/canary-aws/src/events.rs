@@ -36,7 +36,7 @@ impl Notifier for EventBridgeNotifier {
             let entries = chunk.iter().map(|notice| {
                 PutEventsRequestEntry::builder()
                     .source(SOURCE)
-                    .detail_type(notice.detail_type)
+                    .detail_type(notice.detail_type.as_str())
                     .detail(notice.detail.to_string())
                     .event_bus_name(&self.bus)
                     .build()
@@ -66,7 +66,10 @@ mod tests {
     use serde_json::json;
 
     fn notice() -> Notice {
-        Notice { detail_type: "Rollout Promoted", detail: json!({"function": "orders", "alias": "live"}) }
+        Notice {
+            detail_type: canary_core::notice::DetailType::Promoted,
+            detail: json!({"function": "orders", "alias": "live"}),
+        }
     }
 
     #[tokio::test]

@@ -30,7 +30,7 @@ use serde::{Deserialize, Serialize};
 use strum::{EnumString, IntoStaticStr};
 
 /// What CloudWatch says about one version over one window.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct VersionFigures {
     pub invocations: u64,
     pub errors: u64,
@@ -52,7 +52,7 @@ impl VersionFigures {
 }
 
 /// A CloudWatch alarm's state when it was read.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct AlarmState {
     pub name: String,
     pub state: AlarmValue,
@@ -60,7 +60,19 @@ pub struct AlarmState {
 }
 
 /// A CloudWatch alarm's state value.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, IntoStaticStr, EnumString, strum::Display)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Serialize,
+    Deserialize,
+    IntoStaticStr,
+    EnumString,
+    strum::Display,
+    schemars::JsonSchema,
+)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 #[strum(serialize_all = "SCREAMING_SNAKE_CASE")]
 pub enum AlarmValue {
@@ -91,7 +103,7 @@ impl AlarmValue {
 
 /// The figures one health check reads: the new version's, the version it replaces over the same window,
 /// and the watched alarms.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct HealthFigures {
     pub new: VersionFigures,
     pub baseline: VersionFigures,
@@ -100,7 +112,9 @@ pub struct HealthFigures {
 }
 
 /// What a check measured, or what failed a rollout. Serialised as its snake_case name (`error_rate`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, IntoStaticStr, strum::Display)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, IntoStaticStr, strum::Display, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 #[strum(serialize_all = "snake_case")]
 pub enum Signal {
@@ -131,7 +145,7 @@ impl Signal {
 }
 
 /// One rule applied to one window, with its figures: what was measured, against what, and the verdict.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Check {
     /// `alarm`, `error_rate`, `baseline` or `latency_p99`.
     pub signal: Signal,
@@ -148,7 +162,7 @@ pub struct Check {
 }
 
 /// The signal that failed a step, with its value and the threshold it crossed, so a rollback explains itself.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Failure {
     /// A [`Check`]'s signal, `invocations` (too little traffic), `hook`, or `error` (a failure outside health).
     pub signal: Signal,
@@ -172,7 +186,7 @@ impl From<&Check> for Failure {
 }
 
 /// The judgement of one window.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "verdict", rename_all = "snake_case")]
 pub enum Verdict {
     Pass,

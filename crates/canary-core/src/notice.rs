@@ -13,22 +13,113 @@ use serde_json::{Value, json};
 /// The events' `source`.
 pub const SOURCE: &str = "lambda-canary";
 
-/// Every `detail-type` the controller publishes (the template's notification rule selects among them).
-pub const DETAIL_TYPES: [&str; 7] = [
-    "Rollout Started",
-    "Rollout Step Passed",
-    "Rollout Paused For Approval",
-    "Rollout Promoted",
-    "Rollout Rolled Back",
-    "Rollout Aborted",
-    "Rollout Taken Over",
-];
+/// Every `detail-type` the controller publishes (the template's notification rule selects among them), and
+/// the JSON Schema of their details in docs/rollout-events.schema.json ([`events_schema`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema, strum::IntoStaticStr, strum::EnumIter)]
+pub enum DetailType {
+    #[serde(rename = "Rollout Started")]
+    #[strum(serialize = "Rollout Started")]
+    Started,
+    #[serde(rename = "Rollout Step Passed")]
+    #[strum(serialize = "Rollout Step Passed")]
+    StepPassed,
+    #[serde(rename = "Rollout Paused For Approval")]
+    #[strum(serialize = "Rollout Paused For Approval")]
+    PausedForApproval,
+    #[serde(rename = "Rollout Promoted")]
+    #[strum(serialize = "Rollout Promoted")]
+    Promoted,
+    #[serde(rename = "Rollout Rolled Back")]
+    #[strum(serialize = "Rollout Rolled Back")]
+    RolledBack,
+    #[serde(rename = "Rollout Aborted")]
+    #[strum(serialize = "Rollout Aborted")]
+    Aborted,
+    #[serde(rename = "Rollout Taken Over")]
+    #[strum(serialize = "Rollout Taken Over")]
+    TakenOver,
+}
 
-/// One event to publish: its `detail-type` and `detail`.
+impl DetailType {
+    /// The `detail-type` as EventBridge carries it.
+    ///
+    /// ```
+    /// use canary_core::notice::DetailType;
+    /// assert_eq!(DetailType::PausedForApproval.as_str(), "Rollout Paused For Approval");
+    /// ```
+    pub fn as_str(self) -> &'static str {
+        self.into()
+    }
+
+    /// Every detail type, in the order a rollout may publish them.
+    pub fn all() -> impl Iterator<Item = DetailType> {
+        <DetailType as strum::IntoEnumIterator>::iter()
+    }
+}
+
+impl PartialEq<&str> for DetailType {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+/// One event to publish: its `detail-type` and `detail` (a [`Detail`], as JSON).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Notice {
-    pub detail_type: &'static str,
+    pub detail_type: DetailType,
     pub detail: Value,
+}
+
+/// The `detail` of every rollout event: which rollout, then what happened.
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
+pub struct Detail {
+    pub function: String,
+    pub alias: String,
+    pub old_version: String,
+    pub new_version: String,
+    pub started_at: chrono::DateTime<chrono::Utc>,
+    /// A release's functions, the first included; absent for a rollout of one function.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub functions: Vec<Named>,
+    /// The execution that holds the alias, for `canaryctl status`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub execution: Option<String>,
+    #[serde(flatten)]
+    pub what: What,
+}
+
+/// One function of a release, as an event names it.
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
+pub struct Named {
+    pub function: String,
+    pub alias: String,
+    pub old_version: String,
+    pub new_version: String,
+}
+
+/// What happened, by detail type.
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
+#[serde(untagged)]
+pub enum What {
+    /// `Rollout Started`: the schedule and the strategy it came from.
+    Started { steps: Vec<crate::schedule::Step>, strategy: crate::request::Strategy },
+    /// `Rollout Step Passed`: the step's record, with its figures and checks.
+    StepPassed { step: crate::rollout::StepRecord, step_count: usize },
+    /// `Rollout Paused For Approval`: the percentage the gate holds the rollout before.
+    Paused { before_percent: f64 },
+    /// `Rollout Promoted`, `Rollout Rolled Back`, `Rollout Aborted`: the execution's report.
+    Ended { report: crate::rollout::Report },
+    /// `Rollout Taken Over`: what the alias routes now (and as text), and why the rollout stopped.
+    TakenOver { routing: crate::Routing, routes: String, message: String },
+}
+
+/// The JSON Schema of a rollout event's `detail`, as docs/rollout-events.schema.json holds it, with the
+/// detail types it comes with.
+pub fn events_schema() -> Value {
+    let mut schema = serde_json::to_value(schemars::schema_for!(Detail)).expect("schemas serialise");
+    schema["title"] = "lambda-canary rollout event detail (EventBridge, source lambda-canary)".into();
+    schema["x-detail-types"] = DetailType::all().map(DetailType::as_str).collect();
+    schema
 }
 
 /// The controller task that just ran.
@@ -43,25 +134,33 @@ pub enum Task {
     Rollback,
 }
 
-fn detail(state: &Rollout, extra: Value) -> Value {
-    let mut detail = json!({
-        "function": state.request.function,
-        "alias": state.request.alias,
-        "old_version": state.old_version,
-        "new_version": state.request.version,
-        "started_at": state.started_at,
-    });
-    if !state.members.is_empty() {
-        detail["functions"] = state.functions_named();
-    }
-    // The execution, for `canaryctl status` (the lock names it).
-    if let Some((execution, _)) = crate::lock::holder(&state.lock) {
-        detail["execution"] = json!(execution);
-    }
-    if let (Some(detail), Value::Object(extra)) = (detail.as_object_mut(), extra) {
-        detail.extend(extra);
-    }
-    detail
+fn notice(detail_type: DetailType, state: &Rollout, what: What) -> Notice {
+    let functions = if state.members.is_empty() {
+        Vec::new()
+    } else {
+        state
+            .members_views()
+            .iter()
+            .map(|v| Named {
+                function: v.request.function.clone(),
+                alias: v.request.alias.clone(),
+                old_version: v.old_version.clone(),
+                new_version: v.request.version.clone(),
+            })
+            .collect()
+    };
+    let detail = Detail {
+        function: state.request.function.clone(),
+        alias: state.request.alias.clone(),
+        old_version: state.old_version.clone(),
+        new_version: state.request.version.clone(),
+        started_at: state.started_at,
+        functions,
+        // The execution, for `canaryctl status` (the lock names it).
+        execution: crate::lock::holder(&state.lock).map(|(execution, _)| execution.to_string()),
+        what,
+    };
+    Notice { detail_type, detail: serde_json::to_value(detail).expect("details serialise") }
 }
 
 /// What a task's resulting state announces: started, a step passed, paused for approval, and the outcome
@@ -69,33 +168,33 @@ fn detail(state: &Rollout, extra: Value) -> Value {
 pub fn notices(task: Task, state: &Rollout) -> Vec<Notice> {
     let mut out = Vec::new();
     match task {
-        Task::Prepare => out.push(Notice {
-            detail_type: "Rollout Started",
-            detail: detail(state, json!({"steps": state.schedule().steps, "strategy": state.request.strategy})),
-        }),
+        Task::Prepare => out.push(notice(
+            DetailType::Started,
+            state,
+            What::Started { steps: state.schedule().steps, strategy: state.request.strategy.clone() },
+        )),
         Task::Check => {
             // A release's step passed when the release moves on, not when its first function alone passed.
             let moves_on = !matches!(state.next, crate::rollout::Next::Hold | crate::rollout::Next::Rollback);
             if let Some(record) = state.history.last().filter(|r| r.verdict == Some(Verdict::Pass) && moves_on) {
-                out.push(Notice {
-                    detail_type: "Rollout Step Passed",
-                    detail: detail(state, json!({"step": record, "step_count": state.step_count})),
-                });
+                let what = What::StepPassed { step: record.clone(), step_count: state.step_count };
+                out.push(notice(DetailType::StepPassed, state, what));
             }
         }
-        Task::Paused => out.push(Notice {
-            detail_type: "Rollout Paused For Approval",
-            detail: detail(state, json!({"before_percent": state.schedule().step(state.next_index()).percent})),
-        }),
+        Task::Paused => out.push(notice(
+            DetailType::PausedForApproval,
+            state,
+            What::Paused { before_percent: state.schedule().step(state.next_index()).percent },
+        )),
         Task::Move | Task::Hook | Task::Rollback => {}
     }
     if let Some(report) = &state.report {
         let detail_type = match report.outcome {
-            Outcome::Promoted => "Rollout Promoted",
-            Outcome::Aborted => "Rollout Aborted",
-            Outcome::RolledBack | Outcome::Refused => "Rollout Rolled Back",
+            Outcome::Promoted => DetailType::Promoted,
+            Outcome::Aborted => DetailType::Aborted,
+            Outcome::RolledBack | Outcome::Refused => DetailType::RolledBack,
         };
-        out.push(Notice { detail_type, detail: detail(state, json!({"report": report})) });
+        out.push(notice(detail_type, state, What::Ended { report: report.clone() }));
     }
     out
 }
@@ -103,10 +202,8 @@ pub fn notices(task: Task, state: &Rollout) -> Vec<Notice> {
 /// Someone else set the alias's routing during the rollout (a hand promotion, a hotfix, a revert): the
 /// controller kept their change and stopped. The event says what the alias routes now, and why.
 pub fn taken_over(state: &Rollout, routing: &crate::Routing, message: &str) -> Notice {
-    Notice {
-        detail_type: "Rollout Taken Over",
-        detail: detail(state, json!({"routing": routing, "routes": routing.to_string(), "message": message})),
-    }
+    let what = What::TakenOver { routing: routing.clone(), routes: routing.to_string(), message: message.to_string() };
+    notice(DetailType::TakenOver, state, what)
 }
 
 /// The metric the sweep publishes each time it runs: how many aliases held by ended executions it put back

@@ -198,7 +198,7 @@ impl RolloutRequest {
 }
 
 /// How traffic moves to the new version. Exactly one form per request.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Strategy {
     /// `percent` more at every step, each held `interval_seconds`, until 100%.

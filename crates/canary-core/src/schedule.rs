@@ -27,7 +27,7 @@ pub fn same_percent(a: f64, b: f64) -> bool {
 }
 
 /// One step: the new version's share of traffic, in percent, and how long it is held before it is judged.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Step {
     pub percent: f64,
     pub hold_seconds: u64,

@@ -1,5 +1,6 @@
 //! The request's JSON Schema (docs/request.schema.json, `canaryctl schema`) is generated from the types the
-//! controller reads a request with, so it cannot drift from them; this holds the file to the generated one.
+//! controller reads a request with, and the rollout events' (docs/rollout-events.schema.json) from the types
+//! it publishes them with, so neither can drift; this holds the files to the generated ones.
 
 use serde_json::Value;
 
@@ -11,6 +12,38 @@ fn root() -> std::path::PathBuf {
 fn the_published_schemas_are_the_generated_ones() {
     published_is_generated("docs/request.schema.json", canary_core::request::request_schema());
     published_is_generated("docs/request-file.schema.json", canary_core::request::request_file_schema());
+    published_is_generated("docs/rollout-events.schema.json", canary_core::notice::events_schema());
+}
+
+/// The EventBridge events' schema names every detail type and every field a detail carries.
+#[test]
+fn the_rollout_events_schema_names_every_detail_type_and_field() {
+    let schema = canary_core::notice::events_schema();
+    let types: Vec<&str> = schema["x-detail-types"].as_array().unwrap().iter().filter_map(Value::as_str).collect();
+    assert_eq!(types.len(), 7, "{types:?}");
+    assert!(types.contains(&"Rollout Paused For Approval") && types.contains(&"Rollout Taken Over"));
+    let text = schema.to_string();
+    for field in [
+        "function",
+        "old_version",
+        "started_at",
+        "functions",
+        "execution",
+        "steps",
+        "strategy",
+        "step",
+        "step_count",
+        "before_percent",
+        "report",
+        "routing",
+        "routes",
+        "message",
+        "outcome",
+        "figures",
+        "checks",
+    ] {
+        assert!(text.contains(&format!("\"{field}\"")), "{field} is not in the events' schema");
+    }
 }
 
 fn published_is_generated(file: &str, generated: Value) {

@@ -17,7 +17,9 @@ pub async fn announce(notifier: &dyn Notifier, task: Task, state: &Rollout) {
         return;
     }
     match tokio::time::timeout(PUBLISH_TIMEOUT, notifier.publish(&notices)).await {
-        Ok(Ok(())) => tracing::info!(events = ?notices.iter().map(|n| n.detail_type).collect::<Vec<_>>(), "published"),
+        Ok(Ok(())) => {
+            tracing::info!(events = ?notices.iter().map(|n| n.detail_type.as_str()).collect::<Vec<_>>(), "published")
+        }
         Ok(Err(error)) => tracing::warn!(%error, "rollout events not published"),
         Err(_) => tracing::warn!(seconds = PUBLISH_TIMEOUT.as_secs(), "rollout events not published in time"),
     }
@@ -26,7 +28,7 @@ pub async fn announce(notifier: &dyn Notifier, task: Task, state: &Rollout) {
 /// Publishes one notice, as [`announce`] does: bounded, best effort.
 pub(crate) async fn announce_notice(notifier: &dyn Notifier, notice: canary_core::notice::Notice) {
     match tokio::time::timeout(PUBLISH_TIMEOUT, notifier.publish(std::slice::from_ref(&notice))).await {
-        Ok(Ok(())) => tracing::info!(event = notice.detail_type, "published"),
+        Ok(Ok(())) => tracing::info!(event = notice.detail_type.as_str(), "published"),
         Ok(Err(error)) => tracing::warn!(%error, "rollout event not published"),
         Err(_) => tracing::warn!(seconds = PUBLISH_TIMEOUT.as_secs(), "rollout event not published in time"),
     }

@@ -612,7 +612,7 @@ fn quiet_notifier() -> FakeNotifier {
 impl Notifier for FakeNotifier {
     async fn publish(&self, notices: &[canary_core::notice::Notice]) -> Result<(), AwsError> {
         // Every attempt is recorded, the failed ones too.
-        self.0.lock().unwrap().extend(notices.iter().map(|n| n.detail_type));
+        self.0.lock().unwrap().extend(notices.iter().map(|n| n.detail_type.as_str()));
         if self.1 {
             return Err(AwsError::Transient("EventBridge is down".into()));
         }

@@ -9,7 +9,9 @@ use serde::{Deserialize, Serialize};
 use strum::IntoStaticStr;
 
 /// A traffic hook: before any traffic moves, or once the new version carries all of it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, IntoStaticStr, strum::Display)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, IntoStaticStr, strum::Display, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 #[strum(serialize_all = "snake_case")]
 pub enum Hook {
@@ -32,7 +34,7 @@ pub struct HookOutcome {
 }
 
 /// One run of a traffic hook.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct HookRecord {
     pub hook: Hook,
     pub function: String,

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 pub const HISTORY_LIMIT: usize = 30;
 
 /// What happened at one step.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct StepRecord {
     /// 1-based, as people count.
     pub step: usize,
