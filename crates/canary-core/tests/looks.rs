@@ -3,7 +3,7 @@
 
 use canary_core::budget::worst_case_events;
 use canary_core::health::{HealthFigures, Verdict, VersionFigures};
-use canary_core::{AliasState, LiveFacts, Next, Rollout, Routing, parse_request, parse_request_str};
+use canary_core::{LiveFacts, Next, Rollout, parse_request, parse_request_str};
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use serde_json::{Value, json};
 
@@ -26,17 +26,7 @@ fn health(extra: Value) -> Value {
 /// A rollout of `request` prepared at t0 against an alias at version 1.
 fn prepared(request: Value) -> Rollout {
     let request = parse_request(&request).unwrap();
-    let facts = LiveFacts {
-        function_exists: true,
-        version_exists: true,
-        versions: Default::default(),
-        provisioned_concurrency: None,
-        alias: Some(AliasState { routing: Routing::to_version("1"), revision_id: "r0".into(), description: "".into() }),
-        alarms: Vec::new(),
-        missing_hooks: Vec::new(),
-        lock: None,
-        deployment: canary_core::deployment::Deployment::LOCAL,
-    };
+    let facts = LiveFacts::healthy("1", canary_core::deployment::Deployment::LOCAL);
     Rollout::prepare(request, facts, EXEC, t0()).unwrap()
 }
 

@@ -9,7 +9,7 @@ use canary_core::health::{HealthFigures, VersionFigures};
 use canary_core::request::{MAX_ROLLOUT_SECONDS, MIN_PERCENT_STEP, parse_request_str};
 use canary_core::rollout::Decision;
 use canary_core::schedule::MAX_STEPS;
-use canary_core::{AliasState, LiveFacts, Next, Rollout, Routing};
+use canary_core::{LiveFacts, Next, Rollout};
 use canary_core::{Refusal, RolloutRequest, parse_request};
 use chrono::{Duration, TimeZone, Utc};
 use proptest::prelude::*;
@@ -101,21 +101,7 @@ fn check_accepted(request: &RolloutRequest) {
 /// old version 200 calls without an error; every gate approved. Returns where it ended.
 fn with_every_call_failing(request: &RolloutRequest) -> Next {
     let t0 = Utc.with_ymd_and_hms(2026, 12, 3, 12, 0, 0).unwrap();
-    let facts = LiveFacts {
-        function_exists: true,
-        version_exists: true,
-        versions: Default::default(),
-        provisioned_concurrency: None,
-        alias: Some(AliasState {
-            routing: Routing::to_version("41"),
-            revision_id: "r0".into(),
-            description: String::new(),
-        }),
-        alarms: Vec::new(),
-        missing_hooks: Vec::new(),
-        lock: None,
-        deployment: Deployment::LOCAL,
-    };
+    let facts = LiveFacts::healthy("41", Deployment::LOCAL);
     let execution = "arn:aws:states:us-east-1:123456789012:execution:canary-rollout:property";
     let mut rollout = Rollout::prepare(request.clone(), facts, execution, t0).expect("an accepted request prepares");
     // As many calls as the promotion needs (at most 100,000 in a window).

@@ -278,26 +278,12 @@ async fn main() -> ExitCode {
 /// What the unit tests share: a rollout prepared against a live alias.
 #[cfg(test)]
 pub mod testing {
-    use canary_core::{AliasState, LiveFacts, Rollout, Routing, parse_request};
+    use canary_core::{LiveFacts, Rollout, parse_request};
 
     /// `request` prepared at `t0` against aliases (a release's each) that route all of their traffic to
     /// `old_version`.
     pub fn prepared(request: serde_json::Value, old_version: &str, t0: chrono::DateTime<chrono::Utc>) -> Rollout {
-        let facts = LiveFacts {
-            function_exists: true,
-            version_exists: true,
-            versions: Default::default(),
-            provisioned_concurrency: None,
-            alias: Some(AliasState {
-                routing: Routing::to_version(old_version),
-                revision_id: "r".into(),
-                description: "".into(),
-            }),
-            alarms: Vec::new(),
-            missing_hooks: Vec::new(),
-            lock: None,
-            deployment: canary_core::deployment::Deployment::LOCAL,
-        };
+        let facts = LiveFacts::healthy(old_version, canary_core::deployment::Deployment::LOCAL);
         let request = parse_request(&request).expect("a valid request");
         let facts = vec![facts; request.targets().len()];
         Rollout::prepare_all(request, facts, "arn:aws:states:us-east-1:1:execution:m:x", t0).expect("prepared")

@@ -18,7 +18,7 @@
 use super::scenarios::{Plan, Rate, SCENARIOS, Scenario, Traffic, p99};
 use canary_core::health::{HealthFigures, VersionFigures};
 use canary_core::sequential::Counts;
-use canary_core::{AliasState, LiveFacts, Next, Rollout, Routing, parse_request};
+use canary_core::{LiveFacts, Next, Rollout, parse_request};
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use serde_json::json;
 use std::fmt::Write as _;
@@ -113,21 +113,7 @@ fn our_request(plan: Plan, limit: f64, looks: bool) -> canary_core::RolloutReque
 
 fn ours(traffic: &mut Traffic, looks: bool) -> RunResult {
     let request = our_request(traffic.scenario.plan, traffic.scenario.limit, looks);
-    let facts = LiveFacts {
-        function_exists: true,
-        version_exists: true,
-        versions: Default::default(),
-        provisioned_concurrency: None,
-        alias: Some(AliasState {
-            routing: Routing::to_version("1"),
-            revision_id: "r0".into(),
-            description: String::new(),
-        }),
-        alarms: Vec::new(),
-        missing_hooks: Vec::new(),
-        lock: None,
-        deployment: canary_core::deployment::Deployment::AWS,
-    };
+    let facts = LiveFacts::healthy("1", canary_core::deployment::Deployment::AWS);
     let execution = "arn:aws:states:us-east-1:123456789012:execution:canary-rollout:bench";
     let mut rollout = Rollout::prepare(request, facts, execution, t0()).expect("prepared");
     // Prepare reads the old version's hour before, minute by minute.

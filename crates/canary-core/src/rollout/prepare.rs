@@ -139,6 +139,35 @@ pub struct LiveFacts {
     pub deployment: Deployment,
 }
 
+impl LiveFacts {
+    /// A healthy account, as the tests, the benches and canaryctl's models start from: the function and the
+    /// version exist, the alias routes everything to `version` (revision `r0`, no description), nothing holds
+    /// it, no hook or alarm is missing, and the controller runs where `deployment` says.
+    ///
+    /// ```
+    /// use canary_core::{LiveFacts, Routing, deployment::Deployment};
+    /// let facts = LiveFacts::healthy("41", Deployment::AWS);
+    /// assert_eq!(facts.alias.unwrap().routing, Routing::to_version("41"));
+    /// ```
+    pub fn healthy(version: &str, deployment: Deployment) -> LiveFacts {
+        LiveFacts {
+            function_exists: true,
+            version_exists: true,
+            versions: Default::default(),
+            provisioned_concurrency: None,
+            alias: Some(AliasState {
+                routing: super::Routing::to_version(version),
+                revision_id: "r0".into(),
+                description: String::new(),
+            }),
+            alarms: Vec::new(),
+            missing_hooks: Vec::new(),
+            lock: None,
+            deployment,
+        }
+    }
+}
+
 impl Rollout {
     /// Checks the request against the live account and starts the rollout, or refuses it with the
     /// alias untouched.

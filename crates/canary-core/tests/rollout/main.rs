@@ -43,17 +43,7 @@ fn held_at(rollout: &Rollout, routing: Routing) -> AliasState {
 }
 
 fn facts() -> LiveFacts {
-    LiveFacts {
-        function_exists: true,
-        version_exists: true,
-        versions: Default::default(),
-        provisioned_concurrency: None,
-        alias: Some(alias_at("1")),
-        alarms: Vec::new(),
-        missing_hooks: Vec::new(),
-        lock: None,
-        deployment: canary_core::deployment::Deployment::LOCAL,
-    }
+    LiveFacts { alias: Some(alias_at("1")), ..LiveFacts::healthy("1", canary_core::deployment::Deployment::LOCAL) }
 }
 
 fn healthy() -> Option<HealthFigures> {
