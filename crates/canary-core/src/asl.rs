@@ -1,7 +1,7 @@
 //! The state machine's vocabulary: the names `statemachine/canary.asl.json` gives its states, and the error
 //! names that its `Retry` and `Catch` match, its `Fail` states raise, and the controller's functions and
 //! operators send. Every other crate spells them through these types; one test holds the definition to them
-//! (`crates/canary-functions/tests/statemachine.rs`), so a renamed state or error fails there, not in an
+//! (`crates/canary-functions/tests/functions/statemachine.rs`), so a renamed state or error fails there, not in an
 //! account.
 
 use strum::{EnumString, IntoStaticStr, VariantArray};

@@ -1,7 +1,7 @@
 //! Releases through the handlers, against an in-memory account of several functions: moved in step, judged
 //! each on its own figures, rolled back together, locked all or none.
 
-mod support;
+use crate::support;
 
 use async_trait::async_trait;
 use canary_aws::{Aliases, AwsError, Metrics, Notifier, StateExit, TrafficBefore, WindowQuery};
@@ -397,7 +397,7 @@ async fn api_set_by_hand_after_the_first_shift(account: &Account) -> Rollout {
 // Step Functions keeps a rollout's state between tasks, so a controller deployed mid-rollout reads a state
 // an earlier one wrote. `tests/states/` keeps states written by earlier controllers, each with the aliases
 // as they were then; today's handlers must carry every one of them on to the end. Add a file when the state
-// changes shape (`CANARY_WRITE_STATES=DIR cargo test -p canary-functions --test release -- --ignored
+// changes shape (`CANARY_WRITE_STATES=DIR cargo test -p canary-functions --test functions -- --ignored
 // write_states`); never rewrite a stored one: it is the contract with rollouts running now.
 
 /// The states today's controller writes at the points a deploy may meet a rollout: prepared, holding after

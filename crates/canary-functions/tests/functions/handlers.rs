@@ -1,6 +1,6 @@
 //! The handlers against an in-memory Lambda and CloudWatch.
 
-mod support;
+use crate::support;
 
 use async_trait::async_trait;
 use canary_aws::{
@@ -693,7 +693,8 @@ async fn publishing_is_bounded_so_a_task_never_times_out_after_its_write() {
 
 #[tokio::test]
 async fn prepare_refuses_every_request_of_the_corpus_naming_its_field() {
-    let rows: Vec<Value> = serde_json::from_str(include_str!("../../canary-core/tests/refused-requests.json")).unwrap();
+    let rows: Vec<Value> =
+        serde_json::from_str(include_str!("../../../canary-core/tests/refused-requests.json")).unwrap();
     let execution = "arn:aws:states:us-east-1:123456789012:execution:canary-rollout:corpus";
     let mut refused = 0;
     // Rows given as text hold what only a text shows (a key given twice): Step Functions parses an

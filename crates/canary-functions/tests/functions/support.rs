@@ -19,7 +19,6 @@ impl History {
     }
 
     /// The same history, its executions started with `input`.
-    #[allow(dead_code)] // each test crate compiles this module; not every one starts executions with input
     pub fn with_input(self, input: String) -> History {
         History { input: Some(input), ..self }
     }
