@@ -104,7 +104,7 @@ impl Deployment {
     }
 
     /// Refuses what this deployment cannot do: a function or hook outside what its roles may touch
-    /// ([`Deployment::check_reach`]), and what would be judged on incomplete windows here: holds and looks
+    /// (`check_reach`), and what would be judged on incomplete windows here: holds and looks
     /// shorter than the metrics' resolution, and a metrics delay shorter than the least after which they are
     /// complete. Every field is named; windows are not checked when health checks are off (nothing is judged).
     pub fn check(&self, request: &RolloutRequest) -> Result<(), Refusal> {

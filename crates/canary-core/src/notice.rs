@@ -139,7 +139,7 @@ fn notice(detail_type: DetailType, state: &Rollout, what: What) -> Notice {
         Vec::new()
     } else {
         state
-            .members_views()
+            .function_views()
             .iter()
             .map(|v| Named {
                 function: v.request.function.clone(),
@@ -240,7 +240,7 @@ pub fn traffic_metrics(task: Task, state: &Rollout, now: chrono::DateTime<chrono
     let name = |function: &str| crate::request::function_name_of(function).to_string();
     let shares: Vec<(String, String, String, f64)> = match (task, &state.report) {
         (Task::Move, _) if state.step.is_some() => state
-            .members_views()
+            .function_views()
             .iter()
             .map(|v| {
                 let version = v.request.version.clone();

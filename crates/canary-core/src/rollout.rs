@@ -18,7 +18,7 @@ pub use approval::Decision;
 pub use check::{ALARM_CHECKS_KEPT, BEFORE_SECONDS, Before};
 pub use hook::{Hook, HookOutcome, HookRecord};
 pub use prepare::{LiveFacts, VersionConfig, VersionState};
-pub use release::Member;
+pub use release::{Member, Part};
 pub use report::{FunctionReport, MAX_MESSAGE_CHARS, Outcome, REPORT_STEPS, Report, TaskError};
 pub use routing::{AliasState, MovePlan, Routing, percent_text};
 pub use step::{HISTORY_LIMIT, StepRecord};

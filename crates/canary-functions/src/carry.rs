@@ -94,7 +94,7 @@ pub(crate) async fn release_if_done(aliases: &dyn Aliases, state: Rollout) -> Re
     if state.next != Next::Done {
         return Ok(state);
     }
-    for view in state.members_views() {
+    for view in state.function_views() {
         match carry_out_presumed(aliases, &view, &view.alias_as_left(), |live| view.plan_release(live)).await? {
             Carried::Written(_) | Carried::AlreadyDone(_) => {}
             // Promoted, then its description set by someone else (theirs stays) or its routing changed (theirs

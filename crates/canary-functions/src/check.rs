@@ -34,7 +34,7 @@ pub async fn check(
     let alarms =
         if state.needs_metrics() { metrics.alarm_states(&state.request.health.alarms).await? } else { Vec::new() };
     let mut checked = Vec::new();
-    for view in state.members_views() {
+    for view in state.function_views() {
         let figures = if view.needs_metrics() {
             let figures = metrics.figures(&window_query(&view, start, end)).await?;
             Some(canary_core::health::HealthFigures { alarms: alarms.clone(), ..figures })

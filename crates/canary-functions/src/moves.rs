@@ -24,7 +24,7 @@ pub async fn move_alias(
     // A release moves each function in the request's order; one that cannot move fails the task, and the
     // rollback restores those that moved (a move in flight is the rollback's to undo).
     let mut moved = Vec::new();
-    for view in state.members_views() {
+    for view in state.function_views() {
         moved.push(move_one(view, aliases, executions, now).await?);
     }
     let state = state.combine(moved);

@@ -84,12 +84,12 @@ pub async fn prepare(
         }
     };
     let mut views = Vec::new();
-    for view in rollout.members_views() {
+    for view in rollout.function_views() {
         views.push(with_traffic_before(view, metrics, now).await?);
     }
     rollout = rollout.combine(views);
     lock_all(&mut rollout, aliases, &read).await?;
-    for view in rollout.members_views() {
+    for view in rollout.function_views() {
         tracing::info!(
             function = view.request.function,
             alias = view.request.alias,
@@ -247,7 +247,7 @@ pub(crate) async fn lock_all(
 ) -> Result<(), ControllerError> {
     let mut taken = Vec::new();
     for index in rollout.lock_order() {
-        let view = rollout.member(index);
+        let view = rollout.function_view(index);
         // Prepared, so the alias exists: the lock is written on the revision just read.
         let presumed = read[index].clone().expect("a prepared rollout's alias exists");
         let locked = match carry_out_presumed(aliases, &view, &presumed, |live| view.plan_lock(live)).await {
@@ -258,7 +258,7 @@ pub(crate) async fn lock_all(
             Ok(locked) => locked,
             Err(error) => {
                 for index in taken {
-                    let view = rollout.member(index);
+                    let view = rollout.function_view(index);
                     if let Err(error) = carry_out(aliases, &view, |live| view.plan_release(live)).await {
                         tracing::warn!(function = view.request.function, %error, "a lock taken was not given back");
                     }
@@ -272,7 +272,7 @@ pub(crate) async fn lock_all(
                 });
             }
         };
-        *rollout = rollout.clone().with_member(index, &view.after_lock(locked.revision_id));
+        *rollout = rollout.clone().with_function_view(index, &view.after_lock(locked.revision_id));
         taken.push(index);
     }
     Ok(())

@@ -22,7 +22,7 @@ pub async fn rollback(
     // fails the task with that reason (a transient one first, so that it is retried), never masked by another
     // alias's hand-over: a retry finds the restored ones done and the handed-over ones left alone.
     let (mut restored, mut wrote, mut handed_over, mut failed) = (Vec::new(), false, Vec::new(), None);
-    for view in state.members_views() {
+    for view in state.function_views() {
         match rollback_one(view.clone(), aliases, notifier, now).await {
             Ok((view, written)) => {
                 wrote |= written;
@@ -65,7 +65,7 @@ pub async fn rollback(
 /// exactly all the same, and the report says so. Best effort: a version that cannot be read is not reported.
 pub(crate) async fn restored_not_serving(state: &Rollout, aliases: &dyn Aliases) -> Vec<String> {
     let mut warnings = Vec::new();
-    for view in state.members_views() {
+    for view in state.function_views() {
         let (function, version) = (&view.request.function, &view.old_version);
         match aliases.version_config(function, version).await {
             Ok(Some(config)) => {

@@ -256,7 +256,7 @@ pub fn of_state(name: &str, state_name: &str, output: Option<&str>) -> Vec<Event
     let per_function =
         rollout.width() > 1 && matches!(state, State::Prepare | State::Shift | State::Promote | State::CheckHealth);
     let mut events: Vec<Event> = if per_function {
-        let views = rollout.members_views();
+        let views = rollout.function_views();
         let event = |view: &Rollout| state_event(state, view).map(|e| own_judgement(e, view));
         views.iter().filter_map(|view| Some(event(view)?.of_function(&view.request.function))).collect()
     } else {

@@ -489,7 +489,7 @@ mod tests {
         let prepared = apply(0, "Prepare", &state);
         assert_eq!(prepared.len(), 2, "one Prepared per function");
         let moved: Vec<canary_core::Rollout> =
-            state.members_views().into_iter().map(|v| v.after_move("r1".into(), at(1))).collect();
+            state.function_views().into_iter().map(|v| v.after_move("r1".into(), at(1))).collect();
         let state = state.combine(moved);
         let events = apply(1, "Shift", &state);
         let named: Vec<Option<String>> = events
@@ -506,7 +506,7 @@ mod tests {
             ..Default::default()
         };
         let checked: Vec<canary_core::Rollout> = state
-            .members_views()
+            .function_views()
             .into_iter()
             .enumerate()
             .map(|(i, v)| v.after_check(Some(figures(if i == 1 { 60 } else { 0 })), at(200)))
@@ -524,7 +524,7 @@ mod tests {
             "{judged:?}"
         );
         let restored: Vec<canary_core::Rollout> = state
-            .members_views()
+            .function_views()
             .into_iter()
             .map(|v| {
                 let original = v.original.clone();

@@ -82,7 +82,7 @@ pub async fn status_of(executions: &dyn ExecutionHistory, arn: &str) -> Result<S
     // A release: each function's own view (its alias, versions and figures), the first included.
     let functions = match &state {
         Some(state) if state.width() > 1 => {
-            state.members_views().iter().map(|view| RolloutView::of(view, finished_at, Utc::now())).collect()
+            state.function_views().iter().map(|view| RolloutView::of(view, finished_at, Utc::now())).collect()
         }
         _ => Vec::new(),
     };
@@ -657,9 +657,9 @@ mod tests {
                                            {"function": "orders-worker", "alias": "live", "version": "7"}],
             "strategy": {"linear": {"percent": 50, "interval_seconds": 120}}, "health": {"enabled": false}});
         let state = crate::testing::prepared(request, "41", t0);
-        let moved: Vec<Rollout> = state.members_views().into_iter().map(|v| v.after_move("r1".into(), t0)).collect();
+        let moved: Vec<Rollout> = state.function_views().into_iter().map(|v| v.after_move("r1".into(), t0)).collect();
         let state = state.combine(moved);
-        let functions: Vec<RolloutView> = state.members_views().iter().map(|v| RolloutView::of(v, None, t0)).collect();
+        let functions: Vec<RolloutView> = state.function_views().iter().map(|v| RolloutView::of(v, None, t0)).collect();
         let mut worker = functions[1].clone();
         worker.alias_now = Some(canary_core::Routing::to_version("41"));
         let view = StatusView {

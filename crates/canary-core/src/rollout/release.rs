@@ -2,8 +2,8 @@
 //!
 //! A release's state is one rollout: its own fields hold the first function's part and everything the
 //! functions share (the step, the hold, `next`, hooks, gates, the report); [`Member`] holds each other
-//! function's part. A task works on each function through a single-function view of the state
-//! ([`Rollout::member`]) with the single-function logic unchanged, in the request's order, and then
+//! function with its [`Part`], the fields that are a function's own. A task works on each function through a
+//! single-function view of the state ([`Rollout::function_views`], in the request's order) with the single-function logic unchanged, in the request's order, and then
 //! [`Rollout::combine`] decides for the release: any function failing rolls all back, any function holding
 //! holds all, and the release moves on only when every function may. Every function moves to the same
 //! weight at each step, so the state machine, its loop and its history budget are those of one rollout.
@@ -20,13 +20,11 @@ use crate::sequential::Evidence;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-/// What a release keeps of each function after its first: the part of a rollout's state that is the
-/// function's own.
+/// The part of a rollout's state that is one function's own: where its alias was and is, its lock, and
+/// what was judged of it. A rollout keeps its first function's part in its own fields (the wire format
+/// of a rollout of one function), and each other function's in [`Member`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Member {
-    pub function: String,
-    pub alias: String,
-    pub version: String,
+pub struct Part {
     pub old_version: String,
     pub original: Routing,
     pub revision_id: String,
@@ -44,23 +42,24 @@ pub struct Member {
     pub history_omitted: usize,
 }
 
+/// One function of a release: which function, alias and version, and its [`Part`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Member {
+    pub function: String,
+    pub alias: String,
+    pub version: String,
+    #[serde(flatten)]
+    pub part: Part,
+}
+
 impl Member {
-    /// The function's own part of a single-function view.
+    /// The function of a single-function view, with its part.
     fn of(view: &Rollout) -> Member {
         Member {
             function: view.request.function.clone(),
             alias: view.request.alias.clone(),
             version: view.request.version.clone(),
-            old_version: view.old_version.clone(),
-            original: view.original.clone(),
-            revision_id: view.revision_id.clone(),
-            original_description: view.original_description.clone(),
-            lock: view.lock.clone(),
-            provisioned_concurrency: view.provisioned_concurrency,
-            before: view.before,
-            evidence: view.evidence.clone(),
-            history: view.history.clone(),
-            history_omitted: view.history_omitted,
+            part: view.own_part(),
         }
     }
 
@@ -75,25 +74,57 @@ impl Rollout {
         1 + self.members.len()
     }
 
-    /// The single-function view of function `index` (0 is the first; see the module's documentation): the
-    /// rollout of that function alone, at the release's step, with its own alias, revision, lock and evidence.
+    /// Every function of the rollout, in the request's order, each with its part: the first's is the
+    /// rollout's own fields, the others' are [`Rollout::members`].
+    fn functions(&self) -> Vec<Member> {
+        std::iter::once(Member::of(self)).chain(self.members.iter().cloned()).collect()
+    }
+
+    /// Puts every function's part in its place: the first in the rollout's own fields, the others as members.
+    fn set_functions(&mut self, functions: Vec<Member>) {
+        let mut functions = functions.into_iter();
+        let first = functions.next().expect("a rollout has a function");
+        self.take_part(first.part);
+        self.members = functions.collect();
+    }
+
+    /// The single-function view of function `index`, in the request's order (as [`Rollout::function_views`]
+    /// lists them): the rollout of that function alone, at the release's step, with its own alias, revision,
+    /// lock and evidence.
     ///
     /// # Panics
     /// When `index` is not below [`Rollout::width`].
-    pub fn member(&self, index: usize) -> Rollout {
+    pub fn function_view(&self, index: usize) -> Rollout {
+        let function = self.functions().swap_remove(index);
+        self.view_of(function)
+    }
+
+    /// The rollout of `function` alone.
+    fn view_of(&self, function: Member) -> Rollout {
         let mut view = Rollout { members: Vec::new(), ..self.clone() };
-        view.request.functions = Vec::new();
-        if index == 0 {
-            return view;
-        }
-        let member = self.members[index - 1].clone();
-        view.request = self.request.for_target(&member.target());
-        view.take_part(member);
+        view.request = self.request.for_target(&function.target());
+        view.take_part(function.part);
         view
     }
 
+    /// This rollout's own part: its first function's.
+    fn own_part(&self) -> Part {
+        Part {
+            old_version: self.old_version.clone(),
+            original: self.original.clone(),
+            revision_id: self.revision_id.clone(),
+            original_description: self.original_description.clone(),
+            lock: self.lock.clone(),
+            provisioned_concurrency: self.provisioned_concurrency,
+            before: self.before,
+            evidence: self.evidence.clone(),
+            history: self.history.clone(),
+            history_omitted: self.history_omitted,
+        }
+    }
+
     /// Puts a function's own part of the state in place (its request fields aside).
-    fn take_part(&mut self, part: Member) {
+    fn take_part(&mut self, part: Part) {
         self.old_version = part.old_version;
         self.original = part.original;
         self.revision_id = part.revision_id;
@@ -107,16 +138,15 @@ impl Rollout {
     }
 
     /// Every function's view, in the request's order.
-    pub fn members_views(&self) -> Vec<Rollout> {
-        (0..self.width()).map(|i| self.member(i)).collect()
+    pub fn function_views(&self) -> Vec<Rollout> {
+        self.functions().into_iter().map(|function| self.view_of(function)).collect()
     }
 
-    /// Takes the function's own part of `view` into function `index`'s place.
+    /// Takes the function's own part of `view` into function `index`'s place (in the request's order).
     fn absorb(&mut self, index: usize, view: &Rollout) {
-        match index {
-            0 => self.take_part(Member::of(view)),
-            _ => self.members[index - 1] = Member::of(view),
-        }
+        let mut functions = self.functions();
+        functions[index] = Member::of(view);
+        self.set_functions(functions);
     }
 
     /// The release's state after a task carried each function's view (`views`, in order) through the same
@@ -172,7 +202,7 @@ impl Rollout {
         };
         cut(&mut self.history, &mut self.history_omitted);
         for member in &mut self.members {
-            cut(&mut member.history, &mut member.history_omitted);
+            cut(&mut member.part.history, &mut member.part.history_omitted);
         }
     }
 
@@ -183,7 +213,7 @@ impl Rollout {
         }
         let routing = |member: &Member| match outcome {
             Outcome::Promoted => Routing::to_version(&member.version),
-            _ => member.original.clone(),
+            _ => member.part.original.clone(),
         };
         let first = FunctionReport {
             function: self.request.function.clone(),
@@ -195,7 +225,7 @@ impl Rollout {
         let others = self.members.iter().map(|m| FunctionReport {
             function: m.function.clone(),
             alias: m.alias.clone(),
-            old_version: m.old_version.clone(),
+            old_version: m.part.old_version.clone(),
             new_version: m.version.clone(),
             routing: routing(m),
         });
@@ -242,7 +272,7 @@ impl Rollout {
         Ok(Rollout { request, members, ..first })
     }
 
-    /// The order a release takes its aliases' locks in (indices of [`Rollout::member`]): by function name,
+    /// The order a release takes its aliases' locks in (indices of [`Rollout::function_view`]): by function name,
     /// then alias, the same for every release, so that two releases sharing functions cannot each hold one
     /// the other waits for.
     pub fn lock_order(&self) -> Vec<usize> {
@@ -258,7 +288,7 @@ impl Rollout {
     /// A release's functions as its hook payload and its events name them: each one's function, alias and
     /// both versions.
     pub fn functions_named(&self) -> serde_json::Value {
-        let views = self.members_views();
+        let views = self.function_views();
         serde_json::Value::Array(
             views
                 .iter()
@@ -271,7 +301,7 @@ impl Rollout {
     }
 
     /// The release with function `index`'s view put back after a task that changed it alone (its lock).
-    pub fn with_member(mut self, index: usize, view: &Rollout) -> Rollout {
+    pub fn with_function_view(mut self, index: usize, view: &Rollout) -> Rollout {
         self.absorb(index, view);
         self
     }

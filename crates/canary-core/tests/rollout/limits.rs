@@ -142,8 +142,8 @@ fn largest_fits(request: RolloutRequest, fire_at: usize) {
     let width = request.targets().len();
     let mut rollout = Rollout::prepare_all(request.clone(), vec![live; width], &execution, t0()).unwrap();
     for index in rollout.lock_order() {
-        let view = rollout.member(index).after_lock("r1".into());
-        rollout = rollout.with_member(index, &view);
+        let view = rollout.function_view(index).after_lock("r1".into());
+        rollout = rollout.with_function_view(index, &view);
     }
     let size = |r: &Rollout| serde_json::to_string(r).unwrap().len();
     let long = "x".repeat(100_000);
@@ -157,14 +157,14 @@ fn largest_fits(request: RolloutRequest, fire_at: usize) {
             Next::AwaitApproval => rollout.after_approval(Decision::Promote).unwrap(),
             Next::Shift | Next::Promote => {
                 revision += 1;
-                let moved = rollout.members_views().into_iter().map(|v| v.after_move(format!("r{revision}"), now));
+                let moved = rollout.function_views().into_iter().map(|v| v.after_move(format!("r{revision}"), now));
                 rollout.combine(moved.collect())
             }
             Next::Hold => {
                 now += Duration::seconds(rollout.wait_seconds as i64);
                 let last = rollout.step == Some(fire_at);
                 let checked =
-                    rollout.members_views().into_iter().map(|v| v.after_check(busiest_figures(&request, last), now));
+                    rollout.function_views().into_iter().map(|v| v.after_check(busiest_figures(&request, last), now));
                 rollout.combine(checked.collect())
             }
             other => panic!("{other:?}"),
@@ -178,7 +178,7 @@ fn largest_fits(request: RolloutRequest, fire_at: usize) {
     assert_eq!(rollout.failure.as_ref().unwrap().signal, canary_core::health::Signal::Alarm);
     // The Rollback task's input also carries the Catch's error, whose cause Step Functions caps at 32 KiB.
     rollout.error = Some(TaskError { error: "States.TaskFailed".into(), cause: Some("c".repeat(CAUSE_LIMIT)) });
-    let restored = rollout.members_views().into_iter().map(|v| v.after_rollback(Routing::to_version("1"), now));
+    let restored = rollout.function_views().into_iter().map(|v| v.after_rollback(Routing::to_version("1"), now));
     rollout = rollout.clone().combine(restored.collect());
     let report = rollout.report.clone().unwrap();
     largest = largest.max(size(&rollout));

@@ -40,14 +40,14 @@ fn run_release(
         other => panic!("unexpected {other:?}"),
     };
     for index in release.lock_order() {
-        let view = release.member(index);
+        let view = release.function_view(index);
         let plan = view.plan_lock(&aliases[index]);
         write(&mut aliases[index], plan);
-        release = release.with_member(index, &view.after_lock(aliases[index].revision_id.clone()));
+        release = release.with_function_view(index, &view.after_lock(aliases[index].revision_id.clone()));
     }
     let mut now = t0();
     for _ in 0..100_000 {
-        let views = release.members_views();
+        let views = release.function_views();
         release = match release.next {
             Next::Shift | Next::Promote => {
                 let moved = views
@@ -119,7 +119,10 @@ fn a_healthy_release_moves_every_function_in_step_and_promotes_them_all() {
         functions,
         [("fn-0", "1", "2 (100%)".into()), ("fn-1", "1", "2 (100%)".into()), ("fn-2", "1", "2 (100%)".into())]
     );
-    assert!(done.members.iter().all(|m| m.history.len() == 2 && m.evidence.is_some()), "each function judged");
+    assert!(
+        done.members.iter().all(|m| m.part.history.len() == 2 && m.part.evidence.is_some()),
+        "each function judged"
+    );
 }
 
 #[test]
@@ -147,12 +150,12 @@ fn one_failing_function_rolls_the_whole_release_back_and_is_named() {
 #[test]
 fn a_function_short_of_traffic_holds_the_release_and_the_shortest_wait_wins() {
     let release = prepared(release_request(2, json!({"strategy": {"canary": {"percent": 10, "bake_seconds": 60}}})));
-    let views = release.members_views();
+    let views = release.function_views();
     let moved: Vec<Rollout> = views.into_iter().map(|v| v.after_move("r".into(), t0())).collect();
     let release = release.combine(moved);
     let at = t0() + Duration::seconds(release.wait_seconds as i64);
     let checked: Vec<Rollout> = release
-        .members_views()
+        .function_views()
         .into_iter()
         .enumerate()
         .map(|(i, v)| v.after_check(if i == 1 { quiet() } else { healthy() }, at))
@@ -165,7 +168,7 @@ fn a_function_short_of_traffic_holds_the_release_and_the_shortest_wait_wins() {
     let passed = canary_core::notice::notices(canary_core::notice::Task::Check, &checked[0]);
     assert_eq!(passed[0].detail_type, "Rollout Step Passed");
     assert_eq!(held.waited_for_data_seconds, checked[1].waited_for_data_seconds);
-    assert_eq!(held.members[0].history.last().unwrap().verdict, checked[1].history.last().unwrap().verdict);
+    assert_eq!(held.members[0].part.history.last().unwrap().verdict, checked[1].history.last().unwrap().verdict);
     // Two holding: the sooner look is taken.
     let mut sooner = checked.clone();
     sooner[0].next = Next::Hold;
@@ -177,8 +180,8 @@ fn a_function_short_of_traffic_holds_the_release_and_the_shortest_wait_wins() {
 fn a_rollout_of_one_function_is_its_own_view() {
     let single = Rollout::prepare_all(request(json!({})), vec![facts()], EXEC, t0()).unwrap();
     assert_eq!((single.width(), single.report.is_none()), (1, true));
-    assert_eq!(single.member(0), single);
-    let moved = single.member(0).after_move("r9".into(), t0());
+    assert_eq!(single.function_view(0), single);
+    let moved = single.function_view(0).after_move("r9".into(), t0());
     assert_eq!(single.combine(vec![moved.clone()]), moved);
     assert!(moved.report(Outcome::Promoted, Routing::to_version("2"), t0()).functions.is_empty());
 }
@@ -203,7 +206,7 @@ fn locks_are_taken_in_one_order_whatever_the_order_given() {
     };
     let a = input(["orders-worker", "arn:aws:lambda:eu-west-1:123456789012:function:orders-api", "billing"]);
     let names = |r: &Rollout| {
-        r.lock_order().into_iter().map(|i| r.member(i).request.function_name().to_string()).collect::<Vec<_>>()
+        r.lock_order().into_iter().map(|i| r.function_view(i).request.function_name().to_string()).collect::<Vec<_>>()
     };
     assert_eq!(names(&a), ["billing", "orders-api", "orders-worker"]);
     let b = input(["billing", "orders-worker", "orders-api"]);
@@ -213,11 +216,11 @@ fn locks_are_taken_in_one_order_whatever_the_order_given() {
 #[test]
 fn each_view_is_its_function_and_comes_back_whole() {
     let release = prepared(release_request(2, json!({})));
-    let view = release.member(1);
+    let view = release.function_view(1);
     assert_eq!((view.request.function.as_str(), view.width(), view.request.is_release()), ("fn-1", 1, false));
-    assert_eq!(view.lock, release.members[0].lock);
-    assert_eq!(release.clone().with_member(1, &view), release);
-    let back = release.clone().with_member(0, &release.member(0));
+    assert_eq!(view.lock, release.members[0].part.lock);
+    assert_eq!(release.clone().with_function_view(1, &view), release);
+    let back = release.clone().with_function_view(0, &release.function_view(0));
     assert_eq!(back, release);
 }
 
@@ -228,7 +231,7 @@ fn ten_functions_share_the_history_the_state_keeps() {
     assert_eq!(done.next, Next::Done);
     let share = HISTORY_LIMIT / 10;
     assert_eq!((done.history.len(), done.history_omitted), (share, 50 - share));
-    assert!(done.members.iter().all(|m| m.history.len() == share && m.history_omitted == 50 - share));
+    assert!(done.members.iter().all(|m| m.part.history.len() == share && m.part.history_omitted == 50 - share));
     assert!(done.report.unwrap().steps.len() <= REPORT_STEPS);
 }
 
@@ -257,14 +260,14 @@ fn each_function_of_a_release_publishes_its_own_traffic_share() {
     use canary_core::notice::{TRAFFIC_METRIC, Task, traffic_metrics};
     let release =
         prepared(release_request(2, json!({"strategy": {"linear": {"percent": 50, "interval_seconds": 60}}})));
-    let moved: Vec<Rollout> = release.members_views().into_iter().map(|v| v.after_move("r1".into(), t0())).collect();
+    let moved: Vec<Rollout> = release.function_views().into_iter().map(|v| v.after_move("r1".into(), t0())).collect();
     let release = release.combine(moved);
     let metrics = traffic_metrics(Task::Move, &release, t0());
     let shares: Vec<(&str, f64)> =
         metrics.iter().map(|m| (m["FunctionName"].as_str().unwrap(), m[TRAFFIC_METRIC].as_f64().unwrap())).collect();
     assert_eq!(shares, [("fn-0", 50.0), ("fn-1", 50.0)]);
     let restored: Vec<Rollout> = release
-        .members_views()
+        .function_views()
         .into_iter()
         .map(|v| {
             let original = v.original.clone();

@@ -477,7 +477,7 @@ async fn states_stored_by_earlier_controllers_are_carried_on_to_the_end() {
         let mut state = canary_functions::state_from(stored["state"].clone()).unwrap_or_else(|e| panic!("{name}: {e}"));
         let written_back = serde_json::to_value(&state).unwrap();
         assert_eq!(dropped_key(&stored["state"], &written_back, "state"), None, "{name}: a field was lost");
-        let functions: Vec<String> = state.members_views().iter().map(|v| v.request.function.clone()).collect();
+        let functions: Vec<String> = state.function_views().iter().map(|v| v.request.function.clone()).collect();
         let mut now = t0() + Duration::minutes(5);
         for _ in 0..100 {
             state = match state.next {
