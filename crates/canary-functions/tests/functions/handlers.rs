@@ -1,184 +1,20 @@
 //! The handlers against an in-memory Lambda and CloudWatch.
 
-use crate::support;
+use crate::safety_net::{Described, ended, exit};
+use crate::support::{self, FakeLambda, metrics, request, t0};
 
 use async_trait::async_trait;
-use canary_aws::{
-    Aliases, AwsError, ExecutionHistory, ExecutionInfo, HookRunner, Metrics, Notifier, StateExit, TrafficBefore,
-    WindowQuery,
-};
+use canary_aws::{AwsError, HookRunner, Notifier};
 use canary_core::asl::ErrorName;
 use canary_core::safety_net::Action;
-use canary_core::sequential::Counts;
-use canary_core::{AlarmState, AliasState, HealthFigures, Next, Outcome, Routing, VersionFigures};
+use canary_core::{Next, Outcome, Routing};
 use canary_functions::{ControllerError, check, hook, move_alias, prepare, rollback, safety_net, state_from};
-use chrono::{DateTime, Duration, TimeZone, Utc};
+use chrono::Duration;
 use lambda_runtime::Diagnostic;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 use support::History;
-
-/// One function with published versions 1 to 3 and an alias `live` at version 1.
-struct FakeLambda {
-    alias: Mutex<Option<AliasState>>,
-    writes: Mutex<Vec<Routing>>,
-    /// Errors returned by the next calls, in order, before behaving normally.
-    failures: Mutex<Vec<Option<AwsError>>>,
-    revision: Mutex<u32>,
-    reads: Mutex<u32>,
-    /// Versions Lambda reports as not Active.
-    states: Mutex<BTreeMap<String, canary_core::VersionState>>,
-}
-
-impl FakeLambda {
-    fn new() -> Self {
-        FakeLambda {
-            alias: Mutex::new(Some(AliasState {
-                routing: Routing::to_version("1"),
-                revision_id: "r0".into(),
-                description: "orders, production".into(),
-            })),
-            writes: Mutex::new(Vec::new()),
-            failures: Mutex::new(Vec::new()),
-            revision: Mutex::new(0),
-            reads: Mutex::new(0),
-            states: Mutex::new(BTreeMap::new()),
-        }
-    }
-    fn fail_next(&self, error: AwsError) {
-        self.failures.lock().unwrap().push(Some(error));
-    }
-    fn pass_next(&self) {
-        self.failures.lock().unwrap().push(None);
-    }
-    fn injected(&self) -> Result<(), AwsError> {
-        let mut failures = self.failures.lock().unwrap();
-        match failures.is_empty() {
-            true => Ok(()),
-            false => failures.remove(0).map_or(Ok(()), Err),
-        }
-    }
-    fn routing(&self) -> Routing {
-        self.alias.lock().unwrap().clone().unwrap().routing
-    }
-    /// A change made by someone else, as the console or another pipeline would make it: the routing changes,
-    /// the description stays.
-    fn set_by_someone_else(&self, routing: Routing) {
-        let mut alias = self.alias.lock().unwrap();
-        let description = alias.as_ref().map(|a| a.description.clone()).unwrap_or_default();
-        *alias = Some(AliasState { routing, revision_id: "foreign".into(), description });
-    }
-    fn description(&self) -> String {
-        self.alias.lock().unwrap().clone().unwrap().description
-    }
-    /// A description someone else set (a person, a stack update): the routing stays.
-    fn describe_by_someone_else(&self, description: &str) {
-        let mut alias = self.alias.lock().unwrap();
-        let routing = alias.as_ref().map(|a| a.routing.clone()).unwrap();
-        *alias = Some(AliasState { routing, revision_id: "edited".into(), description: description.into() });
-    }
-    fn writes(&self) -> usize {
-        self.writes.lock().unwrap().len()
-    }
-}
-
-#[async_trait]
-impl Aliases for FakeLambda {
-    async fn function_exists(&self, function: &str) -> Result<bool, AwsError> {
-        self.injected()?;
-        // The function rolled out, and two hook functions.
-        Ok(["orders", "smoke", "broken"].contains(&function))
-    }
-    async fn version_config(&self, _: &str, version: &str) -> Result<Option<canary_core::VersionConfig>, AwsError> {
-        self.injected()?;
-        let role = if version == "3" { "arn:aws:iam::1:role/other" } else { "arn:aws:iam::1:role/orders" };
-        let state = self.states.lock().unwrap().get(version).cloned().unwrap_or_default();
-        Ok(["1", "2", "3"].contains(&version).then(|| canary_core::VersionConfig {
-            role: role.into(),
-            dead_letter_target: None,
-            state,
-        }))
-    }
-    async fn provisioned_concurrency(&self, _: &str, _: &str) -> Result<Option<u32>, AwsError> {
-        Ok(None)
-    }
-    async fn get_alias(&self, _: &str, alias: &str) -> Result<Option<AliasState>, AwsError> {
-        self.injected()?;
-        *self.reads.lock().unwrap() += 1;
-        Ok(self.alias.lock().unwrap().clone().filter(|_| alias == "live"))
-    }
-    async fn update_alias(
-        &self,
-        _: &str,
-        _: &str,
-        routing: &Routing,
-        description: &str,
-        revision_id: &str,
-    ) -> Result<AliasState, AwsError> {
-        self.injected()?;
-        let mut alias = self.alias.lock().unwrap();
-        let Some(current) = alias.as_mut() else {
-            return Err(AwsError::NotFound("ResourceNotFoundException: alias not found".into()));
-        };
-        if current.revision_id != revision_id {
-            return Err(AwsError::RevisionChanged("PreconditionFailedException".into()));
-        }
-        let mut revision = self.revision.lock().unwrap();
-        *revision += 1;
-        *current = AliasState {
-            routing: routing.clone(),
-            revision_id: format!("r{revision}"),
-            description: description.to_string(),
-        };
-        self.writes.lock().unwrap().push(routing.clone());
-        Ok(current.clone())
-    }
-}
-
-struct FakeMetrics(Mutex<Vec<WindowQuery>>, HealthFigures);
-
-#[async_trait]
-impl Metrics for FakeMetrics {
-    async fn figures(&self, query: &WindowQuery) -> Result<HealthFigures, AwsError> {
-        self.0.lock().unwrap().push(query.clone());
-        Ok(self.1.clone())
-    }
-    async fn traffic_before(&self, query: &WindowQuery) -> Result<TrafficBefore, AwsError> {
-        self.0.lock().unwrap().push(query.clone());
-        // An hour of 100 calls a minute with one error each, and a p99 of 200 ms.
-        let minute = Counts { invocations: 100, errors: 1, slow: 0 };
-        Ok(TrafficBefore { minutes: vec![minute; 60], p99_duration_ms: Some(200.0) })
-    }
-    async fn alarm_states(&self, names: &[String]) -> Result<Vec<AlarmState>, AwsError> {
-        // One alarm exists, and it fired an hour after t0.
-        Ok(names
-            .iter()
-            .filter(|n| *n == "orders-5xx")
-            .map(|n| AlarmState {
-                name: n.clone(),
-                state: canary_core::AlarmValue::Alarm,
-                updated_at: t0() + Duration::hours(1),
-            })
-            .collect())
-    }
-}
-
-fn metrics(invocations: u64, errors: u64) -> FakeMetrics {
-    FakeMetrics(
-        Mutex::new(Vec::new()),
-        HealthFigures { new: VersionFigures { invocations, errors, ..Default::default() }, ..Default::default() },
-    )
-}
-
-fn t0() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 11, 28, 12, 0, 0).unwrap()
-}
-
-fn request() -> Value {
-    json!({"function": "orders", "alias": "live", "version": "2",
-           "strategy": {"linear": {"percent": 50, "interval_seconds": 60}}, "health": {"metrics_delay_seconds": 60}})
-}
 
 #[tokio::test]
 async fn bad_requests_are_refused_with_nothing_written() {
@@ -415,22 +251,22 @@ async fn states_that_do_not_fit_the_handler_are_rejected() {
     );
 }
 
-fn idle() -> History {
+pub(crate) fn idle() -> History {
     History::new(Vec::new(), "SUCCEEDED")
 }
 
 /// The safety net's answer to an execution's ending.
-fn handled(answer: Value) -> canary_core::safety_net::Handled {
+pub(crate) fn handled(answer: Value) -> canary_core::safety_net::Handled {
     serde_json::from_value(answer).expect("the safety net answers what it did for the execution")
 }
 
 /// The execution of the rollout in hand, still running.
-fn running() -> History {
+pub(crate) fn running() -> History {
     History::new(Vec::new(), "RUNNING")
 }
 
-const FIRST: &str = "arn:aws:states:us-east-1:123456789012:execution:canary-rollout:first";
-const SECOND: &str = "arn:aws:states:us-east-1:123456789012:execution:canary-rollout:second";
+pub(crate) const FIRST: &str = "arn:aws:states:us-east-1:123456789012:execution:canary-rollout:first";
+pub(crate) const SECOND: &str = "arn:aws:states:us-east-1:123456789012:execution:canary-rollout:second";
 
 #[tokio::test]
 async fn a_second_rollout_of_a_locked_alias_is_refused_by_the_state_machine() {
@@ -491,68 +327,8 @@ async fn a_lock_lost_to_a_simultaneous_prepare_is_retried_then_refused() {
     assert_eq!(lambda.writes(), 1, "exactly one lock was written");
 }
 
-fn exit(id: i64, name: &str, output: &str) -> StateExit {
-    StateExit { event_id: id, state_name: name.into(), output: Some(output.into()), at: t0() }
-}
-
-fn ended(status: &str) -> Value {
-    json!({"source": "aws.states", "detail-type": "Step Functions Execution Status Change",
-           "detail": {"executionArn": "arn:aws:states:us-east-1:123456789012:execution:canary-rollout:x", "status": status}})
-}
-
-#[tokio::test]
-async fn the_safety_net_restores_a_stopped_rollout_exactly() {
-    let lambda = FakeLambda::new();
-    let prepared = prepare(request(), &lambda, &metrics(0, 0), &idle(), t0()).await.unwrap();
-    let shifted = move_alias(prepared.clone(), Next::Shift, &lambda, &running(), t0()).await.unwrap();
-    assert_ne!(lambda.routing(), Routing::to_version("1"));
-    let history = History::new(
-        vec![
-            exit(2, "Prepare", &serde_json::to_string(&prepared).unwrap()),
-            exit(5, "Shift", &serde_json::to_string(&shifted).unwrap()),
-            exit(6, "Route", &serde_json::to_string(&shifted).unwrap()),
-            exit(8, "Hold", "not a rollout state"),
-        ],
-        "ABORTED",
-    );
-    let result = handled(safety_net(ended("ABORTED"), &history, &lambda, &quiet_notifier(), t0()).await.unwrap());
-    assert!(matches!(result.action, Action::Restored { .. }), "{result:?}");
-    assert_eq!(lambda.routing(), Routing::to_version("1"));
-    // Delivered twice (EventBridge delivers at least once): the second finds nothing to write.
-    let writes = lambda.writes();
-    safety_net(ended("ABORTED"), &history, &lambda, &quiet_notifier(), t0()).await.unwrap();
-    assert_eq!(lambda.writes(), writes);
-}
-
-#[tokio::test]
-async fn the_safety_net_leaves_finished_rollouts_and_foreign_changes_alone() {
-    let lambda = FakeLambda::new();
-    let prepared = prepare(request(), &lambda, &metrics(0, 0), &idle(), t0()).await.unwrap();
-    let shifted = move_alias(prepared, Next::Shift, &lambda, &running(), t0()).await.unwrap();
-    let failed = check(shifted.clone(), &metrics(100, 50), &lambda, t0() + Duration::seconds(5)).await.unwrap();
-    let rolled_back = rollback(failed, &lambda, &quiet_notifier(), t0()).await.unwrap().0;
-    let finished = History::new(vec![exit(9, "Rollback", &serde_json::to_string(&rolled_back).unwrap())], "FAILED");
-    let result = handled(safety_net(ended("FAILED"), &finished, &lambda, &quiet_notifier(), t0()).await.unwrap());
-    assert_eq!(result.action, Action::None { reason: "the controller already rolled back".into() });
-    let empty = History::new(Vec::new(), "TIMED_OUT");
-    let result = handled(safety_net(ended("TIMED_OUT"), &empty, &lambda, &quiet_notifier(), t0()).await.unwrap());
-    assert!(matches!(result.action, Action::None { .. }), "{result:?}");
-    // Someone pointed the alias elsewhere after the rollout ended: their change stands, and the answer says so
-    // (not an error: there is nothing to retry).
-    lambda.set_by_someone_else(Routing::to_version("3"));
-    let stopped = History::new(vec![exit(5, "Shift", &serde_json::to_string(&shifted).unwrap())], "ABORTED");
-    let result = handled(safety_net(ended("ABORTED"), &stopped, &lambda, &quiet_notifier(), t0()).await.unwrap());
-    assert!(
-        matches!(&result.action, Action::HandedOver { reason } if reason.contains("now routes 3 (100%)")),
-        "{result:?}"
-    );
-    assert_eq!(lambda.routing(), Routing::to_version("3"));
-    let error = safety_net(json!({"detail": {}}), &stopped, &lambda, &quiet_notifier(), t0()).await.unwrap_err();
-    assert_eq!(error.error_type(), ErrorName::InvalidState);
-}
-
 /// Hook functions: `smoke` passes, `broken` fails; every payload is kept.
-struct FakeHooks(Mutex<Vec<(String, Value)>>);
+pub(crate) struct FakeHooks(Mutex<Vec<(String, Value)>>);
 
 #[async_trait]
 impl HookRunner for FakeHooks {
@@ -602,9 +378,9 @@ async fn a_failing_pre_traffic_hook_rolls_back_before_any_traffic_moves() {
 }
 
 /// Keeps what would be published; publishing fails when told to, which must not fail the task.
-struct FakeNotifier(Mutex<Vec<&'static str>>, bool);
+pub(crate) struct FakeNotifier(pub(crate) Mutex<Vec<&'static str>>, pub(crate) bool);
 
-fn quiet_notifier() -> FakeNotifier {
+pub(crate) fn quiet_notifier() -> FakeNotifier {
     FakeNotifier(Mutex::new(Vec::new()), false)
 }
 
@@ -672,7 +448,7 @@ async fn the_approval_gates_task_token_is_never_logged_or_returned() {
 }
 
 /// A notifier whose endpoint never answers.
-struct HangingNotifier;
+pub(crate) struct HangingNotifier;
 
 #[async_trait]
 impl Notifier for HangingNotifier {
@@ -801,200 +577,4 @@ async fn a_routing_taken_over_by_hand_is_kept_and_announced() {
     assert_eq!(*notifier.0.lock().unwrap(), ["Rollout Taken Over"]);
     assert_eq!(lambda.routing(), Routing::to_version("3"), "theirs stands");
     assert_eq!(lambda.description(), "orders, production", "the lock comes off, the description put back");
-}
-
-/// An execution whose Prepare wrote its lock and then failed (or was stopped) moved nothing, but its marker
-/// would stay on the alias: the safety net gives the alias its description back.
-#[tokio::test]
-async fn the_safety_net_releases_the_lock_of_an_execution_that_never_moved() {
-    let lambda = FakeLambda::new();
-    let arn = "arn:aws:states:us-east-1:123456789012:execution:canary-rollout:x";
-    prepare(json!({"request": request(), "execution": arn}), &lambda, &metrics(0, 0), &running(), t0()).await.unwrap();
-    assert!(lambda.description().starts_with(canary_core::lock::PREFIX));
-    let history = Described { status: "FAILED", input: request(), ended: Vec::new() };
-    let result = handled(safety_net(ended("FAILED"), &history, &lambda, &quiet_notifier(), t0()).await.unwrap());
-    assert_eq!(result.action, Action::Released);
-    assert_eq!((lambda.description(), lambda.routing()), ("orders, production".into(), Routing::to_version("1")));
-}
-
-/// An execution as Step Functions describes it, with its input, and the ended executions a sweep lists.
-struct Described {
-    status: &'static str,
-    input: Value,
-    ended: Vec<canary_aws::ExecutionSummary>,
-}
-
-#[async_trait]
-impl ExecutionHistory for Described {
-    async fn describe(&self, arn: &str) -> Result<ExecutionInfo, AwsError> {
-        let info = History::new(Vec::new(), self.status).describe(arn).await?;
-        Ok(ExecutionInfo { input: Some(self.input.to_string()), ..info })
-    }
-    async fn state_exits_after(&self, _: &str, _: i64) -> Result<Vec<StateExit>, AwsError> {
-        Ok(Vec::new())
-    }
-    async fn newest_state_output(
-        &self,
-        _: &str,
-        _: &(dyn for<'s> Fn(&'s str) -> bool + Sync),
-    ) -> Result<Option<String>, AwsError> {
-        Ok(None)
-    }
-    async fn ended_since(&self, _: &str, _: DateTime<Utc>) -> Result<Vec<canary_aws::ExecutionSummary>, AwsError> {
-        Ok(self.ended.clone())
-    }
-}
-
-/// The sweep puts back what an ended execution still holds (its status change event was lost), and leaves
-/// aliases no ended execution holds.
-#[tokio::test]
-async fn the_sweep_restores_what_an_ended_execution_still_holds() {
-    let lambda = FakeLambda::new();
-    let arn = "arn:aws:states:us-east-1:123456789012:execution:canary-rollout:lost";
-    prepare(json!({"request": request(), "execution": arn}), &lambda, &metrics(0, 0), &running(), t0()).await.unwrap();
-    let summary = |arn: &str| canary_aws::ExecutionSummary {
-        arn: arn.into(),
-        name: "lost".into(),
-        status: canary_core::execution::ExecutionStatus::Aborted,
-        started_at: t0(),
-        stopped_at: Some(t0()),
-    };
-    let other = "arn:aws:states:us-east-1:123456789012:execution:canary-rollout:other";
-    let history = Described { status: "ABORTED", input: request(), ended: vec![summary(other), summary(arn)] };
-    let notifier = quiet_notifier();
-    let sweep = json!({"sweep": "arn:aws:states:us-east-1:123456789012:stateMachine:canary-rollout"});
-    let swept: canary_core::safety_net::Swept =
-        serde_json::from_value(safety_net(sweep.clone(), &history, &lambda, &notifier, t0()).await.unwrap()).unwrap();
-    assert_eq!(swept.looked_at, 2);
-    assert_eq!(swept.handled.len(), 1, "only the execution that holds the alias: {swept:?}");
-    assert_eq!(swept.handled[0].action, Action::Released, "it never moved: its lock is released");
-    assert_eq!(lambda.description(), "orders, production");
-    let again: canary_core::safety_net::Swept =
-        serde_json::from_value(safety_net(sweep, &history, &lambda, &notifier, t0()).await.unwrap()).unwrap();
-    assert!(again.handled.is_empty(), "nothing held any more: {again:?}");
-}
-
-/// A rollout stopped while the new version carried all its traffic (a bake) is restored by the safety net;
-/// then the same version is promoted again (by a later rollout, or a person). Its ending handled again (Lambda's
-/// asynchronous retry, a redrive of the failures queue, the sweep) finds no lock of its own: it writes nothing,
-/// announces nothing, and says why; the later promotion stands, though its routing is the one the stopped
-/// rollout had left.
-#[tokio::test]
-async fn an_ending_handled_again_never_undoes_a_later_promotion() {
-    let lambda = FakeLambda::new();
-    let baked = json!({"function": "orders", "alias": "live", "version": "2",
-        "strategy": {"all_at_once": {"bake_seconds": 600}}, "health": {"metrics_delay_seconds": 60}});
-    let prepared = prepare(baked, &lambda, &metrics(0, 0), &idle(), t0()).await.unwrap();
-    let promoted = move_alias(prepared, Next::Promote, &lambda, &running(), t0()).await.unwrap();
-    assert_eq!((promoted.next, lambda.routing()), (Next::Hold, Routing::to_version("2")));
-    let stopped = History::new(vec![exit(5, "Promote", &serde_json::to_string(&promoted).unwrap())], "ABORTED");
-    let notifier = quiet_notifier();
-    let first = handled(safety_net(ended("ABORTED"), &stopped, &lambda, &notifier, t0()).await.unwrap());
-    assert!(matches!(first.action, Action::Restored { .. }), "{first:?}");
-    assert_eq!((lambda.routing(), lambda.description()), (Routing::to_version("1"), "orders, production".into()));
-    // Promoted again by someone else, to exactly what the stopped rollout had left.
-    lambda.set_by_someone_else(Routing::to_version("2"));
-    let (writes, announced) = (lambda.writes(), notifier.0.lock().unwrap().len());
-    for _ in 0..3 {
-        let again = handled(safety_net(ended("ABORTED"), &stopped, &lambda, &notifier, t0()).await.unwrap());
-        assert!(
-            matches!(&again.action, Action::HandedOver { reason } if reason.contains("no longer carries this rollout's lock")),
-            "{again:?}"
-        );
-    }
-    assert_eq!(lambda.routing(), Routing::to_version("2"), "the later promotion stands");
-    assert_eq!(
-        (lambda.writes(), notifier.0.lock().unwrap().len()),
-        (writes, announced),
-        "nothing written or announced"
-    );
-}
-
-/// A refused execution may hold locks (a retried Prepare refused after its earlier attempt locked an alias, its
-/// give-back lost): the sweep looks at refused executions too, and releases them.
-#[tokio::test]
-async fn the_sweep_releases_the_locks_of_a_refused_execution() {
-    let lambda = FakeLambda::new();
-    let arn = "arn:aws:states:us-east-1:123456789012:execution:canary-rollout:refused";
-    prepare(json!({"request": request(), "execution": arn}), &lambda, &metrics(0, 0), &running(), t0()).await.unwrap();
-    let history = refused(arn);
-    let sweep = json!({"sweep": "arn:aws:states:us-east-1:123456789012:stateMachine:canary-rollout"});
-    let swept: canary_core::safety_net::Swept =
-        serde_json::from_value(safety_net(sweep, &history, &lambda, &quiet_notifier(), t0()).await.unwrap()).unwrap();
-    assert_eq!(swept.handled.len(), 1, "{swept:?}");
-    assert_eq!(swept.handled[0].action, Action::Released);
-    assert_eq!((lambda.description(), lambda.routing()), ("orders, production".into(), Routing::to_version("1")));
-    // A refused request whose alias cannot be read (another region's, say) holds nothing, and fails no sweep.
-    lambda.fail_next(AwsError::AccessDenied("another region".into()));
-    let sweep = json!({"sweep": "arn:aws:states:us-east-1:123456789012:stateMachine:canary-rollout"});
-    let swept: canary_core::safety_net::Swept =
-        serde_json::from_value(safety_net(sweep, &history, &lambda, &quiet_notifier(), t0()).await.unwrap()).unwrap();
-    assert!(swept.handled.is_empty(), "{swept:?}");
-}
-
-/// The safety net of a stage never reads an alias its roles may not touch (on AWS, an AccessDenied for every refused
-/// request naming another stage's function): a function outside the managed pattern is not looked at.
-#[tokio::test]
-async fn the_sweep_never_reads_a_function_outside_the_deployments_pattern() {
-    let lambda = FakeLambda::new();
-    let arn = "arn:aws:states:us-east-1:123456789012:execution:canary-rollout:refused";
-    prepare(json!({"request": request(), "execution": arn}), &lambda, &metrics(0, 0), &running(), t0()).await.unwrap();
-    let history = refused(arn);
-    let sweep = json!({"sweep": "arn:aws:states:us-east-1:123456789012:stateMachine:canary-rollout"});
-    let reads = *lambda.reads.lock().unwrap();
-    let notifier = quiet_notifier();
-    let answer =
-        canary_functions::safety_net_managing(sweep.clone(), Some("payments-*"), &history, &lambda, &notifier, t0());
-    let swept: canary_core::safety_net::Swept = serde_json::from_value(answer.await.unwrap()).unwrap();
-    assert!(swept.handled.is_empty(), "{swept:?}");
-    // Nor does the ending's own event, which EventBridge delivers for a refused execution too.
-    let event = json!({"detail": {"executionArn": arn, "status": "FAILED"}});
-    let answer = canary_functions::safety_net_managing(event, Some("payments-*"), &history, &lambda, &notifier, t0());
-    let handled: canary_core::safety_net::Handled = serde_json::from_value(answer.await.unwrap()).unwrap();
-    assert!(matches!(handled.action, Action::None { .. }), "{handled:?}");
-    assert_eq!(*lambda.reads.lock().unwrap(), reads, "orders is not read");
-    // Within the pattern, the same sweep releases the lock.
-    let answer = canary_functions::safety_net_managing(sweep, Some("ord*"), &history, &lambda, &notifier, t0());
-    let swept: canary_core::safety_net::Swept = serde_json::from_value(answer.await.unwrap()).unwrap();
-    assert_eq!(swept.handled[0].action, Action::Released);
-}
-
-/// An execution that ended refused (`RequestRefused`).
-struct Refused(Described);
-
-/// The history of one execution, `arn`, that ended refused with [`request`] as its input.
-fn refused(arn: &str) -> Refused {
-    let summary = canary_aws::ExecutionSummary {
-        arn: arn.into(),
-        name: "refused".into(),
-        status: canary_core::execution::ExecutionStatus::Failed,
-        started_at: t0(),
-        stopped_at: Some(t0()),
-    };
-    Refused(Described { status: "FAILED", input: request(), ended: vec![summary] })
-}
-
-#[async_trait]
-impl ExecutionHistory for Refused {
-    async fn describe(&self, arn: &str) -> Result<ExecutionInfo, AwsError> {
-        let info = self.0.describe(arn).await?;
-        Ok(ExecutionInfo { error: Some(ErrorName::RequestRefused.as_str().into()), ..info })
-    }
-    async fn state_exits_after(&self, arn: &str, after: i64) -> Result<Vec<StateExit>, AwsError> {
-        self.0.state_exits_after(arn, after).await
-    }
-    async fn newest_state_output(
-        &self,
-        arn: &str,
-        wanted: &(dyn for<'s> Fn(&'s str) -> bool + Sync),
-    ) -> Result<Option<String>, AwsError> {
-        self.0.newest_state_output(arn, wanted).await
-    }
-    async fn ended_since(
-        &self,
-        machine: &str,
-        since: DateTime<Utc>,
-    ) -> Result<Vec<canary_aws::ExecutionSummary>, AwsError> {
-        self.0.ended_since(machine, since).await
-    }
 }
