@@ -41,11 +41,21 @@ impl Refusal {
     }
 }
 
+/// The most problems a refusal's text names one by one; the rest are counted. A request with more is not a
+/// typo but a wrong file, and its text must stay readable (and inside Step Functions' 32 KB cause).
+pub const SHOWN_PROBLEMS: usize = 20;
+
 impl fmt::Display for Refusal {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "request refused, nothing was changed:")?;
-        for error in &self.errors {
+        for error in self.errors.iter().take(SHOWN_PROBLEMS) {
             write!(f, "\n  - {error}")?;
+        }
+        if let Some(more) = self.errors.len().checked_sub(SHOWN_PROBLEMS).filter(|n| *n > 0) {
+            write!(
+                f,
+                "\n  - and {more} more problems (the first {SHOWN_PROBLEMS} are shown): is this the request file?"
+            )?;
         }
         Ok(())
     }
@@ -71,5 +81,23 @@ impl Problems {
 
     pub(crate) fn into_result<T>(self, value: T) -> Result<T, Refusal> {
         if self.0.is_empty() { Ok(value) } else { Err(Refusal { errors: self.0 }) }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_refusal_names_its_first_problems_and_counts_the_rest() {
+        let many = Refusal {
+            errors: (0..SHOWN_PROBLEMS + 5).map(|i| FieldError::new(format!("f{i}"), "is wrong", "fix it")).collect(),
+        };
+        let text = many.to_string();
+        assert_eq!(text.lines().count(), 1 + SHOWN_PROBLEMS + 1, "{text}");
+        assert!(text.contains("f19: is wrong") && !text.contains("f20:"), "{text}");
+        assert!(text.ends_with("and 5 more problems (the first 20 are shown): is this the request file?"), "{text}");
+        let exact = Refusal { errors: many.errors[..SHOWN_PROBLEMS].to_vec() };
+        assert!(!exact.to_string().contains("more problems"));
     }
 }

@@ -136,6 +136,22 @@ impl CliError {
     }
 }
 
+/// A state machine that could not be read: one that does not exist says where it was looked for and what to
+/// check (exit 5); any other failure is the AWS call's (exit 4).
+pub fn state_machine_unread(arn: &str, error: &canary_aws::AwsError) -> CliError {
+    if let canary_aws::AwsError::NotFound(_) = error {
+        let (region, account) = canary_core::request::arn_location(arn).map_or(("?", "?"), |(_, r, a)| (r, a));
+        return CliError {
+            code: Exit::NotFound,
+            message: format!(
+                "no state machine {arn} (region {region}, account {account}): check the ARN (the stack's output \
+                 StateMachineArn, or CANARY_STATE_MACHINE_ARN) and that these credentials are for that account"
+            ),
+        };
+    }
+    CliError::from_aws("could not read the state machine", error)
+}
+
 /// A `--state-machine-arn`: refused before any call when it is not a state machine's ARN, naming what it is.
 pub fn state_machine_arn(text: &str) -> Result<String, String> {
     let shape = "arn:aws:states:REGION:ACCOUNT:stateMachine:NAME (the stack's output StateMachineArn)";
@@ -150,19 +166,55 @@ pub fn state_machine_arn(text: &str) -> Result<String, String> {
     }
 }
 
+/// The most a request file (or standard input) may hold: a rollout request is a few kilobytes, and the
+/// largest the controller accepts is well below this; anything longer is not a request (a wrong file, a
+/// device such as /dev/zero), refused before it is parsed or held in memory.
+pub const MAX_INPUT_BYTES: u64 = 1024 * 1024;
+
+/// Reads a request from `path` (`-` for standard input), at most [`MAX_INPUT_BYTES`].
 pub fn read_input(path: &PathBuf) -> Result<String, CliError> {
-    if path.as_os_str() == "-" {
-        std::io::read_to_string(std::io::stdin())
-            .map_err(|e| CliError { code: Exit::Usage, message: format!("reading standard input: {e}") })
+    let (what, reader): (String, Box<dyn std::io::Read>) = if path.as_os_str() == "-" {
+        ("standard input".into(), Box::new(std::io::stdin()))
     } else {
-        std::fs::read_to_string(path)
-            .map_err(|e| CliError { code: Exit::Usage, message: format!("reading {}: {e}", path.display()) })
+        let file = std::fs::File::open(path)
+            .map_err(|e| CliError { code: Exit::Usage, message: format!("reading {}: {e}", path.display()) })?;
+        (path.display().to_string(), Box::new(file))
+    };
+    read_bounded(reader, &what)
+}
+
+/// At most [`MAX_INPUT_BYTES`] of `reader`, as text; more is refused, naming the limit.
+fn read_bounded(reader: impl std::io::Read, what: &str) -> Result<String, CliError> {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    reader
+        .take(MAX_INPUT_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| CliError { code: Exit::Usage, message: format!("reading {what}: {e}") })?;
+    if bytes.len() as u64 > MAX_INPUT_BYTES {
+        return Err(CliError::usage(format!(
+            "{what} holds more than {} KiB, the most a request may take (a rollout request is a few kilobytes): \
+             give the request file",
+            MAX_INPUT_BYTES / 1024
+        )));
     }
+    String::from_utf8(bytes)
+        .map_err(|_| CliError::usage(format!("{what} is not UTF-8 text: give a JSON rollout request")))
+}
+
+/// A percentage given on the command line: a number, with or without a `%` after it.
+pub fn percent(text: &str) -> Result<f64, String> {
+    text.trim()
+        .trim_end_matches('%')
+        .trim()
+        .parse::<f64>()
+        .map_err(|_| format!("\"{text}\" is not a percentage: give a number such as 10 or 10%"))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::Read;
 
     #[test]
     fn arns_of_the_wrong_kind_are_named_before_any_call() {
@@ -184,5 +236,24 @@ mod tests {
         assert!(!profile_defined(config, "x", true), "an sso-session is no profile");
         assert!(profile_defined("[ci]\naws_access_key_id = A\n", "ci", false));
         assert!(!profile_defined("[profile ci]\n", "ci", false), "the credentials file has no profile prefix");
+    }
+
+    #[test]
+    fn input_is_read_up_to_its_limit_and_refused_beyond_it() {
+        let request = br#"{"function": "orders"}"#;
+        assert_eq!(read_bounded(&request[..], "x").unwrap(), r#"{"function": "orders"}"#);
+        let zeros = std::io::repeat(0).take(MAX_INPUT_BYTES * 4);
+        let error = read_bounded(zeros, "/dev/zero").unwrap_err();
+        assert_eq!(error.code, Exit::Usage);
+        assert!(error.message.contains("more than 1024 KiB"), "{}", error.message);
+        let random = read_bounded(&[0xff, 0xfe, 0x00][..], "/dev/urandom").unwrap_err();
+        assert!(random.message.contains("not UTF-8"), "{}", random.message);
+    }
+
+    #[test]
+    fn a_percentage_may_carry_its_sign() {
+        assert_eq!(percent("10"), Ok(10.0));
+        assert_eq!(percent("12.5%"), Ok(12.5));
+        assert!(percent("ten").unwrap_err().contains("10 or 10%"));
     }
 }

@@ -23,7 +23,7 @@ const EXIT_CODES: &str = "Exit codes:
   2  the command line is wrong, or a file it names cannot be read
   3  the request was refused (bad input, another rollout of the alias is running, or the version was
      rejected by its last rollout); nothing moved
-  4  AWS could not be reached or refused the call (credentials, permissions, state machine ARN)
+  4  AWS could not be reached or refused the call (credentials, permissions, throttling)
   5  what was asked for does not exist (an execution, a state machine)
   6  --timeout passed while following a rollout that still runs (it goes on; watch follows it again)";
 
@@ -222,10 +222,27 @@ fn plan(args: &PlanArgs, output: Output) -> Result<Exit, CliError> {
     Ok(Exit::Success)
 }
 
+/// Said after clap's own message when no state machine was given.
+const MISSING_STATE_MACHINE: &str = "Give --state-machine-arn ARN, or set CANARY_STATE_MACHINE_ARN: the stack's output \
+    StateMachineArn (aws cloudformation describe-stacks --stack-name lambda-canary-STAGE --query \
+    \"Stacks[0].Outputs[?OutputKey=='StateMachineArn'].OutputValue\" --output text).";
+
 #[tokio::main]
 async fn main() -> ExitCode {
     restore_default_sigpipe();
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => {
+            // clap names the flag alone; the environment variable CI usually sets is the other way to give it.
+            let missing_arn = error.kind() == clap::error::ErrorKind::MissingRequiredArgument
+                && error.to_string().contains("--state-machine-arn");
+            let _ = error.print();
+            if missing_arn {
+                eprintln!("\n{MISSING_STATE_MACHINE}");
+            }
+            return ExitCode::from(u8::try_from(error.exit_code()).unwrap_or(2));
+        }
+    };
     init_logging(cli.debug);
     let calls_aws = !matches!(cli.command, Command::Plan(_) | Command::Completion { .. } | Command::Schema { .. });
     if calls_aws && let Some(problem) = cli.aws.profile_problem() {

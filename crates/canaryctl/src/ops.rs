@@ -55,7 +55,10 @@ pub fn execution_arn(execution: &str, state_machine_arn: Option<&str>) -> Result
         }
         _ => Err(CliError {
             code: Exit::Usage,
-            message: format!("{execution} is a name: give --state-machine-arn (or the execution's ARN)"),
+            message: format!(
+                "{execution} is a name: give --state-machine-arn (or set CANARY_STATE_MACHINE_ARN), or the \
+                 execution's ARN"
+            ),
         }),
     }
 }
@@ -480,10 +483,8 @@ async fn restore(
 ) -> Result<(String, bool), CliError> {
     let stopped = if stop { "stopped" } else { "ended earlier" };
     let machine = canary_aws::state_machine_of(arn).unwrap_or_default();
-    let definition = executions
-        .definition(&machine)
-        .await
-        .map_err(|e| CliError::from_aws("could not read the state machine", &e))?;
+    let definition =
+        executions.definition(&machine).await.map_err(|e| crate::cli::state_machine_unread(&machine, &e))?;
     let Some(safety_net) = canary_core::deployment::Deployment::safety_net_of(&definition) else {
         return Err(CliError::aws(format!(
             "{machine} names no safety net (deploy the current template): nothing was stopped"

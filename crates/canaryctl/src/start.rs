@@ -13,7 +13,8 @@ use std::time::Duration;
 /// The request, from a file and flags (flags override the file's fields): `start` and `plan` take the same.
 #[derive(Debug, Clone, Default, Args)]
 pub struct RequestArgs {
-    /// A request file (docs/request.md), or - for standard input; the flags below override its fields.
+    /// A request file (docs/request.md), or - for standard input, at most 1 MiB; the flags below override its
+    /// fields.
     /// Example: --input deploy/prod-rollout.json
     #[arg(long, value_name = "FILE")]
     pub input: Option<PathBuf>,
@@ -30,7 +31,7 @@ pub struct RequestArgs {
     pub new_version: Option<String>,
     /// Linear strategy: this percent more at every step (0 < p <= 100; 100 moves all traffic in one step).
     /// Example: --linear 10
-    #[arg(long, value_name = "PERCENT", conflicts_with_all = ["canary", "all_at_once", "bake"])]
+    #[arg(long, value_name = "PERCENT", value_parser = crate::cli::percent, conflicts_with_all = ["canary", "all_at_once", "bake"])]
     pub linear: Option<f64>,
     /// Seconds each linear step is held (default 60); alone, it changes the interval of the file's linear
     /// strategy. Example: --linear 10 --interval 120
@@ -38,7 +39,7 @@ pub struct RequestArgs {
     pub interval: Option<u64>,
     /// Canary strategy: this percent first, held --bake seconds (or the file's canary bake), then 100%.
     /// Example: --canary 5 --bake 600
-    #[arg(long, value_name = "PERCENT", conflicts_with = "all_at_once")]
+    #[arg(long, value_name = "PERCENT", value_parser = crate::cli::percent, conflicts_with = "all_at_once")]
     pub canary: Option<f64>,
     /// Seconds the canary (or all-at-once) step is watched; alone, it changes the bake of the file's canary or
     /// all_at_once strategy. Example: --all-at-once --bake 300
@@ -243,7 +244,8 @@ pub struct LaunchArgs {
     pub timeout: Option<u64>,
     /// Roll out a version even though its last rollout to this alias was rolled back or aborted (without
     /// it, such a version is refused: a pipeline that runs again must not bring a rejected version back).
-    /// Example: --retry-rejected
+    /// `retry` always does (retrying a rejected rollout is what it is for); `undo` needs it to go back to a
+    /// version a later rollout set aside. Example: --retry-rejected
     #[arg(long)]
     pub retry_rejected: bool,
     /// Seconds between looks at a followed execution. Example: --wait --poll-seconds 10
@@ -363,7 +365,7 @@ pub async fn launch(args: &StartArgs, request: &Value, checked: &RolloutRequest)
     let definition = executions
         .definition(&args.state_machine_arn)
         .await
-        .map_err(|e| CliError::from_aws("could not read the state machine", &e))?;
+        .map_err(|e| crate::cli::state_machine_unread(&args.state_machine_arn, &e))?;
     let deployment = canary_core::deployment::Deployment::from_definition(&definition).unwrap_or_default();
     check_deployment(request, checked, &deployment, &args.state_machine_arn)?;
     refuse_versions_not_serving(&canary_aws::LambdaAliases::from_config(&config), checked).await?;

@@ -122,6 +122,35 @@ fn start_needs_a_state_machine() {
     let output = canaryctl(&["start", "--input", "tests/fixtures/linear.json"]);
     assert_eq!(output.status.code(), Some(2));
     assert!(stderr(&output).contains("--state-machine-arn"), "{}", stderr(&output));
+    assert!(stderr(&output).contains("or set CANARY_STATE_MACHINE_ARN"), "names the variable: {}", stderr(&output));
+}
+
+/// A request file is bounded: a device or a huge file is refused naming the limit, not read until memory runs
+/// out; a request with a great many problems names the first ones and counts the rest.
+#[test]
+fn input_is_bounded_and_so_is_the_list_of_its_problems() {
+    let output = canaryctl(&["plan", "--input", "/dev/zero"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(stderr(&output).contains("more than 1024 KiB"), "{}", stderr(&output));
+    let dir = std::env::temp_dir().join(format!("canaryctl-bounded-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let alarms: Vec<String> = (0..200).map(|_| String::new()).collect();
+    let request = json!({"function": "", "alias": "", "version": "", "health": {"alarms": alarms}});
+    let file = dir.join("bad.json");
+    std::fs::write(&file, request.to_string()).unwrap();
+    let output = canaryctl(&["plan", "--input", file.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(3), "{}", stderr(&output));
+    let text = stderr(&output);
+    assert!(text.lines().count() < 40, "{text}");
+    assert!(text.contains("more problems (the first 20 are shown)"), "{text}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_percentage_may_be_written_with_its_sign() {
+    let output = canaryctl(&["plan", "--function", "orders", "--alias", "live", "--version", "2", "--linear", "25%"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(stdout(&output).contains("25%"), "{}", stdout(&output));
 }
 
 #[test]
