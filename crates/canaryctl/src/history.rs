@@ -345,7 +345,7 @@ pub struct RetryArgs {
 /// new name: a rollout of a version its last rollout rejected, on purpose (`start --retry-rejected`).
 pub async fn retry(args: RetryArgs) -> Result<Exit, CliError> {
     let (output, aws) = (args.target.output, args.target.aws.clone());
-    let arn = crate::ops::execution_arn(&args.target.execution, args.target.state_machine_arn.as_deref())?;
+    let arn = args.target.resolve().await?;
     let executions = crate::ops::executions(&aws, &arn).await;
     let info = canary_aws::ExecutionHistory::describe(&executions, &arn)
         .await

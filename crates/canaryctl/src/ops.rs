@@ -19,10 +19,12 @@ use clap::Args;
 use serde_json::json;
 use std::time::Duration;
 
-/// Which execution: an ARN, or a name under the state machine.
+/// Which execution: an ARN, a name under the state machine, or the service it rolls out (`FUNCTION:ALIAS`).
 #[derive(Debug, Clone, Args)]
 pub struct Target {
-    /// The execution's ARN, or its name (then --state-machine-arn or CANARY_STATE_MACHINE_ARN says where).
+    /// The execution's ARN, its name, or FUNCTION:ALIAS (such as orders-api:live) for that alias's current
+    /// rollout (the one its lock names) or else its latest; names and FUNCTION:ALIAS need --state-machine-arn
+    /// or CANARY_STATE_MACHINE_ARN.
     pub execution: String,
     /// Where a name is looked up. Example: --state-machine-arn arn:aws:states:eu-west-1:123456789012:stateMachine:canary-rollout-prod
     #[arg(long, env = "CANARY_STATE_MACHINE_ARN", value_name = "ARN", value_parser = crate::cli::state_machine_arn)]
@@ -31,6 +33,75 @@ pub struct Target {
     pub output: Output,
     #[arg(skip)]
     pub aws: AwsArgs,
+}
+
+/// How many of the state machine's latest executions `FUNCTION:ALIAS` looks through for the alias's latest
+/// rollout, when no running one holds it.
+const SERVICE_SCAN: usize = 200;
+
+/// `FUNCTION:ALIAS`, when `text` addresses a rollout by its service: no ARN, and one colon between two names
+/// (an execution's name may not hold a colon).
+///
+/// ```text
+/// orders-api:live -> Some(("orders-api", "live")); orders-live-v42 -> None; arn:aws:... -> None
+/// ```
+pub fn service_address(text: &str) -> Option<(&str, &str)> {
+    if text.starts_with("arn:") {
+        return None;
+    }
+    let (function, alias) = text.split_once(':')?;
+    (!function.is_empty() && !alias.is_empty() && !alias.contains(':')).then_some((function, alias))
+}
+
+impl Target {
+    /// The execution ARN this target addresses: an ARN or a name as [`execution_arn`] reads them; for
+    /// `FUNCTION:ALIAS`, the execution whose lock the alias carries (its running rollout) when it is one of
+    /// this state machine's, else the newest execution of this state machine that rolled that alias out.
+    pub async fn resolve(&self) -> Result<String, CliError> {
+        let Some((function, alias)) = service_address(&self.execution) else {
+            return execution_arn(&self.execution, self.state_machine_arn.as_deref());
+        };
+        let Some(machine) = self.state_machine_arn.as_deref() else {
+            return Err(CliError::usage(format!(
+                "{function}:{alias} names a service: give --state-machine-arn (or set CANARY_STATE_MACHINE_ARN) to \
+                 find its rollouts"
+            )));
+        };
+        let config = self.aws.config_for(machine).await;
+        let live = LambdaAliases::from_config(&config)
+            .get_alias(function, alias)
+            .await
+            .map_err(|e| CliError::from_aws(format!("could not read {function}:{alias}"), &e))?
+            .ok_or_else(|| CliError {
+                code: Exit::NotFound,
+                message: format!("{function} has no alias {alias} (in this account and region)"),
+            })?;
+        let executions_of_machine = machine.replacen(":stateMachine:", ":execution:", 1) + ":";
+        if let Some((holder, _)) = canary_core::lock::holder(&live.description)
+            && holder.starts_with(&executions_of_machine)
+        {
+            return Ok(holder.to_string());
+        }
+        let executions = StepFunctionsExecutions::from_config(&config);
+        let scan = Scan {
+            state_machine_arn: machine,
+            function: Some(function),
+            alias: Some(alias),
+            max: 1,
+            scan: SERVICE_SCAN,
+            page_size: 100,
+            stop_at: |_| true,
+            releases: true,
+        };
+        let (found, scanned) = scan_rollouts(&executions, &scan).await?;
+        found.into_iter().next().map(|f| f.summary.arn).ok_or_else(|| CliError {
+            code: Exit::NotFound,
+            message: format!(
+                "no rollout of {function}:{alias} in the {scanned} most recent executions of {machine}, and none \
+                 holds it now"
+            ),
+        })
+    }
 }
 
 /// The execution ARN of a name or ARN: `arn:...:stateMachine:M` + `NAME` -> `arn:...:execution:M:NAME`.
@@ -104,7 +175,7 @@ pub async fn status_of(executions: &dyn ExecutionHistory, arn: &str) -> Result<S
 }
 
 pub async fn status(target: Target) -> Result<Exit, CliError> {
-    let arn = execution_arn(&target.execution, target.state_machine_arn.as_deref())?;
+    let arn = target.resolve().await?;
     let config = target.aws.config_for(&arn).await;
     let mut status = status_of(&StepFunctionsExecutions::from_config(&config), &arn).await?;
     // Once it has ended, what the alias routes now: the state's last routing may have been undone since.
@@ -148,7 +219,7 @@ impl WatchMode {
 }
 
 pub async fn watch(target: Target, poll_seconds: u64, timeout: Option<u64>, mode: WatchMode) -> Result<Exit, CliError> {
-    let arn = execution_arn(&target.execution, target.state_machine_arn.as_deref())?;
+    let arn = target.resolve().await?;
     let executions = executions(&target.aws, &arn).await;
     // Where it stands first (function, versions, step, weight, latest figures, gates), then each event.
     let status = status_of(&executions, &arn).await?;
@@ -335,7 +406,7 @@ fn print_rows(rows: &[ListRow], output: Output) {
 }
 
 pub async fn promote(target: Target, full: bool) -> Result<Exit, CliError> {
-    let arn = execution_arn(&target.execution, target.state_machine_arn.as_deref())?;
+    let arn = target.resolve().await?;
     let executions = executions(&target.aws, &arn).await;
     let token =
         executions.approval_token(&arn).await.map_err(|e| CliError::from_aws(format!("could not read {arn}"), &e))?;
@@ -366,7 +437,7 @@ const ABORT_WAIT: Duration = Duration::from_secs(300);
 /// conditional rollback, after which a write of the stopped execution still in flight fails. What it prints
 /// it reads afterwards: the execution's status and what the alias routes.
 pub async fn abort(target: Target) -> Result<Exit, CliError> {
-    let arn = execution_arn(&target.execution, target.state_machine_arn.as_deref())?;
+    let arn = target.resolve().await?;
     let config = target.aws.config_for(&arn).await;
     let executions = StepFunctionsExecutions::from_config(&config);
     let info = executions.describe(&arn).await.map_err(|e| CliError::from_aws(format!("could not read {arn}"), &e))?;
@@ -547,6 +618,16 @@ async fn wait_until_ended(executions: &dyn ExecutionHistory, arn: &str) -> Resul
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_service_is_addressed_as_function_colon_alias() {
+        assert_eq!(service_address("orders-api:live"), Some(("orders-api", "live")));
+        assert_eq!(service_address("orders-live-v42-20261128T120000Z"), None, "an execution's name has no colon");
+        assert_eq!(service_address("arn:aws:states:us-east-1:1:execution:m:n"), None);
+        assert_eq!(service_address(":live"), None);
+        assert_eq!(service_address("orders:"), None);
+        assert_eq!(service_address("a:b:c"), None);
+    }
     use canary_core::execution::ExecutionOutcome;
 
     #[test]

@@ -475,3 +475,30 @@ async fn retry_runs_an_aborted_rollout_again_as_it_was_asked() {
     let (code, _, stderr) = canaryctl_raw(&stack, &["retry", &arn]);
     assert_eq!(code, 1, "a promoted rollout has nothing to retry: {stderr}");
 }
+
+/// In an incident one knows the service, not the execution's name: `status`, `promote` and `abort` take
+/// `FUNCTION:ALIAS`, which finds the rollout that holds the alias now, or else its latest.
+#[tokio::test]
+#[ignore = "needs the local AWS stack: run through cargo xtask test"]
+async fn canaryctl_finds_a_rollout_by_its_function_and_alias() {
+    let stack = Stack::get().await;
+    let function = service(&stack, &[&[], &[]]).await;
+    let name = paused(&stack, &function, 50, 100).await;
+    let address = format!("{function}:live");
+    let (code, stdout, stderr) = canaryctl_raw(&stack, &["status", &address, "--output", "json"]);
+    assert_eq!(code, 0, "{stderr}");
+    let status: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(status["name"], name, "the rollout that holds the alias: {status}");
+    let (code, _, stderr) = canaryctl_raw(&stack, &["promote", &address]);
+    assert_eq!(code, 0, "{stderr}");
+    let arn = format!("{}:{name}", stack.state_machine_arn.replacen(":stateMachine:", ":execution:", 1));
+    let (state, _, report) = stack.wait(&arn).await;
+    assert_eq!(state, "SUCCEEDED", "{report}");
+    // Ended, it holds nothing: the latest rollout of the alias is found instead.
+    let (code, stdout, stderr) = canaryctl_raw(&stack, &["status", &address, "--output", "json"]);
+    assert_eq!(code, 0, "{stderr}");
+    let status: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!((status["name"].as_str(), status["outcome"].as_str()), (Some(name.as_str()), Some("promoted")));
+    let (code, _, stderr) = canaryctl_raw(&stack, &["status", &format!("{function}:nope")]);
+    assert_eq!(code, 5, "no such alias: {stderr}");
+}
