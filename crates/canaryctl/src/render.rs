@@ -94,9 +94,18 @@ pub fn plan_text(request: &RolloutRequest, requests_per_minute: Option<f64>) -> 
         let _ = writeln!(out, "Rollout of {}:{} to version {}", request.function, request.alias, request.version);
     }
     let _ = writeln!(out, "{:>6}  {:>10}  {:>8}", "step", "new version", "hold");
+    let gated = |percent: f64| {
+        request.approval.before_percent.iter().any(|gate| canary_core::schedule::same_percent(*gate, percent))
+    };
     for (i, step) in schedule.steps.iter().enumerate() {
-        let _ =
-            writeln!(out, "{:>6}  {:>10}  {:>8}", i + 1, percent_text(step.percent), duration_text(step.hold_seconds));
+        let gate = if gated(step.percent) { "  (waits for approval first)" } else { "" };
+        let _ = writeln!(
+            out,
+            "{:>6}  {:>10}  {:>8}{gate}",
+            i + 1,
+            percent_text(step.percent),
+            duration_text(step.hold_seconds)
+        );
     }
     let _ = writeln!(out, "{}", durations_text(request));
     if !health.enabled {
@@ -141,14 +150,16 @@ pub fn plan_text(request: &RolloutRequest, requests_per_minute: Option<f64>) -> 
     }
     let _ = writeln!(
         out,
-        "The promotion needs {} invocations of the new version over the rollout (too few: {:?}{}).",
+        "The promotion needs {} invocations of the new version over the rollout ({}).",
         canary_core::budget::evidence_needed(request),
-        health.no_data,
-        if health.no_data == canary_core::NoData::Wait {
-            format!(", up to {} more", duration_text(health.no_data_max_wait_seconds))
-        } else {
-            String::new()
-        }
+        match health.no_data {
+            canary_core::NoData::Wait => format!(
+                "with fewer, the last step waits for more traffic, up to {} more, then fails",
+                duration_text(health.no_data_max_wait_seconds)
+            ),
+            canary_core::NoData::Fail => "with fewer, it fails".to_string(),
+            canary_core::NoData::Pass => "with fewer, it is promoted anyway: no_data is pass".to_string(),
+        },
     );
     if let Some(rate) = requests_per_minute {
         let _ = writeln!(out, "{}", canary_core::budget::outlook(request, rate).describe(request));
@@ -170,6 +181,29 @@ mod tests {
     use canary_core::health::{HealthFigures, VersionFigures};
     use chrono::{Duration, TimeZone, Utc};
     use serde_json::json;
+
+    /// The plan marks the steps a gate holds, and says in words what happens without enough traffic.
+    #[test]
+    fn the_plan_marks_gates_and_says_what_too_little_traffic_does() {
+        let plan = |no_data: &str| {
+            let request = canary_core::parse_request(&json!({"function": "f", "alias": "live", "version": "2",
+                "strategy": {"linear": {"percent": 25, "interval_seconds": 60}},
+                "approval": {"before_percent": [50]}, "health": {"no_data": no_data}}))
+            .unwrap();
+            super::plan_text(&request, None)
+        };
+        let text = plan("wait");
+        let gated: Vec<&str> = text.lines().filter(|l| l.contains("(waits for approval first)")).collect();
+        assert_eq!(gated.len(), 1, "{text}");
+        assert!(gated[0].contains("50%"), "{text}");
+        assert!(
+            text.contains("with fewer, the last step waits for more traffic, up to 4h00m more, then fails"),
+            "{text}"
+        );
+        assert!(!text.contains("Wait"), "no Rust names in the text: {text}");
+        assert!(plan("fail").contains("(with fewer, it fails)"));
+        assert!(plan("pass").contains("promoted anyway"));
+    }
 
     /// A canary of 10% held 300 s with looks every 60 s, checked once at `after` seconds with `figures`.
     fn checked(no_data: &str, after: i64, invocations: u64) -> String {
