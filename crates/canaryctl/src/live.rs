@@ -217,7 +217,8 @@ impl Screen {
         match (&self.ended, self.waiting_before, self.next_check_at) {
             (Some(message), _, _) => out.push_str(&format!("  ended: {message}\n")),
             (None, Some(percent), _) => out.push_str(&format!(
-                "  waiting for approval before {}: canaryctl promote {name} [--full], or canaryctl abort {name}\n",
+                // One command a line, each short enough to stay whole on a narrow terminal (the screen cuts lines).
+                "  waiting for approval before {}:\n    canaryctl promote {name} [--full]\n    canaryctl abort {name}\n",
                 percent_text(percent),
                 name = self.name
             )),
@@ -427,7 +428,11 @@ mod tests {
             0,
             Event::ApprovalWaiting { before_percent: 50.0, message: "waiting for approval before 50%".into() },
         ));
-        assert!(screen.draw(at(1)).contains("waiting for approval before 50%: canaryctl promote x [--full]"));
+        let drawn = screen.draw(at(1));
+        assert!(drawn.contains("waiting for approval before 50%:\n    canaryctl promote x [--full]\n"), "{drawn}");
+        // Each command on its own line: an 80-column terminal keeps both whole.
+        let fitted = fit(&drawn, 80, 40);
+        assert!(fitted.contains("    canaryctl abort x\n"), "{fitted}");
         screen.apply(&line(
             5,
             Event::RolledBack { routing: vec![Share { version: "41".into(), percent: 100.0 }], message: "r".into() },
