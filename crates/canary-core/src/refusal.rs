@@ -52,10 +52,10 @@ impl fmt::Display for Refusal {
             write!(f, "\n  - {error}")?;
         }
         if let Some(more) = self.errors.len().checked_sub(SHOWN_PROBLEMS).filter(|n| *n > 0) {
-            write!(
-                f,
+            let rest = format!(
                 "\n  - and {more} more problems (the first {SHOWN_PROBLEMS} are shown): is this the request file?"
-            )?;
+            );
+            f.write_str(&rest)?;
         }
         Ok(())
     }
