@@ -135,27 +135,13 @@ pub enum Task {
 }
 
 fn notice(detail_type: DetailType, state: &Rollout, what: What) -> Notice {
-    let functions = if state.members.is_empty() {
-        Vec::new()
-    } else {
-        state
-            .function_views()
-            .iter()
-            .map(|v| Named {
-                function: v.request.function.clone(),
-                alias: v.request.alias.clone(),
-                old_version: v.old_version.clone(),
-                new_version: v.request.version.clone(),
-            })
-            .collect()
-    };
     let detail = Detail {
         function: state.request.function.clone(),
         alias: state.request.alias.clone(),
         old_version: state.old_version.clone(),
         new_version: state.request.version.clone(),
         started_at: state.started_at,
-        functions,
+        functions: state.functions_named(),
         // The execution, for `canaryctl status` (the lock names it).
         execution: crate::lock::holder(&state.lock).map(|(execution, _)| execution.to_string()),
         what,

@@ -34,8 +34,8 @@ pub use hook::hook;
 pub use moves::move_alias;
 pub use prepare::{DIRECT_INVOCATION, prepare};
 pub use rollback::rollback;
-pub use safety_net::{restore_ended, safety_net, safety_net_managing};
-pub use sweep::{SWEEP_WINDOW, sweep};
+pub use safety_net::{safety_net, safety_net_managing};
+pub use sweep::SWEEP_WINDOW;
 
 use canary_core::Rollout;
 use serde_json::Value;

@@ -4,7 +4,7 @@ use crate::announce::announce;
 use crate::error::ControllerError;
 use crate::prepare::give_back_unprepared_lock;
 use crate::rollback::rollback;
-use crate::sweep::sweep_within;
+use crate::sweep::sweep;
 use canary_aws::{Aliases, ExecutionHistory, Notifier};
 use canary_core::execution::ExecutionStatus;
 use canary_core::notice::Task;
@@ -32,8 +32,8 @@ struct EndedDetail {
 
 /// `canary-safety-net`. Given an execution (an EventBridge "Step Functions Execution Status Change" event
 /// for one that ended ABORTED, TIMED_OUT or FAILED, or `canaryctl abort`'s request in the same shape), it
-/// puts the alias back as the controller would have: [`restore_ended`]. Given `{"sweep": <state machine
-/// ARN>}` (its schedule), it looks for the aliases ended executions still hold: [`sweep`](crate::sweep).
+/// puts the alias back as the controller would have: `restore_ended`. Given `{"sweep": <state machine
+/// ARN>}` (its schedule), it looks for the aliases ended executions still hold: `sweep`.
 pub async fn safety_net(
     event: Value,
     executions: &dyn ExecutionHistory,
@@ -64,12 +64,12 @@ pub async fn safety_net_managing(
     })?;
     let reach = Reach { managed };
     let answer = match event {
-        SafetyNetEvent::Sweep { sweep } => {
-            serde_json::to_value(sweep_within(&sweep, reach, executions, aliases, notifier, now).await?)
+        SafetyNetEvent::Sweep { sweep: state_machine } => {
+            serde_json::to_value(sweep(&state_machine, reach, executions, aliases, notifier, now).await?)
         }
-        SafetyNetEvent::Ended { detail } => serde_json::to_value(
-            restore_ended_within(&detail.execution_arn, reach, executions, aliases, notifier, now).await?,
-        ),
+        SafetyNetEvent::Ended { detail } => {
+            serde_json::to_value(restore_ended(&detail.execution_arn, reach, executions, aliases, notifier, now).await?)
+        }
     };
     Ok(answer.expect("safety net answers serialise"))
 }
@@ -81,19 +81,7 @@ pub async fn safety_net_managing(
 /// state is read from the history newest first, so a history of 25,000 events costs a page or two. What
 /// it restores, and only that, is announced: a second delivery of the same ending writes nothing and says
 /// nothing.
-pub async fn restore_ended(
-    arn: &str,
-    executions: &dyn ExecutionHistory,
-    aliases: &dyn Aliases,
-    notifier: &dyn Notifier,
-    now: DateTime<Utc>,
-) -> Result<Handled, ControllerError> {
-    restore_ended_within(arn, Reach { managed: None }, executions, aliases, notifier, now).await
-}
-
-/// [`restore_ended`] by a deployment that may touch only what `reach` covers: an execution that never
-/// prepared its rollout may name a function outside it (Prepare refused it first), which it never locked.
-pub(crate) async fn restore_ended_within(
+pub(crate) async fn restore_ended(
     arn: &str,
     reach: Reach<'_>,
     executions: &dyn ExecutionHistory,

@@ -1,7 +1,7 @@
 //! The sweep: ended executions whose aliases still carry their lock, found and handled.
 
 use crate::error::ControllerError;
-use crate::safety_net::{Reach, restore_ended_within};
+use crate::safety_net::{Reach, restore_ended};
 use canary_aws::{Aliases, ExecutionHistory, Notifier};
 use canary_core::asl::ErrorName;
 use canary_core::safety_net::{Handled, Swept};
@@ -13,21 +13,11 @@ pub const SWEEP_WINDOW: chrono::Duration = chrono::Duration::hours(2);
 
 /// The sweep: every execution of `state_machine` that ended ABORTED, TIMED_OUT or FAILED within
 /// [`SWEEP_WINDOW`] and whose alias still carries its lock is handled as its status change event would have
-/// been ([`restore_ended`](crate::restore_ended)): AWS delivers those events at best effort, and one lost would leave the alias
+/// been ([`restore_ended`]): AWS delivers those events at best effort, and one lost would leave the alias
 /// part-shifted and locked. One that cannot be handled now is logged and retried at the next sweep; the
 /// first such error is returned once every other is done. Each alias it restores is counted in the metric
-/// `LambdaCanary/SweepRestored`, which the template alarms on.
-pub async fn sweep(
-    state_machine: &str,
-    executions: &dyn ExecutionHistory,
-    aliases: &dyn Aliases,
-    notifier: &dyn Notifier,
-    now: DateTime<Utc>,
-) -> Result<Swept, ControllerError> {
-    sweep_within(state_machine, Reach { managed: None }, executions, aliases, notifier, now).await
-}
-
-pub(crate) async fn sweep_within(
+/// `LambdaCanary/SweepRestored`, which the template alarms on. Only aliases `reach` covers are read.
+pub(crate) async fn sweep(
     state_machine: &str,
     reach: Reach<'_>,
     executions: &dyn ExecutionHistory,
@@ -99,5 +89,5 @@ pub(crate) async fn sweep_one(
         return Ok(None);
     }
     tracing::warn!(execution = arn, status = %info.status, "sweep: an ended execution still holds its alias");
-    Ok(Some(restore_ended_within(arn, reach, executions, aliases, notifier, now).await?))
+    Ok(Some(restore_ended(arn, reach, executions, aliases, notifier, now).await?))
 }

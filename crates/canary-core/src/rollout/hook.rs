@@ -62,7 +62,7 @@ impl Rollout {
         });
         if !self.members.is_empty() {
             // A release's hook tests the release: every function, the first as above.
-            payload["functions"] = self.functions_named();
+            payload["functions"] = serde_json::to_value(self.functions_named()).expect("names serialise");
         }
         Some((hook, function, payload))
     }

@@ -286,18 +286,20 @@ impl Rollout {
     }
 
     /// A release's functions as its hook payload and its events name them: each one's function, alias and
-    /// both versions.
-    pub fn functions_named(&self) -> serde_json::Value {
-        let views = self.function_views();
-        serde_json::Value::Array(
-            views
-                .iter()
-                .map(|v| {
-                    serde_json::json!({"function": v.request.function, "alias": v.request.alias,
-                                       "old_version": v.old_version, "new_version": v.request.version})
-                })
-                .collect(),
-        )
+    /// both versions; none for a rollout of one function.
+    pub fn functions_named(&self) -> Vec<crate::notice::Named> {
+        if self.members.is_empty() {
+            return Vec::new();
+        }
+        self.functions()
+            .into_iter()
+            .map(|m| crate::notice::Named {
+                function: m.function,
+                alias: m.alias,
+                old_version: m.part.old_version,
+                new_version: m.version,
+            })
+            .collect()
     }
 
     /// The release with function `index`'s view put back after a task that changed it alone (its lock).
