@@ -174,7 +174,7 @@ pub const HOOK_TIMEOUT_SECONDS: u64 = 960;
 /// How long an execution of a request takes, by what the time comes from: typically its holds and the
 /// waits for complete metrics; at worst also every wait for traffic, every gate and every hook as long as
 /// each may take.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
 pub struct Durations {
     /// Every held step's hold.
     pub holds: u64,
@@ -293,7 +293,7 @@ pub fn provisioned_split(request: &RolloutRequest, provisioned: u32) -> String {
 }
 
 /// What a held step can gather at a given traffic.
-#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, schemars::JsonSchema)]
 pub struct StepOutlook {
     pub percent: f64,
     pub hold_seconds: u64,
@@ -303,7 +303,7 @@ pub struct StepOutlook {
 
 /// The evidence a rollout of a request can gather at `requests_per_minute`, and what the promotion then
 /// waits for.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, schemars::JsonSchema)]
 pub struct Outlook {
     pub requests_per_minute: f64,
     pub steps: Vec<StepOutlook>,

@@ -59,7 +59,7 @@ pub struct HistoryArgs {
 }
 
 /// One past rollout of an alias.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, schemars::JsonSchema)]
 pub struct HistoryRow {
     pub name: String,
     pub execution_arn: String,

@@ -5,6 +5,7 @@ mod events;
 mod history;
 mod live;
 mod ops;
+mod output;
 mod render;
 mod start;
 mod views;
@@ -126,8 +127,8 @@ enum Command {
     /// Stop a running rollout and restore the alias's original routing; returns once it is restored.
     /// Example: abort orders-api-live-v42-20261130T120000Z
     Abort(ops::Target),
-    /// Print a JSON Schema: of a rollout request (both forms; for editors and the Step Functions console), or
-    /// of the events `watch -o json` prints. Example: schema events > watch-events.schema.json
+    /// Print a JSON Schema: of a rollout request (both forms; for editors and the Step Functions console), of
+    /// the events `watch -o json` prints, or of every command's -o json. Example: schema output > out.schema.json
     Schema {
         #[arg(value_enum, default_value_t = SchemaOf::Request)]
         of: SchemaOf,
@@ -150,6 +151,9 @@ enum SchemaOf {
     RequestFile,
     /// The events of `watch -o json` (docs/watch-events.schema.json).
     Events,
+    /// Everything the commands print with -o json, one definition per command
+    /// (docs/canaryctl-output.schema.json).
+    Output,
 }
 
 /// Ends the process quietly when its output is closed early (`canaryctl plan ... | head -1`), as Unix tools
@@ -207,9 +211,7 @@ fn plan(args: &PlanArgs, output: Output) -> Result<Exit, CliError> {
     match output {
         Output::Json => {
             let mut plan = render::plan_json(&request, runs_on, args.requests_per_minute);
-            if let Some(note) = provisioned {
-                plan["provisioned_concurrency"] = serde_json::json!(note);
-            }
+            plan.provisioned_concurrency = provisioned;
             println!("{}", serde_json::to_string_pretty(&plan).expect("plans serialise"))
         }
         Output::Text => {
@@ -273,6 +275,7 @@ async fn main() -> ExitCode {
                 SchemaOf::Request => canary_core::request::request_schema(),
                 SchemaOf::RequestFile => canary_core::request::request_file_schema(),
                 SchemaOf::Events => events::schema(),
+                SchemaOf::Output => output::schema(),
             };
             println!("{}", serde_json::to_string_pretty(&schema).expect("schemas serialise"));
             Ok(Exit::Success)

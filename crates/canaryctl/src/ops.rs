@@ -420,7 +420,10 @@ pub async fn promote(target: Target, full: bool) -> Result<Exit, CliError> {
         .map_err(|e| CliError::from_aws("could not answer the approval gate", &e))?;
     let message = if full { "promoted: straight to 100%" } else { "promoted: on to the next step" };
     match target.output {
-        Output::Json => println!("{}", json!({"execution_arn": arn, "decision": decision, "message": message})),
+        Output::Json => {
+            let answered = crate::output::Answered { execution_arn: arn, decision, message: message.to_string() };
+            println!("{}", serde_json::to_string(&answered).expect("outputs serialise"))
+        }
         Output::Text => println!("{message}"),
     }
     Ok(Exit::Success)
@@ -528,16 +531,25 @@ async fn report_abort(
     }
     match target.output {
         Output::Json => {
-            let mut answer = json!({"execution_arn": arn, "outcome": "aborted", "status": status, "restored": restored,
-                   "routing": routing, "message": message});
-            if !functions.is_empty() {
-                answer["functions"] = functions
+            let aborted = crate::output::Aborted {
+                execution_arn: arn.to_string(),
+                outcome: canary_core::execution::ExecutionOutcome::Aborted,
+                status,
+                restored,
+                routing: routing.as_ref().map(crate::events::shares),
+                functions: functions
                     .iter()
-                    .map(|(f, a, r)| json!({"function": f, "alias": a, "routing": r}))
-                    .collect::<Vec<_>>()
-                    .into();
-            }
-            println!("{answer}")
+                    .map(|(function, alias, routing)| crate::output::FunctionRouting {
+                        function: function.clone(),
+                        alias: alias.clone(),
+                        old_version: None,
+                        new_version: None,
+                        routing: routing.as_ref().map(crate::events::shares),
+                    })
+                    .collect(),
+                message,
+            };
+            println!("{}", serde_json::to_string(&aborted).expect("outputs serialise"))
         }
         Output::Text => println!("{}: {message}{routes}", info.name),
     }
@@ -698,7 +710,7 @@ mod tests {
             (json["step"].as_u64(), json["step_count"].as_u64(), json["weight_percent"].as_f64()),
             (Some(1), Some(4), Some(30.0))
         );
-        assert_eq!(json["routing"]["additional_version_weights"]["42"], 0.3);
+        assert_eq!(json["routing"], json!([{"version": "41", "percent": 70.0}, {"version": "42", "percent": 30.0}]));
         assert_eq!(
             (json["next"].as_str(), json["paused_before_percent"].as_f64()),
             (Some("await_approval"), Some(60.0))
@@ -728,7 +740,10 @@ mod tests {
             text.contains("alias was last set to 41 (70%) + 42 (30%)") && text.contains("alias now routes 41 (100%)"),
             "{text}"
         );
-        assert_eq!(serde_json::to_value(&rolled_back).unwrap()["alias_now"]["function_version"], "41");
+        assert_eq!(
+            serde_json::to_value(&rolled_back).unwrap()["alias_now"],
+            json!([{"version": "41", "percent": 100.0}])
+        );
     }
 
     #[test]

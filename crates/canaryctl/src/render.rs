@@ -1,29 +1,29 @@
 //! What `canaryctl` prints: plans, progress lines and results, as text for people and JSON for machines.
 
+use crate::output::Planned;
 use crate::views::StatusView;
 use canary_core::execution::{ExecutionOutcome, ExecutionStatus};
 use canary_core::rollout::percent_text;
 use canary_core::{Next, RolloutRequest};
-use serde_json::{Value, json};
 use std::fmt::Write;
 
 /// The plan as JSON: every weight the alias will carry, in order, ending at 100, with the seconds held at each.
-pub fn plan_json(request: &RolloutRequest, runs_on: &str, requests_per_minute: Option<f64>) -> Value {
+pub fn plan_json(request: &RolloutRequest, runs_on: &str, requests_per_minute: Option<f64>) -> Planned {
     let schedule = request.schedule();
     let durations = canary_core::budget::durations(request);
-    let outlook = requests_per_minute.map(|rate| canary_core::budget::outlook(request, rate));
-    json!({
-        "evidence_needed": if request.health.enabled { canary_core::budget::evidence_needed(request) } else { 0 },
-        "evidence": outlook,
-        "request": request,
-        "runs_on": runs_on,
-        "steps": schedule.steps,
-        "judged_steps": judged_steps(request),
-        "total_seconds": schedule.total_hold_seconds(),
-        "estimated_seconds": durations.typical(),
-        "worst_case_seconds": durations.worst(),
-        "durations": durations,
-    })
+    Planned {
+        evidence_needed: if request.health.enabled { canary_core::budget::evidence_needed(request) } else { 0 },
+        evidence: requests_per_minute.map(|rate| canary_core::budget::outlook(request, rate)),
+        request: request.clone(),
+        runs_on: runs_on.to_string(),
+        total_seconds: schedule.total_hold_seconds(),
+        steps: schedule.steps,
+        judged_steps: judged_steps(request),
+        estimated_seconds: durations.typical(),
+        worst_case_seconds: durations.worst(),
+        durations,
+        provisioned_concurrency: None,
+    }
 }
 
 /// The steps (1-based) whose health is judged: those held, when health checks are on. A step without a hold
@@ -263,7 +263,7 @@ mod tests {
 }
 
 /// One execution in `canaryctl list`: a JSON object, or a line of the table.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, schemars::JsonSchema)]
 pub struct ListRow {
     pub name: String,
     pub execution_arn: String,

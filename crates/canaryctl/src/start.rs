@@ -388,7 +388,10 @@ pub async fn launch(args: &StartArgs, request: &Value, checked: &RolloutRequest)
         .map_err(|e| CliError::from_aws("could not start the rollout", &e))?;
     if !args.launch.wait {
         match args.output {
-            Output::Json => println!("{}", json!({"execution_arn": arn})),
+            Output::Json => {
+                let started = crate::output::Started { execution_arn: arn.clone() };
+                println!("{}", serde_json::to_string(&started).expect("outputs serialise"))
+            }
             Output::Text => println!("started {arn}"),
         }
         return Ok(Exit::Success);
@@ -529,9 +532,8 @@ pub fn exit_code(result: &ExecutionResult) -> Exit {
 fn print_result(arn: &str, result: &ExecutionResult, output: Output) {
     match output {
         Output::Json => {
-            let mut value = serde_json::to_value(result).expect("results serialise");
-            value["execution_arn"] = json!(arn);
-            println!("{value}");
+            let ended = crate::output::Ended::of(arn, result);
+            println!("{}", serde_json::to_string(&ended).expect("outputs serialise"));
         }
         Output::Text => {
             let why = result.message.as_deref().map(|m| format!(": {m}")).unwrap_or_default();

@@ -6,7 +6,7 @@ use canary_core::{Next, Rollout};
 
 /// Where an execution's rollout stands, or how it ended: `canaryctl status` (and `watch` at the end), as
 /// JSON fields for machines and as a header with the latest figures for people.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, schemars::JsonSchema)]
 pub struct StatusView {
     pub execution_arn: String,
     pub name: String,
@@ -17,7 +17,9 @@ pub struct StatusView {
     pub started_at: chrono::DateTime<chrono::Utc>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// The execution's report once it has one, its routings as shares.
+    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "crate::output::as_report_view")]
+    #[schemars(with = "Option<crate::output::ReportView>")]
     pub report: Option<canary_core::Report>,
     /// A release's functions, each as [`RolloutView`] (its alias, versions, routing and figures), the first
     /// included; empty for a rollout of one function.
@@ -28,12 +30,13 @@ pub struct StatusView {
     pub rollout: Option<RolloutView>,
     /// What the alias routes now, read afresh once the rollout has ended (what it was last set to may have
     /// been undone since, by the rollback, the safety net or a person).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "crate::output::as_shares_opt")]
+    #[schemars(with = "Option<Vec<crate::events::Share>>")]
     pub alias_now: Option<canary_core::Routing>,
 }
 
 /// The rollout part of a [`StatusView`].
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, schemars::JsonSchema)]
 pub struct RolloutView {
     pub function: String,
     pub alias: String,
@@ -42,6 +45,9 @@ pub struct RolloutView {
     /// 1-based; 0 before the first move.
     pub step: usize,
     pub step_count: usize,
+    /// What the alias routes, as the rollout last set it.
+    #[serde(serialize_with = "crate::output::as_shares")]
+    #[schemars(with = "Vec<crate::events::Share>")]
     pub routing: canary_core::Routing,
     /// The new version's share of the alias's traffic, in percent.
     pub weight_percent: f64,
@@ -63,11 +69,12 @@ pub struct RolloutView {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_step: Option<canary_core::rollout::StepRecord>,
     /// In a release's `functions`, once it has ended: what this function's alias routes now.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "crate::output::as_shares_opt")]
+    #[schemars(with = "Option<Vec<crate::events::Share>>")]
     pub alias_now: Option<canary_core::Routing>,
 }
 
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, schemars::JsonSchema)]
 pub struct GateView {
     pub before_percent: f64,
     pub passed: bool,

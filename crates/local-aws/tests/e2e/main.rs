@@ -237,6 +237,7 @@ fn canaryctl(stack: &Stack, function: &str, version: &str, extra: &[&str]) -> (i
         .expect("canaryctl (built by cargo xtask local up)");
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
+    holds_to_the_output_schema(&["start", "--wait", "--output", "json"], &stdout);
     // A refusal prints no JSON result, only its reasons on stderr.
     let value = serde_json::from_str(&stdout).unwrap_or_else(|_| json!({"stdout": stdout, "stderr": stderr}));
     (output.status.code().unwrap_or(-1), value)
@@ -279,5 +280,36 @@ fn canaryctl_raw(stack: &Stack, args: &[&str]) -> (i32, String, String) {
         .output()
         .expect("canaryctl (built by cargo xtask local up)");
     let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
+    holds_to_the_output_schema(args, &text(&output.stdout));
     (output.status.code().unwrap_or(-1), text(&output.stdout), text(&output.stderr))
+}
+
+/// Fails unless what canaryctl printed with `--output json` is valid under its command's definition in the
+/// published docs/canaryctl-output.schema.json (`x-commands` names it; `watch` prints one a line).
+fn holds_to_the_output_schema(args: &[&str], stdout: &str) {
+    let json = args.windows(2).any(|w| matches!(w[0], "--output" | "-o") && w[1] == "json");
+    if !json || stdout.trim().is_empty() {
+        return;
+    }
+    let waits = args.contains(&"--wait");
+    let command = match args[0] {
+        verb @ ("start" | "undo" | "retry") if waits => format!("{verb} --wait"),
+        verb => verb.to_string(),
+    };
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/canaryctl-output.schema.json");
+    let mut schema: Value = serde_json::from_str(&std::fs::read_to_string(path).expect("the output schema")).unwrap();
+    let definition = schema["x-commands"][&command].clone();
+    assert!(definition.is_string(), "docs/canaryctl-output.schema.json names no output of `{command}`");
+    let root = schema.as_object_mut().unwrap();
+    root.remove("anyOf");
+    root.insert("$ref".into(), definition);
+    let validator = jsonschema::validator_for(&schema).expect("the output schema compiles");
+    let documents: Vec<&str> = if command == "watch" { stdout.lines().collect() } else { vec![stdout.trim()] };
+    for document in documents {
+        let value: Value = serde_json::from_str(document)
+            .unwrap_or_else(|e| panic!("`canaryctl {command} --output json` printed no JSON ({e}): {document}"));
+        let errors: Vec<String> =
+            validator.iter_errors(&value).map(|e| format!("{} at {}", e, e.instance_path())).collect();
+        assert!(errors.is_empty(), "`canaryctl {command} --output json` breaks its schema: {errors:?}\n{document}");
+    }
 }

@@ -129,7 +129,8 @@ async fn operators_start_watch_status_abort_and_list() {
     let status: Value = serde_json::from_str(&stdout).unwrap();
     assert_eq!((status["status"].as_str(), status["outcome"].as_str()), (Some("RUNNING"), Some("running")), "{status}");
     assert_eq!((status["step"].as_u64(), status["step_count"].as_u64()), (Some(1), Some(4)), "{status}");
-    assert_eq!(status["routing"]["additional_version_weights"]["2"], 0.25, "{status}");
+    let shares = json!([{"version": "1", "percent": 75.0}, {"version": "2", "percent": 25.0}]);
+    assert_eq!(status["routing"], shares, "the routing in watch's shape: {status}");
 
     let watcher = std::thread::spawn({
         let (stack, name) = (clone_stack(&stack), name.clone());

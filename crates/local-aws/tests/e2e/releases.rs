@@ -144,7 +144,7 @@ async fn canaryctl_starts_follows_and_shows_a_release() {
     assert_eq!(functions.len(), 2, "{status}");
     for (view, function) in functions.iter().zip([&api, &worker]) {
         assert_eq!(view["function"], json!(function));
-        assert_eq!(view["alias_now"], json!({"function_version": "2", "additional_version_weights": {}}));
+        assert_eq!(view["alias_now"], json!([{"version": "2", "percent": 100.0}]));
     }
     let (code, list, stderr) = canaryctl_raw(&stack, &["list", "--function", &worker, "--output", "json"]);
     assert_eq!(code, 0, "{stderr}");
@@ -169,7 +169,7 @@ async fn canaryctl_abort_restores_every_alias_of_a_release() {
     let functions = result["functions"].as_array().unwrap();
     assert_eq!(functions.len(), 2, "{result}");
     for entry in functions {
-        assert_eq!(entry["routing"], json!({"function_version": "1", "additional_version_weights": {}}), "{result}");
+        assert_eq!(entry["routing"], json!([{"version": "1", "percent": 100.0}]), "{result}");
     }
     stack.assert_restored(&api, 0).await;
     stack.assert_restored(&worker, 0).await;

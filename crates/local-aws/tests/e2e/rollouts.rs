@@ -223,7 +223,7 @@ async fn canaryctl_abort_during_a_hold_restores_the_alias_before_it_returns() {
     assert_eq!(code, 0, "{stdout}{stderr}");
     let result: Value = serde_json::from_str(&stdout).unwrap();
     assert_eq!(result["restored"], true, "{result}");
-    assert_eq!(result["routing"], json!({"function_version": "1", "additional_version_weights": {}}), "{result}");
+    assert_eq!(result["routing"], json!([{"version": "1", "percent": 100.0}]), "{result}");
     // Restored when the command returned, not eventually.
     stack.assert_restored(&function, 0).await;
 }
