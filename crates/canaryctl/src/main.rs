@@ -38,12 +38,15 @@ const EXAMPLES: &str = "Examples:
   canaryctl retry orders-api-live-v42-20261130T120000Z --wait
   canaryctl promote EXECUTION_ARN --full";
 
+/// What `--version` prints after the name: the release and the commit it was built from (build.rs).
+const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (commit ", env!("CANARYCTL_COMMIT"), ")");
+
 fn after_help() -> String {
     format!("{EXIT_CODES}\n\n{EXAMPLES}")
 }
 
 #[derive(Debug, Parser)]
-#[command(name = "canaryctl", version, about = "Canary rollouts of AWS Lambda aliases", after_help = after_help())]
+#[command(name = "canaryctl", version = VERSION, about = "Canary rollouts of AWS Lambda aliases", after_help = after_help())]
 #[command(after_long_help = after_help())]
 struct Cli {
     #[command(subcommand)]

@@ -417,3 +417,15 @@ fn plan_takes_a_release_from_repeated_function_flags() {
     assert_eq!(twice.status.code(), Some(3));
     assert!(stderr(&twice).contains("functions[1]"), "{}", stderr(&twice));
 }
+
+/// `--version` names the release and the commit the binary was built from (here: this checkout's HEAD).
+#[test]
+fn version_names_the_release_and_the_commit() {
+    let output = canaryctl(&["--version"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let text = stdout(&output);
+    let head = Command::new("git").args(["rev-parse", "--short=12", "HEAD"]).output().unwrap();
+    let head = String::from_utf8_lossy(&head.stdout).trim().to_string();
+    let expected = format!("canaryctl {} (commit {head})\n", env!("CARGO_PKG_VERSION"));
+    assert!(head.len() == 12 && text == expected, "{text:?} is not {expected:?}");
+}
