@@ -184,12 +184,50 @@ pub struct UndoArgs {
     /// (rolled back to the version undone if the old one fails them). Example: --bake 300
     #[arg(long, value_name = "SECONDS")]
     pub bake: Option<u64>,
+    /// Go back to this earlier version instead of the one before the last promotion: a version that served
+    /// all of the alias's traffic (promoted by a rollout, or replaced by one) within --scan executions. Refused
+    /// for a version a later rollout rolled back or a later move set aside, unless --retry-rejected.
+    /// Example: --to-version 40
+    #[arg(long, value_name = "VERSION")]
+    pub to_version: Option<String>,
     #[command(flatten)]
     pub launch: crate::start::LaunchArgs,
     #[arg(skip)]
     pub output: Output,
     #[arg(skip)]
     pub aws: AwsArgs,
+}
+
+/// Whether `version` may be gone back to, given the alias's promotions (newest first, each with its
+/// execution's name): it must have served all of the alias's traffic (a promotion's new version, or the
+/// version a promotion replaced), and the newest promotion touching it must not have moved the alias back
+/// from it to a lower version (which set it aside on purpose), unless `retry_rejected`.
+pub fn earlier_version(
+    promotions: &[(String, canary_core::Report)],
+    version: &str,
+    scanned: usize,
+    retry_rejected: bool,
+) -> Result<(), CliError> {
+    let number = |v: &str| v.parse::<u64>().ok();
+    let Some((name, newest)) = promotions.iter().find(|(_, r)| r.new_version == version || r.old_version == version)
+    else {
+        let (function, alias) = promotions.first().map_or(("?", "?"), |(_, r)| (&r.function, &r.alias));
+        return Err(CliError {
+            code: Exit::NotFound,
+            message: format!(
+                "version {version} did not serve {function}:{alias} in the {scanned} most recent executions (no                  promotion set it or replaced it): undo --to-version goes back only to a version that served the                  alias; canaryctl start --version {version} rolls it out, judged (--scan to look further)"
+            ),
+        });
+    };
+    let set_aside = newest.old_version == version
+        && matches!((number(&newest.new_version), number(version)), (Some(new), Some(old)) if new < old);
+    if set_aside && !retry_rejected {
+        return Err(CliError::refused(format!(
+            "{name} moved {}:{} back from version {version} to {}: going back to version {version} would bring back              what that move set aside; pass --retry-rejected to do it anyway (with --bake SECONDS or --full-policy              to have it judged)",
+            newest.function, newest.alias, newest.new_version
+        )));
+    }
+    Ok(())
 }
 
 /// Whether a found rollout promoted its version.
@@ -271,7 +309,9 @@ pub async fn undo(args: UndoArgs) -> Result<Exit, CliError> {
     let executions = crate::ops::executions(&args.aws, &target.state_machine_arn).await;
     // Newest first, down to the newest promotion of the alias (rollouts that ended otherwise since left it as
     // that one did).
-    let (found, scanned) = scan_rollouts(&executions, &target.scan(usize::MAX, promoted)).await?;
+    // Going back further than one promotion looks through all of --scan.
+    let stop_at: fn(&Found) -> bool = if args.to_version.is_some() { |_| false } else { promoted };
+    let (found, scanned) = scan_rollouts(&executions, &target.scan(usize::MAX, stop_at)).await?;
     if let Some(running) = found.iter().find(|f| f.info.status == ExecutionStatus::Running) {
         return Err(CliError::refused(format!(
             "a rollout of {}:{} is running ({name}): undo once it has ended, or canaryctl abort {name}",
@@ -280,6 +320,15 @@ pub async fn undo(args: UndoArgs) -> Result<Exit, CliError> {
             name = running.info.name
         )));
     }
+    let promotions: Vec<(String, canary_core::Report)> = found
+        .iter()
+        .filter(|f| promoted(f))
+        .filter_map(|f| {
+            let info = &f.info;
+            let result = interpret(info.status, info.output.as_deref(), info.error.as_deref(), info.cause.as_deref());
+            result.report.map(|report| (info.name.clone(), report))
+        })
+        .collect();
     let Some(found) = found.into_iter().find(promoted) else {
         return Err(CliError {
             code: Exit::NotFound,
@@ -305,21 +354,37 @@ pub async fn undo(args: UndoArgs) -> Result<Exit, CliError> {
     if let Some(why) = moved_since(&alias.routing, &report, &info.name) {
         return Err(CliError::refused(why));
     }
-    if let Some(why) = brings_back_a_set_aside_version(&report, &info.name).filter(|_| !args.launch.retry_rejected) {
-        return Err(CliError::refused(why));
-    }
+    let back_to = match &args.to_version {
+        Some(version) if *version == report.new_version => {
+            return Err(CliError::refused(format!(
+                "{}:{} already routes version {version} (promoted by {}): nothing to go back to",
+                report.function, report.alias, info.name
+            )));
+        }
+        Some(version) => {
+            earlier_version(&promotions, version, scanned, args.launch.retry_rejected)?;
+            version.clone()
+        }
+        None => {
+            let set_aside = brings_back_a_set_aside_version(&report, &info.name);
+            if let Some(why) = set_aside.filter(|_| !args.launch.retry_rejected) {
+                return Err(CliError::refused(why));
+            }
+            report.old_version.clone()
+        }
+    };
     let (policy, said) = match (args.full_policy, args.bake) {
         (true, _) => (UndoPolicy::Full, "with the promoted rollout's own policy".to_string()),
         (false, Some(seconds)) => (UndoPolicy::Baked(seconds), format!("all at once, then judged {seconds} s")),
         (false, None) => (UndoPolicy::Fast, "all at once".to_string()),
     };
-    let (request, checked) = undo_request(promoted, &report.old_version, policy)?;
+    let (request, checked) = undo_request(promoted, &back_to, policy)?;
     eprintln!(
         "undo: {}:{} back from version {} to {}, {said} (undoing {}, promoted {})",
         report.function,
         report.alias,
         report.new_version,
-        report.old_version,
+        back_to,
         info.name,
         report.finished_at.format("%Y-%m-%d %H:%M:%SZ")
     );
@@ -448,6 +513,41 @@ mod tests {
         let mut unnumbered = back.clone();
         unnumbered.old_version = "$LATEST".into();
         assert_eq!(brings_back_a_set_aside_version(&unnumbered, "x"), None);
+    }
+
+    /// `undo --to-version` goes back only to a version that served the alias, and not, unasked, to one a later
+    /// move set aside; a version rolled back by its last rollout is refused by `start`'s own check.
+    #[test]
+    fn undo_to_a_version_takes_one_that_served_the_alias_and_was_not_set_aside() {
+        let promotion = |name: &str, old: &str, new: &str| {
+            let mut r = report(Routing::to_version(new));
+            (r.old_version, r.new_version) = (old.into(), new.into());
+            (name.to_string(), r)
+        };
+        // Newest first: 40 -> 41 -> 42 -> 43.
+        let forward = [promotion("p43", "42", "43"), promotion("p42", "41", "42"), promotion("p41", "40", "41")];
+        for served in ["42", "41", "40"] {
+            assert!(earlier_version(&forward, served, 10, false).is_ok(), "{served}");
+        }
+        let never = earlier_version(&forward, "39", 10, false).unwrap_err();
+        assert_eq!(never.code, Exit::NotFound);
+        assert!(
+            never.message.starts_with("version 39 did not serve orders:live in the 10 most recent"),
+            "{}",
+            never.message
+        );
+        assert!(never.message.contains("canaryctl start --version 39"), "{}", never.message);
+        // 43 was moved back to 41 (an undo): 43 was set aside.
+        let back = [promotion("undo-43", "43", "41"), promotion("p43", "42", "43"), promotion("p42", "41", "42")];
+        let refused = earlier_version(&back, "43", 10, false).unwrap_err();
+        assert_eq!(refused.code, Exit::Refused);
+        assert!(
+            refused.message.starts_with("undo-43 moved orders:live back from version 43 to 41"),
+            "{}",
+            refused.message
+        );
+        assert!(earlier_version(&back, "43", 10, true).is_ok(), "--retry-rejected says it is meant");
+        assert!(earlier_version(&back, "42", 10, false).is_ok(), "42 was replaced going forward, not set aside");
     }
 
     #[test]

@@ -448,6 +448,45 @@ async fn history_lists_an_aliases_rollouts_and_undo_goes_back_through_the_contro
     assert_eq!(stack.alias(&function).await, ("3".into(), HashMap::new()));
 }
 
+/// `undo --to-version` goes back further than one promotion, through the controller: to a version that served
+/// the alias (1, replaced two promotions ago), not to one that never did (4), and not, unasked, to one a later
+/// move set aside (3, after the undo to 1).
+#[tokio::test]
+#[ignore = "needs the local AWS stack: run through cargo xtask test"]
+async fn undo_to_version_goes_back_to_a_named_earlier_version() {
+    let stack = Stack::get().await;
+    let function = service(&stack, &[&[], &[], &[], &[]]).await;
+    for version in ["2", "3"] {
+        let (code, result) = canaryctl(&stack, &function, version, &["--no-health-check"]);
+        assert_eq!(code, 0, "{result}");
+    }
+    let (code, _, stderr) = canaryctl_raw(&stack, &["undo", &function, "live", "--to-version", "4"]);
+    assert_eq!(code, 5, "version 4 never served live: {stderr}");
+    assert!(stderr.contains("version 4 did not serve"), "{stderr}");
+    let (code, _, stderr) = canaryctl_raw(&stack, &["undo", &function, "live", "--to-version", "3"]);
+    assert_eq!(code, 3, "live already routes 3: {stderr}");
+
+    let back = ["undo", &function, "live", "--to-version", "1", "--wait", "--poll-seconds", "1", "--output", "json"];
+    let (code, stdout, stderr) = canaryctl_raw(&stack, &back);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(stderr.contains("back from version 3 to 1, all at once"), "{stderr}");
+    assert_eq!(
+        stack.alias(&function).await,
+        ("1".into(), HashMap::new()),
+        "two promotions back, through the controller"
+    );
+
+    // 3 was set aside by that move: going to it again needs --retry-rejected.
+    let (code, _, stderr) = canaryctl_raw(&stack, &["undo", &function, "live", "--to-version", "3"]);
+    assert_eq!(code, 3, "{stderr}");
+    assert!(stderr.contains("back from version 3 to 1") && stderr.contains("--retry-rejected"), "{stderr}");
+    assert_eq!(stack.alias(&function).await, ("1".into(), HashMap::new()), "nothing moved");
+    let again = ["undo", &function, "live", "--to-version", "3", "--retry-rejected", "--wait", "--poll-seconds", "1"];
+    let (code, stdout, stderr) = canaryctl_raw(&stack, &again);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert_eq!(stack.alias(&function).await, ("3".into(), HashMap::new()));
+}
+
 /// An aborted rollout, whose version `start` now refuses as rejected, is run again as it was asked with
 /// `retry`: it pauses at the same gate, and goes on to promotion.
 #[tokio::test]
