@@ -16,7 +16,8 @@ fn main() {
     let packaged = std::fs::read_to_string(".cargo_vcs_info.json").ok().and_then(|text| {
         let start = text.find("\"sha1\"")?;
         let rest = &text[start + 6..];
-        let hex: String = rest.chars().skip_while(|c| !c.is_ascii_hexdigit()).take_while(char::is_ascii_hexdigit).collect();
+        let hex: String =
+            rest.chars().skip_while(|c| !c.is_ascii_hexdigit()).take_while(char::is_ascii_hexdigit).collect();
         (hex.len() >= 12).then(|| hex[..12].to_string())
     });
     let from_git = git(&["rev-parse", "--short=12", "HEAD"]);

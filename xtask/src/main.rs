@@ -10,6 +10,8 @@
 //!   + boto3, and its artifact's size (docs/performance.md).
 //! - `bench rollouts`: on the local stack, a rollout's AWS calls, transitions and history events per judged
 //!   step, `Prepare`'s calls against the rollouts running, and how many rollouts the emulator carries at once.
+//! - `dist [--target TRIPLE [--zig]]`: canaryctl's release archive for one platform and its SHA256SUMS line
+//!   (.github/workflows/release.yml runs it for each).
 //! - `demo`: a real canary rollout on the local stack, then one that rolls back on its own.
 //! - `local up` / `local down` / `local status`: the local AWS stack on 127.0.0.1 (template.yaml's stack);
 //!   `local check-iam`: every call made on it so far against its signer's policy.
@@ -19,6 +21,7 @@
 
 mod bench;
 mod demo;
+mod dist;
 mod local;
 
 mod test;
@@ -26,7 +29,7 @@ mod tools;
 
 use std::process::ExitCode;
 
-const USAGE: &str = "usage: cargo xtask <test | lint | audit | packaging | coverage | parts | e2e | demo [--keep] | bench detection [--chart FILE] | bench perf | bench rollouts | local up | local down | local status | local check-iam>";
+const USAGE: &str = "usage: cargo xtask <test | lint | audit | packaging | coverage | parts | e2e | dist [--target TRIPLE [--zig]] | demo [--keep] | bench detection [--chart FILE] | bench perf | bench rollouts | local up | local down | local status | local check-iam>";
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -44,6 +47,9 @@ async fn main() -> ExitCode {
         ["bench", "rollouts"] => bench::rollouts::rollouts().await,
         ["bench", "detection"] => bench::detection::detection(None),
         ["bench", "detection", "--chart", path] => bench::detection::detection(Some(path)),
+        ["dist"] => dist::dist(None, false),
+        ["dist", "--target", target] => dist::dist(Some(target), false),
+        ["dist", "--target", target, "--zig"] => dist::dist(Some(target), true),
         ["demo"] => demo::run(false).await,
         ["demo", "--keep"] => demo::run(true).await,
         ["local", "up"] => local::up().await.map(|stack| println!("{}", stack.describe())),

