@@ -26,6 +26,18 @@ impl LambdaAliases {
     pub fn from_config(config: &aws_config::SdkConfig) -> Self {
         Self { client: OnFirstUse::from_config(config, Client::new) }
     }
+
+    /// Sets the function's tag `key` to `value` (`TagResource`): an operator's pause (`canaryctl pause`).
+    pub async fn set_tag(&self, function_arn: &str, key: &str, value: &str) -> Result<(), AwsError> {
+        let request = self.client.get().tag_resource().resource(function_arn).tags(key, value);
+        request.send().await.map(|_| ()).map_err(classify)
+    }
+
+    /// Removes the function's tag `key` (`UntagResource`; none is fine): `canaryctl resume`.
+    pub async fn remove_tag(&self, function_arn: &str, key: &str) -> Result<(), AwsError> {
+        let request = self.client.get().untag_resource().resource(function_arn).tag_keys(key);
+        request.send().await.map(|_| ()).map_err(classify)
+    }
 }
 
 fn not_found_is_false<T>(result: Result<T, AwsError>) -> Result<bool, AwsError> {
@@ -98,6 +110,11 @@ impl Aliases for LambdaAliases {
             Err(AwsError::NotFound(_)) => Ok(None),
             Err(other) => Err(other),
         }
+    }
+
+    async fn tag(&self, function_arn: &str, key: &str) -> Result<Option<String>, AwsError> {
+        let out = self.client.get().list_tags().resource(function_arn).send().await.map_err(classify)?;
+        Ok(out.tags().and_then(|tags| tags.get(key)).cloned())
     }
 
     async fn update_alias(
@@ -381,6 +398,33 @@ mod tests {
         assert_eq!(state.routing.function_version, "1");
         assert_eq!(state.routing.additional_version_weights, BTreeMap::from([("2".to_string(), 0.25)]));
         assert_eq!(aliases.get_alias("orders", "gone").await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn a_pause_is_a_function_tag_read_set_and_removed() {
+        use aws_sdk_lambda::operation::list_tags::ListTagsOutput;
+        use aws_sdk_lambda::operation::tag_resource::TagResourceOutput;
+        use aws_sdk_lambda::operation::untag_resource::UntagResourceOutput;
+        let arn = "arn:aws:lambda:us-east-1:1:function:orders";
+        let tagged = mock!(Client::list_tags)
+            .match_requests(move |r| r.resource() == Some(arn))
+            .then_output(|| ListTagsOutput::builder().tags("lambda-canary:pause:live", "arn:exec").build());
+        let set = mock!(Client::tag_resource)
+            .match_requests(move |r| {
+                r.resource() == Some(arn)
+                    && r.tags().and_then(|t| t.get("lambda-canary:pause:live")).map(String::as_str) == Some("arn:exec")
+            })
+            .then_output(|| TagResourceOutput::builder().build());
+        let removed = mock!(Client::untag_resource)
+            .match_requests(move |r| r.resource() == Some(arn) && r.tag_keys() == ["lambda-canary:pause:live"])
+            .then_output(|| UntagResourceOutput::builder().build());
+        let client = mock_client!(aws_sdk_lambda, RuleMode::MatchAny, [&tagged, &set, &removed]);
+        let aliases = LambdaAliases::new(client);
+        assert_eq!(aliases.tag(arn, "lambda-canary:pause:live").await.unwrap().as_deref(), Some("arn:exec"));
+        assert_eq!(aliases.tag(arn, "lambda-canary:pause:canary").await.unwrap(), None);
+        aliases.set_tag(arn, "lambda-canary:pause:live", "arn:exec").await.unwrap();
+        aliases.remove_tag(arn, "lambda-canary:pause:live").await.unwrap();
+        assert_eq!((set.num_calls(), removed.num_calls()), (1, 1));
     }
 
     #[tokio::test]

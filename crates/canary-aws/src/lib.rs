@@ -120,6 +120,9 @@ pub trait Aliases: Send + Sync {
     async fn provisioned_concurrency(&self, function: &str, alias: &str) -> Result<Option<u32>, AwsError>;
     /// The alias, or `None` when the function has no such alias.
     async fn get_alias(&self, function: &str, alias: &str) -> Result<Option<AliasState>, AwsError>;
+    /// The value of the function's tag `key` (`ListTags`), or `None` when it has no such tag: how the check
+    /// reads an operator's pause ([`canary_core::lock::pause_tag`]).
+    async fn tag(&self, function_arn: &str, key: &str) -> Result<Option<String>, AwsError>;
     /// Sets the alias's routing and description on condition that it is still at `revision_id`
     /// ([`AwsError::RevisionChanged`] otherwise), and returns it as written.
     async fn update_alias(

@@ -53,6 +53,36 @@ pub fn recheck_seconds(hold_seconds: u64, max_wait_seconds: u64) -> u64 {
     hold_seconds.clamp(1, 60).max(max_wait_seconds.div_ceil(MAX_RECHECKS))
 }
 
+/// The most looks an operator's pause (`canaryctl pause`) may hold a rollout for; past them, the rollout is
+/// rolled back. A pause is bounded because every look costs history events: 288 looks are counted in every
+/// request's worst case, so an execution's history still fits with the longest requests.
+pub const MAX_PAUSED_LOOKS: u64 = 288;
+
+/// How far apart a paused rollout's looks (judged, and checked for a resume) are at most: 5 minutes, so the
+/// longest pause is a day ([`MAX_PAUSE_SECONDS`]).
+pub const PAUSED_LOOK_SECONDS: u64 = 300;
+
+/// The longest a pause may last: [`MAX_PAUSED_LOOKS`] looks [`PAUSED_LOOK_SECONDS`] apart, 24 hours.
+pub const MAX_PAUSE_SECONDS: u64 = MAX_PAUSED_LOOKS * PAUSED_LOOK_SECONDS;
+
+/// How far apart a paused step's looks are: its hold, between 1 s and [`PAUSED_LOOK_SECONDS`]; and so how
+/// long a pause may last, [`MAX_PAUSED_LOOKS`] of them (a day for holds of 5 minutes or more, 4 h 48 min
+/// for a minute's).
+///
+/// ```
+/// use canary_core::budget::paused_looks;
+/// assert_eq!(paused_looks(600), (300, 86_400));
+/// assert_eq!(paused_looks(60), (60, 17_280));
+/// assert_eq!(paused_looks(0), (1, 288));
+/// ```
+pub fn paused_looks(hold_seconds: u64) -> (u64, u64) {
+    let look = hold_seconds.clamp(1, PAUSED_LOOK_SECONDS);
+    (look, look * MAX_PAUSED_LOOKS)
+}
+
+/// The history events the longest pause can cost.
+const PAUSE: u64 = MAX_PAUSED_LOOKS * LOOK;
+
 /// The most looks a hold gets when the request leaves their interval to the controller.
 pub const AUTO_LOOKS: u64 = 20;
 
@@ -134,7 +164,7 @@ fn fixed_costs(request: &RolloutRequest) -> Costs {
     let gates = GATE * request.approval.before_percent.len() as u64;
     let hooks =
         HOOK * [&request.hooks.pre_traffic, &request.hooks.post_traffic].iter().filter(|h| h.is_some()).count() as u64;
-    Costs { fixed: FIXED, steps: 0, gates, hooks }
+    Costs { fixed: FIXED + PAUSE, steps: 0, gates, hooks }
 }
 
 /// The most history events an execution of `request` can write, retries aside: every held step looked at

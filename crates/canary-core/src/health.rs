@@ -135,6 +135,8 @@ pub enum Signal {
     Hook,
     /// A failure outside health (a task error).
     Error,
+    /// Held by an operator's pause for more looks than [`crate::budget::MAX_PAUSED_LOOKS`] allow.
+    Paused,
 }
 
 impl Signal {

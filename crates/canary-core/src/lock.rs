@@ -118,3 +118,20 @@ pub struct Held {
     /// Whether that execution still runs (`DescribeExecution`); a lock of an ended one is stale.
     pub running: bool,
 }
+
+/// The tag key an operator's pause of a rollout of `alias` puts on the function (`canaryctl pause`), its value
+/// the execution paused: `lambda-canary:pause:<alias>`, one per alias, so rollouts of two aliases of one
+/// function pause apart. A tag, not the alias's description, because writing the alias would change its
+/// revision, which is this execution's hold on it. `None` when the key would pass Lambda's 128 characters.
+///
+/// ```
+/// assert_eq!(canary_core::lock::pause_tag("live").as_deref(), Some("lambda-canary:pause:live"));
+/// assert_eq!(canary_core::lock::pause_tag(&"a".repeat(120)), None);
+/// ```
+pub fn pause_tag(alias: &str) -> Option<String> {
+    let key = format!("{PAUSE_TAG_PREFIX}{alias}");
+    (key.len() <= 128).then_some(key)
+}
+
+/// The prefix of [`pause_tag`]'s keys.
+pub const PAUSE_TAG_PREFIX: &str = "lambda-canary:pause:";

@@ -13,7 +13,7 @@ mod policy;
 mod strategy;
 mod validate;
 
-pub use arn::{arn_location, function_name_of};
+pub use arn::{arn_location, function_arn, function_name_of};
 pub use json::{read_request_json, request_file_schema, request_schema};
 
 use crate::refusal::{Problems, Refusal};

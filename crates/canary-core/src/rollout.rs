@@ -72,6 +72,10 @@ pub struct Rollout {
     /// Set by `promote --full`: the next move goes straight to 100%.
     #[serde(default)]
     pub skip_to_final: bool,
+    /// Since when an operator's pause (`canaryctl pause`) has held the rollout at its weight, as the check
+    /// that first saw it recorded; absent when not paused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paused_since: Option<DateTime<Utc>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failure: Option<Failure>,
     /// The execution's result, set once the rollout is over; the state machine's last state outputs it.
@@ -153,6 +157,15 @@ impl Rollout {
     /// The schedule index the next move goes to: the last after `promote --full`.
     pub fn next_index(&self) -> usize {
         if self.skip_to_final { self.step_count - 1 } else { self.step.map_or(0, |s| s + 1) }
+    }
+
+    /// Where an operator's pause of this rollout is read: its first function's ARN and the pause tag of its
+    /// alias ([`crate::lock::pause_tag`]), with the execution a pause must name to hold this rollout. `None`
+    /// when the alias's name is too long for a tag key (such a rollout cannot be paused).
+    pub fn pause_target(&self) -> Option<(String, String, String)> {
+        let execution = crate::lock::holder(&self.lock).map(|(execution, _)| execution.to_string())?;
+        let function = crate::request::function_arn(&self.request.function, &execution)?;
+        Some((function, crate::lock::pause_tag(&self.request.alias)?, execution))
     }
 
     pub(super) fn metrics_delay(&self) -> u64 {

@@ -89,7 +89,7 @@ fn requests_that_could_outgrow_the_execution_history_are_refused() {
     let costs = worst_case_events(&parse_request(&linear(10.0)).unwrap());
     assert_eq!(costs.steps, 9 * (7 + 9) + 7 + 9 * (5 + 120), "9 held steps, the final move, the re-checks");
     // Looked at every minute, held ten: the largest linear rollout that fits, and the next one, refused
-    // before anything moves.
+    // before anything moves (every request keeps room for the longest pause: 288 looks).
     let looked = |percent: f64| {
         let health = json!({"check_interval_seconds": 60});
         with(
@@ -98,15 +98,15 @@ fn requests_that_could_outgrow_the_execution_history_are_refused() {
             health,
         )
     };
-    let fits = parse_request(&looked(100.0 / 226.0)).unwrap();
+    let fits = parse_request(&looked(100.0 / 199.0)).unwrap();
     assert!(worst_case_events(&fits).total() + RETRY_RESERVE <= HISTORY_EVENT_LIMIT);
-    refused(looked(100.0 / 227.0), &["strategy", "health.check_interval_seconds", "health.no_data_max_wait_seconds"]);
+    refused(looked(100.0 / 200.0), &["strategy", "health.check_interval_seconds", "health.no_data_max_wait_seconds"]);
     // Left to the controller, the looks fit: fewer a hold for a long rollout.
     let auto =
         |percent: f64| with(base(), "strategy", json!({"linear": {"percent": percent, "interval_seconds": 3600}}));
     let long = parse_request(&auto(0.2)).unwrap();
     assert!(worst_case_events(&long).total() + RETRY_RESERVE <= HISTORY_EVENT_LIMIT);
-    assert_eq!(canary_core::budget::look_interval(&long, 3600), 900, "4 looks a hold, not 20");
+    assert_eq!(canary_core::budget::look_interval(&long, 3600), 1200, "3 looks a hold, not 20");
     assert_eq!(canary_core::budget::look_interval(&parse_request(&auto(10.0)).unwrap(), 3600), 180);
     // Gates add theirs, and are named.
     let steps: Vec<Value> = (1..=900).map(|i| json!({"percent": i as f64 / 10.0, "hold_seconds": 1})).collect();
@@ -603,4 +603,16 @@ fn a_release_is_refused_naming_the_entry_and_the_fix() {
     );
     // A hook cannot be one of the release's functions.
     refused(with(release(), "hooks", json!({"pre_traffic": "orders-worker"})), &["hooks.pre_traffic"]);
+}
+
+/// A function's ARN for Lambda's tag calls: an ARN as given, a name in the execution's partition, region and
+/// account, none without an execution ARN.
+#[test]
+fn function_arns_come_from_the_execution_when_a_name_is_given() {
+    use canary_core::request::function_arn;
+    let execution = "arn:aws-cn:states:cn-north-1:123456789012:execution:canary-rollout:x";
+    assert_eq!(function_arn("orders", execution).unwrap(), "arn:aws-cn:lambda:cn-north-1:123456789012:function:orders");
+    let given = "arn:aws:lambda:eu-west-1:1:function:orders";
+    assert_eq!(function_arn(given, execution).unwrap(), given);
+    assert_eq!(function_arn("orders", "direct"), None);
 }

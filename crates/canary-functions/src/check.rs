@@ -19,6 +19,22 @@ pub(crate) fn window_query(rollout: &Rollout, start: DateTime<Utc>, end: DateTim
     }
 }
 
+/// Whether an operator's pause holds the rollout (`canaryctl pause`): its first function's pause tag names
+/// this execution. A read that fails keeps the rollout as the last check left it, paused or not: a transient
+/// error neither pauses a rollout nor lets a paused one move on.
+async fn paused(state: &Rollout, aliases: &dyn Aliases) -> bool {
+    let Some((function, key, execution)) = state.pause_target() else {
+        return false;
+    };
+    match aliases.tag(&function, &key).await {
+        Ok(value) => value.as_deref() == Some(execution.as_str()),
+        Err(error) => {
+            tracing::warn!(%error, function, "could not read the pause tag; the rollout stays as it was");
+            state.paused_since.is_some()
+        }
+    }
+}
+
 /// `CheckHealth`: judges the current step's window and decides what comes next (a passed bake at 100%
 /// ends the rollout, and releases the alias).
 pub async fn check(
@@ -29,6 +45,10 @@ pub async fn check(
 ) -> Result<Rollout, ControllerError> {
     let Some((start, end)) = state.health_window(now) else {
         return Err(ControllerError::InvalidState("health checked before the first move".into()));
+    };
+    let state = {
+        let paused = paused(&state, aliases).await;
+        state.with_pause(paused, now)
     };
     // The alarms are the release's: read once, judged with each function's figures.
     let alarms =

@@ -178,6 +178,9 @@ pub enum Judgement {
     SharedOutage,
     /// The promotion waits for more traffic (`no_data: wait`).
     TooLittleEvidence,
+    /// The step passed, and an operator's pause (`canaryctl pause`) holds the weight: judged again at the next
+    /// look, until `canaryctl resume`.
+    Paused,
 }
 
 impl Event {
@@ -359,7 +362,8 @@ fn check_text(check: &Check) -> Option<String> {
         | Signal::ErrorRate
         | Signal::Invocations
         | Signal::Hook
-        | Signal::Error => None,
+        | Signal::Error
+        | Signal::Paused => None,
     }
 }
 
@@ -440,6 +444,15 @@ pub fn state_event(state: State, rollout: &Rollout) -> Option<Event> {
                          holding, next look in {}",
                         duration_text(*seconds),
                         duration_text(*max_seconds),
+                        duration_text(rollout.wait_seconds)
+                    ),
+                ),
+                (Some(Verdict::Pass), Next::Hold) if rollout.paused_since.is_some() => (
+                    Judgement::Paused,
+                    format!(
+                        "step {number}/{count} paused at {}: healthy so far ({figures}); held until canaryctl resume, \
+                         next look in {}",
+                        percent_text(rollout.expected_routing().percent_of(&rollout.request.version)),
                         duration_text(rollout.wait_seconds)
                     ),
                 ),

@@ -28,6 +28,8 @@ pub struct Screen {
     old: Series,
     next_check_at: Option<DateTime<Utc>>,
     waiting_before: Option<f64>,
+    /// Held by an operator's pause, as the latest check said.
+    paused: bool,
     recent: VecDeque<String>,
     ended: Option<String>,
     /// A release's functions, each with its own versions, routing and figures, in the order they came.
@@ -129,6 +131,7 @@ impl Screen {
                 self.next_check_at = next_check_seconds
                     .filter(|_| *verdict != Judgement::Failed)
                     .map(|s| line.at + chrono::Duration::seconds(s as i64));
+                self.paused = *verdict == Judgement::Paused;
             }
             Event::ApprovalWaiting { before_percent, .. } => {
                 self.waiting_before = Some(*before_percent);
@@ -223,6 +226,13 @@ impl Screen {
                 name = self.name
             )),
             (None, None, Some(at)) => {
+                if self.paused {
+                    // One command a line, as at a gate.
+                    out.push_str(&format!(
+                        "  PAUSED at this weight (still judged):\n    canaryctl resume {name}\n    canaryctl abort {name}\n",
+                        name = self.name
+                    ));
+                }
                 let seconds = (at - now).num_seconds().max(0) as u64;
                 out.push_str(&format!(
                     "  next check in {} (at {})\n",
@@ -453,6 +463,30 @@ mod tests {
             "{drawn}"
         );
         assert!(drawn.contains("alias routes 41 100%") && !drawn.contains("step 0/0"), "{drawn}");
+    }
+
+    /// A check that held the step for an operator's pause says so, with the commands that answer it, until a
+    /// check says otherwise.
+    #[test]
+    fn a_paused_rollout_says_so_with_its_commands() {
+        let mut screen = Screen::new("x");
+        let judged = |verdict: Judgement| Event::StepJudged {
+            function: None,
+            step: 1,
+            step_count: 4,
+            look: 0,
+            verdict,
+            new: None,
+            old: None,
+            next_check_seconds: Some(300),
+            message: "step 1/4".into(),
+        };
+        screen.apply(&line(0, judged(Judgement::Paused)));
+        let drawn = screen.draw(at(1));
+        assert!(drawn.contains("PAUSED at this weight (still judged):\n    canaryctl resume x\n"), "{drawn}");
+        assert!(drawn.contains("next check in 4m59s"), "{drawn}");
+        screen.apply(&line(300, judged(Judgement::Healthy)));
+        assert!(!screen.draw(at(301)).contains("PAUSED"));
     }
 
     #[test]

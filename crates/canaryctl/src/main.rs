@@ -16,11 +16,12 @@ use std::process::ExitCode;
 
 /// The exit codes, as `--help` prints them; README.md shows the same text (a test holds them together).
 const EXIT_CODES: &str = "Exit codes:
-  0  done: the plan is valid; the rollout started; the status was read; a paused rollout was promoted;
-     an abort left the alias restored; (start --wait, watch) the new version was promoted
+  0  done: the plan is valid; the rollout started; the status was read; a rollout at a gate was promoted;
+     a rollout was paused or resumed; an abort left the alias restored; (start --wait, watch) the new
+     version was promoted
   1  the rollout ended without promoting (rolled back, aborted, timed out, failed); an abort could not
-     restore the alias (someone else changed it); abort of an execution that is not running; promote of
-     one that is not waiting for approval
+     restore the alias (someone else changed it); abort, pause or resume of an execution that is not
+     running; promote of one that is not waiting for approval
   2  the command line is wrong, or a file it names cannot be read
   3  the request was refused (bad input, another rollout of the alias is running, or the version was
      rejected by its last rollout); nothing moved
@@ -36,7 +37,8 @@ const EXAMPLES: &str = "Examples:
   canaryctl history orders-api live
   canaryctl undo orders-api live --wait
   canaryctl retry orders-api-live-v42-20261130T120000Z --wait
-  canaryctl promote EXECUTION_ARN --full";
+  canaryctl promote EXECUTION_ARN --full
+  canaryctl pause orders-api:live";
 
 /// What `--version` prints after the name: the release and the commit it was built from (build.rs).
 const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (commit ", env!("CANARYCTL_COMMIT"), ")");
@@ -127,6 +129,11 @@ enum Command {
         #[arg(long)]
         full: bool,
     },
+    /// Hold a running rollout at its weight: from the next check of a step that passed, it stays there, still
+    /// judged (a failure still rolls back), until resume, for at most a day. Example: pause orders-api:live
+    Pause(ops::Target),
+    /// Lift a pause: the next check of a step that passed moves on. Example: resume orders-api:live
+    Resume(ops::Target),
     /// Stop a running rollout and restore the alias's original routing; returns once it is restored.
     /// Example: abort orders-api-live-v42-20261130T120000Z
     Abort(ops::Target),
@@ -273,6 +280,8 @@ async fn main() -> ExitCode {
         Command::Undo(args) => history::undo(history::UndoArgs { output, aws: aws.clone(), ..*args }).await,
         Command::Promote { target: t, full } => ops::promote(target(t), full).await,
         Command::Abort(t) => ops::abort(target(t)).await,
+        Command::Pause(t) => ops::pause(target(t), true).await,
+        Command::Resume(t) => ops::pause(target(t), false).await,
         Command::Schema { of } => {
             let schema = match of {
                 SchemaOf::Request => canary_core::request::request_schema(),

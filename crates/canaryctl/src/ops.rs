@@ -429,6 +429,68 @@ pub async fn promote(target: Target, full: bool) -> Result<Exit, CliError> {
     Ok(Exit::Success)
 }
 
+/// Pauses a running rollout (`pause`), or lifts its pause (`resume`): a tag on each of its functions naming
+/// the execution ([`canary_core::lock::pause_tag`]), which the check reads at every look. The alias is not
+/// written (its revision is the execution's hold on it), and the execution is not signalled: the next check
+/// of a step that passed holds it at its weight, judged a hold apart (5 minutes at most), for at most 288
+/// such looks (a day); a move already decided still happens. `resume` lets the next passed check move on.
+pub async fn pause(target: Target, pause: bool) -> Result<Exit, CliError> {
+    let arn = target.resolve().await?;
+    let config = target.aws.config_for(&arn).await;
+    let executions = StepFunctionsExecutions::from_config(&config);
+    let info = executions.describe(&arn).await.map_err(|e| CliError::from_aws(format!("could not read {arn}"), &e))?;
+    if info.status != ExecutionStatus::Running {
+        return Err(CliError {
+            code: Exit::NotPromoted,
+            message: format!("{} is not running: it ended {}; nothing to {}", info.name, info.status, verb(pause)),
+        });
+    }
+    let request = info.input.as_deref().and_then(|i| canary_core::parse_request_str(i).ok()).ok_or_else(|| {
+        CliError::refused(format!("{} was not started with a rollout request: nothing to {}", info.name, verb(pause)))
+    })?;
+    let aliases = LambdaAliases::from_config(&config);
+    let mut functions = Vec::new();
+    for t in request.targets() {
+        let (Some(function), Some(key)) =
+            (canary_core::request::function_arn(&t.function, &arn), canary_core::lock::pause_tag(&t.alias))
+        else {
+            return Err(CliError::refused(format!(
+                "{}:{} cannot be paused: its alias's name is too long for the pause tag's key (128 characters)",
+                t.function, t.alias
+            )));
+        };
+        let written = if pause {
+            aliases.set_tag(&function, &key, &arn).await
+        } else {
+            aliases.remove_tag(&function, &key).await
+        };
+        written.map_err(|e| CliError::from_aws(format!("could not {} {}", verb(pause), t.function), &e))?;
+        functions.push(canary_core::request::function_name_of(&t.function).to_string());
+    }
+    let name = &info.name;
+    let message = if pause {
+        format!(
+            "paused {name}: the next check of a step that passed holds it at its weight (a move already decided still \
+             happens), still judged a hold apart (5 minutes at most) for up to 288 looks (a day at most), then \
+             rolled back; canaryctl resume {name} carries on, canaryctl abort {name} restores"
+        )
+    } else {
+        format!("resumed {name}: its next check of a step that passed moves on")
+    };
+    match target.output {
+        Output::Json => {
+            let answer = crate::output::PauseAnswer { execution_arn: arn, paused: pause, functions, message };
+            println!("{}", serde_json::to_string(&answer).expect("outputs serialise"))
+        }
+        Output::Text => println!("{message}"),
+    }
+    Ok(Exit::Success)
+}
+
+fn verb(pause: bool) -> &'static str {
+    if pause { "pause" } else { "resume" }
+}
+
 /// How long `abort` waits for the state machine's own rollback after failing an approval gate.
 const ABORT_WAIT: Duration = Duration::from_secs(300);
 

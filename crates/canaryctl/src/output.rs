@@ -139,6 +139,17 @@ pub struct Answered {
     pub message: String,
 }
 
+/// `pause` and `resume`: the pause set or lifted on every function of the rollout.
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+pub struct PauseAnswer {
+    pub execution_arn: String,
+    /// True after `pause`, false after `resume`.
+    pub paused: bool,
+    /// The functions whose pause tag was set or removed.
+    pub functions: Vec<String>,
+    pub message: String,
+}
+
 /// `abort`: what the execution and every alias it moved are left as, read afresh.
 #[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 pub struct Aborted {
@@ -184,7 +195,7 @@ pub struct Planned {
 }
 
 /// Which `$defs` entry each command's JSON is: (command, definition).
-pub const COMMANDS: [(&str, &str); 13] = [
+pub const COMMANDS: [(&str, &str); 15] = [
     ("plan", "Planned"),
     ("start", "Started"),
     ("undo", "Started"),
@@ -197,6 +208,8 @@ pub const COMMANDS: [(&str, &str); 13] = [
     ("list", "ListOutput"),
     ("history", "HistoryOutput"),
     ("promote", "Answered"),
+    ("pause", "PauseAnswer"),
+    ("resume", "PauseAnswer"),
     ("abort", "Aborted"),
 ];
 
@@ -212,6 +225,7 @@ pub fn schema() -> serde_json::Value {
     let list = generator.subschema_for::<Vec<ListRow>>();
     let history = generator.subschema_for::<Vec<crate::history::HistoryRow>>();
     let _ = generator.subschema_for::<Answered>();
+    let _ = generator.subschema_for::<PauseAnswer>();
     let _ = generator.subschema_for::<Aborted>();
     let mut defs = generator.take_definitions(true);
     defs.insert("ListOutput".into(), list.to_value());

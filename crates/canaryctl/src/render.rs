@@ -352,6 +352,13 @@ impl std::fmt::Display for StatusView {
                     percent_text(percent),
                     name = self.name
                 )?,
+                _ if running && r.paused_since.is_some() => write!(
+                    f,
+                    "\n  paused since {} (canaryctl pause): held at this weight and still judged; canaryctl resume \
+                     {name} carries on, canaryctl abort {name} restores",
+                    r.paused_since.map(|at| at.format("%H:%M:%S UTC").to_string()).unwrap_or_default(),
+                    name = self.name
+                )?,
                 // A held step says when it is checked next, above.
                 _ if running && r.next != Next::Hold => write!(f, "\n  next: {}", r.next.as_str())?,
                 _ => {}

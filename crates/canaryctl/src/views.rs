@@ -63,6 +63,10 @@ pub struct RolloutView {
     /// Every approval gate, and whether it was passed.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub gates: Vec<GateView>,
+    /// Since when an operator's pause (`canaryctl pause`) has held the rollout at its weight, as the last check
+    /// saw it; absent when not paused.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub paused_since: Option<chrono::DateTime<chrono::Utc>>,
     /// The percentage the rollout is paused before, while it waits at an approval gate.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub paused_before_percent: Option<f64>,
@@ -122,6 +126,7 @@ impl RolloutView {
             next_check_at,
             figures: record.and_then(|r| r.figures.clone()),
             gates,
+            paused_since: state.paused_since.filter(|_| finished_at.is_none()),
             paused_before_percent: (state.next == Next::AwaitApproval && finished_at.is_none())
                 .then(|| schedule.step(state.next_index()).percent),
             last_step: record.cloned(),

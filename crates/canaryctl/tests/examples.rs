@@ -15,8 +15,8 @@ use std::process::Command;
 
 const STATE_MACHINE: &str = "arn:aws:states:us-east-1:123456789012:stateMachine:canary-rollout";
 const EXECUTION_NAME: &str = "orders-api-live-v43-20261128T120000Z";
-const SUBCOMMANDS: [&str; 10] =
-    ["plan", "start", "status", "watch", "list", "history", "undo", "retry", "promote", "abort"];
+const SUBCOMMANDS: [&str; 12] =
+    ["plan", "start", "status", "watch", "list", "history", "undo", "retry", "promote", "abort", "pause", "resume"];
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")

@@ -158,6 +158,10 @@ pub fn request_of(
             ("lambda:ListVersionsByFunction", vec![place.function(function, None)])
         }
         ("GET", [_, "functions", function, "aliases"]) => ("lambda:ListAliases", vec![place.function(function, None)]),
+        // Tags name the function by its ARN (a pause: canaryctl pause, the check's read).
+        ("GET", [_, "tags", arn]) => ("lambda:ListTags", vec![arn.to_string()]),
+        ("POST", [_, "tags", arn]) => ("lambda:TagResource", vec![arn.to_string()]),
+        ("DELETE", [_, "tags", arn]) => ("lambda:UntagResource", vec![arn.to_string()]),
         ("GET", [_, "functions", function, "provisioned-concurrency"]) => {
             ("lambda:GetProvisionedConcurrencyConfig", vec![place.function(function, qualifier.as_deref())])
         }

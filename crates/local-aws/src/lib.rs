@@ -84,6 +84,16 @@ pub fn operation_of(method: &str, path: &str, target: Option<&str>, body: &[u8])
     }
     let parts: Vec<&str> = path.trim_matches('/').split('/').collect();
     match parts.as_slice() {
+        [_, "tags", arn] => {
+            let operation = match method {
+                "GET" => "ListTags",
+                "POST" => "TagResource",
+                _ => "UntagResource",
+            };
+            // The ARN may come percent-encoded; the function is its last part.
+            let arn: String = form_urlencoded::parse(arn.as_bytes()).map(|(k, _)| k).collect();
+            (operation.to_string(), arn.rsplit(':').next().unwrap_or_default().to_string())
+        }
         [_, "functions", function, "aliases", _] => {
             let operation = match method {
                 "GET" => "GetAlias",

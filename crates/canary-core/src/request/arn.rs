@@ -16,6 +16,24 @@ pub fn arn_location(arn: &str) -> Option<(&str, &str, &str)> {
     Some((partition, parts.next()?, parts.next()?))
 }
 
+/// The ARN of `function` (a name, or an ARN as it is) in the partition, region and account of
+/// `execution_arn`, where `Prepare` holds every function of a rollout to be: what Lambda's tag calls take.
+///
+/// ```
+/// use canary_core::request::function_arn;
+/// let execution = "arn:aws:states:eu-west-1:123456789012:execution:canary-rollout:x";
+/// assert_eq!(function_arn("orders", execution).unwrap(), "arn:aws:lambda:eu-west-1:123456789012:function:orders");
+/// assert_eq!(function_arn("arn:aws:lambda:eu-west-1:1:function:o", "").unwrap(), "arn:aws:lambda:eu-west-1:1:function:o");
+/// assert_eq!(function_arn("orders", "not an arn"), None);
+/// ```
+pub fn function_arn(function: &str, execution_arn: &str) -> Option<String> {
+    if function.starts_with("arn:") {
+        return Some(function.to_string());
+    }
+    let (partition, region, account) = arn_location(execution_arn)?;
+    Some(format!("arn:{partition}:lambda:{region}:{account}:function:{function}"))
+}
+
 /// The plain function name of a name or an unqualified function ARN.
 ///
 /// ```

@@ -2,7 +2,7 @@
 //! from, a look within its hold, the verdict at its end, and what too little traffic leads to.
 
 use super::{Next, Rollout};
-use crate::budget::{look_interval, looks_per_hold, recheck_seconds};
+use crate::budget::{look_interval, looks_per_hold, paused_looks, recheck_seconds};
 use crate::health::{Check, Failure, HealthFigures, Judgement, Look, Moment, Signal, Verdict, judge};
 use crate::request::NoData;
 use crate::sequential::{Counts, Evidence, Limits};
@@ -109,7 +109,7 @@ impl Rollout {
                 record.checked_at = Some(now);
                 record.verdict = Some(Verdict::Pass);
             }
-            return self.pass_step(now);
+            return self.pass_or_pause(now);
         };
         let index = self.step.unwrap_or(0);
         let limits = Limits { max_error_rate: policy.max_error_rate };
@@ -147,7 +147,7 @@ impl Rollout {
         match (verdict, rest) {
             (Verdict::Fail(failure), _) => self.fail(failure),
             (_, Some(rest)) => self.hold_for(rest.min(interval)),
-            (Verdict::Pass, None) => self.pass_step(now),
+            (Verdict::Pass, None) => self.pass_or_pause(now),
             (Verdict::SharedOutage { seconds, max_seconds }, None) => {
                 let recheck = recheck_seconds(hold, max_seconds);
                 let held = self.outage_held_seconds;
@@ -170,6 +170,40 @@ impl Rollout {
                 self.after_too_few_invocations(invocations, min_invocations, now)
             }
         }
+    }
+
+    /// Records whether an operator's pause holds the rollout, as the check reads it: paused since the first
+    /// check that saw it, or no longer.
+    pub fn with_pause(mut self, paused: bool, now: DateTime<Utc>) -> Rollout {
+        self.paused_since = if paused { self.paused_since.or(Some(now)) } else { None };
+        self
+    }
+
+    /// A step that passed: on to the next move, unless an operator's pause holds it here, judged again at
+    /// every look ([`paused_looks`]: the step's hold, at most 5 minutes apart; a failure still rolls back),
+    /// and rolled back once paused for longer than [`crate::budget::MAX_PAUSED_LOOKS`] of them.
+    fn pass_or_pause(self, now: DateTime<Utc>) -> Rollout {
+        let Some(since) = self.paused_since else {
+            return self.pass_step(now);
+        };
+        let (look, longest) = paused_looks(self.schedule().step(self.step.unwrap_or(0)).hold_seconds);
+        let paused = (now - since).num_seconds().max(0) as u64;
+        if paused >= longest {
+            return self.fail(Failure {
+                signal: Signal::Paused,
+                value: paused as f64,
+                threshold: longest as f64,
+                p_value: None,
+                message: format!(
+                    "paused for {}, the longest canaryctl pause may hold a step looked at every {} ({} looks): \
+                     rolled back (resume sooner to carry on, or start it again)",
+                    crate::budget::duration_text(paused),
+                    crate::budget::duration_text(look),
+                    crate::budget::MAX_PAUSED_LOOKS
+                ),
+            });
+        }
+        self.hold_for(look.min(longest - paused))
     }
 
     fn hold_for(mut self, seconds: u64) -> Rollout {
@@ -195,7 +229,7 @@ impl Rollout {
         };
         let policy = &self.request.health;
         match policy.no_data {
-            NoData::Pass => self.pass_step(now),
+            NoData::Pass => self.pass_or_pause(now),
             NoData::Fail => self.fail(too_quiet(0)),
             NoData::Wait => {
                 let hold = self.schedule().step(self.step.unwrap_or(0)).hold_seconds;

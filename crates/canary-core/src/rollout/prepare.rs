@@ -200,6 +200,7 @@ impl Rollout {
             hooks_run: Vec::new(),
             approved: Vec::new(),
             skip_to_final: false,
+            paused_since: None,
             failure: None,
             report: None,
             decision: None,

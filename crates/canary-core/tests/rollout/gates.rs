@@ -191,3 +191,74 @@ fn notices_follow_the_rollout() {
     assert_eq!(notices(Task::Move, &done)[0].detail["report"]["outcome"], "promoted");
     assert_eq!(kinds(Task::Hook, &done), ["Rollout Promoted"]);
 }
+
+/// An operator's pause holds a step that passed at its weight, judged again at every look (its hold apart, 5
+/// minutes at most; a failure still rolls back), whatever decided the pass (health checks off, `no_data:
+/// pass`); lifted, the next pass moves on; held for longer than 288 looks, the rollout is rolled back, the
+/// pause named.
+#[test]
+fn a_pause_holds_a_passed_step_until_lifted_and_at_most_a_day() {
+    use canary_core::budget::paused_looks;
+    let (look, longest) = paused_looks(10);
+    assert_eq!((look, longest), (10, 2880));
+    let linear = |health: Value| {
+        request(json!({"strategy": {"linear": {"percent": 25, "interval_seconds": 10}},
+                                                 "health": health}))
+    };
+    let moved =
+        Rollout::prepare(linear(json!({"metrics_delay_seconds": 60, "min_invocations": 10})), facts(), EXEC, t0())
+            .unwrap()
+            .after_move("r1".into(), t0());
+    let (function, key, execution) = moved.pause_target().unwrap();
+    assert_eq!(function, "arn:aws:lambda:eu-west-1:123456789012:function:orders-api");
+    assert_eq!((key.as_str(), execution.as_str()), ("lambda-canary:pause:live", EXEC));
+
+    let at = t0() + Duration::seconds(120);
+    let paused = moved.clone().with_pause(true, at).after_check(healthy(), at);
+    assert_eq!((paused.next, paused.wait_seconds, paused.paused_since), (Next::Hold, look, Some(at)));
+    let later = at + Duration::seconds(300);
+    let still = paused.clone().with_pause(true, later).after_check(healthy(), later);
+    assert_eq!((still.next, still.paused_since), (Next::Hold, Some(at)), "paused since the first look that saw it");
+    let worse = HealthFigures {
+        new: canary_core::VersionFigures { invocations: 200, errors: 100, ..Default::default() },
+        ..Default::default()
+    };
+    assert_eq!(paused.clone().with_pause(true, later).after_check(Some(worse), later).next, Next::Rollback);
+    let lifted = paused.clone().with_pause(false, later).after_check(healthy(), later);
+    assert_eq!((lifted.next, lifted.paused_since), (Next::Shift, None));
+
+    // The last look before the pause is up waits only what is left of it; the look after rolls back.
+    let near_end = at + Duration::seconds(longest as i64 - 4);
+    assert_eq!(paused.clone().with_pause(true, near_end).after_check(healthy(), near_end).wait_seconds, 4);
+    let end = at + Duration::seconds(longest as i64);
+    let expired = paused.with_pause(true, end).after_check(healthy(), end);
+    let failure = expired.failure.clone().unwrap();
+    assert_eq!((expired.next, failure.signal), (Next::Rollback, canary_core::health::Signal::Paused));
+    assert!(
+        failure.message.starts_with(
+            "paused for 48m00s, the longest canaryctl pause may hold a step looked at every 10s (288 looks)"
+        ),
+        "{}",
+        failure.message
+    );
+
+    // Passed without health checks, or with `no_data: pass`: held the same.
+    for health in
+        [json!({"enabled": false}), json!({"metrics_delay_seconds": 60, "min_invocations": 1000, "no_data": "pass"})]
+    {
+        let rollout = Rollout::prepare(linear(health.clone()), facts(), EXEC, t0()).unwrap();
+        let mut state = rollout;
+        for _ in 0..3 {
+            state = state.after_move("r".into(), t0()).after_check(quiet(), at);
+        }
+        let last = state.after_move("r".into(), t0()).with_pause(true, at).after_check(quiet(), at);
+        assert_eq!((last.next, last.paused_since), (Next::Hold, Some(at)), "{health}");
+    }
+    // A rollout prepared outside an execution, or of an alias too long for a tag key, cannot be paused.
+    let direct = Rollout::prepare(linear(json!({})), facts(), "direct", t0()).unwrap();
+    assert_eq!(direct.pause_target(), None);
+    let long = request(json!({"alias": "a".repeat(120)}));
+    let long_facts = facts();
+    let long = Rollout::prepare(long, long_facts, EXEC, t0()).unwrap();
+    assert_eq!(long.pause_target(), None);
+}

@@ -578,3 +578,39 @@ async fn a_routing_taken_over_by_hand_is_kept_and_announced() {
     assert_eq!(lambda.routing(), Routing::to_version("3"), "theirs stands");
     assert_eq!(lambda.description(), "orders, production", "the lock comes off, the description put back");
 }
+
+/// An operator's pause (`canaryctl pause`, a tag on the function naming this execution) holds a healthy step
+/// at its weight and looks again; a tag naming another execution does not; a failed read keeps the rollout as
+/// it was; once the tag is gone, the next check moves on.
+#[tokio::test]
+async fn a_pause_tag_naming_this_execution_holds_the_weight_until_removed() {
+    let lambda = FakeLambda::new();
+    let input = json!({"request": request(), "execution": "arn:aws:states:us-east-1:1:execution:canary:x"});
+    let state = prepare(input, &lambda, &metrics(0, 0), &idle(), t0()).await.unwrap();
+    let shifted = move_alias(state, Next::Shift, &lambda, &running(), t0()).await.unwrap();
+    let (function, key, execution) = shifted.pause_target().expect("a pausable rollout");
+    assert_eq!(
+        (function.as_str(), key.as_str()),
+        ("arn:aws:lambda:us-east-1:1:function:orders", "lambda-canary:pause:live")
+    );
+    let set = |value: &str| lambda.tags.lock().unwrap().as_mut().unwrap().insert(key.clone(), value.to_string());
+
+    set("arn:aws:states:us-east-1:1:execution:m:someone-else");
+    let other = check(shifted.clone(), &metrics(100, 0), &lambda, t0() + Duration::seconds(600)).await.unwrap();
+    assert!(matches!(other.next, Next::Shift | Next::Promote), "another execution's pause: {:?}", other.next);
+
+    set(&execution);
+    let at = t0() + Duration::seconds(600);
+    let paused = check(shifted, &metrics(100, 0), &lambda, at).await.unwrap();
+    assert_eq!((paused.next, paused.wait_seconds, paused.paused_since), (Next::Hold, 60, Some(at)), "a hold apart");
+    *lambda.tags.lock().unwrap() = Err(());
+    let unread = check(paused.clone(), &metrics(100, 0), &lambda, at + Duration::seconds(300)).await.unwrap();
+    assert_eq!((unread.next, unread.paused_since), (Next::Hold, Some(at)), "a failed read is not a resume");
+    let failing = check(paused.clone(), &metrics(200, 100), &lambda, at + Duration::seconds(300)).await.unwrap();
+    assert_eq!(failing.next, Next::Rollback, "judging goes on while paused: {:?}", failing.history.last());
+
+    *lambda.tags.lock().unwrap() = Ok(Default::default());
+    let resumed = check(unread, &metrics(100, 0), &lambda, at + Duration::seconds(600)).await.unwrap();
+    assert!(matches!(resumed.next, Next::Shift | Next::Promote), "{:?}", resumed.next);
+    assert_eq!(resumed.paused_since, None);
+}

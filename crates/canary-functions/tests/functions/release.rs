@@ -66,6 +66,9 @@ impl Account {
 
 #[async_trait]
 impl Aliases for Account {
+    async fn tag(&self, _: &str, _: &str) -> Result<Option<String>, AwsError> {
+        Ok(None)
+    }
     async fn function_exists(&self, function: &str) -> Result<bool, AwsError> {
         Ok(FUNCTIONS.contains(&function))
     }
@@ -312,6 +315,9 @@ struct Racing<'a> {
 
 #[async_trait]
 impl Aliases for Racing<'_> {
+    async fn tag(&self, function_arn: &str, key: &str) -> Result<Option<String>, AwsError> {
+        self.account.tag(function_arn, key).await
+    }
     async fn function_exists(&self, function: &str) -> Result<bool, AwsError> {
         self.account.function_exists(function).await
     }

@@ -70,6 +70,8 @@ pub struct FakeLambda {
     pub(crate) reads: Mutex<u32>,
     /// Versions Lambda reports as not Active.
     pub(crate) states: Mutex<BTreeMap<String, canary_core::VersionState>>,
+    /// The function's tags; `Err` makes reading them fail.
+    pub(crate) tags: Mutex<Result<BTreeMap<String, String>, ()>>,
 }
 
 impl FakeLambda {
@@ -85,6 +87,7 @@ impl FakeLambda {
             revision: Mutex::new(0),
             reads: Mutex::new(0),
             states: Mutex::new(BTreeMap::new()),
+            tags: Mutex::new(Ok(BTreeMap::new())),
         }
     }
     pub(crate) fn fail_next(&self, error: AwsError) {
@@ -143,6 +146,12 @@ impl Aliases for FakeLambda {
     }
     async fn provisioned_concurrency(&self, _: &str, _: &str) -> Result<Option<u32>, AwsError> {
         Ok(None)
+    }
+    async fn tag(&self, _: &str, key: &str) -> Result<Option<String>, AwsError> {
+        match &*self.tags.lock().unwrap() {
+            Ok(tags) => Ok(tags.get(key).cloned()),
+            Err(()) => Err(AwsError::Transient("ThrottlingException: Rate exceeded".into())),
+        }
     }
     async fn get_alias(&self, _: &str, alias: &str) -> Result<Option<AliasState>, AwsError> {
         self.injected()?;

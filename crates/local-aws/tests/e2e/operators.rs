@@ -448,6 +448,42 @@ async fn history_lists_an_aliases_rollouts_and_undo_goes_back_through_the_contro
     assert_eq!(stack.alias(&function).await, ("3".into(), HashMap::new()));
 }
 
+/// `canaryctl pause FUNCTION:ALIAS` holds a running rollout at its weight well past its hold (the check reads
+/// the pause tag through the router, so its role's ListTags is checked too), `status` says since when, and
+/// `resume` lets it go on to promotion.
+#[tokio::test]
+#[ignore = "needs the local AWS stack: run through cargo xtask test"]
+async fn a_paused_rollout_holds_its_weight_until_resumed() {
+    let stack = Stack::get().await;
+    let function = service(&stack, &[&[], &[]]).await;
+    let arn = stack.start(&linear(&function, "2", json!({"enabled": false})), None).await;
+    let address = format!("{function}:live");
+    let (code, stdout, stderr) = canaryctl_raw(&stack, &["pause", &address, "--output", "json"]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    let answer: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!((answer["paused"].as_bool(), answer["functions"].clone()), (Some(true), json!([function])));
+
+    stack.first_shift(&function).await;
+    // Its hold is 3 s: held at 50% for four times that.
+    tokio::time::sleep(Duration::from_secs(12)).await;
+    assert_eq!(stack.alias(&function).await, ("1".into(), HashMap::from([("2".to_string(), 0.5)])), "held at 50%");
+    let (code, stdout, stderr) = canaryctl_raw(&stack, &["status", &address, "--output", "json"]);
+    assert_eq!(code, 0, "{stderr}");
+    let status: Value = serde_json::from_str(&stdout).unwrap();
+    assert!(status["paused_since"].is_string() && status["outcome"] == "running", "{status}");
+    let (_, text, _) = canaryctl_raw(&stack, &["status", &address]);
+    assert!(text.contains("paused since") && text.contains("canaryctl resume"), "{text}");
+
+    let (code, stdout, stderr) = canaryctl_raw(&stack, &["resume", &address]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(stdout.starts_with("resumed "), "{stdout}");
+    let (status, error, report) = stack.wait(&arn).await;
+    assert_eq!((status.as_str(), error), ("SUCCEEDED", None), "{report}");
+    assert_eq!(stack.alias(&function).await, ("2".into(), HashMap::new()));
+    let (code, _, stderr) = canaryctl_raw(&stack, &["pause", &arn]);
+    assert_eq!(code, 1, "an ended rollout has nothing to pause: {stderr}");
+}
+
 /// `undo --to-version` goes back further than one promotion, through the controller: to a version that served
 /// the alias (1, replaced two promotions ago), not to one that never did (4), and not, unasked, to one a later
 /// move set aside (3, after the undo to 1).
