@@ -42,7 +42,10 @@ fn fill(command: &str, port: u16) -> String {
     let mut words = Vec::new();
     for word in command.split_whitespace() {
         let word = match word {
-            "EXECUTION_ARN" => execution_arn.clone(),
+            "EXECUTION_ARN" | "\"$EXECUTION_ARN\"" | "$EXECUTION_ARN" => execution_arn.clone(),
+            // The CI examples' shell variables.
+            "\"$FUNCTION_NAME\"" | "$FUNCTION_NAME" => "orders-api".to_string(),
+            "\"$NEW\"" | "\"$new\"" => "43".to_string(),
             "ARN" | "\"$ARN\"" | "$ARN" => STATE_MACHINE.to_string(),
             "..." => EXECUTION_NAME.to_string(),
             "\"$NEW_VERSION\"" | "$NEW_VERSION" => "43".to_string(),
@@ -80,6 +83,29 @@ fn commands_in_markdown(text: &str) -> Vec<String> {
         if words.next().is_some_and(|program| program == "canaryctl" || program.ends_with("/canaryctl")) {
             commands.push(format!("canaryctl {}", words.collect::<Vec<_>>().join(" ")));
         }
+    }
+    commands
+}
+
+/// The `canaryctl` commands of a CI definition's shell steps (YAML `run:`/`script:` blocks): continuation lines
+/// joined, quotes kept for [`fill`], what follows a redirection or a pipe dropped, `echo` lines and comments
+/// left out.
+fn commands_in_ci(text: &str) -> Vec<String> {
+    let mut commands = Vec::new();
+    let mut pending = String::new();
+    for line in text.lines() {
+        let line = line.trim().trim_start_matches("- ").trim();
+        if pending.is_empty() && !line.starts_with("canaryctl ") {
+            continue;
+        }
+        pending.push_str(line.trim_end_matches('\\'));
+        if line.ends_with('\\') {
+            pending.push(' ');
+            continue;
+        }
+        let command = std::mem::take(&mut pending);
+        let command = command.split(['>', '|']).next().unwrap_or_default().trim().to_string();
+        commands.push(command);
     }
     commands
 }
@@ -145,6 +171,45 @@ fn every_example_in_the_readme_and_docs_runs() {
         }
     }
     assert!(count >= 15, "only {count} examples found in README.md and docs/");
+}
+
+/// Every `canaryctl` command of the CI examples runs as the others do (a pipeline whose command stopped
+/// parsing would fail only in a user's CI).
+#[test]
+fn every_command_of_the_ci_examples_runs() {
+    let (port, config) = (closed_port(), aws_config_file());
+    let mut count = 0;
+    for file in ["docs/ci/github-actions.yml", "docs/ci/gitlab-deploy.yml"] {
+        for example in commands_in_ci(&std::fs::read_to_string(root().join(file)).unwrap()) {
+            check(&example, file, port, &config);
+            count += 1;
+        }
+    }
+    assert!(count >= 5, "only {count} canaryctl commands found in the CI examples");
+}
+
+/// The JSON the docs show canaryctl printing is valid under the published output schema: each `watch -o json`
+/// line of docs/operators.md against its `EventLine`.
+#[test]
+fn the_docs_json_examples_hold_to_the_output_schema() {
+    let mut schema: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(root().join("docs/canaryctl-output.schema.json")).unwrap())
+            .unwrap();
+    schema.as_object_mut().unwrap().remove("anyOf");
+    schema["$ref"] = schema["x-commands"]["watch"].clone();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let operators = std::fs::read_to_string(root().join("docs/operators.md")).unwrap();
+    let events: Vec<serde_json::Value> = operators
+        .lines()
+        .filter(|l| l.starts_with("{\"event_version\""))
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(!events.is_empty(), "docs/operators.md shows no watch event");
+    for event in &events {
+        let errors: Vec<String> =
+            validator.iter_errors(event).map(|e| format!("{e} at {}", e.instance_path())).collect();
+        assert!(errors.is_empty(), "docs/operators.md: {event}: {errors:?}");
+    }
 }
 
 /// The help text of `canaryctl` (no subcommand) or of one subcommand.
