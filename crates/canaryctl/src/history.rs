@@ -14,10 +14,12 @@ use serde_json::json;
 /// Which alias, and how far back to look.
 #[derive(Debug, Clone, Args)]
 pub struct AliasArgs {
-    /// The function: a name or an ARN.
+    /// The function (a name or an ARN), or FUNCTION:ALIAS (such as orders-api:live), as status takes it.
+    #[arg(value_name = "FUNCTION[:ALIAS]")]
     pub function: String,
-    /// The alias.
-    pub alias: String,
+    /// The alias, unless the function was given as FUNCTION:ALIAS.
+    #[arg(value_name = "ALIAS")]
+    pub alias: Option<String>,
     /// The controller's state machine. Example: --state-machine-arn arn:aws:states:eu-west-1:123456789012:stateMachine:canary-rollout-prod
     #[arg(long, env = "CANARY_STATE_MACHINE_ARN", value_name = "ARN", value_parser = crate::cli::state_machine_arn)]
     pub state_machine_arn: String,
@@ -31,11 +33,34 @@ pub struct AliasArgs {
 }
 
 impl AliasArgs {
+    /// The same, the alias split off `FUNCTION:ALIAS` when it was given so; refused (exit 2) without an alias.
+    pub fn normalized(self) -> Result<AliasArgs, CliError> {
+        if self.alias.is_some() {
+            return Ok(self);
+        }
+        let Some((function, alias)) = crate::ops::service_address(&self.function) else {
+            return Err(CliError {
+                code: Exit::Usage,
+                message: format!(
+                    "which alias of {}? give FUNCTION ALIAS or FUNCTION:ALIAS, e.g. orders-api live or orders-api:live",
+                    self.function
+                ),
+            });
+        };
+        let (function, alias) = (function.to_string(), alias.to_string());
+        Ok(AliasArgs { function, alias: Some(alias), ..self })
+    }
+
+    /// The alias (after [`AliasArgs::normalized`]).
+    pub fn alias(&self) -> &str {
+        self.alias.as_deref().unwrap_or_default()
+    }
+
     fn scan(&self, max: usize, stop_at: fn(&Found) -> bool) -> Scan<'_> {
         Scan {
             state_machine_arn: &self.state_machine_arn,
             function: Some(&self.function),
-            alias: Some(&self.alias),
+            alias: self.alias.as_deref(),
             max,
             scan: self.scan,
             page_size: self.page_size,
@@ -146,6 +171,7 @@ fn one_line(text: &str) -> String {
 }
 
 pub async fn history(args: HistoryArgs) -> Result<Exit, CliError> {
+    let args = HistoryArgs { target: args.target.normalized()?, ..args };
     let executions = crate::ops::executions(&args.aws, &args.target.state_machine_arn).await;
     let (found, scanned) = scan_rollouts(&executions, &args.target.scan(args.max, |_| false)).await?;
     let now = Utc::now();
@@ -157,7 +183,8 @@ pub async fn history(args: HistoryArgs) -> Result<Exit, CliError> {
         Output::Json => println!("{}", serde_json::to_string(&rows).expect("rows serialise")),
         Output::Text if rows.is_empty() => println!(
             "no rollout of {}:{} in the {scanned} most recent executions",
-            args.target.function, args.target.alias
+            args.target.function,
+            args.target.alias()
         ),
         Output::Text => {
             println!("{}", HistoryRow::header());
@@ -305,6 +332,7 @@ pub fn brings_back_a_set_aside_version(report: &canary_core::Report, name: &str)
 }
 
 pub async fn undo(args: UndoArgs) -> Result<Exit, CliError> {
+    let args = UndoArgs { target: args.target.normalized()?, ..args };
     let target = &args.target;
     let executions = crate::ops::executions(&args.aws, &target.state_machine_arn).await;
     // Newest first, down to the newest promotion of the alias (rollouts that ended otherwise since left it as
@@ -316,7 +344,7 @@ pub async fn undo(args: UndoArgs) -> Result<Exit, CliError> {
         return Err(CliError::refused(format!(
             "a rollout of {}:{} is running ({name}): undo once it has ended, or canaryctl abort {name}",
             target.function,
-            target.alias,
+            target.alias(),
             name = running.info.name
         )));
     }
@@ -335,7 +363,8 @@ pub async fn undo(args: UndoArgs) -> Result<Exit, CliError> {
             message: format!(
                 "no promoted rollout of {}:{} in the {scanned} most recent executions: nothing to undo (--scan to \
                  look further)",
-                target.function, target.alias
+                target.function,
+                target.alias()
             ),
         });
     };
@@ -350,7 +379,9 @@ pub async fn undo(args: UndoArgs) -> Result<Exit, CliError> {
         .await
         .map_err(|e| CliError::from_aws("could not read the alias", &e))?
         // As start's Prepare refuses a request whose alias does not exist.
-        .ok_or_else(|| CliError::refused(format!("{}:{} does not exist (any more)", target.function, target.alias)))?;
+        .ok_or_else(|| {
+            CliError::refused(format!("{}:{} does not exist (any more)", target.function, target.alias()))
+        })?;
     if let Some(why) = moved_since(&alias.routing, &report, &info.name) {
         return Err(CliError::refused(why));
     }

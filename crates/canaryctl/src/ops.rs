@@ -250,6 +250,10 @@ pub async fn watch(target: Target, poll_seconds: u64, timeout: Option<u64>, mode
 
 #[derive(Debug, Clone, Args)]
 pub struct ListArgs {
+    /// Only rollouts of this FUNCTION:ALIAS (or FUNCTION), as status takes it; the same as --function and
+    /// --alias.
+    #[arg(value_name = "FUNCTION[:ALIAS]", conflicts_with_all = ["function", "alias"])]
+    pub service: Option<String>,
     /// The controller's state machine. Example: --state-machine-arn arn:aws:states:eu-west-1:123456789012:stateMachine:canary-rollout-prod
     #[arg(long, env = "CANARY_STATE_MACHINE_ARN", value_name = "ARN", value_parser = crate::cli::state_machine_arn)]
     pub state_machine_arn: String,
@@ -351,6 +355,15 @@ pub async fn scan_rollouts(
 }
 
 pub async fn list(args: ListArgs) -> Result<Exit, CliError> {
+    // FUNCTION:ALIAS, or a function alone, is --function and --alias given in one.
+    let args = match args.service.as_deref().map(|s| service_address(s).unwrap_or((s, ""))) {
+        Some((function, alias)) => ListArgs {
+            function: Some(function.to_string()),
+            alias: (!alias.is_empty()).then(|| alias.to_string()),
+            ..args.clone()
+        },
+        None => args,
+    };
     let executions = executions(&args.aws, &args.state_machine_arn).await;
     let wanted = usize::try_from(args.max).unwrap_or(0);
     let scan = Scan {

@@ -429,3 +429,26 @@ fn version_names_the_release_and_the_commit() {
     let expected = format!("canaryctl {} (commit {head})\n", env!("CARGO_PKG_VERSION"));
     assert!(head.len() == 12 && text == expected, "{text:?} is not {expected:?}");
 }
+
+/// `history`, `undo` and `list` take a service as `status` does (`FUNCTION:ALIAS`), as well as their own
+/// forms; without an alias, history and undo say how to give one.
+#[test]
+fn history_undo_and_list_take_function_colon_alias() {
+    let keys = [
+        ("AWS_ACCESS_KEY_ID", "testing"),
+        ("AWS_SECRET_ACCESS_KEY", "testing"),
+        ("AWS_REGION", "eu-west-1"),
+        ("CANARY_STATE_MACHINE_ARN", "arn:aws:states:eu-west-1:123456789012:stateMachine:canary-rollout"),
+    ];
+    for args in [&["history", "orders-api:live"][..], &["undo", "orders-api:live"], &["list", "orders-api:live"]] {
+        let output = unreachable(args, &keys);
+        assert_eq!(output.status.code(), Some(4), "{args:?} got as far as AWS: {}", stderr(&output));
+    }
+    for args in [&["history", "orders-api"][..], &["undo", "orders-api"]] {
+        let output = unreachable(args, &keys);
+        assert_eq!(output.status.code(), Some(2), "{args:?}");
+        assert!(stderr(&output).contains("give FUNCTION ALIAS or FUNCTION:ALIAS"), "{}", stderr(&output));
+    }
+    let both = unreachable(&["list", "orders-api:live", "--function", "x"], &keys);
+    assert_eq!(both.status.code(), Some(2), "a service and --function at once: {}", stderr(&both));
+}
