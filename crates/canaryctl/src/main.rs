@@ -1,6 +1,7 @@
 //! `canaryctl`: plan, start and follow canary rollouts of AWS Lambda aliases.
 
 mod cli;
+mod debug;
 mod events;
 mod history;
 mod live;
@@ -58,27 +59,38 @@ struct Cli {
     output: Output,
     #[command(flatten)]
     aws: AwsArgs,
-    /// Log every AWS call (operation, endpoint, retries, errors) on stderr. RUST_LOG, when set, chooses
-    /// what is logged instead. Example: --debug
+    /// Print one line on stderr for every AWS call: service, operation, attempts, time taken, and how it failed.
+    /// RUST_LOG, when set, gives the SDK's own trace instead (e.g. RUST_LOG=aws_smithy_runtime=debug).
+    /// Example: --debug
     #[arg(long, global = true)]
     debug: bool,
 }
 
-/// What --debug logs: the SDK's calls and answers, the credential and region chain, and the adapters.
-const DEBUG_LOG: &str = "aws_smithy_runtime=debug,aws_smithy_runtime_api=debug,aws_sdk_sfn=debug,aws_sdk_lambda=debug,aws_config=debug,canary_aws=debug";
+/// What --debug listens to: the SDK's call spans and their attempts (printed one line a call by
+/// [`debug::CallLines`]), nothing else.
+const DEBUG_LOG: &str = "aws_smithy_runtime=debug,aws_smithy_runtime_api=debug,aws_sdk_sfn=debug,aws_sdk_lambda=debug,aws_sdk_cloudwatch=debug,aws_sdk_eventbridge=debug,aws_config=warn";
 
-/// Logs to stderr when asked (--debug, or RUST_LOG), so stdout stays the result a script reads.
+/// Logs to stderr when asked, so stdout stays the result a script reads: RUST_LOG, the SDK's own trace as it
+/// filters it; --debug, one line a call.
 fn init_logging(debug: bool) {
-    let filter = match std::env::var("RUST_LOG") {
-        Ok(value) if !value.is_empty() => value,
-        _ if debug => DEBUG_LOG.to_string(),
-        _ => return,
-    };
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .try_init();
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    match std::env::var("RUST_LOG") {
+        Ok(value) if !value.is_empty() => {
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter(tracing_subscriber::EnvFilter::new(value))
+                .with_writer(std::io::stderr)
+                .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+                .try_init();
+        }
+        _ if debug => {
+            let _ = tracing_subscriber::registry()
+                .with(tracing_subscriber::EnvFilter::new(DEBUG_LOG))
+                .with(debug::CallLines::new(|line: &str| eprintln!("{line}")))
+                .try_init();
+        }
+        _ => {}
+    }
 }
 
 #[derive(Debug, Subcommand)]

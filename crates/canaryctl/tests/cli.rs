@@ -307,7 +307,20 @@ fn debug_logs_each_aws_call_on_stderr_and_is_quiet_otherwise() {
     let keys = [("AWS_ACCESS_KEY_ID", "testing"), ("AWS_SECRET_ACCESS_KEY", "testing")];
     let debug = unreachable(&["--debug", "status", execution], &keys);
     assert_eq!(debug.status.code(), Some(4));
-    assert!(stderr(&debug).contains("rpc.method=\"DescribeExecution\""), "{}", stderr(&debug));
+    // One line a call: the service, the operation, where it went, its attempts, and how it ended.
+    let said = stderr(&debug);
+    let calls: Vec<&str> = said.lines().filter(|l| l.starts_with("aws: ")).collect();
+    assert!(
+        !calls.is_empty() && calls.iter().all(|l| l.contains("SFN DescribeExecution at http://127.0.0.1:")),
+        "{}",
+        stderr(&debug)
+    );
+    assert!(calls.iter().all(|l| l.ends_with(", failed")), "{calls:?}");
+    assert!(
+        stderr(&debug).lines().count() <= calls.len() + 1,
+        "nothing but the calls and the error: {}",
+        stderr(&debug)
+    );
     assert!(stdout(&debug).is_empty(), "logs go to stderr, never into the result");
     let quiet = unreachable(&["status", execution], &keys);
     assert_eq!(stderr(&quiet).lines().count(), 1, "{}", stderr(&quiet));
