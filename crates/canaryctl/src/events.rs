@@ -607,16 +607,7 @@ mod tests {
     #[test]
     fn the_published_event_schema_is_the_generated_one() {
         let generated = schema();
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/watch-events.schema.json");
-        let published: Value =
-            serde_json::from_str(&std::fs::read_to_string(path).unwrap_or_default()).unwrap_or_default();
-        if published != generated {
-            if std::env::var_os("CANARY_WRITE_SCHEMA").is_some() {
-                std::fs::write(path, serde_json::to_string_pretty(&generated).unwrap() + "\n").unwrap();
-            } else {
-                panic!("docs/watch-events.schema.json is stale: CANARY_WRITE_SCHEMA=1 cargo test -p canaryctl");
-            }
-        }
+        crate::testing::holds_published_schema("watch-events.schema.json", &generated);
         let text = generated.to_string();
         for kind in
             ["status", "prepared", "step_moved", "step_judged", "hook_ran", "approval_waiting", "rolled_back", "ended"]

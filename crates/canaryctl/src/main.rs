@@ -324,6 +324,22 @@ async fn main() -> ExitCode {
 pub mod testing {
     use canary_core::{LiveFacts, Rollout, parse_request};
 
+    /// Fails unless `docs/<file>` is `generated` (`CANARY_WRITE_SCHEMA=1` rewrites it instead): a published
+    /// schema is the one generated from the types.
+    pub fn holds_published_schema(file: &str, generated: &serde_json::Value) {
+        let path = format!("{}/../../docs/{file}", env!("CARGO_MANIFEST_DIR"));
+        let published: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap_or_default()).unwrap_or_default();
+        if published == *generated {
+            return;
+        }
+        if std::env::var_os("CANARY_WRITE_SCHEMA").is_some() {
+            std::fs::write(&path, serde_json::to_string_pretty(generated).unwrap() + "\n").unwrap();
+        } else {
+            panic!("docs/{file} is stale: CANARY_WRITE_SCHEMA=1 cargo test -p canaryctl");
+        }
+    }
+
     /// `request` prepared at `t0` against aliases (a release's each) that route all of their traffic to
     /// `old_version`.
     pub fn prepared(request: serde_json::Value, old_version: &str, t0: chrono::DateTime<chrono::Utc>) -> Rollout {

@@ -261,16 +261,7 @@ mod tests {
     #[test]
     fn the_published_output_schema_is_the_generated_one() {
         let generated = schema();
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/canaryctl-output.schema.json");
-        let published: Value =
-            serde_json::from_str(&std::fs::read_to_string(path).unwrap_or_default()).unwrap_or_default();
-        if published != generated {
-            if std::env::var_os("CANARY_WRITE_SCHEMA").is_some() {
-                std::fs::write(path, serde_json::to_string_pretty(&generated).unwrap() + "\n").unwrap();
-            } else {
-                panic!("docs/canaryctl-output.schema.json is stale: CANARY_WRITE_SCHEMA=1 cargo test -p canaryctl");
-            }
-        }
+        crate::testing::holds_published_schema("canaryctl-output.schema.json", &generated);
         for (_, def) in COMMANDS {
             assert!(generated["$defs"].get(def).is_some(), "{def} is not in the schema");
         }
