@@ -328,7 +328,7 @@ pub async fn scan_rollouts(
                 .describe(&summary.arn)
                 .await
                 .map_err(|e| CliError::from_aws(format!("could not read {}", summary.arn), &e))?;
-            let request = info.input.as_deref().and_then(|i| canary_core::parse_request_str(i).ok());
+            let request = request_of(&info);
             let targets = match &request {
                 Some(request) if scan.releases || !request.is_release() => request.targets(),
                 _ => Vec::new(),
@@ -458,7 +458,7 @@ pub async fn pause(target: Target, pause: bool) -> Result<Exit, CliError> {
             message: format!("{} is not running: it ended {}; nothing to {}", info.name, info.status, verb(pause)),
         });
     }
-    let request = info.input.as_deref().and_then(|i| canary_core::parse_request_str(i).ok()).ok_or_else(|| {
+    let request = request_of(&info).ok_or_else(|| {
         CliError::refused(format!("{} was not started with a rollout request: nothing to {}", info.name, verb(pause)))
     })?;
     let aliases = LambdaAliases::from_config(&config);
@@ -551,9 +551,14 @@ pub async fn abort(target: Target) -> Result<Exit, CliError> {
     report_abort(&target, &config, &arn, &info, status, message, restored).await
 }
 
+/// The rollout request an execution was started with, when its input is one.
+fn request_of(info: &ExecutionInfo) -> Option<canary_core::RolloutRequest> {
+    info.input.as_deref().and_then(|i| canary_core::parse_request_str(i).ok())
+}
+
 /// Whether any alias an ended execution's input names still carries its lock.
 async fn holds_an_alias(config: &aws_config::SdkConfig, info: &ExecutionInfo) -> Result<bool, CliError> {
-    let Some(request) = info.input.as_deref().and_then(|i| canary_core::parse_request_str(i).ok()) else {
+    let Some(request) = request_of(info) else {
         return Ok(false);
     };
     let aliases = LambdaAliases::from_config(config);
@@ -577,7 +582,7 @@ async fn report_abort(
     message: String,
     restored: bool,
 ) -> Result<Exit, CliError> {
-    let request = info.input.as_deref().and_then(|i| canary_core::parse_request_str(i).ok());
+    let request = request_of(info);
     let routing = match &request {
         Some(request) => LambdaAliases::from_config(config)
             .get_alias(&request.function, &request.alias)
